@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "bootstrap",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bootstrap", targets: ["bootstrap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibSSH2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"])]
+        ),
+        .target(
+            name: "BootstrapCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "BootstrapEngine",
+            dependencies: [
+                "BootstrapCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "BootstrapSSH",
+            dependencies: ["BootstrapEngine", "CLibSSH2"]
+        ),
+        .target(
+            name: "BootstrapCLI",
+            dependencies: [
+                "BootstrapCore", "BootstrapEngine", "BootstrapSSH",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "bootstrap", dependencies: ["BootstrapCLI"]),
+        .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore"]),
+        .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
+        .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

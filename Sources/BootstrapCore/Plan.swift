@@ -1,0 +1,268 @@
+import Foundation
+
+/// The cluster plan after decoding, defaulting and validation: the single source of truth for *what* the
+/// cluster should be. Every field holds its final value; defaults are applied in `PlanDefaults` only.
+public struct ClusterPlan: Sendable, Hashable, Codable {
+    public static let apiVersion = "bootstrap.k8s.lab/v1alpha1"
+    public static let kind = "Cluster"
+
+    public var apiVersion: String
+    public var kind: String
+    public var metadata: Metadata
+    public var spec: Spec
+
+    /// Where the plan was read from (`-` for stdin); relative manifest paths resolve against `baseDirectory`.
+    public var source: PlanSource
+
+    public init(apiVersion: String = ClusterPlan.apiVersion, kind: String = ClusterPlan.kind,
+                metadata: Metadata, spec: Spec, source: PlanSource = PlanSource()) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.metadata = metadata
+        self.spec = spec
+        self.source = source
+    }
+
+    public var name: String { metadata.name }
+
+    public struct Metadata: Sendable, Hashable, Codable {
+        public var name: String
+        public init(name: String) { self.name = name }
+    }
+
+    public struct Spec: Sendable, Hashable, Codable {
+        public var kubernetes: Kubernetes
+        public var network: Network
+        public var ssh: SSHDefaults
+        public var hosts: [Host]
+        public var containerRuntime: ContainerRuntime
+        public var addons: Addons
+        public var manifests: [String]
+        public var parallelism: Int
+
+        public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
+                    hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
+                    addons: Addons = Addons(), manifests: [String] = [], parallelism: Int = 20) {
+            self.kubernetes = kubernetes
+            self.network = network
+            self.ssh = ssh
+            self.hosts = hosts
+            self.containerRuntime = containerRuntime
+            self.addons = addons
+            self.manifests = manifests
+            self.parallelism = parallelism
+        }
+    }
+
+    public struct Kubernetes: Sendable, Hashable, Codable {
+        /// Full version, `MAJOR.MINOR.PATCH`, without a leading `v`.
+        public var version: String
+        /// `host:port` of the API endpoint (a load balancer or DNS name) shared by all control planes.
+        public var controlPlaneEndpoint: String?
+        /// Extra subject alternative names for the API server certificate.
+        public var certSANs: [String]
+
+        public init(version: String, controlPlaneEndpoint: String? = nil, certSANs: [String] = []) {
+            self.version = version
+            self.controlPlaneEndpoint = controlPlaneEndpoint
+            self.certSANs = certSANs
+        }
+    }
+
+    public enum CNI: String, Sendable, Hashable, Codable, CaseIterable {
+        case calico, flannel
+    }
+
+    public enum CalicoEncapsulation: String, Sendable, Hashable, Codable, CaseIterable {
+        case vxlan = "VXLAN"
+        case ipip = "IPIP"
+    }
+
+    public struct Network: Sendable, Hashable, Codable {
+        public var cni: CNI
+        public var podSubnet: String
+        public var serviceSubnet: String
+        public var dnsDomain: String
+        /// Calico only: how pod traffic crosses nodes.
+        public var calicoEncapsulation: CalicoEncapsulation
+
+        public init(cni: CNI = .flannel, podSubnet: String = "10.244.0.0/16", serviceSubnet: String = "10.96.0.0/12",
+                    dnsDomain: String = "cluster.local", calicoEncapsulation: CalicoEncapsulation = .vxlan) {
+            self.cni = cni
+            self.podSubnet = podSubnet
+            self.serviceSubnet = serviceSubnet
+            self.dnsDomain = dnsDomain
+            self.calicoEncapsulation = calicoEncapsulation
+        }
+    }
+
+    public enum HostKeyPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+        case strict
+        case acceptNew = "accept-new"
+        case off
+    }
+
+    public struct Bastion: Sendable, Hashable, Codable {
+        public var address: String
+        public var port: Int
+        public var user: String
+        public var keyPath: String
+
+        public init(address: String, port: Int = 22, user: String, keyPath: String) {
+            self.address = address
+            self.port = port
+            self.user = user
+            self.keyPath = keyPath
+        }
+    }
+
+    public struct SSHDefaults: Sendable, Hashable, Codable {
+        public var user: String
+        public var keyPath: String
+        public var knownHosts: String
+        public var port: Int
+        public var hostKeyPolicy: HostKeyPolicy
+        public var bastion: Bastion?
+        /// Seconds to wait for a TCP connection and the SSH handshake.
+        public var connectTimeout: Int
+
+        public init(user: String = "ubuntu", keyPath: String = "~/.ssh/id_ed25519",
+                    knownHosts: String = "~/.ssh/known_hosts", port: Int = 22,
+                    hostKeyPolicy: HostKeyPolicy = .strict, bastion: Bastion? = nil, connectTimeout: Int = 10) {
+            self.user = user
+            self.keyPath = keyPath
+            self.knownHosts = knownHosts
+            self.port = port
+            self.hostKeyPolicy = hostKeyPolicy
+            self.bastion = bastion
+            self.connectTimeout = connectTimeout
+        }
+    }
+
+    public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
+        case controlPlane = "control-plane"
+        case worker
+    }
+
+    public struct Taint: Sendable, Hashable, Codable {
+        public enum Effect: String, Sendable, Hashable, Codable, CaseIterable {
+            case noSchedule = "NoSchedule"
+            case preferNoSchedule = "PreferNoSchedule"
+            case noExecute = "NoExecute"
+        }
+        public var key: String
+        public var value: String?
+        public var effect: Effect
+
+        public init(key: String, value: String? = nil, effect: Effect) {
+            self.key = key
+            self.value = value
+            self.effect = effect
+        }
+
+        /// `key[=value]:Effect`, the form kubectl takes.
+        public var kubectlForm: String { "\(key)\(value.map { "=\($0)" } ?? ""):\(effect.rawValue)" }
+    }
+
+    public struct Host: Sendable, Hashable, Codable {
+        public var name: String
+        public var address: String
+        public var role: Role
+        /// Per-host SSH overrides; `nil` means "use `spec.ssh`".
+        public var port: Int?
+        public var user: String?
+        public var keyPath: String?
+        public var labels: [String: String]
+        public var taints: [Taint]
+
+        public init(name: String, address: String, role: Role, port: Int? = nil, user: String? = nil,
+                    keyPath: String? = nil, labels: [String: String] = [:], taints: [Taint] = []) {
+            self.name = name
+            self.address = address
+            self.role = role
+            self.port = port
+            self.user = user
+            self.keyPath = keyPath
+            self.labels = labels
+            self.taints = taints
+        }
+    }
+
+    public struct ContainerRuntime: Sendable, Hashable, Codable {
+        /// containerd package version; `nil` means the version the OS repository carries.
+        public var containerdVersion: String?
+        public init(containerdVersion: String? = nil) { self.containerdVersion = containerdVersion }
+    }
+
+    public struct Addon: Sendable, Hashable, Codable {
+        public var enabled: Bool
+        /// Chart version override; `nil` means the pinned default of this tool version.
+        public var version: String?
+        /// Extra Helm values, merged over the ones generated from the plan.
+        public var values: JSONValue
+
+        public init(enabled: Bool = false, version: String? = nil, values: JSONValue = .object([:])) {
+            self.enabled = enabled
+            self.version = version
+            self.values = values
+        }
+    }
+
+    public struct Addons: Sendable, Hashable, Codable {
+        public var metricsServer: Addon
+        public var monitoring: Addon
+        public var logging: Addon
+        public var tracing: Addon
+        public var dashboard: Addon
+
+        public init(metricsServer: Addon = Addon(), monitoring: Addon = Addon(), logging: Addon = Addon(),
+                    tracing: Addon = Addon(), dashboard: Addon = Addon()) {
+            self.metricsServer = metricsServer
+            self.monitoring = monitoring
+            self.logging = logging
+            self.tracing = tracing
+            self.dashboard = dashboard
+        }
+
+        /// Add-ons by their plan key, in a fixed order.
+        public var all: [(name: String, addon: Addon)] {
+            [("metricsServer", metricsServer), ("monitoring", monitoring), ("logging", logging),
+             ("tracing", tracing), ("dashboard", dashboard)]
+        }
+    }
+}
+
+public struct PlanSource: Sendable, Hashable, Codable {
+    /// The file name as the user gave it, or `-` for stdin.
+    public var path: String
+    /// Directory that relative paths in the plan (manifests, state default) resolve against.
+    public var baseDirectory: String
+
+    public init(path: String = "-", baseDirectory: String = ".") {
+        self.path = path
+        self.baseDirectory = baseDirectory
+    }
+}
+
+extension ClusterPlan {
+    public var controlPlanes: [Host] { spec.hosts.filter { $0.role == .controlPlane } }
+    public var workers: [Host] { spec.hosts.filter { $0.role == .worker } }
+    /// The control plane that runs `kubeadm init`: the first one listed.
+    public var firstControlPlane: Host? { controlPlanes.first }
+
+    /// `MAJOR.MINOR` of the Kubernetes version.
+    public var kubernetesMinor: String {
+        spec.kubernetes.version.split(separator: ".").prefix(2).joined(separator: ".")
+    }
+
+    /// The SSH settings for one host: its own overrides over `spec.ssh`.
+    public func ssh(for host: Host) -> (user: String, port: Int, keyPath: String) {
+        (host.user ?? spec.ssh.user, host.port ?? spec.ssh.port, host.keyPath ?? spec.ssh.keyPath)
+    }
+
+    /// The API endpoint joins and kubeconfigs use: the plan's endpoint, or the first control plane's address.
+    public var apiEndpoint: String {
+        if let e = spec.kubernetes.controlPlaneEndpoint { return e }
+        return "\(firstControlPlane?.address ?? "127.0.0.1"):6443"
+    }
+}

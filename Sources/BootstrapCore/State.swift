@@ -1,0 +1,168 @@
+import Foundation
+
+/// What has been done to the cluster, as recorded after every finished step. Persisted as one JSON file.
+public struct ClusterState: Sendable, Hashable, Codable {
+    /// The newest on-disk format this tool reads and writes.
+    public static let currentFormatVersion = 1
+
+    public var formatVersion: Int
+    /// Incremented on every write.
+    public var serial: Int
+    /// A UUID fixed when the state is created; a plan saved against another lineage is refused.
+    public var lineage: String
+    public var toolVersion: String
+    public var cluster: ClusterRecord
+    public var hosts: [String: HostRecord]
+    public var addons: [String: AddonRecord]
+    /// Manifest objects applied from `spec.manifests`, keyed by `kind/namespace/name`.
+    public var manifests: [String: ManifestRecord]
+
+    public init(name: String, lineage: String = UUID().uuidString.lowercased(), toolVersion: String) {
+        self.formatVersion = ClusterState.currentFormatVersion
+        self.serial = 0
+        self.lineage = lineage
+        self.toolVersion = toolVersion
+        self.cluster = ClusterRecord(name: name)
+        self.hosts = [:]
+        self.addons = [:]
+        self.manifests = [:]
+    }
+
+    /// True when nothing has been done yet (a fresh or destroyed cluster).
+    public var isEmpty: Bool {
+        hosts.isEmpty && addons.isEmpty && manifests.isEmpty && cluster.initializedOn == nil
+    }
+}
+
+public struct ClusterRecord: Sendable, Hashable, Codable {
+    public var name: String
+    public var kubernetesVersion: String?
+    public var endpoint: String?
+    public var cni: String?
+    public var podSubnet: String?
+    public var serviceSubnet: String?
+    /// Host that ran `kubeadm init`; set once init has finished.
+    public var initializedOn: String?
+    /// `sha256:…` of the cluster CA's public key, as `kubeadm join` wants it.
+    public var caCertHash: String?
+    /// Named secrets with expiry: `bootstrapToken`, `certificateKey`, `grafanaAdminPassword`, …
+    public var secrets: [String: SecretRecord]
+
+    public init(name: String) {
+        self.name = name
+        self.secrets = [:]
+    }
+}
+
+public struct SecretRecord: Sendable, Hashable, Codable {
+    public var value: Secret
+    public var expiresAt: Date?
+
+    public init(value: Secret, expiresAt: Date? = nil) {
+        self.value = value
+        self.expiresAt = expiresAt
+    }
+
+    public func isValid(at now: Date, margin: TimeInterval = 60) -> Bool {
+        guard let e = expiresAt else { return true }
+        return e.timeIntervalSince(now) > margin
+    }
+}
+
+/// What was learned about a host over SSH.
+public struct HostFacts: Sendable, Hashable, Codable {
+    public var hostname: String
+    public var osID: String            // ubuntu, debian, amzn
+    public var osVersion: String       // 22.04, 12, 2023
+    public var architecture: String    // amd64 / arm64 (dpkg names)
+    public var cpus: Int
+    public var memoryMB: Int
+    public var swapOn: Bool
+    public var machineID: String
+    public var productUUID: String
+    /// Installed versions of the packages we manage (`kubeadm`, `kubelet`, `kubectl`, `containerd`).
+    public var packages: [String: String]
+    /// `/etc/kubernetes/kubelet.conf` exists: the host is already a node of some cluster.
+    public var inCluster: Bool
+
+    public init(hostname: String, osID: String, osVersion: String, architecture: String, cpus: Int,
+                memoryMB: Int, swapOn: Bool, machineID: String, productUUID: String,
+                packages: [String: String] = [:], inCluster: Bool = false) {
+        self.hostname = hostname
+        self.osID = osID
+        self.osVersion = osVersion
+        self.architecture = architecture
+        self.cpus = cpus
+        self.memoryMB = memoryMB
+        self.swapOn = swapOn
+        self.machineID = machineID
+        self.productUUID = productUUID
+        self.packages = packages
+        self.inCluster = inCluster
+    }
+}
+
+public struct StepRecord: Sendable, Hashable, Codable {
+    /// Hash of everything the step's result depends on; a different hash means the step must run again.
+    public var inputHash: String
+    public var finishedAt: Date
+
+    public init(inputHash: String, finishedAt: Date) {
+        self.inputHash = inputHash
+        self.finishedAt = finishedAt
+    }
+}
+
+public struct HostRecord: Sendable, Hashable, Codable {
+    public var address: String
+    public var port: Int
+    public var role: ClusterPlan.Role
+    public var labels: [String: String]
+    public var taints: [ClusterPlan.Taint]
+    public var facts: HostFacts?
+    /// Finished steps by step name (`prepare`, `containerd`, `packages`, `init`, `join`, …).
+    public var steps: [String: StepRecord]
+
+    public init(address: String, port: Int, role: ClusterPlan.Role, labels: [String: String] = [:],
+                taints: [ClusterPlan.Taint] = [], facts: HostFacts? = nil, steps: [String: StepRecord] = [:]) {
+        self.address = address
+        self.port = port
+        self.role = role
+        self.labels = labels
+        self.taints = taints
+        self.facts = facts
+        self.steps = steps
+    }
+}
+
+public struct AddonRecord: Sendable, Hashable, Codable {
+    public var release: String
+    public var namespace: String
+    public var chart: String
+    public var version: String
+    /// Hash of the final values file.
+    public var valuesHash: String
+    /// The final values (secrets excluded), so `plan` can name the changed value paths.
+    public var values: JSONValue
+
+    public init(release: String, namespace: String, chart: String, version: String, valuesHash: String,
+                values: JSONValue) {
+        self.release = release
+        self.namespace = namespace
+        self.chart = chart
+        self.version = version
+        self.valuesHash = valuesHash
+        self.values = values
+    }
+}
+
+public struct ManifestRecord: Sendable, Hashable, Codable {
+    /// The plan's manifest path the object came from.
+    public var file: String
+    public var hash: String
+
+    public init(file: String, hash: String) {
+        self.file = file
+        self.hash = hash
+    }
+}

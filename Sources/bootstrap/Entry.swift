@@ -1,0 +1,8 @@
+import BootstrapCLI
+
+@main
+enum Entry {
+    static func main() async {
+        await BootstrapCommand.main()
+    }
+}
