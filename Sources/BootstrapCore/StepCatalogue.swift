@@ -1,0 +1,91 @@
+/// The steps a plan asks of each host, in order, with the hash of the inputs each one depends on.
+///
+/// This is the *what*: pure and shared by `plan` (which shows the steps a host will run) and the engine
+/// (which runs them). A step whose recorded input hash equals the planned one is done; any other step runs.
+public enum StepName: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    /// Swap off (now and in fstab), kernel modules loaded and persisted, sysctls persisted.
+    case prepare
+    /// containerd installed, configured with the systemd cgroup driver, running.
+    case containerd
+    /// The Kubernetes package repository for the plan's minor version.
+    case kubernetesRepo = "kubernetes-repo"
+    /// kubelet, kubeadm, kubectl at the exact version, held.
+    case kubernetesPackages = "kubernetes-packages"
+    /// `kubeadm init` on the first control plane.
+    case initControlPlane = "init"
+    /// `kubeadm join --control-plane` on further control planes (one at a time).
+    case joinControlPlane = "join-control-plane"
+    /// `kubeadm join` on workers (in parallel).
+    case joinWorker = "join-worker"
+    /// Node labels and taints.
+    case nodeConfig = "node-config"
+
+    public static func < (a: StepName, b: StepName) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    /// Steps that must never run twice on a host that already did them (non-idempotent actions).
+    public var isOneShot: Bool { self == .initControlPlane || self == .joinControlPlane || self == .joinWorker }
+}
+
+public struct PlannedStep: Sendable, Hashable {
+    public var name: StepName
+    public var inputHash: String
+
+    public init(name: StepName, inputHash: String) {
+        self.name = name
+        self.inputHash = inputHash
+    }
+}
+
+public enum StepCatalogue {
+    /// The ordered steps `host` needs under `plan`.
+    public static func steps(for host: ClusterPlan.Host, in plan: ClusterPlan) -> [PlannedStep] {
+        let k = plan.spec.kubernetes
+        let net = plan.spec.network
+        var steps: [PlannedStep] = [
+            PlannedStep(name: .prepare, inputHash: Hashing.inputs([("step", "prepare/1")])),
+            PlannedStep(name: .containerd, inputHash: Hashing.inputs([
+                ("step", "containerd/1"), ("version", plan.spec.containerRuntime.containerdVersion ?? "os"),
+            ])),
+            PlannedStep(name: .kubernetesRepo, inputHash: Hashing.inputs([
+                ("step", "kubernetes-repo/1"), ("minor", plan.kubernetesMinor),
+            ])),
+            PlannedStep(name: .kubernetesPackages, inputHash: Hashing.inputs([
+                ("step", "kubernetes-packages/1"), ("version", k.version),
+            ])),
+        ]
+        let isFirst = plan.firstControlPlane?.name == host.name
+        if isFirst {
+            steps.append(PlannedStep(name: .initControlPlane, inputHash: Hashing.inputs([
+                ("step", "init/1"), ("name", host.name), ("address", host.address),
+                ("endpoint", k.controlPlaneEndpoint ?? ""), ("sans", k.certSANs.joined(separator: ",")),
+                ("podSubnet", net.podSubnet), ("serviceSubnet", net.serviceSubnet), ("dnsDomain", net.dnsDomain),
+            ])))
+        } else {
+            let step: StepName = host.role == .controlPlane ? .joinControlPlane : .joinWorker
+            steps.append(PlannedStep(name: step, inputHash: Hashing.inputs([
+                ("step", "\(step.rawValue)/1"), ("name", host.name), ("address", host.address),
+                ("endpoint", plan.apiEndpoint),
+            ])))
+        }
+        let labels = host.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        steps.append(PlannedStep(name: .nodeConfig, inputHash: Hashing.inputs([
+            ("step", "node-config/1"), ("labels", labels.joined(separator: ",")),
+            ("taints", host.taints.map(\.kubectlForm).joined(separator: ",")),
+        ])))
+        return steps
+    }
+
+    /// The steps of `host` that still have to run, given what the state recorded.
+    public static func pending(for host: ClusterPlan.Host, in plan: ClusterPlan, record: HostRecord?)
+        -> [PlannedStep]
+    {
+        steps(for: host, in: plan).filter { step in
+            guard let done = record?.steps[step.name.rawValue] else { return true }
+            // A one-shot step (init/join) that finished is never repeated, whatever its inputs say now:
+            // changing them means replacing the host, which the diff reports.
+            return !step.name.isOneShot && done.inputHash != step.inputHash
+        }
+    }
+}
