@@ -132,7 +132,7 @@ public enum KubeadmConfig {
         return try YAMLEncoder().encode(doc) + (try YAMLEncoder().encode(KubeletConfiguration())).withSeparator
     }
 
-    static func hostPart(_ endpoint: String) -> String {
+    public static func hostPart(_ endpoint: String) -> String {
         if let colon = endpoint.lastIndex(of: ":") { return String(endpoint[..<colon]) }
         return endpoint
     }

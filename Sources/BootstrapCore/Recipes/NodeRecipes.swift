@@ -249,3 +249,65 @@ public enum NodeRecipes {
         return ShellCommand(script: lines.joined(separator: "\n"))
     }
 }
+
+// MARK: pod network (until the Helm-based add-ons land: the projects' own manifests, pinned)
+
+extension NodeRecipes {
+    public static let flannelVersion = "v0.26.1"
+    public static let flannelManifestURL =
+        "https://github.com/flannel-io/flannel/releases/download/\(flannelVersion)/kube-flannel.yml"
+    public static let calicoVersion = "v3.28.2"
+    public static let calicoOperatorURL =
+        "https://raw.githubusercontent.com/projectcalico/calico/\(calicoVersion)/manifests/tigera-operator.yaml"
+
+    /// Calico's `Installation`, with the IP pool taken from the plan's pod subnet.
+    public static func calicoInstallation(podSubnet: String, encapsulation: ClusterPlan.CalicoEncapsulation) -> String {
+        """
+        apiVersion: operator.tigera.io/v1
+        kind: Installation
+        metadata:
+          name: default
+        spec:
+          calicoNetwork:
+            ipPools:
+            - name: default-ipv4-ippool
+              blockSize: 26
+              cidr: \(podSubnet)
+              encapsulation: \(encapsulation == .vxlan ? "VXLAN" : "IPIP")
+              natOutgoing: Enabled
+              nodeSelector: all()
+
+        """
+    }
+
+    /// Installs the plan's CNI on the first control plane. The pod subnet comes from the same plan field
+    /// kubeadm got.
+    public static func cni(_ network: ClusterPlan.Network) -> ShellCommand {
+        let dir = bootstrapDirectory
+        switch network.cni {
+        case .flannel:
+            let file = "\(dir)/kube-flannel.yml"
+            let sed = "s|\"Network\": \"[^\"]*\"|\"Network\": \"\(network.podSubnet)\"|"
+            return ShellCommand(script: [
+                "set -e",
+                "mkdir -p -m 700 \(dir)",
+                "curl -fsSL -o \(file) \(Shell.quote(flannelManifestURL))",
+                "sed -i \(Shell.quote(sed)) \(file)",
+                "grep -qF \(Shell.quote("\"Network\": \"\(network.podSubnet)\"")) \(file)",
+                Shell.join(["kubectl", "--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-f", file]),
+            ].joined(separator: "\n"))
+        case .calico:
+            let op = "\(dir)/tigera-operator.yaml"
+            let inst = "\(dir)/calico-installation.yaml"
+            let body = calicoInstallation(podSubnet: network.podSubnet, encapsulation: network.calicoEncapsulation)
+            return ShellCommand(script: [
+                "set -e",
+                "mkdir -p -m 700 \(dir)",
+                "curl -fsSL -o \(op) \(Shell.quote(calicoOperatorURL))",
+                Shell.join(["kubectl", "--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-f", op]),
+                "printf %s \(Shell.quote(body)) > \(inst)",
+                Shell.join(["kubectl", "--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-f", inst]),
+            ].joined(separator: "\n"))
+        }
+    }
+}
