@@ -3,8 +3,9 @@ import Foundation
 
 /// Persists the state. The real one is the `StateStore` (atomic write, backup, lock).
 public protocol StatePersisting: Sendable {
-    /// Writes `state` (incrementing its serial) and returns what was written.
-    func persist(_ state: ClusterState) async throws -> ClusterState
+    /// Writes `state` (incrementing its serial) and returns what was written. Synchronous on purpose: the
+    /// run state calls it without suspending, so no other change can slip in between and be lost.
+    func persist(_ state: ClusterState) throws -> ClusterState
 }
 
 /// The state during a run: every change goes through here and is written before the next step relies on it.
@@ -21,7 +22,7 @@ public actor RunState {
     public func update(_ change: @Sendable (inout ClusterState) -> Void) async throws {
         var next = state
         change(&next)
-        state = try await store.persist(next)
+        state = try store.persist(next)
     }
 
     public func recordStep(host: String, step: StepName, inputHash: String, at date: Date = Date()) async throws {

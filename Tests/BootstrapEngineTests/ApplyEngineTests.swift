@@ -69,7 +69,7 @@ import Testing
         #expect((attrs[.posixPermissions] as? Int) == 0o600)
         #expect(try String(contentsOfFile: rig.kubeconfig, encoding: .utf8).contains("server: https://10.0.0.1:6443"))
         // State was written after every step (at least once per recorded step).
-        #expect(await rig.store.writes.count >= 3 * 6)
+        #expect(rig.store.writes.count >= 3 * 6)
     }
 
     @Test func secondApplyRunsNoMutatingCommand() async throws {
@@ -89,10 +89,10 @@ import Testing
             }
         }
         // The second run recorded the refreshed facts (packages now installed); a third has nothing to write.
-        let writesBefore = await rig.store.writes.count
+        let writesBefore = rig.store.writes.count
         let (third, _) = try await rig.apply(plan, state: refreshed)
         #expect(third.succeeded && !third.changed)
-        #expect(await rig.store.writes.count == writesBefore, "a no-op apply wrote the state")
+        #expect(rig.store.writes.count == writesBefore, "a no-op apply wrote the state")
     }
 
     @Test func resumeAfterKillDuringInitDoesNotInitTwice() async throws {

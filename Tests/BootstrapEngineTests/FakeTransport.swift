@@ -123,12 +123,14 @@ struct FakeTransport: HostTransport {
 }
 
 /// Keeps the state in memory and counts writes.
-actor MemoryStore: StatePersisting {
-    var writes: [ClusterState] = []
-    func persist(_ state: ClusterState) async throws -> ClusterState {
+final class MemoryStore: StatePersisting, @unchecked Sendable {
+    let lock = NSLock()
+    var written: [ClusterState] = []
+    var writes: [ClusterState] { lock.withLock { written } }
+    func persist(_ state: ClusterState) throws -> ClusterState {
         var s = state
         s.serial += 1
-        writes.append(s)
+        lock.withLock { written.append(s) }
         return s
     }
 }
