@@ -47,6 +47,8 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     public var caCertHash: String?
     /// Named secrets with expiry: `bootstrapToken`, `certificateKey`, `grafanaAdminPassword`, …
     public var secrets: [String: SecretRecord]
+    /// Finished cluster-level steps (`cni`, `kubeconfig`) by name, like `HostRecord.steps`.
+    public var steps: [String: StepRecord]?
 
     public init(name: String) {
         self.name = name
