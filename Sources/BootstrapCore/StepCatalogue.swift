@@ -90,29 +90,3 @@ public enum StepCatalogue {
     }
 }
 
-/// Cluster-level steps, run against the first control plane once the cluster exists.
-public enum ClusterStepName: String, Sendable, Hashable, Codable, CaseIterable {
-    /// The pod network.
-    case cni
-    /// The admin kubeconfig, fetched to `NAME.kubeconfig` beside the plan.
-    case kubeconfig
-}
-
-extension StepCatalogue {
-    public static func clusterSteps(in plan: ClusterPlan) -> [(name: ClusterStepName, inputHash: String)] {
-        let net = plan.spec.network
-        return [
-            (.cni, Hashing.inputs([
-                ("step", "cni/1"), ("cni", net.cni.rawValue), ("podSubnet", net.podSubnet),
-                ("encapsulation", net.cni == .calico ? net.calicoEncapsulation.rawValue : ""),
-            ])),
-            (.kubeconfig, Hashing.inputs([("step", "kubeconfig/1"), ("endpoint", plan.apiEndpoint)])),
-        ]
-    }
-
-    public static func pendingClusterSteps(in plan: ClusterPlan, state: ClusterState?)
-        -> [(name: ClusterStepName, inputHash: String)]
-    {
-        clusterSteps(in: plan).filter { state?.cluster.steps[$0.name.rawValue]?.inputHash != $0.inputHash }
-    }
-}

@@ -205,7 +205,7 @@ public final class ApplyEngine: Sendable {
                 previous = id
             }
         }
-        let clusterSteps = StepCatalogue.pendingClusterSteps(in: plan, state: state)
+        let clusterSteps = ClusterStepCatalogue.pending(in: plan, state: state)
         var clusterJobIDs: [String] = []
         for step in clusterSteps {
             let id = "cluster/\(step.name.rawValue)"

@@ -1,0 +1,387 @@
+import Foundation
+
+/// Cluster-level steps: run once per cluster after the first control plane is up.
+public enum ClusterStepName: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The CNI's manifests applied (flannel or calico, with the plan's pod subnet).
+    case cni
+    /// An admin kubeconfig fetched to the operator's machine.
+    case kubeconfig
+}
+
+public struct PlannedClusterStep: Sendable, Hashable {
+    public var name: ClusterStepName
+    public var inputHash: String
+    public init(name: ClusterStepName, inputHash: String) {
+        self.name = name
+        self.inputHash = inputHash
+    }
+}
+
+public enum ClusterStepCatalogue {
+    public static func steps(in plan: ClusterPlan) -> [PlannedClusterStep] {
+        let n = plan.spec.network
+        return [
+            PlannedClusterStep(name: .cni, inputHash: Hashing.inputs([
+                ("step", "cni/1"), ("cni", n.cni.rawValue), ("podSubnet", n.podSubnet),
+                ("encapsulation", n.cni == .calico ? n.calicoEncapsulation.rawValue : ""),
+            ])),
+            PlannedClusterStep(name: .kubeconfig, inputHash: Hashing.inputs([
+                ("step", "kubeconfig/1"), ("cluster", plan.name), ("endpoint", plan.apiEndpoint),
+            ])),
+        ]
+    }
+
+    /// Cluster steps not yet recorded in `state.cluster.steps` with the same input hash.
+    public static func pending(in plan: ClusterPlan, state: ClusterState?) -> [PlannedClusterStep] {
+        steps(in: plan).filter { s in state?.cluster.steps[s.name.rawValue]?.inputHash != s.inputHash }
+    }
+}
+
+/// One line of a plan: something to create, update, delete or replace.
+public struct Change: Sendable, Hashable, Codable {
+    public enum Action: String, Sendable, Hashable, Codable {
+        case create, update, delete, replace
+
+        /// Terraform's symbols.
+        public var symbol: String {
+            switch self {
+            case .create: return "+"
+            case .update: return "~"
+            case .delete: return "-"
+            case .replace: return "-/+"
+            }
+        }
+    }
+
+    public enum Subject: String, Sendable, Hashable, Codable {
+        case cluster, host, addon, manifest
+    }
+
+    public var subject: Subject
+    public var action: Action
+    /// Cluster name, host name, add-on key or manifest path.
+    public var name: String
+    /// Host address (or the cluster's API endpoint).
+    public var address: String?
+    public var role: ClusterPlan.Role?
+    /// Kubernetes version (cluster) or chart version (add-on).
+    public var version: String?
+    /// Steps apply will run for this change, in order.
+    public var steps: [String]
+    /// Why the change is needed, in words.
+    public var reasons: [String]
+    /// For updates of values: the paths whose values differ.
+    public var changedPaths: [String]
+    /// False when `apply` cannot carry this change out yet (a Kubernetes upgrade).
+    public var supported: Bool
+
+    public init(subject: Subject, action: Action, name: String, address: String? = nil,
+                role: ClusterPlan.Role? = nil, version: String? = nil, steps: [String] = [],
+                reasons: [String] = [], changedPaths: [String] = [], supported: Bool = true) {
+        self.subject = subject
+        self.action = action
+        self.name = name
+        self.address = address
+        self.role = role
+        self.version = version
+        self.steps = steps
+        self.reasons = reasons
+        self.changedPaths = changedPaths
+        self.supported = supported
+    }
+}
+
+/// A change the plan asks for that cannot be made to a live cluster.
+public struct Blocker: Sendable, Hashable, Codable {
+    public var path: String
+    public var reason: String
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+}
+
+public struct ChangeSummary: Sendable, Hashable, Codable {
+    public var add: Int
+    public var change: Int
+    public var destroy: Int
+    public init(add: Int = 0, change: Int = 0, destroy: Int = 0) {
+        self.add = add
+        self.change = change
+        self.destroy = destroy
+    }
+}
+
+/// What it takes to turn the recorded state into the plan. Deterministic: the same inputs give the same
+/// changes in the same order (cluster, hosts in plan order then removed hosts by name, add-ons in their
+/// fixed order, manifests in plan order then removed ones by path).
+public struct ChangeSet: Sendable, Hashable, Codable {
+    public var cluster: String
+    public var changes: [Change]
+    public var blocking: [Blocker]
+
+    public init(cluster: String, changes: [Change] = [], blocking: [Blocker] = []) {
+        self.cluster = cluster
+        self.changes = changes
+        self.blocking = blocking
+    }
+
+    public var summary: ChangeSummary {
+        var s = ChangeSummary()
+        for c in changes {
+            switch c.action {
+            case .create: s.add += 1
+            case .update: s.change += 1
+            case .delete: s.destroy += 1
+            case .replace: s.add += 1; s.destroy += 1
+            }
+        }
+        return s
+    }
+
+    /// Nothing to do and nothing refused.
+    public var isEmpty: Bool { changes.isEmpty && blocking.isEmpty }
+
+    public func changes(of subject: Change.Subject) -> [Change] { changes.filter { $0.subject == subject } }
+
+    /// Computes the changes. `manifestHashes` maps each of the plan's manifest paths (as written in the plan)
+    /// to the SHA-256 of the file's contents; the engine records the same hash in `ManifestRecord.hash`.
+    public static func diff(plan: ClusterPlan, state: ClusterState?, manifestHashes: [String: String] = [:])
+        -> ChangeSet
+    {
+        var set = ChangeSet(cluster: plan.name)
+        set.diffCluster(plan, state)
+        set.diffHosts(plan, state)
+        set.diffAddons(plan, state)
+        set.diffManifests(plan, state, manifestHashes)
+        return set
+    }
+
+    mutating func diffCluster(_ plan: ClusterPlan, _ state: ClusterState?) {
+        let pending = ClusterStepCatalogue.pending(in: plan, state: state).map(\.name.rawValue)
+        let k = plan.spec.kubernetes, net = plan.spec.network
+        guard let state, state.cluster.initializedOn != nil else {
+            changes.append(Change(subject: .cluster, action: .create, name: plan.name, address: plan.apiEndpoint,
+                                  version: k.version, steps: pending,
+                                  reasons: ["Kubernetes \(k.version), \(net.cni.rawValue), pods \(net.podSubnet), services \(net.serviceSubnet)"]))
+            return
+        }
+        let c = state.cluster
+        if let old = c.cni, old != net.cni.rawValue {
+            blocking.append(Blocker(path: "spec.network.cni",
+                                    reason: "CNI changed \(old) → \(net.cni.rawValue) on an initialised cluster; a CNI cannot be swapped in place (destroy and re-create the cluster)"))
+        }
+        if let old = c.podSubnet, old != net.podSubnet {
+            blocking.append(Blocker(path: "spec.network.podSubnet",
+                                    reason: "pod subnet changed \(old) → \(net.podSubnet) on an initialised cluster; running pods and node ranges cannot move (destroy and re-create the cluster)"))
+        }
+        if let old = c.serviceSubnet, old != net.serviceSubnet {
+            blocking.append(Blocker(path: "spec.network.serviceSubnet",
+                                    reason: "service subnet changed \(old) → \(net.serviceSubnet) on an initialised cluster; existing Service IPs and certificates depend on it"))
+        }
+        if let newEndpoint = k.controlPlaneEndpoint, let old = c.endpoint, old != newEndpoint {
+            blocking.append(Blocker(path: "spec.kubernetes.controlPlaneEndpoint",
+                                    reason: "control-plane endpoint changed \(old) → \(newEndpoint) on an initialised cluster; certificates and every kubeconfig name the old one"))
+        }
+        var reasons: [String] = []
+        var supported = true
+        if let old = c.kubernetesVersion, old != k.version {
+            let older = KubernetesReleases.all.firstIndex(of: k.version).flatMap { n in
+                KubernetesReleases.all.firstIndex(of: old).map { n < $0 } } ?? false
+            reasons.append("Kubernetes \(old) → \(k.version): cluster \(older ? "downgrade" : "upgrade") (not supported by apply yet)")
+            supported = false
+        }
+        for s in pending {
+            reasons.append(c.steps[s] == nil ? "\(s) not done yet" : "\(s) inputs changed")
+        }
+        if !reasons.isEmpty {
+            changes.append(Change(subject: .cluster, action: .update, name: plan.name, address: plan.apiEndpoint,
+                                  version: k.version, steps: pending, reasons: reasons, supported: supported))
+        }
+    }
+
+    mutating func diffHosts(_ plan: ClusterPlan, _ state: ClusterState?) {
+        let recorded = state?.hosts ?? [:]
+        for host in plan.spec.hosts {
+            let port = plan.ssh(for: host).port
+            guard let rec = recorded[host.name] else {
+                let steps = StepCatalogue.pending(for: host, in: plan, record: nil).map(\.name.rawValue)
+                changes.append(Change(subject: .host, action: .create, name: host.name, address: host.address,
+                                      role: host.role, steps: steps))
+                continue
+            }
+            var forcing: [String] = []
+            if rec.address != host.address {
+                forcing.append("address changed \(rec.address) → \(host.address) forces replacement")
+            }
+            if rec.role != host.role {
+                forcing.append("role changed \(rec.role.rawValue) → \(host.role.rawValue) forces replacement")
+            }
+            if !forcing.isEmpty {
+                let steps = StepCatalogue.pending(for: host, in: plan, record: nil).map(\.name.rawValue)
+                changes.append(Change(subject: .host, action: .replace, name: host.name, address: host.address,
+                                      role: host.role, steps: steps, reasons: forcing))
+                continue
+            }
+            let pending = StepCatalogue.pending(for: host, in: plan, record: rec)
+            var reasons: [String] = []
+            var paths: [String] = []
+            if rec.port != port { reasons.append("SSH port changed \(rec.port) → \(port)") }
+            if rec.labels != host.labels {
+                reasons.append("labels changed: " + ChangeSet.describeLabels(from: rec.labels, to: host.labels))
+                paths.append("labels")
+            }
+            if rec.taints != host.taints {
+                let old = rec.taints.map(\.kubectlForm).joined(separator: ", ")
+                let new = host.taints.map(\.kubectlForm).joined(separator: ", ")
+                reasons.append("taints changed: [\(old)] → [\(new)]")
+                paths.append("taints")
+            }
+            let explained = !paths.isEmpty
+            for s in pending where !(explained && s.name == .nodeConfig) {
+                reasons.append(rec.steps[s.name.rawValue] == nil ? "\(s.name.rawValue) not done yet"
+                                                                : "\(s.name.rawValue) inputs changed")
+            }
+            if !reasons.isEmpty {
+                changes.append(Change(subject: .host, action: .update, name: host.name, address: host.address,
+                                      role: host.role, steps: pending.map(\.name.rawValue), reasons: reasons,
+                                      changedPaths: paths))
+            }
+        }
+        let planned = Set(plan.spec.hosts.map(\.name))
+        for (name, rec) in recorded.sorted(by: { $0.key < $1.key }) where !planned.contains(name) {
+            changes.append(Change(subject: .host, action: .delete, name: name, address: rec.address, role: rec.role,
+                                  reasons: ["not in the plan any more"]))
+        }
+    }
+
+    static func describeLabels(from old: [String: String], to new: [String: String]) -> String {
+        var parts: [String] = []
+        for k in Set(old.keys).union(new.keys).sorted() {
+            switch (old[k], new[k]) {
+            case (nil, let n?): parts.append("+\(k)=\(n)")
+            case (let o?, nil): parts.append("-\(k)=\(o)")
+            case (let o?, let n?) where o != n: parts.append("\(k): \(o) → \(n)")
+            default: break
+            }
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    mutating func diffAddons(_ plan: ClusterPlan, _ state: ClusterState?) {
+        let recorded = state?.addons ?? [:]
+        for (name, addon) in plan.spec.addons.all {
+            let rec = recorded[name]
+            switch (addon.enabled, rec) {
+            case (true, nil):
+                changes.append(Change(subject: .addon, action: .create, name: name, version: addon.version,
+                                      steps: ["addon-\(name)"]))
+            case (true, let rec?):
+                var reasons: [String] = []
+                if let v = addon.version, v != rec.version { reasons.append("version \(rec.version) → \(v)") }
+                let paths = ChangeSet.changedValuePaths(desired: addon.values, actual: rec.values, prefix: "values")
+                if !paths.isEmpty { reasons.append("values changed") }
+                if !reasons.isEmpty {
+                    changes.append(Change(subject: .addon, action: .update, name: name,
+                                          version: addon.version ?? rec.version, steps: ["addon-\(name)"],
+                                          reasons: reasons, changedPaths: paths))
+                }
+            case (false, let rec?):
+                changes.append(Change(subject: .addon, action: .delete, name: name, version: rec.version,
+                                      reasons: ["disabled in the plan"]))
+            case (false, nil):
+                break
+            }
+        }
+        let known = Set(plan.spec.addons.all.map(\.name))
+        for (name, rec) in recorded.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
+            changes.append(Change(subject: .addon, action: .delete, name: name, version: rec.version,
+                                  reasons: ["not an add-on of this plan"]))
+        }
+    }
+
+    /// Leaf paths of `desired` whose value in `actual` differs (the recorded values are the final ones, the
+    /// plan's are overrides merged over generated defaults, so only the plan's own paths are compared).
+    public static func changedValuePaths(desired: JSONValue, actual: JSONValue?, prefix: String) -> [String] {
+        switch desired {
+        case .object(let o):
+            if o.isEmpty { return [] }
+            return o.keys.sorted().flatMap { k in
+                changedValuePaths(desired: o[k]!, actual: actual?[k], prefix: "\(prefix).\(k)")
+            }
+        default:
+            return desired == actual ? [] : [prefix]
+        }
+    }
+
+    mutating func diffManifests(_ plan: ClusterPlan, _ state: ClusterState?, _ hashes: [String: String]) {
+        var byFile: [String: [ManifestRecord]] = [:]
+        for rec in (state?.manifests ?? [:]).values { byFile[rec.file, default: []].append(rec) }
+        var seen: Set<String> = []
+        for file in plan.spec.manifests where seen.insert(file).inserted {
+            let hash = hashes[file]
+            guard let recs = byFile[file], !recs.isEmpty else {
+                changes.append(Change(subject: .manifest, action: .create, name: file, steps: ["manifests"]))
+                continue
+            }
+            if hash == nil || recs.contains(where: { $0.hash != hash }) {
+                changes.append(Change(subject: .manifest, action: .update, name: file, steps: ["manifests"],
+                                      reasons: ["file contents changed"]))
+            }
+        }
+        for file in byFile.keys.sorted() where !seen.contains(file) {
+            let n = byFile[file]?.count ?? 0
+            changes.append(Change(subject: .manifest, action: .delete, name: file,
+                                  reasons: ["not in the plan any more (\(n) object\(n == 1 ? "" : "s"))"]))
+        }
+    }
+}
+
+/// A plan saved by `bootstrap plan --out FILE`: the resolved plan, the changes, and the state it was made
+/// against, so `apply FILE` can refuse it once the state has moved on.
+public struct SavedPlan: Sendable, Hashable, Codable {
+    public static let currentFormatVersion = 1
+
+    public var formatVersion: Int
+    public var toolVersion: String
+    public var plan: ClusterPlan
+    /// Serial and lineage of the state the plan was made against; nil when there was no state yet.
+    public var stateSerial: Int?
+    public var stateLineage: String?
+    public var changes: ChangeSet
+
+    public init(plan: ClusterPlan, state: ClusterState?, changes: ChangeSet, toolVersion: String = ToolVersion.current) {
+        self.formatVersion = SavedPlan.currentFormatVersion
+        self.toolVersion = toolVersion
+        self.plan = plan
+        self.stateSerial = state?.serial
+        self.stateLineage = state?.lineage
+        self.changes = changes
+    }
+
+    /// Why this saved plan may no longer be applied to `state`, or nil when it is still current.
+    public func staleness(against state: ClusterState?) -> String? {
+        if formatVersion > SavedPlan.currentFormatVersion {
+            return "the saved plan has format \(formatVersion); this bootstrap reads up to \(SavedPlan.currentFormatVersion)"
+        }
+        switch (stateLineage, state) {
+        case (nil, nil):
+            return nil
+        case (nil, let s?):
+            return "the plan was made when no state existed, but the state now exists (serial \(s.serial)); run `bootstrap plan` again"
+        case (_?, nil):
+            return "the plan was made against state serial \(stateSerial ?? 0), but there is no state file now; run `bootstrap plan` again"
+        case (let lineage?, let s?):
+            if lineage != s.lineage {
+                return "the plan was made against another state (lineage \(lineage), the state is \(s.lineage))"
+            }
+            if let serial = stateSerial, serial != s.serial {
+                return "the state changed since the plan was made (serial \(serial) → \(s.serial)); run `bootstrap plan` again"
+            }
+            if s.cluster.name != plan.name {
+                return "the plan is for cluster \"\(plan.name)\", the state for \"\(s.cluster.name)\""
+            }
+            return nil
+        }
+    }
+}

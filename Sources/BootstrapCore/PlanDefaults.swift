@@ -1,0 +1,34 @@
+/// Every default of the plan format, in one place. `PlanLoader` takes a value from here whenever the plan
+/// leaves a field out; `bootstrap validate --show-defaults` prints the result.
+public enum PlanDefaults {
+    public static let cni: ClusterPlan.CNI = .flannel
+    /// The pod network each CNI's stock manifest expects.
+    public static func podSubnet(for cni: ClusterPlan.CNI) -> String {
+        switch cni {
+        case .flannel: return "10.244.0.0/16"
+        case .calico: return "192.168.0.0/16"
+        }
+    }
+    public static let serviceSubnet = "10.96.0.0/12"
+    public static let dnsDomain = "cluster.local"
+    public static let calicoEncapsulation: ClusterPlan.CalicoEncapsulation = .vxlan
+
+    public static let sshUser = "ubuntu"
+    public static let sshKeyPath = "~/.ssh/id_ed25519"
+    public static let sshKnownHosts = "~/.ssh/known_hosts"
+    public static let sshPort = 22
+    public static let hostKeyPolicy: ClusterPlan.HostKeyPolicy = .strict
+    public static let connectTimeout = 10
+
+    /// Port added to a `controlPlaneEndpoint` given without one.
+    public static let apiServerPort = 6443
+    /// How many hosts are worked on at once.
+    public static let parallelism = 10
+
+    /// A bastion inherits the plan's SSH user and key unless it names its own.
+    public static func bastion(address: String, port: Int?, user: String?, keyPath: String?,
+                               ssh: ClusterPlan.SSHDefaults) -> ClusterPlan.Bastion {
+        ClusterPlan.Bastion(address: address, port: port ?? sshPort, user: user ?? ssh.user,
+                            keyPath: keyPath ?? ssh.keyPath)
+    }
+}

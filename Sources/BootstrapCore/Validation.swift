@@ -1,0 +1,319 @@
+/// The rules a decoded plan must satisfy beyond its shape: names, addresses, subnets, versions, the
+/// control-plane layout, manifest files. Pure: file existence comes in as a function.
+public enum Validation {
+    /// Every problem in `plan`. `locations` maps field paths to where they are in the file; fields listed in
+    /// `skip` were already reported by the decoder and are not checked again.
+    public static func validate(_ plan: ClusterPlan, fileExists: (String) -> Bool,
+                                locations: [String: SourceLocation] = [:], skip: Set<String> = []) -> [Diagnostic]
+    {
+        var v = Validator(locations: locations, skip: skip)
+        v.run(plan, fileExists: fileExists)
+        return v.diagnostics
+    }
+
+    /// Where a path in a plan resolves to on disk: absolute paths as they are, others against the plan's
+    /// directory.
+    public static func resolve(_ path: String, against base: String) -> String {
+        if path.hasPrefix("/") { return path }
+        if base.isEmpty || base == "." { return path }
+        return base.hasSuffix("/") ? base + path : base + "/" + path
+    }
+
+    static let addressExpectation = "an IPv4 address like 10.0.1.10 or a DNS name"
+}
+
+struct Validator {
+    let locations: [String: SourceLocation]
+    let skip: Set<String>
+    var diagnostics: [Diagnostic] = []
+
+    init(locations: [String: SourceLocation], skip: Set<String>) {
+        self.locations = locations
+        self.skip = skip
+    }
+
+    func location(_ path: String) -> SourceLocation? {
+        var p = path
+        while true {
+            if let l = locations[p] { return l }
+            guard !p.isEmpty else { return nil }
+            if p.hasSuffix("]"), let i = p.lastIndex(of: "[") {
+                p = String(p[..<i])
+            } else if let i = p.lastIndex(of: ".") {
+                p = String(p[..<i])
+            } else {
+                p = ""
+            }
+        }
+    }
+
+    mutating func report(_ s: Diagnostic.Severity, _ path: String, _ message: String, expected: String? = nil) {
+        if skip.contains(path) { return }
+        let l = location(path)
+        diagnostics.append(Diagnostic(severity: s, path: path, line: l?.line, column: l?.column, message: message,
+                                      expected: expected))
+    }
+
+    mutating func error(_ path: String, _ message: String, expected: String? = nil) {
+        report(.error, path, message, expected: expected)
+    }
+
+    mutating func warning(_ path: String, _ message: String, expected: String? = nil) {
+        report(.warning, path, message, expected: expected)
+    }
+
+    mutating func port(_ p: Int?, _ path: String) {
+        if let p, !(1...65535).contains(p) { error(path, "port \(p) is out of range", expected: "1–65535") }
+    }
+
+    mutating func address(_ a: String, _ path: String) -> NetworkAddress? {
+        if skip.contains(path) { return nil }
+        guard let addr = NetworkAddress(a) else {
+            error(path, "\"\(a)\" is not an IPv4 address or DNS name", expected: Validation.addressExpectation)
+            return nil
+        }
+        return addr
+    }
+
+    mutating func run(_ plan: ClusterPlan, fileExists: (String) -> Bool) {
+        let spec = plan.spec
+        if !plan.name.isEmpty, !DNSName.isLabel(plan.name) {
+            error("metadata.name", "\"\(plan.name)\" is not a DNS-1123 label",
+                  expected: "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63")
+        }
+        checkVersion(spec.kubernetes.version)
+        checkKubernetes(spec.kubernetes)
+        let (pod, svc) = checkNetwork(spec.network, hostCount: spec.hosts.count)
+        checkSSH(spec.ssh)
+        checkHosts(plan, pod: pod, svc: svc)
+        checkManifests(plan, fileExists: fileExists)
+        if spec.parallelism < 1 {
+            error("spec.parallelism", "must be at least 1, found \(spec.parallelism)", expected: "an integer ≥ 1")
+        }
+        for (name, addon) in spec.addons.all {
+            if let v = addon.version, v.trimmingCharacters(in: .whitespaces).isEmpty {
+                error("spec.addons.\(name).version", "must not be empty", expected: "a chart version")
+            }
+        }
+        if let v = spec.containerRuntime.containerdVersion, v.trimmingCharacters(in: .whitespaces).isEmpty {
+            error("spec.containerRuntime.containerd.version", "must not be empty", expected: "a package version")
+        }
+    }
+
+    mutating func checkVersion(_ version: String) {
+        let path = "spec.kubernetes.version"
+        guard !version.isEmpty else { return }
+        switch KubernetesReleases.resolve(version) {
+        case .success: break
+        case .failure(.malformed):
+            error(path, "\"\(version)\" is not a Kubernetes version",
+                  expected: "MAJOR.MINOR.PATCH, one of \(KubernetesReleases.expectation)")
+        case .failure(.notPinned(let m)):
+            let p = (KubernetesReleases.supported[m] ?? []).sorted()
+            error(path, "\"\(version)\" names a minor release; pin a patch release",
+                  expected: "\(m).\(p.first ?? 0)–\(m).\(p.last ?? 0)")
+        case .failure(.unsupportedMinor(let m)):
+            error(path, "Kubernetes \(m) is not supported by this version of bootstrap",
+                  expected: "one of \(KubernetesReleases.expectation)")
+        case .failure(.unknownPatch(let m, let patch)):
+            let p = (KubernetesReleases.supported[m] ?? []).sorted()
+            error(path, "\(m).\(patch) is not a known release of Kubernetes \(m)",
+                  expected: "\(m).\(p.first ?? 0)–\(m).\(p.last ?? 0)")
+        }
+    }
+
+    mutating func checkKubernetes(_ k: ClusterPlan.Kubernetes) {
+        if let e = k.controlPlaneEndpoint {
+            let path = "spec.kubernetes.controlPlaneEndpoint"
+            let host = e.split(separator: ":", omittingEmptySubsequences: false).dropLast().joined(separator: ":")
+            let portText = e.split(separator: ":", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+            if NetworkAddress(host) == nil || Int(portText).map({ !(1...65535).contains($0) }) ?? true {
+                error(path, "\"\(e)\" is not HOST:PORT", expected: "a DNS name or IPv4 address and a port, like k8s-api.example.com:6443")
+            }
+        }
+        for (i, san) in k.certSANs.enumerated() {
+            let bare = san.hasPrefix("*.") ? String(san.dropFirst(2)) : san
+            if NetworkAddress(bare) == nil {
+                error("spec.kubernetes.certSANs[\(i)]", "\"\(san)\" is not an IPv4 address or DNS name",
+                      expected: Validation.addressExpectation)
+            }
+        }
+    }
+
+    mutating func cidr(_ text: String, _ path: String) -> CIDR? {
+        if skip.contains(path) { return nil }
+        switch CIDR.parse(text) {
+        case .success(let c): return c
+        case .failure(let e):
+            error(path, "\"\(text)\" \(e)", expected: "an IPv4 CIDR block like 10.244.0.0/16")
+            return nil
+        }
+    }
+
+    mutating func checkNetwork(_ n: ClusterPlan.Network, hostCount: Int) -> (CIDR?, CIDR?) {
+        let pod = cidr(n.podSubnet, "spec.network.podSubnet")
+        let svc = cidr(n.serviceSubnet, "spec.network.serviceSubnet")
+        if let pod, let svc, pod.overlaps(svc) {
+            error("spec.network.serviceSubnet", "\(svc) overlaps the pod subnet \(pod)",
+                  expected: "a block disjoint from spec.network.podSubnet, like 10.96.0.0/12")
+        }
+        if let pod {
+            if n.cni == .flannel, pod.prefix > 16 {
+                error("spec.network.podSubnet", "flannel needs a /16 or larger pod subnet, found /\(pod.prefix)",
+                      expected: "a prefix of 16 or less, like 10.244.0.0/16")
+            } else if pod.prefix > 24 {
+                error("spec.network.podSubnet", "/\(pod.prefix) is smaller than one node's /24 pod range",
+                      expected: "a prefix of 24 or less")
+            } else if hostCount > 0, pod.prefix <= 24, (1 << (24 - pod.prefix)) < hostCount {
+                error("spec.network.podSubnet",
+                      "\(pod) holds \(1 << (24 - pod.prefix)) node ranges (/24 each) but the plan has \(hostCount) hosts",
+                      expected: "a larger block")
+            }
+        }
+        if let svc, svc.prefix < 12 {
+            error("spec.network.serviceSubnet", "/\(svc.prefix) is larger than the API server accepts",
+                  expected: "a prefix of 12 or more")
+        }
+        if !DNSName.isSubdomain(n.dnsDomain) {
+            error("spec.network.dnsDomain", "\"\(n.dnsDomain)\" is not a DNS domain", expected: "like cluster.local")
+        }
+        return (pod, svc)
+    }
+
+    mutating func checkSSH(_ s: ClusterPlan.SSHDefaults) {
+        port(s.port, "spec.ssh.port")
+        if s.user.isEmpty { error("spec.ssh.user", "must not be empty", expected: "a login name") }
+        if s.connectTimeout < 1 {
+            error("spec.ssh.connectTimeout", "must be at least 1 second, found \(s.connectTimeout)")
+        }
+        if let b = s.bastion {
+            if !b.address.isEmpty { _ = address(b.address, "spec.ssh.bastion.address") }
+            port(b.port, "spec.ssh.bastion.port")
+        }
+    }
+
+    mutating func checkHosts(_ plan: ClusterPlan, pod: CIDR?, svc: CIDR?) {
+        let hosts = plan.spec.hosts
+        if hosts.isEmpty {
+            error("spec.hosts", "the plan has no hosts", expected: "at least one control-plane host")
+            return
+        }
+        var names: [String: Int] = [:]
+        var endpoints: [String: Int] = [:]
+        for (i, h) in hosts.enumerated() {
+            let p = "spec.hosts[\(i)]"
+            if !h.name.isEmpty {
+                if !DNSName.isLabel(h.name) {
+                    error("\(p).name", "\"\(h.name)\" is not a DNS-1123 label",
+                          expected: "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63")
+                }
+                if let first = names[h.name] {
+                    error("\(p).name", "duplicate host name \"\(h.name)\" (also spec.hosts[\(first)])",
+                          expected: "a name used once")
+                } else {
+                    names[h.name] = i
+                }
+            }
+            port(h.port, "\(p).port")
+            if let u = h.user, u.isEmpty { error("\(p).user", "must not be empty", expected: "a login name") }
+            if !h.address.isEmpty, let addr = address(h.address, "\(p).address") {
+                let sshPort = h.port ?? plan.spec.ssh.port
+                let key = "\(h.address.lowercased()):\(sshPort)"
+                if let first = endpoints[key] {
+                    error("\(p).address", "\(h.address):\(sshPort) is already used by spec.hosts[\(first)] (\(hosts[first].name))",
+                          expected: "one host per address and port")
+                } else {
+                    endpoints[key] = i
+                }
+                if let ip = addr.ipv4 {
+                    if let pod, pod.contains(ip) {
+                        error("\(p).address", "\(ip) lies inside the pod subnet \(pod)",
+                              expected: "host addresses outside spec.network.podSubnet")
+                    }
+                    if let svc, svc.contains(ip) {
+                        error("\(p).address", "\(ip) lies inside the service subnet \(svc)",
+                              expected: "host addresses outside spec.network.serviceSubnet")
+                    }
+                }
+            }
+            for (k, val) in h.labels.sorted(by: { $0.key < $1.key }) {
+                if let why = Validator.labelKeyProblem(k) {
+                    error("\(p).labels.\(k)", "label key \"\(k)\" \(why)", expected: Validator.labelKeyExpectation)
+                }
+                if let why = Validator.labelValueProblem(val) {
+                    error("\(p).labels.\(k)", "label value \"\(val)\" \(why)", expected: Validator.labelValueExpectation)
+                }
+            }
+            var taintKeys: Set<String> = []
+            for (j, t) in h.taints.enumerated() {
+                let tp = "\(p).taints[\(j)]"
+                if !t.key.isEmpty, let why = Validator.labelKeyProblem(t.key) {
+                    error("\(tp).key", "taint key \"\(t.key)\" \(why)", expected: Validator.labelKeyExpectation)
+                }
+                if let v = t.value, let why = Validator.labelValueProblem(v) {
+                    error("\(tp).value", "taint value \"\(v)\" \(why)", expected: Validator.labelValueExpectation)
+                }
+                if !taintKeys.insert("\(t.key):\(t.effect.rawValue)").inserted {
+                    error(tp, "duplicate taint \(t.key):\(t.effect.rawValue)", expected: "each key and effect once")
+                }
+            }
+        }
+
+        let cps = hosts.filter { $0.role == .controlPlane }
+        if cps.isEmpty {
+            if !hosts.enumerated().contains(where: { skip.contains("spec.hosts[\($0.offset)].role") }) {
+                error("spec.hosts", "no host has role control-plane", expected: "at least one control-plane host")
+            }
+        } else {
+            if cps.count > 1, plan.spec.kubernetes.controlPlaneEndpoint == nil {
+                error("spec.kubernetes.controlPlaneEndpoint",
+                      "\(cps.count) control planes need a shared controlPlaneEndpoint (kubeadm cannot add control planes to a cluster initialised without one)",
+                      expected: "HOST:PORT of a load balancer or DNS name in front of all control planes")
+            }
+            if cps.count % 2 == 0 {
+                warning("spec.hosts",
+                        "\(cps.count) control planes: an even number adds no etcd fault tolerance over \(cps.count - 1)",
+                        expected: "an odd number of control planes (1, 3, 5)")
+            }
+        }
+    }
+
+    mutating func checkManifests(_ plan: ClusterPlan, fileExists: (String) -> Bool) {
+        var seen: Set<String> = []
+        for (i, m) in plan.spec.manifests.enumerated() {
+            let p = "spec.manifests[\(i)]"
+            if m.isEmpty { error(p, "must not be empty", expected: "a path to a YAML file"); continue }
+            if !seen.insert(m).inserted { warning(p, "\"\(m)\" is listed twice"); continue }
+            let resolved = Validation.resolve(m, against: plan.source.baseDirectory)
+            if !fileExists(resolved) {
+                error(p, "manifest file \"\(m)\" does not exist (looked for \(resolved))",
+                      expected: "a path relative to the plan's directory")
+            }
+        }
+    }
+
+    // Kubernetes label syntax: [prefix/]name, name ≤ 63 of [A-Za-z0-9-_.] starting and ending alphanumeric.
+    static let labelKeyExpectation = "[DNS-subdomain/]name, name at most 63 of letters, digits, '-', '_', '.'"
+    static let labelValueExpectation = "empty, or at most 63 of letters, digits, '-', '_', '.', starting and ending with a letter or digit"
+
+    static func isLabelName(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard !u.isEmpty, u.count <= 63 else { return false }
+        func alnum(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) }
+        return alnum(u.first!) && alnum(u.last!) && u.allSatisfy { alnum($0) || $0 == 45 || $0 == 95 || $0 == 46 }
+    }
+
+    static func labelKeyProblem(_ k: String) -> String? {
+        let parts = k.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count > 2 { return "has more than one '/'" }
+        if parts.count == 2, !DNSName.isSubdomain(String(parts[0])) { return "has a prefix that is not a DNS subdomain" }
+        if !isLabelName(String(parts.last!)) { return "is not a valid label name" }
+        return nil
+    }
+
+    static func labelValueProblem(_ v: String) -> String? {
+        v.isEmpty || isLabelName(v) ? nil : "is not a valid label value"
+    }
+}
+
+import Foundation
