@@ -162,8 +162,7 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         let k = plan.spec.kubernetes, net = plan.spec.network
         guard let state, state.cluster.initializedOn != nil else {
             changes.append(Change(subject: .cluster, action: .create, name: plan.name, address: plan.apiEndpoint,
-                                  version: k.version, steps: pending,
-                                  reasons: ["Kubernetes \(k.version), \(net.cni.rawValue), pods \(net.podSubnet), services \(net.serviceSubnet)"]))
+                                  version: k.version, steps: pending))
             return
         }
         let c = state.cluster

@@ -26,7 +26,9 @@ public enum PlanRenderer {
         var out = ""
         let k = plan.spec.kubernetes
         let stateText = state.map { "state serial \($0.serial)" } ?? "no state yet"
-        out += st.bold("Cluster \"\(plan.name)\"") + ": Kubernetes \(k.version), \(plan.spec.network.cni.rawValue), "
+        let net = plan.spec.network
+        out += st.bold("Cluster \"\(plan.name)\"") + ": Kubernetes \(k.version), \(net.cni.rawValue) "
+            + "(pods \(net.podSubnet), services \(net.serviceSubnet)), "
             + "\(plan.controlPlanes.count) control plane\(plan.controlPlanes.count == 1 ? "" : "s"), "
             + "\(plan.workers.count) worker\(plan.workers.count == 1 ? "" : "s") (\(stateText))\n\n"
 
@@ -44,7 +46,8 @@ public enum PlanRenderer {
             }
             out += "\n"
         }
-        for c in set.changes {
+        for (i, c) in set.changes.enumerated() {
+            if i > 0 { out += "\n" }
             var head = "  \(st.action(c.action)) \(c.subject.rawValue) \(st.bold(c.name))"
             var facts: [String] = []
             switch c.subject {

@@ -1,0 +1,121 @@
+import ArgumentParser
+import BootstrapCore
+import BootstrapEngine
+import Foundation
+
+/// Exit codes shared by every command.
+enum Exit {
+    /// The operation failed (a refused state, a blocked plan, an I/O error).
+    static let failure = ExitCode(1)
+    /// Bad input: an invalid plan or arguments.
+    static let badInput = ExitCode(2)
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set or --no-color given.
+func useColor(noColor: Bool, fd: Int32 = STDOUT_FILENO) -> Bool {
+    !noColor && isatty(fd) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+}
+
+struct PlanFileOption: ParsableArguments {
+    @Option(name: [.customShort("f"), .customLong("file")],
+            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"))
+    var file: String
+}
+
+struct StateOption: ParsableArguments {
+    @Option(name: .customLong("state"),
+            help: ArgumentHelp("The state file (default: .bootstrap/NAME.state.json in the plan's directory).",
+                               valueName: "PATH"))
+    var state: String?
+}
+
+enum PlanInput {
+    /// The plan's text, from a file or stdin.
+    static func read(_ file: String) throws -> String {
+        if file == "-" {
+            return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            var isDir: ObjCBool = false
+            let why = FileManager.default.fileExists(atPath: file, isDirectory: &isDir)
+                ? (isDir.boolValue ? "is a directory" : "cannot be read") : "does not exist"
+            printError("error: plan file \(file) \(why)")
+            throw Exit.badInput
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func baseDirectory(for file: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        guard file != "-" else { return cwd }
+        let url = file.hasPrefix("/") ? URL(fileURLWithPath: file) : URL(fileURLWithPath: cwd).appendingPathComponent(file)
+        return url.deletingLastPathComponent().standardizedFileURL.path
+    }
+
+    static func label(for file: String) -> String { file == "-" ? "<stdin>" : file }
+
+    /// Loads and validates; prints every diagnostic to stderr. Errors → exit 2.
+    static func load(_ file: String) throws -> (ClusterPlan, [Diagnostic]) {
+        let text = try read(file)
+        let result = PlanLoader.load(text: text, path: file, baseDirectory: baseDirectory(for: file),
+                                     fileExists: { FileManager.default.fileExists(atPath: $0) })
+        printDiagnostics(result.diagnostics, file: file)
+        guard let plan = result.plan else { throw Exit.badInput }
+        return (plan, result.diagnostics)
+    }
+
+    static func printDiagnostics(_ diagnostics: [Diagnostic], file: String) {
+        guard !diagnostics.isEmpty else { return }
+        var out = diagnostics.map { $0.rendered(file: label(for: file)) }.joined(separator: "\n")
+        let e = diagnostics.errors.count, w = diagnostics.warnings.count
+        if e > 0 { out += "\n\(e) error\(e == 1 ? "" : "s"), \(w) warning\(w == 1 ? "" : "s")" }
+        printError(out)
+    }
+
+    /// SHA-256 of each manifest file, keyed by the path as the plan gives it.
+    static func manifestHashes(_ plan: ClusterPlan) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for m in plan.spec.manifests {
+            let p = Validation.resolve(m, against: plan.source.baseDirectory)
+            guard let data = FileManager.default.contents(atPath: p) else {
+                printError("error: cannot read manifest \(p)")
+                throw Exit.badInput
+            }
+            out[m] = Hashing.sha256(data)
+        }
+        return out
+    }
+
+    static func statePath(_ option: String?, plan: ClusterPlan) -> String {
+        option ?? StateStore.defaultPath(for: plan)
+    }
+
+    /// Loads the state for `plan`; a refused state file → exit 1 with the reason.
+    static func loadState(_ store: StateStore, plan: ClusterPlan) throws -> ClusterState? {
+        do {
+            return try store.load(expectName: plan.name)
+        } catch let e as StateError {
+            printError("error: \(e)")
+            throw Exit.failure
+        }
+    }
+}
+
+/// Writes `data` to `path` with mode 0600 (temp file + rename).
+func writePrivateFile(_ data: Data, to path: String) throws {
+    let tmp = path + ".tmp-\(getpid())"
+    guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        printError("error: cannot write \(path)")
+        throw Exit.failure
+    }
+    chmod(tmp, 0o600)
+    if rename(tmp, path) != 0 {
+        unlink(tmp)
+        printError("error: cannot write \(path)")
+        throw Exit.failure
+    }
+}

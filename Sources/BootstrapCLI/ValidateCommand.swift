@@ -1,0 +1,45 @@
+import ArgumentParser
+import BootstrapCore
+import Foundation
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a plan and report every problem at once.",
+        discussion: """
+            Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD.PATH: what is wrong (expected …).
+            Errors exit 2; warnings are printed but do not fail. Nothing is contacted.
+            --show-defaults prints the plan with every default filled in, as YAML.
+            """)
+
+    @OptionGroup var planFile: PlanFileOption
+
+    @Flag(name: .long, help: "Print the resolved plan, defaults included, as YAML.")
+    var showDefaults = false
+
+    @Flag(name: .long, help: "Print the diagnostics as JSON on stdout.")
+    var json = false
+
+    func run() throws {
+        if json {
+            let text = try PlanInput.read(planFile.file)
+            let r = PlanLoader.load(text: text, path: planFile.file,
+                                    baseDirectory: PlanInput.baseDirectory(for: planFile.file),
+                                    fileExists: { FileManager.default.fileExists(atPath: $0) })
+            struct Report: Encodable { var valid: Bool; var diagnostics: [Diagnostic] }
+            print(PlanRenderer.json(Report(valid: r.plan != nil, diagnostics: r.diagnostics)), terminator: "")
+            if r.plan == nil { throw Exit.badInput }
+            return
+        }
+        let (plan, diagnostics) = try PlanInput.load(planFile.file)
+        if showDefaults {
+            print(PlanRenderer.yaml(plan), terminator: "")
+            return
+        }
+        let w = diagnostics.warnings.count
+        print("\(PlanInput.label(for: planFile.file)): valid: cluster \(plan.name), Kubernetes \(plan.spec.kubernetes.version), "
+              + "\(plan.controlPlanes.count) control plane\(plan.controlPlanes.count == 1 ? "" : "s"), "
+              + "\(plan.workers.count) worker\(plan.workers.count == 1 ? "" : "s")"
+              + (w > 0 ? " (\(w) warning\(w == 1 ? "" : "s"))" : ""))
+    }
+}

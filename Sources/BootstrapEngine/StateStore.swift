@@ -1,0 +1,366 @@
+import BootstrapCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why the state could not be read, written or locked. Every case says what to do next.
+public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
+    case newerFormat(path: String, found: Int, supported: Int)
+    case corrupt(path: String, detail: String)
+    case wrongCluster(path: String, found: String, expected: String)
+    case lineageMismatch(path: String, found: String, expected: String)
+    case locked(path: String, holder: LockHolder?)
+    case notLocked(path: String)
+    case notLoaded(path: String)
+    case io(path: String, operation: String, errno: Int32)
+
+    static func text(errno e: Int32) -> String {
+        guard let p = strerror(e) else { return "error \(e)" }
+        let len = strlen(p)
+        return p.withMemoryRebound(to: UInt8.self, capacity: len) { String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self) }
+    }
+
+    public var description: String {
+        switch self {
+        case .newerFormat(let p, let f, let s):
+            return "state file \(p) has format version \(f); this bootstrap reads up to \(s). Use a newer bootstrap. The file was not changed."
+        case .corrupt(let p, let d):
+            return "state file \(p) is not valid bootstrap state (\(d)). It was not changed; the previous copy, if any, is \(p).backup."
+        case .wrongCluster(let p, let f, let e):
+            return "state file \(p) belongs to cluster \"\(f)\", not \"\(e)\". Pass --state with the right file; this one was not changed."
+        case .lineageMismatch(let p, let f, let e):
+            return "state file \(p) has lineage \(f), but lineage \(e) was expected (another cluster's or a re-created state). It was not changed."
+        case .locked(let p, let h):
+            let who = h.map { " by \($0)" } ?? ""
+            return "state \(p) is locked\(who). Wait for that command to finish, raise --lock-timeout, or run `bootstrap force-unlock` if its holder is gone."
+        case .notLocked(let p):
+            return "internal error: state \(p) written without holding its lock"
+        case .notLoaded(let p):
+            return "internal error: state \(p) exists but was written without being loaded first"
+        case .io(let p, let op, let e):
+            return "\(op) \(p): \(StateError.text(errno: e))"
+        }
+    }
+}
+
+/// Who holds a state lock: written as JSON into the lock file.
+public struct LockHolder: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var pid: Int32
+    public var hostname: String
+    public var command: String
+    public var startedAt: Date
+
+    public init(pid: Int32, hostname: String, command: String, startedAt: Date) {
+        self.pid = pid
+        self.hostname = hostname
+        self.command = command
+        self.startedAt = startedAt
+    }
+
+    public var description: String {
+        let f = ISO8601DateFormatter()
+        return "`\(command)` (pid \(pid) on \(hostname), since \(f.string(from: startedAt)))"
+    }
+
+    static func current(command: String) -> LockHolder {
+        var buf = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buf, buf.count) == 0
+            ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown"
+        return LockHolder(pid: getpid(), hostname: host, command: command, startedAt: Date())
+    }
+
+    /// True when the holder ran on this machine and its process no longer exists.
+    public var isDeadOnThisHost: Bool {
+        guard hostname == LockHolder.current(command: "").hostname else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+}
+
+/// The state file of one cluster: load, atomic write with a backup, and an exclusive lock.
+///
+/// Writes go to a temp file in the same directory, are fsynced, renamed over the state, and the directory
+/// is fsynced; the previous copy stays as `FILE.backup` (a hard link, so it never goes missing). The lock is
+/// `FILE.lock`, held with `flock(2)` for as long as the process keeps it, holding who took it.
+public final class StateStore: @unchecked Sendable {
+    /// Points in a write where a test can inject a failure (standing in for a crash).
+    public enum WritePhase: Sendable { case tempWritten, backupLinked, renamed }
+
+    public let path: String
+    public var lockPath: String { path + ".lock" }
+    public var backupPath: String { path + ".backup" }
+
+    private let mutex = NSLock()
+    private var lockFD: Int32 = -1
+    /// Lineage and serial of the file on disk as last loaded or written (nil lineage: no file).
+    private var diskLineage: String?
+    private var diskSerial: Int = 0
+    private var loaded = false
+    /// Test hook: throw from it to simulate a crash at that phase.
+    public var faultInjection: (@Sendable (WritePhase) throws -> Void)?
+
+    public init(path: String) { self.path = path }
+
+    deinit {
+        if lockFD >= 0 { close(lockFD) }
+    }
+
+    /// `<plan dir>/.bootstrap/<cluster>.state.json`.
+    public static func defaultPath(for plan: ClusterPlan) -> String {
+        let base = plan.source.baseDirectory.isEmpty ? "." : plan.source.baseDirectory
+        return (base.hasSuffix("/") ? base : base + "/") + ".bootstrap/\(plan.name).state.json"
+    }
+
+    public var isLocked: Bool { mutex.withLock { lockFD >= 0 } }
+
+    // MARK: lock
+
+    /// Takes the lock, retrying until `timeout` has passed. Throws `.locked` with the holder's details.
+    public func lock(command: String, timeout: Duration = .zero) throws {
+        try mutex.withLock {
+            if lockFD >= 0 { return }
+            try ensureDirectory()
+            let deadline = ContinuousClock.now.advanced(by: timeout)
+            while true {
+                if let fd = try tryLock() {
+                    lockFD = fd
+                    let holder = LockHolder.current(command: command)
+                    let data = (try? JSONEncoder.state.encode(holder)) ?? Data()
+                    _ = ftruncate(fd, 0)
+                    _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+                    _ = fsync(fd)
+                    return
+                }
+                if ContinuousClock.now >= deadline {
+                    throw StateError.locked(path: path, holder: StateStore.readHolder(lockPath))
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+    }
+
+    /// An fd holding the lock, or nil when another holder has it.
+    private func tryLock() throws -> Int32? {
+        while true {
+            let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 { throw StateError.io(path: lockPath, operation: "cannot open lock file", errno: errno) }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let e = errno
+                close(fd)
+                if e == EWOULDBLOCK || e == EAGAIN { return nil }
+                throw StateError.io(path: lockPath, operation: "cannot lock", errno: e)
+            }
+            // The file may have been removed (force-unlock) between open and flock: lock the current one.
+            var a = stat(), b = stat()
+            if fstat(fd, &a) == 0, stat(lockPath, &b) == 0, a.st_ino == b.st_ino, a.st_dev == b.st_dev {
+                return fd
+            }
+            close(fd)
+        }
+    }
+
+    public func unlock() {
+        mutex.withLock {
+            guard lockFD >= 0 else { return }
+            _ = ftruncate(lockFD, 0)
+            _ = flock(lockFD, LOCK_UN)
+            close(lockFD)
+            lockFD = -1
+        }
+    }
+
+    static func readHolder(_ lockPath: String) -> LockHolder? {
+        guard let d = FileManager.default.contents(atPath: lockPath), !d.isEmpty else { return nil }
+        return try? JSONDecoder.state.decode(LockHolder.self, from: d)
+    }
+
+    public enum ForceUnlockResult: Sendable, Equatable {
+        /// There was no lock file.
+        case notLocked
+        /// Nobody held the lock (its holder had exited); the file was removed.
+        case removedStale(LockHolder?)
+        /// A live holder's lock file was removed because `force` was given.
+        case removedLive(LockHolder?)
+    }
+
+    /// Removes the lock file when its holder is gone; with `force`, even when it seems alive.
+    public func forceUnlock(force: Bool) throws -> ForceUnlockResult {
+        guard FileManager.default.fileExists(atPath: lockPath) else { return .notLocked }
+        let holder = StateStore.readHolder(lockPath)
+        let fd = open(lockPath, O_RDWR | O_CLOEXEC)
+        if fd < 0 { throw StateError.io(path: lockPath, operation: "cannot open lock file", errno: errno) }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            unlink(lockPath)
+            return .removedStale(holder)
+        }
+        guard force || holder?.isDeadOnThisHost == true else { throw StateError.locked(path: path, holder: holder) }
+        unlink(lockPath)
+        return .removedLive(holder)
+    }
+
+    // MARK: load
+
+    /// The recorded state, or nil when there is no state file yet. Refuses a newer format, a corrupt file,
+    /// and another cluster's file (by name, and by lineage when `expectLineage` is given).
+    public func load(expectName: String?, expectLineage: String? = nil) throws -> ClusterState? {
+        try mutex.withLock {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                if FileManager.default.fileExists(atPath: path) {
+                    throw StateError.io(path: path, operation: "cannot read", errno: EACCES)
+                }
+                loaded = true
+                diskLineage = nil
+                diskSerial = 0
+                return nil
+            }
+            let state = try StateStore.decode(data, path: path)
+            if let n = expectName, state.cluster.name != n {
+                throw StateError.wrongCluster(path: path, found: state.cluster.name, expected: n)
+            }
+            if let l = expectLineage, state.lineage != l {
+                throw StateError.lineageMismatch(path: path, found: state.lineage, expected: l)
+            }
+            loaded = true
+            diskLineage = state.lineage
+            diskSerial = state.serial
+            return state
+        }
+    }
+
+    /// Decodes state bytes, checking the format version before anything else.
+    public static func decode(_ data: Data, path: String) throws -> ClusterState {
+        struct Probe: Decodable { var formatVersion: Int? }
+        let probe: Probe
+        do { probe = try JSONDecoder.state.decode(Probe.self, from: data) } catch {
+            throw StateError.corrupt(path: path, detail: "not a JSON object")
+        }
+        guard let version = probe.formatVersion else {
+            throw StateError.corrupt(path: path, detail: "no formatVersion")
+        }
+        if version > ClusterState.currentFormatVersion {
+            throw StateError.newerFormat(path: path, found: version, supported: ClusterState.currentFormatVersion)
+        }
+        do {
+            return try JSONDecoder.state.decode(ClusterState.self, from: data)
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw StateError.corrupt(path: path, detail: "missing \(codingPath(ctx.codingPath + [key]))")
+        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx),
+                let DecodingError.dataCorrupted(ctx) {
+            throw StateError.corrupt(path: path, detail: "bad value at \(codingPath(ctx.codingPath))")
+        } catch {
+            throw StateError.corrupt(path: path, detail: "\(error)")
+        }
+    }
+
+    static func codingPath(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+    }
+
+    // MARK: write
+
+    /// Writes `state` atomically with `serial` one above the last written, and returns what was written.
+    /// Needs the lock, and a `load` first when a state file already exists.
+    @discardableResult
+    public func write(_ state: ClusterState) throws -> ClusterState {
+        try mutex.withLock {
+            guard lockFD >= 0 else { throw StateError.notLocked(path: path) }
+            if !loaded {
+                if FileManager.default.fileExists(atPath: path) { throw StateError.notLoaded(path: path) }
+                loaded = true
+            }
+            if let l = diskLineage, l != state.lineage {
+                throw StateError.lineageMismatch(path: path, found: l, expected: state.lineage)
+            }
+            var next = state
+            next.serial = max(diskSerial, state.serial) + 1
+            let data: Data
+            do { data = try JSONEncoder.state.encode(next) } catch {
+                throw StateError.corrupt(path: path, detail: "cannot encode state: \(error)")
+            }
+            try writeAtomically(data)
+            diskLineage = next.lineage
+            diskSerial = next.serial
+            return next
+        }
+    }
+
+    private func ensureDirectory() throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        guard !dir.isEmpty else { return }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) { return }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StateError.io(path: dir, operation: "cannot create directory", errno: errno == 0 ? EACCES : errno)
+        }
+        chmod(dir, 0o700)
+    }
+
+    private func writeAtomically(_ data: Data) throws {
+        try ensureDirectory()
+        let dir = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        let tmp = (dir.isEmpty ? "" : dir + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 { throw StateError.io(path: tmp, operation: "cannot create", errno: errno) }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        do {
+            defer { close(fd) }
+            _ = fchmod(fd, 0o600)
+            var off = 0
+            let result: Int32 = data.withUnsafeBytes { buf in
+                while off < buf.count {
+                    let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return errno
+                    }
+                    off += n
+                }
+                return 0
+            }
+            if result != 0 { throw StateError.io(path: tmp, operation: "cannot write", errno: result) }
+            if fsync(fd) != 0 { throw StateError.io(path: tmp, operation: "cannot fsync", errno: errno) }
+        }
+        try faultInjection?(.tempWritten)
+        if FileManager.default.fileExists(atPath: path) {
+            unlink(backupPath)
+            if link(path, backupPath) != 0 {
+                throw StateError.io(path: backupPath, operation: "cannot keep backup", errno: errno)
+            }
+        }
+        try faultInjection?(.backupLinked)
+        if rename(tmp, path) != 0 { throw StateError.io(path: path, operation: "cannot replace", errno: errno) }
+        ok = true
+        try faultInjection?(.renamed)
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// How state is written: sorted keys (stable diffs), ISO 8601 dates.
+    static var state: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }
+}
+
+extension JSONDecoder {
+    static var state: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+}
