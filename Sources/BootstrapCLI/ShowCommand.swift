@@ -72,7 +72,8 @@ struct ShowCommand: ParsableCommand {
         if !facts.isEmpty { out += "  " + facts.joined(separator: ", ") + "\n" }
         out += "  " + (c.initializedOn.map { "initialised on \($0)" } ?? "not initialised yet") + "\n"
         if let h = c.caCertHash { out += "  CA cert hash \(h)\n" }
-        if let steps = c.steps, !steps.isEmpty {
+        if !c.steps.isEmpty {
+            let steps = c.steps
             out += "  cluster steps done: \(steps.keys.sorted().joined(separator: ", "))\n"
         }
         for (name, sec) in c.secrets.sorted(by: { $0.key < $1.key }) {
