@@ -40,6 +40,7 @@ TOOLS = {
     "kubelet-daemon": "k8s_kubelet",
     "kubectl": "k8s_kubectl",
     "helm": "k8s_helm",
+    "kube-apiserver-daemon": "k8s_apiserver",
 }
 
 # Commands that exist in the host only once a package put them there (apt/dnf install writes the wrapper),
@@ -50,7 +51,7 @@ PACKAGE_BINARIES = {
     "kubelet": ["kubelet"],
     "kubectl": ["kubectl"],
 }
-NOT_PREINSTALLED = {"helm", "containerd-daemon", "kubelet-daemon"}
+NOT_PREINSTALLED = {"helm", "containerd-daemon", "kubelet-daemon", "kube-apiserver-daemon"}
 # Tools that only exist on one OS family ('deb' = ubuntu/debian, 'rpm' = amazon linux).
 FAMILY_ONLY = {
     "apt-get": "deb", "apt": "deb", "apt-mark": "deb", "apt-cache": "deb", "dpkg-query": "deb", "dpkg": "deb",
