@@ -112,6 +112,9 @@ class Kube:
         self.verified = False
 
     def call(self, op, args=None):
+        if self.path is None and not self.ca and self.server == "http://localhost:8080":
+            raise ClientError("The connection to the server localhost:8080 was refused - did you specify the right "
+                              "host or port?", "Refused")
         host, port = hostport(self.server)
         try:
             if not self.verified and self.ca:

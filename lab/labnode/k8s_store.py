@@ -617,13 +617,14 @@ def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):
             n["annotations"].update(md.get("annotations") or {})
             if "taints" in (obj.get("spec") or {}):
                 n["taints"] = obj["spec"]["taints"] or []
-            results.append("node/%s serverside-applied" % name)
+            st["resourceVersion"] += 1
+            results.append({"ref": "node/%s" % name, "status": "configured"})
             continue
         if dry_run:
-            results.append("%s/%s serverside-applied (server dry run)" % (label, name))
+            results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
             continue
-        put_object(st, copy.deepcopy(obj), now, manager)
-        results.append("%s/%s serverside-applied" % (label, name))
+        _, status = put_object(st, copy.deepcopy(obj), now, manager)
+        results.append({"ref": "%s/%s" % (label, name), "status": status})
     return results
 
 
