@@ -238,9 +238,15 @@ def _pid_alive(pid):
             st = f.read().rsplit(")", 1)[1].split()[0]
         if st in ("Z", "X"):
             return False
-        # must live in this host's mount namespace (pid files are per host, pids are not)
-        return os.readlink("/proc/%d/ns/mnt" % pid) == os.readlink("/proc/self/ns/mnt")
     except (FileNotFoundError, ProcessLookupError, IndexError, PermissionError):
+        return False
+    # must live in this host's mount namespace (pid files are per host, pids are not); a non-root caller
+    # cannot read another user's namespace link: then the per-host pid file is trusted
+    try:
+        return os.readlink("/proc/%d/ns/mnt" % pid) == os.readlink("/proc/self/ns/mnt")
+    except PermissionError:
+        return True
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
@@ -335,8 +341,26 @@ def service_enabled(name):
     return name in services_state().get("enabled", [])
 
 
+def service_main_pid(name):
+    """Pid of the service's main process (under its lab-systemd supervisor), None if not running."""
+    try:
+        with open(os.path.join(RUN_DIR, name + ".main.pid")) as f:
+            pid = int(f.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def service_state(name):
+    """systemd ActiveState of a lab service: 'active' (main process running), 'activating' (started,
+    crash-looping: Restart=always between two attempts) or 'inactive'."""
+    if not daemon_running(name):
+        return "inactive"
+    return "active" if service_main_pid(name) else "activating"
+
+
 def service_active(name):
-    return daemon_running(name)
+    return service_state(name) == "active"
 
 
 def containerd_healthy():
@@ -345,12 +369,24 @@ def containerd_healthy():
         return False, "containerd is not installed"
     if not service_active("containerd"):
         return False, "containerd service is not running"
+    # what counts is the config the running daemon loaded at its start (edits need a restart)
+    loaded = os.path.join(RUN_DIR, "containerd.loaded.toml")
     try:
-        with open("/etc/containerd/config.toml") as f:
+        with open(loaded) as f:
             text = f.read()
     except FileNotFoundError:
-        return False, "/etc/containerd/config.toml not found"
+        text = ""
+    if not text.strip():
+        if not os.path.exists("/etc/containerd/config.toml"):
+            return False, "/etc/containerd/config.toml not found (containerd uses the cgroupfs driver)"
+        return False, "containerd was started before /etc/containerd/config.toml was written; restart it"
     if not systemd_cgroup_enabled(text):
+        on_disk = ""
+        with contextlib.suppress(OSError):
+            with open("/etc/containerd/config.toml") as f:
+                on_disk = f.read()
+        if systemd_cgroup_enabled(on_disk):
+            return False, "containerd is running with an old config (SystemdCgroup = false); restart containerd"
         return False, "containerd is not using the systemd cgroup driver (SystemdCgroup = false)"
     return True, "ok"
 

@@ -85,9 +85,44 @@ BRIDGE_SYSCTL = {
 SYSCTL_DIRS = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"]
 
 
-def boot_state(swap_devices=None, modules_load=None, sysctl_files=None, swap=True):
-    st = {"modules": list(BASE_MODULES), "sysctl": dict(BASE_SYSCTL), "swap": bool(swap),
-          "swapDevices": list(swap_devices or ["/swap.img"])}
+EXTRA_SYSCTL = {
+    "fs.protected_fifos": "1", "fs.protected_hardlinks": "1", "fs.protected_regular": "2",
+    "fs.protected_symlinks": "1", "kernel.kptr_restrict": "1", "kernel.yama.ptrace_scope": "1",
+    "kernel.printk": "4\t4\t1\t7", "kernel.sysrq": "176", "vm.mmap_min_addr": "65536",
+    "kernel.core_uses_pid": "1", "net.ipv4.conf.default.accept_source_route": "0",
+    "net.ipv4.conf.all.accept_source_route": "0", "net.ipv4.conf.default.promote_secondaries": "1",
+    "net.ipv4.conf.all.promote_secondaries": "1", "net.ipv4.ping_group_range": "0\t2147483647",
+    "net.core.default_qdisc": "fq_codel", "fs.suid_dumpable": "2", "kernel.unprivileged_bpf_disabled": "2",
+    "net.core.bpf_jit_harden": "0", "kernel.pid_max": "4194304", "net.ipv6.conf.all.disable_ipv6": "0",
+    "net.ipv6.conf.default.disable_ipv6": "0", "net.ipv6.conf.lo.disable_ipv6": "0",
+    "kernel.dmesg_restrict": "1", "kernel.kexec_load_disabled": "0", "user.max_user_namespaces": "63366",
+}
+
+
+def _real_sysctl_keys():
+    """Keys named by the base image's sysctl files that the real kernel has (read only, at `lab up`)."""
+    keys = {}
+    for d in ("/usr/lib/sysctl.d", "/lib/sysctl.d", "/etc/sysctl.d"):
+        for p in glob.glob(os.path.join(d, "*.conf")):
+            for k, _, _ in _parse_conf(p):
+                k = _norm_key(k.lstrip("-"))
+                if "*" in k:
+                    continue
+                try:
+                    with open(_proc_path(k)) as f:
+                        keys[k] = "\t".join(f.read().split())
+                except OSError:
+                    pass
+    return keys
+
+
+def boot_state(swap_devices=None, swap=True):
+    sysctl = {}
+    sysctl.update(_real_sysctl_keys())
+    sysctl.update(EXTRA_SYSCTL)
+    sysctl.update(BASE_SYSCTL)
+    st = {"modules": list(BASE_MODULES), "sysctl": sysctl, "swap": bool(swap),
+          "swapDevices": list(swap_devices or ["/swap.img"]), "baseSysctl": dict(sysctl)}
     return st
 
 
@@ -484,6 +519,12 @@ def boot(kern_old=None):
     """Kernel state after a (re)boot: modules from /etc/modules-load.d, sysctl from sysctl.d, swap per fstab."""
     devs = fstab_swap_devices()
     kern = boot_state(swap_devices=devs or (kern_old or {}).get("swapDevices"), swap=bool(devs))
+    if kern_old:
+        # same kernel: keep the key set it had at first boot (minus module-provided keys)
+        base = {k: v for k, v in kern_old.get("baseSysctl", {}).items()}
+        if base:
+            kern["sysctl"] = dict(base)
+    kern["baseSysctl"] = dict(kern["sysctl"])
     for d in ("/etc/modules-load.d", "/run/modules-load.d", "/usr/lib/modules-load.d"):
         for p in sorted(glob.glob(os.path.join(d, "*.conf"))):
             try:
