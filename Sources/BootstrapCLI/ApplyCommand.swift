@@ -86,6 +86,7 @@ struct ApplyCommand: AsyncParsableCommand {
             try RunSupport.confirm("Do you want to apply these changes to cluster \(plan.name)?", autoApprove: run.autoApprove)
         }
 
+        fflush(nil)
         let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
         let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir)
         let flag = CancellationFlag()

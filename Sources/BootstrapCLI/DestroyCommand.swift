@@ -51,6 +51,7 @@ struct DestroyCommand: AsyncParsableCommand {
         try RunSupport.confirm("Do you really want to destroy cluster \(plan.name)? This cannot be undone.",
                                autoApprove: run.autoApprove)
 
+        fflush(nil)
         let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
         let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir)
         let flag = CancellationFlag()

@@ -48,12 +48,14 @@ struct Connector {
     let events: EventSink
     let redactor: Redactor
     let parallelism: Int
+    let sessions: SessionRegistry
 
     func connect(_ endpoints: [HostEndpoint]) async -> [String: Result<HostRunner, EngineError>] {
         var out: [String: Result<HostRunner, EngineError>] = [:]
         let transport = self.transport
         let events = self.events
         let redactor = self.redactor
+        let sessions = self.sessions
         await withTaskGroup(of: (String, Result<HostRunner, EngineError>).self) { group in
             var pending = endpoints[...]
             var running = 0
@@ -65,6 +67,7 @@ struct Connector {
                     let t0 = clock.now
                     do {
                         let session = try await transport.connect(ep)
+                        sessions.add(session)
                         events(.connected(host: ep.name, elapsed: clock.now - t0))
                         return (ep.name, .success(HostRunner(name: ep.name, session: session, events: events, redactor: redactor)))
                     } catch {
@@ -80,6 +83,17 @@ struct Connector {
             }
         }
         return out
+    }
+}
+
+/// The sessions a run opened, to close them all at the end.
+final class SessionRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sessions: [any HostSession] = []
+    func add(_ s: any HostSession) { lock.withLock { sessions.append(s) } }
+    func closeAll() async {
+        let all = lock.withLock { let a = sessions; sessions = []; return a }
+        for s in all { await s.close() }
     }
 }
 
@@ -105,7 +119,21 @@ public final class ApplyEngine: Sendable {
         self.redactor = Redactor()
     }
 
+    /// Runs to the end; every session opened is closed before this returns or throws (not in a detached
+    /// task, which could still run while the process exits).
     public func run() async throws -> RunReport {
+        let sessions = SessionRegistry()
+        do {
+            let report = try await run(sessions: sessions)
+            await sessions.closeAll()
+            return report
+        } catch {
+            await sessions.closeAll()
+            throw error
+        }
+    }
+
+    private func run(sessions: SessionRegistry) async throws -> RunReport {
         let clock = ContinuousClock()
         let started = clock.now
         let initial = await runState.state
@@ -120,7 +148,8 @@ public final class ApplyEngine: Sendable {
         let endpoints = plan.spec.hosts.map { h in resolve(h.name, h.address, plan.ssh(for: h).port) }
         // Machines to reset: hosts only the state knows, and the old machine of a replaced host.
         let oldEndpoints = removals.compactMap { name in initial.hosts[name].map { resolve(name, $0.address, $0.port) } }
-        let connector = Connector(transport: transport, events: events, redactor: redactor, parallelism: options.parallelism)
+        let connector = Connector(transport: transport, events: events, redactor: redactor, parallelism: options.parallelism,
+                                  sessions: sessions)
         let connected = await connector.connect(endpoints)
         let connectedOld = await connector.connect(oldEndpoints)
         var runners: [String: HostRunner] = [:]
@@ -144,8 +173,6 @@ public final class ApplyEngine: Sendable {
             case nil: break
             }
         }
-        let allRunners = Array(runners.values) + Array(oldRunners.values)
-        defer { Task { for r in allRunners { await r.session.close() } } }
         if !problems.isEmpty { throw EngineError.preflightFailed(count: problems.count) }
 
         // 2. Facts, in parallel.

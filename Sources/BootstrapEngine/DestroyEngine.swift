@@ -38,7 +38,21 @@ public final class DestroyEngine: Sendable {
         self.events = events
     }
 
+    /// Runs to the end; every session opened is closed before this returns or throws (not in a detached
+    /// task, which could still run while the process exits).
     public func run() async throws -> RunReport {
+        let sessions = SessionRegistry()
+        do {
+            let report = try await run(sessions: sessions)
+            await sessions.closeAll()
+            return report
+        } catch {
+            await sessions.closeAll()
+            throw error
+        }
+    }
+
+    private func run(sessions: SessionRegistry) async throws -> RunReport {
         let clock = ContinuousClock()
         let started = clock.now
         let state = await runState.state
@@ -51,7 +65,8 @@ public final class DestroyEngine: Sendable {
 
         events(.phase("connect"))
         let endpoints = order.compactMap { n in state.hosts[n].map { resolve(n, $0.address, $0.port) } }
-        let connector = Connector(transport: transport, events: events, redactor: redactor, parallelism: options.parallelism)
+        let connector = Connector(transport: transport, events: events, redactor: redactor, parallelism: options.parallelism,
+                                  sessions: sessions)
         let connected = await connector.connect(endpoints)
         var runners: [String: HostRunner] = [:]
         for ep in endpoints {
@@ -62,8 +77,6 @@ public final class DestroyEngine: Sendable {
             case nil: break
             }
         }
-        let allRunners = Array(runners.values)
-        defer { Task { for r in allRunners { await r.session.close() } } }
 
         // The API is reached through the first control plane while it is still there.
         let api = first.flatMap { runners[$0] }

@@ -70,6 +70,8 @@ def systemctl(*args):
 # ------------------------------------------------------------------ preflight
 def port_free(addr, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Like Go's net.Listen (what kubeadm uses): connections of a previous server in TIME_WAIT do not count.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((addr, port))
         return True

@@ -77,8 +77,10 @@ public enum NodeRecipes {
 
     public static func containerd(_ family: OSFamily, version: String?) -> ShellCommand {
         let pkg = version.map { family == .debian ? "containerd=\($0)" : "containerd-\($0)" } ?? "containerd"
+        // A fresh image's package lists are stale or empty: refresh them before installing.
         let install = family == .debian
-            ? "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + Shell.quote(pkg)
+            ? "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
+                + "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + Shell.quote(pkg)
             : "dnf install -y -q " + Shell.quote(pkg)
         return ShellCommand(script: [
             "set -e",
