@@ -332,9 +332,13 @@ public final class ApplyEngine: Sendable {
             next[host.name] = rec
         }
         for (h, m) in drifts { events(.drift(host: h, message: m)) }
-        if next != state.hosts {
-            let hosts = next
+        // Volatile facts (installed packages, swap) alone are not worth a state write: a no-op apply must
+        // leave the state as it was. They are stored with the next write.
+        let hosts = next
+        if next.mapValues(\.stableProjection) != state.hosts.mapValues(\.stableProjection) {
             try await runState.update { $0.hosts = hosts }
+        } else if next != state.hosts {
+            await runState.updateWithoutWriting { $0.hosts = hosts }
         }
     }
 
@@ -514,6 +518,17 @@ public final class ApplyEngine: Sendable {
                 throw EngineError.refused("removing \(removedCPs) of \(cps) control planes would leave \(remaining): etcd needs a majority (\(cps / 2 + 1)) to keep quorum. Remove one at a time, keeping a majority.")
             }
         }
+    }
+}
+
+extension HostRecord {
+    /// The record without the facts that change as steps run.
+    var stableProjection: HostRecord {
+        var r = self
+        r.facts?.packages = [:]
+        r.facts?.swapOn = false
+        r.facts?.inCluster = false
+        return r
     }
 }
 

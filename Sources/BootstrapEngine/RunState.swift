@@ -25,6 +25,11 @@ public actor RunState {
         state = try store.persist(next)
     }
 
+    /// Applies `change` without writing; it is stored with the next write.
+    public func updateWithoutWriting(_ change: @Sendable (inout ClusterState) -> Void) {
+        change(&state)
+    }
+
     public func recordStep(host: String, step: StepName, inputHash: String, at date: Date = Date()) async throws {
         try await update { $0.hosts[host]?.steps[step.rawValue] = StepRecord(inputHash: inputHash, finishedAt: date) }
     }
