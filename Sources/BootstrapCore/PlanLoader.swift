@@ -68,10 +68,13 @@ public enum PlanLoader {
         switch e {
         case .scanner(let ctx, let problem, let mark, _), .parser(let ctx, let problem, let mark, _),
              .composer(let ctx, let problem, let mark, _):
-            let context = ctx.map { " \($0.text)" } ?? ""
-            let more = problem.contains("single document") ? " (one plan per file)" : ""
+            if problem.contains("another document") || (ctx?.text.contains("single document") ?? false) {
+                return Diagnostic(severity: .error, path: "", line: mark.line, column: mark.column,
+                                  message: "the file holds more than one YAML document (one plan per file)")
+            }
+            let context = ctx.map { " (\($0.text))" } ?? ""
             return Diagnostic(severity: .error, path: "", line: mark.line, column: mark.column,
-                              message: "not valid YAML or JSON: \(problem)\(context)\(more)")
+                              message: "not valid YAML or JSON: \(problem)\(context)")
         default:
             return Diagnostic(severity: .error, path: "", message: "not valid YAML or JSON: \(e)")
         }
