@@ -253,9 +253,13 @@ final class NodeReader {
 
     static func tag(_ node: Node) -> String { node.tag.description }
 
+    /// A plain `~`, `null` or empty scalar (checked directly: resolving tags is slow on big plans).
     static func isNull(_ node: Node) -> Bool {
-        if case .scalar(let s) = node { return NodeReader.tag(node) == Tag.Name.null.rawValue && s.style == .plain }
-        return false
+        guard case .scalar(let s) = node, s.style == .plain else { return false }
+        switch s.string {
+        case "", "~", "null", "Null", "NULL": return true
+        default: return false
+        }
     }
 
     static func describe(_ node: Node) -> String {
