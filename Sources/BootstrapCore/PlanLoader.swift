@@ -159,7 +159,11 @@ public enum PlanLoader {
         if let list = r.sequenceField(s, "hosts", required: true) {
             for (i, node) in list.items.enumerated() {
                 let p = "\(list.path)[\(i)]"
-                guard let h = r.mapping(node, p, schema: "spec.hosts[]") else { continue }
+                guard let h = r.mapping(node, p, schema: "spec.hosts[]") else {
+                    // Keep indexes aligned with the file: later checks name hosts by position.
+                    hosts.append(ClusterPlan.Host(name: "", address: "", role: .worker))
+                    continue
+                }
                 var host = ClusterPlan.Host(name: r.string(h, "name", required: true) ?? "",
                                             address: r.string(h, "address", required: true) ?? "",
                                             role: r.enumValue(h, "role", required: true) ?? .worker)
@@ -169,8 +173,10 @@ public enum PlanLoader {
                 host.labels = r.stringMap(h, "labels") ?? [:]
                 if let taints = r.sequenceField(h, "taints") {
                     for (j, tn) in taints.items.enumerated() {
-                        guard let t = r.mapping(tn, "\(taints.path)[\(j)]", schema: "spec.hosts[].taints[]")
-                        else { continue }
+                        guard let t = r.mapping(tn, "\(taints.path)[\(j)]", schema: "spec.hosts[].taints[]") else {
+                            host.taints.append(ClusterPlan.Taint(key: "", effect: .noSchedule))
+                            continue
+                        }
                         host.taints.append(ClusterPlan.Taint(key: r.string(t, "key", required: true) ?? "",
                                                              value: r.string(t, "value"),
                                                              effect: r.enumValue(t, "effect", required: true)

@@ -170,6 +170,17 @@ import Testing
         #expect(lines == lines.sorted())
     }
 
+    @Test func badItemsKeepLaterPathsRight() {
+        let r = load(edited("    - name: cp-1", "    - just a string\n    - name: cp-1").replacingOccurrences(of: "address: 10.0.1.21", with: "address: 10.0.1"))
+        #expect(has(r, path: "spec.hosts[0]", containing: "expected a mapping"))
+        #expect(has(r, path: "spec.hosts[2].address", containing: "\"10.0.1\" is not an IPv4 address"))
+    }
+
+    @Test func aMissingSectionIsReportedOnce() {
+        let r = load("apiVersion: bootstrap.k8s.lab/v1alpha1\nkind: Cluster\nmetadata: {name: x}\n")
+        #expect(r.diagnostics.map(\.path) == ["spec"])
+    }
+
     @Test func everyExamplePlanValidates() throws {
         let dir = repoRoot.appendingPathComponent("Plans")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
