@@ -45,7 +45,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "bootstrap", dependencies: ["BootstrapCLI"]),
-        .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore"]),
+        .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore"], resources: [.copy("Golden")]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
         .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore"]),

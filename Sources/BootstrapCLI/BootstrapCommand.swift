@@ -7,8 +7,8 @@ public struct BootstrapCommand: AsyncParsableCommand {
         commandName: "bootstrap",
         abstract: "Bring up Kubernetes clusters from one declarative plan.",
         discussion: """
-            A plan (YAML or JSON) says what the cluster should be: Kubernetes version, network, hosts and
-            their roles, add-ons, manifests. `bootstrap plan` compares it with the recorded state and shows
+            A plan (YAML or JSON) says what the cluster should be: Kubernetes version, network, hosts and \
+            their roles, add-ons, manifests. `bootstrap plan` compares it with the recorded state and shows \
             what would change; `bootstrap validate` checks a plan without touching anything.
 
             Exit codes: 0 success, 1 the operation failed, 2 bad input (an invalid plan or arguments).

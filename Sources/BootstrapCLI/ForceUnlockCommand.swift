@@ -8,9 +8,9 @@ struct ForceUnlockCommand: ParsableCommand {
         commandName: "force-unlock",
         abstract: "Remove a state lock left behind by a command that is gone.",
         discussion: """
-            Commands that write the state hold FILE.lock (flock) with their pid, host and start time. The
-            kernel releases the lock when its process exits, so a stale lock file is harmless; this command
-            removes it when nobody holds it. A lock held by a live process is refused unless --force is given:
+            Commands that write the state hold FILE.lock (flock) with their pid, host and start time. The \
+            kernel releases the lock when its process exits, so a stale lock file is harmless; this command \
+            removes it when nobody holds it. A lock held by a live process is refused unless --force is given: \
             use that only when you are sure the holder (perhaps on another machine sharing the file) is stuck.
             """)
 
@@ -40,8 +40,10 @@ struct ForceUnlockCommand: ParsableCommand {
             switch try store.forceUnlock(force: force) {
             case .notLocked:
                 print("No lock on \(path).")
-            case .removedStale(let h):
-                print("Removed the stale lock on \(path)" + (h.map { " (left by \($0))" } ?? "") + ".")
+            case .removedStale(let h?):
+                print("Removed the stale lock on \(path) (left by \(h), which is no longer running).")
+            case .removedStale(nil):
+                print("Nobody holds the lock on \(path); removed the leftover lock file.")
             case .removedLive(let h):
                 print("Removed the lock on \(path)" + (h.map { " held by \($0)" } ?? "")
                       + ". If that command is still running, stop it before running another.")

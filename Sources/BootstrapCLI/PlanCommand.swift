@@ -13,10 +13,10 @@ struct PlanCommand: ParsableCommand {
               ~    update in place (labels, taints, values, steps still to run)
               -    destroy (no longer in the plan)
               -/+  destroy and re-create (a host's address or role changed)
-            followed by `Plan: N to add, N to change, N to destroy.`. Nothing is contacted or written, except
+            followed by `Plan: N to add, N to change, N to destroy.`. Nothing is contacted or written, except \
             the file given with --out.
 
-            Changes a live cluster cannot take (a new pod subnet, service subnet or CNI) are shown as errors
+            Changes a live cluster cannot take (a new pod subnet, service subnet or CNI) are shown as errors \
             and the command exits 1.
 
             Examples:

@@ -119,3 +119,30 @@ func writePrivateFile(_ data: Data, to path: String) throws {
         throw Exit.failure
     }
 }
+
+/// For commands that write the state (apply, destroy): how long to wait for another holder of the lock.
+struct LockOptions: ParsableArguments {
+    @Option(name: .customLong("lock-timeout"),
+            help: ArgumentHelp("Seconds to wait for another command's state lock (default 0: fail at once).",
+                               valueName: "SECONDS"))
+    var lockTimeout: Double = 0
+
+    func validate() throws {
+        if lockTimeout < 0 || !lockTimeout.isFinite { throw ValidationError("--lock-timeout must be 0 or more seconds") }
+    }
+
+    /// Takes the lock on `store` for `command`; refused → the holder's details on stderr and exit 1.
+    func lock(_ store: StateStore, command: String) throws {
+        do {
+            try store.lock(command: command, timeout: .milliseconds(Int64(lockTimeout * 1000)))
+        } catch let e as StateError {
+            printError("error: \(e)")
+            throw Exit.failure
+        }
+    }
+}
+
+/// The command line as typed, for the lock file (`bootstrap apply -f lab.yaml`).
+var commandLineForLock: String {
+    (["bootstrap"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+}

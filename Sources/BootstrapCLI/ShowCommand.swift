@@ -8,8 +8,8 @@ struct ShowCommand: ParsableCommand {
         commandName: "show",
         abstract: "Summarise the recorded state: hosts, roles, finished steps, endpoint, add-ons.",
         discussion: """
-            Name the state with --state PATH, or give the plan with -f FILE to use its default state file
-            (.bootstrap/NAME.state.json beside the plan). Secret values (bootstrap token, certificate key,
+            Name the state with --state PATH, or give the plan with -f FILE to use its default state file \
+            (.bootstrap/NAME.state.json beside the plan). Secret values (bootstrap token, certificate key, \
             passwords) are shown as <redacted> unless --show-secrets is given.
             """)
 

@@ -7,8 +7,8 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check a plan and report every problem at once.",
         discussion: """
-            Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD.PATH: what is wrong (expected …).
-            Errors exit 2; warnings are printed but do not fail. Nothing is contacted.
+            Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD.PATH: what is wrong (expected …). \
+            Errors exit 2; warnings are printed but do not fail. Nothing is contacted. \
             --show-defaults prints the plan with every default filled in, as YAML.
             """)
 

@@ -241,9 +241,12 @@ public struct ChangeSet: Sendable, Hashable, Codable {
                 reasons.append(rec.steps[s.name.rawValue] == nil ? "\(s.name.rawValue) not done yet"
                                                                 : "\(s.name.rawValue) inputs changed")
             }
+            var steps = pending.map(\.name)
+            // Recorded labels/taints differ from the plan: node-config runs even if its hash says done.
+            if explained && !steps.contains(.nodeConfig) { steps.append(.nodeConfig) }
             if !reasons.isEmpty {
                 changes.append(Change(subject: .host, action: .update, name: host.name, address: host.address,
-                                      role: host.role, steps: pending.map(\.name.rawValue), reasons: reasons,
+                                      role: host.role, steps: steps.sorted().map(\.rawValue), reasons: reasons,
                                       changedPaths: paths))
             }
         }

@@ -248,7 +248,7 @@ extension ClusterPlan {
     public var controlPlanes: [Host] { spec.hosts.filter { $0.role == .controlPlane } }
     public var workers: [Host] { spec.hosts.filter { $0.role == .worker } }
     /// The control plane that runs `kubeadm init`: the first one listed.
-    public var firstControlPlane: Host? { controlPlanes.first }
+    public var firstControlPlane: Host? { spec.hosts.first { $0.role == .controlPlane } }
 
     /// `MAJOR.MINOR` of the Kubernetes version.
     public var kubernetesMinor: String {

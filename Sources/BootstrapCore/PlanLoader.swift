@@ -68,10 +68,13 @@ public enum PlanLoader {
         switch e {
         case .scanner(let ctx, let problem, let mark, _), .parser(let ctx, let problem, let mark, _),
              .composer(let ctx, let problem, let mark, _):
-            let context = ctx.map { " \($0.text)" } ?? ""
-            let more = problem.contains("single document") ? " (one plan per file)" : ""
+            if problem.contains("another document") || (ctx?.text.contains("single document") ?? false) {
+                return Diagnostic(severity: .error, path: "", line: mark.line, column: mark.column,
+                                  message: "the file holds more than one YAML document (one plan per file)")
+            }
+            let context = ctx.map { " (\($0.text))" } ?? ""
             return Diagnostic(severity: .error, path: "", line: mark.line, column: mark.column,
-                              message: "not valid YAML or JSON: \(problem)\(context)\(more)")
+                              message: "not valid YAML or JSON: \(problem)\(context)")
         default:
             return Diagnostic(severity: .error, path: "", message: "not valid YAML or JSON: \(e)")
         }
@@ -156,7 +159,11 @@ public enum PlanLoader {
         if let list = r.sequenceField(s, "hosts", required: true) {
             for (i, node) in list.items.enumerated() {
                 let p = "\(list.path)[\(i)]"
-                guard let h = r.mapping(node, p, schema: "spec.hosts[]") else { continue }
+                guard let h = r.mapping(node, p, schema: "spec.hosts[]") else {
+                    // Keep indexes aligned with the file: later checks name hosts by position.
+                    hosts.append(ClusterPlan.Host(name: "", address: "", role: .worker))
+                    continue
+                }
                 var host = ClusterPlan.Host(name: r.string(h, "name", required: true) ?? "",
                                             address: r.string(h, "address", required: true) ?? "",
                                             role: r.enumValue(h, "role", required: true) ?? .worker)
@@ -166,8 +173,10 @@ public enum PlanLoader {
                 host.labels = r.stringMap(h, "labels") ?? [:]
                 if let taints = r.sequenceField(h, "taints") {
                     for (j, tn) in taints.items.enumerated() {
-                        guard let t = r.mapping(tn, "\(taints.path)[\(j)]", schema: "spec.hosts[].taints[]")
-                        else { continue }
+                        guard let t = r.mapping(tn, "\(taints.path)[\(j)]", schema: "spec.hosts[].taints[]") else {
+                            host.taints.append(ClusterPlan.Taint(key: "", effect: .noSchedule))
+                            continue
+                        }
                         host.taints.append(ClusterPlan.Taint(key: r.string(t, "key", required: true) ?? "",
                                                              value: r.string(t, "value"),
                                                              effect: r.enumValue(t, "effect", required: true)
@@ -250,9 +259,13 @@ final class NodeReader {
 
     static func tag(_ node: Node) -> String { node.tag.description }
 
+    /// A plain `~`, `null` or empty scalar (checked directly: resolving tags is slow on big plans).
     static func isNull(_ node: Node) -> Bool {
-        if case .scalar(let s) = node { return NodeReader.tag(node) == Tag.Name.null.rawValue && s.style == .plain }
-        return false
+        guard case .scalar(let s) = node, s.style == .plain else { return false }
+        switch s.string {
+        case "", "~", "null", "Null", "NULL": return true
+        default: return false
+        }
     }
 
     static func describe(_ node: Node) -> String {

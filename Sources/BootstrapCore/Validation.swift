@@ -47,8 +47,19 @@ struct Validator {
         }
     }
 
+    /// True when `path` or a field containing it was already reported (missing, wrong type).
+    func isSkipped(_ path: String) -> Bool {
+        if skip.contains(path) { return true }
+        var p = path
+        while let i = p.lastIndex(where: { $0 == "." || $0 == "[" }) {
+            p = String(p[..<i])
+            if skip.contains(p) { return true }
+        }
+        return false
+    }
+
     mutating func report(_ s: Diagnostic.Severity, _ path: String, _ message: String, expected: String? = nil) {
-        if skip.contains(path) { return }
+        if isSkipped(path) { return }
         let l = location(path)
         diagnostics.append(Diagnostic(severity: s, path: path, line: l?.line, column: l?.column, message: message,
                                       expected: expected))

@@ -360,7 +360,38 @@ extension JSONEncoder {
 extension JSONDecoder {
     static var state: JSONDecoder {
         let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            let text = try c.decode(String.self)
+            if let date = fastISO8601(text) ?? ISO8601DateFormatter().date(from: text) { return date }
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an ISO 8601 date: \(text)")
+        }
         return d
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form the state is written in, without a formatter (big states hold
+/// tens of thousands of dates). Anything else returns nil and goes to `ISO8601DateFormatter`.
+func fastISO8601(_ text: String) -> Date? {
+    let u = Array(text.utf8)
+    guard u.count == 20, u[4] == 45, u[7] == 45, u[10] == 84, u[13] == 58, u[16] == 58, u[19] == 90 else { return nil }
+    func num(_ from: Int, _ len: Int) -> Int? {
+        var v = 0
+        for i in from..<(from + len) {
+            let d = Int(u[i]) - 48
+            guard d >= 0 && d <= 9 else { return nil }
+            v = v * 10 + d
+        }
+        return v
+    }
+    guard let y = num(0, 4), let m = num(5, 2), let d = num(8, 2), let hh = num(11, 2), let mm = num(14, 2),
+          let ss = num(17, 2), (1...12).contains(m), (1...31).contains(d), hh < 24, mm < 60, ss < 61 else { return nil }
+    // Days from civil (proleptic Gregorian), after H. Hinnant.
+    let yy = m <= 2 ? y - 1 : y
+    let era = (yy >= 0 ? yy : yy - 399) / 400
+    let yoe = yy - era * 400
+    let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    let days = era * 146097 + doe - 719468
+    return Date(timeIntervalSince1970: TimeInterval(days * 86400 + hh * 3600 + mm * 60 + ss))
 }

@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+@testable import BootstrapCore
+
+@Suite struct DiffTests {
+    let base: ClusterPlan
+
+    init() throws {
+        base = try plan(basePlanYAML + """
+
+              addons:
+                metricsServer: {enabled: true}
+                monitoring:
+                  enabled: true
+                  version: 70.0.0
+                  values: {grafana: {adminUser: admin}, retention: 15d}
+              manifests: [app.yaml, extra.yaml]
+            """, files: ["/plans/app.yaml", "/plans/extra.yaml"])
+    }
+
+    var hashes: [String: String] { ["app.yaml": "h-app", "extra.yaml": "h-extra"] }
+    var applied: ClusterState { appliedState(base, manifestHashes: hashes) }
+
+    func host(_ set: ChangeSet, _ name: String) -> Change? {
+        set.changes.first { $0.subject == .host && $0.name == name }
+    }
+
+    @Test func freshClusterCreatesEverything() {
+        let set = ChangeSet.diff(plan: base, state: nil, manifestHashes: hashes)
+        #expect(set.changes.map { "\($0.action.symbol) \($0.subject.rawValue) \($0.name)" } == [
+            "+ cluster demo", "+ host cp-1", "+ host worker-1", "+ addon metricsServer", "+ addon monitoring",
+            "+ manifest app.yaml", "+ manifest extra.yaml",
+        ])
+        #expect(set.changes[0].steps == ["cni", "kubeconfig"])
+        #expect(host(set, "cp-1")?.steps == ["prepare", "containerd", "kubernetes-repo", "kubernetes-packages", "init", "node-config"])
+        #expect(host(set, "worker-1")?.steps.contains("join-worker") == true)
+        #expect(set.summary == ChangeSummary(add: 7, change: 0, destroy: 0))
+        #expect(set.blocking.isEmpty)
+        // An empty state file diffs like no state at all.
+        let empty = ClusterState(name: "demo", toolVersion: "0.1.0")
+        #expect(ChangeSet.diff(plan: base, state: empty, manifestHashes: hashes).changes == set.changes)
+    }
+
+    @Test func appliedStateHasNoChanges() {
+        let set = ChangeSet.diff(plan: base, state: applied, manifestHashes: hashes)
+        #expect(set.changes.isEmpty, "\(set.changes)")
+        #expect(set.isEmpty)
+        #expect(set.summary == ChangeSummary())
+    }
+
+    @Test func newHostIsCreated() {
+        var p = base
+        p.spec.hosts.append(ClusterPlan.Host(name: "worker-2", address: "10.0.1.22", role: .worker))
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        #expect(set.changes.count == 1)
+        #expect(host(set, "worker-2")?.action == .create)
+        #expect(set.summary == ChangeSummary(add: 1))
+    }
+
+    @Test func removedHostIsDeleted() {
+        var p = base
+        p.spec.hosts.removeLast()
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        #expect(set.changes.count == 1)
+        let c = host(set, "worker-1")
+        #expect(c?.action == .delete)
+        #expect(c?.address == "10.0.1.21")
+        #expect(set.summary == ChangeSummary(destroy: 1))
+    }
+
+    @Test func addressChangeForcesReplacement() {
+        var p = base
+        p.spec.hosts[1].address = "10.0.1.99"
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let c = host(set, "worker-1")
+        #expect(c?.action == .replace)
+        #expect(c?.reasons == ["address changed 10.0.1.21 → 10.0.1.99 forces replacement"])
+        #expect(c?.steps.first == "prepare")
+        #expect(set.summary == ChangeSummary(add: 1, destroy: 1))
+    }
+
+    @Test func roleChangeForcesReplacement() {
+        var p = base
+        p.spec.hosts[1].role = .controlPlane
+        p.spec.kubernetes.controlPlaneEndpoint = "api.x:6443"
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let c = host(set, "worker-1")
+        #expect(c?.action == .replace)
+        #expect(c?.reasons.contains("role changed worker → control-plane forces replacement") == true)
+        #expect(c?.steps.contains("join-control-plane") == true)
+    }
+
+    @Test func labelAndTaintChangesUpdateInPlace() {
+        var p = base
+        p.spec.hosts[1].labels = ["tier": "app"]
+        p.spec.hosts[1].taints = [ClusterPlan.Taint(key: "dedicated", value: "gpu", effect: .noSchedule)]
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        #expect(set.changes.count == 1)
+        let c = host(set, "worker-1")
+        #expect(c?.action == .update)
+        #expect(c?.steps == ["node-config"])
+        #expect(c?.changedPaths == ["labels", "taints"])
+        #expect(c?.reasons == ["labels changed: +tier=app", "taints changed: [] → [dedicated=gpu:NoSchedule]"])
+        #expect(set.summary == ChangeSummary(change: 1))
+    }
+
+    @Test func unfinishedStepsShowAsUpdates() {
+        var s = applied
+        s.hosts["worker-1"]?.steps["kubernetes-packages"] = nil
+        s.hosts["worker-1"]?.steps["join-worker"] = nil
+        s.hosts["worker-1"]?.steps["node-config"] = nil
+        let set = ChangeSet.diff(plan: base, state: s, manifestHashes: hashes)
+        let c = host(set, "worker-1")
+        #expect(c?.action == .update)
+        #expect(c?.steps == ["kubernetes-packages", "join-worker", "node-config"])
+        #expect(c?.reasons.first == "kubernetes-packages not done yet")
+    }
+
+    @Test func versionChangeIsAnUnsupportedUpgrade() {
+        var p = base
+        p.spec.kubernetes.version = "1.34.0"
+        var s = applied
+        s.cluster.kubernetesVersion = "1.33.5"
+        let set = ChangeSet.diff(plan: p, state: s, manifestHashes: hashes)
+        let c = set.changes.first { $0.subject == .cluster }
+        #expect(c?.action == .update)
+        #expect(c?.supported == false)
+        #expect(c?.reasons.first == "Kubernetes 1.33.5 → 1.34.0: cluster upgrade (not supported by apply yet)")
+        #expect(set.blocking.isEmpty)
+    }
+
+    @Test func networkChangesOnALiveClusterAreRefused() {
+        var p = base
+        p.spec.network.podSubnet = "10.240.0.0/16"
+        p.spec.network.serviceSubnet = "10.112.0.0/12"
+        p.spec.network.cni = .calico
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        #expect(set.blocking.map(\.path) == ["spec.network.cni", "spec.network.podSubnet", "spec.network.serviceSubnet"])
+        #expect(set.blocking[1].reason.contains("10.244.0.0/16 → 10.240.0.0/16"))
+        #expect(!set.isEmpty)
+        // Before init the same plan is just a fresh cluster.
+        var s = applied
+        s.cluster.initializedOn = nil
+        #expect(ChangeSet.diff(plan: p, state: s, manifestHashes: hashes).blocking.isEmpty)
+    }
+
+    @Test func addonChanges() {
+        var p = base
+        p.spec.addons.metricsServer.enabled = false
+        p.spec.addons.monitoring.version = "71.0.0"
+        p.spec.addons.monitoring.values = .object(["grafana": .object(["adminUser": .string("root")]),
+                                                   "retention": .string("15d")])
+        p.spec.addons.logging.enabled = true
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let addons = set.changes(of: .addon)
+        #expect(addons.map { "\($0.action.symbol) \($0.name)" } == ["- metricsServer", "~ monitoring", "+ logging"])
+        let mon = addons.first { $0.name == "monitoring" }
+        #expect(mon?.reasons == ["version 70.0.0 → 71.0.0", "values changed"])
+        #expect(mon?.changedPaths == ["values.grafana.adminUser"])
+        #expect(set.summary == ChangeSummary(add: 1, change: 1, destroy: 1))
+    }
+
+    @Test func manifestChanges() {
+        var p = base
+        p.spec.manifests = ["app.yaml", "new.yaml"]
+        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: ["app.yaml": "h-app-2", "new.yaml": "n"])
+        #expect(set.changes(of: .manifest).map { "\($0.action.symbol) \($0.name)" }
+                == ["~ app.yaml", "+ new.yaml", "- extra.yaml"])
+    }
+
+    @Test func diffIsDeterministic() {
+        var p = base
+        for i in 0..<30 { p.spec.hosts.append(ClusterPlan.Host(name: "w\(i)", address: "10.0.2.\(i + 1)", role: .worker)) }
+        var s = applied
+        for i in 0..<30 { s.hosts["old-\(i)"] = HostRecord(address: "10.0.3.\(i + 1)", port: 22, role: .worker) }
+        let a = ChangeSet.diff(plan: p, state: s, manifestHashes: hashes)
+        for _ in 0..<5 { #expect(ChangeSet.diff(plan: p, state: s, manifestHashes: hashes) == a) }
+        let deleted = a.changes.filter { $0.action == .delete }.map(\.name)
+        #expect(deleted == deleted.sorted())
+    }
+
+    @Test func changedValuePaths() {
+        let desired: JSONValue = .object(["a": .object(["b": .int(1), "c": .string("x")]), "d": .bool(true)])
+        let actual: JSONValue = .object(["a": .object(["b": .int(2), "c": .string("x"), "z": .null])])
+        #expect(ChangeSet.changedValuePaths(desired: desired, actual: actual, prefix: "values") == ["values.a.b", "values.d"])
+    }
+}
+
+@Suite struct SavedPlanTests {
+    let p: ClusterPlan
+    init() throws { p = try plan(basePlanYAML) }
+
+    @Test func freshWhenNothingMoved() {
+        let s = appliedState(p)
+        let saved = SavedPlan(plan: p, state: s, changes: ChangeSet.diff(plan: p, state: s))
+        #expect(saved.staleness(against: s) == nil)
+        let none = SavedPlan(plan: p, state: nil, changes: ChangeSet.diff(plan: p, state: nil))
+        #expect(none.staleness(against: nil) == nil)
+    }
+
+    @Test func staleWhenSerialOrLineageMoved() {
+        let s = appliedState(p)
+        let saved = SavedPlan(plan: p, state: s, changes: ChangeSet.diff(plan: p, state: s))
+        var moved = s
+        moved.serial += 1
+        #expect(saved.staleness(against: moved)?.contains("serial 7 → 8") == true)
+        var other = s
+        other.lineage = "other"
+        #expect(saved.staleness(against: other)?.contains("another state") == true)
+        #expect(saved.staleness(against: nil)?.contains("no state file now") == true)
+        let none = SavedPlan(plan: p, state: nil, changes: ChangeSet.diff(plan: p, state: nil))
+        #expect(none.staleness(against: s)?.contains("no state existed") == true)
+    }
+
+    @Test func survivesAJSONRoundTrip() throws {
+        let s = appliedState(p)
+        let saved = SavedPlan(plan: p, state: s, changes: ChangeSet.diff(plan: p, state: nil))
+        let data = Data(PlanRenderer.json(saved).utf8)
+        let back = try JSONDecoder().decode(SavedPlan.self, from: data)
+        #expect(back == saved)
+        var newer = back
+        newer.formatVersion = 99
+        #expect(newer.staleness(against: s)?.contains("format 99") == true)
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+@testable import BootstrapCore
+
+/// The repository root, found from this file's path.
+let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// A valid plan to start from; tests change one thing at a time.
+let basePlanYAML = """
+    apiVersion: bootstrap.k8s.lab/v1alpha1
+    kind: Cluster
+    metadata:
+      name: demo
+    spec:
+      kubernetes:
+        version: "1.34.1"
+      network:
+        cni: flannel
+      hosts:
+        - name: cp-1
+          address: 10.0.1.10
+          role: control-plane
+        - name: worker-1
+          address: 10.0.1.21
+          role: worker
+    """
+
+func load(_ yaml: String, files: Set<String> = [], base: String = "/plans") -> PlanLoadResult {
+    PlanLoader.load(text: yaml, path: "plan.yaml", baseDirectory: base, fileExists: { files.contains($0) })
+}
+
+/// Loads a plan that must be valid.
+func plan(_ yaml: String, files: Set<String> = []) throws -> ClusterPlan {
+    let r = load(yaml, files: files)
+    guard let p = r.plan else {
+        throw PlanTestError(text: r.diagnostics.map { $0.rendered(file: "plan.yaml") }.joined(separator: "\n"))
+    }
+    return p
+}
+
+struct PlanTestError: Error, CustomStringConvertible {
+    var text: String
+    var description: String { text }
+}
+
+/// Replaces `old` in the base plan by `new` (which must occur exactly once).
+func edited(_ old: String, _ new: String) -> String { edited(basePlanYAML, old, new) }
+
+func edited(_ yaml: String, _ old: String, _ new: String) -> String {
+    precondition(yaml.components(separatedBy: old).count == 2, "\(old) must occur once")
+    return yaml.replacingOccurrences(of: old, with: new)
+}
+
+func errors(_ r: PlanLoadResult) -> [Diagnostic] { r.diagnostics.errors }
+
+func has(_ r: PlanLoadResult, _ severity: Diagnostic.Severity = .error, path: String, containing text: String) -> Bool {
+    r.diagnostics.contains { $0.severity == severity && $0.path == path && $0.message.contains(text) }
+}
+
+/// A state in which everything `plan` asks for has been done.
+func appliedState(_ plan: ClusterPlan, at date: Date = Date(timeIntervalSince1970: 1_700_000_000),
+                  manifestHashes: [String: String] = [:]) -> ClusterState {
+    var s = ClusterState(name: plan.name, lineage: "11111111-2222-3333-4444-555555555555", toolVersion: "0.1.0")
+    s.serial = 7
+    s.cluster.kubernetesVersion = plan.spec.kubernetes.version
+    s.cluster.endpoint = plan.apiEndpoint
+    s.cluster.cni = plan.spec.network.cni.rawValue
+    s.cluster.podSubnet = plan.spec.network.podSubnet
+    s.cluster.serviceSubnet = plan.spec.network.serviceSubnet
+    s.cluster.initializedOn = plan.firstControlPlane?.name
+    s.cluster.steps = Dictionary(uniqueKeysWithValues: ClusterStepCatalogue.steps(in: plan).map {
+        ($0.name.rawValue, StepRecord(inputHash: $0.inputHash, finishedAt: date))
+    })
+    for h in plan.spec.hosts {
+        var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
+                             taints: h.taints)
+        for step in StepCatalogue.steps(for: h, in: plan) {
+            rec.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: date)
+        }
+        s.hosts[h.name] = rec
+    }
+    for (name, a) in plan.spec.addons.all where a.enabled {
+        s.addons[name] = AddonRecord(release: name.lowercased(), namespace: "kube-system", chart: name.lowercased(),
+                                     version: a.version ?? "1.0.0", valuesHash: Hashing.sha256(a.values.canonicalJSON),
+                                     values: a.values)
+    }
+    for m in plan.spec.manifests {
+        s.manifests["ConfigMap/default/\(m)"] = ManifestRecord(file: m, hash: manifestHashes[m] ?? "h-\(m)")
+    }
+    return s
+}
