@@ -1,6 +1,7 @@
 """Fixtures for the lab's own tests (and engineer B's Kubernetes-tool tests).
 
-`lab` is a module-scoped factory: `lab(3)`, `lab(2, "amazon-linux-2023")`, `lab(1, key="fresh")` bring up a
+`lab` is a module-scoped factory: `lab(3)`, `lab(2, "amazon-linux-2023")`, `lab(1, key="fresh")`,
+`lab(1, cpus=1, memory=1024)` bring up a
 lab in a private LAB_DIR (/srv/bootstrap-lab-test-…) and LAB_NET (127.X.Y), reused within the test module
 for the same arguments, torn down (`scripts/lab down`) at the end of the module.
 
@@ -160,10 +161,11 @@ def new_lab(n_hosts=3, os_name="ubuntu-22.04", profile="fast", extra=()):
 def lab():
     labs = {}
 
-    def make(n_hosts=3, os="ubuntu-22.04", profile="fast", key=None):
-        k = (n_hosts, os, profile, key)
+    def make(n_hosts=3, os="ubuntu-22.04", profile="fast", key=None, cpus=None, memory=None):
+        k = (n_hosts, os, profile, key, cpus, memory)
         if k not in labs:
-            labs[k] = new_lab(n_hosts, os, profile)
+            extra = (["--cpus", cpus] if cpus else []) + (["--memory", memory] if memory else [])
+            labs[k] = new_lab(n_hosts, os, profile, extra)
         return labs[k]
 
     yield make
