@@ -758,6 +758,25 @@ def main(argv=None):
     p = sub.add_parser("reboot", help="reboot a host")
     p.add_argument("host")
     p.set_defaults(fn=cmd_reboot)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fault"] and len(argv) >= 3:
+        # MATCH may start with '-' (e.g. --upload-certs): parse by position, not by argparse
+        rest = argv[1:]
+        code = None
+        if "--code" in rest:
+            i = rest.index("--code")
+            try:
+                code = int(rest[i + 1])
+            except (IndexError, ValueError):
+                die("--code needs a number", 2)
+            del rest[i:i + 2]
+        if rest and rest[-1] == "--":
+            rest = rest[:-1]
+        rest = [x for i, x in enumerate(rest) if not (x == "--" and i >= 2)]
+        ns = argparse.Namespace(command="fault", host=rest[0], mode=rest[1],
+                                tool=rest[2] if len(rest) > 2 else None,
+                                match=" ".join(rest[3:]) if len(rest) > 3 else None, code=code)
+        return cmd_fault(ns) or 0
     args = ap.parse_args(argv)
     if args.command in ("ssh", "exec") and args.cmd and args.cmd[0] == "--":
         args.cmd = args.cmd[1:]
