@@ -169,6 +169,16 @@ def copy_meta(src, dst):
     os.chown(dst, st.st_uid, st.st_gid)
 
 
+def whiteout(p):
+    """An overlayfs whiteout (char device 0/0): the lower file or directory is hidden in the host."""
+    if os.path.lexists(p):
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    os.mknod(p, 0o600 | 0o020000, os.makedev(0, 0))
+
+
 def build_template(ld, osname, pubkey, scale_profile):
     """Files every host of this OS gets in its upper dirs (copied per host with cp -a)."""
     spec = OSES[osname]
@@ -255,9 +265,21 @@ def build_template(ld, osname, pubkey, scale_profile):
                          "dpkg-deb", "update-alternatives"):
                 if os.path.exists("/" + bindir + "/" + tool):
                     p = os.path.join(t, bindir, tool)
-                    if os.path.exists(p):
-                        os.unlink(p)
-                    os.mknod(p, 0o600 | 0o020000, os.makedev(0, 0))
+                    whiteout(p)
+    # hide what the real machine has that a fresh EC2 image does not (overlay whiteouts)
+    hide = {b for bins in labnode.PACKAGE_BINARIES.values() for b in bins}
+    hide |= {"helm", "crictl", "runc", "docker", "dockerd", "kubeadm", "kubelet", "kubectl", "etcd", "etcdctl"}
+    for bindir in ("usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"):
+        for tool in sorted(hide):
+            if os.path.lexists("/" + bindir + "/" + tool):
+                os.makedirs(os.path.join(t, bindir), exist_ok=True)
+                whiteout(os.path.join(t, bindir, tool))
+    for d in ("etc/kubernetes", "etc/containerd", "etc/cni", "opt/cni", "var/lib/kubelet", "var/lib/etcd",
+              "var/lib/containerd", "root/.kube", "etc/apt/sources.list.d/kubernetes.list",
+              "etc/yum.repos.d/kubernetes.repo", "etc/apt/keyrings/kubernetes-apt-keyring.gpg"):
+        if os.path.lexists("/" + d):
+            os.makedirs(os.path.dirname(os.path.join(t, d)), exist_ok=True)
+            whiteout(os.path.join(t, d))
     # simulated machine state at first boot: swap on, br_netfilter not loaded, ip_forward=0
     st = os.path.join(t, "var", "lib", "labnode")
     os.makedirs(st, exist_ok=True)
@@ -518,7 +540,7 @@ def cmd_status(args):
     for h in inv["hosts"]:
         run = holder_pid(ld, h["name"]) is not None
         sshd = sshd_pid(ld, h["name"]) is not None
-        faults = load_json(os.path.join(host_dir(ld, h["name"]), "faults.json"), []) or []
+        faults = load_json(faults_file(ld, h["name"]), []) or []
         down += 0 if (run and sshd) else 1
         print("%-8s %-15s %-10s %-19s %-8s %-6s %s" % (
             h["name"], h["address"], h["user"], h["os"], "running" if run else "DEAD", "up" if sshd else "DOWN",
@@ -567,7 +589,11 @@ def cmd_exec(args):
 
 
 def faults_file(ld, name):
-    return os.path.join(host_dir(ld, name), "faults.json")
+    d = os.path.join(host_dir(ld, name), "faults")
+    if not os.path.isdir(d) and os.path.isdir(host_dir(ld, name)):
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o777)
+    return os.path.join(d, "faults.json")
 
 
 def cmd_fault(args):
@@ -628,7 +654,8 @@ def cmd_fault(args):
     with flock(faults_file(ld, name) + ".lock"):
         faults = load_json(faults_file(ld, name), []) or []
         faults.append(entry)
-        save_json(faults_file(ld, name), faults)
+        save_json(faults_file(ld, name), faults, mode=0o666)
+    os.chmod(faults_file(ld, name) + ".lock", 0o666)
     print("lab: %s fault %s on %s%s" % (name, mode, args.tool, " matching %r" % args.match if args.match else ""))
 
 
@@ -731,6 +758,25 @@ def main(argv=None):
     p = sub.add_parser("reboot", help="reboot a host")
     p.add_argument("host")
     p.set_defaults(fn=cmd_reboot)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fault"] and len(argv) >= 3:
+        # MATCH may start with '-' (e.g. --upload-certs): parse by position, not by argparse
+        rest = argv[1:]
+        code = None
+        if "--code" in rest:
+            i = rest.index("--code")
+            try:
+                code = int(rest[i + 1])
+            except (IndexError, ValueError):
+                die("--code needs a number", 2)
+            del rest[i:i + 2]
+        if rest and rest[-1] == "--":
+            rest = rest[:-1]
+        rest = [x for i, x in enumerate(rest) if not (x == "--" and i >= 2)]
+        ns = argparse.Namespace(command="fault", host=rest[0], mode=rest[1],
+                                tool=rest[2] if len(rest) > 2 else None,
+                                match=" ".join(rest[3:]) if len(rest) > 3 else None, code=code)
+        return cmd_fault(ns) or 0
     args = ap.parse_args(argv)
     if args.command in ("ssh", "exec") and args.cmd and args.cmd[0] == "--":
         args.cmd = args.cmd[1:]

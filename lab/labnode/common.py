@@ -107,7 +107,11 @@ def state(path, default):
         if obj is None:
             obj = default
         yield obj
-        save_json(path, obj)
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        save_json(path, obj, mode=mode)
 
 
 # ---------------------------------------------------------------- process
@@ -196,7 +200,9 @@ def delay(kind, factor=1.0):
 
 # ---------------------------------------------------------------- faults
 def faults_path():
-    return os.path.join(host_lab_dir(), "faults.json")
+    """LAB_DIR/hosts/<name>/faults/faults.json: shared with `scripts/lab fault` on the real machine; the
+    directory is world-writable so that a tool run by the login user can consume a fail-once entry."""
+    return os.path.join(host_lab_dir(), "faults", "faults.json")
 
 
 def check_faults(tool, argv):

@@ -226,6 +226,7 @@ def drain(st, a, now):
     for p in evict:
         lines.append("evicting pod %s/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]))
     for p in evict:
+        st.setdefault("bindings", {}).pop("%s/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]), None)
         if not p["metadata"].get("ownerReferences"):
             st["objects"].pop(S.obj_key("", "Pod", p["metadata"]["namespace"], p["metadata"]["name"]), None)
         lines.append("pod/%s evicted" % p["metadata"]["name"])

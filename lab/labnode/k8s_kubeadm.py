@@ -70,10 +70,10 @@ def systemctl(*args):
 # ------------------------------------------------------------------ preflight
 def port_free(addr, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Like Go's net.Listen (what kubeadm uses): connections of a previous server in TIME_WAIT do not count.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # like Go's net.Listen: TIME_WAIT is no conflict
     try:
         s.bind((addr, port))
+        s.listen(1)
         return True
     except OSError:
         return False
@@ -81,8 +81,12 @@ def port_free(addr, port):
         s.close()
 
 
-def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=False):
-    """Returns (errors, warnings) as (name, message) lists, after applying --ignore-preflight-errors."""
+def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=False, cp_only=False):
+    """Returns (errors, warnings) as (name, message) lists, after applying --ignore-preflight-errors.
+    `cp_only`: just the checks a joining control plane runs after discovery."""
+    if cp_only:
+        errs, warns = _cp_checks(bind_port), []
+        return _apply_ignore(errs, warns, ignore)
     checks = []
     if not common.is_root():
         checks.append(("IsPrivilegedUser", "user is not running as root"))
@@ -146,6 +150,31 @@ def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=Fal
     if not common.service_enabled("kubelet"):
         warnings.append(("Service-Kubelet", "kubelet service is not enabled, please run 'systemctl enable "
                          "kubelet.service'"))
+    return _apply_ignore(checks, warnings, ignore)
+
+
+def _cp_checks(bind_port):
+    checks = []
+    cpus = int(common.host_info().get("cpus") or os.cpu_count() or 1)
+    if cpus < 2:
+        checks.append(("NumCPU", "the number of available CPUs %d is less than the required 2" % cpus))
+    mem = int(common.host_info().get("memoryMB") or 4096)
+    if mem < 1700:
+        checks.append(("Mem", "the system RAM (%d MB) is less than the minimum 1700 MB" % mem))
+    addr = common.host_address()
+    for p in (bind_port, 10259, 10257, 2379, 2380):
+        if not port_free(addr, p):
+            checks.append(("Port-%d" % p, "Port %d is in use" % p))
+    for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
+        f = os.path.join(MANIFESTS, c + ".yaml")
+        if os.path.exists(f):
+            checks.append(("FileAvailable-" + f.replace("/", "-"), "%s already exists" % f))
+    if os.path.isdir(ETCD_DIR) and os.listdir(ETCD_DIR):
+        checks.append(("DirAvailable--var-lib-etcd", "/var/lib/etcd is not empty"))
+    return checks
+
+
+def _apply_ignore(checks, warnings, ignore):
     ign = {i.strip().lower() for i in ignore if i.strip()}
     errors = []
     for name, msg in checks:
@@ -157,7 +186,8 @@ def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=Fal
 
 
 def run_preflight(control_plane, ignore, **kw):
-    say("[preflight] Running pre-flight checks")
+    say("[preflight] Running pre-flight checks before initializing the new control plane instance"
+        if kw.get("cp_only") else "[preflight] Running pre-flight checks")
     errors, warnings = preflight(control_plane, ignore, **kw)
     for name, msg in warnings:
         sys.stderr.write("\t[WARNING %s]: %s\n" % (name, msg))
@@ -423,6 +453,10 @@ def cmd_init(argv):
         die("\n".join(errs))
     say("[init] Using Kubernetes version: %s" % kv)
     run_preflight(True, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False)
+    if a.dry_run:
+        say("[dryrun] Would pull the required images (like 'kubeadm config images pull')")
+        say("[dryrun] Finished dry-running successfully. Above are the resources that would be created")
+        return 0
     say("[preflight] Pulling images required for setting up a Kubernetes cluster")
     say("[preflight] This might take a minute or two, depending on the speed of your internet connection")
     say("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'")
@@ -471,6 +505,7 @@ def cmd_init(argv):
         st["uploadedCerts"] = {"keyHash": S.cert_key_hash(cert_key), "expires": now + 7200,
                                "certs": PKI.read_shared_certs()}
     os.makedirs(ETCD_DIR, exist_ok=True)
+    common.stop_daemon("kube-apiserver")    # a stale static pod (init over ignored preflight errors)
     common.save_json(S.STORE, st, mode=0o600)
     write_control_plane(node, address, port, cluster, store=S.STORE)
     write_kubelet_files(node, kc)
@@ -620,8 +655,7 @@ def cmd_join(argv):
                     'string of 32 bytes' % cert_key)
     if errs:
         die("\n".join(errs))
-    run_preflight(control_plane, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False,
-                  join=True)
+    run_preflight(False, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False, join=True)
     # discovery: connect to the endpoint for real, check the token's JWS signature and the CA pin
     if ":" not in endpoint:
         endpoint += ":6443"
@@ -665,6 +699,7 @@ def cmd_join(argv):
                 "stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable "
                 "controlPlaneEndpoint address.\n* The certificates that must be shared among control plane "
                 "instances are provided.\n")
+        run_preflight(True, ignore, bind_port=port, cp_only=True)
         if not cert_key:
             die("error execution phase control-plane-prepare/download-certs: error downloading certs: the "
                 "certificate key is required to download the certificates (--certificate-key)" if False else

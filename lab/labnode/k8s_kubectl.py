@@ -388,7 +388,15 @@ def cmd_delete(pos, flags):
         for r, n in pairs:
             items.append({"kind": r, "namespace": flags.get("-n"), "name": n})
     rc = 0
+    gone_ns = set()
     for it in items:
+        if it.get("apiVersion") and it.get("namespace") in gone_ns:
+            # deleting a namespace takes its objects with it (real kubectl still reports them as deleted)
+            g = it["apiVersion"].split("/")[0] if "/" in it["apiVersion"] else ""
+            common.out('%s "%s" deleted\n' % (it["kind"].lower() + ("." + g if g else ""), it["name"]))
+            continue
+        if it["kind"] in ("Namespace", "namespace", "namespaces", "ns"):
+            gone_ns.add(it["name"])
         try:
             res = k.call("delete", {"items": [it], "ignoreNotFound": ign})
         except C.ClientError as e:
@@ -401,6 +409,11 @@ def cmd_delete(pos, flags):
 
 
 def node_args(pos, cmd):
+    if cmd in ("cordon", "drain"):       # these take node names directly
+        pos = [x.split("/", 1)[1] if x.startswith(("node/", "nodes/")) else x for x in pos]
+        if not pos:
+            err("error: USAGE: %s NODE [flags]\nSee 'kubectl %s -h' for help and examples" % (cmd, cmd))
+        return pos
     if pos and pos[0] in ("node", "nodes", "no"):
         pos = pos[1:]
     elif pos and "/" in pos[0] and pos[0].split("/")[0] in ("node", "nodes", "no"):

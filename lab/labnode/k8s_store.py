@@ -484,8 +484,11 @@ def list_pods(st, now):
     ready = {n for n, o in nodes.items() if o["status"]["conditions"][-1]["status"] == "True"}
     cni_name, cni_ok, cni_msg = cni_state(st)
     pods = []
+    binds = st.setdefault("bindings", {})
+    generated = set()
 
     def pod(ns, name, node, owner_kind, owner_name, tmpl_spec, labels, phase, reason=None, static=False):
+        generated.add(ns + "/" + name)
         spec = copy.deepcopy(tmpl_spec or {})
         if node:
             spec["nodeName"] = node
@@ -551,15 +554,31 @@ def list_pods(st, now):
                     pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Running")
         elif kind in ("Deployment", "StatefulSet"):
             replicas = spec.get("replicas", 1)
-            cands = [n for n in nodes if n in ready and _selector_ok(nodes[n], tspec.get("nodeSelector"))
+            # the scheduler: live nodes whose taints (including not-ready/unschedulable) the pod tolerates
+            cands = [n for n in nodes if n in alive and _selector_ok(nodes[n], tspec.get("nodeSelector"))
                      and schedulable(nodes[n], tspec.get("tolerations"))]
             rs = short_hash(key, json.dumps(tmpl, sort_keys=True), n=10)
             for i in range(int(replicas or 0)):
                 name = ("%s-%d" % (md["name"], i)) if kind == "StatefulSet" else \
                     "%s-%s-%s" % (md["name"], rs, short_hash(key, str(i)))
                 owner = (md["name"], "StatefulSet") if kind == "StatefulSet" else ("%s-%s" % (md["name"], rs), "ReplicaSet")
-                if cands:
-                    pod(ns, name, cands[i % len(cands)], owner[1], owner[0], tspec, labels, "Running")
+                bound = binds.get(ns + "/" + name)
+                if bound in alive and _selector_ok(nodes[bound], tspec.get("nodeSelector")):
+                    node = bound           # a running pod stays where it is (cordon only stops new ones)
+                elif cands:
+                    load = {n: 0 for n in cands}
+                    for b in binds.values():
+                        if b in load:
+                            load[b] += 1
+                    node = min(cands, key=lambda n: (load[n], n))
+                    binds[ns + "/" + name] = node
+                else:
+                    node = None
+                    binds.pop(ns + "/" + name, None)
+                if node:
+                    # without a pod network only host-network pods get a sandbox
+                    pod(ns, name, node, owner[1], owner[0], tspec, labels,
+                        "Running" if tspec.get("hostNetwork") or node in ready else "Pending")
                 else:
                     pod(ns, name, None, owner[1], owner[0], tspec, labels, "Pending")
         elif kind == "Pod":
@@ -571,6 +590,8 @@ def list_pods(st, now):
             p_labels = md.get("labels") or {}
             pod(ns, md["name"], node, "Pod", md["name"], pspec, p_labels, "Running" if node in ready else "Pending")
             pods[-1]["metadata"].pop("ownerReferences")
+    for k in [k for k in binds if k not in generated]:
+        del binds[k]
     return pods
 
 

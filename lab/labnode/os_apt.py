@@ -494,6 +494,9 @@ def main(tool, argv):
         return 1 if tool == "apt-get" else 1
     verb = args[0]
     rest = [a for a in argv if a != verb]
+    q = sum(a.count("q") for a in argv if re.fullmatch(r"-[yq]+", a)) + sum(1 for a in argv if a == "--quiet")
+    if q >= 2 or any(a in ("-q=2", "--quiet=2") for a in argv):
+        sys.stdout = open(os.devnull, "w")  # -qq: errors only
     if verb == "update":
         return update(rest)
     if verb == "install":
