@@ -94,7 +94,7 @@ final class EventPrinter: @unchecked Sendable {
         case .stepFinished(let h, let s, let d, let ran):
             log(h, "step \(s): \(ran ? "done" : "already done") in \(Self.seconds(d))")
             emit(json: ["event": "step-finished", "host": h, "step": s, "elapsed": Self.seconds(d), "changed": ran],
-                 text: "  \(h): \(s) " + paint(ran ? "done" : "ok (already done)", "32") + " (\(Self.seconds(d)))")
+                 text: "  \(h): \(s) " + paint(ran ? "done" : "ok", "32") + " (\(Self.seconds(d)))")
         case .stepFailed(let h, let s, let d, let err):
             log(h, "step \(s): FAILED after \(Self.seconds(d)): \(err)")
             emit(json: ["event": "step-failed", "host": h, "step": s, "elapsed": Self.seconds(d), "error": err],
