@@ -11,7 +11,7 @@ public struct ApplyOptions: Sendable {
     public var cancellation: CancellationFlag
 
     public init(parallelism: Int = 20, kubeconfigPath: String, readyTimeout: Duration = .seconds(600),
-                readyPollInterval: Duration = .seconds(2), cancellation: CancellationFlag = CancellationFlag()) {
+                readyPollInterval: Duration = .seconds(1), cancellation: CancellationFlag = CancellationFlag()) {
         self.parallelism = parallelism
         self.kubeconfigPath = kubeconfigPath
         self.readyTimeout = readyTimeout

@@ -195,6 +195,11 @@ def delay(kind, factor=1.0):
     secs = DELAYS.get(kind, 1.0) * scale * factor
     if secs > 0:
         time.sleep(secs)
+        # The benchmark adds these up to know the critical path of a run.
+        with contextlib.suppress(OSError):
+            os.makedirs("/var/log/labnode", exist_ok=True)
+            with open("/var/log/labnode/delays.log", "a") as f:
+                f.write("%.3f %s %.3f\n" % (time.time(), kind, secs))
     return secs
 
 

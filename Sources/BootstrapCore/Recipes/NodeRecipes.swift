@@ -15,10 +15,11 @@ public enum NodeRecipes {
         echo "swap.count=$(awk 'NR>1' /proc/swaps | wc -l)"
         echo "hostname=$(hostname)"; echo "machine-id=$(cat /etc/machine-id 2>/dev/null)"
         echo "product-uuid=$(cat /sys/class/dmi/id/product_uuid 2>/dev/null)"
-        for p in kubeadm kubelet kubectl containerd; do
-          v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || rpm -q --qf '%{VERSION}' "$p" 2>/dev/null) \
-            && [ -n "$v" ] && echo "pkg.$p=$v"
-        done
+        if command -v dpkg-query >/dev/null 2>&1; then
+          dpkg-query -W -f='pkg.${Package}=${Version}\\n' kubeadm kubelet kubectl containerd 2>/dev/null
+        else
+          rpm -q --qf 'pkg.%{NAME}=%{VERSION}\\n' kubeadm kubelet kubectl containerd 2>/dev/null | grep '^pkg\\.'
+        fi
         [ -f /etc/kubernetes/kubelet.conf ] && echo "in-cluster=yes"
         true
         """)
@@ -32,7 +33,8 @@ public enum NodeRecipes {
         }
         guard let osID = kv["os.id"], !osID.isEmpty else { return nil }
         var packages: [String: String] = [:]
-        for (k, v) in kv where k.hasPrefix("pkg.") { packages[String(k.dropFirst(4))] = v }
+        // Known but not installed packages print an empty version.
+        for (k, v) in kv where k.hasPrefix("pkg.") && !v.isEmpty { packages[String(k.dropFirst(4))] = v }
         let arch: String
         switch kv["arch"] ?? "" {
         case "x86_64": arch = "amd64"
