@@ -67,7 +67,11 @@ enum Preflight {
             for host in plan.spec.hosts {
                 guard let r = runners[host.name] else { continue }
                 let record = state.hosts[host.name]
+                // A node's ports are its own kubelet's and API server's; that includes a host whose join finished
+                // in a run that was killed before recording it (its join step will find it done).
+                let startedCluster = state.cluster.initializedOn != nil || state.cluster.secrets["bootstrapToken"] != nil
                 let isNode = (record?.steps.keys.contains { StepName(rawValue: $0)?.isOneShot == true }) ?? false
+                    || (facts[host.name]?.inCluster == true && startedCluster)
                 let ports = isNode ? [] : (host.role == .controlPlane ? controlPlanePorts : workerPorts)
                 group.addTask {
                     var out: [PreflightIssue] = []

@@ -50,13 +50,14 @@ final class FakeHost: @unchecked Sendable {
                 return CommandResult(exitStatus: 0, stdout: Data((String(repeating: "ab", count: 32) + "\n").utf8))
             }
             if script.contains("apt-get install") && script.contains("kubeadm=") { files.insert("pkgs") }
-            if script.hasPrefix("kubeadm init --config") {
-                if files.contains("/etc/kubernetes/admin.conf") { return CommandResult(exitStatus: 1, stderr: Data("already initialised".utf8)) }
+            // The engine's one-shot wrapper skips the command when its marker file exists.
+            if script.contains("kubeadm init --config") {
+                if files.contains("/etc/kubernetes/admin.conf") { return CommandResult(exitStatus: 0, stdout: Data("bootstrap: already done".utf8)) }
                 inits += 1
                 files.formUnion(["/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf"])
             }
-            if script.hasPrefix("kubeadm join --config") {
-                if files.contains("/etc/kubernetes/kubelet.conf") { return CommandResult(exitStatus: 1, stderr: Data("already joined".utf8)) }
+            if script.contains("kubeadm join --config") {
+                if files.contains("/etc/kubernetes/kubelet.conf") { return CommandResult(exitStatus: 0, stdout: Data("bootstrap: already done".utf8)) }
                 joins += 1
                 files.insert("/etc/kubernetes/kubelet.conf")
             }

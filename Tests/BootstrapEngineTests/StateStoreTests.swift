@@ -189,9 +189,13 @@ struct Crash: Error {}
         let path = dir.path + "/lab.state.json"
         let a = StateStore(path: path)
         try a.lock(command: "first")
-        let release = Task.detached {
-            try await Task.sleep(for: .milliseconds(300))
+        // The holder lets go from a thread of its own: `lock` blocks its caller, and a task could be starved
+        // of the cooperative pool's few threads by other tests doing the same.
+        let released = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: 0.3)
             a.unlock()
+            released.signal()
         }
         let b = StateStore(path: path)
         let start = ContinuousClock.now
@@ -199,7 +203,7 @@ struct Crash: Error {}
         let waited = ContinuousClock.now - start
         #expect(waited >= .milliseconds(250))
         #expect(waited < .seconds(4))
-        try await release.value
+        released.wait()
         b.unlock()
         // A short timeout still fails.
         try a.lock(command: "first")

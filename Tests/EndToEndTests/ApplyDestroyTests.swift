@@ -199,12 +199,14 @@ struct ApplyDestroyTests {
         let final = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
         #expect(final.status == 0, "\(final.all)")
         #expect(try lab.nodeReadiness() == ["cp-1": true, "worker-1": true, "worker-2": true])
-        // Counted on the hosts' side of the wire: the logs keep every command of every run.
-        let inits = lab.loggedCommands(host: "cp-1").filter { $0.hasPrefix("kubeadm init --config") }
+        // Counted on the hosts' side: the lab journals every tool call with its exit status.
+        let inits = try lab.journal(1).filter { $0.hasPrefix("0 kubeadm init --config") }
         #expect(inits.count == 1, "\(inits)")
-        for w in ["worker-1", "worker-2"] {
-            let joins = lab.loggedCommands(host: w).filter { $0.hasPrefix("kubeadm join --config") }
-            #expect(joins.count == 1, "\(w): \(joins)")
+        for i in 2...3 {
+            let joins = try lab.journal(i).filter { $0.hasPrefix("0 kubeadm join --config") }
+            #expect(joins.count == 1, "lab-\(i): \(joins)")
+            #expect(try lab.journal(i).filter { $0.contains("kubeadm join") && !$0.hasPrefix("0 ") }.isEmpty,
+                    "a join was refused on lab-\(i)")
         }
     }
 

@@ -95,6 +95,11 @@ final class Lab: @unchecked Sendable {
     /// Runs a command inside lab host `i` (1-based) as root.
     func exec(_ i: Int, _ command: String) throws -> Output { try lab(["exec", "lab-\(i)", "sh", "-c", command]) }
 
+    /// The host's journal of tool calls: `EXIT TOOL ARGS` lines (see lab/labnode/__main__.py).
+    func journal(_ i: Int) throws -> [String] {
+        try exec(i, "cat /var/log/labnode/commands.log 2>/dev/null").stdout.split(separator: "\n").map(String.init)
+    }
+
     /// kubectl on the first control plane (lab host 1).
     func kubectl(_ args: String) throws -> Output {
         try exec(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf \(args)")

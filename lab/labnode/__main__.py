@@ -25,17 +25,37 @@ def main():
             sys.stderr.write("%s: not implemented in this lab (labnode.%s missing)\n" % (tool, modname))
             return 127
         raise
+    rc = 1
     try:
         rc = mod.main(tool, argv)
+        rc = 0 if rc is None else int(rc)
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        raise
     except BrokenPipeError:
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
-        return 141
+        rc = 141
     except KeyboardInterrupt:
-        return 130
-    return 0 if rc is None else int(rc)
+        rc = 130
+    finally:
+        journal(tool, argv, rc)
+    return rc
+
+
+def journal(tool, argv, rc):
+    """One line per finished tool call, `EXIT TOOL ARGS`, in /var/log/labnode/commands.log: what the host
+    really ran, for tests that count (one init, one join) or prove that nothing changed."""
+    if tool.endswith("-daemon"):
+        return
+    try:
+        os.makedirs("/var/log/labnode", exist_ok=True)
+        with open("/var/log/labnode/commands.log", "a") as f:
+            f.write("%s %s %s\n" % (rc, tool, " ".join(argv)[:300]))
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

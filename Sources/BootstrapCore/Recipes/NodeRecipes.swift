@@ -167,10 +167,24 @@ public enum NodeRecipes {
     public static let joinConfigPath = "\(bootstrapDirectory)/kubeadm-join.yaml"
 
     public static var kubeadmInit: ShellCommand {
-        ShellCommand(["kubeadm", "init", "--config", initConfigPath, "--upload-certs"])
+        once(unless: adminKubeconfig, ["kubeadm", "init", "--config", initConfigPath, "--upload-certs"])
     }
 
-    public static var kubeadmJoin: ShellCommand { ShellCommand(["kubeadm", "join", "--config", joinConfigPath]) }
+    public static var kubeadmJoin: ShellCommand {
+        once(unless: "/etc/kubernetes/kubelet.conf", ["kubeadm", "join", "--config", joinConfigPath])
+    }
+
+    /// Runs a one-shot command under a host-wide lock, unless `marker` shows it already happened. A run killed
+    /// mid-command leaves the remote command running; the next run waits for it here instead of racing it.
+    static func once(unless marker: String, _ argv: [String]) -> ShellCommand {
+        ShellCommand(script: [
+            "mkdir -p -m 700 \(bootstrapDirectory)",
+            "exec 9>\(bootstrapDirectory)/kubeadm.lock",
+            "flock 9",
+            "if [ -f \(Shell.quote(marker)) ]; then echo 'bootstrap: already done (\(marker) exists)'; exit 0; fi",
+            Shell.join(argv),
+        ].joined(separator: "\n"))
+    }
 
     /// Is this host a node already? (init or join finished, even if the state does not know it yet)
     public static let hasKubeletConfig = ShellCommand(["test", "-f", "/etc/kubernetes/kubelet.conf"])
