@@ -174,15 +174,18 @@ public enum NodeRecipes {
         once(unless: "/etc/kubernetes/kubelet.conf", ["kubeadm", "join", "--config", joinConfigPath])
     }
 
-    /// Runs a one-shot command under a host-wide lock, unless `marker` shows it already happened. A run killed
-    /// mid-command leaves the remote command running; the next run waits for it here instead of racing it.
+    /// Runs a one-shot command under a host-wide lock, unless `marker` shows it already happened. Its output
+    /// goes to a file first, so a lost SSH connection (a killed run) cannot kill it half-way with SIGPIPE: it
+    /// finishes on its own, and the next run waits for it here instead of racing it.
     static func once(unless marker: String, _ argv: [String]) -> ShellCommand {
-        ShellCommand(script: [
+        let log = "\(bootstrapDirectory)/\(argv.prefix(2).joined(separator: "-")).log"
+        return ShellCommand(script: [
             "mkdir -p -m 700 \(bootstrapDirectory)",
             "exec 9>\(bootstrapDirectory)/kubeadm.lock",
             "flock 9",
             "if [ -f \(Shell.quote(marker)) ]; then echo 'bootstrap: already done (\(marker) exists)'; exit 0; fi",
-            Shell.join(argv),
+            "\(Shell.join(argv)) >\(log) 2>&1 </dev/null; rc=$?",
+            "cat \(log); exit $rc",
         ].joined(separator: "\n"))
     }
 
