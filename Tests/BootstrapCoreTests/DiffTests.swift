@@ -255,3 +255,29 @@ import Testing
         #expect(throws: SavedPlan.LoadError.self) { try SavedPlan.decode(Data("not json".utf8)) }
     }
 }
+
+@Suite struct ControlPlaneSafetyTests {
+    @Test func removingEveryControlPlaneOfALiveClusterIsRefused() throws {
+        let p = try plan(basePlanYAML)
+        let s = appliedState(p)
+        var moved = p
+        moved.spec.hosts[0].address = "10.0.1.99"
+        let set = ChangeSet.diff(plan: moved, state: s)
+        #expect(set.blocking.map(\.path) == ["spec.hosts"])
+        #expect(set.blocking.first?.reason.contains("every control plane of the live cluster (cp-1)") == true)
+    }
+
+    @Test func theInitHostMustStayFirst() throws {
+        let three = edited("role: worker", "role: control-plane")
+        var p = try plan(edited(three, "version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.x:6443"))
+        let s = appliedState(p)
+        p.spec.hosts.swapAt(0, 1)
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.blocking.first?.reason.contains("cp-1 ran kubeadm init and must stay the first control plane listed (found worker-1 first)") == true)
+        // Adding a control plane after the first one is fine.
+        var q = try plan(edited(three, "version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.x:6443"))
+        let s2 = appliedState(q)
+        q.spec.hosts.append(ClusterPlan.Host(name: "cp-9", address: "10.0.1.90", role: .controlPlane))
+        #expect(ChangeSet.diff(plan: q, state: s2).blocking.isEmpty)
+    }
+}
