@@ -281,3 +281,36 @@ import Testing
         #expect(ChangeSet.diff(plan: q, state: s2).blocking.isEmpty)
     }
 }
+
+@Suite struct MoreDiffTests {
+    @Test func sshPortChangeIsAnUpdateWithoutSteps() throws {
+        var p = try plan(basePlanYAML)
+        let s = appliedState(p)
+        p.spec.hosts[1].port = 2222
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.changes.count == 1)
+        #expect(set.changes.first?.action == .update)
+        #expect(set.changes.first?.reasons == ["SSH port changed 22 → 2222"])
+        #expect(set.changes.first?.steps == [])
+    }
+
+    @Test func endpointChangeOnALiveClusterIsRefused() throws {
+        var p = try plan(edited("version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.a:6443"))
+        let s = appliedState(p)
+        p.spec.kubernetes.controlPlaneEndpoint = "api.b:6443"
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.blocking.map(\.path) == ["spec.kubernetes.controlPlaneEndpoint"])
+        #expect(set.blocking.first?.reason.contains("api.a:6443 → api.b:6443") == true)
+    }
+
+    @Test func clusterStepsLeftUndoneShowAsAClusterUpdate() throws {
+        let p = try plan(basePlanYAML)
+        var s = appliedState(p)
+        s.cluster.steps?["kubeconfig"] = nil
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.changes.map(\.subject) == [.cluster])
+        #expect(set.changes.first?.steps == ["kubeconfig"])
+        #expect(set.changes.first?.reasons == ["kubeconfig not done yet"])
+        #expect(set.changes.first?.supported == true)
+    }
+}
