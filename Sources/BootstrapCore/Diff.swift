@@ -33,7 +33,7 @@ public enum ClusterStepCatalogue {
 
     /// Cluster steps not yet recorded in `state.cluster.steps` with the same input hash.
     public static func pending(in plan: ClusterPlan, state: ClusterState?) -> [PlannedClusterStep] {
-        steps(in: plan).filter { s in state?.cluster.steps?[s.name.rawValue]?.inputHash != s.inputHash }
+        steps(in: plan).filter { s in state?.cluster.steps[s.name.rawValue]?.inputHash != s.inputHash }
     }
 }
 
@@ -192,7 +192,7 @@ public struct ChangeSet: Sendable, Hashable, Codable {
             supported = false
         }
         for s in pending {
-            reasons.append(c.steps?[s] == nil ? "\(s) not done yet" : "\(s) inputs changed")
+            reasons.append(c.steps[s] == nil ? "\(s) not done yet" : "\(s) inputs changed")
         }
         if !reasons.isEmpty {
             changes.append(Change(subject: .cluster, action: .update, name: plan.name, address: plan.apiEndpoint,

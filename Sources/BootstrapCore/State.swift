@@ -47,12 +47,31 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     public var caCertHash: String?
     /// Named secrets with expiry: `bootstrapToken`, `certificateKey`, `grafanaAdminPassword`, …
     public var secrets: [String: SecretRecord]
-    /// Finished cluster-level steps (`cni`, `kubeconfig`) by name, like `HostRecord.steps`.
-    public var steps: [String: StepRecord]?
+    /// Finished cluster-level steps (`cni`, `kubeconfig`), like `HostRecord.steps`.
+    public var steps: [String: StepRecord]
 
     public init(name: String) {
         self.name = name
         self.secrets = [:]
+        self.steps = [:]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, kubernetesVersion, endpoint, cni, podSubnet, serviceSubnet, initializedOn, caCertHash, secrets, steps
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        kubernetesVersion = try c.decodeIfPresent(String.self, forKey: .kubernetesVersion)
+        endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
+        cni = try c.decodeIfPresent(String.self, forKey: .cni)
+        podSubnet = try c.decodeIfPresent(String.self, forKey: .podSubnet)
+        serviceSubnet = try c.decodeIfPresent(String.self, forKey: .serviceSubnet)
+        initializedOn = try c.decodeIfPresent(String.self, forKey: .initializedOn)
+        caCertHash = try c.decodeIfPresent(String.self, forKey: .caCertHash)
+        secrets = try c.decodeIfPresent([String: SecretRecord].self, forKey: .secrets) ?? [:]
+        steps = try c.decodeIfPresent([String: StepRecord].self, forKey: .steps) ?? [:]
     }
 }
 

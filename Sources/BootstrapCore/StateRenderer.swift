@@ -15,8 +15,8 @@ public enum StateRenderer {
         if !facts.isEmpty { out += "  " + facts.joined(separator: ", ") + "\n" }
         out += "  " + (c.initializedOn.map { "initialised on \($0)" } ?? "not initialised yet") + "\n"
         if let h = c.caCertHash { out += "  CA cert hash \(h)\n" }
-        if let steps = c.steps, !steps.isEmpty {
-            out += "  cluster steps done: \(steps.keys.sorted().joined(separator: ", "))\n"
+        if !c.steps.isEmpty {
+            out += "  cluster steps done: \(c.steps.keys.sorted().joined(separator: ", "))\n"
         }
         for (name, sec) in c.secrets.sorted(by: { $0.key < $1.key }) {
             let exp = sec.expiresAt.map { ", expires \(date.string(from: $0))" } ?? ""

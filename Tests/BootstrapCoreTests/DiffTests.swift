@@ -306,7 +306,7 @@ import Testing
     @Test func clusterStepsLeftUndoneShowAsAClusterUpdate() throws {
         let p = try plan(basePlanYAML)
         var s = appliedState(p)
-        s.cluster.steps?["kubeconfig"] = nil
+        s.cluster.steps["kubeconfig"] = nil
         let set = ChangeSet.diff(plan: p, state: s)
         #expect(set.changes.map(\.subject) == [.cluster])
         #expect(set.changes.first?.steps == ["kubeconfig"])

@@ -89,6 +89,6 @@ import Testing
         #expect(doc["formatVersion"] as? Int == 1)
         #expect((doc["changes"] as? [Any])?.count == set.changes.count)
         let summary = try #require(doc["summary"] as? [String: Int])
-        #expect(summary == ["add": 5, "change": 0, "destroy": 0])
+        #expect(summary == ["add": 4, "change": 0, "destroy": 0])
     }
 }

@@ -1,0 +1,128 @@
+import ArgumentParser
+import BootstrapCore
+import BootstrapEngine
+import BootstrapSSH
+import Foundation
+
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Make the cluster match the plan: prepare hosts, kubeadm init/join, CNI, kubeconfig.",
+        discussion: """
+            Connects to every host over SSH (one session per host for the whole run), gathers facts and shows
+            drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then runs
+            the steps the plan needs: prepare, containerd, kubernetes-repo, kubernetes-packages, init on the
+            first control plane, join-control-plane one at a time, join-worker in parallel, node-config,
+            the CNI, and fetches the admin kubeconfig to NAME.kubeconfig beside the plan (0600). It waits until
+            every node is Ready.
+
+            The state is written after every finished step, so running apply again after a failure, a crash
+            or Ctrl-C continues where it stopped; kubeadm init and join never run twice on a host. Ctrl-C stops
+            starting new steps, lets running ones finish, writes the state and exits 130.
+
+            Remote output goes to .bootstrap/logs/HOST.log beside the state. Secrets are redacted everywhere.
+
+            Examples:
+              bootstrap apply -f Plans/lab.yaml
+              bootstrap apply -f Plans/lab.yaml --auto-approve --json
+              bootstrap plan -f Plans/lab.yaml --out lab.plan.json && bootstrap apply lab.plan.json
+            """)
+
+    @Option(name: [.customShort("f"), .customLong("file")],
+            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"))
+    var file: String?
+
+    @Argument(help: ArgumentHelp("A plan saved with `bootstrap plan --out`; refused if the state changed since.",
+                                 valueName: "SAVED-PLAN"))
+    var savedPlan: String?
+
+    @OptionGroup var stateOption: StateOption
+    @OptionGroup var run: RunOptions
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for every node to be Ready.", valueName: "SECONDS"))
+    var readyTimeout: Int = 600
+
+    func validate() throws {
+        if (file == nil) == (savedPlan == nil) {
+            throw ValidationError("give either -f FILE (a plan) or SAVED-PLAN (from `bootstrap plan --out`), not both")
+        }
+    }
+
+    func run() async throws {
+        let plan: ClusterPlan
+        var saved: SavedPlan?
+        if let savedPlan {
+            guard let data = FileManager.default.contents(atPath: savedPlan) else {
+                printError("error: saved plan \(savedPlan) cannot be read")
+                throw Exit.badInput
+            }
+            do {
+                saved = try JSONDecoder.iso.decode(SavedPlan.self, from: data)
+            } catch {
+                printError("error: \(savedPlan) is not a plan saved by `bootstrap plan --out` (\(error))")
+                throw Exit.badInput
+            }
+            plan = saved!.plan
+        } else {
+            plan = try PlanInput.load(file!).0
+        }
+        let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
+        let (store, existing, state) = try RunSupport.openState(plan: plan, statePath: stateOption.state, command: "apply",
+                                                      lockTimeout: run.lockTimeout)
+        defer { store.unlock() }
+
+        if let saved, let why = saved.staleness(against: existing) {
+            printError("error: the saved plan is stale: \(why)")
+            throw Exit.failure
+        }
+        let hashes = try PlanInput.manifestHashes(plan)
+        let changes = ChangeSet.diff(plan: plan, state: existing, manifestHashes: hashes)
+        let color = useColor(noColor: run.noColor)
+        if !run.json {
+            print(PlanRenderer.text(changes, plan: plan, state: existing, color: color), terminator: "")
+        }
+        if !changes.blocking.isEmpty { throw Exit.failure }
+        if !changes.changes.isEmpty && saved == nil {
+            try RunSupport.confirm("Do you want to apply these changes to cluster \(plan.name)?", autoApprove: run.autoApprove)
+        }
+
+        fflush(nil)
+        let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
+        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir)
+        let flag = CancellationFlag()
+        let signalSource = RunSupport.installInterruptHandler(flag, printer: printer)
+        defer { signalSource.cancel() }
+
+        let engine = ApplyEngine(
+            plan: plan, runState: RunState(state: state, store: store),
+            transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
+            options: ApplyOptions(parallelism: run.parallelism ?? plan.spec.parallelism,
+                                  kubeconfigPath: RunSupport.kubeconfigPath(for: plan),
+                                  readyTimeout: .seconds(readyTimeout), cancellation: flag),
+            events: printer.sink)
+        let report: RunReport
+        do {
+            report = try await engine.run()
+        } catch let e as EngineError {
+            printer.handle(.message((color ? "\u{1B}[31m" : "") + "error: \(e)" + (color ? "\u{1B}[0m" : "")))
+            throw Exit.failure
+        } catch let e as StateError {
+            printError("error: \(e)")
+            throw Exit.failure
+        }
+        printer.summary(report)
+        if report.succeeded && !run.json {
+            print("Kubeconfig: \(RunSupport.kubeconfigPath(for: plan))")
+        }
+        let code = RunSupport.exitCode(for: report)
+        if code != .success { throw code }
+    }
+}
+
+extension JSONDecoder {
+    static var iso: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+}

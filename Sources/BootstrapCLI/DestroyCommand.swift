@@ -1,0 +1,77 @@
+import ArgumentParser
+import BootstrapCore
+import BootstrapEngine
+import BootstrapSSH
+import Foundation
+
+struct DestroyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "destroy",
+        abstract: "Drain and reset every node of the cluster and empty the state.",
+        discussion: """
+            Workers first (in parallel), then the joined control planes one at a time, then the first control
+            plane: each node is drained and deleted while the API answers, then `kubeadm reset -f` runs and the
+            CNI configuration, interfaces and iptables rules are cleaned. The local kubeconfig is removed.
+            With --purge the Kubernetes packages and repository are removed as well.
+
+            A host that cannot be reached is reported and kept in the state, so a later destroy can finish.
+            The state file stays (empty, same lineage) and its previous copy is kept as .backup.
+
+            Examples:
+              bootstrap destroy -f Plans/lab.yaml
+              bootstrap destroy -f Plans/lab.yaml --auto-approve --purge
+            """)
+
+    @OptionGroup var planFile: PlanFileOption
+    @OptionGroup var stateOption: StateOption
+    @OptionGroup var run: RunOptions
+
+    @Flag(name: .long, help: "Also remove the Kubernetes packages and package repository from the hosts.")
+    var purge = false
+
+    func run() async throws {
+        let plan = try PlanInput.load(planFile.file).0
+        let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
+        let (store, existing, state) = try RunSupport.openState(plan: plan, statePath: stateOption.state,
+                                                                command: "destroy", lockTimeout: run.lockTimeout)
+        defer { store.unlock() }
+        let color = useColor(noColor: run.noColor)
+        guard let existing, !existing.hosts.isEmpty else {
+            if !run.json { print("Nothing to destroy: the state records no hosts for cluster \(plan.name).") }
+            return
+        }
+        if !run.json {
+            print("bootstrap will destroy cluster \(plan.name):")
+            for (name, h) in existing.hosts.sorted(by: { ($0.value.role == .worker ? 0 : 1, $0.key) < ($1.value.role == .worker ? 0 : 1, $1.key) }) {
+                let line = "  - \(name) (\(h.address), \(h.role.rawValue)): drain, delete node, kubeadm reset\(purge ? ", purge packages" : "")"
+                print(color ? "\u{1B}[31m\(line)\u{1B}[0m" : line)
+            }
+            print("\nPlan: 0 to add, 0 to change, \(existing.hosts.count) to destroy.")
+        }
+        try RunSupport.confirm("Do you really want to destroy cluster \(plan.name)? This cannot be undone.",
+                               autoApprove: run.autoApprove)
+
+        fflush(nil)
+        let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
+        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir)
+        let flag = CancellationFlag()
+        let signalSource = RunSupport.installInterruptHandler(flag, printer: printer)
+        defer { signalSource.cancel() }
+        let engine = DestroyEngine(
+            runState: RunState(state: state, store: store),
+            transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
+            options: DestroyOptions(parallelism: run.parallelism ?? plan.spec.parallelism, purge: purge,
+                                    kubeconfigPath: RunSupport.kubeconfigPath(for: plan), cancellation: flag),
+            events: printer.sink)
+        let report: RunReport
+        do {
+            report = try await engine.run()
+        } catch let e as StateError {
+            printError("error: \(e)")
+            throw Exit.failure
+        }
+        printer.summary(report)
+        let code = RunSupport.exitCode(for: report)
+        if code != .success { throw code }
+    }
+}

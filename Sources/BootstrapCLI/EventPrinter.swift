@@ -1,0 +1,145 @@
+import BootstrapCore
+import BootstrapEngine
+import Foundation
+
+/// Turns engine events into lines: live and coloured on a terminal, plain otherwise, JSON lines with --json;
+/// and the full remote output into `.bootstrap/logs/HOST.log`. Secrets arrive redacted already.
+final class EventPrinter: @unchecked Sendable {
+    let json: Bool
+    let color: Bool
+    let logDirectory: String
+    private let lock = NSLock()
+    private var logs: [String: FileHandle] = [:]
+    private let started = Date()
+
+    init(json: Bool, color: Bool, logDirectory: String) {
+        self.json = json
+        self.color = color
+        self.logDirectory = logDirectory
+        try? FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+    }
+
+    deinit { for h in logs.values { try? h.close() } }
+
+    var sink: EventSink { { [self] e in handle(e) } }
+
+    private func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+
+    static func seconds(_ d: Duration) -> String {
+        let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return String(format: "%.1fs", s)
+    }
+
+    func note(_ text: String) {
+        emit(json: ["event": "note", "message": text], text: paint(text, "33"))
+    }
+
+    private func emit(json obj: [String: Any], text: String?) {
+        lock.withLock {
+            if json {
+                var o = obj
+                o["time"] = ISO8601DateFormatter().string(from: Date())
+                if let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) {
+                    FileHandle.standardOutput.write(data + Data("\n".utf8))
+                }
+            } else if let text {
+                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+            }
+        }
+    }
+
+    private func log(_ host: String, _ line: String) {
+        lock.withLock {
+            let handle: FileHandle
+            if let h = logs[host] {
+                handle = h
+            } else {
+                let path = (logDirectory as NSString).appendingPathComponent("\(host).log")
+                if !FileManager.default.fileExists(atPath: path) {
+                    _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+                }
+                guard let h = FileHandle(forWritingAtPath: path) else { return }
+                h.seekToEndOfFile()
+                logs[host] = h
+                handle = h
+            }
+            let stamp = ISO8601DateFormatter().string(from: Date())
+            handle.write(Data("\(stamp) \(line)\n".utf8))
+        }
+    }
+
+    func handle(_ e: EngineEvent) {
+        switch e {
+        case .phase(let p):
+            emit(json: ["event": "phase", "phase": p], text: paint("==> \(p)", "1"))
+        case .connected(let h, let d):
+            log(h, "connected in \(Self.seconds(d))")
+            emit(json: ["event": "connected", "host": h, "elapsed": Self.seconds(d)], text: nil)
+        case .facts(let h, let f):
+            log(h, "facts: \(f.osID) \(f.osVersion) \(f.architecture), \(f.cpus) CPUs, \(f.memoryMB) MB, swap \(f.swapOn ? "on" : "off"), hostname \(f.hostname)")
+            emit(json: ["event": "facts", "host": h, "os": "\(f.osID) \(f.osVersion)", "cpus": f.cpus, "memoryMB": f.memoryMB],
+                 text: "    \(h): \(f.osID) \(f.osVersion) \(f.architecture), \(f.cpus) CPUs, \(f.memoryMB) MB")
+        case .drift(let h, let m):
+            log(h, "drift: \(m)")
+            emit(json: ["event": "drift", "host": h, "message": m], text: paint("  ~ \(h): drift: \(m)", "33"))
+        case .preflight(let h, let sev, let m):
+            if let h { log(h, "preflight \(sev.rawValue): \(m)") }
+            let color = sev == .error ? "31" : "33"
+            emit(json: ["event": "preflight", "host": h ?? "", "severity": sev.rawValue, "message": m],
+                 text: paint("  \(sev.rawValue): \(h.map { "\($0): " } ?? "")\(m)", color))
+        case .stepStarted(let h, let s):
+            log(h, "step \(s): started")
+            emit(json: ["event": "step-started", "host": h, "step": s], text: "  \(h): \(s) ...")
+        case .stepFinished(let h, let s, let d, let ran):
+            log(h, "step \(s): \(ran ? "done" : "already done") in \(Self.seconds(d))")
+            emit(json: ["event": "step-finished", "host": h, "step": s, "elapsed": Self.seconds(d), "changed": ran],
+                 text: "  \(h): \(s) " + paint(ran ? "done" : "ok", "32") + " (\(Self.seconds(d)))")
+        case .stepFailed(let h, let s, let d, let err):
+            log(h, "step \(s): FAILED after \(Self.seconds(d)): \(err)")
+            emit(json: ["event": "step-failed", "host": h, "step": s, "elapsed": Self.seconds(d), "error": err],
+                 text: paint("  \(h): \(s) FAILED (\(Self.seconds(d))): \(err)", "31"))
+        case .stepSkipped(let h, let s, let why):
+            log(h, "step \(s): skipped: \(why)")
+            emit(json: ["event": "step-skipped", "host": h, "step": s, "reason": why],
+                 text: paint("  \(h): \(s) skipped (\(why))", "33"))
+        case .command(let h, let c):
+            log(h, "$ \(c)")
+        case .output(let h, let stream, let line):
+            log(h, "\(stream == .stderr ? "!" : ">") \(line)")
+        case .message(let m):
+            emit(json: ["event": "message", "message": m], text: m)
+        }
+    }
+
+    func summary(_ r: RunReport) {
+        if json {
+            let rows: [[String: Any]] = r.hosts.map {
+                ["host": $0.host, "stepsDone": $0.stepsDone, "stepsPlanned": $0.stepsPlanned, "result": $0.result.rawValue,
+                 "error": $0.error ?? ""]
+            }
+            emit(json: ["event": "summary", "hosts": rows, "succeeded": r.succeeded, "cancelled": r.cancelled,
+                        "elapsed": Self.seconds(.seconds(Date().timeIntervalSince(started)))], text: nil)
+            return
+        }
+        let width = max(4, r.hosts.map(\.host.count).max() ?? 4)
+        var out = "\n" + "HOST".padding(toLength: width, withPad: " ", startingAt: 0) + "  STEPS   RESULT     TIME\n"
+        for h in r.hosts {
+            let steps = "\(h.stepsDone)/\(h.stepsPlanned)".padding(toLength: 6, withPad: " ", startingAt: 0)
+            let result = h.result.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+            let c = h.result == .failed ? "31" : (h.result == .skipped ? "33" : "32")
+            out += h.host.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(steps)  " + paint(result, c)
+                + "  \(Self.seconds(h.elapsed))\n"
+        }
+        let total = Self.seconds(.milliseconds(Int(Date().timeIntervalSince(started) * 1000)))
+        if r.cancelled {
+            out += paint("\nInterrupted after \(total); the state records every finished step. Run the command again to continue.", "33")
+        } else if r.succeeded {
+            out += paint("\nDone in \(total).", "32")
+        } else {
+            out += paint("\nFailed after \(total):", "31") + "\n" + r.failures.map { "  - \($0)" }.joined(separator: "\n")
+                + "\nThe state records every finished step; fix the cause and run the command again to continue."
+        }
+        emit(json: [:], text: out)
+    }
+}

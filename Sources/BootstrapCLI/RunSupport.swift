@@ -1,0 +1,117 @@
+import ArgumentParser
+import BootstrapCore
+import BootstrapEngine
+import BootstrapSSH
+import Foundation
+
+/// Options shared by the commands that change hosts.
+struct RunOptions: ParsableArguments {
+    @Flag(name: .long, help: "Do not ask for confirmation (required when stdin is not a terminal).")
+    var autoApprove = false
+
+    @Option(name: .long, help: "How many hosts to work on at once (default: the plan's spec.parallelism).")
+    var parallelism: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for another command's state lock.", valueName: "SECONDS"))
+    var lockTimeout: Int = 0
+
+    @Flag(name: .long, help: "Print events as JSON lines instead of text.")
+    var json = false
+
+    @Flag(name: .long, help: "No colour, even on a terminal.")
+    var noColor = false
+
+    @Flag(name: .long, help: "Allow spec.ssh.hostKeyPolicy: off (host keys are not checked; a warning is printed).")
+    var insecureIgnoreHostKeys = false
+}
+
+enum RunSupport {
+    static func expand(_ path: String) -> String {
+        guard path.hasPrefix("~") else { return path }
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        return home + path.dropFirst()
+    }
+
+    /// How to reach any host by name, address and port, from the plan's SSH settings.
+    static func resolver(for plan: ClusterPlan, allowInsecure: Bool) throws -> EndpointResolver {
+        let ssh = plan.spec.ssh
+        if ssh.hostKeyPolicy == .off && !allowInsecure {
+            printError("error: spec.ssh.hostKeyPolicy is off; pass --insecure-ignore-host-keys to really connect without checking host keys")
+            throw Exit.badInput
+        }
+        let bastion = ssh.bastion.map { b in
+            HostEndpoint(name: "bastion", address: b.address, port: b.port, user: b.user, keyPath: expand(b.keyPath),
+                         knownHostsPath: expand(ssh.knownHosts), hostKeyPolicy: ssh.hostKeyPolicy,
+                         connectTimeout: .seconds(ssh.connectTimeout))
+        }
+        let hosts = Dictionary(plan.spec.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        return { name, address, port in
+            let h = hosts[name]
+            return HostEndpoint(
+                name: name, address: address, port: port, user: h?.user ?? ssh.user,
+                keyPath: expand(h?.keyPath ?? ssh.keyPath), knownHostsPath: expand(ssh.knownHosts),
+                hostKeyPolicy: ssh.hostKeyPolicy, bastion: bastion, connectTimeout: .seconds(ssh.connectTimeout))
+        }
+    }
+
+    static func kubeconfigPath(for plan: ClusterPlan) -> String {
+        URL(fileURLWithPath: plan.source.baseDirectory).appendingPathComponent("\(plan.name).kubeconfig").path
+    }
+
+    /// Asks "yes" on a terminal; refuses without one unless --auto-approve.
+    static func confirm(_ question: String, autoApprove: Bool) throws {
+        if autoApprove { return }
+        guard isatty(STDIN_FILENO) == 1 else {
+            printError("error: refusing to act without confirmation: stdin is not a terminal. Pass --auto-approve.")
+            throw Exit.badInput
+        }
+        print("\n\(question)\n  Only 'yes' will be accepted: ", terminator: "")
+        fflush(nil)
+        guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+            print("Cancelled; nothing was changed.")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Ctrl-C: stop starting steps, let running ones finish; a second Ctrl-C exits at once.
+    static func installInterruptHandler(_ flag: CancellationFlag, printer: EventPrinter) -> DispatchSourceSignal {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            if flag.isCancelled { _exit(130) }
+            flag.cancel()
+            printer.note("interrupted: no new steps will start; waiting for running steps (Ctrl-C again to quit now)")
+        }
+        source.resume()
+        return source
+    }
+
+    /// Locks and loads the state, or creates a new one.
+    static func openState(plan: ClusterPlan, statePath: String?, command: String, lockTimeout: Int)
+        throws -> (store: StateStore, existing: ClusterState?, state: ClusterState)
+    {
+        let store = StateStore(path: PlanInput.statePath(statePath, plan: plan))
+        do {
+            try store.lock(command: command, timeout: .seconds(lockTimeout))
+        } catch let e as StateError {
+            printError("error: \(e)")
+            throw Exit.failure
+        }
+        do {
+            let existing = try PlanInput.loadState(store, plan: plan)
+            return (store, existing, existing ?? ClusterState(name: plan.name, toolVersion: ToolVersion.current))
+        } catch {
+            store.unlock()
+            throw error
+        }
+    }
+
+    static func printSummary(_ report: RunReport, printer: EventPrinter) {
+        printer.summary(report)
+    }
+
+    static func exitCode(for report: RunReport) -> ExitCode {
+        if report.cancelled { return ExitCode(130) }
+        return report.succeeded ? .success : Exit.failure
+    }
+}

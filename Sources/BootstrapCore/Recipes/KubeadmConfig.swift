@@ -1,0 +1,168 @@
+import Foundation
+import Yams
+
+/// kubeadm configuration files generated from the plan. v1beta4 for Kubernetes 1.31 and later (every
+/// version we support), v1beta3 before that.
+public enum KubeadmConfig {
+    public static let criSocket = "unix:///var/run/containerd/containerd.sock"
+    public static let tokenTTL = "2h0m0s"
+
+    public static func apiVersion(forKubernetes version: String) -> String {
+        let parts = version.split(separator: ".").compactMap { Int($0) }
+        return parts.count >= 2 && (parts[0] > 1 || parts[1] >= 31) ? "kubeadm.k8s.io/v1beta4" : "kubeadm.k8s.io/v1beta3"
+    }
+
+    struct BootstrapToken: Encodable {
+        var token: String
+        var ttl: String
+        var groups = ["system:bootstrappers:kubeadm:default-node-token"]
+        var usages = ["signing", "authentication"]
+    }
+
+    struct APIEndpoint: Encodable {
+        var advertiseAddress: String
+        var bindPort: Int
+    }
+
+    struct NodeRegistration: Encodable {
+        var name: String
+        var criSocket: String
+    }
+
+    struct InitConfiguration: Encodable {
+        var apiVersion: String
+        var kind = "InitConfiguration"
+        var bootstrapTokens: [BootstrapToken]
+        var certificateKey: String
+        var localAPIEndpoint: APIEndpoint
+        var nodeRegistration: NodeRegistration
+    }
+
+    struct Networking: Encodable {
+        var podSubnet: String
+        var serviceSubnet: String
+        var dnsDomain: String
+    }
+
+    struct APIServer: Encodable {
+        var certSANs: [String]?
+    }
+
+    struct ClusterConfiguration: Encodable {
+        var apiVersion: String
+        var kind = "ClusterConfiguration"
+        var clusterName: String
+        var kubernetesVersion: String
+        var controlPlaneEndpoint: String?
+        var networking: Networking
+        var apiServer: APIServer
+    }
+
+    struct KubeletConfiguration: Encodable {
+        var apiVersion = "kubelet.config.k8s.io/v1beta1"
+        var kind = "KubeletConfiguration"
+        var cgroupDriver = "systemd"
+    }
+
+    /// `InitConfiguration` + `ClusterConfiguration` + `KubeletConfiguration` for the first control plane.
+    /// Carries the bootstrap token and certificate key: upload it 0600 and never show it.
+    public static func initConfig(plan: ClusterPlan, host: ClusterPlan.Host, token: Secret, certificateKey: Secret)
+        throws -> String
+    {
+        let api = apiVersion(forKubernetes: plan.spec.kubernetes.version)
+        let k = plan.spec.kubernetes
+        let net = plan.spec.network
+        var sans = k.certSANs
+        if let endpoint = k.controlPlaneEndpoint { sans.append(hostPart(endpoint)) }
+        sans.append(host.address)
+        var seen = Set<String>()
+        sans = sans.filter { seen.insert($0).inserted }
+        let initDoc = InitConfiguration(
+            apiVersion: api,
+            bootstrapTokens: [BootstrapToken(token: token.revealed, ttl: tokenTTL)],
+            certificateKey: certificateKey.revealed,
+            localAPIEndpoint: APIEndpoint(advertiseAddress: host.address, bindPort: 6443),
+            nodeRegistration: NodeRegistration(name: host.name, criSocket: criSocket))
+        let clusterDoc = ClusterConfiguration(
+            apiVersion: api, clusterName: plan.name, kubernetesVersion: "v" + k.version,
+            controlPlaneEndpoint: k.controlPlaneEndpoint,
+            networking: Networking(podSubnet: net.podSubnet, serviceSubnet: net.serviceSubnet, dnsDomain: net.dnsDomain),
+            apiServer: APIServer(certSANs: sans))
+        let encoder = YAMLEncoder()
+        return try [encoder.encode(initDoc), encoder.encode(clusterDoc), encoder.encode(KubeletConfiguration())]
+            .joined(separator: "---\n")
+    }
+
+    struct TokenDiscovery: Encodable {
+        var apiServerEndpoint: String
+        var token: String
+        var caCertHashes: [String]
+    }
+
+    struct Discovery: Encodable {
+        var bootstrapToken: TokenDiscovery
+    }
+
+    struct JoinControlPlane: Encodable {
+        var localAPIEndpoint: APIEndpoint
+        var certificateKey: String
+    }
+
+    struct JoinConfiguration: Encodable {
+        var apiVersion: String
+        var kind = "JoinConfiguration"
+        var discovery: Discovery
+        var nodeRegistration: NodeRegistration
+        var controlPlane: JoinControlPlane?
+    }
+
+    /// `JoinConfiguration` for a worker, or a control plane when `certificateKey` is given.
+    public static func joinConfig(plan: ClusterPlan, host: ClusterPlan.Host, token: Secret, caCertHash: String,
+                                  certificateKey: Secret?) throws -> String
+    {
+        let doc = JoinConfiguration(
+            apiVersion: apiVersion(forKubernetes: plan.spec.kubernetes.version),
+            discovery: Discovery(bootstrapToken: TokenDiscovery(
+                apiServerEndpoint: plan.apiEndpoint, token: token.revealed, caCertHashes: [caCertHash])),
+            nodeRegistration: NodeRegistration(name: host.name, criSocket: criSocket),
+            controlPlane: certificateKey.map {
+                JoinControlPlane(localAPIEndpoint: APIEndpoint(advertiseAddress: host.address, bindPort: 6443),
+                                 certificateKey: $0.revealed)
+            })
+        return try YAMLEncoder().encode(doc) + (try YAMLEncoder().encode(KubeletConfiguration())).withSeparator
+    }
+
+    public static func hostPart(_ endpoint: String) -> String {
+        if let colon = endpoint.lastIndex(of: ":") { return String(endpoint[..<colon]) }
+        return endpoint
+    }
+}
+
+extension String {
+    fileprivate var withSeparator: String { "---\n" + self }
+}
+
+/// Fresh random secrets in the formats kubeadm expects.
+public enum SecretGenerator {
+    private static let tokenAlphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+
+    /// `[a-z0-9]{6}.[a-z0-9]{16}`
+    public static func bootstrapToken() -> Secret {
+        var rng = SystemRandomNumberGenerator()
+        func part(_ n: Int) -> String { String((0..<n).map { _ in tokenAlphabet.randomElement(using: &rng)! }) }
+        return Secret(part(6) + "." + part(16))
+    }
+
+    /// 32 random bytes as 64 hex characters.
+    public static func certificateKey() -> Secret {
+        var rng = SystemRandomNumberGenerator()
+        return Secret((0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined())
+    }
+
+    /// A password of letters and digits.
+    public static func password(length: Int = 24) -> Secret {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+        return Secret(String((0..<length).map { _ in alphabet.randomElement(using: &rng)! }))
+    }
+}

@@ -1,0 +1,317 @@
+/// What each host step runs, per OS family: pure functions from typed values to quoted commands and file
+/// contents. The engine decides when to run them.
+public enum NodeRecipes {
+    public static let kubernetesPackages = ["kubelet", "kubeadm", "kubectl"]
+    public static let bootstrapDirectory = "/var/lib/bootstrap"
+    public static let adminKubeconfig = "/etc/kubernetes/admin.conf"
+
+    // MARK: facts
+
+    /// One round trip that prints `key=value` lines describing the host. Read-only.
+    public static let facts = ShellCommand(script: """
+        . /etc/os-release 2>/dev/null; echo "os.id=$ID"; echo "os.version=$VERSION_ID"
+        echo "arch=$(uname -m)"; echo "cpus=$(nproc)"
+        echo "mem.kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+        echo "swap.count=$(awk 'NR>1' /proc/swaps | wc -l)"
+        echo "hostname=$(hostname)"; echo "machine-id=$(cat /etc/machine-id 2>/dev/null)"
+        echo "product-uuid=$(cat /sys/class/dmi/id/product_uuid 2>/dev/null)"
+        if command -v dpkg-query >/dev/null 2>&1; then
+          dpkg-query -W -f='pkg.${Package}=${Version}\\n' kubeadm kubelet kubectl containerd 2>/dev/null
+        else
+          rpm -q --qf 'pkg.%{NAME}=%{VERSION}\\n' kubeadm kubelet kubectl containerd 2>/dev/null | grep '^pkg\\.'
+        fi
+        [ -f /etc/kubernetes/kubelet.conf ] && echo "in-cluster=yes"
+        true
+        """)
+
+    /// Parses the output of `facts`.
+    public static func parseFacts(_ text: String) -> HostFacts? {
+        var kv: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            kv[String(line[..<eq])] = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+        }
+        guard let osID = kv["os.id"], !osID.isEmpty else { return nil }
+        var packages: [String: String] = [:]
+        // Known but not installed packages print an empty version.
+        for (k, v) in kv where k.hasPrefix("pkg.") && !v.isEmpty { packages[String(k.dropFirst(4))] = v }
+        let arch: String
+        switch kv["arch"] ?? "" {
+        case "x86_64": arch = "amd64"
+        case "aarch64": arch = "arm64"
+        case let other: arch = other
+        }
+        return HostFacts(
+            hostname: kv["hostname"] ?? "", osID: osID, osVersion: kv["os.version"] ?? "",
+            architecture: arch, cpus: Int(kv["cpus"] ?? "") ?? 0,
+            memoryMB: (Int(kv["mem.kb"] ?? "") ?? 0) / 1024,
+            swapOn: (Int(kv["swap.count"] ?? "") ?? 0) > 0,
+            machineID: kv["machine-id"] ?? "", productUUID: kv["product-uuid"] ?? "",
+            packages: packages, inCluster: kv["in-cluster"] == "yes")
+    }
+
+    // MARK: prepare
+
+    public static let kernelModules = ["overlay", "br_netfilter"]
+    public static let sysctls: [(String, String)] = [
+        ("net.bridge.bridge-nf-call-iptables", "1"),
+        ("net.bridge.bridge-nf-call-ip6tables", "1"),
+        ("net.ipv4.ip_forward", "1"),
+    ]
+
+    public static var prepare: ShellCommand {
+        let modules = kernelModules.joined(separator: "\n") + "\n"
+        let sysctlText = sysctls.map { "\($0.0) = \($0.1)" }.joined(separator: "\n") + "\n"
+        return ShellCommand(script: [
+            "set -e",
+            "swapoff -a",
+            // Comment out every active swap line so swap stays off after a reboot.
+            #"sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#/' /etc/fstab"#,
+            "mkdir -p /etc/modules-load.d /etc/sysctl.d",
+            "printf %s \(Shell.quote(modules)) > /etc/modules-load.d/kubernetes.conf",
+            "modprobe -a " + Shell.join(kernelModules),
+            "printf %s \(Shell.quote(sysctlText)) > /etc/sysctl.d/99-kubernetes.conf",
+            "sysctl --system >/dev/null",
+        ].joined(separator: "\n"))
+    }
+
+    // MARK: containerd
+
+    public static func containerd(_ family: OSFamily, version: String?) -> ShellCommand {
+        let pkg = version.map { family == .debian ? "containerd=\($0)" : "containerd-\($0)" } ?? "containerd"
+        // A fresh image's package lists are stale or empty: refresh them before installing.
+        let install = family == .debian
+            ? "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
+                + "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + Shell.quote(pkg)
+            : "dnf install -y -q " + Shell.quote(pkg)
+        return ShellCommand(script: [
+            "set -e",
+            install,
+            "mkdir -p /etc/containerd",
+            "containerd config default > /etc/containerd/config.toml",
+            "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
+            "grep -q 'SystemdCgroup = true' /etc/containerd/config.toml",
+            "systemctl daemon-reload",
+            "systemctl enable containerd >/dev/null 2>&1",
+            "systemctl restart containerd",
+            "systemctl is-active --quiet containerd",
+        ].joined(separator: "\n"))
+    }
+
+    // MARK: Kubernetes repository and packages
+
+    public static func repositoryBase(minor: String, family: OSFamily) -> String {
+        "https://pkgs.k8s.io/core:/stable:/v\(minor)/\(family == .debian ? "deb" : "rpm")/"
+    }
+
+    public static func kubernetesRepo(_ family: OSFamily, minor: String) -> ShellCommand {
+        let base = repositoryBase(minor: minor, family: family)
+        switch family {
+        case .debian:
+            let keyring = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+            let list = "deb [signed-by=\(keyring)] \(base) /\n"
+            return ShellCommand(script: [
+                "set -e",
+                "mkdir -p -m 755 /etc/apt/keyrings",
+                "curl -fsSL \(Shell.quote(base + "Release.key")) | gpg --dearmor --yes -o \(keyring)",
+                "printf %s \(Shell.quote(list)) > /etc/apt/sources.list.d/kubernetes.list",
+                "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null",
+            ].joined(separator: "\n"))
+        case .fedora:
+            let repo = """
+                [kubernetes]
+                name=Kubernetes
+                baseurl=\(base)
+                enabled=1
+                gpgcheck=1
+                gpgkey=\(base)repodata/repomd.xml.key
+                exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni
+
+                """
+            return ShellCommand(script: [
+                "set -e",
+                "printf %s \(Shell.quote(repo)) > /etc/yum.repos.d/kubernetes.repo",
+                "dnf makecache -q >/dev/null",
+            ].joined(separator: "\n"))
+        }
+    }
+
+    public static func kubernetesPackages(_ family: OSFamily, version: String) -> ShellCommand {
+        let v = family.kubernetesPackageVersion(version)
+        switch family {
+        case .debian:
+            let pkgs = kubernetesPackages.map { "\($0)=\(v)" }
+            return ShellCommand(script: [
+                "set -e",
+                "apt-mark unhold \(Shell.join(kubernetesPackages)) >/dev/null 2>&1 || true",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
+                    + Shell.join(pkgs),
+                "apt-mark hold \(Shell.join(kubernetesPackages)) >/dev/null",
+                "systemctl enable kubelet >/dev/null 2>&1",
+                "systemctl start kubelet || true",
+            ].joined(separator: "\n"))
+        case .fedora:
+            let pkgs = kubernetesPackages.map { "\($0)-\(v)" }
+            return ShellCommand(script: [
+                "set -e",
+                "dnf install -y -q --disableexcludes=kubernetes " + Shell.join(pkgs),
+                "systemctl enable kubelet >/dev/null 2>&1",
+                "systemctl start kubelet || true",
+            ].joined(separator: "\n"))
+        }
+    }
+
+    // MARK: kubeadm
+
+    public static let initConfigPath = "\(bootstrapDirectory)/kubeadm-init.yaml"
+    public static let joinConfigPath = "\(bootstrapDirectory)/kubeadm-join.yaml"
+
+    public static var kubeadmInit: ShellCommand {
+        ShellCommand(["kubeadm", "init", "--config", initConfigPath, "--upload-certs"])
+    }
+
+    public static var kubeadmJoin: ShellCommand { ShellCommand(["kubeadm", "join", "--config", joinConfigPath]) }
+
+    /// Is this host a node already? (init or join finished, even if the state does not know it yet)
+    public static let hasKubeletConfig = ShellCommand(["test", "-f", "/etc/kubernetes/kubelet.conf"])
+    public static let hasAdminConfig = ShellCommand(["test", "-f", adminKubeconfig])
+
+    /// `sha256:<hex>` of the cluster CA's public key, the documented way.
+    public static let caCertHash = ShellCommand(script:
+        "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | openssl pkey -pubin -outform der "
+        + "| openssl dgst -sha256 -hex | sed 's/^.* //'")
+
+    /// The remote host's clock, in seconds since the epoch (expiry decisions use the cluster's clock).
+    public static let remoteTime = ShellCommand(["date", "+%s"], privileged: false)
+
+    public static func createToken(_ token: Secret, ttl: String) -> ShellCommand {
+        ShellCommand(script: "kubeadm token create \(Shell.quote(token.revealed)) --ttl \(Shell.quote(ttl)) >/dev/null",
+                     secrets: [token])
+    }
+
+    public static func uploadCerts(_ key: Secret) -> ShellCommand {
+        ShellCommand(script: "kubeadm init phase upload-certs --upload-certs --certificate-key "
+                     + Shell.quote(key.revealed) + " >/dev/null", secrets: [key])
+    }
+
+    // MARK: kubectl (run on the first control plane)
+
+    public static func kubectl(_ args: [String]) -> ShellCommand {
+        ShellCommand(["kubectl", "--kubeconfig", adminKubeconfig] + args)
+    }
+
+    public static func nodeLabels(node: String, set: [String: String], remove: [String]) -> ShellCommand? {
+        let words = set.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + remove.sorted().map { "\($0)-" }
+        guard !words.isEmpty else { return nil }
+        return kubectl(["label", "node", node, "--overwrite"] + words)
+    }
+
+    public static func nodeTaints(node: String, set: [ClusterPlan.Taint], remove: [ClusterPlan.Taint])
+        -> ShellCommand?
+    {
+        let words = set.map(\.kubectlForm) + remove.map { "\($0.key):\($0.effect.rawValue)-" }
+        guard !words.isEmpty else { return nil }
+        return kubectl(["taint", "node", node, "--overwrite"] + words)
+    }
+
+    public static func drain(node: String) -> ShellCommand {
+        kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s"])
+    }
+
+    public static func deleteNode(_ node: String) -> ShellCommand {
+        kubectl(["delete", "node", node, "--ignore-not-found"])
+    }
+
+    public static let nodesJSON = kubectl(["get", "nodes", "-o", "json"])
+
+    // MARK: reset
+
+    public static func reset(_ family: OSFamily?, purge: Bool) -> ShellCommand {
+        var lines = [
+            "if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f >/dev/null 2>&1 || kubeadm reset -f; fi",
+            "rm -rf /etc/cni/net.d /var/lib/cni \(bootstrapDirectory) /root/.kube",
+            "for i in cni0 flannel.1 vxlan.calico tunl0; do ip link delete \"$i\" >/dev/null 2>&1 || true; done",
+            "iptables -F && iptables -t nat -F && iptables -t mangle -F && iptables -X || true",
+        ]
+        if purge {
+            switch family {
+            case .debian?:
+                lines += [
+                    "apt-mark unhold \(Shell.join(kubernetesPackages)) >/dev/null 2>&1 || true",
+                    "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
+                    "rm -f /etc/apt/sources.list.d/kubernetes.list /etc/apt/keyrings/kubernetes-apt-keyring.gpg",
+                ]
+            case .fedora?:
+                lines += [
+                    "dnf remove -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
+                    "rm -f /etc/yum.repos.d/kubernetes.repo",
+                ]
+            case nil:
+                break
+            }
+        }
+        return ShellCommand(script: lines.joined(separator: "\n"))
+    }
+}
+
+// MARK: pod network (until the Helm-based add-ons land: the projects' own manifests, pinned)
+
+extension NodeRecipes {
+    public static let flannelVersion = "v0.26.1"
+    public static let flannelManifestURL =
+        "https://github.com/flannel-io/flannel/releases/download/\(flannelVersion)/kube-flannel.yml"
+    public static let calicoVersion = "v3.28.2"
+    public static let calicoOperatorURL =
+        "https://raw.githubusercontent.com/projectcalico/calico/\(calicoVersion)/manifests/tigera-operator.yaml"
+
+    /// Calico's `Installation`, with the IP pool taken from the plan's pod subnet.
+    public static func calicoInstallation(podSubnet: String, encapsulation: ClusterPlan.CalicoEncapsulation) -> String {
+        """
+        apiVersion: operator.tigera.io/v1
+        kind: Installation
+        metadata:
+          name: default
+        spec:
+          calicoNetwork:
+            ipPools:
+            - name: default-ipv4-ippool
+              blockSize: 26
+              cidr: \(podSubnet)
+              encapsulation: \(encapsulation == .vxlan ? "VXLAN" : "IPIP")
+              natOutgoing: Enabled
+              nodeSelector: all()
+
+        """
+    }
+
+    /// Installs the plan's CNI on the first control plane. The pod subnet comes from the same plan field
+    /// kubeadm got.
+    public static func cni(_ network: ClusterPlan.Network) -> ShellCommand {
+        let dir = bootstrapDirectory
+        switch network.cni {
+        case .flannel:
+            let file = "\(dir)/kube-flannel.yml"
+            let sed = "s|\"Network\": \"[^\"]*\"|\"Network\": \"\(network.podSubnet)\"|"
+            return ShellCommand(script: [
+                "set -e",
+                "mkdir -p -m 700 \(dir)",
+                "curl -fsSL -o \(file) \(Shell.quote(flannelManifestURL))",
+                "sed -i \(Shell.quote(sed)) \(file)",
+                "grep -qF \(Shell.quote("\"Network\": \"\(network.podSubnet)\"")) \(file)",
+                Shell.join(["kubectl", "--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-f", file]),
+            ].joined(separator: "\n"))
+        case .calico:
+            let op = "\(dir)/tigera-operator.yaml"
+            let inst = "\(dir)/calico-installation.yaml"
+            let body = calicoInstallation(podSubnet: network.podSubnet, encapsulation: network.calicoEncapsulation)
+            return ShellCommand(script: [
+                "set -e",
+                "mkdir -p -m 700 \(dir)",
+                "curl -fsSL -o \(op) \(Shell.quote(calicoOperatorURL))",
+                Shell.join(["kubectl", "--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-f", op]),
+                "printf %s \(Shell.quote(body)) > \(inst)",
+                Shell.join(["kubectl", "--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-f", inst]),
+            ].joined(separator: "\n"))
+        }
+    }
+}

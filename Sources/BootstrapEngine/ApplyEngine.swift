@@ -1,0 +1,584 @@
+import BootstrapCore
+import Foundation
+
+public struct ApplyOptions: Sendable {
+    public var parallelism: Int
+    /// Where to write the admin kubeconfig (`NAME.kubeconfig` beside the plan).
+    public var kubeconfigPath: String
+    /// How long to wait for every node to be Ready.
+    public var readyTimeout: Duration
+    public var readyPollInterval: Duration
+    public var cancellation: CancellationFlag
+
+    public init(parallelism: Int = 20, kubeconfigPath: String, readyTimeout: Duration = .seconds(600),
+                readyPollInterval: Duration = .seconds(1), cancellation: CancellationFlag = CancellationFlag()) {
+        self.parallelism = parallelism
+        self.kubeconfigPath = kubeconfigPath
+        self.readyTimeout = readyTimeout
+        self.readyPollInterval = readyPollInterval
+        self.cancellation = cancellation
+    }
+}
+
+/// One row of the summary table.
+public struct HostSummary: Sendable, Hashable {
+    public enum Result: String, Sendable, Hashable { case ok, unchanged, failed, skipped, removed }
+    public var host: String
+    public var stepsDone: Int
+    public var stepsPlanned: Int
+    public var result: Result
+    public var elapsed: Duration
+    public var error: String?
+}
+
+public struct RunReport: Sendable {
+    public var hosts: [HostSummary]
+    public var failures: [String]
+    public var cancelled: Bool
+    public var changed: Bool
+    public var succeeded: Bool { failures.isEmpty && !cancelled }
+}
+
+/// Resolves how to reach a host by name, address and port (plan hosts and hosts only the state knows).
+public typealias EndpointResolver = @Sendable (_ name: String, _ address: String, _ port: Int) -> HostEndpoint
+
+/// Connects to hosts in parallel; one session per host for the whole run.
+struct Connector {
+    let transport: any HostTransport
+    let events: EventSink
+    let redactor: Redactor
+    let parallelism: Int
+    let sessions: SessionRegistry
+
+    func connect(_ endpoints: [HostEndpoint]) async -> [String: Result<HostRunner, EngineError>] {
+        var out: [String: Result<HostRunner, EngineError>] = [:]
+        let transport = self.transport
+        let events = self.events
+        let redactor = self.redactor
+        let sessions = self.sessions
+        await withTaskGroup(of: (String, Result<HostRunner, EngineError>).self) { group in
+            var pending = endpoints[...]
+            var running = 0
+            func startNext() {
+                guard let ep = pending.popFirst() else { return }
+                running += 1
+                group.addTask {
+                    let clock = ContinuousClock()
+                    let t0 = clock.now
+                    do {
+                        let session = try await transport.connect(ep)
+                        sessions.add(session)
+                        events(.connected(host: ep.name, elapsed: clock.now - t0))
+                        return (ep.name, .success(HostRunner(name: ep.name, session: session, events: events, redactor: redactor)))
+                    } catch {
+                        return (ep.name, .failure(.unreachable(host: ep.name, reason: String(describing: error))))
+                    }
+                }
+            }
+            for _ in 0..<max(1, parallelism) { startNext() }
+            while let (name, result) = await group.next() {
+                running -= 1
+                out[name] = result
+                startNext()
+            }
+        }
+        return out
+    }
+}
+
+/// The sessions a run opened, to close them all at the end.
+final class SessionRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sessions: [any HostSession] = []
+    func add(_ s: any HostSession) { lock.withLock { sessions.append(s) } }
+    func closeAll() async {
+        let all = lock.withLock { let a = sessions; sessions = []; return a }
+        for s in all { await s.close() }
+    }
+}
+
+/// `bootstrap apply`: connect, refresh facts, preflight, then the step graph.
+public final class ApplyEngine: Sendable {
+    let plan: ClusterPlan
+    let runState: RunState
+    let transport: any HostTransport
+    let resolve: EndpointResolver
+    let events: EventSink
+    let options: ApplyOptions
+    let redactor: Redactor
+
+    public init(plan: ClusterPlan, runState: RunState, transport: any HostTransport, resolve: @escaping EndpointResolver,
+                options: ApplyOptions, events: @escaping EventSink)
+    {
+        self.plan = plan
+        self.runState = runState
+        self.transport = transport
+        self.resolve = resolve
+        self.options = options
+        self.events = events
+        self.redactor = Redactor()
+    }
+
+    /// Runs to the end; every session opened is closed before this returns or throws (not in a detached
+    /// task, which could still run while the process exits).
+    public func run() async throws -> RunReport {
+        let sessions = SessionRegistry()
+        do {
+            let report = try await run(sessions: sessions)
+            await sessions.closeAll()
+            return report
+        } catch {
+            await sessions.closeAll()
+            throw error
+        }
+    }
+
+    private func run(sessions: SessionRegistry) async throws -> RunReport {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let initial = await runState.state
+        for rec in initial.cluster.secrets.values { redactor.add(rec.value) }
+
+        // What the plan removes or replaces, and whether that is allowed.
+        let removals = try Self.removals(plan: plan, state: initial)
+        try Self.refuseUnsupported(plan: plan, state: initial, removals: removals)
+
+        // 1. Connect (plan hosts must all answer before anything changes).
+        events(.phase("connect"))
+        let endpoints = plan.spec.hosts.map { h in resolve(h.name, h.address, plan.ssh(for: h).port) }
+        // Machines to reset: hosts only the state knows, and the old machine of a replaced host.
+        let oldEndpoints = removals.compactMap { name in initial.hosts[name].map { resolve(name, $0.address, $0.port) } }
+        let connector = Connector(transport: transport, events: events, redactor: redactor, parallelism: options.parallelism,
+                                  sessions: sessions)
+        let connected = await connector.connect(endpoints)
+        let connectedOld = await connector.connect(oldEndpoints)
+        var runners: [String: HostRunner] = [:]
+        var oldRunners: [String: HostRunner] = [:]
+        var problems: [String] = []
+        for ep in endpoints {
+            switch connected[ep.name] {
+            case .success(let r)?: runners[ep.name] = r
+            case .failure(let e)?:
+                events(.preflight(host: ep.name, severity: .error, message: e.description))
+                problems.append(e.description)
+            case nil: break
+            }
+        }
+        for ep in oldEndpoints {
+            switch connectedOld[ep.name] {
+            case .success(let r)?: oldRunners[ep.name] = r
+            case .failure(let e)?:
+                events(.preflight(host: ep.name, severity: .warning,
+                                  message: "\(e.description); its reset will fail and it stays in the state"))
+            case nil: break
+            }
+        }
+        if !problems.isEmpty { throw EngineError.preflightFailed(count: problems.count) }
+
+        // 2. Facts, in parallel.
+        events(.phase("facts"))
+        let facts = try await gatherFacts(runners: plan.spec.hosts.compactMap { runners[$0.name] })
+
+        // 3. Preflight: one report for all hosts, nothing changed on any error.
+        events(.phase("preflight"))
+        let issues = await Preflight.check(plan: plan, state: initial, facts: facts, runners: runners)
+        for i in issues { events(.preflight(host: i.host, severity: i.severity, message: i.message)) }
+        let errors = issues.filter { $0.severity == .error }
+        if !errors.isEmpty { throw EngineError.preflightFailed(count: errors.count) }
+
+        // Record hosts and facts; drifted facts invalidate the steps they contradict.
+        try await refreshHostRecords(facts: facts, removals: Set(removals))
+
+        // 4. The step graph.
+        events(.phase("apply"))
+        let state = await runState.state
+        let firstName = state.cluster.initializedOn ?? plan.firstControlPlane?.name
+        let cluster = ClusterSession(plan: plan, runState: runState, redactor: redactor,
+                                     firstControlPlane: firstName.flatMap { runners[$0] })
+        var jobs: [Job] = []
+        var planned: [String: Int] = [:]
+        var previousCPJoin: String?
+        let initJob = plan.firstControlPlane.map { "\($0.name)/\(StepName.initControlPlane.rawValue)" }
+        var hostJobIDs: [String] = []
+
+        for name in removals {
+            let runner = oldRunners[name]
+            jobs.append(Job(id: "remove/\(name)") { [self] in
+                try await self.removeHost(name, runner: runner, cluster: cluster)
+            })
+        }
+        for host in plan.spec.hosts {
+            guard let runner = runners[host.name], let f = facts[host.name], let family = OSFamily(osID: f.osID) else { continue }
+            let pending = StepCatalogue.pending(for: host, in: plan, record: state.hosts[host.name])
+            planned[host.name] = pending.count
+            let ctx = StepContext(plan: plan, host: host, runner: runner, family: family, cluster: cluster)
+            var previous: String? = removals.contains(host.name) ? "remove/\(host.name)" : nil
+            for step in pending {
+                let id = "\(host.name)/\(step.name.rawValue)"
+                var deps = previous.map { [$0] } ?? []
+                switch step.name {
+                case .joinWorker, .nodeConfig:
+                    if let i = initJob, i != id { deps.append(i) }
+                case .joinControlPlane:
+                    if let i = initJob { deps.append(i) }
+                    if let p = previousCPJoin { deps.append(p) }  // one control plane at a time
+                    previousCPJoin = id
+                default: break
+                }
+                jobs.append(Job(id: id, dependencies: deps) { [self] in
+                    try await self.runStep(StepKinds.step(step.name), ctx: ctx, inputHash: step.inputHash)
+                })
+                hostJobIDs.append(id)
+                previous = id
+            }
+        }
+        let clusterSteps = ClusterStepCatalogue.pending(in: plan, state: state)
+        var clusterJobIDs: [String] = []
+        for step in clusterSteps {
+            let id = "cluster/\(step.name.rawValue)"
+            jobs.append(Job(id: id, dependencies: initJob.map { [$0] } ?? []) { [self] in
+                try await self.runClusterStep(step.name, inputHash: step.inputHash, cluster: cluster)
+            })
+            clusterJobIDs.append(id)
+        }
+        if plan.firstControlPlane != nil {
+            jobs.append(Job(id: "cluster/ready", dependencies: hostJobIDs + clusterJobIDs) { [self] in
+                try await self.waitReady(cluster: cluster)
+            })
+        }
+
+        let outcomes = await Scheduler.run(jobs, parallelism: options.parallelism, cancellation: options.cancellation)
+
+        // 5. The summary.
+        var failures: [String] = []
+        for job in jobs {
+            switch outcomes[job.id] {
+            case .failed(let e)?: failures.append("\(job.id): \(e)")
+            case .skipped(let why)? where why != "cancelled":
+                events(.stepSkipped(host: String(job.id.split(separator: "/")[0]), step: String(job.id.split(separator: "/").last!), reason: why))
+            default: break
+            }
+        }
+        let summaries = summarize(jobs: jobs, outcomes: outcomes, planned: planned, removals: removals,
+                                  elapsed: clock.now - started)
+        let changed = jobs.contains { $0.id != "cluster/ready" && outcomes[$0.id] == .succeeded }
+        return RunReport(hosts: summaries, failures: failures, cancelled: options.cancellation.isCancelled,
+                         changed: changed)
+    }
+
+    // MARK: phases
+
+    func gatherFacts(runners: [HostRunner]) async throws -> [String: HostFacts] {
+        let events = self.events
+        return try await withThrowingTaskGroup(of: (String, HostFacts).self) { group in
+            for r in runners {
+                group.addTask {
+                    let result = try await r.run(NodeRecipes.facts, timeout: .seconds(60))
+                    guard let f = NodeRecipes.parseFacts(result.stdoutText) else {
+                        throw EngineError.invalidOutput(host: r.name, what: "the host facts")
+                    }
+                    events(.facts(host: r.name, f))
+                    return (r.name, f)
+                }
+            }
+            var out: [String: HostFacts] = [:]
+            for try await (k, v) in group { out[k] = v }
+            return out
+        }
+    }
+
+    /// Creates records for new hosts and updates facts; shows drift and forgets steps the facts contradict.
+    func refreshHostRecords(facts: [String: HostFacts], removals: Set<String>) async throws {
+        let state = await runState.state
+        var drifts: [(String, String)] = []
+        var next = state.hosts
+        for host in plan.spec.hosts {
+            guard let f = facts[host.name] else { continue }
+            let port = plan.ssh(for: host).port
+            guard var rec = next[host.name], !removals.contains(host.name) else {
+                if removals.contains(host.name) { continue }  // recreated after its removal
+                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f)
+                continue
+            }
+            if let old = rec.facts {
+                if old.machineID != f.machineID, !old.machineID.isEmpty {
+                    drifts.append((host.name, "machine-id changed (\(old.machineID.prefix(8))… → \(f.machineID.prefix(8))…): the machine was replaced; its steps will run again"))
+                    rec.steps = [:]
+                }
+                if old.hostname != f.hostname { drifts.append((host.name, "hostname changed: \(old.hostname) → \(f.hostname)")) }
+                if old.osID != f.osID || old.osVersion != f.osVersion {
+                    drifts.append((host.name, "OS changed: \(old.osID) \(old.osVersion) → \(f.osID) \(f.osVersion)"))
+                }
+            }
+            if let family = OSFamily(osID: f.osID) {
+                let want = family.kubernetesPackageVersion(plan.spec.kubernetes.version)
+                if rec.steps[StepName.kubernetesPackages.rawValue] != nil,
+                   NodeRecipes.kubernetesPackages.contains(where: { f.packages[$0] != want })
+                {
+                    let have = NodeRecipes.kubernetesPackages.map { "\($0) \(f.packages[$0] ?? "missing")" }.joined(separator: ", ")
+                    drifts.append((host.name, "Kubernetes packages are not at \(want) (\(have)); they will be installed again"))
+                    rec.steps[StepName.kubernetesPackages.rawValue] = nil
+                }
+                if rec.steps[StepName.containerd.rawValue] != nil, f.packages["containerd"] == nil {
+                    drifts.append((host.name, "containerd is not installed any more; it will be installed again"))
+                    rec.steps[StepName.containerd.rawValue] = nil
+                }
+                if rec.steps[StepName.prepare.rawValue] != nil, f.swapOn {
+                    drifts.append((host.name, "swap is on again; the host will be prepared again"))
+                    rec.steps[StepName.prepare.rawValue] = nil
+                }
+            }
+            rec.facts = f
+            next[host.name] = rec
+        }
+        for (h, m) in drifts { events(.drift(host: h, message: m)) }
+        // Volatile facts (installed packages, swap) alone are not worth a state write: a no-op apply must
+        // leave the state as it was. They are stored with the next write.
+        let hosts = next
+        if next.mapValues(\.stableProjection) != state.hosts.mapValues(\.stableProjection) {
+            try await runState.update { $0.hosts = hosts }
+        } else if next != state.hosts {
+            await runState.updateWithoutWriting { $0.hosts = hosts }
+        }
+    }
+
+    func runStep(_ step: any HostStep, ctx: StepContext, inputHash: String) async throws {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        events(.stepStarted(host: ctx.host.name, step: step.name.rawValue))
+        do {
+            let result = try await step.run(ctx)
+            try await runState.recordStep(host: ctx.host.name, step: step.name, inputHash: inputHash)
+            events(.stepFinished(host: ctx.host.name, step: step.name.rawValue, elapsed: clock.now - t0,
+                                 ran: result == .changed))
+        } catch {
+            events(.stepFailed(host: ctx.host.name, step: step.name.rawValue, elapsed: clock.now - t0,
+                               error: redact(String(describing: error), redactor.secrets)))
+            throw error
+        }
+    }
+
+    func runClusterStep(_ name: ClusterStepName, inputHash: String, cluster: ClusterSession) async throws {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let cp = try await cluster.controlPlaneRunner()
+        events(.stepStarted(host: cp.name, step: name.rawValue))
+        do {
+            switch name {
+            case .cni:
+                try await cp.run(NodeRecipes.cni(plan.spec.network), timeout: .seconds(600))
+            case .kubeconfig:
+                let data = try await cp.download(NodeRecipes.adminKubeconfig)
+                let text = Kubeconfig.pointing(String(decoding: data, as: UTF8.self), at: plan.apiEndpoint)
+                try LocalFiles.writeAtomically(text, to: options.kubeconfigPath, mode: 0o600)
+            }
+            try await runState.recordClusterStep(name, inputHash: inputHash)
+            events(.stepFinished(host: cp.name, step: name.rawValue, elapsed: clock.now - t0, ran: true))
+        } catch {
+            events(.stepFailed(host: cp.name, step: name.rawValue, elapsed: clock.now - t0,
+                               error: redact(String(describing: error), redactor.secrets)))
+            throw error
+        }
+    }
+
+    /// Waits until every plan node is Ready; on time-out says which are not and why.
+    func waitReady(cluster: ClusterSession) async throws {
+        let cp = try await cluster.controlPlaneRunner()
+        let clock = ContinuousClock()
+        let deadline = clock.now + options.readyTimeout
+        let t0 = clock.now
+        events(.stepStarted(host: cp.name, step: "wait-ready"))
+        let names = Set(plan.spec.hosts.map(\.name))
+        var notReady: [String: String] = [:]
+        while true {
+            let result = try await cp.probe(NodeRecipes.nodesJSON, timeout: .seconds(60))
+            if result.succeeded {
+                let status = NodeStatus.parse(result.stdout)
+                notReady = [:]
+                for n in names.sorted() {
+                    switch status[n] {
+                    case nil: notReady[n] = "not registered with the API server"
+                    case .some((true, _)): break
+                    case .some((false, let why)): notReady[n] = why
+                    }
+                }
+                if notReady.isEmpty {
+                    events(.stepFinished(host: cp.name, step: "wait-ready", elapsed: clock.now - t0, ran: false))
+                    return
+                }
+            } else {
+                notReady = ["(API server)": result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)]
+            }
+            if clock.now >= deadline || options.cancellation.isCancelled {
+                let detail = notReady.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+                let err = EngineError.timeout("nodes not Ready after \(options.readyTimeout): \(detail)")
+                events(.stepFailed(host: cp.name, step: "wait-ready", elapsed: clock.now - t0, error: err.description))
+                throw err
+            }
+            try await Task.sleep(for: options.readyPollInterval)
+        }
+    }
+
+    /// Drains and deletes the node (through the first control plane), resets the host, forgets it.
+    func removeHost(_ name: String, runner: HostRunner?, cluster: ClusterSession) async throws {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        events(.stepStarted(host: name, step: "remove"))
+        do {
+            let cp = try? await cluster.controlPlaneRunner()
+            if let cp, cp.name != name {
+                _ = try await cp.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
+                try await cp.run(NodeRecipes.deleteNode(name))
+            }
+            guard let runner else { throw EngineError.unreachable(host: name, reason: "not connected; kept in the state") }
+            let family = await runState.state.hosts[name]?.facts.flatMap { OSFamily(osID: $0.osID) }
+            try await runner.run(NodeRecipes.reset(family, purge: false), timeout: .seconds(300))
+            try await runState.update { $0.hosts[name] = nil }
+            events(.stepFinished(host: name, step: "remove", elapsed: clock.now - t0, ran: true))
+        } catch {
+            events(.stepFailed(host: name, step: "remove", elapsed: clock.now - t0,
+                               error: redact(String(describing: error), redactor.secrets)))
+            throw error
+        }
+    }
+
+    func summarize(jobs: [Job], outcomes: [String: JobOutcome], planned: [String: Int], removals: [String],
+                   elapsed: Duration) -> [HostSummary]
+    {
+        var rows: [HostSummary] = []
+        for host in plan.spec.hosts {
+            let mine = jobs.filter { $0.id.hasPrefix(host.name + "/") }
+            let done = mine.filter { outcomes[$0.id] == .succeeded }.count
+            let failed = mine.compactMap { job -> String? in
+                if case .failed(let e)? = outcomes[job.id] { return e }
+                return nil
+            }.first
+            let skipped = mine.contains { if case .skipped? = outcomes[$0.id] { return true }; return false }
+            let result: HostSummary.Result = failed != nil ? .failed : skipped ? .skipped : mine.isEmpty ? .unchanged : .ok
+            rows.append(HostSummary(host: host.name, stepsDone: done, stepsPlanned: planned[host.name] ?? 0,
+                                    result: result, elapsed: elapsed, error: failed))
+        }
+        for name in removals where !plan.spec.hosts.contains(where: { $0.name == name }) {
+            let outcome = outcomes["remove/\(name)"]
+            var err: String?
+            if case .failed(let e)? = outcome { err = e }
+            rows.append(HostSummary(host: name, stepsDone: outcome == .succeeded ? 1 : 0, stepsPlanned: 1,
+                                    result: outcome == .succeeded ? .removed : (err != nil ? .failed : .skipped),
+                                    elapsed: elapsed, error: err))
+        }
+        return rows
+    }
+
+    // MARK: rules
+
+    /// Hosts to remove: in the state but not in the plan, or whose address or role changed (replace).
+    static func removals(plan: ClusterPlan, state: ClusterState) throws -> [String] {
+        var out: [String] = []
+        for (name, rec) in state.hosts.sorted(by: { $0.key < $1.key }) {
+            if let h = plan.spec.hosts.first(where: { $0.name == name }) {
+                if h.address != rec.address || h.role != rec.role { out.append(name) }
+            } else {
+                out.append(name)
+            }
+        }
+        // Workers first, then control planes.
+        return out.sorted { (state.hosts[$0]?.role == .worker ? 0 : 1, $0) < (state.hosts[$1]?.role == .worker ? 0 : 1, $1) }
+    }
+
+    /// Changes apply cannot make, refused before any host is touched, with the reason.
+    static func refuseUnsupported(plan: ClusterPlan, state: ClusterState, removals: [String]) throws {
+        let c = state.cluster
+        guard c.initializedOn != nil else { return }
+        if let cni = c.cni, cni != plan.spec.network.cni.rawValue {
+            throw EngineError.refused("changing the CNI of a live cluster (\(cni) → \(plan.spec.network.cni.rawValue)) is not supported: pods would lose their network. Destroy and apply again.")
+        }
+        if let pod = c.podSubnet, pod != plan.spec.network.podSubnet {
+            throw EngineError.refused("changing the pod subnet of a live cluster (\(pod) → \(plan.spec.network.podSubnet)) is not supported: kubeadm and the CNI fixed it at init. Destroy and apply again.")
+        }
+        if let svc = c.serviceSubnet, svc != plan.spec.network.serviceSubnet {
+            throw EngineError.refused("changing the service subnet of a live cluster (\(svc) → \(plan.spec.network.serviceSubnet)) is not supported. Destroy and apply again.")
+        }
+        if let v = c.kubernetesVersion, v != plan.spec.kubernetes.version {
+            throw EngineError.refused("upgrading Kubernetes \(v) → \(plan.spec.kubernetes.version) is not supported by apply yet; keep version \(v) in the plan.")
+        }
+        if let first = c.initializedOn {
+            if removals.contains(first) {
+                throw EngineError.refused("\(first) ran kubeadm init and holds the cluster's first control plane; it cannot be removed or replaced. Destroy the cluster instead.")
+            }
+            if plan.firstControlPlane?.name != first {
+                throw EngineError.refused("\(first) ran kubeadm init and must stay the first control plane listed in spec.hosts.")
+            }
+        }
+        // Quorum: etcd keeps working only while a majority of its members remain.
+        let cps = state.hosts.filter { $0.value.role == .controlPlane }.count
+        let removedCPs = removals.filter { state.hosts[$0]?.role == .controlPlane }.count
+        if removedCPs > 0 {
+            let remaining = cps - removedCPs
+            if remaining * 2 <= cps {
+                throw EngineError.refused("removing \(removedCPs) of \(cps) control planes would leave \(remaining): etcd needs a majority (\(cps / 2 + 1)) to keep quorum. Remove one at a time, keeping a majority.")
+            }
+        }
+    }
+}
+
+extension HostRecord {
+    /// The record without the facts that change as steps run.
+    var stableProjection: HostRecord {
+        var r = self
+        r.facts?.packages = [:]
+        r.facts?.swapOn = false
+        r.facts?.inCluster = false
+        return r
+    }
+}
+
+/// Node readiness from `kubectl get nodes -o json`.
+enum NodeStatus {
+    static func parse(_ data: Data) -> [String: (ready: Bool, reason: String)] {
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let items = obj["items"] as? [[String: Any]] else { return [:] }
+        var out: [String: (Bool, String)] = [:]
+        for item in items {
+            guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
+            let conditions = ((item["status"] as? [String: Any])?["conditions"] as? [[String: Any]]) ?? []
+            if let ready = conditions.first(where: { $0["type"] as? String == "Ready" }) {
+                let ok = ready["status"] as? String == "True"
+                let why = [ready["reason"] as? String, ready["message"] as? String].compactMap { $0 }.joined(separator: ": ")
+                out[name] = (ok, why.isEmpty ? "Ready is \(ready["status"] as? String ?? "Unknown")" : why)
+            } else {
+                out[name] = (false, "no Ready condition reported yet")
+            }
+        }
+        return out
+    }
+}
+
+/// The admin kubeconfig, pointed at the cluster's endpoint.
+enum Kubeconfig {
+    static func pointing(_ text: String, at endpoint: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("server:") else { return String(line) }
+            let indent = line.prefix { $0 == " " }
+            return "\(indent)server: https://\(endpoint)"
+        }.joined(separator: "\n")
+    }
+}
+
+/// Local file writes of the engine (the kubeconfig).
+enum LocalFiles {
+    static func writeAtomically(_ text: String, to path: String, mode: Int) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: Data(text.utf8),
+                                             attributes: [.posixPermissions: mode]) else {
+            throw EngineError.refused("cannot write \(tmp.path)")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: tmp.path)
+        if rename(tmp.path, url.path) != 0 {
+            throw EngineError.refused("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}

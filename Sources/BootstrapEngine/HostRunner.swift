@@ -1,0 +1,69 @@
+import BootstrapCore
+import Foundation
+
+/// Runs commands on one host's session, reporting each command and its output as events, with every known
+/// secret redacted.
+public final class HostRunner: Sendable {
+    public let name: String
+    public let session: any HostSession
+    let events: EventSink
+    let redactor: Redactor
+
+    init(name: String, session: any HostSession, events: @escaping EventSink, redactor: Redactor) {
+        self.name = name
+        self.session = session
+        self.events = events
+        self.redactor = redactor
+    }
+
+    /// Runs `command`; a non-zero exit is returned, not thrown.
+    @discardableResult
+    public func probe(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(300))
+        async throws -> CommandResult
+    {
+        let secrets = command.secrets + redactor.secrets
+        events(.command(host: name, command: redact(command.script, secrets)))
+        let host = name
+        let sink = events
+        let result = try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
+            sink(.output(host: host, stream: stream, line: redact(line, secrets)))
+        }
+        return result
+    }
+
+    /// Runs `command` and throws `EngineError.commandFailed` unless it succeeds.
+    @discardableResult
+    public func run(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(900))
+        async throws -> CommandResult
+    {
+        let result = try await probe(command, stdin: stdin, timeout: timeout)
+        guard result.succeeded else {
+            let secrets = command.secrets + redactor.secrets
+            throw EngineError.commandFailed(
+                host: name, command: redact(command.script, secrets), status: result.exitStatus,
+                signal: result.exitSignal, stderr: redact(result.stderrText + result.stdoutText.suffix(2000), secrets))
+        }
+        return result
+    }
+
+    /// Uploads a file (0600 unless told otherwise).
+    public func upload(_ text: String, to path: String, mode: Int = 0o600) async throws {
+        events(.command(host: name, command: "upload \(path) (\(text.utf8.count) bytes, mode \(String(mode, radix: 8)))"))
+        try await session.upload(Data(text.utf8), to: path, mode: mode)
+    }
+
+    public func download(_ path: String) async throws -> Data {
+        events(.command(host: name, command: "download \(path)"))
+        return try await session.download(path)
+    }
+}
+
+/// The set of secrets known to this run; grows as secrets are made.
+public final class Redactor: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Secret] = []
+
+    public init(_ initial: [Secret] = []) { values = initial }
+    public func add(_ s: Secret) { lock.withLock { if !values.contains(s) { values.append(s) } } }
+    public var secrets: [Secret] { lock.withLock { values } }
+}

@@ -1,0 +1,107 @@
+import BootstrapCore
+import Foundation
+
+public struct PreflightIssue: Sendable, Hashable {
+    public var host: String?
+    public var severity: EngineEvent.Severity
+    public var message: String
+}
+
+/// Checks every host before anything changes. Read-only: facts already gathered, plus one command per host
+/// for sudo, free ports and the endpoint's name.
+enum Preflight {
+    static let minCPUs = 2
+    static let minMemoryMB = 1700
+    static let controlPlanePorts = [6443, 2379, 2380, 10250, 10257, 10259]
+    static let workerPorts = [10250]
+
+    static func check(plan: ClusterPlan, state: ClusterState, facts: [String: HostFacts],
+                      runners: [String: HostRunner]) async -> [PreflightIssue]
+    {
+        var issues: [PreflightIssue] = []
+        func error(_ host: String?, _ m: String) { issues.append(PreflightIssue(host: host, severity: .error, message: m)) }
+
+        for host in plan.spec.hosts {
+            guard let f = facts[host.name] else { continue }
+            let known = OSFamily.supported[f.osID]
+            if known == nil || !(known!.contains(f.osVersion)) {
+                error(host.name, "unsupported OS \(f.osID) \(f.osVersion) (supported: Ubuntu 22.04/24.04, Debian 12, Amazon Linux 2023)")
+            }
+            if !["amd64", "arm64"].contains(f.architecture) {
+                error(host.name, "unsupported architecture \(f.architecture) (supported: amd64, arm64)")
+            }
+            if host.role == .controlPlane {
+                if f.cpus < minCPUs { error(host.name, "control plane needs at least \(minCPUs) CPUs, has \(f.cpus)") }
+                if f.memoryMB < minMemoryMB {
+                    error(host.name, "control plane needs at least \(minMemoryMB) MB of memory, has \(f.memoryMB) MB")
+                }
+            }
+            let record = state.hosts[host.name]
+            let joined = record?.steps[StepName.initControlPlane.rawValue] != nil
+                || record?.steps[StepName.joinControlPlane.rawValue] != nil
+                || record?.steps[StepName.joinWorker.rawValue] != nil
+            let sameMachine = record?.facts?.machineID == f.machineID && record?.address == host.address
+            let startedCluster = state.cluster.initializedOn != nil || state.cluster.secrets["bootstrapToken"] != nil
+            if f.inCluster && !(joined && sameMachine) && !startedCluster {
+                error(host.name, "already a node of a cluster this state does not know (/etc/kubernetes/kubelet.conf exists); reset it (kubeadm reset -f) or restore the state")
+            }
+        }
+        for (what, key) in [("hostname", \HostFacts.hostname), ("product_uuid", \HostFacts.productUUID),
+                            ("machine-id", \HostFacts.machineID)] as [(String, KeyPath<HostFacts, String>)]
+        {
+            var seen: [String: String] = [:]
+            for host in plan.spec.hosts {
+                guard let v = facts[host.name]?[keyPath: key], !v.isEmpty else { continue }
+                if let other = seen[v] {
+                    error(host.name, "\(what) \(v) is the same as on \(other); every node needs its own")
+                } else {
+                    seen[v] = host.name
+                }
+            }
+        }
+
+        // One command per host: sudo, ports, endpoint name.
+        let endpointHost = plan.spec.kubernetes.controlPlaneEndpoint.map { KubeadmConfig.hostPart($0) }
+        let needsResolve = endpointHost.map { !isIPv4($0) } ?? false
+        await withTaskGroup(of: [PreflightIssue].self) { group in
+            for host in plan.spec.hosts {
+                guard let r = runners[host.name] else { continue }
+                let record = state.hosts[host.name]
+                let isNode = (record?.steps.keys.contains { StepName(rawValue: $0)?.isOneShot == true }) ?? false
+                let ports = isNode ? [] : (host.role == .controlPlane ? controlPlanePorts : workerPorts)
+                group.addTask {
+                    var out: [PreflightIssue] = []
+                    var lines = ["true"]
+                    for p in ports {
+                        lines.append("if timeout 2 bash -c \(Shell.quote("exec 3<>/dev/tcp/\(host.address)/\(p)")) 2>/dev/null; then echo port-busy=\(p); fi")
+                    }
+                    if needsResolve, let name = endpointHost {
+                        lines.append("getent hosts \(Shell.quote(name)) >/dev/null || echo resolve-failed")
+                    }
+                    do {
+                        let result = try await r.run(ShellCommand(script: lines.joined(separator: "\n")), timeout: .seconds(60))
+                        for line in result.stdoutText.split(separator: "\n") {
+                            if line.hasPrefix("port-busy=") {
+                                out.append(PreflightIssue(host: host.name, severity: .error,
+                                    message: "port \(line.dropFirst(10)) on \(host.address) is already in use"))
+                            } else if line == "resolve-failed" {
+                                out.append(PreflightIssue(host: host.name, severity: .error,
+                                    message: "the control-plane endpoint \(endpointHost ?? "") does not resolve on this host"))
+                            }
+                        }
+                    } catch {
+                        out.append(PreflightIssue(host: host.name, severity: .error, message: String(describing: error)))
+                    }
+                    return out
+                }
+            }
+            for await found in group { issues += found }
+        }
+        return issues.sorted { ($0.host ?? "", $0.message) < ($1.host ?? "", $1.message) }
+    }
+
+    static func isIPv4(_ s: String) -> Bool {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { p in Int(p).map { (0...255).contains($0) && String($0) == p } ?? false }
+    }
+}

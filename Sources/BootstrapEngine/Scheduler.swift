@@ -1,0 +1,84 @@
+import Foundation
+
+/// A unit of work in the step graph.
+public struct Job: Sendable {
+    public var id: String
+    public var dependencies: [String]
+    public var work: @Sendable () async throws -> Void
+
+    public init(id: String, dependencies: [String] = [], work: @escaping @Sendable () async throws -> Void) {
+        self.id = id
+        self.dependencies = dependencies
+        self.work = work
+    }
+}
+
+public enum JobOutcome: Sendable, Equatable {
+    case succeeded
+    case failed(String)
+    /// Not started: a dependency failed or was skipped, or the run was cancelled.
+    case skipped(String)
+}
+
+/// Runs a dependency graph of jobs, at most `parallelism` at once. A failed job skips its dependents but lets
+/// every independent job go on; cancellation stops new jobs from starting and lets running ones finish.
+public enum Scheduler {
+    public static func run(_ jobs: [Job], parallelism: Int, cancellation: CancellationFlag? = nil)
+        async -> [String: JobOutcome]
+    {
+        let byID = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var outcome: [String: JobOutcome] = [:]
+        var waiting = jobs.map(\.id)
+        var running = 0
+        let limit = max(1, parallelism)
+
+        // A dependency that is not in the graph counts as done (its step was already recorded).
+        func state(of id: String) -> JobOutcome? { byID[id] == nil ? .succeeded : outcome[id] }
+
+        await withTaskGroup(of: (String, JobOutcome).self) { group in
+            while true {
+                // Settle jobs whose fate is known without running them.
+                var progressed = true
+                while progressed {
+                    progressed = false
+                    for id in waiting {
+                        let deps = byID[id]!.dependencies.map { ($0, state(of: $0)) }
+                        if let bad = deps.first(where: { if case .failed = $0.1 { return true }; if case .skipped = $0.1 { return true }; return false }) {
+                            outcome[id] = .skipped("\(bad.0) did not finish")
+                            waiting.removeAll { $0 == id }
+                            progressed = true
+                        } else if cancellation?.isCancelled == true {
+                            outcome[id] = .skipped("cancelled")
+                            waiting.removeAll { $0 == id }
+                            progressed = true
+                        }
+                    }
+                }
+                // Start what is ready, in the order given.
+                for id in waiting where running < limit {
+                    let job = byID[id]!
+                    guard job.dependencies.allSatisfy({ state(of: $0) == .succeeded }) else { continue }
+                    waiting.removeAll { $0 == id }
+                    running += 1
+                    group.addTask {
+                        do {
+                            try await job.work()
+                            return (id, .succeeded)
+                        } catch {
+                            return (id, .failed(String(describing: error)))
+                        }
+                    }
+                }
+                if running == 0 {
+                    // Nothing runs and nothing could start: whatever waits has an unmet dependency (a cycle).
+                    for id in waiting { outcome[id] = .skipped("dependency cycle") }
+                    return
+                }
+                guard let (id, result) = await group.next() else { return }
+                running -= 1
+                outcome[id] = result
+            }
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,172 @@
+import BootstrapCore
+import Foundation
+
+/// What a step needs: its host, the plan, the run's state, and the first control plane's runner for
+/// cluster-wide commands.
+public struct StepContext: Sendable {
+    public let plan: ClusterPlan
+    public let host: ClusterPlan.Host
+    public let runner: HostRunner
+    public let family: OSFamily
+    public let cluster: ClusterSession
+}
+
+/// What a step did.
+public enum StepResult: Sendable, Equatable {
+    /// It acted on the host.
+    case changed
+    /// Its effect was already there (e.g. after a crash between acting and recording); nothing ran.
+    case alreadyDone
+}
+
+/// One kind of host step: one file each under Steps/. `run` is only called for steps the state does not
+/// record as done, and must converge: safe to call again after a failure or a kill at any point.
+public protocol HostStep: Sendable {
+    var name: StepName { get }
+    func run(_ ctx: StepContext) async throws -> StepResult
+}
+
+public enum StepKinds {
+    public static func step(_ name: StepName) -> any HostStep {
+        switch name {
+        case .prepare: return PrepareStep()
+        case .containerd: return ContainerdStep()
+        case .kubernetesRepo: return KubernetesRepoStep()
+        case .kubernetesPackages: return KubernetesPackagesStep()
+        case .initControlPlane: return InitStep()
+        case .joinControlPlane: return JoinStep(controlPlane: true)
+        case .joinWorker: return JoinStep(controlPlane: false)
+        case .nodeConfig: return NodeConfigStep()
+        }
+    }
+}
+
+/// Cluster-wide knowledge and actions shared by the steps of one run: the first control plane's runner, the
+/// join secrets (made once, refreshed when expired — judged by the cluster's own clock).
+public actor ClusterSession {
+    public let plan: ClusterPlan
+    public let runState: RunState
+    let redactor: Redactor
+    var firstControlPlane: HostRunner?
+    private var tokenTask: Task<Secret, Error>?
+    private var keyTask: Task<Secret, Error>?
+
+    /// Secrets must stay valid at least this long after we decide to use them.
+    static let margin: TimeInterval = 10 * 60
+    static let tokenLifetime: TimeInterval = 2 * 3600
+    static let certificateKeyLifetime: TimeInterval = 2 * 3600
+
+    init(plan: ClusterPlan, runState: RunState, redactor: Redactor, firstControlPlane: HostRunner?) {
+        self.plan = plan
+        self.runState = runState
+        self.redactor = redactor
+        self.firstControlPlane = firstControlPlane
+    }
+
+    public func controlPlaneRunner() throws -> HostRunner {
+        guard let r = firstControlPlane else {
+            throw EngineError.refused("the first control plane is not connected")
+        }
+        return r
+    }
+
+    /// The cluster's clock (the first control plane's), so expiry decisions match what kubeadm decides.
+    func clusterNow() async throws -> Date {
+        let r = try controlPlaneRunner()
+        let out = try await r.run(NodeRecipes.remoteTime).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let seconds = TimeInterval(out) else { throw EngineError.invalidOutput(host: r.name, what: "the clock") }
+        return Date(timeIntervalSince1970: seconds)
+    }
+
+    /// Makes the secrets `kubeadm init` uses and records them *before* init runs, so a crash during init
+    /// leaves a state that still knows them.
+    func secretsForInit() async throws -> (token: Secret, key: Secret) {
+        let state = await runState.state
+        if let t = state.cluster.secrets["bootstrapToken"]?.value, let k = state.cluster.secrets["certificateKey"]?.value {
+            redactor.add(t)
+            redactor.add(k)
+            return (t, k)
+        }
+        let token = SecretGenerator.bootstrapToken()
+        let key = SecretGenerator.certificateKey()
+        redactor.add(token)
+        redactor.add(key)
+        try await runState.update {
+            $0.cluster.secrets["bootstrapToken"] = SecretRecord(value: token)
+            $0.cluster.secrets["certificateKey"] = SecretRecord(value: key)
+        }
+        return (token, key)
+    }
+
+    /// Once init finished: the expiry of the secrets by the cluster's clock, and the CA hash.
+    func recordInit(on host: String) async throws {
+        let r = try controlPlaneRunner()
+        let now = try await clusterNow()
+        let hash = try await r.run(NodeRecipes.caCertHash).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
+            throw EngineError.invalidOutput(host: r.name, what: "the CA certificate hash")
+        }
+        let plan = self.plan
+        try await runState.update {
+            $0.cluster.initializedOn = host
+            $0.cluster.caCertHash = "sha256:" + hash
+            $0.cluster.kubernetesVersion = plan.spec.kubernetes.version
+            $0.cluster.endpoint = plan.apiEndpoint
+            $0.cluster.podSubnet = plan.spec.network.podSubnet
+            $0.cluster.serviceSubnet = plan.spec.network.serviceSubnet
+            $0.cluster.cni = plan.spec.network.cni.rawValue
+            $0.cluster.secrets["bootstrapToken"]?.expiresAt = now.addingTimeInterval(Self.tokenLifetime)
+            $0.cluster.secrets["certificateKey"]?.expiresAt = now.addingTimeInterval(Self.certificateKeyLifetime)
+        }
+    }
+
+    /// A bootstrap token valid for a while yet; a fresh one is created (once, for all joiners) when needed.
+    func joinToken() async throws -> Secret {
+        if let t = tokenTask { return try await t.value }
+        let task = Task { try await self.freshSecret(name: "bootstrapToken", lifetime: Self.tokenLifetime,
+                                                        make: SecretGenerator.bootstrapToken,
+                                                        install: { NodeRecipes.createToken($0, ttl: KubeadmConfig.tokenTTL) }) }
+        tokenTask = task
+        return try await task.value
+    }
+
+    /// A certificate key valid for a while yet, for a control-plane join (re-uploads the certificates when
+    /// the last key expired).
+    func certificateKey() async throws -> Secret {
+        if let t = keyTask { return try await t.value }
+        let task = Task { try await self.freshSecret(name: "certificateKey", lifetime: Self.certificateKeyLifetime,
+                                                        make: SecretGenerator.certificateKey,
+                                                        install: NodeRecipes.uploadCerts) }
+        keyTask = task
+        defer { }
+        return try await task.value
+    }
+
+    /// Forget the memoised key so the next control-plane join checks its expiry again (joins are serial and
+    /// can take long).
+    func forgetCertificateKey() { keyTask = nil }
+
+    private func freshSecret(name: String, lifetime: TimeInterval, make: @Sendable () -> Secret,
+                             install: @Sendable (Secret) -> ShellCommand) async throws -> Secret
+    {
+        let now = try await clusterNow()
+        if let rec = await runState.state.cluster.secrets[name], rec.isValid(at: now, margin: Self.margin) {
+            redactor.add(rec.value)
+            return rec.value
+        }
+        let fresh = make()
+        redactor.add(fresh)
+        try await controlPlaneRunner().run(install(fresh))
+        try await runState.update {
+            $0.cluster.secrets[name] = SecretRecord(value: fresh, expiresAt: now.addingTimeInterval(lifetime))
+        }
+        return fresh
+    }
+
+    public func caCertHash() async throws -> String {
+        guard let h = await runState.state.cluster.caCertHash else {
+            throw EngineError.refused("the cluster has no recorded CA hash: has kubeadm init finished?")
+        }
+        return h
+    }
+}

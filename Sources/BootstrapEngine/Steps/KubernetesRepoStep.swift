@@ -1,0 +1,11 @@
+import BootstrapCore
+
+/// The pkgs.k8s.io repository of the plan's minor version, with its signing key.
+struct KubernetesRepoStep: HostStep {
+    let name = StepName.kubernetesRepo
+
+    func run(_ ctx: StepContext) async throws -> StepResult {
+        try await ctx.runner.run(NodeRecipes.kubernetesRepo(ctx.family, minor: ctx.plan.kubernetesMinor))
+        return .changed
+    }
+}

@@ -1,0 +1,28 @@
+import BootstrapCore
+
+/// The plan's labels and taints on the node, set through the first control plane. Labels and taints this
+/// tool set before and the plan no longer has are removed; others (kubeadm's own) are left alone.
+struct NodeConfigStep: HostStep {
+    let name = StepName.nodeConfig
+
+    func run(_ ctx: StepContext) async throws -> StepResult {
+        let cp = try await ctx.cluster.controlPlaneRunner()
+        let previous = await ctx.cluster.runState.state.hosts[ctx.host.name]
+        let removedLabels = (previous?.labels.keys.map { $0 } ?? []).filter { ctx.host.labels[$0] == nil }
+        let removedTaints = (previous?.taints ?? []).filter { old in
+            !ctx.host.taints.contains { $0.key == old.key && $0.effect == old.effect }
+        }
+        if let cmd = NodeRecipes.nodeLabels(node: ctx.host.name, set: ctx.host.labels, remove: removedLabels) {
+            try await cp.run(cmd)
+        }
+        if let cmd = NodeRecipes.nodeTaints(node: ctx.host.name, set: ctx.host.taints, remove: removedTaints) {
+            try await cp.run(cmd)
+        }
+        let host = ctx.host
+        try await ctx.cluster.runState.update {
+            $0.hosts[host.name]?.labels = host.labels
+            $0.hosts[host.name]?.taints = host.taints
+        }
+        return .changed
+    }
+}

@@ -1,0 +1,149 @@
+import BootstrapCore
+import BootstrapEngine
+import Foundation
+
+/// The real transport: libssh2 sessions, one per host, each on its own thread.
+public struct SSHTransport: HostTransport {
+    public struct Options: Sendable {
+        /// Where passphrase variables (`HostEndpoint.passphraseEnvironment`) and `SSH_AUTH_SOCK` are read.
+        public var environment: [String: String]
+        /// The ssh-agent socket; `nil`: `SSH_AUTH_SOCK` from `environment`.
+        public var agentSocketPath: String?
+        /// Ask for a key passphrase on the terminal when stdin is a TTY and no variable holds it.
+        public var allowPassphrasePrompt: Bool
+        /// Seconds between SSH keepalives on an idle session (0: none).
+        public var keepaliveInterval: Int
+        /// Receives notices: host keys added (accept-new), the warning when host key checking is off.
+        public var notice: @Sendable (String) -> Void
+
+        public init(environment: [String: String] = ProcessInfo.processInfo.environment,
+                    agentSocketPath: String? = nil, allowPassphrasePrompt: Bool = true, keepaliveInterval: Int = 15,
+                    notice: @escaping @Sendable (String) -> Void = SSHTransport.printToStandardError) {
+            self.environment = environment
+            self.agentSocketPath = agentSocketPath
+            self.allowPassphrasePrompt = allowPassphrasePrompt
+            self.keepaliveInterval = keepaliveInterval
+            self.notice = notice
+        }
+    }
+
+    public var options: Options
+
+    public init(options: Options = Options()) {
+        self.options = options
+    }
+
+    public func connect(_ endpoint: HostEndpoint) async throws -> any HostSession {
+        try await SSHSession.open(endpoint, options: options)
+    }
+
+    @Sendable public static func printToStandardError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// One SSH connection to one host. Its libssh2 work runs on a thread of its own; calls are served one at a
+/// time in the order they arrive.
+public final class SSHSession: HostSession, @unchecked Sendable {
+    public let endpoint: HostEndpoint
+    private let worker: SessionThread
+    private let connection: Connection
+    private let lock = NSLock()
+    private var closed = false
+
+    private init(endpoint: HostEndpoint, worker: SessionThread, connection: Connection) {
+        self.endpoint = endpoint
+        self.worker = worker
+        self.connection = connection
+    }
+
+    deinit {
+        if !closed {
+            let connection = self.connection
+            worker.submit { connection.shutdown() }
+            worker.stop()
+        }
+    }
+
+    /// Connects (through the bastion when there is one), checks the host key and authenticates.
+    public static func open(_ endpoint: HostEndpoint, options: SSHTransport.Options = .init()) async throws
+        -> SSHSession
+    {
+        var tunnelSocket: Int32?
+        if let bastion = endpoint.bastion?.value {
+            let bastionWorker = SessionThread(name: "ssh-bastion \(bastion.name)", idleInterval: 3600)
+            let bastionConnection = Connection(endpoint: bastion, options: options)
+            do {
+                tunnelSocket = try await bastionWorker.perform {
+                    try bastionConnection.establish(socket: nil)
+                    return try bastionConnection.openTunnel(to: endpoint)
+                }
+            } catch {
+                bastionWorker.submit { bastionConnection.shutdown() }
+                bastionWorker.stop()
+                throw error
+            }
+            // The bastion's thread now carries the tunnel until the target session closes its end.
+            bastionWorker.submit {
+                bastionConnection.pumpTunnel()
+                bastionConnection.shutdown()
+            }
+            bastionWorker.stop()
+        }
+        let worker = SessionThread(name: "ssh \(endpoint.name)",
+                                   idleInterval: TimeInterval(max(options.keepaliveInterval, 1)))
+        let connection = Connection(endpoint: endpoint, options: options)
+        do {
+            let socket = tunnelSocket
+            try await worker.perform { try connection.establish(socket: socket) }
+        } catch {
+            worker.submit { connection.shutdown() }
+            worker.stop()
+            throw error
+        }
+        if options.keepaliveInterval > 0 {
+            worker.setIdleHandler { connection.keepalive() }
+        }
+        return SSHSession(endpoint: endpoint, worker: worker, connection: connection)
+    }
+
+    public func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) async throws
+        -> CommandResult
+    {
+        let connection = self.connection
+        return try await worker.perform {
+            try connection.run(command, stdin: stdin, timeout: timeout, output: output)
+        }
+    }
+
+    public func upload(_ data: Data, to path: String, mode: Int) async throws {
+        let connection = self.connection
+        try await worker.perform { try connection.upload(data, to: path, mode: mode) }
+    }
+
+    public func download(_ path: String) async throws -> Data {
+        let connection = self.connection
+        return try await worker.perform { try connection.download(path) }
+    }
+
+    public func close() async {
+        if markClosed() { return }
+        let connection = self.connection
+        _ = try? await worker.perform { connection.shutdown() }
+        worker.stop()
+    }
+
+    /// Marks the session closed; returns whether it already was.
+    private func markClosed() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let already = closed
+        closed = true
+        return already
+    }
+
+    /// The command line this session sends for `command` (with `sudo -n` when needed). For logs and tests.
+    public func commandLine(for command: ShellCommand) -> String {
+        connection.commandLine(command)
+    }
+}

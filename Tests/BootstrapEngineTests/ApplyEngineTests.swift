@@ -1,0 +1,223 @@
+import BootstrapCore
+import Foundation
+import Testing
+@testable import BootstrapEngine
+
+@Suite(.serialized) struct ApplyEngineTests {
+    static func plan(workers: Int = 2, controlPlanes: Int = 1) -> ClusterPlan {
+        var hosts: [ClusterPlan.Host] = []
+        for i in 1...controlPlanes { hosts.append(.init(name: "cp-\(i)", address: "10.0.0.\(i)", role: .controlPlane)) }
+        for i in 0..<workers { hosts.append(.init(name: "worker-\(i + 1)", address: "10.0.1.\(i + 1)", role: .worker, labels: ["tier": "app"])) }
+        return ClusterPlan(metadata: .init(name: "lab"), spec: .init(
+            kubernetes: .init(version: "1.34.1", controlPlaneEndpoint: controlPlanes > 1 ? "10.0.0.1:6443" : nil),
+            hosts: hosts))
+    }
+
+    struct Rig {
+        let hosts: [String: FakeHost]
+        let store = MemoryStore()
+        let log = EventLog()
+        let kubeconfig: String
+
+        init(plan: ClusterPlan) {
+            var h: [String: FakeHost] = [:]
+            for x in plan.spec.hosts { h[x.name] = FakeHost(name: x.name) }
+            hosts = h
+            FakeCluster.shared = FakeCluster()
+            FakeCluster.shared.hosts = Array(h.values)
+            kubeconfig = NSTemporaryDirectory() + "bootstrap-test-\(UUID().uuidString).kubeconfig"
+        }
+
+        func apply(_ plan: ClusterPlan, state: ClusterState, transport: FakeTransport? = nil) async throws -> (RunReport, ClusterState) {
+            let run = RunState(state: state, store: store)
+            let engine = ApplyEngine(
+                plan: plan, runState: run, transport: transport ?? FakeTransport(hosts: hosts),
+                resolve: { n, a, p in HostEndpoint(name: n, address: a, port: p, user: "root", knownHostsPath: "/dev/null") },
+                options: ApplyOptions(parallelism: 4, kubeconfigPath: kubeconfig, readyTimeout: .seconds(2),
+                                      readyPollInterval: .milliseconds(10)),
+                events: log.sink)
+            let report = try await engine.run()
+            return (report, await run.state)
+        }
+    }
+
+    @Test func freshApplyRunsEveryStepInOrderAndRecordsThem() async throws {
+        let plan = Self.plan()
+        let rig = Rig(plan: plan)
+        let (report, state) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(report.succeeded, "\(report.failures)")
+        #expect(rig.hosts["cp-1"]!.inits == 1)
+        #expect(rig.hosts["worker-1"]!.joins == 1 && rig.hosts["worker-2"]!.joins == 1)
+        for h in plan.spec.hosts {
+            let want = StepCatalogue.steps(for: h, in: plan)
+            #expect(state.hosts[h.name]?.steps.count == want.count)
+            for s in want { #expect(state.hosts[h.name]?.steps[s.name.rawValue]?.inputHash == s.inputHash) }
+        }
+        #expect(state.cluster.initializedOn == "cp-1")
+        #expect(state.cluster.caCertHash == "sha256:" + String(repeating: "ab", count: 32))
+        #expect(state.cluster.steps["cni"] != nil && state.cluster.steps["kubeconfig"] != nil)
+        // Joins came after init.
+        let order = rig.log.stepsRun
+        let initAt = order.firstIndex(of: "cp-1/init")!
+        #expect(order.firstIndex(of: "worker-1/join-worker")! > initAt)
+        // The token and key never appear in events.
+        let token = state.cluster.secrets["bootstrapToken"]!.value.revealed
+        let key = state.cluster.secrets["certificateKey"]!.value.revealed
+        #expect(!rig.log.text.contains(token) && !rig.log.text.contains(key))
+        // The kubeconfig points at the endpoint and is 0600.
+        let attrs = try FileManager.default.attributesOfItem(atPath: rig.kubeconfig)
+        #expect((attrs[.posixPermissions] as? Int) == 0o600)
+        #expect(try String(contentsOfFile: rig.kubeconfig, encoding: .utf8).contains("server: https://10.0.0.1:6443"))
+        // State was written after every step (at least once per recorded step).
+        #expect(rig.store.writes.count >= 3 * 6)
+    }
+
+    @Test func secondApplyRunsNoMutatingCommand() async throws {
+        let plan = Self.plan()
+        let rig = Rig(plan: plan)
+        let (_, state) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        let before = rig.hosts.mapValues { $0.commands.count }
+        let writesBefore = rig.store.writes.count
+        let (report, refreshed) = try await rig.apply(plan, state: state)
+        #expect(report.succeeded && !report.changed)
+        let ranSteps: Int = rig.log.stepsRun.count
+        #expect(ranSteps == 3 * 6 + 2, "only the first run's steps ran: 6 per host, cni, kubeconfig")
+        for (name, host) in rig.hosts {
+            let new = host.commands.dropFirst(before[name]!)
+            for cmd in new {
+                let readOnly = cmd.contains("/etc/os-release") || cmd.hasPrefix("true") || cmd.contains("get nodes -o json")
+                #expect(readOnly, "\(name) ran a mutating command on a no-op apply: \(cmd)")
+            }
+        }
+        #expect(rig.store.writes.count == writesBefore, "a no-op apply wrote the state")
+        #expect(refreshed.serial == state.serial)
+    }
+
+    @Test func resumeAfterKillDuringInitDoesNotInitTwice() async throws {
+        let plan = Self.plan(workers: 1)
+        let rig = Rig(plan: plan)
+        rig.hosts["worker-1"]!.failOn = "kubeadm join"
+        let (first, s1) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(!first.succeeded)
+        #expect(s1.hosts["worker-1"]?.steps["join-worker"] == nil)
+        // Simulate a kill after init acted but before it was recorded.
+        var s2 = s1
+        s2.hosts["cp-1"]?.steps["init"] = nil
+        rig.hosts["worker-1"]!.failOn = nil
+        let (second, s3) = try await rig.apply(plan, state: s2)
+        #expect(second.succeeded, "\(second.failures)")
+        #expect(rig.hosts["cp-1"]!.inits == 1)
+        #expect(rig.hosts["worker-1"]!.joins == 1)
+        #expect(s3.hosts["cp-1"]?.steps["init"] != nil)
+    }
+
+    @Test func failedWorkerDoesNotStopOthers() async throws {
+        let plan = Self.plan(workers: 3)
+        let rig = Rig(plan: plan)
+        rig.hosts["worker-2"]!.failOn = "containerd config default"
+        let (report, state) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(!report.succeeded)
+        #expect(state.hosts["worker-1"]?.steps["join-worker"] != nil)
+        #expect(state.hosts["worker-3"]?.steps["join-worker"] != nil)
+        #expect(state.hosts["worker-2"]?.steps["prepare"] != nil)
+        #expect(state.hosts["worker-2"]?.steps["containerd"] == nil)
+        #expect(report.hosts.first { $0.host == "worker-2" }?.result == .failed)
+    }
+
+    @Test func preflightErrorChangesNothing() async throws {
+        let plan = Self.plan()
+        let rig = Rig(plan: plan)
+        rig.hosts["cp-1"]!.cpus = 1
+        await #expect(throws: EngineError.self) {
+            _ = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        }
+        for host in rig.hosts.values {
+            #expect(host.commands.allSatisfy { $0.contains("/etc/os-release") || $0.hasPrefix("true") }, "\(host.commands)")
+        }
+        #expect(rig.log.text.contains("control plane needs at least 2 CPUs, has 1"))
+    }
+
+    @Test func unreachableHostStopsBeforeAnyChange() async throws {
+        let plan = Self.plan()
+        let rig = Rig(plan: plan)
+        await #expect(throws: EngineError.self) {
+            _ = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"),
+                                    transport: FakeTransport(hosts: rig.hosts, unreachable: ["worker-2"]))
+        }
+        #expect(rig.hosts.values.allSatisfy { $0.commands.isEmpty })
+    }
+
+    @Test func controlPlanesJoinOneAtATimeAfterInit() async throws {
+        let plan = Self.plan(workers: 2, controlPlanes: 3)
+        let rig = Rig(plan: plan)
+        let (report, _) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(report.succeeded, "\(report.failures)")
+        let started = rig.log.all.compactMap { e -> String? in
+            if case .stepStarted(let h, let s) = e, s.hasPrefix("join-control-plane") || s == "init" { return h }
+            if case .stepFinished(let h, let s, _, _) = e, s.hasPrefix("join-control-plane") || s == "init" { return "/" + h }
+            return nil
+        }
+        #expect(started == ["cp-1", "/cp-1", "cp-2", "/cp-2", "cp-3", "/cp-3"])
+    }
+
+    @Test func addingAWorkerTouchesOnlyIt() async throws {
+        let plan = Self.plan(workers: 1)
+        let bigger = Self.plan(workers: 2)
+        let rig = Rig(plan: bigger)
+        let (_, s1) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        let before = rig.hosts.mapValues { $0.commands.count }
+        let (report, s2) = try await rig.apply(bigger, state: s1)
+        #expect(report.succeeded, "\(report.failures)")
+        #expect(s2.hosts["worker-2"]?.steps["join-worker"] != nil)
+        #expect(rig.hosts["worker-1"]!.commands.dropFirst(before["worker-1"]!).allSatisfy { $0.contains("/etc/os-release") || $0.hasPrefix("true") })
+        #expect(rig.hosts["worker-2"]!.joins == 1)
+    }
+
+    @Test func removingAWorkerDrainsDeletesAndResetsIt() async throws {
+        let plan = Self.plan(workers: 2)
+        let rig = Rig(plan: plan)
+        let (_, s1) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        let smaller = Self.plan(workers: 1)
+        let (report, s2) = try await rig.apply(smaller, state: s1)
+        #expect(report.succeeded, "\(report.failures)")
+        #expect(s2.hosts["worker-2"] == nil)
+        #expect(rig.hosts["cp-1"]!.commands.contains { $0.contains("drain worker-2") })
+        #expect(rig.hosts["cp-1"]!.commands.contains { $0.contains("delete node worker-2") })
+        #expect(rig.hosts["worker-2"]!.commands.contains { $0.contains("kubeadm reset -f") })
+    }
+
+    @Test func quorumAndLiveClusterChangesAreRefused() async throws {
+        let plan = Self.plan(workers: 0, controlPlanes: 3)
+        let rig = Rig(plan: plan)
+        let (_, s1) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        var two = plan
+        two.spec.hosts.removeAll { $0.name == "cp-3" || $0.name == "cp-2" }
+        #expect(throws: EngineError.self) { try ApplyEngine.refuseUnsupported(plan: two, state: s1, removals: ["cp-2", "cp-3"]) }
+        var one = plan
+        one.spec.hosts.removeAll { $0.name == "cp-3" }
+        #expect(throws: Never.self) { try ApplyEngine.refuseUnsupported(plan: one, state: s1, removals: ["cp-3"]) }
+        var calico = plan
+        calico.spec.network.cni = .calico
+        #expect(throws: EngineError.self) { try ApplyEngine.refuseUnsupported(plan: calico, state: s1, removals: []) }
+        var pods = plan
+        pods.spec.network.podSubnet = "10.200.0.0/16"
+        #expect(throws: EngineError.self) { try ApplyEngine.refuseUnsupported(plan: pods, state: s1, removals: []) }
+    }
+
+    @Test func expiredCertificateKeyIsRenewedForALaterControlPlane() async throws {
+        let plan = Self.plan(workers: 0, controlPlanes: 1)
+        var bigger = Self.plan(workers: 0, controlPlanes: 3)
+        bigger.spec.kubernetes.controlPlaneEndpoint = "10.0.0.1:6443"
+        var p1 = plan
+        p1.spec.kubernetes.controlPlaneEndpoint = "10.0.0.1:6443"
+        let rig = Rig(plan: bigger)
+        let (_, s1) = try await rig.apply(p1, state: ClusterState(name: "lab", toolVersion: "t"))
+        let oldKey = s1.cluster.secrets["certificateKey"]!.value
+        rig.hosts["cp-1"]!.clock += 3 * 3600  // three hours later, by the cluster's clock
+        let (report, s2) = try await rig.apply(bigger, state: s1)
+        #expect(report.succeeded, "\(report.failures)")
+        #expect(s2.cluster.secrets["certificateKey"]!.value != oldKey)
+        #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("init phase upload-certs") }.count == 1)
+        #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("kubeadm token create") }.count == 1)
+    }
+}

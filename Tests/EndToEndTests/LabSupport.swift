@@ -1,0 +1,181 @@
+import Foundation
+import Testing
+
+/// The package root, found from this file's path.
+let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// End-to-end tests need root (namespaces, mounts, sshd). Off root they are skipped locally, and fail in CI.
+enum E2E {
+    static var isRoot: Bool { getuid() == 0 }
+    static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+    static var enabled: Bool { isRoot || inCI }
+
+    static func requireRoot() throws {
+        if !isRoot {
+            Issue.record("end-to-end tests need root (the lab uses namespaces and mounts); CI runs as root")
+            throw CancellationError()
+        }
+    }
+
+    static var binary: String {
+        ProcessInfo.processInfo.environment["BOOTSTRAP_BIN"]
+            ?? packageRoot.appendingPathComponent(".build/debug/bootstrap").path
+    }
+}
+
+struct Output {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var all: String { stdout + stderr }
+}
+
+/// Runs a program and waits for it.
+@discardableResult
+func runProgram(_ path: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> Output {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    // Read both pipes concurrently so neither fills up.
+    nonisolated(unsafe) var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    return Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                  stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A lab of simulated hosts (scripts/lab) in its own directory and loopback range, plus a work directory for
+/// plans and state.
+final class Lab: @unchecked Sendable {
+    let dir: String
+    let net: String
+    let work: String
+    let hostCount: Int
+
+    init(hosts: Int, net: String, extra: [String] = []) throws {
+        self.net = net
+        self.hostCount = hosts
+        dir = "/srv/bootstrap-e2e-\(net.replacingOccurrences(of: ".", with: "-"))"
+        work = NSTemporaryDirectory() + "bootstrap-e2e-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        _ = try? lab(["down"])
+        let up = try lab(["up", "--hosts", "\(hosts)"] + extra)
+        if up.status != 0 { throw LabError(message: "lab up failed: \(up.all)") }
+    }
+
+    struct LabError: Error, CustomStringConvertible { var message: String; var description: String { message } }
+
+    @discardableResult
+    func lab(_ args: [String]) throws -> Output {
+        try runProgram("/bin/bash", [packageRoot.appendingPathComponent("scripts/lab").path] + args,
+                       env: ["LAB_DIR": dir, "LAB_NET": net])
+    }
+
+    func down() {
+        _ = try? lab(["down"])
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    func address(_ i: Int) -> String { "\(net).\(10 + i)" }
+
+    /// Runs a command inside lab host `i` (1-based) as root.
+    func exec(_ i: Int, _ command: String) throws -> Output { try lab(["exec", "lab-\(i)", "sh", "-c", command]) }
+
+    /// kubectl on the first control plane (lab host 1).
+    func kubectl(_ args: String) throws -> Output {
+        try exec(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf \(args)")
+    }
+
+    /// The Ready status of each node, from the API server on lab host 1.
+    func nodeReadiness() throws -> [String: Bool] {
+        let out = try kubectl("get nodes -o json")
+        guard out.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any],
+              let items = obj["items"] as? [[String: Any]] else { return [:] }
+        var r: [String: Bool] = [:]
+        for item in items {
+            let name = (item["metadata"] as? [String: Any])?["name"] as? String ?? "?"
+            let conds = ((item["status"] as? [String: Any])?["conditions"] as? [[String: Any]]) ?? []
+            r[name] = conds.contains { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }
+        }
+        return r
+    }
+
+    /// A plan for this lab: `controlPlanes` on hosts 1…, then `workers`.
+    func plan(controlPlanes: Int = 1, workers: Int, cni: String = "flannel", name: String = "e2e",
+              skip: Set<Int> = []) -> String {
+        var hosts = ""
+        var i = 0
+        for c in 1...controlPlanes {
+            i += 1
+            if skip.contains(i) { continue }
+            hosts += "    - { name: cp-\(c), address: \(address(i)), role: control-plane }\n"
+        }
+        for w in 0..<workers {
+            i += 1
+            if skip.contains(i) { continue }
+            hosts += "    - { name: worker-\(w + 1), address: \(address(i)), role: worker, labels: { tier: app } }\n"
+        }
+        let endpoint = controlPlanes > 1 ? "\n    controlPlaneEndpoint: \"\(address(1)):6443\"" : ""
+        return """
+            apiVersion: bootstrap.k8s.lab/v1alpha1
+            kind: Cluster
+            metadata:
+              name: \(name)
+            spec:
+              kubernetes:
+                version: "1.34.1"\(endpoint)
+              network:
+                cni: \(cni)
+                podSubnet: 10.244.0.0/16
+              ssh:
+                user: ubuntu
+                keyPath: \(dir)/id_ed25519
+                knownHosts: \(dir)/known_hosts
+              hosts:
+            \(hosts)
+            """
+    }
+
+    func writePlan(_ text: String, file: String = "plan.yaml") throws -> String {
+        let path = (work as NSString).appendingPathComponent(file)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Runs the built `bootstrap` binary in the work directory.
+    @discardableResult
+    func bootstrap(_ args: [String]) throws -> Output {
+        try runProgram(E2E.binary, args, cwd: work, env: ["NO_COLOR": "1"])
+    }
+
+    var statePath: String { (work as NSString).appendingPathComponent(".bootstrap/e2e.state.json") }
+
+    func state() throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: statePath))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    /// Every line the per-host logs recorded for commands run.
+    func loggedCommands(host: String) -> [String] {
+        let path = (work as NSString).appendingPathComponent(".bootstrap/logs/\(host).log")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            guard let r = line.range(of: " $ ") else { return nil }
+            return String(line[r.upperBound...])
+        }
+    }
+}

@@ -1,0 +1,787 @@
+#!/usr/bin/env python3
+"""scripts/lab: simulated hosts on this machine (root only).
+
+Each host is a real OpenSSH sshd on 127.x.y.(10+i):22 in its own mount + UTS namespaces, with overlay
+(copy-on-write) views of /etc /usr /var /opt /home /root, private tmpfs /run and /tmp, fake /proc/meminfo,
+/proc/swaps, /proc/cpuinfo and /sys/class/dmi/id/product_uuid, and the LabNode toolchain shadowing the
+real OS tools. Everything lives in LAB_DIR (default /srv/bootstrap-lab); LAB_NET (default 127.0.0).
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import labnode  # noqa: E402
+from labnode import assets as lab_assets  # noqa: E402
+from labnode.common import save_json, load_json, flock  # noqa: E402
+
+OSES = {
+    "ubuntu-22.04": {"user": "ubuntu", "family": "deb", "swap": "/swap.img"},
+    "ubuntu-24.04": {"user": "ubuntu", "family": "deb", "swap": "/swap.img"},
+    "debian-12": {"user": "admin", "family": "deb", "swap": "/swapfile"},
+    "amazon-linux-2023": {"user": "ec2-user", "family": "rpm", "swap": "/swapfile"},
+}
+OVERLAY_DIRS = ["etc", "usr", "var", "opt", "home", "root"]
+# A host's view hides these (tmpfs or overlay): LAB_DIR must not live under them.
+SHADOWED = ["/etc", "/usr", "/var", "/opt", "/home", "/root", "/run", "/tmp", "/proc", "/sys", "/dev"]
+SWAP_MB = 2048
+
+
+def die(msg, code=1):
+    sys.stderr.write("lab: %s\n" % msg)
+    sys.exit(code)
+
+
+def lab_dir():
+    return os.path.abspath(os.environ.get("LAB_DIR", "/srv/bootstrap-lab"))
+
+
+def lab_net():
+    net = os.environ.get("LAB_NET", "127.0.0")
+    if not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}", net) or any(int(x) > 255 for x in net.split(".")):
+        die("LAB_NET must look like 127.X.Y (loopback only), got %r" % net, 2)
+    return net
+
+
+def inventory(ld=None):
+    return load_json(os.path.join(ld or lab_dir(), "inventory.json"), None)
+
+
+def need_root():
+    if os.geteuid() != 0:
+        die("the lab needs root (namespaces, overlay mounts, sshd)", 1)
+
+
+# ------------------------------------------------------------------ process helpers
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def mnt_ns(pid):
+    try:
+        return os.readlink("/proc/%d/ns/mnt" % pid)
+    except OSError:
+        return None
+
+
+def pids_in_ns(nsset):
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            ns = mnt_ns(int(d))
+            if ns is not None and ns in nsset:
+                found.append(int(d))
+    return found
+
+
+def host_dir(ld, name):
+    return os.path.join(ld, "hosts", name)
+
+
+def read_int(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def read_text(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def host_ns(ld, name):
+    return read_text(os.path.join(host_dir(ld, name), "ns")).strip() or None
+
+
+def holder_pid(ld, name):
+    """The pid that keeps the host's namespaces alive (verified against the recorded namespace)."""
+    hd = host_dir(ld, name)
+    pid = read_int(os.path.join(hd, "holder.pid"))
+    ns = host_ns(ld, name)
+    if pid and pid_alive(pid) and ns and mnt_ns(pid) == ns:
+        return pid
+    return None
+
+
+def sshd_pid(ld, name):
+    hd = host_dir(ld, name)
+    pid = read_int(os.path.join(hd, "sshd.pid"))
+    if pid and pid_alive(pid) and mnt_ns(pid) == host_ns(ld, name):
+        return pid
+    return None
+
+
+def port_open(addr, port=22, timeout=0.3):
+    try:
+        with socket.create_connection((addr, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def lab_alive(ld):
+    hosts_root = os.path.join(ld, "hosts")
+    if not os.path.isdir(hosts_root):
+        return []
+    return [n for n in sorted(os.listdir(hosts_root)) if holder_pid(ld, n)]
+
+
+# ------------------------------------------------------------------ template (shared by all hosts of an `up`)
+def first_free_uid():
+    used = set()
+    for line in read_text("/etc/passwd").splitlines():
+        parts = line.split(":")
+        if len(parts) > 3 and parts[2].isdigit():
+            used.add(int(parts[2]))
+    for line in read_text("/etc/group").splitlines():
+        parts = line.split(":")
+        if len(parts) > 2 and parts[2].isdigit():
+            used.add(int(parts[2]))
+    uid = 1000
+    while uid in used:
+        uid += 1
+    return uid
+
+
+def copy_meta(src, dst):
+    st = os.stat(src)
+    os.chmod(dst, st.st_mode & 0o7777)
+    os.chown(dst, st.st_uid, st.st_gid)
+
+
+def whiteout(p):
+    """An overlayfs whiteout (char device 0/0): the lower file or directory is hidden in the host."""
+    if os.path.lexists(p):
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    os.mknod(p, 0o600 | 0o020000, os.makedev(0, 0))
+
+
+def build_template(ld, osname, pubkey, scale_profile):
+    """Files every host of this OS gets in its upper dirs (copied per host with cp -a)."""
+    spec = OSES[osname]
+    user, family = spec["user"], spec["family"]
+    t = os.path.join(ld, "template")
+    for d in OVERLAY_DIRS:
+        os.makedirs(os.path.join(t, d), exist_ok=True)
+    uid = first_free_uid()
+    etc = os.path.join(t, "etc")
+    # users: the login user with password field '*' (sshd without PAM refuses '!'), NOPASSWD sudo
+    for fname, extra in (("passwd", "%s:x:%d:%d:%s:/home/%s:/bin/bash\n" % (user, uid, uid, user, user)),
+                         ("shadow", "%s:*:20000:0:99999:7:::\n" % user),
+                         ("group", "%s:x:%d:\n" % (user, uid)),
+                         ("gshadow", "%s:!::\n" % user)):
+        src = "/etc/" + fname
+        if not os.path.exists(src):
+            continue
+        dst = os.path.join(etc, fname)
+        text = read_text(src)
+        if text and not text.endswith("\n"):
+            text += "\n"
+        with open(dst, "w") as f:
+            f.write(text + extra)
+        copy_meta(src, dst)
+    os.makedirs(os.path.join(etc, "sudoers.d"), exist_ok=True)
+    sud = os.path.join(etc, "sudoers.d", "90-lab-users")
+    with open(sud, "w") as f:
+        f.write("# lab: cloud-init style login user\n%s ALL=(ALL) NOPASSWD:ALL\n" % user)
+    os.chmod(sud, 0o440)
+    os.chmod(os.path.join(etc, "sudoers.d"), 0o755)
+    with open(os.path.join(HERE, "assets", "os-release", osname)) as f:
+        osrel = f.read()
+    with open(os.path.join(etc, "os-release"), "w") as f:
+        f.write(osrel)
+    with open(os.path.join(etc, "fstab"), "w") as f:
+        f.write("# /etc/fstab: static file system information.\n"
+                "LABEL=cloudimg-rootfs\t/\text4\tdiscard,errors=remount-ro\t0 1\n"
+                "%s\tnone\tswap\tsw\t0 0\n" % spec["swap"])
+    for d in ("modules-load.d", "sysctl.d", "labnode"):
+        os.makedirs(os.path.join(etc, d), exist_ok=True)
+    if family == "rpm":
+        os.makedirs(os.path.join(etc, "yum.repos.d"), exist_ok=True)
+        with open(os.path.join(etc, "yum.repos.d", "amazonlinux.repo"), "w") as f:
+            f.write("[amazonlinux]\nname=Amazon Linux 2023 repository\n"
+                    "mirrorlist=https://al2023-repos-$awsregion-de612dc2.s3.dualstack.$awsregion.$awsdomain"
+                    "/core/mirrors/$releasever/$basearch/mirror.list\nenabled=1\ngpgcheck=1\n")
+    else:
+        for d in ("apt/keyrings", "apt/sources.list.d"):
+            os.makedirs(os.path.join(etc, d), exist_ok=True)
+    # home directories with the login key; root gets it too so that only PermitRootLogin refuses root
+    home = os.path.join(t, "home", user)
+    for h, owner in ((home, uid), (os.path.join(t, "root"), 0)):
+        os.makedirs(os.path.join(h, ".ssh"), exist_ok=True)
+        with open(os.path.join(h, ".ssh", "authorized_keys"), "w") as f:
+            f.write(pubkey)
+        os.chmod(os.path.join(h, ".ssh", "authorized_keys"), 0o600)
+        os.chmod(os.path.join(h, ".ssh"), 0o700)
+        for p in (h, os.path.join(h, ".ssh"), os.path.join(h, ".ssh", "authorized_keys")):
+            os.chown(p, owner, owner)
+    os.chmod(home, 0o750)
+    os.chmod(os.path.join(t, "root"), 0o700)
+    for name in (".bashrc", ".profile"):
+        src = "/etc/skel/" + name
+        if os.path.exists(src):
+            shutil.copy(src, os.path.join(home, name))
+            os.chown(os.path.join(home, name), uid, uid)
+    # the toolchain: a copy of the package + wrappers shadowing the real binaries in /usr/bin and /usr/sbin
+    opt = os.path.join(t, "opt", "labnode")
+    shutil.copytree(os.path.join(HERE, "labnode"), os.path.join(opt, "labnode"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    assets_dst = os.path.join(opt, "assets")
+    shutil.copytree(os.path.join(HERE, "assets"), assets_dst, ignore=shutil.ignore_patterns("os-release"))
+    lab_assets.build_binary_assets(assets_dst)
+    for bindir in ("usr/bin", "usr/sbin"):
+        os.makedirs(os.path.join(t, bindir), exist_ok=True)
+        for tool in labnode.preinstalled_tools(family):
+            p = os.path.join(t, bindir, tool)
+            with open(p, "w") as f:
+                f.write(labnode.wrapper_script(tool))
+            os.chmod(p, 0o755)
+        if family == "rpm":
+            # overlay whiteouts: the Debian tools of the real machine do not exist on Amazon Linux
+            for tool in ("apt-get", "apt", "apt-mark", "apt-cache", "apt-key", "dpkg", "dpkg-query",
+                         "dpkg-deb", "update-alternatives"):
+                if os.path.exists("/" + bindir + "/" + tool):
+                    p = os.path.join(t, bindir, tool)
+                    whiteout(p)
+    # hide what the real machine has that a fresh EC2 image does not (overlay whiteouts)
+    hide = {b for bins in labnode.PACKAGE_BINARIES.values() for b in bins}
+    hide |= {"helm", "crictl", "runc", "docker", "dockerd", "kubeadm", "kubelet", "kubectl", "etcd", "etcdctl"}
+    for bindir in ("usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"):
+        for tool in sorted(hide):
+            if os.path.lexists("/" + bindir + "/" + tool):
+                os.makedirs(os.path.join(t, bindir), exist_ok=True)
+                whiteout(os.path.join(t, bindir, tool))
+    for d in ("etc/kubernetes", "etc/containerd", "etc/cni", "opt/cni", "var/lib/kubelet", "var/lib/etcd",
+              "var/lib/containerd", "root/.kube", "etc/apt/sources.list.d/kubernetes.list",
+              "etc/yum.repos.d/kubernetes.repo", "etc/apt/keyrings/kubernetes-apt-keyring.gpg"):
+        if os.path.lexists("/" + d):
+            os.makedirs(os.path.dirname(os.path.join(t, d)), exist_ok=True)
+            whiteout(os.path.join(t, d))
+    # simulated machine state at first boot: swap on, br_netfilter not loaded, ip_forward=0
+    st = os.path.join(t, "var", "lib", "labnode")
+    os.makedirs(st, exist_ok=True)
+    from labnode import os_kernel
+    save_json(os.path.join(st, "kernel.json"), os_kernel.boot_state(swap_devices=[spec["swap"]]))
+    save_json(os.path.join(st, "packages.json"), {"installed": {}, "held": [], "lists": {}})
+    save_json(os.path.join(st, "services.json"), {"enabled": [], "started": []})
+    os.makedirs(os.path.join(t, "var", "log", "labnode"), exist_ok=True)
+    return uid
+
+
+# ------------------------------------------------------------------ per host
+SSHD_CONFIG = """# lab host {name}
+ListenAddress {addr}:22
+HostKey {hd}/ssh_host_ed25519_key
+PidFile {hd}/sshd.pid
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+UsePAM no
+StrictModes yes
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxStartups 200:30:400
+MaxSessions 100
+AcceptEnv LANG LC_*
+Subsystem sftp internal-sftp
+LogLevel INFO
+"""
+
+BOOT_SH = """#!/bin/sh
+# lab host boot: runs inside `unshare --mount --uts --propagation private`
+set -e
+H={hd}
+echo $$ > $H/holder.pid
+readlink /proc/self/ns/mnt > $H/ns
+for d in etc usr var opt home root; do
+  mount -t overlay overlay -o lowerdir=/$d,upperdir=$H/upper/$d,workdir=$H/work/$d /$d
+done
+mount -t tmpfs -o mode=755,size=64m lab-run /run
+mount -t tmpfs -o mode=1777,size=512m lab-tmp /tmp
+mount -t overlay overlay -o lowerdir=$H/sysclass:/sys/class /sys/class
+for f in meminfo swaps cpuinfo; do mount --bind $H/proc/$f /proc/$f; done
+hostname {name}
+mkdir -p /run/sshd /run/labnode /run/lock
+chmod 755 /run/sshd
+/usr/sbin/sshd -f $H/sshd_config -E $H/sshd.log
+echo up > $H/ready
+exec sleep infinity
+"""
+
+
+def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
+    name = "lab-%d" % i
+    addr = "%s.%d" % (net, 10 + i)
+    hd = host_dir(ld, name)
+    for d in OVERLAY_DIRS:
+        os.makedirs(os.path.join(hd, "work", d), exist_ok=True)
+    subprocess.run(["cp", "-a", os.path.join(ld, "template") + "/.", os.path.join(hd, "upper")], check=True)
+    up = os.path.join(hd, "upper")
+    etc = os.path.join(up, "etc")
+    with open(os.path.join(etc, "hostname"), "w") as f:
+        f.write(name + "\n")
+    with open(os.path.join(etc, "hosts"), "w") as f:
+        f.write("127.0.0.1 localhost\n%s %s\n\n::1 ip6-localhost ip6-loopback\n" % (addr, name))
+    with open(os.path.join(etc, "machine-id"), "w") as f:
+        f.write(uuid.uuid4().hex + "\n")
+    info = {"name": name, "address": addr, "os": osname, "family": OSES[osname]["family"],
+            "user": OSES[osname]["user"], "cpus": cpus, "memoryMB": mem, "profile": profile,
+            "scale": scale, "labDir": ld, "index": i}
+    save_json(os.path.join(etc, "labnode", "host.json"), info)
+    # /sys/class/dmi/id/product_uuid (EC2 style: starts with ec2)
+    dmi = os.path.join(hd, "sysclass", "dmi", "id")
+    os.makedirs(dmi, exist_ok=True)
+    pu = "ec2" + str(uuid.uuid4())[3:]
+    for fname, val in (("product_uuid", pu.upper()), ("sys_vendor", "Amazon EC2"),
+                       ("product_name", "t3.medium"), ("board_asset_tag", "i-0%016x" % uuid.uuid4().int)):
+        p = os.path.join(dmi, fname)
+        with open(p, "w") as f:
+            f.write(val[:19] if fname == "board_asset_tag" else val)
+            f.write("\n")
+        os.chmod(p, 0o400 if fname == "product_uuid" else 0o444)
+    # fake /proc files (swapoff/swapon rewrite them in place)
+    from labnode import os_kernel
+    procd = os.path.join(hd, "proc")
+    os.makedirs(procd, exist_ok=True)
+    kern = load_json(os.path.join(up, "var", "lib", "labnode", "kernel.json"), {})
+    for fname, text in (("meminfo", os_kernel.render_meminfo(mem, kern)),
+                        ("swaps", os_kernel.render_swaps(kern)),
+                        ("cpuinfo", os_kernel.render_cpuinfo(cpus))):
+        with open(os.path.join(procd, fname), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(procd, fname), 0o444)
+    with open(os.path.join(hd, "sshd_config"), "w") as f:
+        f.write(SSHD_CONFIG.format(name=name, addr=addr, hd=hd))
+    with open(os.path.join(hd, "boot.sh"), "w") as f:
+        f.write(BOOT_SH.format(hd=hd, name=name))
+    return {"name": name, "address": addr, "port": 22, "user": OSES[osname]["user"], "os": osname,
+            "keyPath": os.path.join(ld, "id_ed25519"), "cpus": cpus, "memoryMB": mem}
+
+
+def boot_host(ld, name):
+    hd = host_dir(ld, name)
+    log = open(os.path.join(hd, "boot.log"), "ab")
+    subprocess.Popen(["unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh",
+                      os.path.join(hd, "boot.sh")], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                     start_new_session=True, close_fds=True, cwd="/")
+    log.close()
+
+
+def wait_ready(ld, hosts, timeout=60.0):
+    pending = {h["name"]: h for h in hosts}
+    deadline = time.time() + timeout
+    while pending and time.time() < deadline:
+        for name in list(pending):
+            if os.path.exists(os.path.join(host_dir(ld, name), "ready")) and port_open(pending[name]["address"]):
+                del pending[name]
+        if pending:
+            time.sleep(0.05)
+    return sorted(pending)
+
+
+# ------------------------------------------------------------------ commands
+def cmd_up(args):
+    need_root()
+    ld, net = lab_dir(), lab_net()
+    for s in SHADOWED:
+        if ld == s or ld.startswith(s + "/"):
+            die("LAB_DIR=%s is under %s, which every host replaces with its own view; use e.g. /srv/..." % (ld, s), 2)
+    if not 1 <= args.hosts <= 100:
+        die("--hosts must be between 1 and 100", 2)
+    if args.os not in OSES:
+        die("--os must be one of %s" % ", ".join(OSES), 2)
+    alive = lab_alive(ld)
+    if alive or inventory(ld) is not None:
+        if alive:
+            die("a lab is already up in %s (%d hosts: %s...); run `scripts/lab down` first (or use another "
+                "LAB_DIR/LAB_NET)" % (ld, len(alive), alive[0]), 1)
+        sys.stderr.write("lab: removing the remains of a dead lab in %s\n" % ld)
+        teardown(ld)
+    t0 = time.time()
+    addrs = ["%s.%d" % (net, 10 + i) for i in range(1, args.hosts + 1)]
+    busy = [a for a in addrs if port_open(a, 22, 0.2)]
+    if busy:
+        die("port 22 is already taken on %s (another lab with this LAB_NET, or the distribution's sshd "
+            "listening on all addresses — `scripts/deps` stops it)" % ", ".join(busy[:5]), 1)
+    os.makedirs(os.path.join(ld, "hosts"), exist_ok=True)
+    os.chmod(ld, 0o755)
+    key = os.path.join(ld, "id_ed25519")
+    keygens = [subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab@bootstrap",
+                                 "-f", key], stdin=subprocess.DEVNULL)]
+    for i in range(1, args.hosts + 1):
+        hd = host_dir(ld, "lab-%d" % i)
+        os.makedirs(hd, exist_ok=True)
+        keygens.append(subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@lab-%d" % i,
+                                         "-f", os.path.join(hd, "ssh_host_ed25519_key")],
+                                        stdin=subprocess.DEVNULL))
+    for p in keygens:
+        if p.wait() != 0:
+            die("ssh-keygen failed", 1)
+    pub = read_text(key + ".pub")
+    scale = float(os.environ.get("LAB_SCALE", "0.05"))
+    uid = build_template(ld, args.os, pub, args.profile)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
+        hosts = list(ex.map(lambda i: prepare_host(ld, i, args.os, net, args.cpus, args.memory, args.profile,
+                                                   scale, uid), range(1, args.hosts + 1)))
+    known = []
+    for h in hosts:
+        hk = read_text(os.path.join(host_dir(ld, h["name"]), "ssh_host_ed25519_key.pub")).split()
+        known.append("%s %s %s\n" % (h["address"], hk[0], hk[1]))
+    with open(os.path.join(ld, "known_hosts"), "w") as f:
+        f.writelines(known)
+    inv = {"hosts": hosts, "knownHosts": os.path.join(ld, "known_hosts"), "keyPath": key,
+           "profile": args.profile, "os": args.os, "net": net, "labDir": ld}
+    for h in hosts:
+        boot_host(ld, h["name"])
+    missing = wait_ready(ld, hosts)
+    if missing:
+        for n in missing[:3]:
+            sys.stderr.write("--- %s boot.log:\n%s" % (n, read_text(os.path.join(host_dir(ld, n), "boot.log"))))
+            sys.stderr.write("--- %s sshd.log:\n%s" % (n, read_text(os.path.join(host_dir(ld, n), "sshd.log"))))
+        teardown(ld)
+        die("%d hosts did not come up (%s...); lab torn down" % (len(missing), missing[0]), 1)
+    save_json(os.path.join(ld, "inventory.json"), inv)
+    print("lab: %d %s hosts up in %.1fs (%s.11-%s.%d), profile %s, LAB_DIR=%s"
+          % (len(hosts), args.os, time.time() - t0, net, net, 10 + len(hosts), args.profile, ld))
+    print("lab: inventory %s/inventory.json, key %s, known_hosts %s/known_hosts" % (ld, key, ld))
+
+
+def teardown(ld):
+    """Kill every process in a host's mount namespace, unmount leftovers, remove LAB_DIR."""
+    hosts_root = os.path.join(ld, "hosts")
+    nsset = set()
+    if os.path.isdir(hosts_root):
+        for n in os.listdir(hosts_root):
+            ns = host_ns(ld, n)
+            if ns:
+                nsset.add(ns)
+            pid = read_int(os.path.join(hosts_root, n, "holder.pid"))
+            if pid and pid_alive(pid) and mnt_ns(pid) is not None:
+                nsset.add(mnt_ns(pid)) if mnt_ns(pid) != mnt_ns(os.getpid()) else None
+    nsset.discard(mnt_ns(os.getpid()))
+    deadline = time.time() + 10
+    while nsset:
+        pids = [p for p in pids_in_ns(nsset) if p != os.getpid()]
+        if not pids:
+            break
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.time() > deadline:
+            die("could not kill %d processes of the lab: %s" % (len(pids), pids[:10]), 1)
+        time.sleep(0.05)
+    # mounts in our own namespace that mention LAB_DIR (none in normal operation)
+    for _ in range(3):
+        mounts = [line.split()[1] for line in read_text("/proc/self/mounts").splitlines()
+                  if ld in line and len(line.split()) > 1]
+        if not mounts:
+            break
+        for m in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", m.replace("\\040", " ")], stderr=subprocess.DEVNULL)
+    if os.path.exists(ld):
+        shutil.rmtree(ld)
+
+
+def cmd_down(args):
+    need_root()
+    ld = lab_dir()
+    if not os.path.exists(ld):
+        print("lab: nothing to do (%s does not exist)" % ld)
+        return
+    n = len(lab_alive(ld))
+    teardown(ld)
+    print("lab: down (%d hosts), %s removed" % (n, ld))
+
+
+def cmd_status(args):
+    ld = lab_dir()
+    inv = inventory(ld)
+    if inv is None:
+        print("lab: no lab in %s" % ld)
+        return 3
+    if args.json:
+        rows = []
+        for h in inv["hosts"]:
+            rows.append(dict(h, running=holder_pid(ld, h["name"]) is not None,
+                             sshd=sshd_pid(ld, h["name"]) is not None))
+        print(json.dumps({"labDir": ld, "profile": inv.get("profile"), "hosts": rows}, indent=1))
+        return 0
+    print("LAB_DIR=%s  os=%s  profile=%s  clock=%+gs" % (ld, inv.get("os"), inv.get("profile"), clock_offset(ld)))
+    print("%-8s %-15s %-10s %-19s %-8s %-6s %s" % ("NAME", "ADDRESS", "USER", "OS", "HOST", "SSHD", "FAULTS"))
+    down = 0
+    for h in inv["hosts"]:
+        run = holder_pid(ld, h["name"]) is not None
+        sshd = sshd_pid(ld, h["name"]) is not None
+        faults = load_json(faults_file(ld, h["name"]), []) or []
+        down += 0 if (run and sshd) else 1
+        print("%-8s %-15s %-10s %-19s %-8s %-6s %s" % (
+            h["name"], h["address"], h["user"], h["os"], "running" if run else "DEAD", "up" if sshd else "DOWN",
+            ",".join("%s:%s%s" % (f["mode"], f["tool"], "(" + f["match"] + ")" if f.get("match") else "")
+                     for f in faults) or "-"))
+    return 0 if down == 0 else 1
+
+
+def find_host(ld, ref):
+    inv = inventory(ld)
+    if inv is None:
+        die("no lab in %s (scripts/lab up first)" % ld, 1)
+    for h in inv["hosts"]:
+        if ref in (h["name"], h["address"]) or ref == h["name"].split("-")[-1]:
+            return inv, h
+    die("no host %r in the lab (see scripts/lab status)" % ref, 2)
+
+
+def ssh_argv(ld, inv, h):
+    return ["ssh", "-i", inv["keyPath"], "-o", "UserKnownHostsFile=" + inv["knownHosts"],
+            "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "LogLevel=ERROR", "-p", str(h["port"]), "%s@%s" % (h["user"], h["address"])]
+
+
+def cmd_ssh(args):
+    ld = lab_dir()
+    inv, h = find_host(ld, args.host)
+    argv = ssh_argv(ld, inv, h)
+    if args.cmd:
+        argv += ["--"] + args.cmd
+    os.execvp(argv[0], argv)
+
+
+def cmd_exec(args):
+    need_root()
+    ld = lab_dir()
+    _, h = find_host(ld, args.host)
+    pid = holder_pid(ld, h["name"])
+    if pid is None:
+        die("host %s is not running" % h["name"], 1)
+    cmd = args.cmd or ["/bin/bash"]
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+           "USER": "root", "LANG": "C.UTF-8", "TERM": os.environ.get("TERM", "dumb")}
+    os.chdir("/")
+    os.execvpe("nsenter", ["nsenter", "-t", str(pid), "-m", "-u", "--"] + cmd, env)
+
+
+def faults_file(ld, name):
+    d = os.path.join(host_dir(ld, name), "faults")
+    if not os.path.isdir(d) and os.path.isdir(host_dir(ld, name)):
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o777)
+    return os.path.join(d, "faults.json")
+
+
+def cmd_fault(args):
+    need_root()
+    ld = lab_dir()
+    _, h = find_host(ld, args.host)
+    name = h["name"]
+    mode = args.mode
+    if mode == "clear":
+        with flock(faults_file(ld, name) + ".lock"):
+            save_json(faults_file(ld, name), [])
+        print("lab: %s faults cleared" % name)
+        return
+    if mode == "sshd-down":
+        pid = holder_pid(ld, name)
+        if pid is None:
+            die("host %s is not running" % name, 1)
+        ns = host_ns(ld, name)
+        killed = 0
+        for p in pids_in_ns({ns}):
+            try:
+                exe = os.readlink("/proc/%d/exe" % p)
+            except OSError:
+                continue
+            if exe.endswith("/sshd") or os.path.basename(exe).startswith("sshd"):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + 5
+        while port_open(h["address"], 22, 0.2) and time.time() < deadline:
+            time.sleep(0.05)
+        print("lab: %s sshd down (%d sshd processes killed)" % (name, killed))
+        return
+    if mode == "sshd-up":
+        pid = holder_pid(ld, name)
+        if pid is None:
+            die("host %s is not running" % name, 1)
+        if sshd_pid(ld, name):
+            print("lab: %s sshd already up" % name)
+            return
+        hd = host_dir(ld, name)
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "--", "/usr/sbin/sshd", "-f",
+                        os.path.join(hd, "sshd_config"), "-E", os.path.join(hd, "sshd.log")], check=True)
+        deadline = time.time() + 5
+        while not port_open(h["address"], 22, 0.2) and time.time() < deadline:
+            time.sleep(0.05)
+        print("lab: %s sshd up" % name)
+        return
+    if mode not in ("fail-once", "fail-always", "hang"):
+        die("fault mode must be fail-once, fail-always, hang, clear, sshd-down or sshd-up", 2)
+    if not args.tool:
+        die("usage: scripts/lab fault HOST %s TOOL [MATCH]" % mode, 2)
+    entry = {"mode": mode, "tool": args.tool, "match": args.match or ""}
+    if args.code is not None:
+        entry["code"] = args.code
+    with flock(faults_file(ld, name) + ".lock"):
+        faults = load_json(faults_file(ld, name), []) or []
+        faults.append(entry)
+        save_json(faults_file(ld, name), faults, mode=0o666)
+    os.chmod(faults_file(ld, name) + ".lock", 0o666)
+    print("lab: %s fault %s on %s%s" % (name, mode, args.tool, " matching %r" % args.match if args.match else ""))
+
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_duration(text):
+    text = text.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return float(text)
+    neg = text.startswith("-")
+    body = text[1:] if neg else text
+    if not body or not re.fullmatch(r"(\d+(?:\.\d+)?[smhd])+", body):
+        die("bad duration %r (e.g. 90s, 30m, 3h, 1d2h)" % text, 2)
+    total = sum(float(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in DURATION.findall(body))
+    return -total if neg else total
+
+
+def clock_offset(ld):
+    try:
+        return float(read_text(os.path.join(ld, "clock"), "0").strip() or 0)
+    except ValueError:
+        return 0.0
+
+
+def cmd_clock(args):
+    ld = lab_dir()
+    if not os.path.isdir(ld):
+        die("no lab in %s" % ld, 1)
+    path = os.path.join(ld, "clock")
+    if args.action == "advance":
+        if not args.duration:
+            die("usage: scripts/lab clock advance DURATION", 2)
+        off = clock_offset(ld) + parse_duration(args.duration)
+    elif args.action == "reset":
+        off = 0.0
+    else:
+        print("%g" % clock_offset(ld))
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%g\n" % off)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+    print("lab: clock offset %+gs (lab time %s UTC)" % (off, time.strftime("%Y-%m-%d %H:%M:%S",
+                                                                            time.gmtime(time.time() + off))))
+
+
+def cmd_reboot(args):
+    """Reboot a host: its processes die, runtime state resets from its files, enabled services start."""
+    need_root()
+    ld = lab_dir()
+    _, h = find_host(ld, args.host)
+    name = h["name"]
+    pid = holder_pid(ld, name)
+    if pid is None:
+        die("host %s is not running" % name, 1)
+    rc = subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "--", "/usr/bin/python3", "-c",
+                         "import sys; sys.path.insert(0, '/opt/labnode'); from labnode import os_facts; "
+                         "os_facts.simulate_boot()"]).returncode
+    if rc != 0:
+        die("reboot of %s failed" % name, 1)
+    print("lab: %s rebooted" % name)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="scripts/lab", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("up", help="create hosts")
+    p.add_argument("--hosts", type=int, default=3)
+    p.add_argument("--os", default="ubuntu-22.04", choices=sorted(OSES))
+    p.add_argument("--profile", default="fast", choices=["fast", "realistic"])
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--memory", type=int, default=4096, help="MB")
+    p.set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="remove every trace of the lab").set_defaults(fn=cmd_down)
+    p = sub.add_parser("status", help="list hosts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_status)
+    p = sub.add_parser("ssh", help="ssh into a host as its login user")
+    p.add_argument("host")
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_ssh)
+    p = sub.add_parser("exec", help="run a command in a host's namespaces as root (no ssh)")
+    p.add_argument("host")
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_exec)
+    p = sub.add_parser("fault", help="fail-once|fail-always|hang TOOL [MATCH] | clear | sshd-down | sshd-up")
+    p.add_argument("host")
+    p.add_argument("mode")
+    p.add_argument("tool", nargs="?")
+    p.add_argument("match", nargs="?")
+    p.add_argument("--code", type=int, default=None, help="exit code of an injected failure (default 1)")
+    p.set_defaults(fn=cmd_fault)
+    p = sub.add_parser("clock", help="advance DURATION | show | reset")
+    p.add_argument("action", choices=["advance", "show", "reset"])
+    p.add_argument("duration", nargs="?")
+    p.set_defaults(fn=cmd_clock)
+    p = sub.add_parser("reboot", help="reboot a host")
+    p.add_argument("host")
+    p.set_defaults(fn=cmd_reboot)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fault"] and len(argv) >= 3:
+        # MATCH may start with '-' (e.g. --upload-certs): parse by position, not by argparse
+        rest = argv[1:]
+        code = None
+        if "--code" in rest:
+            i = rest.index("--code")
+            try:
+                code = int(rest[i + 1])
+            except (IndexError, ValueError):
+                die("--code needs a number", 2)
+            del rest[i:i + 2]
+        if rest and rest[-1] == "--":
+            rest = rest[:-1]
+        rest = [x for i, x in enumerate(rest) if not (x == "--" and i >= 2)]
+        ns = argparse.Namespace(command="fault", host=rest[0], mode=rest[1],
+                                tool=rest[2] if len(rest) > 2 else None,
+                                match=" ".join(rest[3:]) if len(rest) > 3 else None, code=code)
+        return cmd_fault(ns) or 0
+    args = ap.parse_args(argv)
+    if args.command in ("ssh", "exec") and args.cmd and args.cmd[0] == "--":
+        args.cmd = args.cmd[1:]
+    return args.fn(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""The simulated kube-apiserver: a real TCP (HTTP/JSON) server on the control plane's address:6443.
+
+`python3 -m labnode kube-apiserver --address A --port 6443 --store PATH` serves the store kept in PATH;
+`--upstream http://H:6443` (joined control planes) forwards every call to the first control plane.
+Clients (kubeadm, kubelet, kubectl, helm) speak POST /rpc {"op": ..., "args": {...}}; GET /livez answers ok."""
+import argparse
+import copy
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import common
+from . import k8s_store as S
+
+LOCK = threading.Lock()
+
+
+class Server:
+    def __init__(self, store_path=None, upstream=None):
+        self.path, self.upstream = store_path, upstream
+        self.st = common.load_json(store_path, None) if store_path else None
+        self.last_save = 0.0
+
+    def save(self, force=True):
+        if self.path and (force or time.time() - self.last_save > 5):
+            common.save_json(self.path, self.st, mode=0o600)
+            self.last_save = time.time()
+
+    def call(self, op, args):
+        if self.upstream:
+            return forward(self.upstream, op, args)
+        with LOCK:
+            if self.st is None or self.st.get("cluster") is None:
+                raise S.ApiError("ServiceUnavailable", "the cluster store is empty", 503)
+            before = self.st["resourceVersion"]
+            res = dispatch(self.st, op, args or {}, common.now())
+            if op == "heartbeat":
+                self.save(force=self.st["resourceVersion"] != before)
+            elif op not in READ_ONLY:
+                self.save()
+            return res
+
+
+READ_ONLY = {"version", "cluster_info", "get", "token_list", "cluster_get", "helm_list", "helm_get"}
+
+
+def forward(upstream, op, args):
+    body = json.dumps({"op": op, "args": args}).encode()
+    req = urllib.request.Request(upstream + "/rpc", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())["result"]
+    except urllib.error.HTTPError as e:
+        d = json.loads(e.read() or b"{}")
+        raise S.ApiError(d.get("reason", "InternalError"), d.get("message", str(e)), e.code)
+    except (urllib.error.URLError, OSError) as e:
+        raise S.ApiError("ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)" % (upstream, e), 503)
+
+
+# ------------------------------------------------------------------ operations
+def dispatch(st, op, a, now):
+    c = st["cluster"]
+    if op == "version":
+        return {"gitVersion": c["kubernetesVersion"], "platform": "linux/amd64"}
+    if op == "cluster_get":
+        return {k: v for k, v in c.items()}
+    if op == "cluster_info":
+        return S.cluster_info(st, now)
+    if op == "bootstrap":
+        return bootstrap(st, a, now)
+    if op == "heartbeat":
+        return S.heartbeat(st, a["node"], a["report"], now)
+    if op == "get":
+        return S.get_objects(st, a["resource"], a.get("namespace"), a.get("name"), a.get("allNamespaces"),
+                             now, a.get("selector"))
+    if op == "apply":
+        return S.apply_objects(st, a["docs"], now, a.get("source", "STDIN"), a.get("manager", "kubectl"),
+                               a.get("dryRun", False))
+    if op == "delete":
+        out = []
+        for it in a["items"]:
+            r = S.delete_object(st, it["kind"], it.get("namespace"), it["name"], a.get("ignoreNotFound"),
+                                it.get("apiVersion"))
+            if r:
+                out.append(r)
+        return out
+    if op == "label":
+        return label_node(st, a["name"], a["labels"], a.get("overwrite"))
+    if op == "taint":
+        return taint_node(st, a["name"], a["taints"], a.get("overwrite"))
+    if op == "cordon":
+        n = node(st, a["name"])
+        was = bool(n.get("unschedulable"))
+        n["unschedulable"] = bool(a["on"])
+        st["resourceVersion"] += 1
+        return "node/%s %s%s" % (a["name"], "already " if was == bool(a["on"]) else "",
+                                 "cordoned" if a["on"] else "uncordoned")
+    if op == "drain":
+        return drain(st, a, now)
+    if op == "mark_control_plane":
+        n = node(st, a["name"])
+        n["labels"]["node-role.kubernetes.io/control-plane"] = ""
+        n["labels"]["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
+        t = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+        if a.get("taint", True) and t not in n["taints"]:
+            n["taints"].append(t)
+        n.setdefault("kubeletStatic", True)
+        st["resourceVersion"] += 1
+        return "ok"
+    if op == "token_create":
+        tid = S.add_token(st, a["token"], a.get("ttl"), now, a.get("description", ""), a.get("usages"),
+                          a.get("groups"))
+        return {"id": tid}
+    if op == "token_list":
+        return [{"id": tid, **t} for tid, t in sorted(S.valid_tokens(st, now).items())]
+    if op == "token_delete":
+        tid = a["id"].split(".")[0]
+        if tid not in st["tokens"]:
+            raise S.ApiError("NotFound", 'secrets "bootstrap-token-%s" not found' % tid, 404)
+        del st["tokens"][tid]
+        return "bootstrap token %q deleted" % tid if False else 'bootstrap token "%s" deleted' % tid
+    if op == "upload_certs":
+        st["uploadedCerts"] = {"keyHash": S.cert_key_hash(a["key"]), "expires": now + 7200, "certs": a["certs"]}
+        S.put_object(st, {"apiVersion": "v1", "kind": "Secret",
+                          "metadata": {"name": "kubeadm-certs", "namespace": "kube-system"},
+                          "type": "Opaque", "data": {"lab-uploaded": str(int(now))}}, now, "kubeadm")
+        return "ok"
+    if op.startswith("helm_"):
+        from . import k8s_helm
+        return k8s_helm.server_op(st, op, a, now)
+    raise S.ApiError("BadRequest", "unknown operation %r" % op, 400)
+
+
+def node(st, name):
+    if name not in st["nodes"]:
+        raise S.ApiError("NotFound", 'Error from server (NotFound): nodes "%s" not found' % name, 404)
+    return st["nodes"][name]
+
+
+def label_node(st, name, labels, overwrite):
+    n = node(st, name)
+    for k, v in labels.items():
+        if v is None:
+            n["labels"].pop(k, None)
+            continue
+        if k in n["labels"] and n["labels"][k] != v and not overwrite:
+            raise S.ApiError("Invalid", "error: '%s' already has a value (%s), and --overwrite is false"
+                             % (k, n["labels"][k]))
+    for k, v in labels.items():
+        if v is not None:
+            n["labels"][k] = v
+    st["resourceVersion"] += 1
+    return "node/%s labeled" % name
+
+
+def taint_node(st, name, taints, overwrite):
+    n = node(st, name)
+    removed = added = False
+    for t in taints:
+        if t.get("remove"):
+            before = len(n["taints"])
+            n["taints"] = [x for x in n["taints"] if not (x["key"] == t["key"] and
+                                                         (not t.get("effect") or x["effect"] == t["effect"]))]
+            if len(n["taints"]) == before:
+                raise S.ApiError("NotFound", 'error: taint "%s%s" not found'
+                                 % (t["key"], ":" + t["effect"] if t.get("effect") else ""))
+            removed = True
+            continue
+        same = [x for x in n["taints"] if x["key"] == t["key"] and x["effect"] == t["effect"]]
+        if same and not overwrite:
+            raise S.ApiError("Invalid", "error: node %s already has %s taint(s) with same effect(s) and "
+                             "--overwrite is false" % (name, t["key"]))
+        n["taints"] = [x for x in n["taints"] if not (x["key"] == t["key"] and x["effect"] == t["effect"])]
+        nt = {"key": t["key"], "effect": t["effect"]}
+        if t.get("value"):
+            nt["value"] = t["value"]
+        n["taints"].append(nt)
+        added = True
+    st["resourceVersion"] += 1
+    return "node/%s %s" % (name, "tainted" if added or not removed else "untainted")
+
+
+def drain(st, a, now):
+    name = a["name"]
+    n = node(st, name)
+    lines = []
+    was = bool(n.get("unschedulable"))
+    n["unschedulable"] = True
+    st["resourceVersion"] += 1
+    lines.append("node/%s %scordoned" % (name, "already " if was else ""))
+    pods = [p for p in S.list_pods(st, now) if p["spec"].get("nodeName") == name]
+    ds, local, bare = [], [], []
+    for p in pods:
+        owner = (p["metadata"].get("ownerReferences") or [{}])[0].get("kind")
+        ref = "%s/%s" % (p["metadata"]["namespace"], p["metadata"]["name"])
+        if owner == "DaemonSet":
+            ds.append(ref)
+        elif owner == "Node":
+            continue            # mirror pods of static pods are not evicted
+        elif owner is None:
+            bare.append(ref)
+        if any("emptyDir" in v for v in p["spec"].get("volumes") or []):
+            local.append(ref)
+    errs = []
+    if ds and not a.get("ignoreDaemonsets"):
+        errs.append("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): " + ", ".join(ds))
+    if local and not a.get("deleteEmptydirData"):
+        errs.append("cannot delete Pods with local storage (use --delete-emptydir-data to override): "
+                    + ", ".join(local))
+    if bare and not a.get("force"):
+        errs.append("cannot delete Pods that declare no controller (use --force to override): " + ", ".join(bare))
+    if errs:
+        raise S.ApiError("Invalid", "\n".join(lines) + "\nerror: unable to drain node \"%s\" due to error: %s, "
+                         "continuing command...\nThere are pending nodes to be drained:\n %s\n%s"
+                         % (name, errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]", name, "\n".join(errs)))
+    if ds:
+        lines.append("Warning: ignoring DaemonSet-managed Pods: " + ", ".join(ds))
+    evict = [p for p in pods if (p["metadata"].get("ownerReferences") or [{}])[0].get("kind") not in
+             ("DaemonSet", "Node")]
+    for p in evict:
+        lines.append("evicting pod %s/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]))
+    for p in evict:
+        st.setdefault("bindings", {}).pop("%s/%s" % (p["metadata"]["namespace"], p["metadata"]["name"]), None)
+        if not p["metadata"].get("ownerReferences"):
+            st["objects"].pop(S.obj_key("", "Pod", p["metadata"]["namespace"], p["metadata"]["name"]), None)
+        lines.append("pod/%s evicted" % p["metadata"]["name"])
+    lines.append("node/%s drained" % name)
+    return "\n".join(lines)
+
+
+def bootstrap(st, a, now):
+    """TLS bootstrap of a joining node: the token authenticates it; a control plane also downloads the
+    shared certificates with its certificate key."""
+    S.check_token(st, a.get("token"), now)
+    c = st["cluster"]
+    name = a["node"]
+    n = st["nodes"].get(name)
+    if n is not None and S.node_ready(st, n, now)[0] == "True":
+        raise S.ApiError("Conflict", 'a Node with name "%s" and status "Ready" already exists in the cluster. '
+                         'You must delete the existing Node or change the name of this new joining Node' % name, 409)
+    out = {"cluster": {k: v for k, v in c.items() if k not in ("caKeyPem",)}}
+    if a.get("controlPlane"):
+        if not c.get("controlPlaneEndpoint"):
+            raise S.ApiError("NoEndpoint", "unable to add a new control plane instance to a cluster that doesn't "
+                             "have a stable controlPlaneEndpoint address", 400)
+        up = st.get("uploadedCerts")
+        if not up or up["expires"] <= now:
+            st["uploadedCerts"] = None
+            raise S.ApiError("CertsNotFound", 'error downloading certs: error downloading the secret: Secret '
+                             '"kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have '
+                             'expired. Please, run `kubeadm init phase upload-certs --upload-certs` on a control '
+                             'plane to generate a new one', 404)
+        if S.cert_key_hash(a.get("certificateKey") or "") != up["keyHash"]:
+            raise S.ApiError("BadKey", "error downloading certs: error decoding secret data with provided key: "
+                             "cipher: message authentication failed", 400)
+        out["certs"] = up["certs"]
+    cred = "node-" + S.short_hash(name, str(now), n=16)
+    st["credentials"][cred] = {"user": "system:node:" + name}
+    out["credential"] = cred
+    return out
+
+
+# ------------------------------------------------------------------ HTTP
+class Handler(BaseHTTPRequestHandler):
+    server_version = "kube-apiserver-lab/1"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _send(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path.startswith(("/livez", "/healthz", "/readyz")):
+            try:
+                self.server.api.call("version", {})
+                self._send(200, "ok")
+            except S.ApiError as e:
+                self._send(e.code, {"reason": e.reason, "message": e.message})
+            return
+        if self.path.startswith("/version"):
+            try:
+                self._send(200, self.server.api.call("version", {}))
+            except S.ApiError as e:
+                self._send(e.code, {"reason": e.reason, "message": e.message})
+            return
+        self._send(404, {"reason": "NotFound", "message": "the server could not find the requested resource"})
+
+    def do_POST(self):
+        if self.path != "/rpc":
+            self._send(404, {"reason": "NotFound", "message": "the server could not find the requested resource"})
+            return
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+            req = json.loads(self.rfile.read(n) or b"{}")
+            res = self.server.api.call(req.get("op"), req.get("args") or {})
+            self._send(200, {"result": res})
+        except S.ApiError as e:
+            self._send(e.code, {"reason": e.reason, "message": e.message})
+        except Exception as e:  # report, keep serving
+            import traceback
+            traceback.print_exc()
+            self._send(500, {"reason": "InternalError", "message": "Internal error occurred: %s" % e})
+
+
+class HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main(tool, argv):
+    p = argparse.ArgumentParser(prog="kube-apiserver")
+    p.add_argument("--address", required=True)
+    p.add_argument("--port", type=int, default=6443)
+    p.add_argument("--store")
+    p.add_argument("--upstream")
+    a = p.parse_args(argv)
+    api = Server(a.store, a.upstream)
+    srv = HTTPServer((a.address, a.port), Handler)
+    srv.api = api
+
+    def stop(*_):
+        threading.Thread(target=srv.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    print("kube-apiserver (lab) serving on %s:%d" % (a.address, a.port), flush=True)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    finally:
+        if api.st is not None and api.path and os.path.exists(os.path.dirname(api.path)):
+            with LOCK:
+                try:
+                    api.save()
+                except OSError:
+                    pass
+    return 0

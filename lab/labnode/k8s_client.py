@@ -1,0 +1,139 @@
+"""Client side of the simulated API: kubeconfig loading and calls to the API server over TCP."""
+import base64
+import ipaddress
+import json
+import os
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import yaml
+
+
+class ClientError(Exception):
+    def __init__(self, message, reason="", code=1):
+        super().__init__(message)
+        self.message, self.reason, self.code = message, reason, code
+
+
+def load_kubeconfig(path=None):
+    """(server URL, CA PEM, source path) from --kubeconfig, $KUBECONFIG, or ~/.kube/config."""
+    cands = [path] if path else ([p for p in os.environ.get("KUBECONFIG", "").split(":") if p] or
+                                 [os.path.join(os.path.expanduser("~"), ".kube", "config")])
+    for p in cands:
+        if not os.path.exists(p):
+            if path:
+                raise ClientError("error: stat %s: no such file or directory" % p)
+            continue
+        try:
+            with open(p) as f:
+                cfg = yaml.safe_load(f) or {}
+        except PermissionError:
+            raise ClientError("error: error loading config file \"%s\": open %s: permission denied" % (p, p))
+        except yaml.YAMLError as e:
+            raise ClientError("error: error loading config file \"%s\": yaml: %s" % (p, e))
+        ctx_name = cfg.get("current-context")
+        ctx = next((c["context"] for c in cfg.get("contexts") or [] if c.get("name") == ctx_name), None)
+        if ctx is None:
+            break
+        cl = next((c["cluster"] for c in cfg.get("clusters") or [] if c.get("name") == ctx.get("cluster")), None)
+        if cl is None:
+            break
+        ca = cl.get("certificate-authority-data")
+        ca_pem = base64.b64decode(ca).decode() if ca else None
+        if not ca_pem and cl.get("certificate-authority"):
+            with open(cl["certificate-authority"]) as f:
+                ca_pem = f.read()
+        user = next((u["user"] for u in cfg.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
+        return cl["server"], ca_pem, p, user
+    # like kubectl without any configuration: it talks to localhost:8080
+    return "http://localhost:8080", None, None, {}
+
+
+def hostport(server):
+    u = urllib.parse.urlparse(server)
+    return u.hostname, u.port or (443 if u.scheme == "https" else 80)
+
+
+def check_loopback(host, port):
+    """Resolve `host` (through this host's /etc/hosts); only 127.0.0.0/8 is ever contacted."""
+    try:
+        addr = socket.gethostbyname(host)
+    except OSError:
+        raise ClientError("dial tcp: lookup %s: no such host" % host, "NoHost")
+    if not ipaddress.ip_address(addr).is_loopback:
+        raise ClientError("dial tcp %s:%d: i/o timeout" % (addr, port), "Timeout")
+    return addr
+
+
+def call(server, op, args=None, timeout=30):
+    """POST /rpc to `server` (https://H:P, spoken as plain HTTP in the lab). Raises ClientError with the
+    server's message, or with reason Refused/Timeout/NoHost when the endpoint does not answer."""
+    host, port = hostport(server)
+    addr = check_loopback(host, port)
+    url = "http://%s:%d/rpc" % (addr, port)
+    body = json.dumps({"op": op, "args": args or {}}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())["result"]
+    except urllib.error.HTTPError as e:
+        try:
+            d = json.loads(e.read() or b"{}")
+        except ValueError:
+            d = {}
+        raise ClientError(d.get("message", str(e)), d.get("reason", ""), e.code)
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
+            raise ClientError("dial tcp %s:%d: connect: connection refused" % (host, port), "Refused")
+        raise ClientError("dial tcp %s:%d: %s" % (host, port, reason), "Timeout")
+
+
+def reachable(server, timeout=2.0):
+    host, port = hostport(server)
+    try:
+        addr = check_loopback(host, port)
+        with socket.create_connection((addr, port), timeout=timeout):
+            return True
+    except (ClientError, OSError):
+        return False
+
+
+class Kube:
+    """kubectl/helm's view: a kubeconfig and calls that fail like kubectl does."""
+
+    def __init__(self, kubeconfig=None, server=None):
+        if server:
+            self.server, self.ca, self.path, self.user = server, None, None, {}
+        else:
+            self.server, self.ca, self.path, self.user = load_kubeconfig(kubeconfig)
+        self.verified = False
+
+    def call(self, op, args=None):
+        if self.path is None and not self.ca and self.server == "http://localhost:8080":
+            raise ClientError("The connection to the server localhost:8080 was refused - did you specify the right "
+                              "host or port?", "Refused")
+        host, port = hostport(self.server)
+        try:
+            if not self.verified and self.ca:
+                info = call(self.server, "cluster_get")
+                if _norm(info.get("caPem", "")) != _norm(self.ca):
+                    raise ClientError("Unable to connect to the server: tls: failed to verify certificate: x509: "
+                                      "certificate signed by unknown authority (possibly because of \"crypto/rsa: "
+                                      "verification error\" while trying to verify candidate authority certificate "
+                                      "\"kubernetes\")", "TLS")
+                self.verified = True
+            return call(self.server, op, args)
+        except ClientError as e:
+            if e.reason == "Refused":
+                raise ClientError("The connection to the server %s:%d was refused - did you specify the right "
+                                  "host or port?" % (host, port), "Refused")
+            if e.reason in ("Timeout", "NoHost"):
+                raise ClientError("Unable to connect to the server: " + e.message, e.reason)
+            raise
+
+
+def _norm(pem):
+    return "".join((pem or "").split())

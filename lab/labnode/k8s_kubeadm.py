@@ -1,0 +1,1070 @@
+"""Simulated kubeadm: init, join, reset, token, init phase upload-certs, certs certificate-key, version.
+
+Runs the real preflight checks against the simulated machine state, writes the real files, starts the
+kubelet (which runs the control plane's static pods: the lab kube-apiserver daemon) and talks to the API
+server over TCP. Messages follow real kubeadm's wording."""
+import argparse
+import glob
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import yaml
+
+from . import common
+from . import k8s_client as C
+from . import k8s_config as CFG
+from . import k8s_pki as PKI
+from . import k8s_store as S
+
+K8S = "/etc/kubernetes"
+MANIFESTS = os.path.join(K8S, "manifests")
+KUBELET_DIR = "/var/lib/kubelet"
+ETCD_DIR = "/var/lib/etcd"
+STACK = "To see the stack trace of this error execute with --v=5 or higher"
+
+
+class KubeadmError(Exception):
+    pass
+
+
+def die(msg):
+    common.fail(msg.rstrip("\n") + "\n" + STACK)
+
+
+def say(line=""):
+    common.out(line + "\n")
+
+
+def kubeadm_version():
+    v = common.package_version("kubeadm") or os.environ.get("LAB_KUBEADM_VERSION", "1.34.1")
+    return "v" + v.split("-")[0].split("~")[0].lstrip("v")
+
+
+def parse_version(v):
+    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)$", str(v).strip())
+    if not m:
+        return None
+    return tuple(int(x) for x in m.groups())
+
+
+def wait_seconds(real):
+    """How long a wait that takes up to `real` seconds in real life may take in the lab."""
+    return 15.0 if common.profile() != "realistic" else max(15.0, real * float(common.host_info().get("scale", 0.05)))
+
+
+def systemctl(*args):
+    try:
+        return subprocess.run(["systemctl"] + list(args), capture_output=True, text=True)
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(args, 1, "", "systemctl: not found")
+
+
+# ------------------------------------------------------------------ preflight
+def port_free(addr, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # like Go's net.Listen: TIME_WAIT is no conflict
+    try:
+        s.bind((addr, port))
+        s.listen(1)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=False, cp_only=False):
+    """Returns (errors, warnings) as (name, message) lists, after applying --ignore-preflight-errors.
+    `cp_only`: just the checks a joining control plane runs after discovery."""
+    if cp_only:
+        errs, warns = _cp_checks(bind_port), []
+        return _apply_ignore(errs, warns, ignore)
+    checks = []
+    if not common.is_root():
+        checks.append(("IsPrivilegedUser", "user is not running as root"))
+    if control_plane:
+        cpus = int(common.host_info().get("cpus") or os.cpu_count() or 1)
+        if cpus < 2:
+            checks.append(("NumCPU", "the number of available CPUs %d is less than the required 2" % cpus))
+        mem = int(common.host_info().get("memoryMB") or 4096)
+        if mem < 1700:
+            checks.append(("Mem", "the system RAM (%d MB) is less than the minimum 1700 MB" % mem))
+    if shutil.which("kubelet") is None:
+        checks.append(("KubeletVersion", 'couldn\'t get kubelet version: cannot execute \'kubelet --version\': '
+                       'exec: "kubelet": executable file not found in $PATH'))
+    ok = common.package_version("containerd") is not None and common.service_active("containerd")
+    if not ok:
+        checks.append(("CRI", 'container runtime is not running: output: time="%s" level=fatal msg="validate '
+                       'service connection: validate CRI v1 runtime API for endpoint '
+                       '\\"unix:///var/run/containerd/containerd.sock\\": rpc error: code = Unavailable desc = '
+                       'connection error: desc = \\"transport: Error while dialing: dial unix '
+                       '/var/run/containerd/containerd.sock: connect: no such file or directory\\""\n, error: '
+                       'exit status 1' % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+    addr = common.host_address()
+    ports = [bind_port, 10259, 10257, 10250, 2379, 2380] if control_plane else [10250]
+    for p in ports:
+        if not port_free(addr, p):
+            checks.append(("Port-%d" % p, "Port %d is in use" % p))
+    files = []
+    if control_plane:
+        files += [os.path.join(MANIFESTS, c + ".yaml") for c in
+                  ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")]
+    if join:
+        files += [os.path.join(K8S, "kubelet.conf"), os.path.join(K8S, "bootstrap-kubelet.conf"),
+                  os.path.join(K8S, "pki", "ca.crt")]
+    for f in files:
+        if os.path.exists(f):
+            checks.append(("FileAvailable-" + f.replace("/", "-"), "%s already exists" % f))
+    if control_plane and not join:
+        if os.path.isdir(MANIFESTS) and os.listdir(MANIFESTS):
+            checks.append(("DirAvailable--etc-kubernetes-manifests", "/etc/kubernetes/manifests is not empty"))
+    if control_plane and os.path.isdir(ETCD_DIR) and os.listdir(ETCD_DIR):
+        checks.append(("DirAvailable--var-lib-etcd", "/var/lib/etcd is not empty"))
+    br = common.sysctl_value("net.bridge.bridge-nf-call-iptables")
+    if br is None:
+        checks.append(("FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+                       "/proc/sys/net/bridge/bridge-nf-call-iptables does not exist"))
+    elif br.strip() != "1":
+        checks.append(("FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+                       "/proc/sys/net/bridge/bridge-nf-call-iptables contents are not set to 1"))
+    fw = common.sysctl_value("net.ipv4.ip_forward")
+    if (fw or "0").strip() != "1":
+        checks.append(("FileContent--proc-sys-net-ipv4-ip_forward",
+                       "/proc/sys/net/ipv4/ip_forward contents are not set to 1"))
+    warnings = []
+    if common.swap_on():
+        if fail_swap_on:
+            checks.append(("Swap", "running with swap on is not supported. Please disable swap"))
+        else:
+            warnings.append(("Swap", "swap is supported for cgroup v2 only. The kubelet must be properly "
+                             "configured to use swap. Please refer to https://kubernetes.io/docs/concepts/"
+                             "architecture/nodes/#swap-memory, or disable swap on the node"))
+    if not common.service_enabled("kubelet"):
+        warnings.append(("Service-Kubelet", "kubelet service is not enabled, please run 'systemctl enable "
+                         "kubelet.service'"))
+    return _apply_ignore(checks, warnings, ignore)
+
+
+def _cp_checks(bind_port):
+    checks = []
+    cpus = int(common.host_info().get("cpus") or os.cpu_count() or 1)
+    if cpus < 2:
+        checks.append(("NumCPU", "the number of available CPUs %d is less than the required 2" % cpus))
+    mem = int(common.host_info().get("memoryMB") or 4096)
+    if mem < 1700:
+        checks.append(("Mem", "the system RAM (%d MB) is less than the minimum 1700 MB" % mem))
+    addr = common.host_address()
+    for p in (bind_port, 10259, 10257, 2379, 2380):
+        if not port_free(addr, p):
+            checks.append(("Port-%d" % p, "Port %d is in use" % p))
+    for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
+        f = os.path.join(MANIFESTS, c + ".yaml")
+        if os.path.exists(f):
+            checks.append(("FileAvailable-" + f.replace("/", "-"), "%s already exists" % f))
+    if os.path.isdir(ETCD_DIR) and os.listdir(ETCD_DIR):
+        checks.append(("DirAvailable--var-lib-etcd", "/var/lib/etcd is not empty"))
+    return checks
+
+
+def _apply_ignore(checks, warnings, ignore):
+    ign = {i.strip().lower() for i in ignore if i.strip()}
+    errors = []
+    for name, msg in checks:
+        if "all" in ign or name.lower() in ign:
+            warnings.append((name, msg))
+        else:
+            errors.append((name, msg))
+    return errors, warnings
+
+
+def run_preflight(control_plane, ignore, **kw):
+    say("[preflight] Running pre-flight checks before initializing the new control plane instance"
+        if kw.get("cp_only") else "[preflight] Running pre-flight checks")
+    errors, warnings = preflight(control_plane, ignore, **kw)
+    for name, msg in warnings:
+        sys.stderr.write("\t[WARNING %s]: %s\n" % (name, msg))
+    if errors:
+        lines = ["error execution phase preflight: [preflight] Some fatal errors occurred:"]
+        lines += ["\t[ERROR %s]: %s" % (n, m) for n, m in errors]
+        lines.append("[preflight] If you know what you are doing, you can make a check non-fatal with "
+                     "`--ignore-preflight-errors=...`")
+        die("\n".join(lines))
+
+
+# ------------------------------------------------------------------ files
+def static_manifest(component, node, address, port, cluster, lab_annotations=None):
+    cmd = {"kube-apiserver": ["kube-apiserver", "--advertise-address=%s" % address, "--secure-port=%d" % port,
+                              "--allow-privileged=true", "--authorization-mode=Node,RBAC",
+                              "--client-ca-file=/etc/kubernetes/pki/ca.crt", "--enable-bootstrap-token-auth=true",
+                              "--etcd-servers=https://127.0.0.1:2379",
+                              "--service-cluster-ip-range=%s" % cluster.get("serviceSubnet", "10.96.0.0/12"),
+                              "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
+                              "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key"],
+           "kube-controller-manager": ["kube-controller-manager", "--allocate-node-cidrs=%s"
+                                       % ("true" if cluster.get("podSubnet") else "false")] +
+                                      (["--cluster-cidr=%s" % cluster["podSubnet"]] if cluster.get("podSubnet") else []) +
+                                      ["--kubeconfig=/etc/kubernetes/controller-manager.conf", "--leader-elect=true"],
+           "kube-scheduler": ["kube-scheduler", "--kubeconfig=/etc/kubernetes/scheduler.conf", "--leader-elect=true"],
+           "etcd": ["etcd", "--advertise-client-urls=https://%s:2379" % address, "--data-dir=/var/lib/etcd",
+                    "--name=%s" % node, "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % address]}[component]
+    image = "registry.k8s.io/%s:%s" % (component, cluster["kubernetesVersion"]) if component != "etcd" \
+        else "registry.k8s.io/etcd:3.6.4-0"
+    md = {"name": component, "namespace": "kube-system",
+          "labels": {"component": component, "tier": "control-plane"}}
+    if lab_annotations:
+        md["annotations"] = lab_annotations
+    doc = {"apiVersion": "v1", "kind": "Pod", "metadata": md,
+           "spec": {"hostNetwork": True, "priorityClassName": "system-node-critical",
+                    "containers": [{"name": component, "image": image, "command": cmd}]},
+           "status": {}}
+    common.write_file(os.path.join(MANIFESTS, component + ".yaml"), yaml.safe_dump(doc, sort_keys=False), 0o600)
+
+
+def write_control_plane(node, address, port, cluster, store=None, upstream=None):
+    say('[etcd] Creating static Pod manifest for local etcd in "%s"' % MANIFESTS)
+    static_manifest("etcd", node, address, port, cluster)
+    say('[control-plane] Using manifest folder "%s"' % MANIFESTS)
+    ann = {"lab.bootstrap/store": store} if store else {"lab.bootstrap/upstream": upstream}
+    for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        say('[control-plane] Creating static Pod manifest for "%s"' % comp)
+        static_manifest(comp, node, address, port, cluster, ann if comp == "kube-apiserver" else None)
+    os.makedirs(ETCD_DIR, exist_ok=True)
+    os.chmod(ETCD_DIR, 0o700)
+
+
+def write_kubelet_files(node, kubelet_cfg):
+    say('[kubelet-start] Writing kubelet environment file with flags to file "%s/kubeadm-flags.env"' % KUBELET_DIR)
+    common.write_file(os.path.join(KUBELET_DIR, "kubeadm-flags.env"),
+                      'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock '
+                      '--pod-infra-container-image=registry.k8s.io/pause:3.10 --hostname-override=%s"\n' % node)
+    say('[kubelet-start] Writing kubelet configuration to file "%s/config.yaml"' % KUBELET_DIR)
+    cfg = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+           "cgroupDriver": "systemd", "clusterDNS": ["10.96.0.10"], "clusterDomain": "cluster.local",
+           "staticPodPath": MANIFESTS, "rotateCertificates": True, "failSwapOn": True}
+    cfg.update({k: v for k, v in (kubelet_cfg or {}).items() if k not in ("apiVersion", "kind")})
+    common.write_file(os.path.join(KUBELET_DIR, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
+
+
+def start_kubelet():
+    say("[kubelet-start] Starting the kubelet")
+    r = systemctl("restart", "kubelet")
+    if r.returncode != 0:
+        sys.stderr.write("\t[WARNING kubelet-start]: could not restart the kubelet service: %s\n"
+                         % (r.stderr.strip() or r.stdout.strip()))
+
+
+def wait_kubelet(node, server):
+    say("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s")
+    t0 = time.time()
+    deadline = t0 + wait_seconds(240)
+    while time.time() < deadline:
+        if common.daemon_running("kubelet") and not port_free(common.host_address(), 10250):
+            say("[kubelet-check] The kubelet is healthy after %.6fms" % ((time.time() - t0) * 1000))
+            return
+        time.sleep(0.1)
+    die("[kubelet-check] The kubelet is not healthy after 4m0.000000s\n\n"
+        "Unfortunately, an error has occurred, likely caused by:\n"
+        "\t- The kubelet is not running\n"
+        "\t- The kubelet is unhealthy due to a misconfiguration of the node in some way (required cgroups "
+        "disabled)\n\n"
+        "If you are on a systemd-powered system, you can try to troubleshoot the error with the following "
+        "commands:\n\t- 'systemctl status kubelet'\n\t- 'journalctl -xeu kubelet'\n\n"
+        "error execution phase wait-control-plane: failed while waiting for the kubelet to start: The HTTP call "
+        "equal to 'curl -sSL http://127.0.0.1:10248/healthz' returned error: Get "
+        "\"http://127.0.0.1:10248/healthz\": dial tcp 127.0.0.1:10248: connect: connection refused")
+
+
+def wait_apiserver(address, port):
+    say("[control-plane-check] Waiting for healthy control plane components. This can take up to 4m0s")
+    say("[control-plane-check] Checking kube-apiserver at https://%s:%d/livez" % (address, port))
+    t0 = time.time()
+    deadline = t0 + wait_seconds(240)
+    server = "https://%s:%d" % (address, port)
+    while time.time() < deadline:
+        try:
+            C.call(server, "version", timeout=2)
+            for comp in ("kube-controller-manager", "kube-scheduler", "kube-apiserver"):
+                say("[control-plane-check] %s is healthy after %.9fs" % (comp, time.time() - t0))
+            return
+        except C.ClientError:
+            time.sleep(0.1)
+    ok, reason = common.containerd_healthy()
+    die("[control-plane-check] kube-apiserver is not healthy after 4m0.000000s\n\n"
+        "A control plane component may have crashed or exited when started by the container runtime.\n"
+        "To troubleshoot, list all containers using your preferred container runtimes CLI.\n"
+        "Here is one example how you may list all running Kubernetes containers by using crictl:\n"
+        "\t- 'crictl --runtime-endpoint unix:///var/run/containerd/containerd.sock ps -a | grep kube | grep -v "
+        "pause'\n%s\nerror execution phase wait-control-plane: failed while waiting for the control plane to "
+        "start: kube-apiserver check failed at https://%s:%d/livez: Get \"https://%s:%d/livez?timeout=10s\": dial "
+        "tcp %s:%d: connect: connection refused"
+        % ("" if ok else "\t(lab: %s)\n" % reason, address, port, address, port, address, port))
+
+
+def wait_node(server, node, what="kubelet-start"):
+    deadline = time.time() + wait_seconds(240)
+    while time.time() < deadline:
+        try:
+            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3)
+            return
+        except C.ClientError:
+            time.sleep(0.1)
+    die("error execution phase %s: error uploading crisocket: nodes \"%s\" not found" % (what, node))
+
+
+def join_commands(endpoint, token, ca_hash, cert_key=None):
+    base = "kubeadm join %s --token %s \\\n\t--discovery-token-ca-cert-hash %s" % (endpoint, token, ca_hash)
+    cp = base + " \\\n\t--control-plane" + (" --certificate-key %s" % cert_key if cert_key else "")
+    return base, cp
+
+
+# ------------------------------------------------------------------ init
+def gen_token():
+    a = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(a) for _ in range(6)) + "." + "".join(secrets.choice(a) for _ in range(16))
+
+
+def add_common_flags(p):
+    p.add_argument("--config")
+    p.add_argument("--ignore-preflight-errors", action="append", default=[])
+    p.add_argument("--node-name")
+    p.add_argument("--cri-socket")
+    p.add_argument("--skip-phases", action="append", default=[])
+    p.add_argument("--v", "-v")
+    p.add_argument("--dry-run", action="store_true")
+
+
+def load_config(path, allowed):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        die("unable to read config from \"%s\" : open %s: no such file or directory" % (path, path))
+    try:
+        docs, warnings = CFG.parse(text, allowed)
+    except CFG.ConfigError as e:
+        die(str(e))
+    for w in warnings:
+        sys.stderr.write(w + "\n")
+    return docs
+
+
+def cmd_init(argv):
+    p = argparse.ArgumentParser(prog="kubeadm init", add_help=False)
+    add_common_flags(p)
+    for f in ("--pod-network-cidr", "--service-cidr", "--apiserver-advertise-address", "--apiserver-bind-port",
+              "--control-plane-endpoint", "--kubernetes-version", "--token", "--token-ttl", "--certificate-key",
+              "--service-dns-domain", "--image-repository", "--cert-dir"):
+        p.add_argument(f)
+    p.add_argument("--upload-certs", action="store_true")
+    p.add_argument("--skip-token-print", action="store_true")
+    p.add_argument("--skip-certificate-key-print", action="store_true")
+    p.add_argument("--apiserver-cert-extra-sans")
+    a, extra = p.parse_known_args(argv)
+    if extra:
+        die("unknown flag: %s" % extra[0])
+    flag_vals = {k: v for k, v in vars(a).items() if v not in (None, False, []) and k not in
+                 ("config", "ignore_preflight_errors", "skip_phases", "v", "upload_certs", "skip_token_print",
+                  "dry_run", "certificate_key", "skip_certificate_key_print")}
+    init, cc, kc = {}, {}, {}
+    if a.config:
+        if flag_vals:
+            die("can not mix '--config' with arguments [%s]" % " ".join(k.replace("_", "-") for k in sorted(flag_vals)))
+        docs = load_config(a.config, ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration",
+                                      "KubeProxyConfiguration"])
+        init = docs.get("InitConfiguration") or {}
+        cc = docs.get("ClusterConfiguration") or {}
+        kc = docs.get("KubeletConfiguration") or {}
+    reg = init.get("nodeRegistration") or {}
+    lep = init.get("localAPIEndpoint") or {}
+    net = cc.get("networking") or {}
+    node = (a.node_name or reg.get("name") or socket.gethostname()).lower()
+    address = a.apiserver_advertise_address or lep.get("advertiseAddress") or common.host_address()
+    port = int(a.apiserver_bind_port or lep.get("bindPort") or 6443)
+    pod_subnet = a.pod_network_cidr or net.get("podSubnet")
+    svc_subnet = a.service_cidr or net.get("serviceSubnet") or "10.96.0.0/12"
+    cpe = a.control_plane_endpoint or cc.get("controlPlaneEndpoint") or ""
+    ignore = sum((x.split(",") for x in a.ignore_preflight_errors), []) + list(reg.get("ignorePreflightErrors") or [])
+    # validation, like kubeadm's
+    errs = []
+    for fld, val in (("networking.podSubnet", pod_subnet), ("networking.serviceSubnet", svc_subnet)):
+        if val:
+            for part in str(val).split(","):
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    errs.append('%s: Invalid value: "%s": couldn\'t parse subnet' % (fld, val))
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        errs.append('localAPIEndpoint.advertiseAddress: Invalid value: "%s": couldn\'t use "%s" as "apiserver-'
+                    'advertise-address", must be ipv4 or ipv6 address' % (address, address))
+    tokens = []
+    for i, bt in enumerate(init.get("bootstrapTokens") or []):
+        t = bt.get("token") or gen_token()
+        if not S.TOKEN_RE.match(str(t)):
+            errs.append('bootstrapTokens[%d].token: Invalid value: "%s": the bootstrap token is invalid' % (i, t))
+        try:
+            ttl = CFG.duration(bt.get("ttl", "24h"))
+        except CFG.ConfigError as e:
+            errs.append("bootstrapTokens[%d].ttl: %s" % (i, e))
+            ttl = 86400
+        tokens.append((str(t), ttl, bt.get("description", ""), bt.get("usages"), bt.get("groups")))
+    if not tokens:
+        t = a.token or gen_token()
+        if a.token and not S.TOKEN_RE.match(a.token):
+            errs.append('bootstrapTokens[0].token: Invalid value: "%s": the bootstrap token is invalid' % a.token)
+        try:
+            ttl = CFG.duration(a.token_ttl or "24h")
+        except CFG.ConfigError as e:
+            die(str(e))
+        tokens.append((t, ttl, "", None, None))
+    cert_key = a.certificate_key or init.get("certificateKey")
+    if cert_key and not re.match(r"^[0-9a-f]{64}$", str(cert_key)):
+        errs.append("certificateKey: Invalid value: \"%s\": the certificate key must be a hex encoded string of "
+                    "32 bytes" % cert_key)
+    kv = a.kubernetes_version or cc.get("kubernetesVersion")
+    kadm = kubeadm_version()
+    if kv:
+        pv = parse_version(kv)
+        if pv is None:
+            errs.append('kubernetesVersion: Invalid value: "%s": invalid version' % kv)
+        else:
+            mine = parse_version(kadm)
+            if pv[:2] > mine[:2] or pv > mine:
+                die("this version of kubeadm only supports deploying clusters with the control plane version >= "
+                    "%d.%d.0. Current version: %s" % (mine[0], mine[1] - 1, kv) if False else
+                    "the specified version to deploy (%s) is greater than the kubeadm version (%s)"
+                    % ("v" + kv.lstrip("v"), kadm))
+            if pv[:2] < (mine[0], mine[1] - 1):
+                die("this version of kubeadm only supports deploying clusters with the control plane version >= "
+                    "%d.%d.0. Current version: %s" % (mine[0], mine[1] - 1, "v" + kv.lstrip("v")))
+        kv = "v" + kv.lstrip("v")
+    else:
+        kv = kadm
+    if errs:
+        die("\n".join(errs))
+    say("[init] Using Kubernetes version: %s" % kv)
+    run_preflight(True, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False)
+    if a.dry_run:
+        say("[dryrun] Would pull the required images (like 'kubeadm config images pull')")
+        say("[dryrun] Finished dry-running successfully. Above are the resources that would be created")
+        return 0
+    say("[preflight] Pulling images required for setting up a Kubernetes cluster")
+    say("[preflight] This might take a minute or two, depending on the speed of your internet connection")
+    say("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'")
+    common.delay("image-pull")
+    if not ipaddress.ip_address(address).is_loopback or address != common.host_address():
+        pass  # checked when the API server binds (wait-control-plane)
+    # certificates
+    say('[certs] Using certificateDir folder "%s/pki"' % K8S)
+    cpe_host = cpe.rsplit(":", 1)[0] if cpe else ""
+    PKI.create_control_plane_pki(node, address, cpe_host, service_ip=str(next(
+        ipaddress.ip_network(svc_subnet.split(",")[0], strict=False).hosts())))
+    for c in ("ca", "apiserver", "apiserver-kubelet-client", "front-proxy-ca", "front-proxy-client", "etcd/ca",
+              "etcd/server", "etcd/peer", "etcd/healthcheck-client", "apiserver-etcd-client"):
+        say('[certs] Generating "%s" certificate and key' % c)
+    say('[certs] Generating "sa" key and public key')
+    endpoint = cpe if cpe else "%s:%d" % (address, port)
+    if cpe and ":" not in cpe:
+        endpoint = "%s:%d" % (cpe, port)
+    local = "https://%s:%d" % (address, port)
+    say('[kubeconfig] Using kubeconfig folder "%s"' % K8S)
+    for f, user, org in (("admin.conf", "kubernetes-admin", "kubeadm:cluster-admins"),
+                         ("super-admin.conf", "kubernetes-super-admin", "system:masters"),
+                         ("kubelet.conf", "system:node:" + node, "system:nodes"),
+                         ("controller-manager.conf", "system:kube-controller-manager", None),
+                         ("scheduler.conf", "system:kube-scheduler", None)):
+        say('[kubeconfig] Writing "%s" kubeconfig file' % f)
+        PKI.write_kubeconfig(os.path.join(K8S, f), "https://" + endpoint if f == "admin.conf" or
+                             f == "super-admin.conf" else local, user, org)
+    with open(os.path.join(K8S, "pki", "ca.crt")) as f:
+        ca_pem = f.read()
+    ca_hash = PKI.ca_hash_of_pem(ca_pem)
+    cluster = {"name": cc.get("clusterName", "kubernetes"), "kubernetesVersion": kv, "controlPlaneEndpoint": cpe,
+               "endpoint": endpoint, "podSubnet": pod_subnet, "serviceSubnet": svc_subnet, "caPem": ca_pem,
+               "caHash": ca_hash, "initAPI": local,
+               "clusterConfiguration": dict(cc, kubernetesVersion=kv, controlPlaneEndpoint=cpe,
+                                            networking={"podSubnet": pod_subnet, "serviceSubnet": svc_subnet,
+                                                        "dnsDomain": net.get("dnsDomain", "cluster.local")}),
+               "kubeletConfiguration": kc}
+    now = common.now()
+    st = S.new_store()
+    S.init_cluster(st, cluster, node, now)
+    for t, ttl, desc, usages, groups in tokens:
+        S.add_token(st, t, ttl, now, desc, usages, groups)
+    if a.upload_certs:
+        cert_key = cert_key or secrets.token_hex(32)
+        st["uploadedCerts"] = {"keyHash": S.cert_key_hash(cert_key), "expires": now + 7200,
+                               "certs": PKI.read_shared_certs()}
+    os.makedirs(ETCD_DIR, exist_ok=True)
+    common.stop_daemon("kube-apiserver")    # a stale static pod (init over ignored preflight errors)
+    common.save_json(S.STORE, st, mode=0o600)
+    write_control_plane(node, address, port, cluster, store=S.STORE)
+    write_kubelet_files(node, kc)
+    start_kubelet()
+    say('[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory '
+        '"%s"' % MANIFESTS)
+    wait_kubelet(node, local)
+    wait_apiserver(address, port)
+    common.delay("init")
+    say('[upload-config] Storing the configuration used in ConfigMap "kubeadm-config" in the "kube-system" Namespace')
+    say('[kubelet] Creating a ConfigMap "kubelet-config" in namespace kube-system with the configuration for the '
+        'kubelets in the cluster')
+    if a.upload_certs:
+        say('[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace')
+        say("[upload-certs] Using certificate key:")
+        say(cert_key)
+    else:
+        say("[upload-certs] Skipping phase. Please see --upload-certs")
+    wait_node(local, node, "mark-control-plane")
+    say("[mark-control-plane] Marking the node %s as control-plane by adding the labels: [node-role.kubernetes.io/"
+        "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
+    say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
+        "control-plane:NoSchedule]" % node)
+    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) != []})
+    say("[bootstrap-token] Using token: %s" % tokens[0][0] if not a.skip_token_print else
+        "[bootstrap-token] Using token: <value withheld>")
+    say("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
+    say("[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to get nodes")
+    say("[bootstrap-token] Configured RBAC rules to allow Node Bootstrap tokens to post CSRs in order for nodes to "
+        "get long term certificate credentials")
+    say("[bootstrap-token] Configured RBAC rules to allow the csrapprover controller automatically approve CSRs "
+        "from a Node Bootstrap Token")
+    say("[bootstrap-token] Configured RBAC rules to allow certificate rotation for all node client certificates "
+        "in the cluster")
+    say('[bootstrap-token] Creating the "cluster-info" ConfigMap in the "kube-public" namespace')
+    say('[kubelet-finalize] Updating "/etc/kubernetes/kubelet.conf" to point to a rotatable kubelet client '
+        'certificate and key')
+    say("[addons] Applied essential addon: CoreDNS")
+    say("[addons] Applied essential addon: kube-proxy")
+    say("")
+    say("Your Kubernetes control-plane has initialized successfully!")
+    say("")
+    say("To start using your cluster, you need to run the following as a regular user:")
+    say("")
+    say("  mkdir -p $HOME/.kube")
+    say("  sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config")
+    say("  sudo chown $(id -u):$(id -g) $HOME/.kube/config")
+    say("")
+    say("Alternatively, if you are the root user, you can run:")
+    say("")
+    say("  export KUBECONFIG=/etc/kubernetes/admin.conf")
+    say("")
+    say("You should now deploy a pod network to the cluster.")
+    say('Run "kubectl apply -f [podnetwork].yaml" with one of the options listed at:')
+    say("  https://kubernetes.io/docs/concepts/cluster-administration/addons/")
+    say("")
+    tok = tokens[0][0] if not a.skip_token_print else "<value withheld>"
+    worker, cp = join_commands(endpoint, tok, ca_hash,
+                               (cert_key if not a.skip_certificate_key_print else "<value withheld>")
+                               if a.upload_certs else None)
+    if cpe:
+        say("You can now join any number of control-plane nodes running the following command on each as root:")
+        say("")
+        say("  " + cp.replace("\n", "\n  "))
+        say("")
+        say("Please note that the certificate-key gives access to cluster sensitive data, keep it secret!")
+        say("As a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use")
+        say('"kubeadm init phase upload-certs --upload-certs" to reload certs afterward.')
+        say("")
+        say("Then you can join any number of worker nodes by running the following on each as root:")
+    else:
+        say("Then you can join any number of worker nodes by running the following on each as root:")
+    say("")
+    say(worker + " ")
+    return 0
+
+
+# ------------------------------------------------------------------ join
+def cmd_join(argv):
+    p = argparse.ArgumentParser(prog="kubeadm join", add_help=False)
+    add_common_flags(p)
+    p.add_argument("endpoint", nargs="?")
+    for f in ("--token", "--discovery-token", "--tls-bootstrap-token", "--discovery-file",
+              "--certificate-key", "--apiserver-advertise-address", "--apiserver-bind-port"):
+        p.add_argument(f)
+    p.add_argument("--discovery-token-ca-cert-hash", action="append", default=[])
+    p.add_argument("--discovery-token-unsafe-skip-ca-verification", action="store_true")
+    p.add_argument("--control-plane", action="store_true")
+    a, extra = p.parse_known_args(argv)
+    if extra:
+        die("unknown flag: %s" % extra[0])
+    if a.config:
+        mixed = [k for k in ("endpoint", "token", "discovery_token", "certificate_key", "node_name",
+                             "apiserver_advertise_address") if getattr(a, k)] + \
+                (["discovery-token-ca-cert-hash"] if a.discovery_token_ca_cert_hash else []) + \
+                (["control-plane"] if a.control_plane else [])
+        if mixed:
+            die("can not mix '--config' with arguments [%s]" % " ".join(m.replace("_", "-") for m in mixed))
+        docs = load_config(a.config, ["JoinConfiguration", "KubeletConfiguration"])
+        jc = docs.get("JoinConfiguration")
+        if jc is None:
+            die("no JoinConfiguration kind was found in the YAML file")
+        kc = docs.get("KubeletConfiguration") or {}
+        disc = jc.get("discovery") or {}
+        bt = disc.get("bootstrapToken") or {}
+        endpoint, token = bt.get("apiServerEndpoint"), bt.get("token") or disc.get("tlsBootstrapToken")
+        hashes, unsafe = list(bt.get("caCertHashes") or []), bool(bt.get("unsafeSkipCAVerification"))
+        reg = jc.get("nodeRegistration") or {}
+        cpj = jc.get("controlPlane")
+        control_plane = cpj is not None
+        cpj = cpj or {}
+        lep = cpj.get("localAPIEndpoint") or {}
+        cert_key = cpj.get("certificateKey")
+        node = (reg.get("name") or socket.gethostname()).lower()
+        address = lep.get("advertiseAddress") or common.host_address()
+        port = int(lep.get("bindPort") or 6443)
+        ignore = list(reg.get("ignorePreflightErrors") or []) + sum((x.split(",") for x in a.ignore_preflight_errors), [])
+    else:
+        kc = {}
+        endpoint = a.endpoint
+        token = a.discovery_token or a.token
+        hashes, unsafe = a.discovery_token_ca_cert_hash, a.discovery_token_unsafe_skip_ca_verification
+        control_plane, cert_key = a.control_plane, a.certificate_key
+        node = (a.node_name or socket.gethostname()).lower()
+        address = a.apiserver_advertise_address or common.host_address()
+        port = int(a.apiserver_bind_port or 6443)
+        ignore = sum((x.split(",") for x in a.ignore_preflight_errors), [])
+    errs = []
+    if not endpoint:
+        errs.append("discovery.bootstrapToken.apiServerEndpoint: Invalid value: \"\": the API server endpoint is "
+                    "required" if a.config else "[discovery: Invalid value: \"\": bootstrapToken or file must be set]")
+    if not token:
+        errs.append("discovery.bootstrapToken.token: Invalid value: \"\": the bootstrap token is invalid")
+    elif not S.TOKEN_RE.match(str(token)):
+        errs.append('discovery.bootstrapToken.token: Invalid value: "%s": the bootstrap token is invalid' % token)
+    if not hashes and not unsafe:
+        errs.append("discovery.bootstrapToken: Invalid value: \"\": using token-based discovery without caCertHashes "
+                    "can be unsafe. Set unsafeSkipCAVerification as true in your kubeadm config file or pass "
+                    "--discovery-token-unsafe-skip-ca-verification flag to continue")
+    for h in hashes:
+        if not re.match(r"^sha256:[0-9a-f]{64}$", str(h)):
+            errs.append('discovery.bootstrapToken.caCertHashes: Invalid value: "%s": invalid hash "%s", expected '
+                        'a "sha256:..." hash of 32 bytes' % (h, h) if False else
+                        "discovery.bootstrapToken.caCertHashes: Invalid value: \"%s\": invalid hash \"%s\"" % (h, h))
+    if control_plane and cert_key and not re.match(r"^[0-9a-f]{64}$", str(cert_key)):
+        errs.append('controlPlane.certificateKey: Invalid value: "%s": the certificate key must be a hex encoded '
+                    'string of 32 bytes' % cert_key)
+    if errs:
+        die("\n".join(errs))
+    run_preflight(False, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False, join=True)
+    # discovery: connect to the endpoint for real, check the token's JWS signature and the CA pin
+    if ":" not in endpoint:
+        endpoint += ":6443"
+    server = "https://" + endpoint
+    tid, tsecret = str(token).split(".", 1)
+    info, last = None, None
+    deadline = time.time() + (3.0 if common.profile() != "realistic" else 10.0)
+    while info is None:
+        try:
+            info = C.call(server, "cluster_info", timeout=5)
+        except C.ClientError as e:
+            last = e
+            if time.time() > deadline or e.reason not in ("Refused", "Timeout", "NoHost", ""):
+                break
+            time.sleep(0.3)
+    if info is None:
+        die("error execution phase preflight: couldn't validate the identity of the API Server: Get "
+            "\"https://%s/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": %s"
+            % (endpoint, last.message))
+    sig = info["jws"].get(tid)
+    if sig is None:
+        die("error execution phase preflight: couldn't validate the identity of the API Server: could not find a "
+            "JWS signature in the cluster-info ConfigMap for token ID \"%s\"" % tid)
+    if sig != S.jws(tsecret, info["caPem"] + "|" + info["endpoint"]):
+        die("error execution phase preflight: couldn't validate the identity of the API Server: failed to verify "
+            "JWS signature of received cluster info object, can't trust this API server")
+    got = PKI.ca_hash_of_pem(info["caPem"])
+    if not unsafe and got not in hashes:
+        die("error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found "
+            "in cluster-info ConfigMap is invalid: none of the public keys \"%s\" are pinned" % got)
+    say("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
+    say("[preflight] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
+    try:
+        cinfo = C.call(server, "cluster_get", timeout=10)
+    except C.ClientError as e:
+        die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: %s" % e.message)
+    if control_plane:
+        if not cinfo.get("controlPlaneEndpoint"):
+            die("error execution phase preflight: \nOne or more conditions for hosting a new control plane instance "
+                "is not satisfied.\n\nunable to add a new control plane instance to a cluster that doesn't have a "
+                "stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable "
+                "controlPlaneEndpoint address.\n* The certificates that must be shared among control plane "
+                "instances are provided.\n")
+        run_preflight(True, ignore, bind_port=port, cp_only=True)
+        if not cert_key:
+            die("error execution phase control-plane-prepare/download-certs: error downloading certs: the "
+                "certificate key is required to download the certificates (--certificate-key)" if False else
+                "error execution phase control-plane-prepare/certs: error creating PKI assets: failed to load "
+                "certificate authority: couldn't load the certificate file /etc/kubernetes/pki/ca.crt: open "
+                "/etc/kubernetes/pki/ca.crt: no such file or directory")
+    try:
+        boot = C.call(server, "bootstrap", {"token": token, "node": node, "controlPlane": control_plane,
+                                           "certificateKey": cert_key}, timeout=10)
+    except C.ClientError as e:
+        if e.reason in ("CertsNotFound", "BadKey"):
+            die("error execution phase control-plane-prepare/download-certs: " + e.message)
+        if e.reason == "Conflict":
+            die("error execution phase kubelet-start: " + e.message)
+        if e.reason == "Unauthorized":
+            die("error execution phase kubelet-start: error getting kubelet config: Unauthorized")
+        die("error execution phase kubelet-start: " + e.message)
+    common.delay("join")
+    c = boot["cluster"]
+    os.makedirs(os.path.join(K8S, "pki"), exist_ok=True)
+    if control_plane:
+        say("[control-plane-prepare] Downloading the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" "
+            "Namespace")
+        cpe_host = c["controlPlaneEndpoint"].rsplit(":", 1)[0]
+        PKI.create_control_plane_pki(node, address, cpe_host, shared=boot["certs"])
+        for comp in ("apiserver", "apiserver-kubelet-client", "front-proxy-client", "etcd/server", "etcd/peer",
+                     "etcd/healthcheck-client", "apiserver-etcd-client"):
+            say('[certs] Generating "%s" certificate and key' % comp)
+        say("[certs] Valid certificates and keys now exist in \"/etc/kubernetes/pki\"")
+        say("[certs] Using the existing \"sa\" key")
+        local = "https://%s:%d" % (address, port)
+        for f, user, org in (("admin.conf", "kubernetes-admin", "kubeadm:cluster-admins"),
+                             ("controller-manager.conf", "system:kube-controller-manager", None),
+                             ("scheduler.conf", "system:kube-scheduler", None)):
+            say('[kubeconfig] Writing "%s" kubeconfig file' % f)
+            PKI.write_kubeconfig(os.path.join(K8S, f), "https://" + c["endpoint"] if f == "admin.conf" else local,
+                                 user, org)
+        write_control_plane(node, address, port, c, upstream=c["initAPI"].replace("https://", "http://"))
+        kubelet_server = local
+    else:
+        common.write_file(os.path.join(K8S, "pki", "ca.crt"), info["caPem"])
+        kubelet_server = server
+    say("[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"")
+    write_kubelet_files(node, dict(c.get("kubeletConfiguration") or {}, **kc))
+    common.write_file(os.path.join(K8S, "kubelet.conf"),
+                      PKI.kubeconfig(kubelet_server, info["caPem"], "system:node:" + node, token=boot["credential"]),
+                      0o600)
+    start_kubelet()
+    say("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s")
+    say("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap")
+    if control_plane:
+        wait_apiserver(address, port)
+    wait_node(server, node)
+    if control_plane:
+        say("[etcd] Announced new etcd member joining to the existing etcd cluster")
+        say("[mark-control-plane] Marking the node %s as control-plane by adding the labels: [node-role.kubernetes.io/"
+            "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
+        say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
+            "control-plane:NoSchedule]" % node)
+        C.call(server, "mark_control_plane", {"name": node})
+        say("")
+        say("This node has joined the cluster and a new control plane instance was created:")
+        say("")
+        say("* Certificate signing request was sent to apiserver and approval was received.")
+        say("* The Kubelet was informed of the new secure connection details.")
+        say("* Control plane label and taint were applied to the new node.")
+        say("* The Kubernetes control plane instances scaled up.")
+        say("* A new etcd member was added to the local/stacked etcd cluster.")
+        say("")
+        say("To start administering your cluster from this node, you need to run the following as a regular user:")
+        say("")
+        say("\tmkdir -p $HOME/.kube")
+        say("\tsudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config")
+        say("\tsudo chown $(id -u):$(id -g) $HOME/.kube/config")
+        say("")
+        say("Run 'kubectl get nodes' to see this node join the cluster.")
+        say("")
+    else:
+        say("")
+        say("This node has joined the cluster:")
+        say("* Certificate signing request was sent to apiserver and a response was received.")
+        say("* The Kubelet was informed of the new secure connection details.")
+        say("")
+        say("Run 'kubectl get nodes' on the control-plane to see this node join the cluster.")
+        say("")
+    return 0
+
+
+# ------------------------------------------------------------------ reset
+def cmd_reset(argv):
+    p = argparse.ArgumentParser(prog="kubeadm reset", add_help=False)
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--ignore-preflight-errors", action="append", default=[])
+    p.add_argument("--cri-socket")
+    p.add_argument("--cleanup-tmp-dir", action="store_true")
+    p.add_argument("--config")
+    p.add_argument("--kubeconfig")
+    p.add_argument("--skip-phases", action="append", default=[])
+    p.add_argument("--v", "-v")
+    a, extra = p.parse_known_args(argv)
+    if extra:
+        die("unknown flag: %s" % extra[0])
+    if not common.is_root():
+        die("error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: "
+            "user is not running as root\n[preflight] If you know what you are doing, you can make a check non-fatal "
+            "with `--ignore-preflight-errors=...`")
+    if os.path.exists(os.path.join(K8S, "admin.conf")) or os.path.exists(os.path.join(K8S, "kubelet.conf")):
+        say("[reset] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
+        say("[reset] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
+    if not a.force:
+        common.out("W%s  reset.go:141] [reset] WARNING: Changes made to this host by 'kubeadm init' or 'kubeadm join' "
+                   "will be reverted.\n[reset] Are you sure you want to proceed? [y/N]: " % time.strftime("%m%d %H:%M:%S"))
+        ans = sys.stdin.readline().strip().lower()
+        if ans not in ("y", "yes"):
+            die("error execution phase preflight: won't proceed; the user didn't answer (Y|y) in order to continue")
+    say("[preflight] Running pre-flight checks")
+    if os.path.isdir(ETCD_DIR) and os.path.exists(os.path.join(MANIFESTS, "etcd.yaml")):
+        say("[reset] Deleted contents of the etcd data directory: /var/lib/etcd")
+    say("[reset] Stopping the kubelet service")
+    systemctl("stop", "kubelet")
+    common.stop_daemon("kubelet")
+    common.stop_daemon("kube-apiserver")
+    say('[reset] Unmounting mounted directories in "/var/lib/kubelet"')
+    dirs = [MANIFESTS, KUBELET_DIR, os.path.join(K8S, "pki"), ETCD_DIR]
+    for d in dirs:
+        if os.path.isdir(d):
+            for e in glob.glob(os.path.join(d, "*")) + glob.glob(os.path.join(d, ".*")):
+                if os.path.isdir(e) and not os.path.islink(e):
+                    shutil.rmtree(e, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(e)
+                    except OSError:
+                        pass
+    files = [os.path.join(K8S, f) for f in ("admin.conf", "super-admin.conf", "kubelet.conf", "bootstrap-kubelet.conf",
+                                            "controller-manager.conf", "scheduler.conf")]
+    for f in files:
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+    shutil.rmtree(os.path.join(K8S, "tmp"), ignore_errors=True)
+    say("[reset] Deleting contents of directories: [%s]" % " ".join(dirs[:3] + ([ETCD_DIR] if False else [])))
+    say("[reset] Deleting files: [%s]" % " ".join(files))
+    say("")
+    say("The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d")
+    say("")
+    say("The reset process does not reset or clean up iptables rules or IPVS tables.")
+    say("If you wish to reset iptables, you must do so manually by using the \"iptables\" command.")
+    say("")
+    say("If your cluster was setup to utilize IPVS, run ipvsadm --clear (or similar)")
+    say("to reset your system's IPVS tables.")
+    say("")
+    say("The reset process does not clean your kubeconfig files and you must remove them manually.")
+    say("Please, check the contents of the $HOME/.kube/config file.")
+    return 0
+
+
+# ------------------------------------------------------------------ token / upload-certs
+def admin_server(kubeconfig):
+    path = kubeconfig or os.path.join(K8S, "admin.conf")
+    if not os.path.exists(path):
+        die("failed to load admin kubeconfig: open %s: no such file or directory" % path)
+    return C.Kube(path)
+
+
+def call_or_die(kube, op, args, what):
+    try:
+        return kube.call(op, args)
+    except C.ClientError as e:
+        die("%s: %s" % (what, e.message))
+
+
+def human_ttl(secs):
+    if secs is None:
+        return "<forever>"
+    secs = int(max(0, secs))
+    if secs >= 86400 * 2:
+        return "%dd" % (secs // 86400)
+    if secs >= 3600:
+        return "%dh" % (secs // 3600)
+    if secs >= 60:
+        return "%dm" % (secs // 60)
+    return "%ds" % secs
+
+
+def cmd_token(argv):
+    if not argv or argv[0] in ("-h", "--help"):
+        say("This command manages bootstrap tokens.\n\nUsage:\n  kubeadm token [command]\n\nAvailable Commands:\n"
+            "  create      Create bootstrap tokens on the server\n  delete      Delete bootstrap tokens on the server\n"
+            "  generate    Generate and print a bootstrap token, but do not create it on the server\n"
+            "  list        List bootstrap tokens on the server")
+        return 0
+    sub, rest = argv[0], argv[1:]
+    p = argparse.ArgumentParser(prog="kubeadm token " + sub, add_help=False)
+    p.add_argument("--kubeconfig")
+    p.add_argument("--v", "-v")
+    p.add_argument("--dry-run", action="store_true")
+    if sub == "generate":
+        say(gen_token())
+        return 0
+    if sub == "create":
+        p.add_argument("token", nargs="?")
+        p.add_argument("--ttl", default="24h0m0s")
+        p.add_argument("--print-join-command", action="store_true")
+        p.add_argument("--description", default="")
+        p.add_argument("--usages", default="signing,authentication")
+        p.add_argument("--groups", default="system:bootstrappers:kubeadm:default-node-token")
+        p.add_argument("--config")
+        p.add_argument("--certificate-key")
+        a, extra = p.parse_known_args(rest)
+        if extra:
+            die("unknown flag: %s" % extra[0])
+        try:
+            ttl = CFG.duration(a.ttl)
+        except CFG.ConfigError as e:
+            die('invalid argument "%s" for "--ttl" flag: %s' % (a.ttl, e))
+        t = a.token or gen_token()
+        if not S.TOKEN_RE.match(t):
+            die('the bootstrap token "%s" was not of the form "[a-z0-9]{6}.[a-z0-9]{16}"' % t)
+        kube = admin_server(a.kubeconfig)
+        call_or_die(kube, "token_create", {"token": t, "ttl": ttl, "description": a.description,
+                                           "usages": a.usages.split(","), "groups": a.groups.split(",")},
+                    "failed to create or update bootstrap token with name bootstrap-token-" + t[:6])
+        if a.print_join_command:
+            c = call_or_die(kube, "cluster_get", {}, "failed to load cluster configuration")
+            base = "kubeadm join %s --token %s --discovery-token-ca-cert-hash %s " % (c["endpoint"], t, c["caHash"])
+            if a.certificate_key:
+                base += "--control-plane --certificate-key %s " % a.certificate_key
+            say(base)
+        else:
+            say(t)
+        return 0
+    if sub == "list":
+        p.add_argument("-o", "--output", default="text")
+        a, extra = p.parse_known_args(rest)
+        kube = admin_server(a.kubeconfig)
+        toks = call_or_die(kube, "token_list", {}, "failed to list bootstrap tokens")
+        now = common.now()
+        if a.output == "json":
+            for t in toks:
+                say(json.dumps({"kind": "BootstrapToken", "apiVersion": "output.kubeadm.k8s.io/v1alpha3",
+                                "token": "%s.%s" % (t["id"], t["secret"]), "description": t["description"],
+                                "ttl": human_ttl(None if t["expires"] is None else t["expires"] - now),
+                                "expires": S.ts(t["expires"]) if t["expires"] else None,
+                                "usages": t["usages"], "groups": t["groups"]}, indent=2))
+            return 0
+        rows = [("TOKEN", "TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS")]
+        for t in toks:
+            rows.append(("%s.%s" % (t["id"], t["secret"]),
+                         human_ttl(None if t["expires"] is None else t["expires"] - now),
+                         S.ts(t["expires"]) if t["expires"] else "<never>", ",".join(t["usages"]),
+                         t["description"] or "<none>", ",".join(t["groups"])))
+        w = [max(len(r[i]) for r in rows) for i in range(6)]
+        for r in rows:
+            say("   ".join(r[i].ljust(w[i]) for i in range(6)).rstrip())
+        return 0
+    if sub == "delete":
+        p.add_argument("ids", nargs="+")
+        a, extra = p.parse_known_args(rest)
+        kube = admin_server(a.kubeconfig)
+        for i in a.ids:
+            say(call_or_die(kube, "token_delete", {"id": i}, "failed to delete bootstrap token"))
+        return 0
+    die('unknown command "%s" for "kubeadm token"' % sub)
+
+
+def cmd_init_phase(argv):
+    if argv[:1] != ["upload-certs"]:
+        die("lab: only `kubeadm init phase upload-certs` is simulated")
+    p = argparse.ArgumentParser(prog="kubeadm init phase upload-certs", add_help=False)
+    p.add_argument("--upload-certs", action="store_true")
+    p.add_argument("--certificate-key")
+    p.add_argument("--config")
+    p.add_argument("--kubeconfig")
+    p.add_argument("--skip-certificate-key-print", action="store_true")
+    p.add_argument("--v", "-v")
+    a, extra = p.parse_known_args(argv[1:])
+    if extra:
+        die("unknown flag: %s" % extra[0])
+    key = a.certificate_key
+    if a.config:
+        docs = load_config(a.config, ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration",
+                                      "KubeProxyConfiguration"])
+        key = key or (docs.get("InitConfiguration") or {}).get("certificateKey")
+    if not a.upload_certs:
+        say("[upload-certs] Skipping phase. Please see --upload-certs")
+        return 0
+    if key and not re.match(r"^[0-9a-f]{64}$", key):
+        die("error execution phase upload-certs: error uploading certs: error decoding certificate key: encoding/hex: "
+            "invalid byte" if not re.match(r"^[0-9a-fA-F]*$", key) else
+            "error execution phase upload-certs: error uploading certs: crypto/aes: invalid key size %d" % (len(key) // 2))
+    key = key or secrets.token_hex(32)
+    try:
+        certs = PKI.read_shared_certs()
+    except FileNotFoundError as e:
+        die("error execution phase upload-certs: error uploading certs: failed to load %s" % e.filename)
+    kube = admin_server(a.kubeconfig)
+    call_or_die(kube, "upload_certs", {"key": key, "certs": certs}, "error execution phase upload-certs")
+    say('[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace')
+    say("[upload-certs] Using certificate key:")
+    say(key if not a.skip_certificate_key_print else "<value withheld>")
+    return 0
+
+
+def main(tool, argv):
+    args = [x for x in argv]
+    if not args or args[0] in ("-h", "--help", "help"):
+        say("kubeadm: easily bootstrap a secure Kubernetes cluster\n\nUsage:\n  kubeadm [command]\n\nAvailable "
+            "Commands:\n  certs       Commands related to handling kubernetes certificates\n  config      Manage "
+            "configuration for a kubeadm cluster\n  init        Run this command in order to set up the Kubernetes "
+            "control plane\n  join        Run this on any machine you wish to join an existing cluster\n  reset       "
+            "Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'\n  "
+            "token       Manage bootstrap tokens\n  upgrade     Upgrade your cluster smoothly to a newer version "
+            "with this command\n  version     Print the version of kubeadm")
+        return 0
+    cmd, rest = args[0], args[1:]
+    if cmd == "version":
+        v = kubeadm_version()
+        if "-o" in rest or any(r.startswith("--output") or r.startswith("-o") for r in rest):
+            joined = " ".join(rest)
+            if "short" in joined:
+                say(v)
+                return 0
+            if "json" in joined:
+                say(json.dumps({"clientVersion": {"major": v.split(".")[0][1:], "minor": v.split(".")[1],
+                                                  "gitVersion": v, "platform": "linux/amd64"}}, indent=2))
+                return 0
+        mj, mn = v[1:].split(".")[:2]
+        say('kubeadm version: &version.Info{Major:"%s", Minor:"%s", EmulationMajor:"", EmulationMinor:"", '
+            'MinCompatibilityMajor:"", MinCompatibilityMinor:"", GitVersion:"%s", GitCommit:"lab", '
+            'GitTreeState:"clean", BuildDate:"2025-09-09T00:00:00Z", GoVersion:"go1.24.6", Compiler:"gc", '
+            'Platform:"linux/amd64"}' % (mj, mn, v))
+        return 0
+    if cmd == "init":
+        if rest[:1] == ["phase"]:
+            return cmd_init_phase(rest[1:])
+        return cmd_init(rest)
+    if cmd == "join":
+        return cmd_join(rest)
+    if cmd == "reset":
+        return cmd_reset(rest)
+    if cmd == "token":
+        return cmd_token(rest)
+    if cmd == "certs" and rest[:1] == ["certificate-key"]:
+        say(secrets.token_hex(32))
+        return 0
+    if cmd == "config" and rest[:2] in (["images", "pull"], ["images", "list"]):
+        v = kubeadm_version()
+        imgs = ["registry.k8s.io/kube-apiserver:" + v, "registry.k8s.io/kube-controller-manager:" + v,
+                "registry.k8s.io/kube-scheduler:" + v, "registry.k8s.io/kube-proxy:" + v,
+                "registry.k8s.io/coredns/coredns:v1.12.1", "registry.k8s.io/pause:3.10.1",
+                "registry.k8s.io/etcd:3.6.4-0"]
+        if rest[1] == "pull":
+            ok, reason = common.containerd_healthy()
+            if not common.service_active("containerd"):
+                die("failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime "
+                    "API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unavailable")
+            common.delay("image-pull")
+            for i in imgs:
+                say("[config/images] Pulled " + i)
+        else:
+            for i in imgs:
+                say(i)
+        return 0
+    if cmd == "upgrade":
+        die("lab: kubeadm upgrade is not simulated yet")
+    die('unknown command "%s" for "kubeadm"\nRun \'kubeadm --help\' for usage.' % cmd)

@@ -1,0 +1,220 @@
+"""Simulated kubelet: `kubelet --version`, and `kubelet-daemon` (what the kubelet systemd unit runs).
+
+The daemon exits (the unit crash-loops, like the real one) until kubeadm wrote /var/lib/kubelet/config.yaml
+and /etc/kubernetes/kubelet.conf. Then it listens on the host's address:10250, runs the control plane's
+static pods (the lab kube-apiserver daemon, when /etc/kubernetes/manifests/kube-apiserver.yaml exists and the
+container runtime is healthy) and posts the node's status to the API server about every second. When the
+cluster runs a pod network add-on that fits, it writes that add-on's CNI config into /etc/cni/net.d (what the
+add-on's DaemonSet does on a real node)."""
+import os
+import re
+import socket
+import sys
+import threading
+import time
+
+import yaml
+
+from . import common
+from . import k8s_client as C
+
+KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
+CONFIG = "/var/lib/kubelet/config.yaml"
+FLAGS = "/var/lib/kubelet/kubeadm-flags.env"
+MANIFESTS = "/etc/kubernetes/manifests"
+CNI_DIR = "/etc/cni/net.d"
+INTERVAL = 1.0
+
+
+def log(msg):
+    sys.stderr.write("%s kubelet: %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def version():
+    v = common.package_version("kubelet") or "1.34.1"
+    return "v" + v.split("-")[0]
+
+
+def node_name():
+    try:
+        with open(FLAGS) as f:
+            m = re.search(r"--hostname-override=(\S+?)\"?(\s|$)", f.read())
+            if m:
+                return m.group(1).strip('"')
+    except FileNotFoundError:
+        pass
+    return socket.gethostname().lower()
+
+
+def os_image():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except FileNotFoundError:
+        pass
+    return "Linux"
+
+
+def read(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return default
+
+
+def cni_config():
+    try:
+        names = sorted(n for n in os.listdir(CNI_DIR) if n.endswith((".conf", ".conflist", ".json")))
+    except FileNotFoundError:
+        return None
+    return names[0] if names else None
+
+
+def sync_static_pods(runtime_ok):
+    """Run the API server static pod as a lab daemon while its manifest exists (and the runtime works)."""
+    path = os.path.join(MANIFESTS, "kube-apiserver.yaml")
+    if not os.path.exists(path):
+        if common.daemon_running("kube-apiserver"):
+            common.stop_daemon("kube-apiserver")
+        return False
+    if not runtime_ok:
+        return False
+    if common.daemon_running("kube-apiserver"):
+        return True
+    try:
+        with open(path) as f:
+            pod = yaml.safe_load(f)
+        cmd = pod["spec"]["containers"][0]["command"]
+        ann = (pod.get("metadata") or {}).get("annotations") or {}
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as e:
+        log("could not read static pod manifest %s: %s" % (path, e))
+        return False
+    flags = dict(x[2:].split("=", 1) for x in cmd[1:] if x.startswith("--") and "=" in x)
+    addr, port = flags.get("advertise-address"), flags.get("secure-port", "6443")
+    try:
+        import ipaddress
+        if not ipaddress.ip_address(addr).is_loopback:
+            log("kube-apiserver: refusing to bind %s (lab hosts only use 127.0.0.0/8)" % addr)
+            return False
+    except ValueError:
+        return False
+    argv = ["/usr/bin/python3", "-m", "labnode", "kube-apiserver-daemon", "--address", addr, "--port", port]
+    if ann.get("lab.bootstrap/store"):
+        argv += ["--store", ann["lab.bootstrap/store"]]
+    elif ann.get("lab.bootstrap/upstream"):
+        argv += ["--upstream", ann["lab.bootstrap/upstream"]]
+    common.start_daemon("kube-apiserver", argv)
+    log("started static pod kube-apiserver-%s" % node_name())
+    return True
+
+
+def serve_port(addr):
+    """The kubelet's own port (10250): bound for real, so port checks see it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, 10250))
+    s.listen(16)
+
+    def loop():
+        while True:
+            try:
+                c, _ = s.accept()
+                try:
+                    c.recv(1024)
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                finally:
+                    c.close()
+            except OSError:
+                return
+    threading.Thread(target=loop, daemon=True).start()
+    return s
+
+
+def daemon():
+    if not os.path.exists(CONFIG):
+        log('"command failed" err="failed to load kubelet config file, path: %s, error: failed to load Kubelet '
+            'config file %s, error failed to read kubelet config file \\"%s\\", error: open %s: no such file or '
+            'directory"' % (CONFIG, CONFIG, CONFIG, CONFIG))
+        return 1
+    try:
+        with open(CONFIG) as f:
+            cfg = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        log('"command failed" err="failed to load kubelet config file: %s"' % e)
+        return 1
+    fail_swap_on = cfg.get("failSwapOn", True) is not False
+    if common.swap_on() and fail_swap_on:
+        log('"command failed" err="failed to run Kubelet: running with swap on is not supported, please disable '
+            'swap or set --fail-swap-on flag to false"')
+        return 1
+    if not os.path.exists(KUBELET_CONF) and not os.path.exists("/etc/kubernetes/bootstrap-kubelet.conf"):
+        log('"command failed" err="failed to run Kubelet: unable to load bootstrap kubeconfig: stat '
+            '/etc/kubernetes/bootstrap-kubelet.conf: no such file or directory"')
+        return 1
+    addr = common.host_address()
+    try:
+        sock = serve_port(addr)
+    except OSError as e:
+        log('"command failed" err="failed to listen on %s:10250: %s"' % (addr, e))
+        return 1
+    name = node_name()
+    info = common.host_info()
+    log("kubelet %s starting as node %s" % (version(), name))
+    last_err = None
+    while True:
+        if not os.path.exists(KUBELET_CONF) or not os.path.exists(CONFIG):
+            log("kubelet configuration removed; exiting")
+            sock.close()
+            return 1
+        if common.swap_on() and fail_swap_on:
+            log('"command failed" err="failed to run Kubelet: running with swap on is not supported, please disable '
+                'swap"')
+            sock.close()
+            return 1
+        ok, reason = common.containerd_healthy()
+        static = sync_static_pods(ok)
+        try:
+            server, _, _, _ = C.load_kubeconfig(KUBELET_CONF)
+        except C.ClientError as e:
+            log("cannot read kubelet.conf: %s" % e.message)
+            time.sleep(INTERVAL)
+            continue
+        report = {"address": addr, "cpus": info.get("cpus", 2), "memoryMB": info.get("memoryMB", 2048),
+                  "runtimeOk": ok, "runtimeReason": reason, "swap": common.swap_on(), "failSwapOn": fail_swap_on,
+                  "cniConfig": cni_config(), "kubeletVersion": version(),
+                  "runtimeVersion": "containerd://%s" % (common.package_version("containerd") or "").split("-")[0],
+                  "osImage": os_image(), "kernelVersion": os.uname().release,
+                  "machineID": read("/etc/machine-id"), "systemUUID": read("/sys/class/dmi/id/product_uuid"),
+                  "staticPods": static}
+        try:
+            res = C.call(server, "heartbeat", {"node": name, "report": report}, timeout=5)
+            if last_err:
+                log("API server reachable again")
+            last_err = None
+            cni = res.get("cni")
+            if cni and not report["cniConfig"]:
+                os.makedirs(CNI_DIR, exist_ok=True)
+                common.write_file(os.path.join(CNI_DIR, cni["file"]), cni["content"])
+                log("pod network ready: wrote %s/%s" % (CNI_DIR, cni["file"]))
+                continue
+        except C.ClientError as e:
+            if e.message != last_err:
+                log('"Unable to register node with API server" err="%s" node="%s"' % (e.message, name))
+            last_err = e.message
+        time.sleep(INTERVAL)
+
+
+def main(tool, argv):
+    if tool == "kubelet-daemon":
+        return daemon()
+    if "--version" in argv:
+        common.out("Kubernetes %s\n" % version())
+        return 0
+    if not argv or argv[0] in ("-h", "--help"):
+        common.out("The kubelet is the primary \"node agent\" that runs on each node.\n\nUsage:\n  kubelet [flags]\n")
+        return 0
+    return daemon()

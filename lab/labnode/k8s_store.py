@@ -1,0 +1,677 @@
+"""The cluster store and the API logic of the simulated Kubernetes control plane.
+
+One JSON document (on the first control plane: /var/lib/etcd/store.json, removed by `kubeadm reset`) holds
+the cluster configuration, nodes (as their kubelets report them), objects applied with server-side apply,
+bootstrap tokens, the uploaded control-plane certificates and helm releases. The API server daemon
+(k8s_apiserver) calls `handle(store, op, args)` under a lock; times are lab times (common.now())."""
+import copy
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+import time
+import uuid
+
+from . import common
+
+STORE = "/var/lib/etcd/store.json"
+HEARTBEAT_GRACE = 40.0           # node-monitor-grace-period
+TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
+
+# group/version -> kinds the API server knows natively; kind -> namespaced?
+BUILTIN = {
+    "v1": {"Namespace": False, "ConfigMap": True, "Secret": True, "Service": True, "ServiceAccount": True,
+           "Pod": True, "PersistentVolumeClaim": True, "PersistentVolume": False, "Endpoints": True,
+           "LimitRange": True, "ResourceQuota": True, "Node": False},
+    "apps/v1": {"Deployment": True, "DaemonSet": True, "StatefulSet": True, "ReplicaSet": True},
+    "batch/v1": {"Job": True, "CronJob": True},
+    "rbac.authorization.k8s.io/v1": {"Role": True, "RoleBinding": True, "ClusterRole": False,
+                                     "ClusterRoleBinding": False},
+    "networking.k8s.io/v1": {"Ingress": True, "NetworkPolicy": True, "IngressClass": False},
+    "policy/v1": {"PodDisruptionBudget": True},
+    "storage.k8s.io/v1": {"StorageClass": False, "CSIDriver": False},
+    "apiextensions.k8s.io/v1": {"CustomResourceDefinition": False},
+    "autoscaling/v2": {"HorizontalPodAutoscaler": True},
+    "autoscaling/v1": {"HorizontalPodAutoscaler": True},
+    "scheduling.k8s.io/v1": {"PriorityClass": False},
+    "admissionregistration.k8s.io/v1": {"MutatingWebhookConfiguration": False,
+                                        "ValidatingWebhookConfiguration": False},
+    "apiregistration.k8s.io/v1": {"APIService": False},
+    "coordination.k8s.io/v1": {"Lease": True},
+    "node.k8s.io/v1": {"RuntimeClass": False},
+    "discovery.k8s.io/v1": {"EndpointSlice": True},
+}
+SHORT = {"no": "nodes", "po": "pods", "deploy": "deployments", "ds": "daemonsets", "cm": "configmaps",
+         "ns": "namespaces", "svc": "services", "sa": "serviceaccounts", "rs": "replicasets",
+         "sts": "statefulsets", "crd": "customresourcedefinitions", "crds": "customresourcedefinitions",
+         "pvc": "persistentvolumeclaims", "pv": "persistentvolumes", "ing": "ingresses", "ep": "endpoints",
+         "pdb": "poddisruptionbudgets", "sc": "storageclasses", "hpa": "horizontalpodautoscalers",
+         "netpol": "networkpolicies", "cj": "cronjobs", "pc": "priorityclasses"}
+
+# CRDs that helm charts of the catalogue bring with them: chart -> [(group/version, kind, namespaced)]
+CHART_CRDS = {
+    "tigera-operator": [("operator.tigera.io/v1", "Installation", False),
+                        ("operator.tigera.io/v1", "APIServer", False),
+                        ("crd.projectcalico.org/v1", "IPPool", False)],
+    "kube-prometheus-stack": [("monitoring.coreos.com/v1", "ServiceMonitor", True),
+                              ("monitoring.coreos.com/v1", "PodMonitor", True),
+                              ("monitoring.coreos.com/v1", "PrometheusRule", True),
+                              ("monitoring.coreos.com/v1", "Prometheus", True),
+                              ("monitoring.coreos.com/v1", "Alertmanager", True)],
+}
+
+
+class ApiError(Exception):
+    """An error the API server returns: `reason` like NotFound, `message` as kubectl prints it."""
+
+    def __init__(self, reason, message, code=400):
+        super().__init__(message)
+        self.reason, self.message, self.code = reason, message, code
+
+
+def new_store():
+    return {"cluster": None, "nodes": {}, "objects": {}, "tokens": {}, "uploadedCerts": None,
+            "releases": {}, "resourceVersion": 1, "credentials": {}}
+
+
+def ts(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def short_hash(*parts, n=5):
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    h = int(hashlib.sha256("/".join(parts).encode()).hexdigest(), 16)
+    s = ""
+    for _ in range(n):
+        h, r = divmod(h, len(alphabet))
+        s += alphabet[r]
+    return s
+
+
+def _group(api_version):
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+# ------------------------------------------------------------------ kinds
+def known_kinds(st):
+    """[(apiVersion, kind, namespaced)] the server serves: built-ins + CRDs + chart-provided CRDs."""
+    out = [(av, k, ns) for av, kinds in BUILTIN.items() for k, ns in kinds.items()]
+    for key, obj in st["objects"].items():
+        if obj.get("kind") == "CustomResourceDefinition":
+            spec = obj.get("spec") or {}
+            names = spec.get("names") or {}
+            for v in spec.get("versions") or [{"name": spec.get("version", "v1")}]:
+                out.append(("%s/%s" % (spec.get("group"), v.get("name")), names.get("kind"),
+                            spec.get("scope", "Namespaced") == "Namespaced"))
+    for rel in st["releases"].values():
+        out += CHART_CRDS.get(rel["chartName"], [])
+    return out
+
+
+def plural(kind):
+    k = kind.lower()
+    if k.endswith("s"):
+        return k + "es"
+    if k.endswith("y") and not k.endswith("ey"):
+        return k[:-1] + "ies"
+    return k + "s"
+
+
+def resolve_resource(st, resource):
+    """`kubectl get RESOURCE` name (nodes, node, no, deploy, installations.operator.tigera.io) ->
+    (group, kind, namespaced)."""
+    r = resource.lower()
+    r = SHORT.get(r, r)
+    name, _, grp = r.partition(".")
+    for av, kind, nsd in known_kinds(st):
+        g = _group(av)
+        if grp and g != grp:
+            continue
+        if name in (kind.lower(), plural(kind)):
+            return g, kind, nsd
+    raise ApiError("NotFound", 'error: the server doesn\'t have a resource type "%s"' % resource, 404)
+
+
+def check_kind(st, api_version, kind, source="STDIN", name="", namespace=""):
+    for av, k, nsd in known_kinds(st):
+        if av == api_version and k == kind:
+            return nsd
+    raise ApiError("NoMatch", 'error: resource mapping not found for name: "%s" namespace: "%s" from "%s": '
+                   'no matches for kind "%s" in version "%s"\nensure CRDs are installed first'
+                   % (name, namespace, source, kind, api_version))
+
+
+def obj_key(group, kind, ns, name):
+    return "%s|%s|%s|%s" % (group, kind, ns or "", name)
+
+
+# ------------------------------------------------------------------ cluster bootstrap
+def init_cluster(st, cluster, node_name, now):
+    """Fill a fresh store at `kubeadm init` (the config and the objects kubeadm creates)."""
+    st["cluster"] = cluster
+    st["cluster"]["createdAt"] = now
+    st["cluster"]["initNode"] = node_name
+    for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        put_object(st, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, now)
+    cc = cluster.get("clusterConfiguration") or {}
+    put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+                    "data": {"ClusterConfiguration": json.dumps(cc, indent=1)}}, now)
+    put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "kubelet-config", "namespace": "kube-system"},
+                    "data": {"kubelet": json.dumps(cluster.get("kubeletConfiguration") or {}, indent=1)}}, now)
+    put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+                    "data": {"kubeconfig": "server: https://%s" % cluster["endpoint"]}}, now)
+    put_object(st, {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+                    "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                             "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}},
+                                          "spec": {"containers": [{"name": "coredns",
+                                                                   "image": "registry.k8s.io/coredns/coredns:v1.12.1"}],
+                                                   "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                                                                   {"key": "node-role.kubernetes.io/control-plane",
+                                                                    "effect": "NoSchedule"}]}}}}, now)
+    put_object(st, {"apiVersion": "apps/v1", "kind": "DaemonSet",
+                    "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy"}},
+                    "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
+                             "template": {"metadata": {"labels": {"k8s-app": "kube-proxy"}},
+                                          "spec": {"hostNetwork": True,
+                                                   "containers": [{"name": "kube-proxy",
+                                                                   "image": "registry.k8s.io/kube-proxy:%s"
+                                                                   % cluster["kubernetesVersion"]}],
+                                                   "tolerations": [{"operator": "Exists"}]}}}}, now)
+
+
+def put_object(st, obj, now, manager="kubectl"):
+    md = obj.setdefault("metadata", {})
+    g = _group(obj["apiVersion"])
+    nsd = True
+    for av, k, n in known_kinds(st):
+        if k == obj["kind"] and _group(av) == g:
+            nsd = n
+            break
+    if nsd:
+        md.setdefault("namespace", "default")
+    else:
+        md.pop("namespace", None)
+    key = obj_key(g, obj["kind"], md.get("namespace"), md["name"])
+    old = st["objects"].get(key)
+    st["resourceVersion"] += 1
+    if old is not None:
+        omd = old["metadata"]
+        md["uid"] = omd["uid"]
+        md["creationTimestamp"] = omd["creationTimestamp"]
+        if _strip(old) == _strip(obj):
+            return key, "unchanged"
+        md["generation"] = omd.get("generation", 1) + 1
+    else:
+        md["uid"] = str(uuid.uuid4())
+        md["creationTimestamp"] = ts(now)
+        md["generation"] = 1
+    md["resourceVersion"] = str(st["resourceVersion"])
+    md["managedFields"] = [{"manager": manager, "operation": "Apply", "time": ts(now)}]
+    st["objects"][key] = obj
+    return key, "configured" if old is not None else "created"
+
+
+def _strip(obj):
+    o = copy.deepcopy(obj)
+    md = o.get("metadata", {})
+    for k in ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields"):
+        md.pop(k, None)
+    return o
+
+
+# ------------------------------------------------------------------ tokens and certs
+def add_token(st, token, ttl_seconds, now, description="", usages=None, groups=None):
+    m = TOKEN_RE.match(token or "")
+    if not m:
+        raise ApiError("Invalid", 'the bootstrap token "%s" was not of the form "[a-z0-9]{6}.[a-z0-9]{16}"'
+                       % token)
+    tid, secret = m.groups()
+    st["tokens"][tid] = {"secret": secret, "expires": (now + ttl_seconds) if ttl_seconds else None,
+                         "description": description,
+                         "usages": usages or ["authentication", "signing"],
+                         "groups": groups or ["system:bootstrappers:kubeadm:default-node-token"]}
+    return tid
+
+
+def valid_tokens(st, now):
+    return {tid: t for tid, t in st["tokens"].items() if t["expires"] is None or t["expires"] > now}
+
+
+def jws(secret, payload):
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def cluster_info(st, now):
+    """The kube-public/cluster-info ConfigMap as discovery sees it: CA + one signature per valid token
+    (the bootstrap signer drops signatures of expired tokens, the token cleaner deletes the tokens)."""
+    c = st["cluster"]
+    payload = c["caPem"] + "|" + c["endpoint"]
+    return {"caPem": c["caPem"], "endpoint": c["endpoint"],
+            "jws": {tid: jws(t["secret"], payload) for tid, t in valid_tokens(st, now).items()
+                    if "signing" in t["usages"]}}
+
+
+def check_token(st, token, now):
+    m = TOKEN_RE.match(token or "")
+    if not m:
+        raise ApiError("Unauthorized", "Unauthorized", 401)
+    t = valid_tokens(st, now).get(m.group(1))
+    if t is None or not hmac.compare_digest(t["secret"], m.group(2)):
+        raise ApiError("Unauthorized", "Unauthorized", 401)
+    return t
+
+
+def cert_key_hash(key):
+    return hashlib.sha256(("kubeadm-certs:" + key).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ nodes
+def cni_state(st):
+    """(name, ok, message): the pod network the store describes, and whether it fits the cluster."""
+    c = st["cluster"] or {}
+    subnet = c.get("podSubnet")
+    found = []
+    objs = st["objects"].values()
+    for o in objs:
+        if o.get("kind") == "ConfigMap" and o["metadata"].get("name") == "kube-flannel-cfg":
+            ds = any(x.get("kind") == "DaemonSet" and "flannel" in x["metadata"]["name"] and
+                     x["metadata"].get("namespace") == o["metadata"].get("namespace") for x in objs)
+            try:
+                net = json.loads((o.get("data") or {}).get("net-conf.json", "")).get("Network")
+            except (ValueError, AttributeError):
+                net = None
+            found.append(("flannel", net, ds, "ConfigMap %s/kube-flannel-cfg" % o["metadata"].get("namespace")))
+    for rel in st["releases"].values():
+        if rel["chartName"] == "flannel" and rel["status"] == "deployed":
+            found.append(("flannel", (rel["values"] or {}).get("podCidr", "10.244.0.0/16"), True,
+                          "helm release %s/%s value podCidr" % (rel["namespace"], rel["name"])))
+    operator = any(r["chartName"] == "tigera-operator" and r["status"] == "deployed"
+                   for r in st["releases"].values()) or any(
+        o.get("kind") == "Deployment" and o["metadata"]["name"] == "tigera-operator" for o in objs)
+    for o in objs:
+        if o.get("kind") == "Installation" and _group(o.get("apiVersion", "")) == "operator.tigera.io":
+            pools = (((o.get("spec") or {}).get("calicoNetwork") or {}).get("ipPools") or [])
+            cidr = pools[0].get("cidr") if pools else "192.168.0.0/16"
+            found.append(("calico", cidr, operator, "Installation %s spec.calicoNetwork.ipPools[0].cidr"
+                          % o["metadata"]["name"]))
+    for rel in st["releases"].values():
+        if rel["chartName"] == "tigera-operator" and rel["status"] == "deployed":
+            inst = (rel["values"] or {}).get("installation", {"enabled": True})
+            if inst.get("enabled", True) is not False:
+                pools = ((inst.get("calicoNetwork") or {}).get("ipPools") or [])
+                cidr = pools[0].get("cidr") if pools else "192.168.0.0/16"
+                found.append(("calico", cidr, True, "helm release %s/%s value installation.calicoNetwork."
+                              "ipPools[0].cidr" % (rel["namespace"], rel["name"])))
+    if not found:
+        return None, False, "cni plugin not initialized (no pod network add-on is installed)"
+    msgs = []
+    for name, cidr, running, where in found:
+        if not running:
+            msgs.append("%s: %s is present but its %s is not deployed" % (
+                name, where, "DaemonSet" if name == "flannel" else "tigera-operator"))
+            continue
+        if not subnet:
+            if name == "flannel":
+                msgs.append("flannel: the cluster has no pod subnet (kubeadm init without --pod-network-cidr /"
+                            " networking.podSubnet): node pod CIDRs are not assigned")
+                continue
+            return name, True, "ok"
+        try:
+            want = ipaddress.ip_network(subnet, strict=False)
+            have = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            msgs.append("%s: %s has an invalid CIDR %r" % (name, where, cidr))
+            continue
+        if name == "flannel" and have != want:
+            msgs.append("flannel: network %s (%s) does not match the cluster pod subnet %s"
+                        % (have, where, want))
+            continue
+        if name == "calico" and (have.version != want.version or not have.subnet_of(want)):
+            msgs.append("calico: IP pool %s (%s) is not within the cluster pod subnet %s" % (have, where, want))
+            continue
+        return name, True, "ok"
+    return found[0][0], False, "; ".join(msgs)
+
+
+CONFLISTS = {
+    "flannel": ("10-flannel.conflist", {"name": "cbr0", "cniVersion": "0.3.1", "plugins": [
+        {"type": "flannel", "delegate": {"hairpinMode": True, "isDefaultGateway": True}},
+        {"type": "portmap", "capabilities": {"portMappings": True}}]}),
+    "calico": ("10-calico.conflist", {"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": [
+        {"type": "calico", "datastore_type": "kubernetes", "ipam": {"type": "calico-ipam"}},
+        {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}}]}),
+}
+
+
+def node_ready(st, n, now):
+    """(status, reason, message) of a node's Ready condition."""
+    if now - n.get("heartbeat", 0) > HEARTBEAT_GRACE:
+        return "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
+    ks = n.get("kubelet") or {}
+    if not ks.get("runtimeOk"):
+        return "False", "KubeletNotReady", "container runtime is down: %s" % ks.get("runtimeReason", "")
+    if ks.get("swap") and ks.get("failSwapOn", True):
+        return "False", "KubeletNotReady", "running with swap on is not supported, please disable swap"
+    if not ks.get("cniConfig"):
+        _, _, msg = cni_state(st)
+        return "False", "KubeletNotReady", ("container runtime network not ready: NetworkReady=false "
+                                            "reason:NetworkPluginNotReady message:Network plugin returns "
+                                            "error: " + msg)
+    return "True", "KubeletReady", "kubelet is posting ready status"
+
+
+def node_view(st, name, now):
+    n = st["nodes"][name]
+    status, reason, msg = node_ready(st, n, now)
+    ks = n.get("kubelet") or {}
+    taints = list(n.get("taints", []))
+    if status != "True":
+        taints.append({"key": "node.kubernetes.io/not-ready" if status == "False" else
+                       "node.kubernetes.io/unreachable", "effect": "NoSchedule"})
+    if n.get("unschedulable"):
+        taints.append({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"})
+    hb = ts(n.get("heartbeat", now))
+    spec = {"podCIDR": n.get("podCIDR")} if n.get("podCIDR") else {}
+    if n.get("podCIDR"):
+        spec["podCIDRs"] = [n["podCIDR"]]
+    if taints:
+        spec["taints"] = taints
+    if n.get("unschedulable"):
+        spec["unschedulable"] = True
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "uid": n["uid"], "creationTimestamp": ts(n["createdAt"]),
+                     "labels": dict(n.get("labels", {})), "annotations": dict(n.get("annotations", {})),
+                     "resourceVersion": str(st["resourceVersion"])},
+        "spec": spec,
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": n.get("address", "")},
+                          {"type": "Hostname", "address": name}],
+            "capacity": {"cpu": str(ks.get("cpus", 2)), "memory": "%dKi" % (ks.get("memoryMB", 2048) * 1024),
+                         "pods": "110", "ephemeral-storage": "20134592Ki"},
+            "allocatable": {"cpu": str(ks.get("cpus", 2)), "memory": "%dKi" % (ks.get("memoryMB", 2048) * 1024 - 102400),
+                            "pods": "110"},
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False" if status != "Unknown" else "Unknown",
+                 "reason": "KubeletHasSufficientMemory", "lastHeartbeatTime": hb},
+                {"type": "DiskPressure", "status": "False" if status != "Unknown" else "Unknown",
+                 "reason": "KubeletHasNoDiskPressure", "lastHeartbeatTime": hb},
+                {"type": "PIDPressure", "status": "False" if status != "Unknown" else "Unknown",
+                 "reason": "KubeletHasSufficientPID", "lastHeartbeatTime": hb},
+                {"type": "Ready", "status": status, "reason": reason, "message": msg, "lastHeartbeatTime": hb,
+                 "lastTransitionTime": hb}],
+            "nodeInfo": {"kubeletVersion": ks.get("kubeletVersion", ""), "kubeProxyVersion": "",
+                         "containerRuntimeVersion": ks.get("runtimeVersion", ""),
+                         "osImage": ks.get("osImage", ""), "kernelVersion": ks.get("kernelVersion", ""),
+                         "operatingSystem": "linux", "architecture": "amd64",
+                         "machineID": ks.get("machineID", ""), "systemUUID": ks.get("systemUUID", "")},
+        },
+    }
+
+
+def heartbeat(st, name, report, now):
+    """A kubelet's status update; registers the node the first time (like the kubelet does)."""
+    n = st["nodes"].get(name)
+    if n is None:
+        idx = len(st["nodes"])
+        n = {"uid": str(uuid.uuid4()), "createdAt": now, "taints": list(report.get("registerTaints") or []),
+             "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                        "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"},
+             "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                             "volumes.kubernetes.io/controller-managed-attach-detach": "true"}}
+        n["labels"].update(report.get("registerLabels") or {})
+        subnet = (st["cluster"] or {}).get("podSubnet")
+        if subnet:
+            try:
+                net = ipaddress.ip_network(subnet, strict=False)
+                used = {x.get("podCIDR") for x in st["nodes"].values()}
+                for i, sub in enumerate(net.subnets(new_prefix=max(net.prefixlen, 24))):
+                    if str(sub) not in used:
+                        n["podCIDR"] = str(sub)
+                        break
+            except ValueError:
+                pass
+        st["nodes"][name] = n
+        st["resourceVersion"] += 1
+        del idx
+    n["address"] = report.get("address", n.get("address"))
+    n["heartbeat"] = now
+    n["kubelet"] = report
+    name_, ok, msg = cni_state(st)
+    out = {"registered": True}
+    if ok:
+        fname, conf = CONFLISTS[name_]
+        out["cni"] = {"file": fname, "content": json.dumps(conf, indent=2) + "\n"}
+    return out
+
+
+# ------------------------------------------------------------------ pods (synthesised from owners)
+def tolerates(tolerations, taint):
+    for t in tolerations or []:
+        if t.get("effect") and t.get("effect") != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists":
+            if not t.get("key") or t.get("key") == taint.get("key"):
+                return True
+            continue
+        if t.get("key") == taint.get("key") and (t.get("value") or "") == (taint.get("value") or ""):
+            return True
+    return False
+
+
+def schedulable(node_obj, tolerations):
+    for taint in (node_obj["spec"].get("taints") or []):
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
+            return False
+    return True
+
+
+def _selector_ok(node_obj, sel):
+    labels = node_obj["metadata"]["labels"]
+    return all(labels.get(k) == v for k, v in (sel or {}).items())
+
+
+def list_pods(st, now):
+    nodes = {n: node_view(st, n, now) for n in sorted(st["nodes"])}
+    alive = {n for n, o in nodes.items()
+             if o["status"]["conditions"][-1]["status"] != "Unknown"
+             and (st["nodes"][n].get("kubelet") or {}).get("runtimeOk")}
+    ready = {n for n, o in nodes.items() if o["status"]["conditions"][-1]["status"] == "True"}
+    cni_name, cni_ok, cni_msg = cni_state(st)
+    pods = []
+    binds = st.setdefault("bindings", {})
+    generated = set()
+
+    def pod(ns, name, node, owner_kind, owner_name, tmpl_spec, labels, phase, reason=None, static=False):
+        generated.add(ns + "/" + name)
+        spec = copy.deepcopy(tmpl_spec or {})
+        if node:
+            spec["nodeName"] = node
+        p = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {}),
+                          "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, ns + "/" + name)),
+                          "creationTimestamp": ts(st["cluster"]["createdAt"] if st["cluster"] else now),
+                          "ownerReferences": [{"apiVersion": "apps/v1" if owner_kind != "Node" else "v1",
+                                               "kind": owner_kind, "name": owner_name, "controller": True}]},
+             "spec": spec,
+             "status": {"phase": phase, "hostIP": (st["nodes"].get(node) or {}).get("address", "") if node else "",
+                        "conditions": [{"type": "Ready", "status": "True" if phase == "Running" and not reason
+                                        else "False"}]}}
+        cs = []
+        for c in spec.get("containers") or [{"name": "main"}]:
+            s = {"name": c.get("name", "main"), "image": c.get("image", ""), "ready": phase == "Running" and not reason,
+                 "restartCount": 0}
+            if phase == "Running" and not reason:
+                s["state"] = {"running": {"startedAt": ts(now)}}
+            elif reason:
+                s["state"] = {"waiting": {"reason": reason}}
+                s["restartCount"] = 5
+            else:
+                s["state"] = {"waiting": {"reason": "ContainerCreating" if node else "Pending"}}
+            cs.append(s)
+        p["status"]["containerStatuses"] = cs
+        if static:
+            p["metadata"]["annotations"] = {"kubernetes.io/config.source": "file"}
+        pods.append(p)
+
+    for n, o in nodes.items():
+        if "node-role.kubernetes.io/control-plane" in o["metadata"]["labels"] and \
+                (st["nodes"][n].get("kubelet") or {}).get("staticPods"):
+            for comp in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+                pod("kube-system", "%s-%s" % (comp, n), n, "Node", n, {"hostNetwork": True, "containers": [
+                    {"name": comp, "image": "registry.k8s.io/%s" % comp}]}, {"component": comp, "tier": "control-plane"},
+                    "Running" if n in alive else "Unknown", static=True)
+    for key, obj in sorted(st["objects"].items()):
+        kind = obj.get("kind")
+        md = obj["metadata"]
+        ns = md.get("namespace", "default")
+        spec = obj.get("spec") or {}
+        tmpl = (spec.get("template") or {})
+        tspec = tmpl.get("spec") or {}
+        labels = (tmpl.get("metadata") or {}).get("labels") or {}
+        if kind == "DaemonSet":
+            cni_pod = any(w in md["name"] for w in ("flannel", "calico-node"))
+            for n, o in nodes.items():
+                if not _selector_ok(o, tspec.get("nodeSelector")):
+                    continue
+                taints = [t for t in (o["spec"].get("taints") or []) if not t["key"].startswith("node.kubernetes.io/")]
+                if any(t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tspec.get("tolerations"), t)
+                       for t in taints):
+                    continue
+                name = "%s-%s" % (md["name"], short_hash(key, n))
+                if n not in alive:
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Pending")
+                elif cni_pod and not cni_ok:
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Running", reason="CrashLoopBackOff")
+                elif not tspec.get("hostNetwork") and not cni_pod and n not in ready:
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Pending")
+                else:
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Running")
+        elif kind in ("Deployment", "StatefulSet"):
+            replicas = spec.get("replicas", 1)
+            # the scheduler: live nodes whose taints (including not-ready/unschedulable) the pod tolerates
+            cands = [n for n in nodes if n in alive and _selector_ok(nodes[n], tspec.get("nodeSelector"))
+                     and schedulable(nodes[n], tspec.get("tolerations"))]
+            rs = short_hash(key, json.dumps(tmpl, sort_keys=True), n=10)
+            for i in range(int(replicas or 0)):
+                name = ("%s-%d" % (md["name"], i)) if kind == "StatefulSet" else \
+                    "%s-%s-%s" % (md["name"], rs, short_hash(key, str(i)))
+                owner = (md["name"], "StatefulSet") if kind == "StatefulSet" else ("%s-%s" % (md["name"], rs), "ReplicaSet")
+                bound = binds.get(ns + "/" + name)
+                if bound in alive and _selector_ok(nodes[bound], tspec.get("nodeSelector")):
+                    node = bound           # a running pod stays where it is (cordon only stops new ones)
+                elif cands:
+                    load = {n: 0 for n in cands}
+                    for b in binds.values():
+                        if b in load:
+                            load[b] += 1
+                    node = min(cands, key=lambda n: (load[n], n))
+                    binds[ns + "/" + name] = node
+                else:
+                    node = None
+                    binds.pop(ns + "/" + name, None)
+                if node:
+                    # without a pod network only host-network pods get a sandbox
+                    pod(ns, name, node, owner[1], owner[0], tspec, labels,
+                        "Running" if tspec.get("hostNetwork") or node in ready else "Pending")
+                else:
+                    pod(ns, name, None, owner[1], owner[0], tspec, labels, "Pending")
+        elif kind == "Pod":
+            pspec = copy.deepcopy(spec)
+            node = pspec.get("nodeName")
+            if not node:
+                cands = [n for n in nodes if n in ready and schedulable(nodes[n], pspec.get("tolerations"))]
+                node = cands[0] if cands else None
+            p_labels = md.get("labels") or {}
+            pod(ns, md["name"], node, "Pod", md["name"], pspec, p_labels, "Running" if node in ready else "Pending")
+            pods[-1]["metadata"].pop("ownerReferences")
+    for k in [k for k in binds if k not in generated]:
+        del binds[k]
+    return pods
+
+
+# ------------------------------------------------------------------ queries
+def get_objects(st, resource, ns, name, all_ns, now, selector=None):
+    g, kind, nsd = resolve_resource(st, resource)
+    if kind == "Node":
+        items = [node_view(st, n, now) for n in sorted(st["nodes"])]
+    elif kind == "Pod":
+        items = list_pods(st, now)
+    else:
+        items = [copy.deepcopy(o) for k, o in sorted(st["objects"].items())
+                 if o["kind"] == kind and _group(o["apiVersion"]) == g]
+    if nsd and not all_ns:
+        items = [o for o in items if o["metadata"].get("namespace", "default") == (ns or "default")]
+    if selector:
+        items = [o for o in items if all(o["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())]
+    if name is not None:
+        items = [o for o in items if o["metadata"]["name"] == name]
+        if not items:
+            raise ApiError("NotFound", 'Error from server (NotFound): %s "%s" not found'
+                           % (plural(kind) if not g else plural(kind) + "." + g, name), 404)
+    return {"kind": kind, "group": g, "namespaced": nsd, "items": items}
+
+
+def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):
+    results = []
+    for obj in docs:
+        md = obj.get("metadata") or {}
+        name = md.get("name", "")
+        nsd = check_kind(st, obj["apiVersion"], obj["kind"], source, name, md.get("namespace", ""))
+        ns = md.get("namespace") or "default"
+        if nsd and obj["kind"] != "Namespace" and obj_key("", "Namespace", "", ns) not in st["objects"]:
+            raise ApiError("NotFound", 'Error from server (NotFound): error when creating "%s": namespaces "%s" '
+                           'not found' % (source, ns), 404)
+        kind_l = obj["kind"].lower()
+        g = _group(obj["apiVersion"])
+        label = kind_l + ("." + g if g else "")
+        if obj["kind"] == "Node":
+            if name not in st["nodes"]:
+                raise ApiError("NotFound", 'Error from server (NotFound): nodes "%s" not found' % name, 404)
+            n = st["nodes"][name]
+            n["labels"].update(md.get("labels") or {})
+            n["annotations"].update(md.get("annotations") or {})
+            if "taints" in (obj.get("spec") or {}):
+                n["taints"] = obj["spec"]["taints"] or []
+            st["resourceVersion"] += 1
+            results.append({"ref": "node/%s" % name, "status": "configured"})
+            continue
+        if dry_run:
+            results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
+            continue
+        _, status = put_object(st, copy.deepcopy(obj), now, manager)
+        results.append({"ref": "%s/%s" % (label, name), "status": status})
+    return results
+
+
+def delete_object(st, resource_or_kind, ns, name, ignore_not_found, api_version=None):
+    if resource_or_kind == "Node" or (api_version is None and resolve_resource(st, resource_or_kind)[1] == "Node"):
+        if name not in st["nodes"]:
+            if ignore_not_found:
+                return None
+            raise ApiError("NotFound", 'Error from server (NotFound): nodes "%s" not found' % name, 404)
+        del st["nodes"][name]
+        return 'node "%s" deleted' % name
+    if api_version is not None:
+        g, kind = _group(api_version), resource_or_kind
+        nsd = check_kind(st, api_version, kind, "", name, ns or "")
+    else:
+        g, kind, nsd = resolve_resource(st, resource_or_kind)
+    key = obj_key(g, kind, (ns or "default") if nsd else "", name)
+    label = kind.lower() + ("." + g if g else "")
+    if key not in st["objects"]:
+        if ignore_not_found:
+            return None
+        raise ApiError("NotFound", 'Error from server (NotFound): %s "%s" not found'
+                       % (plural(kind) + ("." + g if g else ""), name), 404)
+    del st["objects"][key]
+    if kind == "Namespace":
+        for k in [k for k, o in st["objects"].items() if o["metadata"].get("namespace") == name]:
+            del st["objects"][k]
+    st["resourceVersion"] += 1
+    return '%s "%s" deleted' % (label, name)

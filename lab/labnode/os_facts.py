@@ -1,0 +1,107 @@
+"""nproc, reboot, shutdown, and the host's boot sequence."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from labnode import SERVICES, common
+
+
+def nproc(argv):
+    n = int(common.host_info().get("cpus") or os.cpu_count() or 1)
+    ignore = 0
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--all":
+            pass
+        elif a.startswith("--ignore="):
+            ignore = int(a.split("=", 1)[1])
+        elif a == "--ignore" and i + 1 < len(argv):
+            ignore = int(argv[i + 1])
+            i += 1
+        elif a in ("--help", "--version"):
+            common.out("nproc (GNU coreutils) 8.32\n")
+            return 0
+        else:
+            common.fail("nproc: extra operand '%s'\nTry 'nproc --help' for more information." % a, 1)
+        i += 1
+    common.out("%d\n" % max(1, n - ignore))
+    return 0
+
+
+def _protected_pids():
+    """The namespace holder and the sshd listener survive a simulated reboot (they are the 'machine')."""
+    keep = {os.getpid()}
+    hd = common.host_lab_dir()
+    for f in ("holder.pid", "sshd.pid"):
+        try:
+            with open(os.path.join(hd, f)) as fh:
+                keep.add(int(fh.read().strip()))
+        except (OSError, ValueError):
+            pass
+    return keep
+
+
+def kill_host_processes():
+    me = os.readlink("/proc/self/ns/mnt")
+    keep = _protected_pids()
+    for _ in range(20):
+        victims = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) in keep:
+                continue
+            try:
+                if os.readlink("/proc/%s/ns/mnt" % d) == me:
+                    victims.append(int(d))
+            except OSError:
+                pass
+        if not victims:
+            return
+        for p in victims:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+def simulate_boot():
+    """Reset runtime state as a reboot does, then start enabled services."""
+    from labnode import os_kernel, os_systemctl
+    kill_host_processes()
+    for f in os.listdir(common.RUN_DIR) if os.path.isdir(common.RUN_DIR) else []:
+        if f.endswith(".pid"):
+            os.unlink(os.path.join(common.RUN_DIR, f))
+    with common.state(common.KERNEL_JSON, os_kernel.boot_state()) as kern:
+        new = os_kernel.boot(kern)
+        kern.clear()
+        kern.update(new)
+        snapshot = dict(kern)
+    os_kernel.refresh_proc(snapshot)
+    with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as svc:
+        svc["started"] = []
+    for name in list(common.services_state().get("enabled", [])):
+        if name in SERVICES:
+            os_systemctl.start(name, quiet=True)
+
+
+def reboot(tool, argv):
+    if not common.is_root():
+        common.fail("Failed to set wall message, ignoring: Interactive authentication required.\n"
+                    "Call to Reboot failed: Interactive authentication required.", 1)
+    if tool == "shutdown" and not any(a in ("-r", "--reboot") for a in argv):
+        # a halted lab host would be gone for good; model only the reboot
+        common.fail("shutdown: this lab only supports `shutdown -r` (use scripts/lab fault HOST sshd-down)", 1)
+    subprocess.Popen([sys.executable, "-c", "import time, sys; sys.path.insert(0, '/opt/labnode'); "
+                      "time.sleep(0.5); from labnode import os_facts; os_facts.simulate_boot()"],
+                     start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, close_fds=True, env=dict(os.environ, PYTHONPATH="/opt/labnode"))
+    return 0
+
+
+def main(tool, argv):
+    if tool == "nproc":
+        return nproc(argv)
+    return reboot(tool, argv)

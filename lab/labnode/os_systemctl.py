@@ -1,0 +1,240 @@
+"""systemctl: enable/disable/start/stop/restart/is-active/is-enabled/status/daemon-reload/show/mask.
+
+Lab services (labnode.SERVICES) run under a Restart=always supervisor (labnode.supervise); a service can
+start only when its package is installed and its unit file exists, like the real thing."""
+import os
+import sys
+import time
+
+from labnode import SERVICE_PACKAGES, SERVICES, common
+
+UNIT_DIRS = ["/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system",
+             "/usr/lib/systemd/system"]
+# systemd RestartSec of the real units, divided by 10 in the lab
+RESTART_SEC = {"kubelet": 1.0, "containerd": 0.5}
+
+
+def unit_name(u):
+    return u if "." in u else u + ".service"
+
+
+def base(u):
+    return u[:-len(".service")] if u.endswith(".service") else u
+
+
+def unit_file(name):
+    for d in UNIT_DIRS:
+        p = os.path.join(d, unit_name(name))
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def unit_exists(name):
+    if unit_file(name) is None:
+        return False
+    pkg = SERVICE_PACKAGES.get(name)
+    return pkg is None or common.package_version(pkg) is not None
+
+
+def _masked(name):
+    p = os.path.join("/etc/systemd/system", unit_name(name))
+    return os.path.islink(p) and os.readlink(p) == "/dev/null"
+
+
+def start(name, quiet=False):
+    """Start a unit. Returns 0 or an exit code after printing systemctl's message."""
+    if not unit_exists(name):
+        if not quiet:
+            sys.stderr.write("Failed to start %s: Unit %s not found.\n" % (unit_name(name), unit_name(name)))
+        return 5
+    if _masked(name):
+        if not quiet:
+            sys.stderr.write("Failed to start %s: Unit %s is masked.\n" % (unit_name(name), unit_name(name)))
+        return 1
+    with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as svc:
+        if name not in svc["started"]:
+            svc["started"].append(name)
+    if name in SERVICES and not common.daemon_running(name):
+        common.delay("service-start")
+        common.start_daemon(name, [sys.executable, "-m", "labnode.supervise", name,
+                                   str(RESTART_SEC.get(name, 1.0)), "--"] + SERVICES[name])
+        # give the main process a moment to fail fast (a bad config), as `systemctl start` waits for startup
+        deadline = time.time() + 0.3
+        while time.time() < deadline and common.service_main_pid(name) is None:
+            time.sleep(0.02)
+    return 0
+
+
+def stop(name):
+    with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as svc:
+        if name in svc["started"]:
+            svc["started"].remove(name)
+    common.stop_daemon(name)
+    try:
+        os.unlink(os.path.join(common.RUN_DIR, name + ".main.pid"))
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def state_of(name):
+    if name in SERVICES:
+        return common.service_state(name)
+    return "active" if name in common.services_state().get("started", []) else "inactive"
+
+
+def enabled_of(name):
+    if _masked(name):
+        return "masked"
+    if unit_file(name) is None or not unit_exists(name):
+        return None
+    return "enabled" if common.service_enabled(name) else "disabled"
+
+
+def need_root(verb, units):
+    if common.is_root():
+        return
+    what = unit_name(units[0]) if units else ""
+    if verb in ("enable", "disable", "mask", "unmask", "daemon-reload"):
+        common.fail("Failed to %s unit: Access denied" % verb if verb != "daemon-reload"
+                    else "Failed to reload daemon: Access denied", 1)
+    common.fail("Failed to %s %s: Access denied\nSee system logs and 'systemctl status %s' for details."
+                % (verb, what, what), 1)
+
+
+def status(names):
+    rc = 0
+    for n in names:
+        st = state_of(n)
+        en = enabled_of(n)
+        if en is None and st == "inactive":
+            sys.stderr.write("Unit %s could not be found.\n" % unit_name(n))
+            rc = 4
+            continue
+        pid = common.service_main_pid(n) if n in SERVICES else None
+        sub = {"active": "running", "activating": "auto-restart", "inactive": "dead"}[st]
+        common.out("● %s - %s\n     Loaded: loaded (%s; %s; vendor preset: enabled)\n     Active: %s (%s)\n"
+                   % (unit_name(n), n, unit_file(n) or "/dev/null", en or "disabled", st, sub))
+        if pid:
+            common.out("   Main PID: %d (%s)\n" % (pid, n))
+        if st != "active":
+            rc = 3
+    return rc
+
+
+def main(tool, argv):
+    flags = [a for a in argv if a.startswith("-")]
+    args = [a for a in argv if not a.startswith("-")]
+    quiet = "-q" in flags or "--quiet" in flags
+    now = "--now" in flags
+    if not args:
+        common.out("UNIT                        LOAD   ACTIVE SUB     DESCRIPTION\n")
+        for n in sorted(set(common.services_state().get("started", []))):
+            common.out("%-27s loaded %s %s %s\n" % (unit_name(n), state_of(n), "running", n))
+        return 0
+    verb, units = args[0], [base(u) for u in args[1:]]
+    if verb == "daemon-reload":
+        need_root(verb, units)
+        with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as svc:
+            svc["reloadedAt"] = common.now()
+        return 0
+    if verb in ("is-active", "is-failed"):
+        rc = 3
+        for n in units:
+            st = state_of(n)
+            if not quiet:
+                common.out(st + "\n")
+            if st == "active":
+                rc = 0 if verb == "is-active" else 1
+        return rc if units else 1
+    if verb == "is-enabled":
+        rc = 1
+        for n in units:
+            en = enabled_of(n)
+            if en is None:
+                if not quiet:
+                    sys.stderr.write("Failed to get unit file state for %s: No such file or directory\n"
+                                     % unit_name(n))
+                continue
+            if not quiet:
+                common.out(en + "\n")
+            if en == "enabled":
+                rc = 0
+        return rc
+    if verb == "status":
+        return status(units)
+    if verb == "show":
+        for n in units:
+            st = state_of(n)
+            props = {"ActiveState": st, "SubState": {"active": "running", "activating": "auto-restart",
+                                                       "inactive": "dead"}[st],
+                     "UnitFileState": enabled_of(n) or "", "LoadState": "loaded" if unit_exists(n) else "not-found",
+                     "MainPID": str(common.service_main_pid(n) or 0) if n in SERVICES else "0",
+                     "Id": unit_name(n)}
+            want = None
+            for i, a in enumerate(argv):
+                if a in ("-p", "--property") and i + 1 < len(argv):
+                    want = (want or []) + argv[i + 1].split(",")
+                elif a.startswith("--property="):
+                    want = (want or []) + a.split("=", 1)[1].split(",")
+            value_only = "--value" in flags
+            for k in (want or sorted(props)):
+                if k in props:
+                    common.out((props[k] if value_only else "%s=%s" % (k, props[k])) + "\n")
+        return 0
+    if not units:
+        common.fail("Too few arguments.", 1)
+    if verb in ("start", "stop", "restart", "reload", "try-restart", "reload-or-restart", "enable", "disable",
+                "mask", "unmask", "reset-failed", "kill"):
+        need_root(verb, units)
+    rc = 0
+    for n in units:
+        if verb in ("start",):
+            rc = start(n) or rc
+        elif verb == "stop":
+            if not unit_exists(n) and state_of(n) == "inactive":
+                sys.stderr.write("Failed to stop %s: Unit %s not loaded.\n" % (unit_name(n), unit_name(n)))
+                rc = 5
+                continue
+            stop(n)
+        elif verb in ("restart", "reload-or-restart", "reload"):
+            if not unit_exists(n):
+                sys.stderr.write("Failed to %s %s: Unit %s not found.\n" % (verb, unit_name(n), unit_name(n)))
+                rc = 5
+                continue
+            stop(n)
+            rc = start(n) or rc
+        elif verb == "try-restart":
+            if state_of(n) != "inactive":
+                stop(n)
+                rc = start(n) or rc
+        elif verb in ("enable", "disable"):
+            if not unit_exists(n):
+                sys.stderr.write("Failed to %s unit: Unit file %s does not exist.\n" % (verb, unit_name(n)))
+                rc = 1
+                continue
+            with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as svc:
+                if verb == "enable" and n not in svc["enabled"]:
+                    svc["enabled"].append(n)
+                    sys.stderr.write("Created symlink /etc/systemd/system/multi-user.target.wants/%s → %s.\n"
+                                     % (unit_name(n), unit_file(n)))
+                if verb == "disable" and n in svc["enabled"]:
+                    svc["enabled"].remove(n)
+                    sys.stderr.write("Removed \"/etc/systemd/system/multi-user.target.wants/%s\".\n" % unit_name(n))
+            if now:
+                rc = (start(n) if verb == "enable" else stop(n)) or rc
+        elif verb == "mask":
+            p = os.path.join("/etc/systemd/system", unit_name(n))
+            if not os.path.lexists(p):
+                os.makedirs("/etc/systemd/system", exist_ok=True)
+                os.symlink("/dev/null", p)
+        elif verb == "unmask":
+            p = os.path.join("/etc/systemd/system", unit_name(n))
+            if os.path.islink(p) and os.readlink(p) == "/dev/null":
+                os.unlink(p)
+        elif verb in ("reset-failed", "kill"):
+            pass
+        else:
+            common.fail("Unknown command verb %s." % verb, 1)
+    return rc

@@ -1,0 +1,56 @@
+"""`python3 -m labnode.supervise NAME RESTART_SEC -- ARGV...`: systemd's Restart=always for a lab service.
+
+Runs ARGV, records its pid in /run/labnode/NAME.main.pid, restarts it RESTART_SEC after it exits;
+SIGTERM stops the child and the supervisor."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from labnode import common
+
+
+def main():
+    name, restart_sec = sys.argv[1], float(sys.argv[2])
+    argv = sys.argv[sys.argv.index("--") + 1:]
+    main_pid = os.path.join(common.RUN_DIR, name + ".main.pid")
+    state = {"child": None, "stop": False}
+
+    def term(signum, frame):
+        state["stop"] = True
+        c = state["child"]
+        if c is not None and c.poll() is None:
+            c.terminate()
+
+    signal.signal(signal.SIGTERM, term)
+    signal.signal(signal.SIGINT, term)
+    while not state["stop"]:
+        sys.stdout.write("%s lab-systemd: starting %s\n" % (time.strftime("%H:%M:%S"), name))
+        sys.stdout.flush()
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        state["child"] = child
+        with open(main_pid, "w") as f:
+            f.write("%d\n" % child.pid)
+        while True:
+            try:
+                rc = child.wait()
+                break
+            except InterruptedError:
+                continue
+        if state["stop"]:
+            break
+        sys.stdout.write("%s lab-systemd: %s.service: main process exited, code=exited, status=%d; "
+                         "scheduling restart in %gs\n" % (time.strftime("%H:%M:%S"), name, rc, restart_sec))
+        sys.stdout.flush()
+        deadline = time.time() + restart_sec
+        while not state["stop"] and time.time() < deadline:
+            time.sleep(0.05)
+    try:
+        os.unlink(main_pid)
+    except FileNotFoundError:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+"""kubeadm in the lab refuses what real kubeadm refuses, and accepts the real procedure.
+
+Each module runs its own lab (LAB_DIR /srv/lab-t-*, LAB_NET 127.0.6x) so it can run beside other labs."""
+import json
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+from k8slab import Lab, join_command, require_root
+
+NET = "127.0.61"
+CERT_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+TOKEN = "abcdef.0123456789abcdef"
+
+INIT_CONFIG = """apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: "%(token)s"
+  ttl: 24h0m0s
+certificateKey: %(key)s
+localAPIEndpoint:
+  advertiseAddress: %(net)s.11
+  bindPort: 6443
+nodeRegistration:
+  name: lab-1
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.34.1
+controlPlaneEndpoint: "%(net)s.11:6443"
+networking:
+  podSubnet: 10.244.0.0/16
+  serviceSubnet: 10.96.0.0/12
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+""" % {"token": TOKEN, "key": CERT_KEY, "net": NET}
+
+KUBEADM_REPO_ONLY = r"""
+mkdir -p -m 755 /etc/apt/keyrings
+curl -fsSL https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key | gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.34/deb/ /' > /etc/apt/sources.list.d/kubernetes.list
+apt-get update -q >/dev/null && apt-get install -y kubelet kubeadm kubectl >/dev/null && echo INSTALLED
+"""
+
+
+@pytest.fixture(scope="module")
+def lab():
+    require_root()
+    lb = Lab("kubeadm", NET, hosts=4).up()
+    try:
+        lb.prepare(1, 2, 3)
+        assert "INSTALLED" in lb.ok(4, KUBEADM_REPO_ONLY)
+        yield lb
+    finally:
+        lb.down()
+
+
+def errors(out):
+    return re.findall(r"\[ERROR ([^\]]+)\]", out)
+
+
+def test_kubelet_crash_loops_until_kubeadm_configures_it(lab):
+    p = lab.sh(1, "systemctl is-active kubelet")
+    assert p.returncode != 0 and p.stdout.strip() in ("activating", "failed", "inactive"), p.stdout
+    log = lab.ok(1, "cat /var/log/labnode/kubelet.log 2>/dev/null || true")
+    assert "/var/lib/kubelet/config.yaml" in log
+
+
+def test_preflight_on_an_unprepared_host(lab):
+    p = lab.sh(4, "kubeadm init")
+    assert p.returncode == 1
+    errs = errors(p.stderr)
+    assert "Swap" in errs
+    assert "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables" in errs
+    assert "FileContent--proc-sys-net-ipv4-ip_forward" in errs
+    assert "CRI" in errs
+    assert "/proc/sys/net/bridge/bridge-nf-call-iptables does not exist" in p.stderr
+    assert "--ignore-preflight-errors" in p.stderr
+    # nothing was written
+    assert lab.sh(4, "test -e /etc/kubernetes/admin.conf").returncode != 0
+    # each fix removes exactly its error
+    lab.ok(4, "swapoff -a")
+    errs = errors(lab.sh(4, "kubeadm init").stderr)
+    assert "Swap" not in errs and "CRI" in errs
+    lab.ok(4, "modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1 net.ipv4.ip_forward=1")
+    errs = errors(lab.sh(4, "kubeadm init").stderr)
+    assert errs == ["CRI"], errs
+    # ignored errors become warnings but the rest still counts
+    p = lab.sh(4, "kubeadm init --ignore-preflight-errors=CRI --dry-run")
+    assert "[WARNING CRI]" in p.stderr
+
+
+def test_swap_on_refuses_init(lab):
+    lab.ok(1, "swapon /swap.img")
+    try:
+        p = lab.sh(1, "kubeadm init --pod-network-cidr=10.244.0.0/16")
+        assert p.returncode == 1
+        assert errors(p.stderr) == ["Swap"], p.stderr
+        assert "running with swap on is not supported. Please disable swap" in p.stderr
+    finally:
+        lab.ok(1, "swapoff -a")
+
+
+@pytest.mark.parametrize("doc,msg", [
+    ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnett: 10.244.0.0/16\n",
+     'strict decoding error: unknown field "networking.podSubnett"'),
+    ("apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nnodeRegistration:\n  nmae: x\n",
+     'strict decoding error: unknown field "nodeRegistration.nmae"'),
+    ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfig\n", 'no kind "ClusterConfig" is registered'),
+    ("apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n", "old API spec"),
+    ("apiVersion: example.com/v1\nkind: Foo\n", 'no kind "Foo" is registered for version "example.com/v1"'),
+    ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n    a: b\n",
+     "cannot unmarshal object"),
+    ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking: [\n", "error converting YAML"),
+])
+def test_strict_config_decoding(lab, doc, msg):
+    lab.ok(1, "cat > /root/bad.yaml <<'EOF'\n%sEOF" % doc)
+    p = lab.sh(1, "kubeadm init --config /root/bad.yaml")
+    assert p.returncode == 1
+    assert msg in p.stderr, p.stderr
+    assert lab.ok(1, "ls /etc/kubernetes/manifests 2>/dev/null | wc -l").strip() == "0"
+
+
+def test_config_cannot_be_mixed_with_flags(lab):
+    lab.ok(1, "cat > /root/ok.yaml <<'EOF'\n%sEOF" % INIT_CONFIG)
+    p = lab.sh(1, "kubeadm init --config /root/ok.yaml --pod-network-cidr 10.0.0.0/16")
+    assert p.returncode == 1 and "can not mix '--config' with arguments [pod-network-cidr]" in p.stderr
+
+
+def test_init_with_config_then_second_init_refused(lab):
+    lab.ok(1, "cat > /root/init.yaml <<'EOF'\n%sEOF" % INIT_CONFIG)
+    p = lab.sh(1, "kubeadm init --config /root/init.yaml --upload-certs")
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    assert "Your Kubernetes control-plane has initialized successfully!" in out
+    assert "[upload-certs] Using certificate key:\n%s" % CERT_KEY in out
+    digest = lab.ok(1, "openssl x509 -pubkey -in /etc/kubernetes/pki/ca.crt | openssl rsa -pubin -outform der "
+                       "2>/dev/null | openssl dgst -sha256 -hex | sed 's/^.* //'").strip()
+    cp = join_command(out, control_plane=True)
+    worker = join_command(out)
+    assert cp == ("kubeadm join %s.11:6443 --token %s --discovery-token-ca-cert-hash sha256:%s --control-plane "
+                  "--certificate-key %s" % (NET, TOKEN, digest, CERT_KEY))
+    assert worker == "kubeadm join %s.11:6443 --token %s --discovery-token-ca-cert-hash sha256:%s" % (NET, TOKEN, digest)
+    assert "uploaded-certs will be deleted in two hours" in out
+    for f in ("admin.conf", "kubelet.conf", "super-admin.conf", "pki/ca.crt", "pki/ca.key", "pki/sa.key",
+              "manifests/kube-apiserver.yaml", "manifests/etcd.yaml"):
+        lab.ok(1, "test -s /etc/kubernetes/" + f)
+    # the API endpoint is a real TCP listener on the host's address
+    with socket.create_connection((NET + ".11", 6443), timeout=2):
+        pass
+    assert lab.ok(1, "systemctl is-active kubelet").strip() == "active"
+    # the tokens from the config are there
+    assert TOKEN in lab.ok(1, "kubeadm token list")
+    # a second init is refused by preflight
+    p = lab.sh(1, "kubeadm init --config /root/init.yaml --upload-certs")
+    assert p.returncode == 1
+    errs = errors(p.stderr)
+    assert "Port-6443" in errs and "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml" in errs
+    assert "DirAvailable--var-lib-etcd" in errs
+
+
+def test_join_discovery_refusals(lab):
+    digest = lab.ok(1, "kubeadm token create --print-join-command").split("sha256:")[1].split()[0]
+    tok = lab.ok(1, "kubeadm token create --ttl 2h").strip()
+    assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", tok)
+    ep = NET + ".11:6443"
+    # wrong CA hash
+    p = lab.sh(3, "kubeadm join %s --token %s --discovery-token-ca-cert-hash sha256:%s" % (ep, tok, "0" * 64))
+    assert p.returncode == 1 and "none of the public keys \"sha256:%s\" are pinned" % digest in p.stderr, p.stderr
+    # unknown token id
+    p = lab.sh(3, "kubeadm join %s --token zzzzzz.zzzzzzzzzzzzzzzz --discovery-token-ca-cert-hash sha256:%s" % (ep, digest))
+    assert p.returncode == 1 and 'could not find a JWS signature in the cluster-info ConfigMap for token ID "zzzzzz"' in p.stderr
+    # right id, wrong secret
+    p = lab.sh(3, "kubeadm join %s --token %s.zzzzzzzzzzzzzzzz --discovery-token-ca-cert-hash sha256:%s"
+               % (ep, tok.split(".")[0], digest))
+    assert p.returncode == 1 and "failed to verify JWS signature" in p.stderr
+    # no CA pin at all
+    p = lab.sh(3, "kubeadm join %s --token %s" % (ep, tok))
+    assert p.returncode == 1 and "without caCertHashes can be unsafe" in p.stderr
+    # nobody listening at the endpoint
+    p = lab.sh(3, "kubeadm join %s.14:6443 --token %s --discovery-token-ca-cert-hash sha256:%s" % (NET, tok, digest))
+    assert p.returncode == 1 and "connection refused" in p.stderr, p.stderr
+    # nothing was left behind by the refusals
+    assert lab.sh(3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
+
+
+def test_control_plane_join_then_join_twice_refused(lab):
+    p = lab.sh(1, "kubeadm token create --print-join-command")
+    cmd = p.stdout.strip() + " --control-plane --certificate-key " + CERT_KEY
+    p = lab.sh(2, cmd)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "a new control plane instance was created" in p.stdout
+    lab.ok(2, "test -s /etc/kubernetes/pki/ca.key && test -s /etc/kubernetes/admin.conf")
+    # the joined control plane serves the API on its own address too
+    assert "lab-2" in lab.ok(2, "kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://%s.12:6443 "
+                                "get nodes" % NET)
+    node = json.loads(lab.kubectl(1, "get node lab-2 -o json").stdout)
+    assert "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
+    assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in node["spec"]["taints"]
+    # joining twice is refused
+    p = lab.sh(2, cmd)
+    assert p.returncode == 1
+    assert "FileAvailable--etc-kubernetes-kubelet.conf" in errors(p.stderr)
+
+
+def test_expired_token_and_certificate_key(lab):
+    ep = NET + ".11:6443"
+    short = lab.ok(1, "kubeadm token create --ttl 1h").strip()
+    digest = lab.ok(1, "kubeadm token create --print-join-command").split("sha256:")[1].split()[0]
+    lab.clock("90m")
+    assert short not in lab.ok(1, "kubeadm token list")
+    p = lab.sh(3, "kubeadm join %s --token %s --discovery-token-ca-cert-hash sha256:%s" % (ep, short, digest))
+    assert p.returncode == 1 and "could not find a JWS signature" in p.stderr
+    # 2h30 after init: the uploaded certificates are gone
+    lab.clock("1h")
+    fresh = lab.ok(1, "kubeadm token create --ttl 1h").strip()
+    cp = "kubeadm join %s --token %s --discovery-token-ca-cert-hash sha256:%s --control-plane --certificate-key %%s" % (
+        ep, fresh, digest)
+    p = lab.sh(3, cp % CERT_KEY)
+    assert p.returncode == 1
+    assert 'Secret "kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have expired' in p.stderr
+    # re-upload with a new key: a wrong key is refused, the new one works
+    out = lab.ok(1, "kubeadm init phase upload-certs --upload-certs")
+    key = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"[0-9a-f]{64}", key) and key != CERT_KEY
+    p = lab.sh(3, cp % CERT_KEY)
+    assert p.returncode == 1 and "message authentication failed" in p.stderr
+    assert lab.sh(3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
+    p = lab.sh(3, cp % key)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert set(lab.nodes()) == {"lab-1", "lab-2", "lab-3"}
+
+
+def test_cni_decides_readiness(lab):
+    nodes = lab.nodes()
+    assert all(c["status"] == "False" for c in nodes.values())
+    assert "cni plugin not initialized" in nodes["lab-1"]["message"]
+    p = lab.kubectl(1, "wait --for=condition=Ready node --all --timeout=2s")
+    assert p.returncode == 1 and "timed out waiting for the condition" in p.stderr
+    # flannel with a Network that is not the cluster's pod subnet: still NotReady, with a readable reason
+    manifest = lab.ok(1, "curl -fsSL https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml")
+    assert '"Network": "10.244.0.0/16"' in manifest
+    lab.ok(1, "curl -fsSL https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml "
+              "| sed 's#10.244.0.0/16#10.99.0.0/16#' > /root/flannel-bad.yml")
+    lab.ok(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f /root/flannel-bad.yml")
+    time.sleep(2.5)
+    nodes = lab.nodes()
+    assert all(c["status"] == "False" for c in nodes.values())
+    assert "does not match the cluster pod subnet 10.244.0.0/16" in nodes["lab-3"]["message"]
+    pods = json.loads(lab.kubectl(1, "get pods -n kube-flannel -o json").stdout)["items"]
+    assert pods and all(p["status"]["containerStatuses"][0]["state"].get("waiting", {}).get("reason")
+                        == "CrashLoopBackOff" for p in pods)
+    assert lab.sh(2, "ls /etc/cni/net.d 2>/dev/null").stdout.strip() == ""
+    # the right one: Ready everywhere, CNI config written on every node
+    p = lab.kubectl(1, "apply -f https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml")
+    assert p.returncode == 0 and "configmap/kube-flannel-cfg configured" in p.stdout, p.stdout + p.stderr
+    p = lab.kubectl(1, "wait --for=condition=Ready node --all --timeout=30s")
+    assert p.returncode == 0, p.stderr
+    for h in (1, 2, 3):
+        lab.ok(h, "test -s /etc/cni/net.d/10-flannel.conflist")
+
+
+def test_reset_cleans_what_reset_cleans(lab):
+    p = lab.sh(3, "kubeadm reset -f")
+    assert p.returncode == 0, p.stderr
+    assert "The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d" in p.stdout
+    assert "does not reset or clean up iptables rules" in p.stdout
+    lab.ok(3, "test ! -e /etc/kubernetes/admin.conf && test ! -e /etc/kubernetes/kubelet.conf && "
+              "test ! -e /etc/kubernetes/pki/ca.crt && test -z \"$(ls -A /etc/kubernetes/manifests)\" && "
+              "test -z \"$(ls -A /var/lib/kubelet)\"")
+    lab.ok(3, "test -s /etc/cni/net.d/10-flannel.conflist")
+    assert lab.sh(3, "systemctl is-active kubelet").stdout.strip() != "active"
+    # its API server is gone; the Node object is not deleted by reset
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            socket.create_connection((NET + ".13", 6443), timeout=1).close()
+            time.sleep(0.2)
+        except OSError:
+            break
+    else:
+        pytest.fail("the API server of lab-3 still answers after reset")
+    assert "lab-3" in lab.nodes()
+    # its kubelet is gone, but for the node-monitor grace period the old Node still looks Ready:
+    # a re-join under the same name is refused until the Node is deleted (as with real kubeadm)
+    p = lab.sh(1, "kubeadm token create --print-join-command")
+    again = lab.sh(3, p.stdout.strip())
+    assert again.returncode == 1 and 'a Node with name "lab-3" and status "Ready" already exists' in again.stderr
+    assert lab.sh(3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
+    assert lab.kubectl(1, "delete node lab-3").stdout.strip() == 'node "lab-3" deleted'
+    p = lab.sh(1, "kubeadm token create --print-join-command")
+    p = lab.sh(3, p.stdout.strip())
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A 2-host lab whose hosts have 1 CPU and 1 GB: too small for a control plane."""
+    require_root()
+    lb = Lab("kubeadm-small", "127.0.63", hosts=2, args=["--cpus", "1", "--memory", "1024"]).up()
+    try:
+        lb.prepare(1, 2)
+        yield lb
+    finally:
+        lb.down()
+
+
+def test_cpu_and_memory_minimums_on_control_planes(small):
+    p = small.sh(1, "kubeadm init --pod-network-cidr=10.244.0.0/16")
+    assert p.returncode == 1
+    assert set(errors(p.stderr)) == {"NumCPU", "Mem"}, p.stderr
+    assert "the number of available CPUs 1 is less than the required 2" in p.stderr
+    assert "the system RAM (1024 MB) is less than the minimum 1700 MB" in p.stderr
+
+
+def test_systemd_cgroup_driver_required_and_reset_reinit(small):
+    small.ok(1, "sed -i 's/SystemdCgroup = true/SystemdCgroup = false/' /etc/containerd/config.toml && "
+                "systemctl restart containerd")
+    p = small.sh(1, "kubeadm init --pod-network-cidr=10.244.0.0/16 --ignore-preflight-errors=NumCPU,Mem")
+    assert p.returncode == 1
+    assert "[WARNING NumCPU]" in p.stderr
+    assert "error execution phase wait-control-plane" in p.stderr, p.stderr
+    small.ok(1, "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml && "
+                "systemctl restart containerd && kubeadm reset -f >/dev/null")
+    p = small.sh(1, "kubeadm init --pod-network-cidr=10.244.0.0/16 --ignore-preflight-errors=NumCPU,Mem")
+    assert p.returncode == 0, p.stderr
+    # worker joins have no CPU/memory minimum; without controlPlaneEndpoint no control plane can join
+    out = p.stdout
+    assert "--control-plane" not in out
+    key = small.ok(1, "kubeadm init phase upload-certs --upload-certs").strip().splitlines()[-1]
+    cmd = join_command(out)
+    p = small.sh(2, cmd + " --control-plane --certificate-key " + key)
+    assert p.returncode == 1
+    assert "unable to add a new control plane instance to a cluster that doesn't have a stable " \
+           "controlPlaneEndpoint address" in p.stderr, p.stderr
+    p = small.sh(2, cmd)
+    assert p.returncode == 0, p.stderr
+    assert set(small.nodes()) == {"lab-1", "lab-2"}

@@ -1,0 +1,259 @@
+"""kubectl and helm in the lab: they work against the lab API server and fail like the real tools."""
+import json
+import time
+
+import pytest
+
+from k8slab import Lab, join_command, require_root
+
+import os
+import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from labnode import k8s_store as S  # noqa: E402
+
+NET = "127.0.62"
+KC = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
+
+APP = """apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx:1.27}]
+      volumes: [{name: cache, emptyDir: {}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: shop
+data:
+  color: blue
+"""
+
+
+@pytest.fixture(scope="module")
+def lab():
+    require_root()
+    lb = Lab("kubectl-helm", NET, hosts=2).up()
+    try:
+        lb.prepare(1, 2)
+        out = lb.ok(1, "kubeadm init --pod-network-cidr=10.244.0.0/16")
+        lb.ok(2, join_command(out))
+        yield lb
+    finally:
+        lb.down()
+
+
+def test_kubectl_connection_errors(lab):
+    p = lab.sh(1, "kubectl get nodes")
+    assert p.returncode == 1
+    assert "The connection to the server localhost:8080 was refused - did you specify the right host or port?" in p.stderr
+    p = lab.sh(1, KC + "--server https://%s.12:6443 get nodes" % NET)
+    assert p.returncode == 1 and "The connection to the server %s.12:6443 was refused" % NET in p.stderr
+    p = lab.sh(1, "kubectl --kubeconfig /nope get nodes")
+    assert p.returncode == 1 and "/nope" in p.stderr
+    p = lab.sh(1, KC + "get node nosuch")
+    assert p.returncode == 1 and 'Error from server (NotFound): nodes "nosuch" not found' in p.stderr
+    # the admin kubeconfig works for a regular user once copied, as kubeadm init says
+    lab.ok(1, "mkdir -p /home/ubuntu/.kube && cp /etc/kubernetes/admin.conf /home/ubuntu/.kube/config && "
+              "chown -R ubuntu: /home/ubuntu/.kube")
+    out = lab.ok(1, "su - ubuntu -c 'kubectl get nodes'")
+    assert "lab-1" in out and "lab-2" in out and "NotReady" in out
+
+
+def test_apply_validation(lab):
+    lab.ok(1, "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: a\\n data: [\\n' > /root/bad.yaml")
+    p = lab.sh(1, KC + "apply -f /root/bad.yaml")
+    assert p.returncode == 1 and "error converting YAML to JSON" in p.stderr
+    lab.ok(1, "printf 'metadata:\\n  name: a\\n' > /root/nokind.yaml")
+    p = lab.sh(1, KC + "apply -f /root/nokind.yaml")
+    assert p.returncode == 1 and "apiVersion not set, kind not set" in p.stderr
+    lab.ok(1, "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {}\\n' > /root/noname.yaml")
+    p = lab.sh(1, KC + "apply -f /root/noname.yaml")
+    assert p.returncode == 1 and "resource name may not be empty" in p.stderr
+    lab.ok(1, "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: a, namespace: ghost}\\n' > /root/ns.yaml")
+    p = lab.sh(1, KC + "apply -f /root/ns.yaml")
+    assert p.returncode == 1 and 'namespaces "ghost" not found' in p.stderr
+    lab.ok(1, "printf 'apiVersion: operator.tigera.io/v1\\nkind: Installation\\nmetadata: {name: default}\\n' > /root/cr.yaml")
+    p = lab.sh(1, KC + "apply -f /root/cr.yaml")
+    assert p.returncode == 1 and 'no matches for kind "Installation" in version "operator.tigera.io/v1"' in p.stderr
+    lab.ok(1, "printf 'apiVersion: apps/v1beta1\\nkind: Deployment\\nmetadata: {name: a}\\n' > /root/old.yaml")
+    p = lab.sh(1, KC + "apply -f /root/old.yaml")
+    assert p.returncode == 1 and 'no matches for kind "Deployment" in version "apps/v1beta1"' in p.stderr
+
+
+def test_server_side_apply_get_delete(lab):
+    lab.ok(1, "cat > /root/app.yaml <<'EOF'\n%sEOF" % APP)
+    out = lab.ok(1, KC + "apply --server-side --force-conflicts -f /root/app.yaml")
+    assert out.splitlines() == ["namespace/shop serverside-applied", "deployment.apps/web serverside-applied",
+                                "configmap/settings serverside-applied"]
+    out = lab.ok(1, "cat /root/app.yaml | " + KC + "apply -f -")
+    assert "configmap/settings unchanged" in out
+    cm = json.loads(lab.ok(1, KC + "get configmap settings -n shop -o json"))
+    assert cm["data"] == {"color": "blue"} and cm["metadata"]["namespace"] == "shop"
+    lab.ok(1, "sed -i 's/color: blue/color: red/' /root/app.yaml")
+    assert "configmap/settings configured" in lab.ok(1, KC + "apply -f /root/app.yaml")
+    assert json.loads(lab.ok(1, KC + "get cm settings -n shop -o json"))["data"]["color"] == "red"
+    # no CNI yet: the deployment's pods cannot start
+    pods = json.loads(lab.ok(1, KC + "get pods -A -o json"))["items"]
+    web = [p for p in pods if p["metadata"]["namespace"] == "shop"]
+    assert len(web) == 2 and all(p["status"]["phase"] == "Pending" for p in web)
+    assert "lab-1" in lab.ok(1, KC + "get pods -n kube-system -o wide")
+    p = lab.sh(1, KC + "delete configmap nothere -n shop")
+    assert p.returncode == 1 and 'configmaps "nothere" not found' in p.stderr
+    assert lab.sh(1, KC + "delete configmap nothere -n shop --ignore-not-found").returncode == 0
+
+
+def test_label_taint_cordon(lab):
+    assert lab.ok(1, KC + "label node lab-2 tier=app").strip() == "node/lab-2 labeled"
+    p = lab.sh(1, KC + "label node lab-2 tier=db")
+    assert p.returncode == 1 and "'tier' already has a value (app), and --overwrite is false" in p.stderr
+    lab.ok(1, KC + "label node lab-2 tier=db --overwrite")
+    assert lab.ok(1, KC + "taint node lab-2 dedicated=db:NoSchedule").strip() == "node/lab-2 tainted"
+    p = lab.sh(1, KC + "taint node lab-2 dedicated=web:NoSchedule")
+    assert p.returncode == 1 and "--overwrite is false" in p.stderr
+    lab.ok(1, KC + "taint node lab-2 dedicated=web:NoSchedule --overwrite")
+    node = json.loads(lab.ok(1, KC + "get node lab-2 -o json"))
+    assert node["metadata"]["labels"]["tier"] == "db"
+    assert {"key": "dedicated", "value": "web", "effect": "NoSchedule"} in node["spec"]["taints"]
+    assert lab.ok(1, KC + "taint node lab-2 dedicated:NoSchedule-").strip() == "node/lab-2 untainted"
+    p = lab.sh(1, KC + "taint node lab-2 dedicated:NoSchedule-")
+    assert p.returncode == 1 and "not found" in p.stderr
+    assert lab.ok(1, KC + "cordon lab-2").strip() == "node/lab-2 cordoned"
+    assert "SchedulingDisabled" in lab.ok(1, KC + "get nodes")
+    assert lab.ok(1, KC + "uncordon lab-2").strip() == "node/lab-2 uncordoned"
+
+
+def test_helm_arrives_only_by_download(lab):
+    assert lab.sh(1, "command -v helm").returncode != 0
+    lab.ok(1, "cd /tmp && curl -fsSLO https://get.helm.sh/helm-v3.16.3-linux-amd64.tar.gz && "
+              "curl -fsSL https://get.helm.sh/helm-v3.16.3-linux-amd64.tar.gz.sha256sum | sha256sum -c - && "
+              "tar -zxf helm-v3.16.3-linux-amd64.tar.gz && install -m 0755 linux-amd64/helm /usr/local/bin/helm")
+    assert lab.ok(1, "helm version --short").startswith("v3.16.3")
+
+
+def test_helm_catalogue_and_values(lab):
+    p = lab.sh(1, "helm repo add nope https://charts.example.com/")
+    assert p.returncode == 1 and "is not a valid chart repository or cannot be reached" in p.stderr
+    assert '"flannel" has been added' in lab.ok(1, "helm repo add flannel https://flannel-io.github.io/flannel/")
+    assert "Successfully got an update" in lab.ok(1, "helm repo update")
+    env = "KUBECONFIG=/etc/kubernetes/admin.conf "
+    p = lab.sh(1, env + "helm upgrade --install flannel flannel/flannel --version v9.9.9 -n kube-flannel")
+    assert p.returncode == 1 and 'chart "flannel" version "v9.9.9" not found' in p.stderr
+    p = lab.sh(1, env + "helm upgrade --install x flannel/nosuch -n kube-flannel")
+    assert p.returncode == 1 and 'chart "nosuch" not found' in p.stderr
+    p = lab.sh(1, env + "helm upgrade --install x nosuchrepo/flannel")
+    assert p.returncode == 1 and "repo nosuchrepo not found" in p.stderr
+    lab.ok(1, "printf 'podCidr: [10.244\\n' > /root/bad-values.yaml")
+    p = lab.sh(1, env + "helm upgrade --install flannel flannel/flannel -n kube-flannel --create-namespace "
+                        "-f /root/bad-values.yaml")
+    assert p.returncode == 1 and "failed to parse /root/bad-values.yaml" in p.stderr
+    p = lab.sh(1, env + "helm upgrade --install flannel flannel/flannel -n kube-flannel")
+    assert p.returncode == 1 and 'namespaces "kube-flannel" not found' in p.stderr
+    # a pod CIDR that is not the cluster's: --wait runs out of time, nodes stay NotReady
+    lab.ok(1, "printf 'podCidr: 10.99.0.0/16\\n' > /root/wrong.yaml")
+    p = lab.sh(1, env + "helm upgrade --install flannel flannel/flannel --version v0.26.1 -n kube-flannel "
+                        "--create-namespace -f /root/wrong.yaml --wait --timeout 3s")
+    assert p.returncode == 1 and "context deadline exceeded" in p.stderr, p.stdout + p.stderr
+    rel = json.loads(lab.ok(1, env + "helm list -A -o json"))
+    assert [(r["name"], r["status"]) for r in rel] == [("flannel", "failed")]
+    assert all(c["status"] == "False" for c in lab.nodes().values())
+    # the right value: deployed, nodes Ready, values recorded
+    lab.ok(1, "printf 'podCidr: 10.244.0.0/16\\nflannel:\\n  backend: vxlan\\n' > /root/values.yaml")
+    out = lab.ok(1, env + "helm upgrade --install flannel flannel/flannel --version v0.26.1 -n kube-flannel "
+                          "--create-namespace -f /root/values.yaml --wait --timeout 60s")
+    assert "STATUS: deployed" in out and "REVISION: 2" in out
+    assert lab.kubectl(1, "wait --for=condition=Ready node --all --timeout=30s").returncode == 0
+    rel = json.loads(lab.ok(1, env + "helm list -A -o json"))
+    assert rel[0]["name"] == "flannel" and rel[0]["status"] == "deployed" and rel[0]["chart"] == "flannel-v0.26.1"
+    vals = json.loads(lab.ok(1, env + "helm get values flannel -n kube-flannel -o json"))
+    assert vals == {"podCidr": "10.244.0.0/16", "flannel": {"backend": "vxlan"}}
+    # other catalogue charts install and their pods run once nodes are Ready
+    lab.ok(1, "helm repo add metrics-server https://kubernetes-sigs.github.io/metrics-server/")
+    out = lab.ok(1, env + "helm upgrade --install metrics-server metrics-server/metrics-server --version 3.12.2 "
+                          "-n kube-system --wait --timeout 30s")
+    assert "STATUS: deployed" in out
+    pods = json.loads(lab.ok(1, KC + "get pods -n kube-system -o json"))["items"]
+    ms = [p for p in pods if p["metadata"]["name"].startswith("metrics-server-")]
+    assert ms and ms[0]["status"]["phase"] == "Running"
+    assert 'release "metrics-server" uninstalled' in lab.ok(1, env + "helm uninstall metrics-server -n kube-system")
+    p = lab.sh(1, env + "helm uninstall metrics-server -n kube-system")
+    assert p.returncode == 1 and "not found" in p.stderr
+
+
+def test_drain(lab):
+    # the shop pods now run (CNI is up); drain refuses DaemonSet and emptyDir pods until told otherwise
+    p = lab.sh(1, KC + "drain lab-2 --timeout=60s")
+    assert p.returncode == 1
+    assert "node/lab-2 cordoned" in p.stdout
+    assert "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore)" in p.stderr
+    p = lab.sh(1, KC + "drain lab-2 --ignore-daemonsets --timeout=60s")
+    assert p.returncode == 1 and "use --delete-emptydir-data to override" in p.stderr
+    out = lab.ok(1, KC + "drain lab-2 --ignore-daemonsets --delete-emptydir-data --force --timeout=60s")
+    assert "node/lab-2 drained" in out and "evicting pod shop/web-" in out
+    pods = json.loads(lab.ok(1, KC + "get pods -n shop -o json"))["items"]
+    assert pods and all(p["spec"].get("nodeName") != "lab-2" for p in pods)
+    assert "SchedulingDisabled" in lab.ok(1, KC + "get nodes")
+    lab.ok(1, KC + "uncordon lab-2")
+    # delete -f removes what apply created
+    out = lab.ok(1, KC + "delete -f /root/app.yaml")
+    assert 'namespace "shop" deleted' in out
+    p = lab.sh(1, KC + "get deployment web -n shop")
+    assert p.returncode == 1 and "NotFound" in p.stderr
+
+
+def _store(pod_subnet="10.244.0.0/16"):
+    st = S.new_store()
+    S.init_cluster(st, {"kubernetesVersion": "v1.34.1", "endpoint": "127.0.0.1:6443", "podSubnet": pod_subnet,
+                        "caPem": ""}, "cp", 1000.0)
+    return st
+
+
+def test_calico_installation_must_fit_the_pod_subnet():
+    st = _store("10.244.0.0/16")
+    assert S.cni_state(st)[1] is False
+    op = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "tigera-operator",
+                                                                     "namespace": "default"}, "spec": {}}
+    S.put_object(st, op, 1000.0)
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "installations.operator.tigera.io"},
+           "spec": {"group": "operator.tigera.io", "names": {"kind": "Installation"}, "scope": "Cluster",
+                    "versions": [{"name": "v1"}]}}
+    S.apply_objects(st, [crd], 1000.0, "x")
+    inst = {"apiVersion": "operator.tigera.io/v1", "kind": "Installation", "metadata": {"name": "default"},
+            "spec": {"calicoNetwork": {"ipPools": [{"cidr": "192.168.0.0/16"}]}}}
+    S.apply_objects(st, [inst], 1000.0, "x")
+    name, ok, msg = S.cni_state(st)
+    assert name == "calico" and not ok and "not within the cluster pod subnet 10.244.0.0/16" in msg
+    inst["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] = "10.244.0.0/16"
+    S.apply_objects(st, [inst], 1000.0, "x")
+    assert S.cni_state(st)[:2] == ("calico", True)
+    # a node whose kubelet reports a CNI config and a healthy runtime is Ready; a silent one is not
+    r = S.heartbeat(st, "n1", {"runtimeOk": True, "cniConfig": None}, 1000.0)
+    assert r["cni"]["file"] == "10-calico.conflist"
+    S.heartbeat(st, "n1", {"runtimeOk": True, "cniConfig": "10-calico.conflist"}, 1001.0)
+    assert S.node_ready(st, st["nodes"]["n1"], 1002.0)[0] == "True"
+    assert S.node_ready(st, st["nodes"]["n1"], 1001.0 + S.HEARTBEAT_GRACE + 1)[0] == "Unknown"
+
+
+def test_flannel_without_pod_subnet_never_ready():
+    st = _store(None)
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-flannel-cfg", "namespace": "kube-system"},
+          "data": {"net-conf.json": json.dumps({"Network": "10.244.0.0/16"})}}
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kube-flannel-ds",
+                                                                    "namespace": "kube-system"}, "spec": {}}
+    S.apply_objects(st, [cm, ds], 1000.0, "x")
+    name, ok, msg = S.cni_state(st)
+    assert name == "flannel" and not ok and "--pod-network-cidr" in msg

@@ -1,0 +1,264 @@
+"""The simulated OS toolchain: each tool works for the real procedure and refuses like the real one."""
+import hashlib
+import os
+import subprocess
+
+import yaml
+
+KEY_URL = "https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key"
+KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+K8S_LIST = ("echo 'deb [signed-by=%s] https://pkgs.k8s.io/core:/stable:/v1.34/deb/ /' "
+            "| sudo -n tee /etc/apt/sources.list.d/kubernetes.list >/dev/null" % KEYRING)
+HEALTH = ("/usr/bin/python3 -c \"import sys; sys.path.insert(0, '/opt/labnode'); from labnode import common; "
+          "ok, why = common.containerd_healthy(); print(ok, why)\"")
+
+
+def test_apt_kubernetes_packages_need_repo_key_and_update(lab):
+    l = lab(3)
+    h = "lab-1"
+    r = l.ssh(h, "sudo -n apt-get install -y kubeadm")
+    assert r.returncode == 100 and "E: Unable to locate package kubeadm" in r.stderr
+    # repository configured but the index not refreshed: still unknown
+    l.ssh(h, "curl -fsSL %s | sudo -n gpg --dearmor -o %s && %s" % (KEY_URL, KEYRING, K8S_LIST), check=True)
+    r = l.ssh(h, "sudo -n apt-get install -y kubeadm=1.34.1-1.1")
+    assert r.returncode == 100 and "E: Unable to locate package kubeadm" in r.stderr
+    l.ssh(h, "sudo -n apt-get update", check=True)
+    r = l.ssh(h, "sudo -n apt-get install -y kubeadm=1.34.9-1.1")
+    assert r.returncode == 100 and "E: Version '1.34.9-1.1' for 'kubeadm' was not found" in r.stderr
+    r = l.ssh(h, "apt-get install -y kubeadm=1.34.1-1.1")
+    assert r.returncode == 100
+    assert "E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)" in r.stderr
+    r = l.ssh(h, "sudo -n apt-get install -y kubelet=1.34.1-1.1 kubeadm=1.34.1-1.1 kubectl=1.34.1-1.1 && "
+                 "sudo -n apt-mark hold kubelet kubeadm kubectl", check=True)
+    assert "kubeadm set on hold." in r.stdout
+    r = l.ssh(h, "dpkg-query -W -f='${Package} ${Version}\\n' kubeadm kubelet kubectl; ls /usr/bin/kubeadm "
+                 "/usr/bin/kubelet /usr/bin/kubectl; apt-mark showhold", check=True)
+    assert "kubeadm 1.34.1-1.1\nkubelet 1.34.1-1.1\nkubectl 1.34.1-1.1\n" in r.stdout
+    assert r.stdout.count("/usr/bin/kube") == 3 and "kubectl\nkubelet\n" in r.stdout
+    # held packages refuse a version change unless explicitly allowed
+    r = l.ssh(h, "sudo -n apt-get install -y kubeadm=1.34.0-1.1")
+    assert r.returncode == 100 and "Held packages were changed" in r.stderr
+    r = l.ssh(h, "sudo -n apt-get install -y --allow-change-held-packages --allow-downgrades kubeadm=1.34.0-1.1 && "
+                 "dpkg-query -W -f='${Version}' kubeadm", check=True)
+    assert r.stdout.endswith("1.34.0-1.1")
+    # dpkg-query of a package that is not installed fails like dpkg-query
+    r = l.ssh(h, "dpkg-query -W containerd")
+    assert r.returncode == 1 and "dpkg-query: no packages found matching containerd" in r.stderr
+    # Debian policy: installing kubelet enables + starts it; it crash-loops until kubeadm configured it
+    r = l.ssh(h, "systemctl is-enabled kubelet; systemctl is-active kubelet")
+    assert r.stdout.split()[0] == "enabled" and r.stdout.split()[1] in ("activating", "active")
+
+
+def test_apt_refuses_unsigned_or_unknown_repositories(lab):
+    l = lab(3)
+    h = "lab-2"
+    # armored key saved as .gpg (the gpg --dearmor step skipped): NO_PUBKEY, repository not signed
+    l.ssh(h, "curl -fsSL %s | sudo -n tee %s >/dev/null && %s" % (KEY_URL, KEYRING, K8S_LIST), check=True)
+    r = l.ssh(h, "sudo -n apt-get update")
+    assert r.returncode == 100
+    assert "NO_PUBKEY 234654DA9A296436" in r.stderr and "is not signed" in r.stderr
+    assert l.ssh(h, "sudo -n apt-get install -y kubeadm").returncode == 100
+    # curl without -L gets the redirect, not the key: gpg finds no OpenPGP data
+    r = l.ssh(h, "curl -fsS %s | sudo -n gpg --batch --yes --dearmor -o %s" % (KEY_URL, KEYRING))
+    assert r.returncode == 2 and "no valid OpenPGP data found" in r.stderr
+    # a minor the repository does not carry
+    r = l.ssh(h, "curl -fsSL %s | sudo -n gpg --batch --yes --dearmor -o %s && "
+                 "echo 'deb [signed-by=%s] https://pkgs.k8s.io/core:/stable:/v1.19/deb/ /' | "
+                 "sudo -n tee /etc/apt/sources.list.d/kubernetes.list && sudo -n apt-get update" % (KEY_URL, KEYRING,
+                                                                                                     KEYRING))
+    assert r.returncode == 100 and "403" in r.stderr + r.stdout
+    # gpg refuses to overwrite without --yes (the idempotency trap of the install guide)
+    r = l.ssh(h, "curl -fsSL %s | sudo -n gpg --dearmor -o %s" % (KEY_URL, KEYRING))
+    assert r.returncode == 2 and "exists" in r.stderr
+
+
+def test_apt_install_of_another_minor_needs_its_repository(lab):
+    l = lab(3)
+    h = "lab-3"
+    l.ssh(h, "curl -fsSL %s | sudo -n gpg --dearmor -o %s && %s && sudo -n apt-get update -qq"
+          % (KEY_URL, KEYRING, K8S_LIST), check=True)
+    r = l.ssh(h, "sudo -n apt-get install -y kubeadm=1.33.5-1.1")
+    assert r.returncode == 100 and "Version '1.33.5-1.1' for 'kubeadm' was not found" in r.stderr
+    r = l.ssh(h, "apt-cache madison kubeadm", check=True)
+    assert [x.split("|")[1].strip() for x in r.stdout.splitlines()] == ["1.34.1-1.1", "1.34.0-1.1"]
+    r = l.ssh(h, "sudo -n sed -i 's/v1.34/v1.33/' /etc/apt/sources.list.d/kubernetes.list && "
+                 "sudo -n apt-get update -qq && sudo -n apt-get install -y kubeadm=1.33.5-1.1 >/dev/null && "
+                 "kubeadm_v=$(dpkg-query -W -f='${Version}' kubeadm) && echo $kubeadm_v", check=True)
+    assert r.stdout.strip() == "1.33.5-1.1"
+
+
+def test_systemctl_and_containerd_health(lab):
+    l = lab(1, key="containerd")
+    h = "lab-1"
+    r = l.ssh(h, "sudo -n systemctl start kubelet")
+    assert r.returncode == 5 and "Unit kubelet.service not found." in r.stderr
+    r = l.ssh(h, "systemctl is-active containerd")
+    assert r.returncode == 3 and r.stdout.strip() == "inactive"
+    l.ssh(h, "sudo -n apt-get update -qq && sudo -n apt-get install -y -qq containerd >/dev/null", check=True)
+    assert l.ssh(h, "systemctl is-active containerd").stdout.strip() == "active"
+    r = l.ssh(h, "systemctl restart containerd")
+    assert r.returncode == 1 and "Access denied" in r.stderr
+    assert l.ssh(h, HEALTH, check=True).stdout.startswith("False")
+    r = l.ssh(h, "containerd config default | grep -c 'SystemdCgroup = false'", check=True)
+    assert r.stdout.strip() == "1"
+    l.ssh(h, "sudo -n mkdir -p /etc/containerd && containerd config default | sudo -n tee /etc/containerd/config.toml "
+             ">/dev/null && sudo -n sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' "
+             "/etc/containerd/config.toml", check=True)
+    # the running daemon still has the old configuration
+    r = l.ssh(h, HEALTH, check=True)
+    assert r.stdout.startswith("False") and "restart" in r.stdout
+    l.ssh(h, "sudo -n systemctl restart containerd && sudo -n systemctl enable --now containerd", check=True)
+    assert l.ssh(h, HEALTH, check=True).stdout.strip() == "True ok"
+    assert l.ssh(h, "systemctl is-enabled containerd; systemctl is-active containerd", check=True).stdout == \
+        "enabled\nactive\n"
+    # a config that does not parse: containerd crash-loops (Restart=always), not active
+    l.ssh(h, "echo 'version = [' | sudo -n tee -a /etc/containerd/config.toml >/dev/null && "
+             "sudo -n systemctl restart containerd", check=True)
+    r = l.ssh(h, "sleep 0.5; systemctl is-active containerd")
+    assert r.returncode == 3 and r.stdout.strip() == "activating"
+    assert "failed to load TOML" in l.exec(h, "cat /var/log/labnode/containerd.log", check=True).stdout
+    l.ssh(h, "sudo -n systemctl stop containerd", check=True)
+    assert l.ssh(h, "systemctl is-active containerd").stdout.strip() == "inactive"
+
+
+def test_kernel_modules_sysctl_and_swap(lab):
+    l = lab(1, key="kernel")
+    h = "lab-1"
+    real_fwd, real_swaps = open("/proc/sys/net/ipv4/ip_forward").read(), open("/proc/swaps").read()
+    r = l.ssh(h, "sudo -n modprobe nosuchmod")
+    assert r.returncode == 1 and "modprobe: FATAL: Module nosuchmod not found in directory /lib/modules/" in r.stderr
+    r = l.ssh(h, "modprobe overlay")
+    assert r.returncode == 1 and "Operation not permitted" in r.stderr
+    # kmod semantics: the second name is a module parameter, not a module
+    l.ssh(h, "sudo -n modprobe overlay br_netfilter", check=True)
+    r = l.ssh(h, "lsmod", check=True)
+    assert "\noverlay " in r.stdout and "br_netfilter" not in r.stdout
+    r = l.ssh(h, "sudo -n sysctl -w net.bridge.bridge-nf-call-iptables=1")
+    assert r.returncode == 255 and "cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables" in r.stderr
+    r = l.ssh(h, "sudo -n sysctl -w net.ipv4.no_such_key=1")
+    assert r.returncode == 255 and "cannot stat /proc/sys/net/ipv4/no_such_key" in r.stderr
+    r = l.ssh(h, "sysctl -w net.ipv4.ip_forward=1")
+    assert r.returncode == 255 and "permission denied on key" in r.stderr
+    l.ssh(h, "sudo -n modprobe br_netfilter", check=True)
+    assert l.ssh(h, "sysctl -n net.bridge.bridge-nf-call-iptables", check=True).stdout == "1\n"
+    l.ssh(h, "printf 'net.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n"
+             "net.ipv4.ip_forward = 1\\n' | sudo -n tee /etc/sysctl.d/k8s.conf >/dev/null", check=True)
+    assert l.ssh(h, "sysctl -n net.ipv4.ip_forward", check=True).stdout == "0\n"  # files alone change nothing
+    r = l.ssh(h, "sudo -n sysctl --system", check=True)
+    assert "* Applying /etc/sysctl.d/k8s.conf ..." in r.stdout and "net.ipv4.ip_forward = 1" in r.stdout
+    assert l.ssh(h, "sysctl -n net.ipv4.ip_forward", check=True).stdout == "1\n"
+    # swap
+    r = l.ssh(h, "swapoff -a")
+    assert r.returncode != 0 and "Not superuser" in r.stderr
+    r = l.ssh(h, "sudo -n swapoff -a && cat /proc/swaps && grep SwapTotal /proc/meminfo && swapon --show", check=True)
+    assert "/swap.img" not in r.stdout and "SwapTotal:             0 kB" in r.stdout
+    r = l.ssh(h, "sudo -n swapon -a && cat /proc/swaps && grep SwapTotal /proc/meminfo", check=True)
+    assert "/swap.img" in r.stdout and "SwapTotal:       2097148 kB" in r.stdout
+    # the real kernel was never touched
+    assert open("/proc/sys/net/ipv4/ip_forward").read() == real_fwd
+    assert open("/proc/swaps").read() == real_swaps
+
+
+def test_curl_serves_known_urls_only(lab):
+    l = lab(1, key="curl")
+    h = "lab-1"
+    r = l.ssh(h, "curl -fsSL https://example.com/x")
+    assert r.returncode == 6 and "curl: (6) Could not resolve host: example.com" in r.stderr
+    r = l.ssh(h, "curl -fsL https://example.com/x")
+    assert r.returncode == 6 and r.stderr == ""
+    r = l.ssh(h, "curl -sS -m 3 http://10.1.2.3/")
+    assert r.returncode == 7 and "Failed to connect to 10.1.2.3 port 80" in r.stderr
+    r = l.ssh(h, "curl -fsSL https://get.helm.sh/helm-v9.9.9-linux-amd64.tar.gz")
+    assert r.returncode == 22 and "The requested URL returned error: 404" in r.stderr
+    r = l.ssh(h, "curl -sSL https://get.helm.sh/helm-v9.9.9-linux-amd64.tar.gz")
+    assert r.returncode == 0 and "404 Not Found" in r.stdout
+    r = l.ssh(h, "curl -fsSL -o /nonexistent/dir/x https://get.helm.sh/helm-v3.16.3-linux-amd64.tar.gz")
+    assert r.returncode == 23
+    # the helm release: tarball + checksum, extracts to linux-amd64/helm
+    r = l.ssh(h, "cd /tmp && curl -fsSLO https://get.helm.sh/helm-v3.16.3-linux-amd64.tar.gz && "
+                 "curl -fsSL -o helm.sum https://get.helm.sh/helm-v3.16.3-linux-amd64.tar.gz.sha256sum && "
+                 "sha256sum -c helm.sum && tar xzf helm-v3.16.3-linux-amd64.tar.gz && test -x linux-amd64/helm && "
+                 "head -c 2 linux-amd64/helm", check=True)
+    assert "helm-v3.16.3-linux-amd64.tar.gz: OK" in r.stdout and r.stdout.endswith("#!")
+    # flannel manifest: GitHub redirects, so only -L gets it
+    url = "https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml"
+    assert l.ssh(h, "curl -fsS %s" % url, check=True).stdout == ""
+    docs = list(yaml.safe_load_all(l.ssh(h, "curl -fsSL %s" % url, check=True).stdout))
+    kinds = [d["kind"] for d in docs if d]
+    assert kinds[0] == "Namespace" and "ConfigMap" in kinds and "DaemonSet" in kinds
+    cm = [d for d in docs if d and d["kind"] == "ConfigMap"][0]
+    assert '"Network": "10.244.0.0/16"' in cm["data"]["net-conf.json"]
+    r = l.ssh(h, "curl -s -o /dev/null -w '%{http_code}' https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key")
+    assert r.stdout == "302"
+    # loopback is fetched for real (the lab's API endpoints live there)
+    addr = l.host(h)["address"]
+    l.ssh(h, "cd /tmp && echo hello > hello.txt && (setsid /usr/bin/python3 -m http.server --bind %s 18080 "
+             "</dev/null >/dev/null 2>&1 &) && sleep 0.7" % addr, check=True)
+    try:
+        r = l.ssh(h, "curl -fsS http://%s:18080/hello.txt; curl -sS http://%s:18081/" % (addr, addr))
+        assert r.stdout == "hello\n" and r.returncode == 7 and "Failed to connect" in r.stderr
+    finally:
+        l.exec(h, "pkill -f 'http.server --bind %s 18080' || true" % addr)
+
+
+def test_gpg_dearmor_matches_key(lab):
+    l = lab(1, key="curl")
+    r = l.ssh("lab-1", "curl -fsSL %s | gpg --dearmor | sha256sum" % KEY_URL, check=True)
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__))))
+    from labnode import assets
+    assert r.stdout.split()[0] == hashlib.sha256(assets.k8s_key_binary()).hexdigest()
+    r = l.ssh("lab-1", "echo garbage | gpg --dearmor")
+    assert r.returncode == 2 and "no valid OpenPGP data found" in r.stderr
+
+
+def test_net_tools_are_simulated(lab):
+    l = lab(1, key="curl")
+    real_addr = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    r = l.ssh("lab-1", "iptables -L")
+    assert r.returncode == 4 and "you must be root" in r.stderr
+    l.ssh("lab-1", "sudo -n iptables -A INPUT -p tcp --dport 6443 -j ACCEPT && sudo -n iptables -t nat -N KUBE-TEST "
+                   "&& sudo -n ip addr add 10.9.9.9/32 dev lo", check=True)
+    assert l.ssh("lab-1", "sudo -n iptables -C INPUT -p tcp --dport 6443 -j ACCEPT").returncode == 0
+    r = l.ssh("lab-1", "sudo -n iptables -C INPUT -p tcp --dport 22 -j ACCEPT")
+    assert r.returncode == 1 and "Bad rule" in r.stderr
+    assert "-A INPUT -p tcp --dport 6443 -j ACCEPT" in l.ssh("lab-1", "sudo -n iptables-save", check=True).stdout
+    assert subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout == real_addr
+    r = l.ssh("lab-1", "ip -4 addr show; ip route", check=True)
+    assert l.host("lab-1")["address"] in r.stdout and "default via" in r.stdout
+
+
+def test_cpu_and_memory_profile(lab):
+    l = lab(1, cpus=1, memory=1024)
+    r = l.ssh("lab-1", "nproc; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo", check=True)
+    lines = r.stdout.split("\n")
+    assert lines[0] == "1" and lines[2] == "1"
+    assert int(lines[1].split()[1]) < 1700 * 1024
+    assert l.inventory["hosts"][0]["cpus"] == 1 and l.inventory["hosts"][0]["memoryMB"] == 1024
+
+
+def test_dnf_on_amazon_linux(lab):
+    l = lab(1, "amazon-linux-2023")
+    h = "lab-1"
+    r = l.ssh(h, "sudo -n dnf install -y kubelet-1.34.1")
+    assert r.returncode == 1 and "Unable to find a match: kubelet-1.34.1" in r.stderr
+    r = l.ssh(h, "dnf install -y containerd")
+    assert r.returncode == 1 and "superuser privileges" in r.stderr
+    repo = ("[kubernetes]\nname=Kubernetes\nbaseurl=https://pkgs.k8s.io/core:/stable:/v1.34/rpm/\nenabled=1\n"
+            "gpgcheck=1\ngpgkey=https://pkgs.k8s.io/core:/stable:/v1.34/rpm/repodata/repomd.xml.key\n"
+            "exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\n")
+    l.ssh(h, "sudo -n tee /etc/yum.repos.d/kubernetes.repo >/dev/null", input=repo, check=True)
+    r = l.ssh(h, "sudo -n dnf install -y kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1")
+    assert r.returncode == 1 and "No match for argument: kubelet-1.34.1" in r.stderr
+    r = l.ssh(h, "sudo -n dnf install -y kubelet-1.34.9 --disableexcludes=kubernetes")
+    assert r.returncode == 1
+    l.ssh(h, "sudo -n dnf install -y kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1 --disableexcludes=kubernetes "
+             "&& sudo -n dnf install -y containerd", check=True)
+    r = l.ssh(h, "rpm -q kubeadm kubelet kubectl; rpm -q --qf '%{VERSION}\\n' kubeadm; rpm -q nothere", timeout=60)
+    assert r.returncode == 1
+    assert "kubeadm-1.34.1-150500.1.1.x86_64" in r.stdout and "\n1.34.1\n" in r.stdout
+    assert "package nothere is not installed" in r.stdout
+    # Fedora policy: installed services are neither enabled nor started
+    r = l.ssh(h, "systemctl is-enabled kubelet containerd; systemctl is-active containerd")
+    assert r.stdout.split() == ["disabled", "disabled", "inactive"]
+    assert l.ssh(h, "command -v apt-get dpkg-query").returncode == 1

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark of `bootstrap apply` on the lab's realistic profile (delays close to real life, scaled by
+LAB_SCALE). For each size 1 + N it brings up a lab, applies a 1 control plane + N workers plan, and prints
+the wall time, the critical path and their ratio, then a no-op apply on the largest lab.
+
+Critical path: the simulated durations that must happen one after another. Every host runs prepare →
+containerd → repository → packages in parallel, the first control plane then runs init, and each worker's
+join waits for init. So: the sum of every simulated delay on the control plane (its whole chain up to
+init, plus the CNI it applies) plus the longest worker join (its `join` delays)."""
+import json, os, statistics, subprocess, sys, tempfile, time
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+binary = sys.argv[1]
+sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "1,10,50").split(",")]
+env = dict(os.environ, LAB_DIR="/srv/bootstrap-bench", LAB_NET="127.0.30", NO_COLOR="1")
+lab = ["bash", os.path.join(root, "scripts/lab")]
+
+
+def sh(args, **kw):
+    return subprocess.run(args, env=env, capture_output=True, text=True, **kw)
+
+
+def delays(host):
+    out = sh(lab + ["exec", host, "sh", "-c", "cat /var/log/labnode/delays.log 2>/dev/null"]).stdout
+    return [(parts[1], float(parts[2])) for parts in (l.split() for l in out.splitlines()) if len(parts) == 3]
+
+
+def plan(workers, work):
+    hosts = ["    - { name: cp-1, address: 127.0.30.11, role: control-plane }"]
+    hosts += ["    - { name: worker-%d, address: 127.0.30.%d, role: worker }" % (i + 1, 12 + i) for i in range(workers)]
+    text = """apiVersion: bootstrap.k8s.lab/v1alpha1
+kind: Cluster
+metadata: { name: bench }
+spec:
+  kubernetes: { version: "1.34.1" }
+  network: { cni: flannel, podSubnet: 10.244.0.0/16 }
+  ssh: { user: ubuntu, keyPath: /srv/bootstrap-bench/id_ed25519, knownHosts: /srv/bootstrap-bench/known_hosts }
+  parallelism: 64
+  hosts:
+""" + "\n".join(hosts) + "\n"
+    path = os.path.join(work, "bench.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+scale = os.environ.get("LAB_SCALE", "0.05")
+print("apply on the realistic profile (LAB_SCALE=%s: every simulated duration is real life x %s)" % (scale, scale))
+print("%-8s %10s %14s %8s" % ("hosts", "apply (s)", "critical (s)", "ratio"))
+results = {}
+for n in sizes:
+    sh(lab + ["down"])
+    up = sh(lab + ["up", "--hosts", str(n + 1), "--profile", "realistic"])
+    if up.returncode != 0:
+        sys.exit("lab up failed: " + up.stdout + up.stderr)
+    work = tempfile.mkdtemp()
+    p = plan(n, work)
+    t = time.perf_counter()
+    r = sh([binary, "apply", "-f", p, "--auto-approve", "--ready-timeout", "300"], cwd=work)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit("apply failed:\n" + r.stdout[-3000:] + r.stderr[-2000:])
+    cp = sum(s for _, s in delays("lab-1"))
+    joins = max(sum(s for k, s in delays("lab-%d" % (i + 2)) if k == "join") for i in range(n))
+    critical = cp + joins
+    results[n] = (wall, critical)
+    print("%-8s %10.2f %14.2f %8.2f" % ("1+%d" % n, wall, critical, wall / critical))
+    if n == sizes[-1]:
+        noops = []
+        for _ in range(5):
+            t = time.perf_counter()
+            r = sh([binary, "apply", "-f", p, "--auto-approve"], cwd=work)
+            noops.append(time.perf_counter() - t)
+            if r.returncode != 0 or "No changes." not in r.stdout:
+                sys.exit("no-op apply changed something:\n" + r.stdout[-2000:])
+        print("no-op apply on 1+%d hosts (connect, refresh facts, preflight, readiness): median %.3f s over 5"
+              % (n, statistics.median(noops)))
+    sh(lab + ["down"])
+if len(sizes) > 1:
+    a, b = results[sizes[0]], results[sizes[-1]]
+    print("1+%d vs 1+%d: %.2fx the wall time (target: within 1.2x)" % (sizes[-1], sizes[0], b[0] / a[0]))
