@@ -31,7 +31,7 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the changes as a versioned JSON document instead of text.")
     var json = false
 
-    @Flag(name: .long, help: "Exit 0 when there are no changes, 2 when there are, 1 on error.")
+    @Flag(name: .long, help: "Exit 0 when there are no changes, 2 when there are, 1 on any error (an invalid plan too).")
     var detailedExitcode = false
 
     @Option(name: .long, help: ArgumentHelp("Save the plan (with the state's serial and lineage) for `apply FILE`.",
@@ -42,6 +42,18 @@ struct PlanCommand: ParsableCommand {
     var noColor = false
 
     func run() throws {
+        let hasChanges: Bool
+        do {
+            hasChanges = try plan()
+        } catch let code as ExitCode where detailedExitcode && code == Exit.badInput {
+            // With --detailed-exitcode, 2 means "changes"; every error is 1.
+            throw Exit.failure
+        }
+        if detailedExitcode && hasChanges { throw ExitCode(2) }
+    }
+
+    /// Prints the plan; true when there are changes.
+    private func plan() throws -> Bool {
         let (plan, _) = try PlanInput.load(planFile.file)
         let hashes = try PlanInput.manifestHashes(plan)
         let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: plan))
@@ -60,6 +72,6 @@ struct PlanCommand: ParsableCommand {
             if !json { print("\nSaved the plan to \(out); `bootstrap apply \(out)` will carry out exactly these changes.") }
         }
         if !changes.blocking.isEmpty { throw Exit.failure }
-        if detailedExitcode && !changes.changes.isEmpty { throw ExitCode(2) }
+        return !changes.changes.isEmpty
     }
 }

@@ -152,6 +152,7 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         var set = ChangeSet(cluster: plan.name)
         set.diffCluster(plan, state)
         set.diffHosts(plan, state)
+        set.checkControlPlanes(plan, state)
         set.diffAddons(plan, state)
         set.diffManifests(plan, state, manifestHashes)
         return set
@@ -254,6 +255,25 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         for (name, rec) in recorded.sorted(by: { $0.key < $1.key }) where !planned.contains(name) {
             changes.append(Change(subject: .host, action: .delete, name: name, address: rec.address, role: rec.role,
                                   reasons: ["not in the plan any more"]))
+        }
+    }
+
+    /// On a live cluster: some recorded control plane must survive, and the host that ran `kubeadm init`
+    /// must stay first among the control planes (the catalogue gives `init` to the first one).
+    mutating func checkControlPlanes(_ plan: ClusterPlan, _ state: ClusterState?) {
+        guard let state, let initHost = state.cluster.initializedOn else { return }
+        let removed = Set(changes.filter { $0.subject == .host && ($0.action == .delete || $0.action == .replace) }
+            .map(\.name))
+        let recordedCPs = state.hosts.filter { $0.value.role == .controlPlane }.map(\.key)
+        if !recordedCPs.isEmpty, recordedCPs.allSatisfy({ removed.contains($0) }) {
+            blocking.append(Blocker(path: "spec.hosts",
+                                    reason: "every control plane of the live cluster (\(recordedCPs.sorted().joined(separator: ", "))) would be removed or replaced; use `bootstrap destroy` to tear the cluster down"))
+            return
+        }
+        if let first = plan.firstControlPlane, first.name != initHost, !removed.contains(initHost),
+           plan.spec.hosts.contains(where: { $0.name == initHost }) {
+            blocking.append(Blocker(path: "spec.hosts",
+                                    reason: "\(initHost) ran kubeadm init and must stay the first control plane listed (found \(first.name) first); move it back to the top"))
         }
     }
 

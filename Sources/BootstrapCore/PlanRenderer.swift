@@ -109,7 +109,11 @@ public enum PlanRenderer {
 
     public static func yaml(_ plan: ClusterPlan) -> String {
         let s = plan.spec
-        func str(_ v: String) -> Node { Node(v) }
+        // A string a YAML reader would take for a bool, number or null is written quoted.
+        func str(_ v: String) -> Node {
+            let plain = Node(v)
+            return plain.tag.description == Tag.Name.str.rawValue ? plain : Node(v, Tag(.str), .doubleQuoted)
+        }
         func int(_ v: Int) -> Node { Node(String(v), Tag(.int)) }
         func bool(_ v: Bool) -> Node { Node(v ? "true" : "false", Tag(.bool)) }
         func map(_ pairs: [(String, Node?)]) -> Node {

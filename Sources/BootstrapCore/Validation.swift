@@ -80,6 +80,11 @@ struct Validator {
     mutating func address(_ a: String, _ path: String) -> NetworkAddress? {
         if skip.contains(path) { return nil }
         guard let addr = NetworkAddress(a) else {
+            if a.contains(":") {
+                error(path, "\"\(a)\" looks like an IPv6 address or HOST:PORT; hosts take an address only (the port goes in port:), and IPv6 is not supported yet",
+                      expected: Validation.addressExpectation)
+                return nil
+            }
             error(path, "\"\(a)\" is not an IPv4 address or DNS name", expected: Validation.addressExpectation)
             return nil
         }

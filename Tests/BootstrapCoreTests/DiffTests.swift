@@ -223,3 +223,94 @@ import Testing
         #expect(newer.staleness(against: s)?.contains("format 99") == true)
     }
 }
+
+@Suite struct StateRendererTests {
+    func state() throws -> ClusterState {
+        var s = appliedState(try plan(basePlanYAML))
+        s.cluster.secrets["bootstrapToken"] = SecretRecord(value: Secret("abcdef.0123456789abcdef"),
+                                                           expiresAt: Date(timeIntervalSince1970: 1_900_000_000))
+        s.cluster.caCertHash = "sha256:feed"
+        return s
+    }
+
+    @Test func summaryHidesSecretsUnlessAsked() throws {
+        let s = try state()
+        let text = StateRenderer.summary(s, path: "x.json")
+        #expect(!text.contains("abcdef.0123456789abcdef"))
+        #expect(text.contains("secret bootstrapToken: <redacted>, expires 2030-03-17T17:46:40Z"))
+        #expect(text.contains("  cp-1      10.0.1.10:22  control-plane  steps done: prepare, containerd, kubernetes-repo, kubernetes-packages, init, node-config\n"))
+        #expect(text.contains("initialised on cp-1"))
+        #expect(StateRenderer.summary(s, path: "x.json", showSecrets: true).contains("abcdef.0123456789abcdef"))
+        let json = PlanRenderer.json(StateRenderer.redacted(s))
+        #expect(!json.contains("abcdef.0123456789abcdef"))
+        #expect(json.contains("<redacted>"))
+    }
+
+    @Test func savedPlanDecoding() throws {
+        let p = try plan(basePlanYAML)
+        let saved = SavedPlan(plan: p, state: nil, changes: ChangeSet.diff(plan: p, state: nil))
+        #expect(try SavedPlan.decode(Data(PlanRenderer.json(saved).utf8)) == saved)
+        #expect(throws: SavedPlan.LoadError.newerFormat(5)) { try SavedPlan.decode(Data("{\"formatVersion\": 5}".utf8)) }
+        #expect(throws: SavedPlan.LoadError.self) { try SavedPlan.decode(Data("{\"formatVersion\": 1}".utf8)) }
+        #expect(throws: SavedPlan.LoadError.self) { try SavedPlan.decode(Data("not json".utf8)) }
+    }
+}
+
+@Suite struct ControlPlaneSafetyTests {
+    @Test func removingEveryControlPlaneOfALiveClusterIsRefused() throws {
+        let p = try plan(basePlanYAML)
+        let s = appliedState(p)
+        var moved = p
+        moved.spec.hosts[0].address = "10.0.1.99"
+        let set = ChangeSet.diff(plan: moved, state: s)
+        #expect(set.blocking.map(\.path) == ["spec.hosts"])
+        #expect(set.blocking.first?.reason.contains("every control plane of the live cluster (cp-1)") == true)
+    }
+
+    @Test func theInitHostMustStayFirst() throws {
+        let three = edited("role: worker", "role: control-plane")
+        var p = try plan(edited(three, "version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.x:6443"))
+        let s = appliedState(p)
+        p.spec.hosts.swapAt(0, 1)
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.blocking.first?.reason.contains("cp-1 ran kubeadm init and must stay the first control plane listed (found worker-1 first)") == true)
+        // Adding a control plane after the first one is fine.
+        var q = try plan(edited(three, "version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.x:6443"))
+        let s2 = appliedState(q)
+        q.spec.hosts.append(ClusterPlan.Host(name: "cp-9", address: "10.0.1.90", role: .controlPlane))
+        #expect(ChangeSet.diff(plan: q, state: s2).blocking.isEmpty)
+    }
+}
+
+@Suite struct MoreDiffTests {
+    @Test func sshPortChangeIsAnUpdateWithoutSteps() throws {
+        var p = try plan(basePlanYAML)
+        let s = appliedState(p)
+        p.spec.hosts[1].port = 2222
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.changes.count == 1)
+        #expect(set.changes.first?.action == .update)
+        #expect(set.changes.first?.reasons == ["SSH port changed 22 → 2222"])
+        #expect(set.changes.first?.steps == [])
+    }
+
+    @Test func endpointChangeOnALiveClusterIsRefused() throws {
+        var p = try plan(edited("version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.a:6443"))
+        let s = appliedState(p)
+        p.spec.kubernetes.controlPlaneEndpoint = "api.b:6443"
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.blocking.map(\.path) == ["spec.kubernetes.controlPlaneEndpoint"])
+        #expect(set.blocking.first?.reason.contains("api.a:6443 → api.b:6443") == true)
+    }
+
+    @Test func clusterStepsLeftUndoneShowAsAClusterUpdate() throws {
+        let p = try plan(basePlanYAML)
+        var s = appliedState(p)
+        s.cluster.steps["kubeconfig"] = nil
+        let set = ChangeSet.diff(plan: p, state: s)
+        #expect(set.changes.map(\.subject) == [.cluster])
+        #expect(set.changes.first?.steps == ["kubeconfig"])
+        #expect(set.changes.first?.reasons == ["kubeconfig not done yet"])
+        #expect(set.changes.first?.supported == true)
+    }
+}

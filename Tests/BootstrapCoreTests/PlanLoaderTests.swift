@@ -231,3 +231,20 @@ extension ClusterPlan {
         return p
     }
 }
+
+@Suite struct ResolvedYAMLTests {
+    @Test func stringsThatLookLikeOtherTypesStayStrings() throws {
+        let p = try plan(basePlanYAML + """
+
+              addons:
+                monitoring:
+                  enabled: true
+                  values: {a: "true", b: "1.5", c: "null", d: "", e: 3, f: false, g: "yes"}
+            """)
+        let yaml = PlanRenderer.yaml(p)
+        let again = try plan(yaml)
+        #expect(again.spec.addons.monitoring.values == p.spec.addons.monitoring.values, "\(yaml)")
+        #expect(p.spec.addons.monitoring.values["a"] == .string("true"))
+        #expect(p.spec.addons.monitoring.values["e"] == .int(3))
+    }
+}

@@ -29,6 +29,12 @@ import Testing
         #expect(has(r, path: "spec.hosts[1].address", containing: "is not an IPv4 address or DNS name"))
     }
 
+    @Test(arguments: ["fd00::1", "10.0.1.21:22"])
+    func addressesWithColons(address: String) {
+        let r = load(edited("address: 10.0.1.21", "address: \"\(address)\""))
+        #expect(has(r, path: "spec.hosts[1].address", containing: "the port goes in port:"))
+    }
+
     @Test(arguments: ["node-1.example.com", "Worker1.Example.COM", "localhost", "127.0.0.12"])
     func goodAddresses(address: String) throws {
         _ = try plan(edited("address: 10.0.1.21", "address: \"\(address)\""))

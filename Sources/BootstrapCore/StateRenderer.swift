@@ -1,0 +1,88 @@
+import Foundation
+
+/// What `bootstrap show` prints: a summary of the recorded state. Secret values appear only when asked.
+public enum StateRenderer {
+    public static func summary(_ s: ClusterState, path: String, showSecrets: Bool = false) -> String {
+        let c = s.cluster
+        let date = ISO8601DateFormatter()
+        var out = "Cluster \(c.name)  (state \(path), serial \(s.serial), lineage \(s.lineage), written by bootstrap \(s.toolVersion))\n"
+        var facts: [String] = []
+        if let v = c.kubernetesVersion { facts.append("Kubernetes \(v)") }
+        if let e = c.endpoint { facts.append("endpoint \(e)") }
+        if let n = c.cni { facts.append("CNI \(n)") }
+        if let p = c.podSubnet { facts.append("pods \(p)") }
+        if let p = c.serviceSubnet { facts.append("services \(p)") }
+        if !facts.isEmpty { out += "  " + facts.joined(separator: ", ") + "\n" }
+        out += "  " + (c.initializedOn.map { "initialised on \($0)" } ?? "not initialised yet") + "\n"
+        if let h = c.caCertHash { out += "  CA cert hash \(h)\n" }
+        if !c.steps.isEmpty {
+            out += "  cluster steps done: \(c.steps.keys.sorted().joined(separator: ", "))\n"
+        }
+        for (name, sec) in c.secrets.sorted(by: { $0.key < $1.key }) {
+            let exp = sec.expiresAt.map { ", expires \(date.string(from: $0))" } ?? ""
+            out += "  secret \(name): \(showSecrets ? sec.value.revealed : "\(sec.value)")\(exp)\n"
+        }
+        out += "Hosts (\(s.hosts.count)):\n"
+        if s.hosts.isEmpty { out += "  none\n" }
+        let width = s.hosts.keys.map(\.count).max() ?? 0
+        let order = s.hosts.sorted { a, b in
+            a.value.role != b.value.role ? a.value.role == .controlPlane : a.key < b.key
+        }
+        func rank(_ k: String) -> Int { StepName(rawValue: k).flatMap { StepName.allCases.firstIndex(of: $0) } ?? 99 }
+        for (name, h) in order {
+            let done = h.steps.keys.sorted { rank($0) != rank($1) ? rank($0) < rank($1) : $0 < $1 }
+            let pad = String(repeating: " ", count: max(0, width - name.count))
+            var line = "  \(name)\(pad)  \(h.address):\(h.port)  \(h.role.rawValue)"
+            if let f = h.facts { line += "  \(f.osID) \(f.osVersion) \(f.architecture)" }
+            line += "  steps done: " + (done.isEmpty ? "none" : done.joined(separator: ", "))
+            out += line + "\n"
+        }
+        if !s.addons.isEmpty {
+            out += "Add-ons (\(s.addons.count)):\n"
+            for (name, a) in s.addons.sorted(by: { $0.key < $1.key }) {
+                out += "  \(name): chart \(a.chart) \(a.version), release \(a.release) in \(a.namespace)\n"
+            }
+        }
+        if !s.manifests.isEmpty {
+            out += "Manifest objects (\(s.manifests.count)):\n"
+            for (key, m) in s.manifests.sorted(by: { $0.key < $1.key }) { out += "  \(key)  from \(m.file)\n" }
+        }
+        return out
+    }
+
+    /// The state with every secret value replaced by `<redacted>` (for `show --json`).
+    public static func redacted(_ s: ClusterState) -> ClusterState {
+        var r = s
+        for k in r.cluster.secrets.keys { r.cluster.secrets[k]?.value = Secret("<redacted>") }
+        return r
+    }
+}
+
+extension SavedPlan {
+    public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
+        case notASavedPlan(String)
+        case newerFormat(Int)
+
+        public var description: String {
+            switch self {
+            case .notASavedPlan(let d): return "not a plan saved by `bootstrap plan --out` (\(d))"
+            case .newerFormat(let v):
+                return "the saved plan has format \(v); this bootstrap reads up to \(SavedPlan.currentFormatVersion)"
+            }
+        }
+    }
+
+    /// Reads a file written by `bootstrap plan --out`.
+    public static func decode(_ data: Data) throws -> SavedPlan {
+        struct Probe: Decodable { var formatVersion: Int? }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: data), let v = probe.formatVersion else {
+            throw LoadError.notASavedPlan("no formatVersion")
+        }
+        if v > SavedPlan.currentFormatVersion { throw LoadError.newerFormat(v) }
+        do {
+            return try JSONDecoder().decode(SavedPlan.self, from: data)
+        } catch {
+            throw LoadError.notASavedPlan("\(error)")
+        }
+    }
+}
