@@ -605,6 +605,8 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
     else:
         items = [copy.deepcopy(o) for k, o in sorted(st["objects"].items())
                  if o["kind"] == kind and _group(o["apiVersion"]) == g]
+        if kind in ("Deployment", "DaemonSet", "StatefulSet") and items:
+            workload_status(st, items, now)
     if nsd and not all_ns:
         items = [o for o in items if o["metadata"].get("namespace", "default") == (ns or "default")]
     if selector:
@@ -615,6 +617,36 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
             raise ApiError("NotFound", 'Error from server (NotFound): %s "%s" not found'
                            % (plural(kind) if not g else plural(kind) + "." + g, name), 404)
     return {"kind": kind, "group": g, "namespaced": nsd, "items": items}
+
+
+def workload_status(st, items, now):
+    """Fill .status of deployments/daemonsets/statefulsets from the pods the lab runs for them."""
+    pods = list_pods(st, now)
+    for o in items:
+        md = o["metadata"]
+        ns, name = md.get("namespace", "default"), md["name"]
+        mine = []
+        for p in pods:
+            if p["metadata"]["namespace"] != ns:
+                continue
+            ref = (p["metadata"].get("ownerReferences") or [{}])[0]
+            owner = ref.get("name", "")
+            if (o["kind"] == "Deployment" and ref.get("kind") == "ReplicaSet" and owner.rsplit("-", 1)[0] == name) \
+                    or (o["kind"] != "Deployment" and ref.get("kind") == o["kind"] and owner == name):
+                mine.append(p)
+        ready = sum(1 for p in mine if p["status"]["conditions"][0]["status"] == "True")
+        want = len(mine) if o["kind"] == "DaemonSet" else int((o.get("spec") or {}).get("replicas", 1) or 0)
+        if o["kind"] == "DaemonSet":
+            o["status"] = {"desiredNumberScheduled": want, "currentNumberScheduled": want, "numberReady": ready,
+                           "numberAvailable": ready, "updatedNumberScheduled": want,
+                           "observedGeneration": md.get("generation", 1)}
+        else:
+            avail = ready >= want
+            o["status"] = {"replicas": len(mine), "readyReplicas": ready, "availableReplicas": ready,
+                           "updatedReplicas": len(mine), "observedGeneration": md.get("generation", 1),
+                           "conditions": [{"type": "Available", "status": "True" if avail else "False",
+                                           "reason": "MinimumReplicasAvailable" if avail else
+                                           "MinimumReplicasUnavailable"}]}
 
 
 def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):

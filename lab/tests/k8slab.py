@@ -64,6 +64,7 @@ class Lab:
 
     def up(self):
         self.lab("down", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
         self.lab("up", "--hosts", str(self.n), *self.args)
         return self
 

@@ -111,6 +111,8 @@ def test_server_side_apply_get_delete(lab):
     web = [p for p in pods if p["metadata"]["namespace"] == "shop"]
     assert len(web) == 2 and all(p["status"]["phase"] == "Pending" for p in web)
     assert "lab-1" in lab.ok(1, KC + "get pods -n kube-system -o wide")
+    p = lab.sh(1, KC + "wait --for=condition=Available deployment/web -n shop --timeout=1s")
+    assert p.returncode == 1 and "timed out waiting for the condition on deployments/web" in p.stderr
     p = lab.sh(1, KC + "delete configmap nothere -n shop")
     assert p.returncode == 1 and 'configmaps "nothere" not found' in p.stderr
     assert lab.sh(1, KC + "delete configmap nothere -n shop --ignore-not-found").returncode == 0
@@ -195,6 +197,10 @@ def test_helm_catalogue_and_values(lab):
 
 def test_drain(lab):
     # the shop pods now run (CNI is up); drain refuses DaemonSet and emptyDir pods until told otherwise
+    assert "deployment/web condition met" in lab.ok(
+        1, KC + "wait --for=condition=Available deployment/web -n shop --timeout=10s")
+    dep = json.loads(lab.ok(1, KC + "get deployment web -n shop -o json"))
+    assert dep["status"]["readyReplicas"] == 2
     p = lab.sh(1, KC + "drain lab-2 --timeout=60s")
     assert p.returncode == 1
     assert "node/lab-2 cordoned" in p.stdout
