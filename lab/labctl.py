@@ -179,6 +179,29 @@ def whiteout(p):
     os.mknod(p, 0o600 | 0o020000, os.makedev(0, 0))
 
 
+def copy_proc_sys(dst, kern):
+    """A copy of the real /proc/sys (read only), with the simulated boot values: every host's /proc/sys is an
+    overlay of it, so reading and writing /proc/sys in a host never touches the real kernel."""
+    for root, dirs, files in os.walk("/proc/sys"):
+        rel = os.path.relpath(root, "/proc/sys")
+        if rel == "net/bridge" or rel.startswith("net/bridge/"):
+            continue
+        os.makedirs(os.path.join(dst, rel), exist_ok=True)
+        for f in files:
+            try:
+                with open(os.path.join(root, f), "rb") as fh:
+                    data = fh.read(65536)
+            except OSError:
+                continue
+            with open(os.path.join(dst, rel, f), "wb") as o:
+                o.write(data)
+    for k, v in kern["sysctl"].items():
+        p = os.path.join(dst, k.replace(".", "/"))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(v + "\n")
+
+
 def build_template(ld, osname, pubkey, scale_profile):
     """Files every host of this OS gets in its upper dirs (copied per host with cp -a)."""
     spec = OSES[osname]
@@ -284,7 +307,9 @@ def build_template(ld, osname, pubkey, scale_profile):
     st = os.path.join(t, "var", "lib", "labnode")
     os.makedirs(st, exist_ok=True)
     from labnode import os_kernel
-    save_json(os.path.join(st, "kernel.json"), os_kernel.boot_state(swap_devices=[spec["swap"]]))
+    kern = os_kernel.boot_state(swap_devices=[spec["swap"]])
+    save_json(os.path.join(st, "kernel.json"), kern)
+    copy_proc_sys(os.path.join(ld, "procsys"), kern)
     save_json(os.path.join(st, "packages.json"), {"installed": {}, "held": [], "lists": {}})
     save_json(os.path.join(st, "services.json"), {"enabled": [], "started": []})
     os.makedirs(os.path.join(t, "var", "log", "labnode"), exist_ok=True)
@@ -325,7 +350,8 @@ done
 mount -t tmpfs -o mode=755,size=64m lab-run /run
 mount -t tmpfs -o mode=1777,size=512m lab-tmp /tmp
 mount -t overlay overlay -o lowerdir=$H/sysclass:/sys/class /sys/class
-for f in meminfo swaps cpuinfo; do mount --bind $H/proc/$f /proc/$f; done
+for f in meminfo swaps cpuinfo modules; do [ ! -e /proc/$f ] || mount --bind $H/proc/$f /proc/$f; done
+mount -t overlay overlay -o lowerdir={ld}/procsys,upperdir=$H/procsys/upper,workdir=$H/procsys/work /proc/sys
 hostname {name}
 mkdir -p /run/sshd /run/labnode /run/lock
 chmod 755 /run/sshd
@@ -372,14 +398,20 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
     kern = load_json(os.path.join(up, "var", "lib", "labnode", "kernel.json"), {})
     for fname, text in (("meminfo", os_kernel.render_meminfo(mem, kern)),
                         ("swaps", os_kernel.render_swaps(kern)),
-                        ("cpuinfo", os_kernel.render_cpuinfo(cpus))):
+                        ("cpuinfo", os_kernel.render_cpuinfo(cpus)),
+                        ("modules", os_kernel.render_modules(kern))):
         with open(os.path.join(procd, fname), "w") as f:
             f.write(text)
         os.chmod(os.path.join(procd, fname), 0o444)
+    # /proc/sys: overlay of the lab's copy; this host's hostname
+    for d in ("upper/kernel", "work"):
+        os.makedirs(os.path.join(hd, "procsys", d), exist_ok=True)
+    with open(os.path.join(hd, "procsys", "upper", "kernel", "hostname"), "w") as f:
+        f.write(name + "\n")
     with open(os.path.join(hd, "sshd_config"), "w") as f:
         f.write(SSHD_CONFIG.format(name=name, addr=addr, hd=hd))
     with open(os.path.join(hd, "boot.sh"), "w") as f:
-        f.write(BOOT_SH.format(hd=hd, name=name))
+        f.write(BOOT_SH.format(hd=hd, name=name, ld=ld))
     return {"name": name, "address": addr, "port": 22, "user": OSES[osname]["user"], "os": osname,
             "keyPath": os.path.join(ld, "id_ed25519"), "cpus": cpus, "memoryMB": mem}
 
@@ -387,19 +419,22 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
 def boot_host(ld, name):
     hd = host_dir(ld, name)
     log = open(os.path.join(hd, "boot.log"), "ab")
-    subprocess.Popen(["unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh",
+    p = subprocess.Popen(["unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh",
                       os.path.join(hd, "boot.sh")], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                      start_new_session=True, close_fds=True, cwd="/")
     log.close()
+    return p
 
 
-def wait_ready(ld, hosts, timeout=60.0):
+def wait_ready(ld, hosts, procs, timeout=60.0):
     pending = {h["name"]: h for h in hosts}
     deadline = time.time() + timeout
     while pending and time.time() < deadline:
         for name in list(pending):
             if os.path.exists(os.path.join(host_dir(ld, name), "ready")) and port_open(pending[name]["address"]):
                 del pending[name]
+            elif procs[name].poll() is not None:
+                return sorted(pending)  # its boot script failed: no point waiting
         if pending:
             time.sleep(0.05)
     return sorted(pending)
@@ -457,9 +492,8 @@ def cmd_up(args):
         f.writelines(known)
     inv = {"hosts": hosts, "knownHosts": os.path.join(ld, "known_hosts"), "keyPath": key,
            "profile": args.profile, "os": args.os, "net": net, "labDir": ld}
-    for h in hosts:
-        boot_host(ld, h["name"])
-    missing = wait_ready(ld, hosts)
+    procs = {h["name"]: boot_host(ld, h["name"]) for h in hosts}
+    missing = wait_ready(ld, hosts, procs)
     if missing:
         for n in missing[:3]:
             sys.stderr.write("--- %s boot.log:\n%s" % (n, read_text(os.path.join(host_dir(ld, n), "boot.log"))))

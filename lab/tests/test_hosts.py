@@ -229,8 +229,10 @@ def test_reboot_restores_boot_state_from_files(lab):
     l.ssh("lab-1", "sudo -n modprobe br_netfilter && sudo -n swapoff -a && sudo -n sysctl -w net.ipv4.ip_forward=1",
           check=True)
     l.labctl("reboot", "lab-1", check=True)
-    r = l.ssh("lab-1", "lsmod; cat /proc/swaps; sysctl -n net.ipv4.ip_forward", check=True)
-    assert "br_netfilter" not in r.stdout and "/swap.img" in r.stdout and r.stdout.strip().endswith("0")
+    r = l.ssh("lab-1", "lsmod; cat /proc/swaps; sysctl -n net.ipv4.ip_forward; cat /proc/sys/net/ipv4/ip_forward; "
+                       "test -e /proc/sys/net/bridge || echo no-bridge", check=True)
+    assert "br_netfilter" not in r.stdout and "/swap.img" in r.stdout
+    assert r.stdout.strip().endswith("0\n0\nno-bridge")
     # persisted configuration survives the reboot, and fstab decides swap
     l.ssh("lab-1", "echo br_netfilter | sudo -n tee /etc/modules-load.d/k8s.conf && "
                    "echo net.ipv4.ip_forward=1 | sudo -n tee /etc/sysctl.d/k8s.conf && "

@@ -139,14 +139,25 @@ def test_kernel_modules_sysctl_and_swap(lab):
     assert r.returncode == 255 and "cannot stat /proc/sys/net/ipv4/no_such_key" in r.stderr
     r = l.ssh(h, "sysctl -w net.ipv4.ip_forward=1")
     assert r.returncode == 255 and "permission denied on key" in r.stderr
+    assert l.ssh(h, "test -e /proc/sys/net/bridge/bridge-nf-call-iptables").returncode == 1
     l.ssh(h, "sudo -n modprobe br_netfilter", check=True)
     assert l.ssh(h, "sysctl -n net.bridge.bridge-nf-call-iptables", check=True).stdout == "1\n"
+    r = l.ssh(h, "cat /proc/sys/net/bridge/bridge-nf-call-iptables; grep -c '^br_netfilter ' /proc/modules || true",
+              check=True)
+    assert r.stdout.split("\n")[0] == "1"
+    if os.path.exists("/proc/modules"):
+        assert r.stdout.split("\n")[1] == "1"
+    # /proc/sys in a host is the simulated kernel: writing the file is the same as sysctl -w
+    r = l.ssh(h, "cat /proc/sys/net/ipv4/ip_forward; echo 1 | sudo -n tee /proc/sys/net/ipv4/ip_forward >/dev/null; "
+                 "sysctl -n net.ipv4.ip_forward; echo 0 | sudo -n tee /proc/sys/net/ipv4/ip_forward >/dev/null",
+              check=True)
+    assert r.stdout == "0\n1\n"
     l.ssh(h, "printf 'net.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n"
              "net.ipv4.ip_forward = 1\\n' | sudo -n tee /etc/sysctl.d/k8s.conf >/dev/null", check=True)
     assert l.ssh(h, "sysctl -n net.ipv4.ip_forward", check=True).stdout == "0\n"  # files alone change nothing
     r = l.ssh(h, "sudo -n sysctl --system", check=True)
     assert "* Applying /etc/sysctl.d/k8s.conf ..." in r.stdout and "net.ipv4.ip_forward = 1" in r.stdout
-    assert l.ssh(h, "sysctl -n net.ipv4.ip_forward", check=True).stdout == "1\n"
+    assert l.ssh(h, "sysctl -n net.ipv4.ip_forward; cat /proc/sys/net/ipv4/ip_forward", check=True).stdout == "1\n1\n"
     # swap
     r = l.ssh(h, "swapoff -a")
     assert r.returncode != 0 and "Not superuser" in r.stderr
