@@ -24,6 +24,7 @@ FLAGS = "/var/lib/kubelet/kubeadm-flags.env"
 MANIFESTS = "/etc/kubernetes/manifests"
 CNI_DIR = "/etc/cni/net.d"
 INTERVAL = 1.0
+STEADY = 5.0        # seconds between status posts when nothing changes (real kubelet: 10s)
 
 
 def log(msg):
@@ -165,6 +166,9 @@ def daemon():
     info = common.host_info()
     log("kubelet %s starting as node %s" % (version(), name))
     last_err = None
+    registered = False
+    kc_cache = (None, None)
+    last_report, last_sent = None, 0.0
     while True:
         if not os.path.exists(KUBELET_CONF) or not os.path.exists(CONFIG):
             log("kubelet configuration removed; exiting")
@@ -178,9 +182,12 @@ def daemon():
         ok, reason = common.containerd_healthy()
         static = sync_static_pods(ok)
         try:
-            server, _, _, _ = C.load_kubeconfig(KUBELET_CONF)
-        except C.ClientError as e:
-            log("cannot read kubelet.conf: %s" % e.message)
+            mtime = os.stat(KUBELET_CONF).st_mtime
+            if kc_cache[0] != mtime:
+                kc_cache = (mtime, C.load_kubeconfig(KUBELET_CONF)[0])
+            server = kc_cache[1]
+        except (C.ClientError, OSError) as e:
+            log("cannot read kubelet.conf: %s" % getattr(e, "message", e))
             time.sleep(INTERVAL)
             continue
         report = {"address": addr, "cpus": info.get("cpus", 2), "memoryMB": info.get("memoryMB", 2048),
@@ -190,8 +197,15 @@ def daemon():
                   "osImage": os_image(), "kernelVersion": os.uname().release,
                   "machineID": read("/etc/machine-id"), "systemUUID": read("/sys/class/dmi/id/product_uuid"),
                   "staticPods": static}
+        # post often while something changes or the node is not ready yet; every few seconds when steady
+        if report == last_report and report["cniConfig"] and ok and time.time() - last_sent < STEADY:
+            time.sleep(INTERVAL)
+            continue
         try:
-            res = C.call(server, "heartbeat", {"node": name, "report": report}, timeout=5)
+            res = C.call(server, "heartbeat", {"node": name, "report": dict(report, register=not registered)},
+                         timeout=5)
+            registered = True
+            last_report, last_sent = report, time.time()
             if last_err:
                 log("API server reachable again")
             last_err = None

@@ -218,6 +218,12 @@ def test_drain(lab):
     assert 'namespace "shop" deleted' in out
     p = lab.sh(1, KC + "get deployment web -n shop")
     assert p.returncode == 1 and "NotFound" in p.stderr
+    # a deleted Node stays deleted: its kubelet registered once, at start, and does not re-register
+    assert lab.ok(1, KC + "delete node lab-2").strip() == 'node "lab-2" deleted'
+    time.sleep(6)
+    p = lab.sh(1, KC + "get node lab-2")
+    assert p.returncode == 1 and 'nodes "lab-2" not found' in p.stderr
+    assert "not found" in lab.ok(2, "tail -n 3 /var/log/labnode/kubelet.log")
 
 
 def _store(pod_subnet="10.244.0.0/16"):
@@ -251,7 +257,9 @@ def test_calico_installation_must_fit_the_pod_subnet():
     assert r["cni"]["file"] == "10-calico.conflist"
     S.heartbeat(st, "n1", {"runtimeOk": True, "cniConfig": "10-calico.conflist"}, 1001.0)
     assert S.node_ready(st, st["nodes"]["n1"], 1002.0)[0] == "True"
-    assert S.node_ready(st, st["nodes"]["n1"], 1001.0 + S.HEARTBEAT_GRACE + 1)[0] == "Unknown"
+    # liveness is real time: a lab clock jump does not kill nodes, a silent kubelet does
+    assert S.node_ready(st, st["nodes"]["n1"], 1001.0 + 86400)[0] == "True"
+    assert S.node_ready(st, st["nodes"]["n1"], 1002.0, real=time.time() + S.HEARTBEAT_GRACE + 1)[0] == "Unknown"
 
 
 def test_flannel_without_pod_subnet_never_ready():
