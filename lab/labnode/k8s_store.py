@@ -596,6 +596,18 @@ def list_pods(st, now):
             p_labels = md.get("labels") or {}
             pod(ns, md["name"], node, "Pod", md["name"], pspec, p_labels, "Running" if node in ready else "Pending")
             pods[-1]["metadata"].pop("ownerReferences")
+    # the tigera operator runs calico-node on every node of an Installation applied from manifests
+    if cni_name == "calico" and not any(o.get("kind") == "DaemonSet" and o["metadata"]["name"] == "calico-node"
+                                        for o in st["objects"].values()):
+        tspec = {"hostNetwork": True, "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.28.2"}],
+                 "tolerations": [{"operator": "Exists"}]}
+        for n in nodes:
+            name = "calico-node-%s" % short_hash("calico-node", n)
+            if n not in alive:
+                pod("calico-system", name, n, "DaemonSet", "calico-node", tspec, {"k8s-app": "calico-node"}, "Pending")
+            else:
+                pod("calico-system", name, n, "DaemonSet", "calico-node", tspec, {"k8s-app": "calico-node"},
+                    "Running", reason=None if cni_ok else "CrashLoopBackOff")
     for k in [k for k in binds if k not in generated]:
         del binds[k]
     return pods

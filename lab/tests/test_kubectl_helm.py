@@ -257,6 +257,8 @@ def test_calico_installation_must_fit_the_pod_subnet():
     assert r["cni"]["file"] == "10-calico.conflist"
     S.heartbeat(st, "n1", {"runtimeOk": True, "cniConfig": "10-calico.conflist"}, 1001.0)
     assert S.node_ready(st, st["nodes"]["n1"], 1002.0)[0] == "True"
+    calico = [p for p in S.list_pods(st, 1002.0) if p["metadata"]["namespace"] == "calico-system"]
+    assert [(p["spec"]["nodeName"], p["status"]["phase"]) for p in calico] == [("n1", "Running")]
     # liveness is real time: a lab clock jump does not kill nodes, a silent kubelet does
     assert S.node_ready(st, st["nodes"]["n1"], 1001.0 + 86400)[0] == "True"
     assert S.node_ready(st, st["nodes"]["n1"], 1002.0, real=time.time() + S.HEARTBEAT_GRACE + 1)[0] == "Unknown"
