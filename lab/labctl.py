@@ -123,12 +123,30 @@ def holder_pid(ld, name):
     return None
 
 
-def sshd_pid(ld, name):
-    hd = host_dir(ld, name)
-    pid = read_int(os.path.join(hd, "sshd.pid"))
-    if pid and pid_alive(pid) and mnt_ns(pid) == host_ns(ld, name):
-        return pid
+def root_pid(ns, nspid):
+    """The pid (in our pid namespace) of the process of a host's mount namespace `ns` whose pid inside the
+    host's pid namespace is `nspid`."""
+    for p in pids_in_ns({ns}):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        if int(line.split()[-1]) == nspid and len(line.split()) > 2:
+                            return p
+                        break
+        except (OSError, ValueError):
+            pass
     return None
+
+
+def sshd_pid(ld, name):
+    """The host's sshd listener (its pid file holds the pid inside the host's pid namespace)."""
+    hd = host_dir(ld, name)
+    nspid = read_int(os.path.join(hd, "sshd.pid"))
+    ns = host_ns(ld, name)
+    if not nspid or not ns or holder_pid(ld, name) is None:
+        return None
+    return root_pid(ns, nspid)
 
 
 def port_open(addr, port=22, timeout=0.3):
@@ -339,11 +357,14 @@ LogLevel INFO
 """
 
 BOOT_SH = """#!/bin/sh
-# lab host boot: runs inside `unshare --mount --uts --propagation private`
+# lab host boot: runs as pid 1 inside `unshare --mount --uts --pid --fork --propagation private`
 set -e
 H={hd}
-echo $$ > $H/holder.pid
+# /proc is still the machine's: /proc/self/stat read by the shell itself gives its pid out there
+read -r ownpid rest < /proc/self/stat
+echo $ownpid > $H/holder.pid
 readlink /proc/self/ns/mnt > $H/ns
+mount -t proc -o nosuid,nodev,noexec lab-proc /proc
 for d in etc usr var opt home root; do
   mount -t overlay overlay -o lowerdir=/$d,upperdir=$H/upper/$d,workdir=$H/work/$d /$d
 done
@@ -357,7 +378,8 @@ mkdir -p /run/sshd /run/labnode /run/lock
 chmod 755 /run/sshd
 /usr/sbin/sshd -f $H/sshd_config -E $H/sshd.log
 echo up > $H/ready
-exec sleep infinity
+# pid 1 of the host: keeps its namespaces alive and reaps orphans (bash waits for any child)
+exec /bin/bash -c 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
 """
 
 
@@ -419,7 +441,8 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
 def boot_host(ld, name):
     hd = host_dir(ld, name)
     log = open(os.path.join(hd, "boot.log"), "ab")
-    p = subprocess.Popen(["unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh",
+    p = subprocess.Popen(["unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private", "--",
+                          "/bin/sh",
                       os.path.join(hd, "boot.sh")], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                      start_new_session=True, close_fds=True, cwd="/")
     log.close()
@@ -619,7 +642,7 @@ def cmd_exec(args):
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
            "USER": "root", "LANG": "C.UTF-8", "TERM": os.environ.get("TERM", "dumb")}
     os.chdir("/")
-    os.execvpe("nsenter", ["nsenter", "-t", str(pid), "-m", "-u", "--"] + cmd, env)
+    os.execvpe("nsenter", ["nsenter", "-t", str(pid), "-m", "-u", "-p", "--"] + cmd, env)
 
 
 def faults_file(ld, name):
@@ -671,7 +694,7 @@ def cmd_fault(args):
             print("lab: %s sshd already up" % name)
             return
         hd = host_dir(ld, name)
-        subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "--", "/usr/sbin/sshd", "-f",
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "--", "/usr/sbin/sshd", "-f",
                         os.path.join(hd, "sshd_config"), "-E", os.path.join(hd, "sshd.log")], check=True)
         deadline = time.time() + 5
         while not port_open(h["address"], 22, 0.2) and time.time() < deadline:
@@ -747,7 +770,7 @@ def cmd_reboot(args):
     pid = holder_pid(ld, name)
     if pid is None:
         die("host %s is not running" % name, 1)
-    rc = subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "--", "/usr/bin/python3", "-c",
+    rc = subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "--", "/usr/bin/python3", "-c",
                          "import sys; sys.path.insert(0, '/opt/labnode'); from labnode import os_facts; "
                          "os_facts.simulate_boot()"]).returncode
     if rc != 0:
