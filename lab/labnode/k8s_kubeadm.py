@@ -81,7 +81,7 @@ def port_free(addr, port):
         s.close()
 
 
-def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=False, cp_only=False):
+def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=False, cp_only=False, cp_version=None):
     """Returns (errors, warnings) as (name, message) lists, after applying --ignore-preflight-errors.
     `cp_only`: just the checks a joining control plane runs after discovery."""
     if cp_only:
@@ -100,6 +100,17 @@ def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=Fal
     if shutil.which("kubelet") is None:
         checks.append(("KubeletVersion", 'couldn\'t get kubelet version: cannot execute \'kubelet --version\': '
                        'exec: "kubelet": executable file not found in $PATH'))
+    else:
+        kl = parse_version((common.package_version("kubelet") or "").split("-")[0])
+        cpv = parse_version(cp_version or kubeadm_version())
+        if kl and cpv:
+            if kl[:2] > cpv[:2]:
+                checks.append(("KubeletVersion", 'the kubelet version is higher than the control plane version. This '
+                               'is not a supported version skew and may lead to a malfunctional cluster. Kubelet '
+                               'version: "%d.%d.%d" Control plane version: "%d.%d.%d"' % (kl + cpv)))
+            elif kl[:2] < (cpv[0], cpv[1] - 3):
+                checks.append(("KubeletVersion", 'Kubelet version "%d.%d.%d" is lower than kubeadm can support. '
+                               'Please upgrade kubelet' % kl))
     ok = common.package_version("containerd") is not None and common.service_active("containerd")
     if not ok:
         checks.append(("CRI", 'container runtime is not running: output: time="%s" level=fatal msg="validate '
@@ -452,7 +463,7 @@ def cmd_init(argv):
     if errs:
         die("\n".join(errs))
     say("[init] Using Kubernetes version: %s" % kv)
-    run_preflight(True, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False)
+    run_preflight(True, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False, cp_version=kv)
     if a.dry_run:
         say("[dryrun] Would pull the required images (like 'kubeadm config images pull')")
         say("[dryrun] Finished dry-running successfully. Above are the resources that would be created")

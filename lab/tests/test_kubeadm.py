@@ -132,6 +132,17 @@ def test_config_cannot_be_mixed_with_flags(lab):
     assert p.returncode == 1 and "can not mix '--config' with arguments [pod-network-cidr]" in p.stderr
 
 
+def test_version_skew(lab):
+    p = lab.sh(1, "kubeadm init --kubernetes-version v1.35.0")
+    assert p.returncode == 1 and "is greater than the kubeadm version (v1.34.1)" in p.stderr, p.stderr
+    p = lab.sh(1, "kubeadm init --kubernetes-version 1.32.9")
+    assert p.returncode == 1 and "control plane version >= 1.33.0" in p.stderr, p.stderr
+    p = lab.sh(1, "kubeadm init --kubernetes-version v1.33.5")
+    assert p.returncode == 1 and errors(p.stderr) == ["KubeletVersion"], p.stderr
+    assert 'Kubelet version: "1.34.1" Control plane version: "1.33.5"' in p.stderr
+    assert lab.ok(1, "kubeadm version -o short").strip() == "v1.34.1"
+
+
 def test_init_with_config_then_second_init_refused(lab):
     lab.ok(1, "cat > /root/init.yaml <<'EOF'\n%sEOF" % INIT_CONFIG)
     p = lab.sh(1, "kubeadm init --config /root/init.yaml --upload-certs")
