@@ -57,7 +57,22 @@ def parse_version(v):
 
 def wait_seconds(real):
     """How long a wait that takes up to `real` seconds in real life may take in the lab."""
-    return 15.0 if common.profile() != "realistic" else max(15.0, real * float(common.host_info().get("scale", 0.05)))
+    return 60.0 if common.profile() != "realistic" else max(60.0, real * float(common.host_info().get("scale", 0.05)))
+
+
+class Doomed:
+    """Ends a wait early once its outcome is certain: `cond()` has held for `grace` seconds (the lab's
+    components react within a second, so nothing can change after that; real kubeadm just waits 4m)."""
+
+    def __init__(self, cond, grace=6.0):
+        self.cond, self.grace, self.since = cond, grace, None
+
+    def __call__(self):
+        if not self.cond():
+            self.since = None
+            return False
+        self.since = self.since or time.time()
+        return time.time() - self.since >= self.grace
 
 
 def systemctl(*args):
@@ -276,7 +291,9 @@ def wait_kubelet(node, server):
     say("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s")
     t0 = time.time()
     deadline = t0 + wait_seconds(240)
-    while time.time() < deadline:
+    doomed = Doomed(lambda: not common.service_enabled("kubelet") and not common.daemon_running("kubelet") and
+                    "kubelet" not in common.services_state().get("started", []))
+    while time.time() < deadline and not doomed():
         if common.daemon_running("kubelet") and not port_free(common.host_address(), 10250):
             say("[kubelet-check] The kubelet is healthy after %.6fms" % ((time.time() - t0) * 1000))
             return
@@ -299,7 +316,8 @@ def wait_apiserver(address, port):
     t0 = time.time()
     deadline = t0 + wait_seconds(240)
     server = "https://%s:%d" % (address, port)
-    while time.time() < deadline:
+    doomed = Doomed(lambda: not common.containerd_healthy()[0])
+    while time.time() < deadline and not doomed():
         try:
             C.call(server, "version", timeout=2)
             for comp in ("kube-controller-manager", "kube-scheduler", "kube-apiserver"):
