@@ -316,7 +316,7 @@ def wait_apiserver(address, port):
     t0 = time.time()
     deadline = t0 + wait_seconds(240)
     server = "https://%s:%d" % (address, port)
-    doomed = Doomed(lambda: not common.containerd_healthy()[0])
+    doomed = Doomed(lambda: not common.containerd_healthy()[0] or address != common.host_address())
     while time.time() < deadline and not doomed():
         try:
             C.call(server, "version", timeout=2)
@@ -326,6 +326,8 @@ def wait_apiserver(address, port):
         except C.ClientError:
             time.sleep(0.1)
     ok, reason = common.containerd_healthy()
+    if ok and address != common.host_address():
+        ok, reason = False, "kube-apiserver cannot bind %s: not an address of this host" % address
     die("[control-plane-check] kube-apiserver is not healthy after 4m0.000000s\n\n"
         "A control plane component may have crashed or exited when started by the container runtime.\n"
         "To troubleshoot, list all containers using your preferred container runtimes CLI.\n"

@@ -96,12 +96,11 @@ def sync_static_pods(runtime_ok):
         return False
     flags = dict(x[2:].split("=", 1) for x in cmd[1:] if x.startswith("--") and "=" in x)
     addr, port = flags.get("advertise-address"), flags.get("secure-port", "6443")
-    try:
-        import ipaddress
-        if not ipaddress.ip_address(addr).is_loopback:
-            log("kube-apiserver: refusing to bind %s (lab hosts only use 127.0.0.0/8)" % addr)
-            return False
-    except ValueError:
+    if addr != common.host_address():
+        # this host owns only its own address: the API server cannot bind anything else (and the lab never
+        # listens outside 127.0.0.0/8)
+        log('static pod kube-apiserver: "command failed" err="failed to listen on %s:%s: listen tcp %s:%s: bind: '
+            'cannot assign requested address"' % (addr, port, addr, port))
         return False
     argv = ["/usr/bin/python3", "-m", "labnode", "kube-apiserver-daemon", "--address", addr, "--port", port]
     if ann.get("lab.bootstrap/store"):

@@ -338,6 +338,10 @@ def test_systemd_cgroup_driver_required_and_reset_reinit(small):
     assert "error execution phase wait-control-plane" in p.stderr, p.stderr
     small.ok(1, "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml && "
                 "systemctl restart containerd && kubeadm reset -f >/dev/null")
+    # an advertise address that is not the host's: the API server cannot bind it
+    p = small.sh(1, "kubeadm init --apiserver-advertise-address 127.0.63.99 --ignore-preflight-errors=NumCPU,Mem")
+    assert p.returncode == 1 and "kube-apiserver check failed at https://127.0.63.99:6443/livez" in p.stderr, p.stderr
+    small.ok(1, "kubeadm reset -f >/dev/null")
     p = small.sh(1, "kubeadm init --pod-network-cidr=10.244.0.0/16 --ignore-preflight-errors=NumCPU,Mem")
     assert p.returncode == 0, p.stderr
     # worker joins have no CPU/memory minimum; without controlPlaneEndpoint no control plane can join
