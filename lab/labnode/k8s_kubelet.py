@@ -32,9 +32,20 @@ def log(msg):
     sys.stderr.flush()
 
 
+_started_version = None
+
+
 def version():
     v = common.package_version("kubelet") or "1.34.1"
     return "v" + v.split("-")[0]
+
+
+def running_version():
+    """The version of the kubelet binary this daemon started from (a package upgrade needs a restart)."""
+    global _started_version
+    if _started_version is None:
+        _started_version = version()
+    return _started_version
 
 
 def node_name():
@@ -163,7 +174,7 @@ def daemon():
         return 1
     name = node_name()
     info = common.host_info()
-    log("kubelet %s starting as node %s" % (version(), name))
+    log("kubelet %s starting as node %s" % (running_version(), name))
     last_err = None
     registered = False
     kc_cache = (None, None)
@@ -191,7 +202,7 @@ def daemon():
             continue
         report = {"address": addr, "cpus": info.get("cpus", 2), "memoryMB": info.get("memoryMB", 2048),
                   "runtimeOk": ok, "runtimeReason": reason, "swap": common.swap_on(), "failSwapOn": fail_swap_on,
-                  "cniConfig": cni_config(), "kubeletVersion": version(),
+                  "cniConfig": cni_config(), "kubeletVersion": running_version(),
                   "runtimeVersion": "containerd://%s" % (common.package_version("containerd") or "").split("-")[0],
                   "osImage": os_image(), "kernelVersion": os.uname().release,
                   "machineID": read("/etc/machine-id"), "systemUUID": read("/sys/class/dmi/id/product_uuid"),
