@@ -266,9 +266,33 @@ def build_template(ld, osname, pubkey, scale_profile):
             f.write("[amazonlinux]\nname=Amazon Linux 2023 repository\n"
                     "mirrorlist=https://al2023-repos-$awsregion-de612dc2.s3.dualstack.$awsregion.$awsdomain"
                     "/core/mirrors/$releasever/$basearch/mirror.list\nenabled=1\ngpgcheck=1\n")
+        for f in ("debian_version",):
+            if os.path.lexists("/etc/" + f):
+                whiteout(os.path.join(etc, f))
+        with open(os.path.join(etc, "system-release"), "w") as f:
+            f.write("Amazon Linux release 2023.6.20241121 (Amazon Linux)\n")
+        if os.path.isdir("/etc/apt"):
+            whiteout(os.path.join(etc, "apt"))
     else:
         for d in ("apt/keyrings", "apt/sources.list.d"):
             os.makedirs(os.path.join(etc, d), exist_ok=True)
+        # the OS's own repositories instead of the machine's
+        for f in os.listdir("/etc/apt/sources.list.d") if os.path.isdir("/etc/apt/sources.list.d") else []:
+            whiteout(os.path.join(etc, "apt", "sources.list.d", f))
+        code = {"ubuntu-22.04": "jammy", "ubuntu-24.04": "noble", "debian-12": "bookworm"}[osname]
+        if osname.startswith("ubuntu"):
+            src = "".join("deb http://archive.ubuntu.com/ubuntu %s main restricted universe multiverse\n" % s_
+                          for s_ in (code, code + "-updates", code + "-backports"))
+            src += "deb http://security.ubuntu.com/ubuntu %s-security main restricted universe multiverse\n" % code
+            deb_version = {"jammy": "bookworm/sid", "noble": "trixie/sid"}[code]
+        else:
+            src = ("deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian "
+                   "bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n")
+            deb_version = "12.8"
+        with open(os.path.join(etc, "apt", "sources.list"), "w") as f:
+            f.write(src)
+        with open(os.path.join(etc, "debian_version"), "w") as f:
+            f.write(deb_version + "\n")
     # home directories with the login key; root gets it too so that only PermitRootLogin refuses root
     home = os.path.join(t, "home", user)
     for h, owner in ((home, uid), (os.path.join(t, "root"), 0)):
