@@ -41,6 +41,12 @@ def test_apt_kubernetes_packages_need_repo_key_and_update(lab):
     r = l.ssh(h, "sudo -n apt-get install -y --allow-change-held-packages --allow-downgrades kubeadm=1.34.0-1.1 && "
                  "dpkg-query -W -f='${Version}' kubeadm", check=True)
     assert r.stdout.endswith("1.34.0-1.1")
+    # the upgrade guide's way: unhold, install with a version glob, hold again
+    r = l.ssh(h, "sudo -n apt-mark unhold kubeadm && sudo -n apt-get install -y kubeadm='1.34.1-*' && "
+                 "sudo -n apt-mark hold kubeadm && dpkg-query -W -f='${Version}' kubeadm", check=True)
+    assert "Canceled hold on kubeadm." in r.stdout and r.stdout.endswith("1.34.1-1.1")
+    r = l.ssh(h, "sudo -n apt-get install -y --allow-change-held-packages kubeadm='1.35.*'")
+    assert r.returncode == 100 and "E: Version '1.35.*' for 'kubeadm' was not found" in r.stderr
     # dpkg-query of a package that is not installed fails like dpkg-query
     r = l.ssh(h, "dpkg-query -W containerd")
     assert r.returncode == 1 and "dpkg-query: no packages found matching containerd" in r.stderr
@@ -263,8 +269,9 @@ def test_dnf_on_amazon_linux(lab):
     assert r.returncode == 1 and "No match for argument: kubelet-1.34.1" in r.stderr
     r = l.ssh(h, "sudo -n dnf install -y kubelet-1.34.9 --disableexcludes=kubernetes")
     assert r.returncode == 1
-    l.ssh(h, "sudo -n dnf install -y kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1 --disableexcludes=kubernetes "
-             "&& sudo -n dnf install -y containerd", check=True)
+    l.ssh(h, "sudo -n dnf install -y kubelet-1.34.1 kubeadm-'1.34.0-*' kubectl-1.34.1 --disableexcludes=kubernetes "
+             "&& sudo -n dnf install -y containerd && sudo -n dnf install -y kubeadm-1.34.1 "
+             "--disableexcludes=kubernetes", check=True)
     r = l.ssh(h, "rpm -q kubeadm kubelet kubectl; rpm -q --qf '%{VERSION}\\n' kubeadm; rpm -q nothere", timeout=60)
     assert r.returncode == 1
     assert "kubeadm-1.34.1-150500.1.1.x86_64" in r.stdout and "\n1.34.1\n" in r.stdout
