@@ -123,12 +123,30 @@ def holder_pid(ld, name):
     return None
 
 
-def sshd_pid(ld, name):
-    hd = host_dir(ld, name)
-    pid = read_int(os.path.join(hd, "sshd.pid"))
-    if pid and pid_alive(pid) and mnt_ns(pid) == host_ns(ld, name):
-        return pid
+def root_pid(ns, nspid):
+    """The pid (in our pid namespace) of the process of a host's mount namespace `ns` whose pid inside the
+    host's pid namespace is `nspid`."""
+    for p in pids_in_ns({ns}):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        if int(line.split()[-1]) == nspid and len(line.split()) > 2:
+                            return p
+                        break
+        except (OSError, ValueError):
+            pass
     return None
+
+
+def sshd_pid(ld, name):
+    """The host's sshd listener (its pid file holds the pid inside the host's pid namespace)."""
+    hd = host_dir(ld, name)
+    nspid = read_int(os.path.join(hd, "sshd.pid"))
+    ns = host_ns(ld, name)
+    if not nspid or not ns or holder_pid(ld, name) is None:
+        return None
+    return root_pid(ns, nspid)
 
 
 def port_open(addr, port=22, timeout=0.3):
@@ -179,6 +197,29 @@ def whiteout(p):
     os.mknod(p, 0o600 | 0o020000, os.makedev(0, 0))
 
 
+def copy_proc_sys(dst, kern):
+    """A copy of the real /proc/sys (read only), with the simulated boot values: every host's /proc/sys is an
+    overlay of it, so reading and writing /proc/sys in a host never touches the real kernel."""
+    for root, dirs, files in os.walk("/proc/sys"):
+        rel = os.path.relpath(root, "/proc/sys")
+        if rel == "net/bridge" or rel.startswith("net/bridge/"):
+            continue
+        os.makedirs(os.path.join(dst, rel), exist_ok=True)
+        for f in files:
+            try:
+                with open(os.path.join(root, f), "rb") as fh:
+                    data = fh.read(65536)
+            except OSError:
+                continue
+            with open(os.path.join(dst, rel, f), "wb") as o:
+                o.write(data)
+    for k, v in kern["sysctl"].items():
+        p = os.path.join(dst, k.replace(".", "/"))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(v + "\n")
+
+
 def build_template(ld, osname, pubkey, scale_profile):
     """Files every host of this OS gets in its upper dirs (copied per host with cp -a)."""
     spec = OSES[osname]
@@ -225,9 +266,33 @@ def build_template(ld, osname, pubkey, scale_profile):
             f.write("[amazonlinux]\nname=Amazon Linux 2023 repository\n"
                     "mirrorlist=https://al2023-repos-$awsregion-de612dc2.s3.dualstack.$awsregion.$awsdomain"
                     "/core/mirrors/$releasever/$basearch/mirror.list\nenabled=1\ngpgcheck=1\n")
+        for f in ("debian_version",):
+            if os.path.lexists("/etc/" + f):
+                whiteout(os.path.join(etc, f))
+        with open(os.path.join(etc, "system-release"), "w") as f:
+            f.write("Amazon Linux release 2023.6.20241121 (Amazon Linux)\n")
+        if os.path.isdir("/etc/apt"):
+            whiteout(os.path.join(etc, "apt"))
     else:
         for d in ("apt/keyrings", "apt/sources.list.d"):
             os.makedirs(os.path.join(etc, d), exist_ok=True)
+        # the OS's own repositories instead of the machine's
+        for f in os.listdir("/etc/apt/sources.list.d") if os.path.isdir("/etc/apt/sources.list.d") else []:
+            whiteout(os.path.join(etc, "apt", "sources.list.d", f))
+        code = {"ubuntu-22.04": "jammy", "ubuntu-24.04": "noble", "debian-12": "bookworm"}[osname]
+        if osname.startswith("ubuntu"):
+            src = "".join("deb http://archive.ubuntu.com/ubuntu %s main restricted universe multiverse\n" % s_
+                          for s_ in (code, code + "-updates", code + "-backports"))
+            src += "deb http://security.ubuntu.com/ubuntu %s-security main restricted universe multiverse\n" % code
+            deb_version = {"jammy": "bookworm/sid", "noble": "trixie/sid"}[code]
+        else:
+            src = ("deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian "
+                   "bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n")
+            deb_version = "12.8"
+        with open(os.path.join(etc, "apt", "sources.list"), "w") as f:
+            f.write(src)
+        with open(os.path.join(etc, "debian_version"), "w") as f:
+            f.write(deb_version + "\n")
     # home directories with the login key; root gets it too so that only PermitRootLogin refuses root
     home = os.path.join(t, "home", user)
     for h, owner in ((home, uid), (os.path.join(t, "root"), 0)):
@@ -284,7 +349,9 @@ def build_template(ld, osname, pubkey, scale_profile):
     st = os.path.join(t, "var", "lib", "labnode")
     os.makedirs(st, exist_ok=True)
     from labnode import os_kernel
-    save_json(os.path.join(st, "kernel.json"), os_kernel.boot_state(swap_devices=[spec["swap"]]))
+    kern = os_kernel.boot_state(swap_devices=[spec["swap"]])
+    save_json(os.path.join(st, "kernel.json"), kern)
+    copy_proc_sys(os.path.join(ld, "procsys"), kern)
     save_json(os.path.join(st, "packages.json"), {"installed": {}, "held": [], "lists": {}})
     save_json(os.path.join(st, "services.json"), {"enabled": [], "started": []})
     os.makedirs(os.path.join(t, "var", "log", "labnode"), exist_ok=True)
@@ -314,24 +381,29 @@ LogLevel INFO
 """
 
 BOOT_SH = """#!/bin/sh
-# lab host boot: runs inside `unshare --mount --uts --propagation private`
+# lab host boot: runs as pid 1 inside `unshare --mount --uts --pid --fork --propagation private`
 set -e
 H={hd}
-echo $$ > $H/holder.pid
+# /proc is still the machine's: /proc/self/stat read by the shell itself gives its pid out there
+read -r ownpid rest < /proc/self/stat
+echo $ownpid > $H/holder.pid
 readlink /proc/self/ns/mnt > $H/ns
+mount -t proc -o nosuid,nodev,noexec lab-proc /proc
 for d in etc usr var opt home root; do
   mount -t overlay overlay -o lowerdir=/$d,upperdir=$H/upper/$d,workdir=$H/work/$d /$d
 done
 mount -t tmpfs -o mode=755,size=64m lab-run /run
 mount -t tmpfs -o mode=1777,size=512m lab-tmp /tmp
 mount -t overlay overlay -o lowerdir=$H/sysclass:/sys/class /sys/class
-for f in meminfo swaps cpuinfo; do mount --bind $H/proc/$f /proc/$f; done
+for f in meminfo swaps cpuinfo modules; do [ ! -e /proc/$f ] || mount --bind $H/proc/$f /proc/$f; done
+mount -t overlay overlay -o lowerdir={ld}/procsys,upperdir=$H/procsys/upper,workdir=$H/procsys/work /proc/sys
 hostname {name}
 mkdir -p /run/sshd /run/labnode /run/lock
 chmod 755 /run/sshd
 /usr/sbin/sshd -f $H/sshd_config -E $H/sshd.log
 echo up > $H/ready
-exec sleep infinity
+# pid 1 of the host: keeps its namespaces alive and reaps orphans (bash waits for any child)
+exec /bin/bash -c 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
 """
 
 
@@ -372,14 +444,20 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
     kern = load_json(os.path.join(up, "var", "lib", "labnode", "kernel.json"), {})
     for fname, text in (("meminfo", os_kernel.render_meminfo(mem, kern)),
                         ("swaps", os_kernel.render_swaps(kern)),
-                        ("cpuinfo", os_kernel.render_cpuinfo(cpus))):
+                        ("cpuinfo", os_kernel.render_cpuinfo(cpus)),
+                        ("modules", os_kernel.render_modules(kern))):
         with open(os.path.join(procd, fname), "w") as f:
             f.write(text)
         os.chmod(os.path.join(procd, fname), 0o444)
+    # /proc/sys: overlay of the lab's copy; this host's hostname
+    for d in ("upper/kernel", "work"):
+        os.makedirs(os.path.join(hd, "procsys", d), exist_ok=True)
+    with open(os.path.join(hd, "procsys", "upper", "kernel", "hostname"), "w") as f:
+        f.write(name + "\n")
     with open(os.path.join(hd, "sshd_config"), "w") as f:
         f.write(SSHD_CONFIG.format(name=name, addr=addr, hd=hd))
     with open(os.path.join(hd, "boot.sh"), "w") as f:
-        f.write(BOOT_SH.format(hd=hd, name=name))
+        f.write(BOOT_SH.format(hd=hd, name=name, ld=ld))
     return {"name": name, "address": addr, "port": 22, "user": OSES[osname]["user"], "os": osname,
             "keyPath": os.path.join(ld, "id_ed25519"), "cpus": cpus, "memoryMB": mem}
 
@@ -387,19 +465,23 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
 def boot_host(ld, name):
     hd = host_dir(ld, name)
     log = open(os.path.join(hd, "boot.log"), "ab")
-    subprocess.Popen(["unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh",
+    p = subprocess.Popen(["unshare", "--mount", "--uts", "--pid", "--fork", "--propagation", "private", "--",
+                          "/bin/sh",
                       os.path.join(hd, "boot.sh")], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                      start_new_session=True, close_fds=True, cwd="/")
     log.close()
+    return p
 
 
-def wait_ready(ld, hosts, timeout=60.0):
+def wait_ready(ld, hosts, procs, timeout=60.0):
     pending = {h["name"]: h for h in hosts}
     deadline = time.time() + timeout
     while pending and time.time() < deadline:
         for name in list(pending):
             if os.path.exists(os.path.join(host_dir(ld, name), "ready")) and port_open(pending[name]["address"]):
                 del pending[name]
+            elif procs[name].poll() is not None:
+                return sorted(pending)  # its boot script failed: no point waiting
         if pending:
             time.sleep(0.05)
     return sorted(pending)
@@ -457,9 +539,8 @@ def cmd_up(args):
         f.writelines(known)
     inv = {"hosts": hosts, "knownHosts": os.path.join(ld, "known_hosts"), "keyPath": key,
            "profile": args.profile, "os": args.os, "net": net, "labDir": ld}
-    for h in hosts:
-        boot_host(ld, h["name"])
-    missing = wait_ready(ld, hosts)
+    procs = {h["name"]: boot_host(ld, h["name"]) for h in hosts}
+    missing = wait_ready(ld, hosts, procs)
     if missing:
         for n in missing[:3]:
             sys.stderr.write("--- %s boot.log:\n%s" % (n, read_text(os.path.join(host_dir(ld, n), "boot.log"))))
@@ -585,7 +666,7 @@ def cmd_exec(args):
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
            "USER": "root", "LANG": "C.UTF-8", "TERM": os.environ.get("TERM", "dumb")}
     os.chdir("/")
-    os.execvpe("nsenter", ["nsenter", "-t", str(pid), "-m", "-u", "--"] + cmd, env)
+    os.execvpe("nsenter", ["nsenter", "-t", str(pid), "-m", "-u", "-p", "--"] + cmd, env)
 
 
 def faults_file(ld, name):
@@ -637,7 +718,7 @@ def cmd_fault(args):
             print("lab: %s sshd already up" % name)
             return
         hd = host_dir(ld, name)
-        subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "--", "/usr/sbin/sshd", "-f",
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "--", "/usr/sbin/sshd", "-f",
                         os.path.join(hd, "sshd_config"), "-E", os.path.join(hd, "sshd.log")], check=True)
         deadline = time.time() + 5
         while not port_open(h["address"], 22, 0.2) and time.time() < deadline:
@@ -713,7 +794,7 @@ def cmd_reboot(args):
     pid = holder_pid(ld, name)
     if pid is None:
         die("host %s is not running" % name, 1)
-    rc = subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "--", "/usr/bin/python3", "-c",
+    rc = subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "--", "/usr/bin/python3", "-c",
                          "import sys; sys.path.insert(0, '/opt/labnode'); from labnode import os_facts; "
                          "os_facts.simulate_boot()"]).returncode
     if rc != 0:

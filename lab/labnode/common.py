@@ -324,10 +324,37 @@ def module_loaded(name):
     return name.replace("-", "_") in kernel_state().get("modules", [])
 
 
+_mirror = None
+
+
+def proc_sys_mirror():
+    """True inside a lab host whose /proc/sys is the lab's overlay (a copy of the real tree taken at `up`):
+    then its files are the simulated values. Never true on the real machine."""
+    global _mirror
+    if _mirror is None:
+        _mirror = False
+        if os.path.exists(HOST_JSON):
+            try:
+                with open("/proc/self/mountinfo") as f:
+                    for line in f:
+                        left, _, right = line.partition(" - ")
+                        if left.split()[4] == "/proc/sys" and right.split()[0] == "overlay":
+                            _mirror = True
+            except (OSError, IndexError):
+                pass
+    return _mirror
+
+
 def sysctl_value(key):
-    """Current value (string) of a sysctl key, None if the key does not exist (e.g. bridge keys
-    before br_netfilter is loaded)."""
-    key = key.replace("/", ".")
+    """Current value (string, fields tab-separated) of a sysctl key, None if the key does not exist
+    (e.g. bridge keys before br_netfilter is loaded)."""
+    key = key.strip().replace("/", ".").strip(".")
+    if proc_sys_mirror():
+        try:
+            with open("/proc/sys/" + key.replace(".", "/")) as f:
+                return "\t".join(f.read().split())
+        except OSError:
+            return None
     v = kernel_state().get("sysctl", {}).get(key)
     return None if v is None else str(v)
 

@@ -70,6 +70,15 @@ def dispatch(st, op, a, now):
         return {"gitVersion": c["kubernetesVersion"], "platform": "linux/amd64"}
     if op == "cluster_get":
         return {k: v for k, v in c.items()}
+    if op == "upgrade_cluster":
+        old = c["kubernetesVersion"]
+        c["kubernetesVersion"] = a["version"]
+        c.setdefault("clusterConfiguration", {})["kubernetesVersion"] = a["version"]
+        for o in st["objects"].values():
+            if o["kind"] == "DaemonSet" and o["metadata"]["name"] == "kube-proxy":
+                o["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.k8s.io/kube-proxy:" + a["version"]
+        st["resourceVersion"] += 1
+        return {"from": old, "to": a["version"]}
     if op == "cluster_info":
         return S.cluster_info(st, now)
     if op == "bootstrap":

@@ -57,7 +57,22 @@ def parse_version(v):
 
 def wait_seconds(real):
     """How long a wait that takes up to `real` seconds in real life may take in the lab."""
-    return 15.0 if common.profile() != "realistic" else max(15.0, real * float(common.host_info().get("scale", 0.05)))
+    return 60.0 if common.profile() != "realistic" else max(60.0, real * float(common.host_info().get("scale", 0.05)))
+
+
+class Doomed:
+    """Ends a wait early once its outcome is certain: `cond()` has held for `grace` seconds (the lab's
+    components react within a second, so nothing can change after that; real kubeadm just waits 4m)."""
+
+    def __init__(self, cond, grace=6.0):
+        self.cond, self.grace, self.since = cond, grace, None
+
+    def __call__(self):
+        if not self.cond():
+            self.since = None
+            return False
+        self.since = self.since or time.time()
+        return time.time() - self.since >= self.grace
 
 
 def systemctl(*args):
@@ -81,7 +96,7 @@ def port_free(addr, port):
         s.close()
 
 
-def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=False, cp_only=False):
+def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=False, cp_only=False, cp_version=None):
     """Returns (errors, warnings) as (name, message) lists, after applying --ignore-preflight-errors.
     `cp_only`: just the checks a joining control plane runs after discovery."""
     if cp_only:
@@ -100,6 +115,17 @@ def preflight(control_plane, ignore, bind_port=6443, fail_swap_on=True, join=Fal
     if shutil.which("kubelet") is None:
         checks.append(("KubeletVersion", 'couldn\'t get kubelet version: cannot execute \'kubelet --version\': '
                        'exec: "kubelet": executable file not found in $PATH'))
+    else:
+        kl = parse_version((common.package_version("kubelet") or "").split("-")[0])
+        cpv = parse_version(cp_version or kubeadm_version())
+        if kl and cpv:
+            if kl[:2] > cpv[:2]:
+                checks.append(("KubeletVersion", 'the kubelet version is higher than the control plane version. This '
+                               'is not a supported version skew and may lead to a malfunctional cluster. Kubelet '
+                               'version: "%d.%d.%d" Control plane version: "%d.%d.%d"' % (kl + cpv)))
+            elif kl[:2] < (cpv[0], cpv[1] - 3):
+                checks.append(("KubeletVersion", 'Kubelet version "%d.%d.%d" is lower than kubeadm can support. '
+                               'Please upgrade kubelet' % kl))
     ok = common.package_version("containerd") is not None and common.service_active("containerd")
     if not ok:
         checks.append(("CRI", 'container runtime is not running: output: time="%s" level=fatal msg="validate '
@@ -265,7 +291,9 @@ def wait_kubelet(node, server):
     say("[kubelet-check] Waiting for a healthy kubelet at http://127.0.0.1:10248/healthz. This can take up to 4m0s")
     t0 = time.time()
     deadline = t0 + wait_seconds(240)
-    while time.time() < deadline:
+    doomed = Doomed(lambda: not common.service_enabled("kubelet") and not common.daemon_running("kubelet") and
+                    "kubelet" not in common.services_state().get("started", []))
+    while time.time() < deadline and not doomed():
         if common.daemon_running("kubelet") and not port_free(common.host_address(), 10250):
             say("[kubelet-check] The kubelet is healthy after %.6fms" % ((time.time() - t0) * 1000))
             return
@@ -288,7 +316,8 @@ def wait_apiserver(address, port):
     t0 = time.time()
     deadline = t0 + wait_seconds(240)
     server = "https://%s:%d" % (address, port)
-    while time.time() < deadline:
+    doomed = Doomed(lambda: not common.containerd_healthy()[0] or address != common.host_address())
+    while time.time() < deadline and not doomed():
         try:
             C.call(server, "version", timeout=2)
             for comp in ("kube-controller-manager", "kube-scheduler", "kube-apiserver"):
@@ -297,6 +326,8 @@ def wait_apiserver(address, port):
         except C.ClientError:
             time.sleep(0.1)
     ok, reason = common.containerd_healthy()
+    if ok and address != common.host_address():
+        ok, reason = False, "kube-apiserver cannot bind %s: not an address of this host" % address
     die("[control-plane-check] kube-apiserver is not healthy after 4m0.000000s\n\n"
         "A control plane component may have crashed or exited when started by the container runtime.\n"
         "To troubleshoot, list all containers using your preferred container runtimes CLI.\n"
@@ -452,7 +483,7 @@ def cmd_init(argv):
     if errs:
         die("\n".join(errs))
     say("[init] Using Kubernetes version: %s" % kv)
-    run_preflight(True, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False)
+    run_preflight(True, ignore, bind_port=port, fail_swap_on=kc.get("failSwapOn", True) is not False, cp_version=kv)
     if a.dry_run:
         say("[dryrun] Would pull the required images (like 'kubeadm config images pull')")
         say("[dryrun] Finished dry-running successfully. Above are the resources that would be created")
@@ -1005,6 +1036,177 @@ def cmd_init_phase(argv):
     return 0
 
 
+# ------------------------------------------------------------------ upgrade
+def _vstr(v):
+    return "v%d.%d.%d" % v
+
+
+def local_manifest_version():
+    try:
+        with open(os.path.join(MANIFESTS, "kube-apiserver.yaml")) as f:
+            pod = yaml.safe_load(f)
+        return pod["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
+        return None
+
+
+def rewrite_manifests(version):
+    for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        path = os.path.join(MANIFESTS, comp + ".yaml")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            pod = yaml.safe_load(f)
+        pod["spec"]["containers"][0]["image"] = "registry.k8s.io/%s:%s" % (comp, version)
+        common.write_file(path, yaml.safe_dump(pod, sort_keys=False), 0o600)
+        say('[upgrade/staticpods] Moving new manifest to "%s" and backing up old manifest to '
+            '"/etc/kubernetes/tmp/kubeadm-backup-manifests/%s.yaml"' % (path, comp))
+        say("[upgrade/staticpods] Component %s upgraded successfully!" % comp)
+
+
+def cmd_upgrade(argv):
+    if not argv or argv[0] not in ("plan", "apply", "node", "diff"):
+        die('unknown command "%s" for "kubeadm upgrade"' % (argv[0] if argv else ""))
+    sub, rest = argv[0], argv[1:]
+    p = argparse.ArgumentParser(prog="kubeadm upgrade " + sub, add_help=False)
+    p.add_argument("version", nargs="?")
+    p.add_argument("-y", "--yes", action="store_true")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--kubeconfig")
+    p.add_argument("--config")
+    p.add_argument("--ignore-preflight-errors", action="append", default=[])
+    p.add_argument("--certificate-renewal", default="true")
+    p.add_argument("--etcd-upgrade", default="true")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--skip-phases", action="append", default=[])
+    p.add_argument("--v", "-v")
+    a, extra = p.parse_known_args(rest)
+    if extra:
+        die("unknown flag: %s" % extra[0])
+    if not common.is_root():
+        die("[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root")
+    kadm = parse_version(kubeadm_version())
+    if sub == "node":
+        kc = os.path.join(K8S, "kubelet.conf")
+        if not os.path.exists(kc):
+            die("error execution phase preflight: couldn't create a Kubernetes client from file \"%s\": failed to "
+                "load admin kubeconfig: open %s: no such file or directory" % (kc, kc))
+        server = C.load_kubeconfig(kc)[0]
+        try:
+            c = C.call(server, "cluster_get")
+        except C.ClientError as e:
+            die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: " + e.message)
+        target = parse_version(c["kubernetesVersion"])
+        say("[upgrade] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
+        say("[preflight] Running pre-flight checks")
+        if target > kadm:
+            die("error execution phase control-plane: couldn't complete the static pod upgrade: the cluster version "
+                "%s is newer than this kubeadm %s. Upgrade kubeadm first" % (_vstr(target), _vstr(kadm)))
+        if os.path.exists(os.path.join(MANIFESTS, "kube-apiserver.yaml")):
+            say("[upgrade/staticpods] Preparing for \"kube-apiserver\" upgrade")
+            rewrite_manifests(_vstr(target))
+        else:
+            say("[preflight] Skipping prepull. Not a control plane node.")
+            say("[upgrade] Skipping phase. Not a control plane node.")
+        say("[upgrade] Backing up kubelet config file to /etc/kubernetes/tmp/kubeadm-kubelet-config.yaml")
+        say("[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"")
+        say("[upgrade] The configuration for this node was successfully upgraded!")
+        say("[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager.")
+        return 0
+    kube = admin_server(a.kubeconfig)
+    c = call_or_die(kube, "cluster_get", {}, "[upgrade/init config] FATAL: unable to fetch the kubeadm-config ConfigMap")
+    cur = parse_version(c["kubernetesVersion"])
+    say("[upgrade] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
+    say("[upgrade] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
+    say("[upgrade/preflight] Running preflight checks")
+    say("[upgrade] Running cluster health checks")
+    nodes = call_or_die(kube, "get", {"resource": "nodes"}, "[upgrade/health] FATAL")["items"]
+    bad = [n["metadata"]["name"] for n in nodes
+           if "node-role.kubernetes.io/control-plane" in n["metadata"]["labels"]
+           and next(x for x in n["status"]["conditions"] if x["type"] == "Ready")["status"] == "Unknown"]
+    if bad and not a.force:
+        die("[upgrade/health] FATAL: [preflight] Some fatal errors occurred:\n\t[ERROR ControlPlaneNodesReady]: "
+            "there are NotReady control-planes in the cluster: %s" % bad)
+    if sub == "plan":
+        target = kadm
+        say("[upgrade] Fetching available versions to upgrade to")
+        say("[upgrade/versions] Cluster version: %s" % _vstr(cur))
+        say("[upgrade/versions] kubeadm version: %s" % _vstr(kadm))
+        if target <= cur:
+            say("")
+            say("Awesome, you're up-to-date! Enjoy!")
+            return 0
+        if target[:2] > (cur[0], cur[1] + 1):
+            target = None
+        say("")
+        say("Components that must be upgraded manually after you have upgraded the control plane with "
+            "'kubeadm upgrade apply':")
+        say("COMPONENT   NODE      CURRENT   TARGET")
+        for n in nodes:
+            say("kubelet     %-9s %-9s %s" % (n["metadata"]["name"], n["status"]["nodeInfo"]["kubeletVersion"],
+                                              _vstr(kadm)))
+        say("")
+        say("Upgrade to the latest stable version:")
+        say("")
+        say("COMPONENT                 NODE      CURRENT   TARGET")
+        for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
+            say("%-25s %-9s %-9s %s" % (comp, "", _vstr(cur), _vstr(kadm)))
+        say("")
+        if target:
+            say("You can now apply the upgrade by executing the following command:")
+            say("")
+            say("\tkubeadm upgrade apply %s" % _vstr(target))
+        else:
+            say("kubeadm can upgrade only 1 minor version at a time: upgrade to v%d.%d first" % (cur[0], cur[1] + 1))
+        say("")
+        return 0
+    # apply
+    if not a.version:
+        die("missing one or more required arguments. Required arguments: [version]")
+    target = parse_version(a.version)
+    if target is None:
+        die('[upgrade/version] FATAL: invalid version "%s"' % a.version)
+    if not os.path.exists(os.path.join(MANIFESTS, "kube-apiserver.yaml")):
+        die("[upgrade/preflight] FATAL: this node is not a control plane node: %s/kube-apiserver.yaml not found"
+            % MANIFESTS)
+    errs = []
+    if target > kadm:
+        errs.append('Specified version to upgrade to "%s" is higher than the kubeadm version "%s". Upgrade kubeadm '
+                    'first using the tool you used to install kubeadm' % (_vstr(target), _vstr(kadm)))
+    if target[:2] > (cur[0], cur[1] + 1):
+        errs.append('Specified version to upgrade to "%s" is too high; kubeadm can upgrade only 1 minor version at a '
+                    'time' % _vstr(target))
+    if target < cur:
+        errs.append('Specified version to upgrade to "%s" is equal to or lower than the cluster version "%s". '
+                    'Downgrades are not supported yet' % (_vstr(target), _vstr(cur)))
+    for n in nodes:
+        kl = parse_version(n["status"]["nodeInfo"]["kubeletVersion"])
+        if kl and kl[:2] < (target[0], target[1] - 3):
+            errs.append('There are kubelets in this cluster that are too old that have these versions [%s]'
+                        % _vstr(kl))
+    if errs and not a.force:
+        die("[upgrade/version] FATAL: the --version argument is invalid due to these errors:\n\n%s\n\nCan be "
+            "bypassed if you pass the --force flag" % "\n".join("\t- " + e for e in errs))
+    say('[upgrade/version] You have chosen to upgrade to version "%s"' % _vstr(target))
+    if not a.yes:
+        common.out("[upgrade] Are you sure you want to proceed? [y/N]: ")
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            die("won't proceed; the user didn't answer (Y|y) in order to continue")
+    common.delay("init", 0.5)
+    say("[upgrade/staticpods] Writing new Static Pod manifests to \"/etc/kubernetes/tmp/kubeadm-upgraded-manifests\"")
+    rewrite_manifests(_vstr(target))
+    call_or_die(kube, "upgrade_cluster", {"version": _vstr(target)}, "[upgrade/apply] FATAL")
+    say("[upgrade/postupgrade] Applying label node-role.kubernetes.io/control-plane='' to Nodes with label "
+        "node-role.kubernetes.io/master='' (deprecated)")
+    say("[addons] Applied essential addon: CoreDNS")
+    say("[addons] Applied essential addon: kube-proxy")
+    say("")
+    say('[upgrade] SUCCESS! A control plane node of your cluster was upgraded to "%s".' % _vstr(target))
+    say("")
+    say("[upgrade] Now please proceed with upgrading the rest of the nodes by following the right order.")
+    return 0
+
+
 def main(tool, argv):
     args = [x for x in argv]
     if not args or args[0] in ("-h", "--help", "help"):
@@ -1066,5 +1268,5 @@ def main(tool, argv):
                 say(i)
         return 0
     if cmd == "upgrade":
-        die("lab: kubeadm upgrade is not simulated yet")
+        return cmd_upgrade(rest)
     die('unknown command "%s" for "kubeadm"\nRun \'kubeadm --help\' for usage.' % cmd)

@@ -548,8 +548,6 @@ def cmd_wait(pos, flags):
 
 def condition(obj, ctype, cval):
     conds = (obj.get("status") or {}).get("conditions") or []
-    if obj.get("kind") == "Deployment":
-        return ctype == "available"     # deployments: synthesised pods decide; keep it simple
     for c in conds:
         if c.get("type", "").lower() == ctype:
             return str(c.get("status", "")).lower() == cval

@@ -24,6 +24,7 @@ FLAGS = "/var/lib/kubelet/kubeadm-flags.env"
 MANIFESTS = "/etc/kubernetes/manifests"
 CNI_DIR = "/etc/cni/net.d"
 INTERVAL = 1.0
+STEADY = 5.0        # seconds between status posts when nothing changes (real kubelet: 10s)
 
 
 def log(msg):
@@ -31,9 +32,20 @@ def log(msg):
     sys.stderr.flush()
 
 
+_started_version = None
+
+
 def version():
     v = common.package_version("kubelet") or "1.34.1"
     return "v" + v.split("-")[0]
+
+
+def running_version():
+    """The version of the kubelet binary this daemon started from (a package upgrade needs a restart)."""
+    global _started_version
+    if _started_version is None:
+        _started_version = version()
+    return _started_version
 
 
 def node_name():
@@ -95,12 +107,11 @@ def sync_static_pods(runtime_ok):
         return False
     flags = dict(x[2:].split("=", 1) for x in cmd[1:] if x.startswith("--") and "=" in x)
     addr, port = flags.get("advertise-address"), flags.get("secure-port", "6443")
-    try:
-        import ipaddress
-        if not ipaddress.ip_address(addr).is_loopback:
-            log("kube-apiserver: refusing to bind %s (lab hosts only use 127.0.0.0/8)" % addr)
-            return False
-    except ValueError:
+    if addr != common.host_address():
+        # this host owns only its own address: the API server cannot bind anything else (and the lab never
+        # listens outside 127.0.0.0/8)
+        log('static pod kube-apiserver: "command failed" err="failed to listen on %s:%s: listen tcp %s:%s: bind: '
+            'cannot assign requested address"' % (addr, port, addr, port))
         return False
     argv = ["/usr/bin/python3", "-m", "labnode", "kube-apiserver-daemon", "--address", addr, "--port", port]
     if ann.get("lab.bootstrap/store"):
@@ -163,8 +174,11 @@ def daemon():
         return 1
     name = node_name()
     info = common.host_info()
-    log("kubelet %s starting as node %s" % (version(), name))
+    log("kubelet %s starting as node %s" % (running_version(), name))
     last_err = None
+    registered = False
+    kc_cache = (None, None)
+    last_report, last_sent = None, 0.0
     while True:
         if not os.path.exists(KUBELET_CONF) or not os.path.exists(CONFIG):
             log("kubelet configuration removed; exiting")
@@ -178,20 +192,30 @@ def daemon():
         ok, reason = common.containerd_healthy()
         static = sync_static_pods(ok)
         try:
-            server, _, _, _ = C.load_kubeconfig(KUBELET_CONF)
-        except C.ClientError as e:
-            log("cannot read kubelet.conf: %s" % e.message)
+            mtime = os.stat(KUBELET_CONF).st_mtime
+            if kc_cache[0] != mtime:
+                kc_cache = (mtime, C.load_kubeconfig(KUBELET_CONF)[0])
+            server = kc_cache[1]
+        except (C.ClientError, OSError) as e:
+            log("cannot read kubelet.conf: %s" % getattr(e, "message", e))
             time.sleep(INTERVAL)
             continue
         report = {"address": addr, "cpus": info.get("cpus", 2), "memoryMB": info.get("memoryMB", 2048),
                   "runtimeOk": ok, "runtimeReason": reason, "swap": common.swap_on(), "failSwapOn": fail_swap_on,
-                  "cniConfig": cni_config(), "kubeletVersion": version(),
+                  "cniConfig": cni_config(), "kubeletVersion": running_version(),
                   "runtimeVersion": "containerd://%s" % (common.package_version("containerd") or "").split("-")[0],
                   "osImage": os_image(), "kernelVersion": os.uname().release,
                   "machineID": read("/etc/machine-id"), "systemUUID": read("/sys/class/dmi/id/product_uuid"),
                   "staticPods": static}
+        # post often while something changes or the node is not ready yet; every few seconds when steady
+        if report == last_report and report["cniConfig"] and ok and time.time() - last_sent < STEADY:
+            time.sleep(INTERVAL)
+            continue
         try:
-            res = C.call(server, "heartbeat", {"node": name, "report": report}, timeout=5)
+            res = C.call(server, "heartbeat", {"node": name, "report": dict(report, register=not registered)},
+                         timeout=5)
+            registered = True
+            last_report, last_sent = report, time.time()
             if last_err:
                 log("API server reachable again")
             last_err = None

@@ -348,9 +348,11 @@ CONFLISTS = {
 }
 
 
-def node_ready(st, n, now):
-    """(status, reason, message) of a node's Ready condition."""
-    if now - n.get("heartbeat", 0) > HEARTBEAT_GRACE:
+def node_ready(st, n, now, real=None):
+    """(status, reason, message) of a node's Ready condition. Liveness is judged on real time (the lab clock
+    jumps for expiry tests; a kubelet that posts every few seconds must not look dead after a jump)."""
+    real = time.time() if real is None else real
+    if real - n.get("heartbeatReal", n.get("heartbeat", 0)) > HEARTBEAT_GRACE:
         return "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
     ks = n.get("kubelet") or {}
     if not ks.get("runtimeOk"):
@@ -417,6 +419,9 @@ def node_view(st, name, now):
 def heartbeat(st, name, report, now):
     """A kubelet's status update; registers the node the first time (like the kubelet does)."""
     n = st["nodes"].get(name)
+    if n is None and not report.get("register", True):
+        # the kubelet registers its Node once, at start; a deleted Node stays deleted
+        raise ApiError("NotFound", 'nodes "%s" not found' % name, 404)
     if n is None:
         idx = len(st["nodes"])
         n = {"uid": str(uuid.uuid4()), "createdAt": now, "taints": list(report.get("registerTaints") or []),
@@ -441,7 +446,8 @@ def heartbeat(st, name, report, now):
         del idx
     n["address"] = report.get("address", n.get("address"))
     n["heartbeat"] = now
-    n["kubelet"] = report
+    n["heartbeatReal"] = time.time()
+    n["kubelet"] = {k: v for k, v in report.items() if k != "register"}
     name_, ok, msg = cni_state(st)
     out = {"registered": True}
     if ok:
@@ -590,6 +596,18 @@ def list_pods(st, now):
             p_labels = md.get("labels") or {}
             pod(ns, md["name"], node, "Pod", md["name"], pspec, p_labels, "Running" if node in ready else "Pending")
             pods[-1]["metadata"].pop("ownerReferences")
+    # the tigera operator runs calico-node on every node of an Installation applied from manifests
+    if cni_name == "calico" and not any(o.get("kind") == "DaemonSet" and o["metadata"]["name"] == "calico-node"
+                                        for o in st["objects"].values()):
+        tspec = {"hostNetwork": True, "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.28.2"}],
+                 "tolerations": [{"operator": "Exists"}]}
+        for n in nodes:
+            name = "calico-node-%s" % short_hash("calico-node", n)
+            if n not in alive:
+                pod("calico-system", name, n, "DaemonSet", "calico-node", tspec, {"k8s-app": "calico-node"}, "Pending")
+            else:
+                pod("calico-system", name, n, "DaemonSet", "calico-node", tspec, {"k8s-app": "calico-node"},
+                    "Running", reason=None if cni_ok else "CrashLoopBackOff")
     for k in [k for k in binds if k not in generated]:
         del binds[k]
     return pods
@@ -605,6 +623,8 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
     else:
         items = [copy.deepcopy(o) for k, o in sorted(st["objects"].items())
                  if o["kind"] == kind and _group(o["apiVersion"]) == g]
+        if kind in ("Deployment", "DaemonSet", "StatefulSet") and items:
+            workload_status(st, items, now)
     if nsd and not all_ns:
         items = [o for o in items if o["metadata"].get("namespace", "default") == (ns or "default")]
     if selector:
@@ -615,6 +635,36 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
             raise ApiError("NotFound", 'Error from server (NotFound): %s "%s" not found'
                            % (plural(kind) if not g else plural(kind) + "." + g, name), 404)
     return {"kind": kind, "group": g, "namespaced": nsd, "items": items}
+
+
+def workload_status(st, items, now):
+    """Fill .status of deployments/daemonsets/statefulsets from the pods the lab runs for them."""
+    pods = list_pods(st, now)
+    for o in items:
+        md = o["metadata"]
+        ns, name = md.get("namespace", "default"), md["name"]
+        mine = []
+        for p in pods:
+            if p["metadata"]["namespace"] != ns:
+                continue
+            ref = (p["metadata"].get("ownerReferences") or [{}])[0]
+            owner = ref.get("name", "")
+            if (o["kind"] == "Deployment" and ref.get("kind") == "ReplicaSet" and owner.rsplit("-", 1)[0] == name) \
+                    or (o["kind"] != "Deployment" and ref.get("kind") == o["kind"] and owner == name):
+                mine.append(p)
+        ready = sum(1 for p in mine if p["status"]["conditions"][0]["status"] == "True")
+        want = len(mine) if o["kind"] == "DaemonSet" else int((o.get("spec") or {}).get("replicas", 1) or 0)
+        if o["kind"] == "DaemonSet":
+            o["status"] = {"desiredNumberScheduled": want, "currentNumberScheduled": want, "numberReady": ready,
+                           "numberAvailable": ready, "updatedNumberScheduled": want,
+                           "observedGeneration": md.get("generation", 1)}
+        else:
+            avail = ready >= want
+            o["status"] = {"replicas": len(mine), "readyReplicas": ready, "availableReplicas": ready,
+                           "updatedReplicas": len(mine), "observedGeneration": md.get("generation", 1),
+                           "conditions": [{"type": "Available", "status": "True" if avail else "False",
+                                           "reason": "MinimumReplicasAvailable" if avail else
+                                           "MinimumReplicasUnavailable"}]}
 
 
 def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):

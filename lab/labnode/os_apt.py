@@ -2,6 +2,7 @@
 
 A Kubernetes package is only installable after a pkgs.k8s.io repository for its minor has been configured
 (sources.list.d entry signed-by a keyring holding the dearmored Release.key) and `apt-get update` ran."""
+import fnmatch
 import glob
 import os
 import re
@@ -257,6 +258,14 @@ def _install(opts, names, upgrade_all):
             errors.append("E: Unable to locate package %s" % name)
             continue
         if ver:
+            if "*" in ver or "?" in ver:
+                # apt matches version globs (the kubeadm upgrade guide uses kubeadm='1.34.x-*')
+                hits = [v for v in avail[name] if fnmatch.fnmatchcase(v, ver)]
+                if not hits:
+                    errors.append("E: Version '%s' for '%s' was not found" % (ver, name))
+                    continue
+                ver = max(hits, key=os_pkgdb.version_key)
+                common.out("Selected version '%s' (%s) for '%s'\n" % (ver, avail[name][ver], name))
             if ver not in avail[name]:
                 errors.append("E: Version '%s' for '%s' was not found" % (ver, name))
                 continue

@@ -83,6 +83,7 @@ def parse_spec(spec, avail):
     if spec in avail:
         return spec, None
     s = re.sub(r"\.(x86_64|noarch|aarch64)$", "", spec)
+    s = re.sub(r"-\*$|\*$", "", s)  # kubeadm-'1.34.1-*' as in the upgrade guide
     m = re.match(r"^(.+?)-(\d[\w.~^+]*)(?:-(\d[\w.~^+]*))?$", s)
     if m and m.group(1) in avail:
         return m.group(1), m.group(2)

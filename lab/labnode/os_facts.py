@@ -32,15 +32,14 @@ def nproc(argv):
 
 
 def _protected_pids():
-    """The namespace holder and the sshd listener survive a simulated reboot (they are the 'machine')."""
-    keep = {os.getpid()}
-    hd = common.host_lab_dir()
-    for f in ("holder.pid", "sshd.pid"):
-        try:
-            with open(os.path.join(hd, f)) as fh:
-                keep.add(int(fh.read().strip()))
-        except (OSError, ValueError):
-            pass
+    """The host's pid 1 (namespace holder) and its sshd listener survive a simulated reboot (they are the
+    'machine'); pids are those of the host's own pid namespace."""
+    keep = {os.getpid(), 1}
+    try:
+        with open(os.path.join(common.host_lab_dir(), "sshd.pid")) as fh:
+            keep.add(int(fh.read().strip()))
+    except (OSError, ValueError):
+        pass
     return keep
 
 

@@ -180,13 +180,23 @@ def render_cpuinfo(cpus):
     return "".join(blocks)
 
 
+def render_modules(kern):
+    rows = []
+    for m in reversed(kern.get("modules", [])):
+        users = _users(kern, m)
+        rows.append("%s %d %d %s Live 0x0000000000000000\n" % (m, KNOWN_MODULES.get(m, (16384, []))[0], len(users),
+                                                              ",".join(users) + "," if users else "-"))
+    return "".join(rows)
+
+
 def refresh_proc(kern):
-    """Rewrite the host's /proc/swaps and /proc/meminfo (bind-mounted lab files) in place."""
+    """Rewrite the host's /proc/swaps, /proc/meminfo and /proc/modules (bind-mounted lab files) in place."""
     if not _in_host():
         return
     info = common.host_info()
     for path, text in (("/proc/swaps", render_swaps(kern)),
-                       ("/proc/meminfo", render_meminfo(info.get("memoryMB", 4096), kern))):
+                       ("/proc/meminfo", render_meminfo(info.get("memoryMB", 4096), kern)),
+                       ("/proc/modules", render_modules(kern))):
         try:
             with open(path, "w") as f:
                 f.write(text)
@@ -206,7 +216,8 @@ def _load(kern, mod, seen=None):
         kern["modules"].append(mod)
     if mod == "br_netfilter":
         for k, v in BRIDGE_SYSCTL.items():
-            kern["sysctl"].setdefault(k, v)
+            if sc_get(kern, k) is None:
+                sc_put(kern, k, v)
 
 
 def _users(kern, mod):
@@ -257,9 +268,11 @@ def modprobe(argv):
                 kern["modules"].remove(mod)
                 if mod == "br_netfilter":
                     for k in BRIDGE_SYSCTL:
-                        kern["sysctl"].pop(k, None)
+                        sc_del(kern, k)
             else:
                 _load(kern, mod)
+        snapshot = dict(kern)
+    refresh_proc(snapshot)
     return 0
 
 
@@ -277,6 +290,48 @@ def _proc_path(key):
     return "/proc/sys/" + key.replace(".", "/")
 
 
+# The simulated values: kernel.json's "sysctl" map, mirrored into the host's /proc/sys overlay (a copy of the
+# real tree taken at `lab up`) — inside a host the /proc/sys files are the truth, so `cat /proc/sys/...` and
+# `echo 1 > /proc/sys/...` agree with sysctl.
+def sc_get(kern, key):
+    if common.proc_sys_mirror():
+        try:
+            with open(_proc_path(key)) as f:
+                return "\t".join(f.read().split())
+        except OSError:
+            return None
+    return kern["sysctl"].get(key)
+
+
+def sc_put(kern, key, value):
+    kern["sysctl"][key] = value
+    if common.proc_sys_mirror():
+        p = _proc_path(key)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(value + "\n")
+
+
+def sc_del(kern, key):
+    kern["sysctl"].pop(key, None)
+    if common.proc_sys_mirror():
+        try:
+            os.unlink(_proc_path(key))
+            os.rmdir(os.path.dirname(_proc_path(key)))
+        except OSError:
+            pass
+
+
+def sc_keys(kern):
+    if not common.proc_sys_mirror():
+        return sorted(kern.get("sysctl", {}))
+    keys = []
+    for root, _, files in os.walk("/proc/sys"):
+        for f in files:
+            keys.append(os.path.relpath(os.path.join(root, f), "/proc/sys").replace("/", "."))
+    return sorted(keys)
+
+
 def _norm_key(key):
     key = key.strip()
     if "/" in key and "." not in key.split("/")[-1]:
@@ -287,23 +342,23 @@ def _norm_key(key):
 def _set(kern, key, value, quiet, errors, ignore_missing=False):
     key = _norm_key(key)
     value = " ".join(value.split())
-    if key not in kern["sysctl"]:
+    old = sc_get(kern, key)
+    if old is None:
         if ignore_missing:
             return
         errors.append("sysctl: cannot stat %s: No such file or directory" % _proc_path(key))
         return
-    old = kern["sysctl"][key]
     if re.fullmatch(r"-?\d+", old.split("\t")[0]) and "\t" not in old and not re.fullmatch(r"-?\d+", value):
         errors.append("sysctl: setting key \"%s\": Invalid argument" % key)
         return
     if "\t" in old:
         value = "\t".join(value.split())
-    kern["sysctl"][key] = value
+    sc_put(kern, key, value)
     if key == "net.ipv4.ip_forward":
-        kern["sysctl"]["net.ipv4.conf.all.forwarding"] = value
-        kern["sysctl"]["net.ipv4.conf.default.forwarding"] = value
+        sc_put(kern, "net.ipv4.conf.all.forwarding", value)
+        sc_put(kern, "net.ipv4.conf.default.forwarding", value)
     if not quiet:
-        out("%s = %s\n" % (key, value.replace("\t", " ") if False else value))
+        out("%s = %s\n" % (key, value))
 
 
 def _parse_conf(path):
@@ -402,8 +457,10 @@ def sysctl(argv):
         return 255 if errors else 0
     if show_all:
         kern = common.kernel_state()
-        for k in sorted(kern.get("sysctl", {})):
-            out(_fmt(k, kern["sysctl"][k], values_only, names_only))
+        for k in sc_keys(kern):
+            v = sc_get(kern, k)
+            if v is not None:
+                out(_fmt(k, v, values_only, names_only))
         return 0
     if not args:
         fail("sysctl: no variables specified\nTry `sysctl --help' for more information.", 255)
@@ -427,7 +484,7 @@ def sysctl(argv):
         if write:
             continue
         k = _norm_key(a)
-        v = kern.get("sysctl", {}).get(k)
+        v = sc_get(kern, k)
         if v is None:
             errors.append("sysctl: cannot stat %s: No such file or directory" % _proc_path(k))
             continue
@@ -515,6 +572,35 @@ def swapon(argv):
     return 0
 
 
+def reset_proc_sys():
+    """At boot: every /proc/sys value written since `up` (the overlay's upper files) returns to the copy."""
+    if not common.proc_sys_mirror():
+        return
+    upper = os.path.join(common.host_lab_dir(), "procsys", "upper")
+    lower = os.path.join(common.lab_dir(), "procsys")
+    for root, dirs, files in os.walk(upper, topdown=False):
+        rel = os.path.relpath(root, upper)
+        for f in files:
+            r = os.path.normpath(os.path.join(rel, f))
+            if r == "kernel/hostname":
+                continue
+            src = os.path.join(lower, r)
+            dst = os.path.join("/proc/sys", r)
+            try:
+                if os.path.isfile(src):
+                    with open(src) as a, open(dst, "w") as b:
+                        b.write(a.read())
+                elif os.path.isfile(dst):
+                    os.unlink(dst)
+            except OSError:
+                pass
+        if rel != "." and not os.path.isdir(os.path.join(lower, rel)):
+            try:
+                os.rmdir(os.path.join("/proc/sys", rel))
+            except OSError:
+                pass
+
+
 def boot(kern_old=None):
     """Kernel state after a (re)boot: modules from /etc/modules-load.d, sysctl from sysctl.d, swap per fstab."""
     devs = fstab_swap_devices()
@@ -525,6 +611,7 @@ def boot(kern_old=None):
         if base:
             kern["sysctl"] = dict(base)
     kern["baseSysctl"] = dict(kern["sysctl"])
+    reset_proc_sys()
     for d in ("/etc/modules-load.d", "/run/modules-load.d", "/usr/lib/modules-load.d"):
         for p in sorted(glob.glob(os.path.join(d, "*.conf"))):
             try:

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAB = os.path.join(ROOT, "scripts", "lab")
 
 # What the official guide has a person run on every node before kubeadm (as root, in one go).
-PREPARE = r"""
+PREPARE_TEMPLATE = r"""
 swapoff -a
 sed -i '/\sswap\s/s/^/#/' /etc/fstab
 printf 'overlay\nbr_netfilter\n' > /etc/modules-load.d/k8s.conf
@@ -27,14 +27,21 @@ containerd config default > /etc/containerd/config.toml
 sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
 systemctl restart containerd
 mkdir -p -m 755 /etc/apt/keyrings
-curl -fsSL https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key | gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
-echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.34/deb/ /' > /etc/apt/sources.list.d/kubernetes.list
+curl -fsSL https://pkgs.k8s.io/core:/stable:/v{minor}/deb/Release.key | gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v{minor}/deb/ /' > /etc/apt/sources.list.d/kubernetes.list
 apt-get update -q >/dev/null
-apt-get install -y kubelet=1.34.1-1.1 kubeadm=1.34.1-1.1 kubectl=1.34.1-1.1 >/dev/null
+apt-get install -y kubelet={deb} kubeadm={deb} kubectl={deb} >/dev/null
 apt-mark hold kubelet kubeadm kubectl >/dev/null
 systemctl enable --now kubelet
 test "$(sysctl -n net.ipv4.ip_forward)" = 1 && systemctl is-active containerd >/dev/null && echo PREPARED
 """
+
+
+def prepare_script(minor="1.34", deb="1.34.1-1.1"):
+    return PREPARE_TEMPLATE.replace("{minor}", minor).replace("{deb}", deb)
+
+
+PREPARE = prepare_script()
 
 
 def require_root():
@@ -64,6 +71,7 @@ class Lab:
 
     def up(self):
         self.lab("down", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
         self.lab("up", "--hosts", str(self.n), *self.args)
         return self
 
@@ -85,9 +93,9 @@ class Lab:
     def kubectl(self, host, args, timeout=120):
         return self.sh(host, "kubectl --kubeconfig /etc/kubernetes/admin.conf " + args, timeout)
 
-    def prepare(self, *hosts):
+    def prepare(self, *hosts, script=None):
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
-            outs = list(ex.map(lambda h: self.sh(h, PREPARE), hosts))
+            outs = list(ex.map(lambda h: self.sh(h, script or PREPARE), hosts))
         for h, p in zip(hosts, outs):
             assert "PREPARED" in p.stdout, "preparing lab-%s failed:\n%s\n%s" % (h, p.stdout, p.stderr)
 

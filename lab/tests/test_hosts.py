@@ -110,6 +110,10 @@ def test_status_and_second_up_refused(lab):
     r = l.labctl("up", "--hosts", "2")
     assert r.returncode == 1
     assert "already up" in r.stderr
+    r = l.labctl("ssh", "lab-2", "hostname; id -un")
+    assert r.returncode == 0 and r.stdout == "lab-2\nubuntu\n"
+    r = l.labctl("exec", "lab-2", "id", "-un")
+    assert r.returncode == 0 and r.stdout == "root\n"
     assert l.ssh("lab-3", "true").returncode == 0
 
 
@@ -229,8 +233,10 @@ def test_reboot_restores_boot_state_from_files(lab):
     l.ssh("lab-1", "sudo -n modprobe br_netfilter && sudo -n swapoff -a && sudo -n sysctl -w net.ipv4.ip_forward=1",
           check=True)
     l.labctl("reboot", "lab-1", check=True)
-    r = l.ssh("lab-1", "lsmod; cat /proc/swaps; sysctl -n net.ipv4.ip_forward", check=True)
-    assert "br_netfilter" not in r.stdout and "/swap.img" in r.stdout and r.stdout.strip().endswith("0")
+    r = l.ssh("lab-1", "lsmod; cat /proc/swaps; sysctl -n net.ipv4.ip_forward; cat /proc/sys/net/ipv4/ip_forward; "
+                       "test -e /proc/sys/net/bridge || echo no-bridge", check=True)
+    assert "br_netfilter" not in r.stdout and "/swap.img" in r.stdout
+    assert r.stdout.strip().endswith("0\n0\nno-bridge")
     # persisted configuration survives the reboot, and fstab decides swap
     l.ssh("lab-1", "echo br_netfilter | sudo -n tee /etc/modules-load.d/k8s.conf && "
                    "echo net.ipv4.ip_forward=1 | sudo -n tee /etc/sysctl.d/k8s.conf && "
@@ -240,6 +246,19 @@ def test_reboot_restores_boot_state_from_files(lab):
                        "sysctl -n net.bridge.bridge-nf-call-iptables", check=True)
     assert "br_netfilter" in r.stdout and "/swap.img" not in r.stdout
     assert r.stdout.strip().split("\n")[-2:] == ["1", "1"]
+    # `sudo reboot` inside the host: the session is cut, runtime state resets, enabled services come back
+    l.ssh("lab-1", "sudo -n apt-get update -qq && sudo -n apt-get install -y -qq containerd >/dev/null && "
+                   "sudo -n sysctl -w net.ipv4.ip_forward=0 >/dev/null && sudo -n modprobe -r br_netfilter", check=True)
+    assert l.ssh("lab-1", "reboot").returncode != 0
+    r = l.ssh("lab-1", "sudo -n reboot; sleep 30; echo survived", timeout=60)
+    assert r.returncode == 255 and "survived" not in r.stdout
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        r = l.ssh("lab-1", "lsmod; sysctl -n net.ipv4.ip_forward; systemctl is-active containerd")
+        if r.returncode == 0 and "br_netfilter" in r.stdout:
+            break
+        time.sleep(0.5)
+    assert "br_netfilter" in r.stdout and r.stdout.strip().split("\n")[-2:] == ["1", "active"], r.stdout
 
 
 def test_up_50_hosts_takes_seconds():

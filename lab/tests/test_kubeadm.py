@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from k8slab import Lab, join_command, require_root
+from k8slab import Lab, join_command, prepare_script, require_root
 
 NET = "127.0.61"
 CERT_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -130,6 +130,17 @@ def test_config_cannot_be_mixed_with_flags(lab):
     lab.ok(1, "cat > /root/ok.yaml <<'EOF'\n%sEOF" % INIT_CONFIG)
     p = lab.sh(1, "kubeadm init --config /root/ok.yaml --pod-network-cidr 10.0.0.0/16")
     assert p.returncode == 1 and "can not mix '--config' with arguments [pod-network-cidr]" in p.stderr
+
+
+def test_version_skew(lab):
+    p = lab.sh(1, "kubeadm init --kubernetes-version v1.35.0")
+    assert p.returncode == 1 and "is greater than the kubeadm version (v1.34.1)" in p.stderr, p.stderr
+    p = lab.sh(1, "kubeadm init --kubernetes-version 1.32.9")
+    assert p.returncode == 1 and "control plane version >= 1.33.0" in p.stderr, p.stderr
+    p = lab.sh(1, "kubeadm init --kubernetes-version v1.33.5")
+    assert p.returncode == 1 and errors(p.stderr) == ["KubeletVersion"], p.stderr
+    assert 'Kubelet version: "1.34.1" Control plane version: "1.33.5"' in p.stderr
+    assert lab.ok(1, "kubeadm version -o short").strip() == "v1.34.1"
 
 
 def test_init_with_config_then_second_init_refused(lab):
@@ -327,6 +338,10 @@ def test_systemd_cgroup_driver_required_and_reset_reinit(small):
     assert "error execution phase wait-control-plane" in p.stderr, p.stderr
     small.ok(1, "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml && "
                 "systemctl restart containerd && kubeadm reset -f >/dev/null")
+    # an advertise address that is not the host's: the API server cannot bind it
+    p = small.sh(1, "kubeadm init --apiserver-advertise-address 127.0.63.99 --ignore-preflight-errors=NumCPU,Mem")
+    assert p.returncode == 1 and "kube-apiserver check failed at https://127.0.63.99:6443/livez" in p.stderr, p.stderr
+    small.ok(1, "kubeadm reset -f >/dev/null")
     p = small.sh(1, "kubeadm init --pod-network-cidr=10.244.0.0/16 --ignore-preflight-errors=NumCPU,Mem")
     assert p.returncode == 0, p.stderr
     # worker joins have no CPU/memory minimum; without controlPlaneEndpoint no control plane can join
@@ -341,3 +356,67 @@ def test_systemd_cgroup_driver_required_and_reset_reinit(small):
     p = small.sh(2, cmd)
     assert p.returncode == 0, p.stderr
     assert set(small.nodes()) == {"lab-1", "lab-2"}
+
+
+UPGRADE_KUBEADM = r"""
+sed -i 's#/v1.33/#/v1.34/#' /etc/apt/sources.list.d/kubernetes.list
+apt-get update -q >/dev/null
+apt-mark unhold kubeadm >/dev/null && apt-get install -y kubeadm=1.34.1-1.1 >/dev/null && apt-mark hold kubeadm >/dev/null
+kubeadm version -o short
+"""
+UPGRADE_KUBELET = r"""
+apt-mark unhold kubelet kubectl >/dev/null && apt-get install -y kubelet=1.34.1-1.1 kubectl=1.34.1-1.1 >/dev/null
+apt-mark hold kubelet kubectl >/dev/null
+systemctl daemon-reload && systemctl restart kubelet
+"""
+
+
+@pytest.fixture(scope="module")
+def old():
+    """A 1 + 1 cluster at v1.33.5, to upgrade."""
+    require_root()
+    lb = Lab("kubeadm-upgrade", "127.0.65", hosts=2).up()
+    try:
+        lb.prepare(1, 2, script=prepare_script("1.33", "1.33.5-1.1"))
+        out = lb.ok(1, "kubeadm init --pod-network-cidr=10.244.0.0/16")
+        lb.ok(2, join_command(out))
+        lb.ok(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "
+                 "https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml")
+        assert lb.kubectl(1, "wait --for=condition=Ready node --all --timeout=30s").returncode == 0
+        yield lb
+    finally:
+        lb.down()
+
+
+def test_upgrade_minor_version(old):
+    kc = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
+    assert "Server Version: v1.33.5" in old.ok(1, kc + "version")
+    # the old kubeadm cannot upgrade to a version newer than itself
+    p = old.sh(1, "kubeadm upgrade apply v1.34.1 -y")
+    assert p.returncode == 1 and "is higher than the kubeadm version" in p.stderr, p.stderr
+    assert old.ok(1, UPGRADE_KUBEADM).strip() == "v1.34.1"
+    plan = old.ok(1, "kubeadm upgrade plan")
+    assert "kubeadm upgrade apply v1.34.1" in plan
+    p = old.sh(1, "kubeadm upgrade apply v1.35.0 -y")
+    assert p.returncode == 1 and "higher than the kubeadm version" in p.stderr
+    out = old.ok(1, "kubeadm upgrade apply v1.34.1 -y")
+    assert '[upgrade] SUCCESS! A control plane node of your cluster was upgraded to "v1.34.1"' in out
+    assert "Server Version: v1.34.1" in old.ok(1, kc + "version")
+    assert "kube-apiserver:v1.34.1" in old.ok(1, "cat /etc/kubernetes/manifests/kube-apiserver.yaml")
+    # the kubelet reports its new version only after the package upgrade and a restart
+    old.ok(1, kc + "drain lab-1 --ignore-daemonsets --delete-emptydir-data")
+    old.ok(1, UPGRADE_KUBELET)
+    old.ok(1, kc + "uncordon lab-1")
+    old.ok(2, UPGRADE_KUBEADM)
+    assert "successfully upgraded" in old.ok(2, "kubeadm upgrade node")
+    old.ok(2, UPGRADE_KUBELET)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        nodes = json.loads(old.kubectl(1, "get nodes -o json").stdout)["items"]
+        if all(n["status"]["nodeInfo"]["kubeletVersion"] == "v1.34.1" for n in nodes):
+            break
+        time.sleep(0.5)
+    assert {n["metadata"]["name"]: n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == \
+        {"lab-1": "v1.34.1", "lab-2": "v1.34.1"}
+    assert old.kubectl(1, "wait --for=condition=Ready node --all --timeout=30s").returncode == 0
+    assert "Awesome, you're up-to-date!" in old.ok(1, "kubeadm upgrade plan")

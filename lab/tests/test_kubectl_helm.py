@@ -111,6 +111,8 @@ def test_server_side_apply_get_delete(lab):
     web = [p for p in pods if p["metadata"]["namespace"] == "shop"]
     assert len(web) == 2 and all(p["status"]["phase"] == "Pending" for p in web)
     assert "lab-1" in lab.ok(1, KC + "get pods -n kube-system -o wide")
+    p = lab.sh(1, KC + "wait --for=condition=Available deployment/web -n shop --timeout=1s")
+    assert p.returncode == 1 and "timed out waiting for the condition on deployments/web" in p.stderr
     p = lab.sh(1, KC + "delete configmap nothere -n shop")
     assert p.returncode == 1 and 'configmaps "nothere" not found' in p.stderr
     assert lab.sh(1, KC + "delete configmap nothere -n shop --ignore-not-found").returncode == 0
@@ -195,6 +197,10 @@ def test_helm_catalogue_and_values(lab):
 
 def test_drain(lab):
     # the shop pods now run (CNI is up); drain refuses DaemonSet and emptyDir pods until told otherwise
+    assert "deployment/web condition met" in lab.ok(
+        1, KC + "wait --for=condition=Available deployment/web -n shop --timeout=10s")
+    dep = json.loads(lab.ok(1, KC + "get deployment web -n shop -o json"))
+    assert dep["status"]["readyReplicas"] == 2
     p = lab.sh(1, KC + "drain lab-2 --timeout=60s")
     assert p.returncode == 1
     assert "node/lab-2 cordoned" in p.stdout
@@ -212,6 +218,12 @@ def test_drain(lab):
     assert 'namespace "shop" deleted' in out
     p = lab.sh(1, KC + "get deployment web -n shop")
     assert p.returncode == 1 and "NotFound" in p.stderr
+    # a deleted Node stays deleted: its kubelet registered once, at start, and does not re-register
+    assert lab.ok(1, KC + "delete node lab-2").strip() == 'node "lab-2" deleted'
+    time.sleep(6)
+    p = lab.sh(1, KC + "get node lab-2")
+    assert p.returncode == 1 and 'nodes "lab-2" not found' in p.stderr
+    assert "not found" in lab.ok(2, "tail -n 3 /var/log/labnode/kubelet.log")
 
 
 def _store(pod_subnet="10.244.0.0/16"):
@@ -245,7 +257,11 @@ def test_calico_installation_must_fit_the_pod_subnet():
     assert r["cni"]["file"] == "10-calico.conflist"
     S.heartbeat(st, "n1", {"runtimeOk": True, "cniConfig": "10-calico.conflist"}, 1001.0)
     assert S.node_ready(st, st["nodes"]["n1"], 1002.0)[0] == "True"
-    assert S.node_ready(st, st["nodes"]["n1"], 1001.0 + S.HEARTBEAT_GRACE + 1)[0] == "Unknown"
+    calico = [p for p in S.list_pods(st, 1002.0) if p["metadata"]["namespace"] == "calico-system"]
+    assert [(p["spec"]["nodeName"], p["status"]["phase"]) for p in calico] == [("n1", "Running")]
+    # liveness is real time: a lab clock jump does not kill nodes, a silent kubelet does
+    assert S.node_ready(st, st["nodes"]["n1"], 1001.0 + 86400)[0] == "True"
+    assert S.node_ready(st, st["nodes"]["n1"], 1002.0, real=time.time() + S.HEARTBEAT_GRACE + 1)[0] == "Unknown"
 
 
 def test_flannel_without_pod_subnet_never_ready():

@@ -41,6 +41,12 @@ def test_apt_kubernetes_packages_need_repo_key_and_update(lab):
     r = l.ssh(h, "sudo -n apt-get install -y --allow-change-held-packages --allow-downgrades kubeadm=1.34.0-1.1 && "
                  "dpkg-query -W -f='${Version}' kubeadm", check=True)
     assert r.stdout.endswith("1.34.0-1.1")
+    # the upgrade guide's way: unhold, install with a version glob, hold again
+    r = l.ssh(h, "sudo -n apt-mark unhold kubeadm && sudo -n apt-get install -y kubeadm='1.34.1-*' && "
+                 "sudo -n apt-mark hold kubeadm && dpkg-query -W -f='${Version}' kubeadm", check=True)
+    assert "Canceled hold on kubeadm." in r.stdout and r.stdout.endswith("1.34.1-1.1")
+    r = l.ssh(h, "sudo -n apt-get install -y --allow-change-held-packages kubeadm='1.35.*'")
+    assert r.returncode == 100 and "E: Version '1.35.*' for 'kubeadm' was not found" in r.stderr
     # dpkg-query of a package that is not installed fails like dpkg-query
     r = l.ssh(h, "dpkg-query -W containerd")
     assert r.returncode == 1 and "dpkg-query: no packages found matching containerd" in r.stderr
@@ -139,14 +145,25 @@ def test_kernel_modules_sysctl_and_swap(lab):
     assert r.returncode == 255 and "cannot stat /proc/sys/net/ipv4/no_such_key" in r.stderr
     r = l.ssh(h, "sysctl -w net.ipv4.ip_forward=1")
     assert r.returncode == 255 and "permission denied on key" in r.stderr
+    assert l.ssh(h, "test -e /proc/sys/net/bridge/bridge-nf-call-iptables").returncode == 1
     l.ssh(h, "sudo -n modprobe br_netfilter", check=True)
     assert l.ssh(h, "sysctl -n net.bridge.bridge-nf-call-iptables", check=True).stdout == "1\n"
+    r = l.ssh(h, "cat /proc/sys/net/bridge/bridge-nf-call-iptables; grep -c '^br_netfilter ' /proc/modules || true",
+              check=True)
+    assert r.stdout.split("\n")[0] == "1"
+    if os.path.exists("/proc/modules"):
+        assert r.stdout.split("\n")[1] == "1"
+    # /proc/sys in a host is the simulated kernel: writing the file is the same as sysctl -w
+    r = l.ssh(h, "cat /proc/sys/net/ipv4/ip_forward; echo 1 | sudo -n tee /proc/sys/net/ipv4/ip_forward >/dev/null; "
+                 "sysctl -n net.ipv4.ip_forward; echo 0 | sudo -n tee /proc/sys/net/ipv4/ip_forward >/dev/null",
+              check=True)
+    assert r.stdout == "0\n1\n"
     l.ssh(h, "printf 'net.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\n"
              "net.ipv4.ip_forward = 1\\n' | sudo -n tee /etc/sysctl.d/k8s.conf >/dev/null", check=True)
     assert l.ssh(h, "sysctl -n net.ipv4.ip_forward", check=True).stdout == "0\n"  # files alone change nothing
     r = l.ssh(h, "sudo -n sysctl --system", check=True)
     assert "* Applying /etc/sysctl.d/k8s.conf ..." in r.stdout and "net.ipv4.ip_forward = 1" in r.stdout
-    assert l.ssh(h, "sysctl -n net.ipv4.ip_forward", check=True).stdout == "1\n"
+    assert l.ssh(h, "sysctl -n net.ipv4.ip_forward; cat /proc/sys/net/ipv4/ip_forward", check=True).stdout == "1\n1\n"
     # swap
     r = l.ssh(h, "swapoff -a")
     assert r.returncode != 0 and "Not superuser" in r.stderr
@@ -252,8 +269,9 @@ def test_dnf_on_amazon_linux(lab):
     assert r.returncode == 1 and "No match for argument: kubelet-1.34.1" in r.stderr
     r = l.ssh(h, "sudo -n dnf install -y kubelet-1.34.9 --disableexcludes=kubernetes")
     assert r.returncode == 1
-    l.ssh(h, "sudo -n dnf install -y kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1 --disableexcludes=kubernetes "
-             "&& sudo -n dnf install -y containerd", check=True)
+    l.ssh(h, "sudo -n dnf install -y kubelet-1.34.1 kubeadm-'1.34.0-*' kubectl-1.34.1 --disableexcludes=kubernetes "
+             "&& sudo -n dnf install -y containerd && sudo -n dnf install -y kubeadm-1.34.1 "
+             "--disableexcludes=kubernetes", check=True)
     r = l.ssh(h, "rpm -q kubeadm kubelet kubectl; rpm -q --qf '%{VERSION}\\n' kubeadm; rpm -q nothere", timeout=60)
     assert r.returncode == 1
     assert "kubeadm-1.34.1-150500.1.1.x86_64" in r.stdout and "\n1.34.1\n" in r.stdout
