@@ -182,7 +182,7 @@ public enum NodeRecipes {
         return ShellCommand(script: [
             "mkdir -p -m 700 \(bootstrapDirectory)",
             "exec 9>\(bootstrapDirectory)/kubeadm.lock",
-            "flock 9",
+            "flock -w 600 9 || { echo 'another kubeadm run still holds \(bootstrapDirectory)/kubeadm.lock on this host after 10 minutes' >&2; exit 1; }",
             "if [ -f \(Shell.quote(marker)) ]; then echo 'bootstrap: already done (\(marker) exists)'; exit 0; fi",
             "\(Shell.join(argv)) >\(log) 2>&1 </dev/null; rc=$?",
             "cat \(log); exit $rc",
