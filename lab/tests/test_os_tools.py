@@ -280,3 +280,55 @@ def test_dnf_on_amazon_linux(lab):
     r = l.ssh(h, "systemctl is-enabled kubelet containerd; systemctl is-active containerd")
     assert r.stdout.split() == ["disabled", "disabled", "inactive"]
     assert l.ssh(h, "command -v apt-get dpkg-query").returncode == 1
+
+
+# ---------------------------------------------------------------- pure helpers (no lab, no root needed)
+def _labnode():
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from labnode import assets, common, os_curl, os_pkgdb
+    return assets, common, os_curl, os_pkgdb
+
+
+def test_armor_roundtrip_and_crc_check():
+    assets, _, _, _ = _labnode()
+    key = assets.k8s_key_binary()
+    text = assets.armor(key)
+    assert text.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+    assert assets.dearmor(text) == key
+    # a corrupted body fails the CRC-24 check, like gpg
+    lines = text.split("\n")
+    i = next(n for n, x in enumerate(lines) if len(x) == 64)
+    lines[i] = ("B" if lines[i][0] != "B" else "C") + lines[i][1:]
+    assert assets.dearmor("\n".join(lines)) is None
+    assert assets.dearmor(b"\x99\x01\x02") is None
+
+
+def test_systemd_cgroup_detection():
+    _, common, _, _ = _labnode()
+    from labnode import os_containerd
+    text = os_containerd.DEFAULT_CONFIG
+    assert not common.systemd_cgroup_enabled(text)
+    assert common.systemd_cgroup_enabled(text.replace("SystemdCgroup = false", "SystemdCgroup = true"))
+    # the top-level systemd_cgroup of the CRI plugin, or a commented line, does not count
+    assert not common.systemd_cgroup_enabled(text.replace("systemd_cgroup = false", "systemd_cgroup = true"))
+    assert not common.systemd_cgroup_enabled(text.replace("SystemdCgroup = false", "# SystemdCgroup = true"))
+
+
+def test_curl_option_parsing_and_url_table():
+    assets, _, os_curl, _ = _labnode()
+    o = os_curl.parse(["-fsSLo", "/tmp/x", "https://get.helm.sh/a", "--retry", "3", "-w", "%{http_code}"])
+    assert (o.fail, o.silent, o.show_error, o.location, o.output) == (True, True, True, True, "/tmp/x")
+    assert o.urls == ["https://get.helm.sh/a"] and o.write_out == "%{http_code}"
+    assert assets.lookup("https://example.org/") is None
+    assert assets.lookup("https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 302
+    assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 200
+    assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.31/deb/Release.key")[0] == 404
+    assert assets.k8s_versions("1.34") == ["1.34.0", "1.34.1"] and len(assets.k8s_versions("1.32")) == 10
+
+
+def test_version_ordering():
+    _, _, _, os_pkgdb = _labnode()
+    vs = ["1.34.1-1.1", "1.34.0-1.1", "1.33.10-1.1", "1.33.9-1.1"]
+    assert sorted(vs, key=os_pkgdb.version_key) == ["1.33.9-1.1", "1.33.10-1.1", "1.34.0-1.1", "1.34.1-1.1"]
+    assert os_pkgdb.version_key("1.7.24~rc1") < os_pkgdb.version_key("1.7.24")
