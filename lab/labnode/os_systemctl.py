@@ -59,9 +59,20 @@ def start(name, quiet=False):
         common.delay("service-start")
         common.start_daemon(name, [sys.executable, "-m", "labnode.supervise", name,
                                    str(RESTART_SEC.get(name, 1.0)), "--"] + SERVICES[name])
-        # give the main process a moment to fail fast (a bad config), as `systemctl start` waits for startup
-        deadline = time.time() + 0.3
-        while time.time() < deadline and common.service_main_pid(name) is None:
+        # like Type=notify: wait until the main process is up (it renames itself to the service's name) or
+        # has failed (a bad config)
+        deadline = time.time() + 3.0
+        while time.time() < deadline:
+            pid = common.service_main_pid(name)
+            if pid is not None:
+                try:
+                    with open("/proc/%d/comm" % pid) as f:
+                        if f.read().strip() == name:
+                            break
+                except OSError:
+                    pass
+            elif time.time() > deadline - 2.7:
+                break  # no main process after 0.3 s: it died at startup (crash loop)
             time.sleep(0.02)
     return 0
 

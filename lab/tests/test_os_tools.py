@@ -102,6 +102,8 @@ def test_systemctl_and_containerd_health(lab):
     assert r.returncode == 3 and r.stdout.strip() == "inactive"
     l.ssh(h, "sudo -n apt-get update -qq && sudo -n apt-get install -y -qq containerd >/dev/null", check=True)
     assert l.ssh(h, "systemctl is-active containerd").stdout.strip() == "active"
+    pid = l.ssh(h, "pgrep -x containerd", check=True).stdout.strip()
+    assert l.ssh(h, "systemctl show -p MainPID --value containerd", check=True).stdout.strip() == pid
     r = l.ssh(h, "systemctl restart containerd")
     assert r.returncode == 1 and "Access denied" in r.stderr
     assert l.ssh(h, HEALTH, check=True).stdout.startswith("False")
