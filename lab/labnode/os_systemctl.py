@@ -135,8 +135,20 @@ def status(names):
 
 
 def main(tool, argv):
-    flags = [a for a in argv if a.startswith("-")]
-    args = [a for a in argv if not a.startswith("-")]
+    flags, args = [], []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("-p", "--property", "-t", "--type", "--state", "-n", "--lines", "-o", "--output", "-H", "--host",
+                 "-M", "--machine"):
+            skip = True
+            flags.append(a)
+        elif a.startswith("-"):
+            flags.append(a)
+        else:
+            args.append(a)
     quiet = "-q" in flags or "--quiet" in flags
     now = "--now" in flags
     if not args:
