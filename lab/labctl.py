@@ -488,6 +488,21 @@ def wait_ready(ld, hosts, procs, timeout=60.0):
 
 
 # ------------------------------------------------------------------ commands
+def int_list(text):
+    try:
+        vals = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected N or N1,N2,... got %r" % text)
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError("values must be positive: %r" % text)
+    return vals
+
+
+def per_host(vals, i):
+    """Value for host i (1-based) from a per-host list whose last value repeats."""
+    return vals[min(i, len(vals)) - 1]
+
+
 def cmd_up(args):
     need_root()
     ld, net = lab_dir(), lab_net()
@@ -529,7 +544,8 @@ def cmd_up(args):
     scale = float(os.environ.get("LAB_SCALE", "0.05"))
     uid = build_template(ld, args.os, pub, args.profile)
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
-        hosts = list(ex.map(lambda i: prepare_host(ld, i, args.os, net, args.cpus, args.memory, args.profile,
+        hosts = list(ex.map(lambda i: prepare_host(ld, i, args.os, net, per_host(args.cpus, i),
+                                                   per_host(args.memory, i), args.profile,
                                                    scale, uid), range(1, args.hosts + 1)))
     known = []
     for h in hosts:
@@ -810,8 +826,8 @@ def main(argv=None):
     p.add_argument("--hosts", type=int, default=3)
     p.add_argument("--os", default="ubuntu-22.04", choices=sorted(OSES))
     p.add_argument("--profile", default="fast", choices=["fast", "realistic"])
-    p.add_argument("--cpus", type=int, default=2)
-    p.add_argument("--memory", type=int, default=4096, help="MB")
+    p.add_argument("--cpus", type=int_list, default=[2], help="N, or N1,N2,... per host (the last repeats)")
+    p.add_argument("--memory", type=int_list, default=[4096], help="MB, or MB1,MB2,... per host")
     p.set_defaults(fn=cmd_up)
     sub.add_parser("down", help="remove every trace of the lab").set_defaults(fn=cmd_down)
     p = sub.add_parser("status", help="list hosts")

@@ -248,12 +248,14 @@ def test_net_tools_are_simulated(lab):
 
 
 def test_cpu_and_memory_profile(lab):
-    l = lab(1, cpus=1, memory=1024)
-    r = l.ssh("lab-1", "nproc; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo", check=True)
+    l = lab(3, cpus="4,1", memory="8192,1024")
+    r = l.ssh("lab-2", "nproc; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo", check=True)
     lines = r.stdout.split("\n")
     assert lines[0] == "1" and lines[2] == "1"
     assert int(lines[1].split()[1]) < 1700 * 1024
-    assert l.inventory["hosts"][0]["cpus"] == 1 and l.inventory["hosts"][0]["memoryMB"] == 1024
+    assert [(h["cpus"], h["memoryMB"]) for h in l.hosts] == [(4, 8192), (1, 1024), (1, 1024)]
+    r = l.ssh("lab-1", "nproc; grep MemTotal /proc/meminfo", check=True)
+    assert r.stdout.split("\n")[0] == "4" and int(r.stdout.split()[2]) > 7_900_000
 
 
 def test_dnf_on_amazon_linux(lab):
