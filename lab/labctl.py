@@ -224,7 +224,7 @@ def build_template(ld, osname, pubkey, scale_profile):
     """Files every host of this OS gets in its upper dirs (copied per host with cp -a)."""
     spec = OSES[osname]
     user, family = spec["user"], spec["family"]
-    t = os.path.join(ld, "template")
+    t = os.path.join(ld, "template", osname)
     for d in OVERLAY_DIRS:
         os.makedirs(os.path.join(t, d), exist_ok=True)
     uid = first_free_uid()
@@ -351,7 +351,8 @@ def build_template(ld, osname, pubkey, scale_profile):
     from labnode import os_kernel
     kern = os_kernel.boot_state(swap_devices=[spec["swap"]])
     save_json(os.path.join(st, "kernel.json"), kern)
-    copy_proc_sys(os.path.join(ld, "procsys"), kern)
+    if not os.path.isdir(os.path.join(ld, "procsys")):
+        copy_proc_sys(os.path.join(ld, "procsys"), kern)
     save_json(os.path.join(st, "packages.json"), {"installed": {}, "held": [], "lists": {}})
     save_json(os.path.join(st, "services.json"), {"enabled": [], "started": []})
     os.makedirs(os.path.join(t, "var", "log", "labnode"), exist_ok=True)
@@ -413,7 +414,7 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
     hd = host_dir(ld, name)
     for d in OVERLAY_DIRS:
         os.makedirs(os.path.join(hd, "work", d), exist_ok=True)
-    subprocess.run(["cp", "-a", os.path.join(ld, "template") + "/.", os.path.join(hd, "upper")], check=True)
+    subprocess.run(["cp", "-a", os.path.join(ld, "template", osname) + "/.", os.path.join(hd, "upper")], check=True)
     up = os.path.join(hd, "upper")
     etc = os.path.join(up, "etc")
     with open(os.path.join(etc, "hostname"), "w") as f:
@@ -511,8 +512,10 @@ def cmd_up(args):
             die("LAB_DIR=%s is under %s, which every host replaces with its own view; use e.g. /srv/..." % (ld, s), 2)
     if not 1 <= args.hosts <= 100:
         die("--hosts must be between 1 and 100", 2)
-    if args.os not in OSES:
-        die("--os must be one of %s" % ", ".join(OSES), 2)
+    oses = args.os.split(",")
+    if any(o not in OSES for o in oses):
+        die("--os must be one of %s (or a comma-separated list, one per host, the last repeats)"
+            % ", ".join(OSES), 2)
     alive = lab_alive(ld)
     if alive or inventory(ld) is not None:
         if alive:
@@ -542,9 +545,11 @@ def cmd_up(args):
             die("ssh-keygen failed", 1)
     pub = read_text(key + ".pub")
     scale = float(os.environ.get("LAB_SCALE", "0.05"))
-    uid = build_template(ld, args.os, pub, args.profile)
+    uid = None
+    for o in sorted(set(oses)):
+        uid = build_template(ld, o, pub, args.profile)
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
-        hosts = list(ex.map(lambda i: prepare_host(ld, i, args.os, net, per_host(args.cpus, i),
+        hosts = list(ex.map(lambda i: prepare_host(ld, i, per_host(oses, i), net, per_host(args.cpus, i),
                                                    per_host(args.memory, i), args.profile,
                                                    scale, uid), range(1, args.hosts + 1)))
     known = []
@@ -824,7 +829,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("up", help="create hosts")
     p.add_argument("--hosts", type=int, default=3)
-    p.add_argument("--os", default="ubuntu-22.04", choices=sorted(OSES))
+    p.add_argument("--os", default="ubuntu-22.04", help="|".join(sorted(OSES)) + ", or a per-host list OS1,OS2,...")
     p.add_argument("--profile", default="fast", choices=["fast", "realistic"])
     p.add_argument("--cpus", type=int_list, default=[2], help="N, or N1,N2,... per host (the last repeats)")
     p.add_argument("--memory", type=int_list, default=[4096], help="MB, or MB1,MB2,... per host")

@@ -277,3 +277,13 @@ def test_up_50_hosts_takes_seconds():
     finally:
         if os.path.exists(l.dir):
             l.down()
+
+
+def test_mixed_os_lab(lab):
+    l = lab(3, "ubuntu-24.04,amazon-linux-2023")
+    assert [(h["os"], h["user"]) for h in l.hosts] == [("ubuntu-24.04", "ubuntu"), ("amazon-linux-2023", "ec2-user"),
+                                                       ("amazon-linux-2023", "ec2-user")]
+    r = l.ssh("lab-1", ". /etc/os-release; echo $ID; command -v apt-get dnf", check=False)
+    assert r.stdout.split() == ["ubuntu", "/usr/bin/apt-get"]
+    r = l.ssh("lab-3", ". /etc/os-release; echo $ID; command -v apt-get dnf", check=False)
+    assert r.stdout.split() == ["amzn", "/usr/bin/dnf"]
