@@ -319,7 +319,7 @@ def wait_apiserver(address, port):
     doomed = Doomed(lambda: not common.containerd_healthy()[0] or address != common.host_address())
     while time.time() < deadline and not doomed():
         try:
-            C.call(server, "version", timeout=2)
+            C.call(server, "version", timeout=2, ca=local_ca())
             for comp in ("kube-controller-manager", "kube-scheduler", "kube-apiserver"):
                 say("[control-plane-check] %s is healthy after %.9fs" % (comp, time.time() - t0))
             return
@@ -343,11 +343,19 @@ def wait_node(server, node, what="kubelet-start"):
     deadline = time.time() + wait_seconds(240)
     while time.time() < deadline:
         try:
-            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3)
+            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3, ca=local_ca())
             return
         except C.ClientError:
             time.sleep(0.1)
     die("error execution phase %s: error uploading crisocket: nodes \"%s\" not found" % (what, node))
+
+
+def local_ca():
+    try:
+        with open(os.path.join(K8S, "pki", "ca.crt")) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def join_commands(endpoint, token, ca_hash, cert_key=None):
@@ -560,7 +568,7 @@ def cmd_init(argv):
         "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
     say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
         "control-plane:NoSchedule]" % node)
-    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) != []})
+    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) != []}, ca=local_ca())
     say("[bootstrap-token] Using token: %s" % tokens[0][0] if not a.skip_token_print else
         "[bootstrap-token] Using token: <value withheld>")
     say("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
@@ -720,7 +728,7 @@ def cmd_join(argv):
     say("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
     say("[preflight] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
     try:
-        cinfo = C.call(server, "cluster_get", timeout=10)
+        cinfo = C.call(server, "cluster_get", timeout=10, ca=info["caPem"])
     except C.ClientError as e:
         die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: %s" % e.message)
     if control_plane:
@@ -739,7 +747,7 @@ def cmd_join(argv):
                 "/etc/kubernetes/pki/ca.crt: no such file or directory")
     try:
         boot = C.call(server, "bootstrap", {"token": token, "node": node, "controlPlane": control_plane,
-                                           "certificateKey": cert_key}, timeout=10)
+                                           "certificateKey": cert_key}, timeout=10, ca=info["caPem"])
     except C.ClientError as e:
         if e.reason in ("CertsNotFound", "BadKey"):
             die("error execution phase control-plane-prepare/download-certs: " + e.message)
@@ -768,7 +776,7 @@ def cmd_join(argv):
             say('[kubeconfig] Writing "%s" kubeconfig file' % f)
             PKI.write_kubeconfig(os.path.join(K8S, f), "https://" + c["endpoint"] if f == "admin.conf" else local,
                                  user, org)
-        write_control_plane(node, address, port, c, upstream=c["initAPI"].replace("https://", "http://"))
+        write_control_plane(node, address, port, c, upstream=c["initAPI"])
         kubelet_server = local
     else:
         common.write_file(os.path.join(K8S, "pki", "ca.crt"), info["caPem"])
@@ -790,7 +798,7 @@ def cmd_join(argv):
             "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
         say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
             "control-plane:NoSchedule]" % node)
-        C.call(server, "mark_control_plane", {"name": node})
+        C.call(server, "mark_control_plane", {"name": node}, ca=info["caPem"])
         say("")
         say("This node has joined the cluster and a new control plane instance was created:")
         say("")
@@ -1091,9 +1099,9 @@ def cmd_upgrade(argv):
         if not os.path.exists(kc):
             die("error execution phase preflight: couldn't create a Kubernetes client from file \"%s\": failed to "
                 "load admin kubeconfig: open %s: no such file or directory" % (kc, kc))
-        server = C.load_kubeconfig(kc)[0]
+        server, kca = C.load_kubeconfig(kc)[:2]
         try:
-            c = C.call(server, "cluster_get")
+            c = C.call(server, "cluster_get", ca=kca)
         except C.ClientError as e:
             die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: " + e.message)
         target = parse_version(c["kubernetesVersion"])

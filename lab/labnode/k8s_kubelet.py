@@ -114,6 +114,9 @@ def sync_static_pods(runtime_ok):
             'cannot assign requested address"' % (addr, port, addr, port))
         return False
     argv = ["/usr/bin/python3", "-m", "labnode", "kube-apiserver-daemon", "--address", addr, "--port", port]
+    for fl in ("tls-cert-file", "tls-private-key-file", "client-ca-file"):
+        if flags.get(fl):
+            argv += ["--" + fl, flags[fl]]
     if ann.get("lab.bootstrap/store"):
         argv += ["--store", ann["lab.bootstrap/store"]]
     elif ann.get("lab.bootstrap/upstream"):
@@ -194,8 +197,9 @@ def daemon():
         try:
             mtime = os.stat(KUBELET_CONF).st_mtime
             if kc_cache[0] != mtime:
-                kc_cache = (mtime, C.load_kubeconfig(KUBELET_CONF)[0])
-            server = kc_cache[1]
+                cfg = C.load_kubeconfig(KUBELET_CONF)
+                kc_cache = (mtime, (cfg[0], cfg[1]))
+            server, ca = kc_cache[1]
         except (C.ClientError, OSError) as e:
             log("cannot read kubelet.conf: %s" % getattr(e, "message", e))
             time.sleep(INTERVAL)
@@ -213,7 +217,7 @@ def daemon():
             continue
         try:
             res = C.call(server, "heartbeat", {"node": name, "report": dict(report, register=not registered)},
-                         timeout=5)
+                         timeout=5, ca=ca)
             registered = True
             last_report, last_sent = report, time.time()
             if last_err:

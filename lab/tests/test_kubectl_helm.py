@@ -66,6 +66,15 @@ def test_kubectl_connection_errors(lab):
     assert p.returncode == 1 and "/nope" in p.stderr
     p = lab.sh(1, KC + "get node nosuch")
     assert p.returncode == 1 and 'Error from server (NotFound): nodes "nosuch" not found' in p.stderr
+    # the API server speaks real TLS with the certificate kubeadm made
+    assert lab.ok(1, "curl -fsS --cacert /etc/kubernetes/pki/ca.crt https://%s.11:6443/livez" % NET) == "ok"
+    assert lab.sh(1, "curl -fsS https://%s.11:6443/livez" % NET).returncode != 0
+    assert lab.ok(1, "curl -fsSk https://%s.11:6443/version" % NET).count("v1.34.1") == 1
+    # a kubeconfig that trusts another CA is refused like kubectl refuses it
+    lab.ok(1, "sed \"s#certificate-authority-data: .*#certificate-authority-data: $(base64 -w0 "
+              "/etc/kubernetes/pki/front-proxy-ca.crt)#\" /etc/kubernetes/admin.conf > /root/other-ca.conf")
+    p = lab.sh(1, "kubectl --kubeconfig /root/other-ca.conf get nodes")
+    assert p.returncode == 1 and "x509: certificate signed by unknown authority" in p.stderr, p.stderr
     # the admin kubeconfig works for a regular user once copied, as kubeadm init says
     lab.ok(1, "mkdir -p /home/ubuntu/.kube && cp /etc/kubernetes/admin.conf /home/ubuntu/.kube/config && "
               "chown -R ubuntu: /home/ubuntu/.kube")
