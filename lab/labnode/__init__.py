@@ -28,6 +28,8 @@ TOOLS = {
     "ip6tables": "os_net",
     "iptables-save": "os_net",
     "ip": "os_net",
+    "ss": "os_ss",
+    "netstat": "os_ss",
     "nproc": "os_facts",
     "reboot": "os_facts",
     "shutdown": "os_facts",

@@ -336,3 +336,18 @@ def test_version_ordering():
     vs = ["1.34.1-1.1", "1.34.0-1.1", "1.33.10-1.1", "1.33.9-1.1"]
     assert sorted(vs, key=os_pkgdb.version_key) == ["1.33.9-1.1", "1.33.10-1.1", "1.34.0-1.1", "1.34.1-1.1"]
     assert os_pkgdb.version_key("1.7.24~rc1") < os_pkgdb.version_key("1.7.24")
+
+
+def test_ss_shows_only_this_hosts_sockets(lab):
+    l = lab(3)
+    a1, a2 = l.host("lab-1")["address"], l.host("lab-2")["address"]
+    l.ssh("lab-2", "cd /tmp && (setsid /usr/bin/python3 -m http.server --bind %s 18090 </dev/null >/dev/null 2>&1 &)"
+                   " && sleep 0.7" % a2, check=True)
+    try:
+        r = l.ssh("lab-1", "ss -ltn", check=True)
+        assert "%s:22 " % a1 in r.stdout and a2 not in r.stdout
+        r = l.ssh("lab-2", "sudo -n ss -ltnp 'sport = :18090'", check=True)
+        assert "%s:18090" % a2 in r.stdout and "pid=" in r.stdout and ":22 " not in r.stdout
+        assert l.ssh("lab-1", "ss -ltnH 'sport = :18090'", check=True).stdout == ""
+    finally:
+        l.exec("lab-2", "pkill -f 'http.server --bind %s 18090' || true" % a2)
