@@ -421,8 +421,13 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
         f.write(name + "\n")
     with open(os.path.join(etc, "hosts"), "w") as f:
         f.write("127.0.0.1 localhost\n%s %s\n\n::1 ip6-localhost ip6-loopback\n" % (addr, name))
+    mid = uuid.uuid4().hex
     with open(os.path.join(etc, "machine-id"), "w") as f:
-        f.write(uuid.uuid4().hex + "\n")
+        f.write(mid + "\n")
+    if os.path.lexists("/var/lib/dbus/machine-id"):
+        os.makedirs(os.path.join(up, "var", "lib", "dbus"), exist_ok=True)
+        with open(os.path.join(up, "var", "lib", "dbus", "machine-id"), "w") as f:
+            f.write(mid + "\n")
     info = {"name": name, "address": addr, "os": osname, "family": OSES[osname]["family"],
             "user": OSES[osname]["user"], "cpus": cpus, "memoryMB": mem, "profile": profile,
             "scale": scale, "labDir": ld, "index": i}

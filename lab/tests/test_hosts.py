@@ -35,8 +35,10 @@ def test_identity_is_distinct_per_host(lab):
     seen = {"hostname": set(), "machine-id": set(), "uuid": set()}
     for h in l.hosts:
         r = l.ssh(h["name"], "hostname; cat /etc/machine-id; sudo -n cat /sys/class/dmi/id/product_uuid; "
-                             ". /etc/os-release; echo $ID $VERSION_ID", check=True)
-        name, mid, uuid, osr = r.stdout.split("\n")[:4]
+                             ". /etc/os-release; echo $ID $VERSION_ID; cat /var/lib/dbus/machine-id 2>/dev/null || "
+                             "cat /etc/machine-id", check=True)
+        name, mid, uuid, osr, dbus_mid = r.stdout.split("\n")[:5]
+        assert dbus_mid == mid
         assert osr == "ubuntu 22.04"
         assert re.fullmatch(r"[0-9a-f]{32}", mid)
         assert re.fullmatch(r"EC2[0-9A-F-]{33}", uuid), uuid
