@@ -404,7 +404,7 @@ chmod 755 /run/sshd
 /usr/sbin/sshd -f $H/sshd_config -E $H/sshd.log
 echo up > $H/ready
 # pid 1 of the host: keeps its namespaces alive and reaps orphans (bash waits for any child)
-exec /bin/bash -c 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
+exec /bin/bash -c 'printf systemd > /proc/$$/comm; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
 """
 
 

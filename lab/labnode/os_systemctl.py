@@ -151,6 +151,10 @@ def main(tool, argv):
             args.append(a)
     quiet = "-q" in flags or "--quiet" in flags
     now = "--now" in flags
+    if "--version" in flags:
+        common.out({"ubuntu-22.04": "systemd 249 (249.11-0ubuntu3.12)\n", "ubuntu-24.04": "systemd 255 (255.4-1ubuntu8.4)\n",
+                    "debian-12": "systemd 252 (252.31-1~deb12u1)\n"}.get(common.host_os(), "systemd 252 (252.23-2.amzn2023)\n"))
+        return 0
     if not args:
         common.out("UNIT                        LOAD   ACTIVE SUB     DESCRIPTION\n")
         for n in sorted(set(common.services_state().get("started", []))):
