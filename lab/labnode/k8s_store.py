@@ -628,7 +628,8 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
     if nsd and not all_ns:
         items = [o for o in items if o["metadata"].get("namespace", "default") == (ns or "default")]
     if selector:
-        items = [o for o in items if all(o["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())]
+        reqs = parse_selector(selector) if isinstance(selector, str) else [("=", k, v) for k, v in selector.items()]
+        items = [o for o in items if match_selector(o["metadata"].get("labels") or {}, reqs)]
     if name is not None:
         items = [o for o in items if o["metadata"]["name"] == name]
         if not items:
@@ -667,7 +668,47 @@ def workload_status(st, items, now):
                                            "MinimumReplicasUnavailable"}]}
 
 
-def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):
+def parse_selector(text):
+    """kubectl -l syntax: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a,b); comma separated."""
+    reqs = []
+    for part in re.findall(r"[^,(]+(?:\([^)]*\))?", text or ""):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.match(r"^([\w./-]+)\s+(in|notin)\s*\(([^)]*)\)$", part)
+        if m:
+            reqs.append((m.group(2), m.group(1), [x.strip() for x in m.group(3).split(",")]))
+        elif "!=" in part:
+            k, v = part.split("!=", 1)
+            reqs.append(("!=", k.strip(), v.strip()))
+        elif "=" in part:
+            k, v = part.split("=", 1)
+            reqs.append(("=", k.strip(), v.strip().lstrip("=")))
+        elif part.startswith("!"):
+            reqs.append(("!", part[1:].strip(), None))
+        else:
+            reqs.append(("exists", part, None))
+    return reqs
+
+
+def match_selector(labels, reqs):
+    for op, k, v in reqs:
+        if op == "=" and labels.get(k) != v:
+            return False
+        if op == "!=" and labels.get(k) == v:
+            return False
+        if op == "exists" and k not in labels:
+            return False
+        if op == "!" and k in labels:
+            return False
+        if op == "in" and labels.get(k) not in v:
+            return False
+        if op == "notin" and labels.get(k) in v:
+            return False
+    return True
+
+
+def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False):
     results = []
     for obj in docs:
         md = obj.get("metadata") or {}
@@ -691,6 +732,9 @@ def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):
             st["resourceVersion"] += 1
             results.append({"ref": "node/%s" % name, "status": "configured"})
             continue
+        if create and obj_key(_group(obj["apiVersion"]), obj["kind"], ns if nsd else "", name) in st["objects"]:
+            raise ApiError("AlreadyExists", 'Error from server (AlreadyExists): error when creating "%s": %s "%s" '
+                           'already exists' % (source, plural(obj["kind"]) + ("." + g if g else ""), name), 409)
         if dry_run:
             results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
             continue
