@@ -257,7 +257,7 @@ def build_template(ld, osname, pubkey, scale_profile):
     with open(os.path.join(etc, "fstab"), "w") as f:
         f.write("# /etc/fstab: static file system information.\n"
                 "LABEL=cloudimg-rootfs\t/\text4\tdiscard,errors=remount-ro\t0 1\n"
-                "%s\tnone\tswap\tsw\t0 0\n" % spec["swap"])
+                "%s none swap sw 0 0\n" % spec["swap"])
     for d in ("modules-load.d", "sysctl.d", "labnode"):
         os.makedirs(os.path.join(etc, d), exist_ok=True)
     if family == "rpm":

@@ -246,7 +246,7 @@ def test_reboot_restores_boot_state_from_files(lab):
     # persisted configuration survives the reboot, and fstab decides swap
     l.ssh("lab-1", "echo br_netfilter | sudo -n tee /etc/modules-load.d/k8s.conf && "
                    "echo net.ipv4.ip_forward=1 | sudo -n tee /etc/sysctl.d/k8s.conf && "
-                   "sudo -n sed -i '/\\sswap\\s/s/^/#/' /etc/fstab", check=True)
+                   "sudo -n sed -i '/ swap / s/^\\(.*\\)$/#\\1/g' /etc/fstab", check=True)
     l.labctl("reboot", "lab-1", check=True)
     r = l.ssh("lab-1", "lsmod; cat /proc/swaps; sysctl -n net.ipv4.ip_forward; "
                        "sysctl -n net.bridge.bridge-nf-call-iptables", check=True)
