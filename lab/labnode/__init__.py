@@ -17,6 +17,7 @@ TOOLS = {
     "yum": "os_dnf",
     "rpm": "os_dnf",
     "systemctl": "os_systemctl",
+    "journalctl": "os_systemctl",
     "modprobe": "os_kernel",
     "lsmod": "os_kernel",
     "sysctl": "os_kernel",

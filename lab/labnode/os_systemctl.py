@@ -134,7 +134,47 @@ def status(names):
     return rc
 
 
+def journalctl(argv):
+    """journalctl -u UNIT [-n N] [--no-pager] [-b] [-f is not supported]: the lab service's log."""
+    units, lines = [], None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-u", "--unit") and i + 1 < len(argv):
+            units.append(base(argv[i + 1]))
+            i += 1
+        elif a.startswith("--unit="):
+            units.append(base(a.split("=", 1)[1]))
+        elif a.startswith("-u") and len(a) > 2:
+            units.append(base(a[2:]))
+        elif a in ("-n", "--lines") and i + 1 < len(argv):
+            lines = int(argv[i + 1])
+            i += 1
+        elif a.startswith("--lines="):
+            lines = int(a.split("=", 1)[1])
+        elif a in ("-f", "--follow"):
+            common.fail("journalctl: --follow is not supported in this lab", 1)
+        i += 1
+    if not units:
+        common.out("-- No entries --\n")
+        return 0
+    out = []
+    for u in units:
+        try:
+            with open(os.path.join(common.LOG_DIR, u + ".log"), errors="replace") as f:
+                out += ["%s %s[%s]: %s" % (time.strftime("%b %d %H:%M:%S"), u, common.service_main_pid(u) or "-",
+                                           line.rstrip("\n")) for line in f]
+        except FileNotFoundError:
+            pass
+    if lines is not None:
+        out = out[-lines:] if lines > 0 else []
+    common.out("\n".join(out) + "\n" if out else "-- No entries --\n")
+    return 0
+
+
 def main(tool, argv):
+    if tool == "journalctl":
+        return journalctl(argv)
     flags, args = [], []
     skip = False
     for a in argv:

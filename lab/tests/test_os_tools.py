@@ -125,6 +125,7 @@ def test_systemctl_and_containerd_health(lab):
     r = l.ssh(h, "sleep 0.5; systemctl is-active containerd")
     assert r.returncode == 3 and r.stdout.strip() == "activating"
     assert "failed to load TOML" in l.exec(h, "cat /var/log/labnode/containerd.log", check=True).stdout
+    assert "failed to load TOML" in l.ssh(h, "journalctl -u containerd --no-pager -n 5", check=True).stdout
     l.ssh(h, "sudo -n systemctl stop containerd", check=True)
     assert l.ssh(h, "systemctl is-active containerd").stdout.strip() == "inactive"
 
