@@ -447,7 +447,7 @@ def heartbeat(st, name, report, now):
     n["address"] = report.get("address", n.get("address"))
     n["heartbeat"] = now
     n["heartbeatReal"] = time.time()
-    rep = {k: v for k, v in report.items() if k != "register"}
+    rep = {k: v for k, v in report.items() if k not in ("register", "registerLabels", "registerTaints")}
     if n.get("kubelet") != rep:
         st["resourceVersion"] += 1          # a status change is an update (persisted); a plain heartbeat is not
     n["kubelet"] = rep
