@@ -390,6 +390,7 @@ read -r ownpid rest < /proc/self/stat
 echo $ownpid > $H/holder.pid
 readlink /proc/self/ns/mnt > $H/ns
 mount -t proc -o nosuid,nodev,noexec lab-proc /proc
+hostname {name}
 for d in etc usr var opt home root; do
   mount -t overlay overlay -o lowerdir=/$d,upperdir=$H/upper/$d,workdir=$H/work/$d /$d
 done
@@ -398,7 +399,6 @@ mount -t tmpfs -o mode=1777,size=512m lab-tmp /tmp
 mount -t overlay overlay -o lowerdir=$H/sysclass:/sys/class /sys/class
 for f in meminfo swaps cpuinfo modules; do [ ! -e /proc/$f ] || mount --bind $H/proc/$f /proc/$f; done
 mount -t overlay overlay -o lowerdir={ld}/procsys,upperdir=$H/procsys/upper,workdir=$H/procsys/work /proc/sys
-hostname {name}
 mkdir -p /run/sshd /run/labnode /run/lock
 chmod 755 /run/sshd
 /usr/sbin/sshd -f $H/sshd_config -E $H/sshd.log

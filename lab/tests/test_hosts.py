@@ -40,6 +40,7 @@ def test_identity_is_distinct_per_host(lab):
         name, mid, uuid, osr, dbus_mid = r.stdout.split("\n")[:5]
         assert dbus_mid == mid
         assert osr == "ubuntu 22.04"
+        assert l.ssh(h["name"], "hostname -I; hostname -s", check=True).stdout.split() == [h["address"], h["name"]]
         assert re.fullmatch(r"[0-9a-f]{32}", mid)
         assert re.fullmatch(r"EC2[0-9A-F-]{33}", uuid), uuid
         seen["hostname"].add(name)
