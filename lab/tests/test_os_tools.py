@@ -221,6 +221,19 @@ def test_curl_serves_known_urls_only(lab):
         l.exec(h, "pkill -f 'http.server --bind %s 18080' || true" % addr)
 
 
+def test_curl_instance_metadata_imdsv2(lab):
+    l = lab(1, key="curl")
+    h = l.host("lab-1")
+    r = l.ssh("lab-1", "curl -s -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/instance-id")
+    assert r.stdout == "401"
+    r = l.ssh("lab-1", "T=$(curl -sf -X PUT http://169.254.169.254/latest/api/token "
+                       "-H 'X-aws-ec2-metadata-token-ttl-seconds: 21600') && for k in instance-id local-ipv4; do "
+                       "curl -sf -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/$k; "
+                       "echo; done; sudo -n cat /sys/class/dmi/id/board_asset_tag", check=True)
+    iid, addr, tag = r.stdout.split()
+    assert iid.startswith("i-0") and iid == tag and addr == h["address"]
+
+
 def test_gpg_dearmor_matches_key(lab):
     l = lab(1, key="curl")
     r = l.ssh("lab-1", "curl -fsSL %s | gpg --dearmor | sha256sum" % KEY_URL, check=True)
