@@ -623,6 +623,9 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
         items = [node_view(st, n, now) for n in sorted(st["nodes"])]
     elif kind == "Pod":
         items = list_pods(st, now)
+    elif kind == "Secret":
+        items = [copy.deepcopy(o) for k, o in sorted(st["objects"].items()) if o["kind"] == "Secret"]
+        items += system_secrets(st, now)
     else:
         items = [copy.deepcopy(o) for k, o in sorted(st["objects"].items())
                  if o["kind"] == kind and _group(o["apiVersion"]) == g]
@@ -669,6 +672,37 @@ def workload_status(st, items, now):
                            "conditions": [{"type": "Available", "status": "True" if avail else "False",
                                            "reason": "MinimumReplicasAvailable" if avail else
                                            "MinimumReplicasUnavailable"}]}
+
+
+def _b64(text):
+    import base64
+    return base64.b64encode(str(text).encode()).decode()
+
+
+def system_secrets(st, now):
+    """Bootstrap tokens and the uploaded certificates, seen as the Secrets kubeadm keeps them in."""
+    out = []
+    created = ts((st["cluster"] or {}).get("createdAt", now))
+    for tid, t in sorted(valid_tokens(st, now).items()):
+        data = {"token-id": _b64(tid), "token-secret": _b64(t["secret"]),
+                "usage-bootstrap-authentication": _b64("true" if "authentication" in t["usages"] else "false"),
+                "usage-bootstrap-signing": _b64("true" if "signing" in t["usages"] else "false"),
+                "auth-extra-groups": _b64(",".join(t["groups"]))}
+        if t["expires"]:
+            data["expiration"] = _b64(ts(t["expires"]))
+        if t.get("description"):
+            data["description"] = _b64(t["description"])
+        out.append({"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+                    "metadata": {"name": "bootstrap-token-" + tid, "namespace": "kube-system",
+                                 "creationTimestamp": created, "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, tid))},
+                    "data": data})
+    up = st.get("uploadedCerts")
+    if up and up["expires"] > now:
+        out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": "kubeadm-certs", "namespace": "kube-system", "creationTimestamp":
+                                 ts(up["expires"] - 7200), "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, up["keyHash"]))},
+                    "data": {n.replace("/", "-"): _b64("(encrypted)") for n in sorted(up["certs"])}})
+    return out
 
 
 def parse_selector(text):
@@ -761,6 +795,15 @@ def delete_object(st, resource_or_kind, ns, name, ignore_not_found, api_version=
         g, kind, nsd = resolve_resource(st, resource_or_kind)
     key = obj_key(g, kind, (ns or "default") if nsd else "", name)
     label = kind.lower() + ("." + g if g else "")
+    if kind == "Secret" and (ns or "default") == "kube-system" and key not in st["objects"]:
+        if name.startswith("bootstrap-token-") and name[16:] in st["tokens"]:
+            del st["tokens"][name[16:]]
+            st["resourceVersion"] += 1
+            return 'secret "%s" deleted' % name
+        if name == "kubeadm-certs" and st.get("uploadedCerts"):
+            st["uploadedCerts"] = None
+            st["resourceVersion"] += 1
+            return 'secret "%s" deleted' % name
     if key not in st["objects"]:
         if ignore_not_found:
             return None

@@ -223,6 +223,12 @@ def test_expired_token_and_certificate_key(lab):
     ep = NET + ".11:6443"
     short = lab.ok(1, "kubeadm token create --ttl 1h").strip()
     digest = lab.ok(1, "kubeadm token create --print-join-command").split("sha256:")[1].split()[0]
+    secrets = lab.kubectl(1, "get secrets -n kube-system -o name").stdout.split()
+    assert "secret/kubeadm-certs" in secrets and "secret/bootstrap-token-" + short[:6] in secrets
+    # tokens are Secrets: deleting the Secret revokes the token
+    gone = lab.ok(1, "kubeadm token create").strip()
+    assert lab.kubectl(1, "delete secret bootstrap-token-%s -n kube-system" % gone[:6]).returncode == 0
+    assert gone not in lab.ok(1, "kubeadm token list")
     lab.clock("90m")
     assert short not in lab.ok(1, "kubeadm token list")
     p = lab.sh(3, "kubeadm join %s --token %s --discovery-token-ca-cert-hash sha256:%s" % (ep, short, digest))
@@ -232,6 +238,7 @@ def test_expired_token_and_certificate_key(lab):
     fresh = lab.ok(1, "kubeadm token create --ttl 1h").strip()
     cp = "kubeadm join %s --token %s --discovery-token-ca-cert-hash sha256:%s --control-plane --certificate-key %%s" % (
         ep, fresh, digest)
+    assert "secret/kubeadm-certs" not in lab.kubectl(1, "get secrets -n kube-system -o name").stdout
     p = lab.sh(3, cp % CERT_KEY)
     assert p.returncode == 1
     assert 'Secret "kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have expired' in p.stderr
