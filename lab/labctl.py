@@ -224,7 +224,7 @@ def build_template(ld, osname, pubkey, scale_profile):
     """Files every host of this OS gets in its upper dirs (copied per host with cp -a)."""
     spec = OSES[osname]
     user, family = spec["user"], spec["family"]
-    t = os.path.join(ld, "template")
+    t = os.path.join(ld, "template", osname)
     for d in OVERLAY_DIRS:
         os.makedirs(os.path.join(t, d), exist_ok=True)
     uid = first_free_uid()
@@ -257,7 +257,7 @@ def build_template(ld, osname, pubkey, scale_profile):
     with open(os.path.join(etc, "fstab"), "w") as f:
         f.write("# /etc/fstab: static file system information.\n"
                 "LABEL=cloudimg-rootfs\t/\text4\tdiscard,errors=remount-ro\t0 1\n"
-                "%s\tnone\tswap\tsw\t0 0\n" % spec["swap"])
+                "%s none swap sw 0 0\n" % spec["swap"])
     for d in ("modules-load.d", "sysctl.d", "labnode"):
         os.makedirs(os.path.join(etc, d), exist_ok=True)
     if family == "rpm":
@@ -351,7 +351,8 @@ def build_template(ld, osname, pubkey, scale_profile):
     from labnode import os_kernel
     kern = os_kernel.boot_state(swap_devices=[spec["swap"]])
     save_json(os.path.join(st, "kernel.json"), kern)
-    copy_proc_sys(os.path.join(ld, "procsys"), kern)
+    if not os.path.isdir(os.path.join(ld, "procsys")):
+        copy_proc_sys(os.path.join(ld, "procsys"), kern)
     save_json(os.path.join(st, "packages.json"), {"installed": {}, "held": [], "lists": {}})
     save_json(os.path.join(st, "services.json"), {"enabled": [], "started": []})
     os.makedirs(os.path.join(t, "var", "log", "labnode"), exist_ok=True)
@@ -389,6 +390,7 @@ read -r ownpid rest < /proc/self/stat
 echo $ownpid > $H/holder.pid
 readlink /proc/self/ns/mnt > $H/ns
 mount -t proc -o nosuid,nodev,noexec lab-proc /proc
+hostname {name}
 for d in etc usr var opt home root; do
   mount -t overlay overlay -o lowerdir=/$d,upperdir=$H/upper/$d,workdir=$H/work/$d /$d
 done
@@ -397,13 +399,12 @@ mount -t tmpfs -o mode=1777,size=512m lab-tmp /tmp
 mount -t overlay overlay -o lowerdir=$H/sysclass:/sys/class /sys/class
 for f in meminfo swaps cpuinfo modules; do [ ! -e /proc/$f ] || mount --bind $H/proc/$f /proc/$f; done
 mount -t overlay overlay -o lowerdir={ld}/procsys,upperdir=$H/procsys/upper,workdir=$H/procsys/work /proc/sys
-hostname {name}
 mkdir -p /run/sshd /run/labnode /run/lock
 chmod 755 /run/sshd
 /usr/sbin/sshd -f $H/sshd_config -E $H/sshd.log
 echo up > $H/ready
 # pid 1 of the host: keeps its namespaces alive and reaps orphans (bash waits for any child)
-exec /bin/bash -c 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
+exec /bin/bash -c 'printf systemd > /proc/$$/comm; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
 """
 
 
@@ -413,15 +414,20 @@ def prepare_host(ld, i, osname, net, cpus, mem, profile, scale, template_uid):
     hd = host_dir(ld, name)
     for d in OVERLAY_DIRS:
         os.makedirs(os.path.join(hd, "work", d), exist_ok=True)
-    subprocess.run(["cp", "-a", os.path.join(ld, "template") + "/.", os.path.join(hd, "upper")], check=True)
+    subprocess.run(["cp", "-a", os.path.join(ld, "template", osname) + "/.", os.path.join(hd, "upper")], check=True)
     up = os.path.join(hd, "upper")
     etc = os.path.join(up, "etc")
     with open(os.path.join(etc, "hostname"), "w") as f:
         f.write(name + "\n")
     with open(os.path.join(etc, "hosts"), "w") as f:
         f.write("127.0.0.1 localhost\n%s %s\n\n::1 ip6-localhost ip6-loopback\n" % (addr, name))
+    mid = uuid.uuid4().hex
     with open(os.path.join(etc, "machine-id"), "w") as f:
-        f.write(uuid.uuid4().hex + "\n")
+        f.write(mid + "\n")
+    if os.path.lexists("/var/lib/dbus/machine-id"):
+        os.makedirs(os.path.join(up, "var", "lib", "dbus"), exist_ok=True)
+        with open(os.path.join(up, "var", "lib", "dbus", "machine-id"), "w") as f:
+            f.write(mid + "\n")
     info = {"name": name, "address": addr, "os": osname, "family": OSES[osname]["family"],
             "user": OSES[osname]["user"], "cpus": cpus, "memoryMB": mem, "profile": profile,
             "scale": scale, "labDir": ld, "index": i}
@@ -488,6 +494,21 @@ def wait_ready(ld, hosts, procs, timeout=60.0):
 
 
 # ------------------------------------------------------------------ commands
+def int_list(text):
+    try:
+        vals = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected N or N1,N2,... got %r" % text)
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError("values must be positive: %r" % text)
+    return vals
+
+
+def per_host(vals, i):
+    """Value for host i (1-based) from a per-host list whose last value repeats."""
+    return vals[min(i, len(vals)) - 1]
+
+
 def cmd_up(args):
     need_root()
     ld, net = lab_dir(), lab_net()
@@ -496,8 +517,10 @@ def cmd_up(args):
             die("LAB_DIR=%s is under %s, which every host replaces with its own view; use e.g. /srv/..." % (ld, s), 2)
     if not 1 <= args.hosts <= 100:
         die("--hosts must be between 1 and 100", 2)
-    if args.os not in OSES:
-        die("--os must be one of %s" % ", ".join(OSES), 2)
+    oses = args.os.split(",")
+    if any(o not in OSES for o in oses):
+        die("--os must be one of %s (or a comma-separated list, one per host, the last repeats)"
+            % ", ".join(OSES), 2)
     alive = lab_alive(ld)
     if alive or inventory(ld) is not None:
         if alive:
@@ -527,9 +550,12 @@ def cmd_up(args):
             die("ssh-keygen failed", 1)
     pub = read_text(key + ".pub")
     scale = float(os.environ.get("LAB_SCALE", "0.05"))
-    uid = build_template(ld, args.os, pub, args.profile)
+    uid = None
+    for o in sorted(set(oses)):
+        uid = build_template(ld, o, pub, args.profile)
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as ex:
-        hosts = list(ex.map(lambda i: prepare_host(ld, i, args.os, net, args.cpus, args.memory, args.profile,
+        hosts = list(ex.map(lambda i: prepare_host(ld, i, per_host(oses, i), net, per_host(args.cpus, i),
+                                                   per_host(args.memory, i), args.profile,
                                                    scale, uid), range(1, args.hosts + 1)))
     known = []
     for h in hosts:
@@ -808,10 +834,10 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("up", help="create hosts")
     p.add_argument("--hosts", type=int, default=3)
-    p.add_argument("--os", default="ubuntu-22.04", choices=sorted(OSES))
+    p.add_argument("--os", default="ubuntu-22.04", help="|".join(sorted(OSES)) + ", or a per-host list OS1,OS2,...")
     p.add_argument("--profile", default="fast", choices=["fast", "realistic"])
-    p.add_argument("--cpus", type=int, default=2)
-    p.add_argument("--memory", type=int, default=4096, help="MB")
+    p.add_argument("--cpus", type=int_list, default=[2], help="N, or N1,N2,... per host (the last repeats)")
+    p.add_argument("--memory", type=int_list, default=[4096], help="MB, or MB1,MB2,... per host")
     p.set_defaults(fn=cmd_up)
     sub.add_parser("down", help="remove every trace of the lab").set_defaults(fn=cmd_down)
     p = sub.add_parser("status", help="list hosts")

@@ -4,7 +4,7 @@ import os
 import sys
 
 from labnode import TOOLS
-from labnode.common import check_faults
+from labnode.common import check_faults, set_process_name
 
 
 def main():
@@ -16,7 +16,9 @@ def main():
     if modname is None:
         sys.stderr.write("%s: command not found\n" % tool)
         return 127
-    if not tool.endswith("-daemon"):
+    if tool.endswith("-daemon"):
+        set_process_name(tool[:-len("-daemon")])  # ps/pgrep see "kubelet", "containerd"
+    else:
         check_faults(tool, argv)
     try:
         mod = importlib.import_module("labnode." + modname)

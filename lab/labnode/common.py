@@ -127,6 +127,16 @@ def out(text):
     sys.stdout.flush()
 
 
+def set_process_name(name):
+    """Make `pgrep -x NAME` / `pidof`-style checks and `ps -e` see NAME instead of python3 (prctl comm)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 def is_root():
     return os.geteuid() == 0
 

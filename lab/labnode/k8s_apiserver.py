@@ -1,13 +1,15 @@
 """The simulated kube-apiserver: a real TCP (HTTP/JSON) server on the control plane's address:6443.
 
 `python3 -m labnode kube-apiserver --address A --port 6443 --store PATH` serves the store kept in PATH;
-`--upstream http://H:6443` (joined control planes) forwards every call to the first control plane.
+`--upstream https://H:6443` (joined control planes) forwards every call to the first control plane.
+It speaks HTTPS with the certificate kubeadm made (--tls-cert-file/--tls-private-key-file of the static pod).
 Clients (kubeadm, kubelet, kubectl, helm) speak POST /rpc {"op": ..., "args": {...}}; GET /livez answers ok."""
 import argparse
 import copy
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -50,17 +52,19 @@ class Server:
 READ_ONLY = {"version", "cluster_info", "get", "token_list", "cluster_get", "helm_list", "helm_get"}
 
 
+UPSTREAM_CA = None
+
+
 def forward(upstream, op, args):
-    body = json.dumps({"op": op, "args": args}).encode()
-    req = urllib.request.Request(upstream + "/rpc", data=body, headers={"Content-Type": "application/json"})
+    from . import k8s_client as C
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())["result"]
-    except urllib.error.HTTPError as e:
-        d = json.loads(e.read() or b"{}")
-        raise S.ApiError(d.get("reason", "InternalError"), d.get("message", str(e)), e.code)
-    except (urllib.error.URLError, OSError) as e:
-        raise S.ApiError("ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)" % (upstream, e), 503)
+        return C.call(upstream, op, args, ca=UPSTREAM_CA)
+    except C.ClientError as e:
+        if e.reason in ("Refused", "Timeout", "NoHost", "TLS"):
+            raise S.ApiError("ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)"
+                             % (upstream, e.message), 503)
+        raise S.ApiError(e.reason or "InternalError", e.message, e.code if isinstance(e.code, int) and e.code >= 400
+                         else 500)
 
 
 # ------------------------------------------------------------------ operations
@@ -90,7 +94,7 @@ def dispatch(st, op, a, now):
                              now, a.get("selector"))
     if op == "apply":
         return S.apply_objects(st, a["docs"], now, a.get("source", "STDIN"), a.get("manager", "kubectl"),
-                               a.get("dryRun", False))
+                               a.get("dryRun", False), a.get("create", False))
     if op == "delete":
         out = []
         for it in a["items"]:
@@ -136,9 +140,7 @@ def dispatch(st, op, a, now):
         return "bootstrap token %q deleted" % tid if False else 'bootstrap token "%s" deleted' % tid
     if op == "upload_certs":
         st["uploadedCerts"] = {"keyHash": S.cert_key_hash(a["key"]), "expires": now + 7200, "certs": a["certs"]}
-        S.put_object(st, {"apiVersion": "v1", "kind": "Secret",
-                          "metadata": {"name": "kubeadm-certs", "namespace": "kube-system"},
-                          "type": "Opaque", "data": {"lab-uploaded": str(int(now))}}, now, "kubeadm")
+        st["resourceVersion"] += 1
         return "ok"
     if op.startswith("helm_"):
         from . import k8s_helm
@@ -284,9 +286,10 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, code, obj):
-        body = json.dumps(obj).encode()
+        text = isinstance(obj, str)
+        body = obj.encode() if text else json.dumps(obj).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -327,6 +330,19 @@ class Handler(BaseHTTPRequestHandler):
 class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls = None
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            # the TLS handshake happens in the request's thread, so a silent client cannot stall accept()
+            request.settimeout(10)
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                request.close()
+                return
+            request.settimeout(None)
+        super().finish_request(request, client_address)
 
 
 def main(tool, argv):
@@ -335,9 +351,20 @@ def main(tool, argv):
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--store")
     p.add_argument("--upstream")
+    p.add_argument("--tls-cert-file")
+    p.add_argument("--tls-private-key-file")
+    p.add_argument("--client-ca-file")
     a = p.parse_args(argv)
+    global UPSTREAM_CA
+    if a.client_ca_file and os.path.exists(a.client_ca_file):
+        with open(a.client_ca_file) as f:
+            UPSTREAM_CA = f.read()
     api = Server(a.store, a.upstream)
     srv = HTTPServer((a.address, a.port), Handler)
+    if a.tls_cert_file:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert_file, a.tls_private_key_file)
+        srv.tls = ctx
     srv.api = api
 
     def stop(*_):

@@ -4,6 +4,7 @@ import ipaddress
 import json
 import os
 import socket
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -67,16 +68,34 @@ def check_loopback(host, port):
     return addr
 
 
-def call(server, op, args=None, timeout=30):
-    """POST /rpc to `server` (https://H:P, spoken as plain HTTP in the lab). Raises ClientError with the
-    server's message, or with reason Refused/Timeout/NoHost when the endpoint does not answer."""
+_ctx_cache = {}
+
+
+def tls_context(ca_pem=None):
+    """Verifying context for a cluster CA (PEM text); without one, no verification (like kubeadm's discovery
+    of cluster-info, or curl -k)."""
+    key = ca_pem or ""
+    ctx = _ctx_cache.get(key)
+    if ctx is None:
+        if ca_pem:
+            ctx = ssl.create_default_context(cadata=ca_pem)
+        else:
+            ctx = ssl._create_unverified_context()
+        _ctx_cache[key] = ctx
+    return ctx
+
+
+def call(server, op, args=None, timeout=30, ca=None):
+    """POST /rpc to `server` (https://H:P, real TLS with the API server's certificate). `ca`: the cluster CA
+    (PEM) to verify the server against; None skips verification. Raises ClientError with the server's message,
+    or with reason Refused/Timeout/NoHost/TLS when the endpoint does not answer or cannot be trusted."""
     host, port = hostport(server)
-    addr = check_loopback(host, port)
-    url = "http://%s:%d/rpc" % (addr, port)
+    check_loopback(host, port)
+    url = "https://%s:%d/rpc" % (host, port)
     body = json.dumps({"op": op, "args": args or {}}).encode()
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls_context(ca)) as r:
             return json.loads(r.read())["result"]
     except urllib.error.HTTPError as e:
         try:
@@ -86,8 +105,16 @@ def call(server, op, args=None, timeout=30):
         raise ClientError(d.get("message", str(e)), d.get("reason", ""), e.code)
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            if "match" in str(reason) or "mismatch" in str(reason):
+                raise ClientError("tls: failed to verify certificate: x509: certificate is valid for other names, "
+                                  "not %s" % host, "TLS")
+            raise ClientError("tls: failed to verify certificate: x509: certificate signed by unknown authority",
+                              "TLS")
         if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
             raise ClientError("dial tcp %s:%d: connect: connection refused" % (host, port), "Refused")
+        if isinstance(reason, (ssl.SSLError, ConnectionResetError)):
+            raise ClientError("remote error: tls: handshake failure (%s)" % reason, "TLS")
         raise ClientError("dial tcp %s:%d: %s" % (host, port, reason), "Timeout")
 
 
@@ -105,11 +132,13 @@ class Kube:
     """kubectl/helm's view: a kubeconfig and calls that fail like kubectl does."""
 
     def __init__(self, kubeconfig=None, server=None):
-        if server:
+        if server and not kubeconfig and not os.environ.get("KUBECONFIG") and not os.path.exists(
+                os.path.join(os.path.expanduser("~"), ".kube", "config")):
             self.server, self.ca, self.path, self.user = server, None, None, {}
         else:
             self.server, self.ca, self.path, self.user = load_kubeconfig(kubeconfig)
-        self.verified = False
+            if server:
+                self.server = server
 
     def call(self, op, args=None):
         if self.path is None and not self.ca and self.server == "http://localhost:8080":
@@ -117,20 +146,12 @@ class Kube:
                               "host or port?", "Refused")
         host, port = hostport(self.server)
         try:
-            if not self.verified and self.ca:
-                info = call(self.server, "cluster_get")
-                if _norm(info.get("caPem", "")) != _norm(self.ca):
-                    raise ClientError("Unable to connect to the server: tls: failed to verify certificate: x509: "
-                                      "certificate signed by unknown authority (possibly because of \"crypto/rsa: "
-                                      "verification error\" while trying to verify candidate authority certificate "
-                                      "\"kubernetes\")", "TLS")
-                self.verified = True
-            return call(self.server, op, args)
+            return call(self.server, op, args, ca=self.ca)
         except ClientError as e:
             if e.reason == "Refused":
                 raise ClientError("The connection to the server %s:%d was refused - did you specify the right "
                                   "host or port?" % (host, port), "Refused")
-            if e.reason in ("Timeout", "NoHost"):
+            if e.reason in ("Timeout", "NoHost", "TLS"):
                 raise ClientError("Unable to connect to the server: " + e.message, e.reason)
             raise
 

@@ -266,11 +266,16 @@ def write_control_plane(node, address, port, cluster, store=None, upstream=None)
     os.chmod(ETCD_DIR, 0o700)
 
 
-def write_kubelet_files(node, kubelet_cfg):
+def write_kubelet_files(node, kubelet_cfg, extra_args=None, taints=None):
     say('[kubelet-start] Writing kubelet environment file with flags to file "%s/kubeadm-flags.env"' % KUBELET_DIR)
+    args = {"container-runtime-endpoint": "unix:///var/run/containerd/containerd.sock",
+            "pod-infra-container-image": "registry.k8s.io/pause:3.10", "hostname-override": node}
+    if taints:
+        args["register-with-taints"] = ",".join("%s%s:%s" % (t.get("key"), "=" + t["value"] if t.get("value") else "",
+                                                             t.get("effect", "NoSchedule")) for t in taints)
+    args.update({k: str(v) for k, v in (extra_args or {}).items()})
     common.write_file(os.path.join(KUBELET_DIR, "kubeadm-flags.env"),
-                      'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock '
-                      '--pod-infra-container-image=registry.k8s.io/pause:3.10 --hostname-override=%s"\n' % node)
+                      'KUBELET_KUBEADM_ARGS="%s"\n' % " ".join("--%s=%s" % kv for kv in args.items()))
     say('[kubelet-start] Writing kubelet configuration to file "%s/config.yaml"' % KUBELET_DIR)
     cfg = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
            "cgroupDriver": "systemd", "clusterDNS": ["10.96.0.10"], "clusterDomain": "cluster.local",
@@ -319,7 +324,7 @@ def wait_apiserver(address, port):
     doomed = Doomed(lambda: not common.containerd_healthy()[0] or address != common.host_address())
     while time.time() < deadline and not doomed():
         try:
-            C.call(server, "version", timeout=2)
+            C.call(server, "version", timeout=2, ca=local_ca())
             for comp in ("kube-controller-manager", "kube-scheduler", "kube-apiserver"):
                 say("[control-plane-check] %s is healthy after %.9fs" % (comp, time.time() - t0))
             return
@@ -340,14 +345,28 @@ def wait_apiserver(address, port):
 
 
 def wait_node(server, node, what="kubelet-start"):
+    from . import k8s_kubelet
     deadline = time.time() + wait_seconds(240)
-    while time.time() < deadline:
+    doomed = Doomed(lambda: k8s_kubelet.register_labels_taints()[2] is not None)
+    while time.time() < deadline and not doomed():
         try:
-            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3)
+            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3, ca=local_ca())
             return
         except C.ClientError:
             time.sleep(0.1)
+    bad = k8s_kubelet.register_labels_taints()[2]
+    if bad:
+        die("[kubelet-check] The kubelet is not healthy: it exits at start: %s\nerror execution phase %s: "
+            "timed out waiting for the condition" % (bad, what))
     die("error execution phase %s: error uploading crisocket: nodes \"%s\" not found" % (what, node))
+
+
+def local_ca():
+    try:
+        with open(os.path.join(K8S, "pki", "ca.crt")) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def join_commands(endpoint, token, ca_hash, cert_key=None):
@@ -539,7 +558,8 @@ def cmd_init(argv):
     common.stop_daemon("kube-apiserver")    # a stale static pod (init over ignored preflight errors)
     common.save_json(S.STORE, st, mode=0o600)
     write_control_plane(node, address, port, cluster, store=S.STORE)
-    write_kubelet_files(node, kc)
+    write_kubelet_files(node, kc, CFG.args_map(None, reg.get("kubeletExtraArgs")),
+                        reg.get("taints") if reg.get("taints") else None)
     start_kubelet()
     say('[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory '
         '"%s"' % MANIFESTS)
@@ -560,7 +580,7 @@ def cmd_init(argv):
         "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
     say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
         "control-plane:NoSchedule]" % node)
-    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) != []})
+    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) is None}, ca=local_ca())
     say("[bootstrap-token] Using token: %s" % tokens[0][0] if not a.skip_token_print else
         "[bootstrap-token] Using token: <value withheld>")
     say("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
@@ -650,12 +670,15 @@ def cmd_join(argv):
         cpj = cpj or {}
         lep = cpj.get("localAPIEndpoint") or {}
         cert_key = cpj.get("certificateKey")
+        extra_args = CFG.args_map(None, reg.get("kubeletExtraArgs"))
+        reg_taints = reg.get("taints")
         node = (reg.get("name") or socket.gethostname()).lower()
         address = lep.get("advertiseAddress") or common.host_address()
         port = int(lep.get("bindPort") or 6443)
         ignore = list(reg.get("ignorePreflightErrors") or []) + sum((x.split(",") for x in a.ignore_preflight_errors), [])
     else:
         kc = {}
+        extra_args, reg_taints = {}, None
         endpoint = a.endpoint
         token = a.discovery_token or a.token
         hashes, unsafe = a.discovery_token_ca_cert_hash, a.discovery_token_unsafe_skip_ca_verification
@@ -720,7 +743,7 @@ def cmd_join(argv):
     say("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
     say("[preflight] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
     try:
-        cinfo = C.call(server, "cluster_get", timeout=10)
+        cinfo = C.call(server, "cluster_get", timeout=10, ca=info["caPem"])
     except C.ClientError as e:
         die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: %s" % e.message)
     if control_plane:
@@ -739,7 +762,7 @@ def cmd_join(argv):
                 "/etc/kubernetes/pki/ca.crt: no such file or directory")
     try:
         boot = C.call(server, "bootstrap", {"token": token, "node": node, "controlPlane": control_plane,
-                                           "certificateKey": cert_key}, timeout=10)
+                                           "certificateKey": cert_key}, timeout=10, ca=info["caPem"])
     except C.ClientError as e:
         if e.reason in ("CertsNotFound", "BadKey"):
             die("error execution phase control-plane-prepare/download-certs: " + e.message)
@@ -768,13 +791,13 @@ def cmd_join(argv):
             say('[kubeconfig] Writing "%s" kubeconfig file' % f)
             PKI.write_kubeconfig(os.path.join(K8S, f), "https://" + c["endpoint"] if f == "admin.conf" else local,
                                  user, org)
-        write_control_plane(node, address, port, c, upstream=c["initAPI"].replace("https://", "http://"))
+        write_control_plane(node, address, port, c, upstream=c["initAPI"])
         kubelet_server = local
     else:
         common.write_file(os.path.join(K8S, "pki", "ca.crt"), info["caPem"])
         kubelet_server = server
     say("[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"")
-    write_kubelet_files(node, dict(c.get("kubeletConfiguration") or {}, **kc))
+    write_kubelet_files(node, dict(c.get("kubeletConfiguration") or {}, **kc), extra_args, reg_taints)
     common.write_file(os.path.join(K8S, "kubelet.conf"),
                       PKI.kubeconfig(kubelet_server, info["caPem"], "system:node:" + node, token=boot["credential"]),
                       0o600)
@@ -790,7 +813,7 @@ def cmd_join(argv):
             "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
         say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
             "control-plane:NoSchedule]" % node)
-        C.call(server, "mark_control_plane", {"name": node})
+        C.call(server, "mark_control_plane", {"name": node, "taint": reg_taints is None}, ca=info["caPem"])
         say("")
         say("This node has joined the cluster and a new control plane instance was created:")
         say("")
@@ -1091,9 +1114,9 @@ def cmd_upgrade(argv):
         if not os.path.exists(kc):
             die("error execution phase preflight: couldn't create a Kubernetes client from file \"%s\": failed to "
                 "load admin kubeconfig: open %s: no such file or directory" % (kc, kc))
-        server = C.load_kubeconfig(kc)[0]
+        server, kca = C.load_kubeconfig(kc)[:2]
         try:
-            c = C.call(server, "cluster_get")
+            c = C.call(server, "cluster_get", ca=kca)
         except C.ClientError as e:
             die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: " + e.message)
         target = parse_version(c["kubernetesVersion"])

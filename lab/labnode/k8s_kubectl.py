@@ -147,6 +147,12 @@ def render(res, flags, single):
                                     i["metadata"]["name"]) for i in items)
     if out and out.startswith(("jsonpath=", "jsonpath-as-json=")):
         return jsonpath(out.split("=", 1)[1], items[0] if single else {"items": items})
+    if out and out.startswith("custom-columns="):
+        cols = [c.split(":", 1) for c in out.split("=", 1)[1].split(",")]
+        rows = [[c[0] for c in cols]]
+        for i in items:
+            rows.append([jsonpath("{" + (c[1] if len(c) > 1 else "") + "}", i) or "<none>" for c in cols])
+        return table(rows, flags.get("--no-headers"))
     if out not in (None, "wide"):
         raise Usage("error: unable to match a printer suitable for the output format \"%s\", allowed formats are: "
                     "custom-columns,custom-columns-file,go-template,go-template-file,json,jsonpath,jsonpath-as-json,"
@@ -307,9 +313,7 @@ def cmd_get(pos, flags):
     if "/" in pos[0]:
         resources, names = [pos[0].split("/", 1)[0]], [pos[0].split("/", 1)[1]] + pos[1:]
     k = kube(flags)
-    sel = None
-    if flags.get("-l"):
-        sel = dict(x.split("=", 1) for x in flags["-l"].split(",") if "=" in x)
+    sel = flags.get("-l")
     outs, missing = [], []
     for r in resources:
         for name in (names or [None]):
@@ -343,7 +347,60 @@ def cmd_get(pos, flags):
     return 0
 
 
-def cmd_apply(pos, flags):
+def cmd_create(pos, flags):
+    if flags["-f"]:
+        return cmd_apply(pos, flags, create=True)
+    if len(pos) >= 2 and pos[0] in ("namespace", "ns"):
+        obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": pos[1]}}
+        try:
+            kube(flags).call("apply", {"docs": [obj], "source": "STDIN", "create": True})
+        except C.ClientError as e:
+            err(e.message.replace('error when creating "STDIN": ', ""))
+        common.out("namespace/%s created\n" % pos[1])
+        return 0
+    err("error: must specify one of -f and -k" if not pos else
+        'error: lab kubectl create supports -f FILE and "namespace NAME", not "%s"' % pos[0])
+
+
+def cmd_rollout(pos, flags):
+    if not pos or pos[0] != "status" or len(pos) < 2:
+        err("error: lab kubectl rollout supports: rollout status KIND/NAME")
+    ref = pos[1] if "/" in pos[1] else "%s/%s" % (pos[1], pos[2] if len(pos) > 2 else "")
+    kind, name = ref.split("/", 1)
+    k = kube(flags)
+    timeout = duration(flags.get("--timeout"), 0) or 1e9
+    deadline = time.time() + timeout
+    while True:
+        res = call(k, "get", {"resource": kind, "namespace": flags.get("-n"), "name": name})
+        o = res["items"][0]
+        st = o.get("status") or {}
+        if res["kind"] == "DaemonSet":
+            want, have = st.get("desiredNumberScheduled", 0), st.get("numberReady", 0)
+            if have >= want:
+                common.out('daemon set "%s" successfully rolled out\n' % name)
+                return 0
+            msg = 'Waiting for daemon set "%s" rollout to finish: %d of %d updated pods are available...' % (
+                name, have, want)
+        elif res["kind"] in ("Deployment", "StatefulSet"):
+            want, have = int((o.get("spec") or {}).get("replicas", 1)), st.get("readyReplicas", 0)
+            if have >= want:
+                if res["kind"] == "Deployment":
+                    common.out('deployment "%s" successfully rolled out\n' % name)
+                else:
+                    common.out("statefulset rolling update complete %d pods at revision %s-%s...\n"
+                               % (want, name, S.short_hash(name, n=10)))
+                return 0
+            msg = 'Waiting for deployment "%s" rollout to finish: %d of %d updated replicas are available...' % (
+                name, have, want)
+        else:
+            err('error: no status viewer has been implemented for %s' % res["kind"])
+        if time.time() >= deadline:
+            common.out(msg + "\n")
+            err("error: timed out waiting for the condition")
+        time.sleep(0.5)
+
+
+def cmd_apply(pos, flags, create=False):
     docs = load_docs(flags["-f"])
     k = kube(flags)
     ss = flags.get("--server-side")
@@ -351,14 +408,14 @@ def cmd_apply(pos, flags):
     rc = 0
     for obj, src in docs:
         try:
-            res = k.call("apply", {"docs": [obj], "source": src, "dryRun": dry,
+            res = k.call("apply", {"docs": [obj], "source": src, "dryRun": dry, "create": create,
                                    "manager": "kubectl" if ss else "kubectl-client-side-apply"})
         except C.ClientError as e:
             sys.stderr.write(e.message + "\n")
             rc = 1
             continue
         for r in res:
-            status = "serverside-applied" if ss else r["status"]
+            status = "serverside-applied" if ss else ("created" if create else r["status"])
             if dry:
                 status += " (server dry run)" if ss else " (dry run)"
             common.out("%s %s\n" % (r["ref"], status))
@@ -506,7 +563,7 @@ def cmd_wait(pos, flags):
     if not names and not flags.get("--all") and not flags.get("-l"):
         err("error: resource(s) were provided, but no name was specified")
     k = kube(flags)
-    sel = dict(x.split("=", 1) for x in flags["-l"].split(",") if "=" in x) if flags.get("-l") else None
+    sel = flags.get("-l")
     deadline = time.time() + timeout
     want_delete = cond == "delete"
     m = re.match(r"^condition=([^=]+)(?:=(.*))?$", cond or "")
@@ -590,8 +647,12 @@ def main(tool, argv):
     try:
         if cmd == "get":
             return cmd_get(rest, flags)
-        if cmd in ("apply", "create"):
+        if cmd == "apply":
             return cmd_apply(rest, flags)
+        if cmd == "create":
+            return cmd_create(rest, flags)
+        if cmd == "rollout":
+            return cmd_rollout(rest, flags)
         if cmd == "delete":
             return cmd_delete(rest, flags)
         if cmd == "label":

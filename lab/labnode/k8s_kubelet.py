@@ -48,6 +48,56 @@ def running_version():
     return _started_version
 
 
+def kubelet_flags():
+    """--name=value flags of /var/lib/kubelet/kubeadm-flags.env."""
+    try:
+        with open(FLAGS) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {}
+    m = re.search(r'KUBELET_KUBEADM_ARGS="([^"]*)"', text)
+    out = {}
+    for tok in (m.group(1) if m else "").split():
+        if tok.startswith("--") and "=" in tok:
+            k, v = tok[2:].split("=", 1)
+            out[k] = v
+    return out
+
+
+ALLOWED_K8S_LABELS = ("kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os",
+                      "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type",
+                      "node.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region",
+                      "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/region",
+                      "topology.kubernetes.io/zone")
+
+
+def register_labels_taints():
+    """(labels, taints, error) from --node-labels / --register-with-taints; error like the kubelet's flag
+    validation (labels under kubernetes.io / k8s.io are reserved, except a few and node-restriction ones)."""
+    f = kubelet_flags()
+    labels, taints, bad = {}, [], []
+    for kv in filter(None, f.get("node-labels", "").split(",")):
+        k, _, v = kv.partition("=")
+        labels[k] = v
+        dom = k.split("/", 1)[0] if "/" in k else ""
+        if (dom.endswith("kubernetes.io") or dom.endswith("k8s.io")) and k not in ALLOWED_K8S_LABELS and \
+                not dom.endswith("node-restriction.kubernetes.io") and not dom.startswith(("kubelet.", "node.")):
+            bad.append(k)
+    for t in filter(None, f.get("register-with-taints", "").split(",")):
+        kv, _, eff = t.partition(":")
+        k, _, v = kv.partition("=")
+        taint = {"key": k, "effect": eff}
+        if v:
+            taint["value"] = v
+        taints.append(taint)
+    err = None
+    if bad:
+        err = ("failed to validate kubelet flags: unknown 'kubernetes.io' or 'k8s.io' labels specified with "
+               "--node-labels: %s\n--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix "
+               "(kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set" % sorted(bad))
+    return labels, taints, err
+
+
 def node_name():
     try:
         with open(FLAGS) as f:
@@ -114,6 +164,9 @@ def sync_static_pods(runtime_ok):
             'cannot assign requested address"' % (addr, port, addr, port))
         return False
     argv = ["/usr/bin/python3", "-m", "labnode", "kube-apiserver-daemon", "--address", addr, "--port", port]
+    for fl in ("tls-cert-file", "tls-private-key-file", "client-ca-file"):
+        if flags.get(fl):
+            argv += ["--" + fl, flags[fl]]
     if ann.get("lab.bootstrap/store"):
         argv += ["--store", ann["lab.bootstrap/store"]]
     elif ann.get("lab.bootstrap/upstream"):
@@ -166,6 +219,10 @@ def daemon():
         log('"command failed" err="failed to run Kubelet: unable to load bootstrap kubeconfig: stat '
             '/etc/kubernetes/bootstrap-kubelet.conf: no such file or directory"')
         return 1
+    reg_labels, reg_taints, flag_err = register_labels_taints()
+    if flag_err:
+        log('"command failed" err="%s"' % flag_err)
+        return 1
     addr = common.host_address()
     try:
         sock = serve_port(addr)
@@ -194,8 +251,9 @@ def daemon():
         try:
             mtime = os.stat(KUBELET_CONF).st_mtime
             if kc_cache[0] != mtime:
-                kc_cache = (mtime, C.load_kubeconfig(KUBELET_CONF)[0])
-            server = kc_cache[1]
+                cfg = C.load_kubeconfig(KUBELET_CONF)
+                kc_cache = (mtime, (cfg[0], cfg[1]))
+            server, ca = kc_cache[1]
         except (C.ClientError, OSError) as e:
             log("cannot read kubelet.conf: %s" % getattr(e, "message", e))
             time.sleep(INTERVAL)
@@ -212,8 +270,10 @@ def daemon():
             time.sleep(INTERVAL)
             continue
         try:
-            res = C.call(server, "heartbeat", {"node": name, "report": dict(report, register=not registered)},
-                         timeout=5)
+            rep = dict(report, register=not registered)
+            if not registered:
+                rep.update(registerLabels=reg_labels, registerTaints=reg_taints)
+            res = C.call(server, "heartbeat", {"node": name, "report": rep}, timeout=5, ca=ca)
             registered = True
             last_report, last_sent = report, time.time()
             if last_err:

@@ -447,7 +447,10 @@ def heartbeat(st, name, report, now):
     n["address"] = report.get("address", n.get("address"))
     n["heartbeat"] = now
     n["heartbeatReal"] = time.time()
-    n["kubelet"] = {k: v for k, v in report.items() if k != "register"}
+    rep = {k: v for k, v in report.items() if k not in ("register", "registerLabels", "registerTaints")}
+    if n.get("kubelet") != rep:
+        st["resourceVersion"] += 1          # a status change is an update (persisted); a plain heartbeat is not
+    n["kubelet"] = rep
     name_, ok, msg = cni_state(st)
     out = {"registered": True}
     if ok:
@@ -620,6 +623,9 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
         items = [node_view(st, n, now) for n in sorted(st["nodes"])]
     elif kind == "Pod":
         items = list_pods(st, now)
+    elif kind == "Secret":
+        items = [copy.deepcopy(o) for k, o in sorted(st["objects"].items()) if o["kind"] == "Secret"]
+        items += system_secrets(st, now)
     else:
         items = [copy.deepcopy(o) for k, o in sorted(st["objects"].items())
                  if o["kind"] == kind and _group(o["apiVersion"]) == g]
@@ -628,7 +634,8 @@ def get_objects(st, resource, ns, name, all_ns, now, selector=None):
     if nsd and not all_ns:
         items = [o for o in items if o["metadata"].get("namespace", "default") == (ns or "default")]
     if selector:
-        items = [o for o in items if all(o["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())]
+        reqs = parse_selector(selector) if isinstance(selector, str) else [("=", k, v) for k, v in selector.items()]
+        items = [o for o in items if match_selector(o["metadata"].get("labels") or {}, reqs)]
     if name is not None:
         items = [o for o in items if o["metadata"]["name"] == name]
         if not items:
@@ -667,7 +674,78 @@ def workload_status(st, items, now):
                                            "MinimumReplicasUnavailable"}]}
 
 
-def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):
+def _b64(text):
+    import base64
+    return base64.b64encode(str(text).encode()).decode()
+
+
+def system_secrets(st, now):
+    """Bootstrap tokens and the uploaded certificates, seen as the Secrets kubeadm keeps them in."""
+    out = []
+    created = ts((st["cluster"] or {}).get("createdAt", now))
+    for tid, t in sorted(valid_tokens(st, now).items()):
+        data = {"token-id": _b64(tid), "token-secret": _b64(t["secret"]),
+                "usage-bootstrap-authentication": _b64("true" if "authentication" in t["usages"] else "false"),
+                "usage-bootstrap-signing": _b64("true" if "signing" in t["usages"] else "false"),
+                "auth-extra-groups": _b64(",".join(t["groups"]))}
+        if t["expires"]:
+            data["expiration"] = _b64(ts(t["expires"]))
+        if t.get("description"):
+            data["description"] = _b64(t["description"])
+        out.append({"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+                    "metadata": {"name": "bootstrap-token-" + tid, "namespace": "kube-system",
+                                 "creationTimestamp": created, "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, tid))},
+                    "data": data})
+    up = st.get("uploadedCerts")
+    if up and up["expires"] > now:
+        out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": "kubeadm-certs", "namespace": "kube-system", "creationTimestamp":
+                                 ts(up["expires"] - 7200), "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, up["keyHash"]))},
+                    "data": {n.replace("/", "-"): _b64("(encrypted)") for n in sorted(up["certs"])}})
+    return out
+
+
+def parse_selector(text):
+    """kubectl -l syntax: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a,b); comma separated."""
+    reqs = []
+    for part in re.findall(r"[^,(]+(?:\([^)]*\))?", text or ""):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.match(r"^([\w./-]+)\s+(in|notin)\s*\(([^)]*)\)$", part)
+        if m:
+            reqs.append((m.group(2), m.group(1), [x.strip() for x in m.group(3).split(",")]))
+        elif "!=" in part:
+            k, v = part.split("!=", 1)
+            reqs.append(("!=", k.strip(), v.strip()))
+        elif "=" in part:
+            k, v = part.split("=", 1)
+            reqs.append(("=", k.strip(), v.strip().lstrip("=")))
+        elif part.startswith("!"):
+            reqs.append(("!", part[1:].strip(), None))
+        else:
+            reqs.append(("exists", part, None))
+    return reqs
+
+
+def match_selector(labels, reqs):
+    for op, k, v in reqs:
+        if op == "=" and labels.get(k) != v:
+            return False
+        if op == "!=" and labels.get(k) == v:
+            return False
+        if op == "exists" and k not in labels:
+            return False
+        if op == "!" and k in labels:
+            return False
+        if op == "in" and labels.get(k) not in v:
+            return False
+        if op == "notin" and labels.get(k) in v:
+            return False
+    return True
+
+
+def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False):
     results = []
     for obj in docs:
         md = obj.get("metadata") or {}
@@ -691,6 +769,9 @@ def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False):
             st["resourceVersion"] += 1
             results.append({"ref": "node/%s" % name, "status": "configured"})
             continue
+        if create and obj_key(_group(obj["apiVersion"]), obj["kind"], ns if nsd else "", name) in st["objects"]:
+            raise ApiError("AlreadyExists", 'Error from server (AlreadyExists): error when creating "%s": %s "%s" '
+                           'already exists' % (source, plural(obj["kind"]) + ("." + g if g else ""), name), 409)
         if dry_run:
             results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
             continue
@@ -714,6 +795,15 @@ def delete_object(st, resource_or_kind, ns, name, ignore_not_found, api_version=
         g, kind, nsd = resolve_resource(st, resource_or_kind)
     key = obj_key(g, kind, (ns or "default") if nsd else "", name)
     label = kind.lower() + ("." + g if g else "")
+    if kind == "Secret" and (ns or "default") == "kube-system" and key not in st["objects"]:
+        if name.startswith("bootstrap-token-") and name[16:] in st["tokens"]:
+            del st["tokens"][name[16:]]
+            st["resourceVersion"] += 1
+            return 'secret "%s" deleted' % name
+        if name == "kubeadm-certs" and st.get("uploadedCerts"):
+            st["uploadedCerts"] = None
+            st["resourceVersion"] += 1
+            return 'secret "%s" deleted' % name
     if key not in st["objects"]:
         if ignore_not_found:
             return None

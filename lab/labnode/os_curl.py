@@ -160,6 +160,8 @@ def fetch(o, url):
             raise CurlError(1, "Protocol \"%s\" not supported" % scheme)
         if is_loopback(host):
             return real_fetch(o, url)
+        if host == "169.254.169.254":
+            return imds(o, url)
         try:
             ipaddress.ip_address(host)
             # an IP literal outside loopback: the lab never sends traffic there
@@ -222,6 +224,46 @@ def real_fetch(o, url):
         raise CurlError(35, "OpenSSL SSL_connect: %s" % e)
     except TimeoutError:
         raise CurlError(28, "Operation timed out")
+
+
+def imds(o, url):
+    """The EC2 instance metadata service (IMDSv2: a PUT for a token first), answered from the host's facts."""
+    import hashlib
+    from labnode import common
+    path = re.sub(r"^https?://[^/]+", "", url).split("?")[0] or "/"
+    info = common.host_info()
+    secret = hashlib.sha256(("imds " + common.host_name()).encode()).hexdigest()[:40]
+    headers = {k.split(":")[0].strip().lower(): k.split(":", 1)[1].strip() for k in o.headers if ":" in k}
+    if path == "/latest/api/token":
+        if (o.method or "").upper() != "PUT":
+            return 405, [], b"", url
+        if "x-aws-ec2-metadata-token-ttl-seconds" not in headers:
+            return 400, [], b"", url
+        return 200, [("content-type", "text/plain")], ("AQAEA" + secret).encode(), url
+    if headers.get("x-aws-ec2-metadata-token") != "AQAEA" + secret:
+        return 401, [("content-type", "text/plain")], b"", url
+    try:
+        iid = open("/sys/class/dmi/id/board_asset_tag").read().strip()
+    except OSError:
+        iid = "i-0" + secret[:16]
+    addr = common.host_address()
+    ec2name = "ip-%s.ec2.internal" % addr.replace(".", "-")
+    md = {"instance-id": iid, "local-ipv4": addr, "hostname": ec2name, "local-hostname": ec2name,
+          "instance-type": "t3.medium" if int(info.get("cpus", 2)) <= 2 else "t3.xlarge",
+          "placement/availability-zone": "us-east-1a", "placement/region": "us-east-1",
+          "ami-id": "ami-0a0e5d9c7acc336f1", "mac": "0a:00:00:00:00:01"}
+    if path in ("/latest/meta-data", "/latest/meta-data/"):
+        body = "\n".join(sorted({k.split("/")[0] + ("/" if "/" in k else "") for k in md}))
+        return 200, [], body.encode(), url
+    key = path[len("/latest/meta-data/"):] if path.startswith("/latest/meta-data/") else None
+    if key in md:
+        return 200, [("content-type", "text/plain")], md[key].encode(), url
+    if path == "/latest/dynamic/instance-identity/document":
+        import json
+        doc = {"instanceId": iid, "privateIp": addr, "instanceType": md["instance-type"], "region": "us-east-1",
+               "availabilityZone": "us-east-1a", "imageId": md["ami-id"], "architecture": "x86_64"}
+        return 200, [], json.dumps(doc, indent=2).encode(), url
+    return 404, [("content-type", "text/html")], b"<?xml version=\"1.0\"?><html><body>Not Found</body></html>\n", url
 
 
 class CurlError(Exception):

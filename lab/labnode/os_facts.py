@@ -1,4 +1,4 @@
-"""nproc, reboot, shutdown, and the host's boot sequence."""
+"""nproc, hostname, reboot, shutdown, and the host's boot sequence."""
 import os
 import signal
 import subprocess
@@ -100,7 +100,43 @@ def reboot(tool, argv):
     return 0
 
 
+def hostname(argv):
+    """hostname [-s|-f|-i|-I|NAME]: -i/-I give the host's lab address (the real tool would list the machine's)."""
+    import socket
+    name = os.uname().nodename
+    for a in argv:
+        if a in ("-I", "--all-ip-addresses"):
+            common.out(common.host_address() + " \n")
+            return 0
+        if a in ("-i", "--ip-address"):
+            common.out(common.host_address() + "\n")
+            return 0
+        if a in ("-s", "--short"):
+            common.out(name.split(".")[0] + "\n")
+            return 0
+        if a in ("-f", "--fqdn", "--long", "-A", "--all-fqdns"):
+            common.out(name + "\n")
+            return 0
+        if a in ("-d", "--domain"):
+            common.out("\n")
+            return 0
+        if a.startswith("-"):
+            common.fail("hostname: invalid option -- '%s'\nTry 'hostname --help' for more information." % a.lstrip("-"), 1)
+    if argv:
+        if not common.is_root():
+            common.fail("hostname: you must be root to change the host name", 1)
+        try:
+            socket.sethostname(argv[0])
+        except OSError as e:
+            common.fail("hostname: %s" % e.strerror, 1)
+        return 0
+    common.out(name + "\n")
+    return 0
+
+
 def main(tool, argv):
+    if tool == "hostname":
+        return hostname(argv)
     if tool == "nproc":
         return nproc(argv)
     return reboot(tool, argv)

@@ -1,7 +1,6 @@
 """ip, iptables, ip6tables, iptables-save: fully simulated (the hosts share the real network namespace —
 never touch it). Rules and extra links/addresses/routes are recorded in /var/lib/labnode/net.json."""
 import shlex
-import sys
 
 from labnode import common
 

@@ -108,15 +108,19 @@ def remove_files(name):
 
 
 def version_key(v):
-    """Sort key for versions like 1.34.1-1.1, 1.7.24-0ubuntu1~22.04.1 (good enough for the catalogue)."""
+    """Sort key for versions like 1.34.1-1.1, 1.7.24-0ubuntu1~22.04.1: numbers compare numerically,
+    '~' sorts before everything, even the end of the string (Debian rules, good enough here)."""
     out = []
     for part in v.replace("~", ".~.").replace("-", ".-.").replace(":", ".").split("."):
+        if part == "":
+            continue
         if part.isdigit():
-            out.append((1, int(part), ""))
+            out.append((2, int(part), ""))
         elif part == "~":
             out.append((-1, 0, ""))
         else:
-            out.append((0, 0, part))
+            out.append((1, 0, part))
+    out.append((0, 0, ""))
     return out
 
 

@@ -59,9 +59,20 @@ def start(name, quiet=False):
         common.delay("service-start")
         common.start_daemon(name, [sys.executable, "-m", "labnode.supervise", name,
                                    str(RESTART_SEC.get(name, 1.0)), "--"] + SERVICES[name])
-        # give the main process a moment to fail fast (a bad config), as `systemctl start` waits for startup
-        deadline = time.time() + 0.3
-        while time.time() < deadline and common.service_main_pid(name) is None:
+        # like Type=notify: wait until the main process is up (it renames itself to the service's name) or
+        # has failed (a bad config)
+        deadline = time.time() + 3.0
+        while time.time() < deadline:
+            pid = common.service_main_pid(name)
+            if pid is not None:
+                try:
+                    with open("/proc/%d/comm" % pid) as f:
+                        if f.read().strip() == name:
+                            break
+                except OSError:
+                    pass
+            elif time.time() > deadline - 2.7:
+                break  # no main process after 0.3 s: it died at startup (crash loop)
             time.sleep(0.02)
     return 0
 
@@ -123,11 +134,67 @@ def status(names):
     return rc
 
 
+def journalctl(argv):
+    """journalctl -u UNIT [-n N] [--no-pager] [-b] [-f is not supported]: the lab service's log."""
+    units, lines = [], None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-u", "--unit") and i + 1 < len(argv):
+            units.append(base(argv[i + 1]))
+            i += 1
+        elif a.startswith("--unit="):
+            units.append(base(a.split("=", 1)[1]))
+        elif a.startswith("-u") and len(a) > 2:
+            units.append(base(a[2:]))
+        elif a in ("-n", "--lines") and i + 1 < len(argv):
+            lines = int(argv[i + 1])
+            i += 1
+        elif a.startswith("--lines="):
+            lines = int(a.split("=", 1)[1])
+        elif a in ("-f", "--follow"):
+            common.fail("journalctl: --follow is not supported in this lab", 1)
+        i += 1
+    if not units:
+        common.out("-- No entries --\n")
+        return 0
+    out = []
+    for u in units:
+        try:
+            with open(os.path.join(common.LOG_DIR, u + ".log"), errors="replace") as f:
+                out += ["%s %s[%s]: %s" % (time.strftime("%b %d %H:%M:%S"), u, common.service_main_pid(u) or "-",
+                                           line.rstrip("\n")) for line in f]
+        except FileNotFoundError:
+            pass
+    if lines is not None:
+        out = out[-lines:] if lines > 0 else []
+    common.out("\n".join(out) + "\n" if out else "-- No entries --\n")
+    return 0
+
+
 def main(tool, argv):
-    flags = [a for a in argv if a.startswith("-")]
-    args = [a for a in argv if not a.startswith("-")]
+    if tool == "journalctl":
+        return journalctl(argv)
+    flags, args = [], []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("-p", "--property", "-t", "--type", "--state", "-n", "--lines", "-o", "--output", "-H", "--host",
+                 "-M", "--machine"):
+            skip = True
+            flags.append(a)
+        elif a.startswith("-"):
+            flags.append(a)
+        else:
+            args.append(a)
     quiet = "-q" in flags or "--quiet" in flags
     now = "--now" in flags
+    if "--version" in flags:
+        common.out({"ubuntu-22.04": "systemd 249 (249.11-0ubuntu3.12)\n", "ubuntu-24.04": "systemd 255 (255.4-1ubuntu8.4)\n",
+                    "debian-12": "systemd 252 (252.31-1~deb12u1)\n"}.get(common.host_os(), "systemd 252 (252.23-2.amzn2023)\n"))
+        return 0
     if not args:
         common.out("UNIT                        LOAD   ACTIVE SUB     DESCRIPTION\n")
         for n in sorted(set(common.services_state().get("started", []))):

@@ -15,6 +15,7 @@ def main():
     name, restart_sec = sys.argv[1], float(sys.argv[2])
     argv = sys.argv[sys.argv.index("--") + 1:]
     main_pid = os.path.join(common.RUN_DIR, name + ".main.pid")
+    common.set_process_name("lab-systemd")
     state = {"child": None, "stop": False}
 
     def term(signum, frame):

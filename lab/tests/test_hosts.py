@@ -35,9 +35,12 @@ def test_identity_is_distinct_per_host(lab):
     seen = {"hostname": set(), "machine-id": set(), "uuid": set()}
     for h in l.hosts:
         r = l.ssh(h["name"], "hostname; cat /etc/machine-id; sudo -n cat /sys/class/dmi/id/product_uuid; "
-                             ". /etc/os-release; echo $ID $VERSION_ID", check=True)
-        name, mid, uuid, osr = r.stdout.split("\n")[:4]
+                             ". /etc/os-release; echo $ID $VERSION_ID; cat /var/lib/dbus/machine-id 2>/dev/null || "
+                             "cat /etc/machine-id", check=True)
+        name, mid, uuid, osr, dbus_mid = r.stdout.split("\n")[:5]
+        assert dbus_mid == mid
         assert osr == "ubuntu 22.04"
+        assert l.ssh(h["name"], "hostname -I; hostname -s", check=True).stdout.split() == [h["address"], h["name"]]
         assert re.fullmatch(r"[0-9a-f]{32}", mid)
         assert re.fullmatch(r"EC2[0-9A-F-]{33}", uuid), uuid
         seen["hostname"].add(name)
@@ -222,8 +225,12 @@ def test_realistic_profile_sleeps_scaled():
         took = time.time() - t0
         assert took >= 0.6, took  # apt-update: 6 s real life x 0.1
         t0 = time.time()
-        l.ssh("lab-1", "sudo -n apt-get install -y containerd >/dev/null", check=True)
+        # a second apt-get while the first holds the dpkg lock fails like apt (no waiting)
+        r = l.ssh("lab-1", "sudo -n apt-get install -y containerd >/dev/null & sleep 0.8; "
+                           "sudo -n apt-get install -y socat; rc=$?; wait; exit $rc")
         assert time.time() - t0 >= 2.0  # apt-install: 20 s x 0.1
+        assert r.returncode == 100 and "Could not get lock /var/lib/dpkg/lock-frontend" in r.stderr
+        assert l.ssh("lab-1", "systemctl is-active containerd").stdout.strip() == "active"
     finally:
         l.down()
 
@@ -240,7 +247,7 @@ def test_reboot_restores_boot_state_from_files(lab):
     # persisted configuration survives the reboot, and fstab decides swap
     l.ssh("lab-1", "echo br_netfilter | sudo -n tee /etc/modules-load.d/k8s.conf && "
                    "echo net.ipv4.ip_forward=1 | sudo -n tee /etc/sysctl.d/k8s.conf && "
-                   "sudo -n sed -i '/\\sswap\\s/s/^/#/' /etc/fstab", check=True)
+                   "sudo -n sed -i '/ swap / s/^\\(.*\\)$/#\\1/g' /etc/fstab", check=True)
     l.labctl("reboot", "lab-1", check=True)
     r = l.ssh("lab-1", "lsmod; cat /proc/swaps; sysctl -n net.ipv4.ip_forward; "
                        "sysctl -n net.bridge.bridge-nf-call-iptables", check=True)
@@ -277,3 +284,13 @@ def test_up_50_hosts_takes_seconds():
     finally:
         if os.path.exists(l.dir):
             l.down()
+
+
+def test_mixed_os_lab(lab):
+    l = lab(3, "ubuntu-24.04,amazon-linux-2023")
+    assert [(h["os"], h["user"]) for h in l.hosts] == [("ubuntu-24.04", "ubuntu"), ("amazon-linux-2023", "ec2-user"),
+                                                       ("amazon-linux-2023", "ec2-user")]
+    r = l.ssh("lab-1", ". /etc/os-release; echo $ID; command -v apt-get dnf", check=False)
+    assert r.stdout.split() == ["ubuntu", "/usr/bin/apt-get"]
+    r = l.ssh("lab-3", ". /etc/os-release; echo $ID; command -v apt-get dnf", check=False)
+    assert r.stdout.split() == ["amzn", "/usr/bin/dnf"]

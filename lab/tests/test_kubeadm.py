@@ -223,6 +223,12 @@ def test_expired_token_and_certificate_key(lab):
     ep = NET + ".11:6443"
     short = lab.ok(1, "kubeadm token create --ttl 1h").strip()
     digest = lab.ok(1, "kubeadm token create --print-join-command").split("sha256:")[1].split()[0]
+    secrets = lab.kubectl(1, "get secrets -n kube-system -o name").stdout.split()
+    assert "secret/kubeadm-certs" in secrets and "secret/bootstrap-token-" + short[:6] in secrets
+    # tokens are Secrets: deleting the Secret revokes the token
+    gone = lab.ok(1, "kubeadm token create").strip()
+    assert lab.kubectl(1, "delete secret bootstrap-token-%s -n kube-system" % gone[:6]).returncode == 0
+    assert gone not in lab.ok(1, "kubeadm token list")
     lab.clock("90m")
     assert short not in lab.ok(1, "kubeadm token list")
     p = lab.sh(3, "kubeadm join %s --token %s --discovery-token-ca-cert-hash sha256:%s" % (ep, short, digest))
@@ -232,6 +238,7 @@ def test_expired_token_and_certificate_key(lab):
     fresh = lab.ok(1, "kubeadm token create --ttl 1h").strip()
     cp = "kubeadm join %s --token %s --discovery-token-ca-cert-hash sha256:%s --control-plane --certificate-key %%s" % (
         ep, fresh, digest)
+    assert "secret/kubeadm-certs" not in lab.kubectl(1, "get secrets -n kube-system -o name").stdout
     p = lab.sh(3, cp % CERT_KEY)
     assert p.returncode == 1
     assert 'Secret "kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have expired' in p.stderr
@@ -242,8 +249,28 @@ def test_expired_token_and_certificate_key(lab):
     p = lab.sh(3, cp % CERT_KEY)
     assert p.returncode == 1 and "message authentication failed" in p.stderr
     assert lab.sh(3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
-    p = lab.sh(3, cp % key)
+    # the product's way: a JoinConfiguration file
+    join_cfg = """apiVersion: kubeadm.k8s.io/v1beta3
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: "%s"
+    token: "%s"
+    caCertHashes: ["sha256:%s"]
+nodeRegistration:
+  name: lab-3
+controlPlane:
+  localAPIEndpoint:
+    advertiseAddress: %s.13
+    bindPort: 6443
+  certificateKey: "%s"
+""" % (ep, fresh, digest, NET, key)
+    lab.ok(3, "cat > /root/join.yaml <<'EOF'\n%sEOF" % join_cfg)
+    p = lab.sh(3, "kubeadm join --config /root/join.yaml --token x")
+    assert p.returncode == 1 and "can not mix '--config' with arguments [token]" in p.stderr
+    p = lab.sh(3, "kubeadm join --config /root/join.yaml")
     assert p.returncode == 0, p.stdout + p.stderr
+    assert "a new control plane instance was created" in p.stdout
     assert set(lab.nodes()) == {"lab-1", "lab-2", "lab-3"}
 
 
@@ -304,9 +331,32 @@ def test_reset_cleans_what_reset_cleans(lab):
     assert again.returncode == 1 and 'a Node with name "lab-3" and status "Ready" already exists' in again.stderr
     assert lab.sh(3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
     assert lab.kubectl(1, "delete node lab-3").stdout.strip() == 'node "lab-3" deleted'
-    p = lab.sh(1, "kubeadm token create --print-join-command")
-    p = lab.sh(3, p.stdout.strip())
+    cmd = lab.ok(1, "kubeadm token create --print-join-command").split()
+    join_cfg = """apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: "%s"
+    token: "%s"
+    caCertHashes: ["%s"]
+nodeRegistration:
+  name: worker-3
+  kubeletExtraArgs:
+  - name: node-labels
+    value: tier=app
+""" % (cmd[2], cmd[4], cmd[6])
+    # a reserved label in --node-labels makes the kubelet refuse to start
+    lab.ok(3, "cat > /root/join.yaml <<'EOF'\n%sEOF" % join_cfg.replace("tier=app", "node-role.kubernetes.io/worker="))
+    p = lab.sh(3, "kubeadm join --config /root/join.yaml")
+    assert p.returncode == 1 and "unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels" in p.stderr
+    lab.ok(3, "kubeadm reset -f >/dev/null")
+    lab.ok(3, "cat > /root/join.yaml <<'EOF'\n%sEOF" % join_cfg)
+    p = lab.sh(3, "kubeadm join --config /root/join.yaml")
     assert p.returncode == 0, p.stdout + p.stderr
+    assert "This node has joined the cluster" in p.stdout
+    assert set(lab.nodes()) == {"lab-1", "lab-2", "worker-3"}
+    node = json.loads(lab.kubectl(1, "get node worker-3 -o json").stdout)
+    assert node["metadata"]["labels"]["tier"] == "app"
 
 
 @pytest.fixture(scope="module")

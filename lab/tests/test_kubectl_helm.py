@@ -66,6 +66,15 @@ def test_kubectl_connection_errors(lab):
     assert p.returncode == 1 and "/nope" in p.stderr
     p = lab.sh(1, KC + "get node nosuch")
     assert p.returncode == 1 and 'Error from server (NotFound): nodes "nosuch" not found' in p.stderr
+    # the API server speaks real TLS with the certificate kubeadm made
+    assert lab.ok(1, "curl -fsS --cacert /etc/kubernetes/pki/ca.crt https://%s.11:6443/livez" % NET) == "ok"
+    assert lab.sh(1, "curl -fsS https://%s.11:6443/livez" % NET).returncode != 0
+    assert lab.ok(1, "curl -fsSk https://%s.11:6443/version" % NET).count("v1.34.1") == 1
+    # a kubeconfig that trusts another CA is refused like kubectl refuses it
+    lab.ok(1, "sed \"s#certificate-authority-data: .*#certificate-authority-data: $(base64 -w0 "
+              "/etc/kubernetes/pki/front-proxy-ca.crt)#\" /etc/kubernetes/admin.conf > /root/other-ca.conf")
+    p = lab.sh(1, "kubectl --kubeconfig /root/other-ca.conf get nodes")
+    assert p.returncode == 1 and "x509: certificate signed by unknown authority" in p.stderr, p.stderr
     # the admin kubeconfig works for a regular user once copied, as kubeadm init says
     lab.ok(1, "mkdir -p /home/ubuntu/.kube && cp /etc/kubernetes/admin.conf /home/ubuntu/.kube/config && "
               "chown -R ubuntu: /home/ubuntu/.kube")
@@ -106,6 +115,19 @@ def test_server_side_apply_get_delete(lab):
     lab.ok(1, "sed -i 's/color: blue/color: red/' /root/app.yaml")
     assert "configmap/settings configured" in lab.ok(1, KC + "apply -f /root/app.yaml")
     assert json.loads(lab.ok(1, KC + "get cm settings -n shop -o json"))["data"]["color"] == "red"
+    p = lab.sh(1, KC + "create -f /root/app.yaml")
+    assert p.returncode == 1 and 'namespaces "shop" already exists' in p.stderr, p.stderr
+    assert lab.ok(1, KC + "create namespace extra").strip() == "namespace/extra created"
+    p = lab.sh(1, KC + "create namespace extra")
+    assert p.returncode == 1 and '(AlreadyExists): namespaces "extra" already exists' in p.stderr, p.stderr
+    # label selectors
+    names = lambda sel: lab.ok(1, KC + "get nodes -o name -l '%s'" % sel).split()
+    assert names("node-role.kubernetes.io/control-plane") == ["node/lab-1"]
+    assert names("!node-role.kubernetes.io/control-plane") == ["node/lab-2"]
+    assert names("kubernetes.io/hostname in (lab-2,lab-9)") == ["node/lab-2"]
+    assert names("kubernetes.io/hostname!=lab-2") == ["node/lab-1"]
+    cols = lab.ok(1, KC + "get nodes -o custom-columns=NAME:.metadata.name,IP:.status.addresses[0].address")
+    assert cols.split("\n")[1].split() == ["lab-1", NET + ".11"]
     # no CNI yet: the deployment's pods cannot start
     pods = json.loads(lab.ok(1, KC + "get pods -A -o json"))["items"]
     web = [p for p in pods if p["metadata"]["namespace"] == "shop"]
@@ -201,6 +223,9 @@ def test_drain(lab):
         1, KC + "wait --for=condition=Available deployment/web -n shop --timeout=10s")
     dep = json.loads(lab.ok(1, KC + "get deployment web -n shop -o json"))
     assert dep["status"]["readyReplicas"] == 2
+    assert lab.ok(1, KC + "rollout status deployment/web -n shop --timeout=10s").strip() == \
+        'deployment "web" successfully rolled out'
+    assert "successfully rolled out" in lab.ok(1, KC + "rollout status ds/kube-proxy -n kube-system --timeout=10s")
     p = lab.sh(1, KC + "drain lab-2 --timeout=60s")
     assert p.returncode == 1
     assert "node/lab-2 cordoned" in p.stdout

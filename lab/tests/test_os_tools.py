@@ -102,6 +102,8 @@ def test_systemctl_and_containerd_health(lab):
     assert r.returncode == 3 and r.stdout.strip() == "inactive"
     l.ssh(h, "sudo -n apt-get update -qq && sudo -n apt-get install -y -qq containerd >/dev/null", check=True)
     assert l.ssh(h, "systemctl is-active containerd").stdout.strip() == "active"
+    pid = l.ssh(h, "pgrep -x containerd", check=True).stdout.strip()
+    assert l.ssh(h, "systemctl show -p MainPID --value containerd", check=True).stdout.strip() == pid
     r = l.ssh(h, "systemctl restart containerd")
     assert r.returncode == 1 and "Access denied" in r.stderr
     assert l.ssh(h, HEALTH, check=True).stdout.startswith("False")
@@ -123,6 +125,7 @@ def test_systemctl_and_containerd_health(lab):
     r = l.ssh(h, "sleep 0.5; systemctl is-active containerd")
     assert r.returncode == 3 and r.stdout.strip() == "activating"
     assert "failed to load TOML" in l.exec(h, "cat /var/log/labnode/containerd.log", check=True).stdout
+    assert "failed to load TOML" in l.ssh(h, "journalctl -u containerd --no-pager -n 5", check=True).stdout
     l.ssh(h, "sudo -n systemctl stop containerd", check=True)
     assert l.ssh(h, "systemctl is-active containerd").stdout.strip() == "inactive"
 
@@ -218,6 +221,19 @@ def test_curl_serves_known_urls_only(lab):
         l.exec(h, "pkill -f 'http.server --bind %s 18080' || true" % addr)
 
 
+def test_curl_instance_metadata_imdsv2(lab):
+    l = lab(1, key="curl")
+    h = l.host("lab-1")
+    r = l.ssh("lab-1", "curl -s -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/instance-id")
+    assert r.stdout == "401"
+    r = l.ssh("lab-1", "T=$(curl -sf -X PUT http://169.254.169.254/latest/api/token "
+                       "-H 'X-aws-ec2-metadata-token-ttl-seconds: 21600') && for k in instance-id local-ipv4; do "
+                       "curl -sf -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/$k; "
+                       "echo; done; sudo -n cat /sys/class/dmi/id/board_asset_tag", check=True)
+    iid, addr, tag = r.stdout.split()
+    assert iid.startswith("i-0") and iid == tag and addr == h["address"]
+
+
 def test_gpg_dearmor_matches_key(lab):
     l = lab(1, key="curl")
     r = l.ssh("lab-1", "curl -fsSL %s | gpg --dearmor | sha256sum" % KEY_URL, check=True)
@@ -246,12 +262,14 @@ def test_net_tools_are_simulated(lab):
 
 
 def test_cpu_and_memory_profile(lab):
-    l = lab(1, cpus=1, memory=1024)
-    r = l.ssh("lab-1", "nproc; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo", check=True)
+    l = lab(3, cpus="4,1", memory="8192,1024")
+    r = l.ssh("lab-2", "nproc; grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo", check=True)
     lines = r.stdout.split("\n")
     assert lines[0] == "1" and lines[2] == "1"
     assert int(lines[1].split()[1]) < 1700 * 1024
-    assert l.inventory["hosts"][0]["cpus"] == 1 and l.inventory["hosts"][0]["memoryMB"] == 1024
+    assert [(h["cpus"], h["memoryMB"]) for h in l.hosts] == [(4, 8192), (1, 1024), (1, 1024)]
+    r = l.ssh("lab-1", "nproc; grep MemTotal /proc/meminfo", check=True)
+    assert r.stdout.split("\n")[0] == "4" and int(r.stdout.split()[2]) > 7_900_000
 
 
 def test_dnf_on_amazon_linux(lab):
@@ -280,3 +298,70 @@ def test_dnf_on_amazon_linux(lab):
     r = l.ssh(h, "systemctl is-enabled kubelet containerd; systemctl is-active containerd")
     assert r.stdout.split() == ["disabled", "disabled", "inactive"]
     assert l.ssh(h, "command -v apt-get dpkg-query").returncode == 1
+
+
+# ---------------------------------------------------------------- pure helpers (no lab, no root needed)
+def _labnode():
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from labnode import assets, common, os_curl, os_pkgdb
+    return assets, common, os_curl, os_pkgdb
+
+
+def test_armor_roundtrip_and_crc_check():
+    assets, _, _, _ = _labnode()
+    key = assets.k8s_key_binary()
+    text = assets.armor(key)
+    assert text.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+    assert assets.dearmor(text) == key
+    # a corrupted body fails the CRC-24 check, like gpg
+    lines = text.split("\n")
+    i = next(n for n, x in enumerate(lines) if len(x) == 64)
+    lines[i] = ("B" if lines[i][0] != "B" else "C") + lines[i][1:]
+    assert assets.dearmor("\n".join(lines)) is None
+    assert assets.dearmor(b"\x99\x01\x02") is None
+
+
+def test_systemd_cgroup_detection():
+    _, common, _, _ = _labnode()
+    from labnode import os_containerd
+    text = os_containerd.DEFAULT_CONFIG
+    assert not common.systemd_cgroup_enabled(text)
+    assert common.systemd_cgroup_enabled(text.replace("SystemdCgroup = false", "SystemdCgroup = true"))
+    # the top-level systemd_cgroup of the CRI plugin, or a commented line, does not count
+    assert not common.systemd_cgroup_enabled(text.replace("systemd_cgroup = false", "systemd_cgroup = true"))
+    assert not common.systemd_cgroup_enabled(text.replace("SystemdCgroup = false", "# SystemdCgroup = true"))
+
+
+def test_curl_option_parsing_and_url_table():
+    assets, _, os_curl, _ = _labnode()
+    o = os_curl.parse(["-fsSLo", "/tmp/x", "https://get.helm.sh/a", "--retry", "3", "-w", "%{http_code}"])
+    assert (o.fail, o.silent, o.show_error, o.location, o.output) == (True, True, True, True, "/tmp/x")
+    assert o.urls == ["https://get.helm.sh/a"] and o.write_out == "%{http_code}"
+    assert assets.lookup("https://example.org/") is None
+    assert assets.lookup("https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 302
+    assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 200
+    assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.31/deb/Release.key")[0] == 404
+    assert assets.k8s_versions("1.34") == ["1.34.0", "1.34.1"] and len(assets.k8s_versions("1.32")) == 10
+
+
+def test_version_ordering():
+    _, _, _, os_pkgdb = _labnode()
+    vs = ["1.34.1-1.1", "1.34.0-1.1", "1.33.10-1.1", "1.33.9-1.1"]
+    assert sorted(vs, key=os_pkgdb.version_key) == ["1.33.9-1.1", "1.33.10-1.1", "1.34.0-1.1", "1.34.1-1.1"]
+    assert os_pkgdb.version_key("1.7.24~rc1") < os_pkgdb.version_key("1.7.24")
+
+
+def test_ss_shows_only_this_hosts_sockets(lab):
+    l = lab(3)
+    a1, a2 = l.host("lab-1")["address"], l.host("lab-2")["address"]
+    l.ssh("lab-2", "cd /tmp && (setsid /usr/bin/python3 -m http.server --bind %s 18090 </dev/null >/dev/null 2>&1 &)"
+                   " && sleep 0.7" % a2, check=True)
+    try:
+        r = l.ssh("lab-1", "ss -ltn", check=True)
+        assert "%s:22 " % a1 in r.stdout and a2 not in r.stdout
+        r = l.ssh("lab-2", "sudo -n ss -ltnp 'sport = :18090'", check=True)
+        assert "%s:18090" % a2 in r.stdout and "pid=" in r.stdout and ":22 " not in r.stdout
+        assert l.ssh("lab-1", "ss -ltnH 'sport = :18090'", check=True).stdout == ""
+    finally:
+        l.exec("lab-2", "pkill -f 'http.server --bind %s 18090' || true" % a2)
