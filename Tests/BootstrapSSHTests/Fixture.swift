@@ -1,0 +1,366 @@
+import BootstrapCore
+import BootstrapEngine
+@testable import BootstrapSSH
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// These tests start real OpenSSH servers and create local users: they need root and /usr/sbin/sshd.
+/// Without them they are skipped on a developer machine, and fail when `CI` is set.
+enum Requirements {
+    static let sshd = "/usr/sbin/sshd"
+    static var available: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: sshd) }
+    static var shouldRun: Bool { available || ProcessInfo.processInfo.environment["CI"] != nil }
+
+    static func check() throws {
+        guard available else {
+            throw FixtureError("SSH tests need root and \(sshd) (install with scripts/deps); CI is set, so this fails")
+        }
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct Output {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program and waits for it.
+@discardableResult
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
+                check: Bool = true) throws -> Output {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let result = Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                        stderr: String(decoding: errData, as: UTF8.self))
+    if check && result.status != 0 {
+        throw FixtureError("\(path) \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.stderr)")
+    }
+    return result
+}
+
+/// A temporary directory removed at the end of the test.
+final class TempDir: @unchecked Sendable {
+    let path: String
+
+    init() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("bootstrap-ssh-tests")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        let dir = base.appendingPathComponent(UUID().uuidString.prefix(8).lowercased())
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        chmod(dir.path, 0o755)
+        path = dir.path
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func write(_ name: String, _ text: String, mode: Int = 0o644) throws -> String {
+        let p = file(name)
+        try text.write(toFile: p, atomically: false, encoding: .utf8)
+        chmod(p, mode_t(mode))
+        return p
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A user key pair made by ssh-keygen.
+struct UserKey: Sendable {
+    var privatePath: String
+    var publicLine: String
+}
+
+/// Keys shared by all tests of the process (ssh-keygen is slow for RSA).
+final class Keys: @unchecked Sendable {
+    let dir: TempDir
+    let ed25519: UserKey
+    let ecdsa: UserKey
+    let rsa: UserKey
+    let encrypted: UserKey
+    let stranger: UserKey
+    static let passphrase = "correct horse battery staple"
+
+    private init() throws {
+        let dir = try TempDir()
+        self.dir = dir
+        func make(_ name: String, _ type: String, _ passphrase: String = "", bits: [String] = []) throws -> UserKey {
+            let path = dir.file(name)
+            try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", type] + bits + ["-N", passphrase, "-C", name, "-f", path])
+            let pub = try String(contentsOfFile: path + ".pub", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return UserKey(privatePath: path, publicLine: pub)
+        }
+        ed25519 = try make("id_ed25519", "ed25519")
+        ecdsa = try make("id_ecdsa", "ecdsa", bits: ["-b", "256"])
+        rsa = try make("id_rsa", "rsa", bits: ["-b", "2048"])
+        encrypted = try make("id_encrypted", "ed25519", Keys.passphrase)
+        stranger = try make("id_stranger", "ed25519")
+    }
+
+    nonisolated(unsafe) private static var cached: Keys?
+    private static let lock = NSLock()
+
+    static func shared() throws -> Keys {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached { return cached }
+        let keys = try Keys()
+        cached = keys
+        return keys
+    }
+
+    /// Every key but the stranger's.
+    var authorized: [UserKey] { [ed25519, ecdsa, rsa, encrypted] }
+}
+
+/// Picks loopback addresses in 127.0.1.0/24 (never 127.0.0.x: that is the lab's) and free ports.
+enum Loopback {
+    nonisolated(unsafe) private static var next = 10 + Int(getpid() % 100)
+    private static let lock = NSLock()
+
+    static func address() -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        next = next >= 250 ? 10 : next + 1
+        return "127.0.1.\(next)"
+    }
+
+    /// A port that is free on `address` right now (the kernel's choice).
+    static func freePort(on address: String) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        inet_pton(AF_INET, address, &addr.sin_addr)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw FixtureError("bind \(address): \(String(cString: strerror(errno)))") }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// A listening socket that accepts connections (the kernel does) but never says anything.
+    static func silentListener(backlog: Int32 = 16) throws -> (fd: Int32, address: String, port: Int) {
+        let address = Loopback.address()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        inet_pton(AF_INET, address, &addr.sin_addr)
+        var rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { close(fd); throw FixtureError("bind: \(String(cString: strerror(errno)))") }
+        rc = listen(fd, backlog)
+        guard rc == 0 else { close(fd); throw FixtureError("listen: \(String(cString: strerror(errno)))") }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return (fd, address, Int(UInt16(bigEndian: addr.sin_port)))
+    }
+
+    static func canConnect(_ address: String, _ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        inet_pton(AF_INET, address, &addr.sin_addr)
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+}
+
+/// A real OpenSSH server on a loopback address, with a throwaway host key. Stopped by `stop()` (tests
+/// call it in a `defer`) or when the object goes away.
+final class SSHD: @unchecked Sendable {
+    let dir: TempDir
+    let address: String
+    let port: Int
+    let hostKeyPath: String
+    let process: Process
+    private var stopped = false
+
+    init(hostKeyType: String = "ed25519", authorized: [UserKey]? = nil, extraConfig: [String] = [],
+         logLevel: String = "INFO") throws {
+        try Requirements.check()
+        let keys = try Keys.shared()
+        dir = try TempDir()
+        address = Loopback.address()
+        port = try Loopback.freePort(on: address)
+        hostKeyPath = dir.file("host_key")
+        try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", hostKeyType, "-N", "", "-f", hostKeyPath])
+        let authorizedKeys = (authorized ?? keys.authorized).map(\.publicLine).joined(separator: "\n") + "\n"
+        _ = try dir.write("authorized_keys", authorizedKeys, mode: 0o644)
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        let config = ([
+            "ListenAddress \(address):\(port)",
+            "HostKey \(hostKeyPath)",
+            "PidFile \(dir.file("sshd.pid"))",
+            "AuthorizedKeysFile \(dir.file("authorized_keys"))",
+            "UsePAM no",
+            "StrictModes no",
+            "PermitRootLogin yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "MaxStartups 300:30:400",
+            "MaxSessions 100",
+            "MaxAuthTries 10",
+            "UseDNS no",
+            "LogLevel \(logLevel)",
+            "Subsystem sftp internal-sftp",
+        ] + extraConfig).joined(separator: "\n") + "\n"
+        let configPath = try dir.write("sshd_config", config)
+        let log = dir.file("sshd.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Requirements.sshd)
+        process.arguments = ["-D", "-e", "-f", configPath]
+        process.standardError = FileHandle(forWritingAtPath: log)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while !Loopback.canConnect(address, port) {
+            if !process.isRunning || Date() > deadline {
+                stop()
+                throw FixtureError("sshd on \(address):\(port) did not start: \(self.log)")
+            }
+            usleep(20_000)
+        }
+    }
+
+    var log: String { (try? String(contentsOfFile: dir.file("sshd.log"), encoding: .utf8)) ?? "" }
+
+    /// The server's public key as `TYPE BASE64`.
+    var publicKey: String {
+        let line = (try? String(contentsOfFile: hostKeyPath + ".pub", encoding: .utf8)) ?? ""
+        return line.split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
+    /// `SHA256:…` as ssh-keygen prints it.
+    var fingerprint: String {
+        let out = (try? runProgram("/usr/bin/ssh-keygen", ["-l", "-E", "sha256", "-f", hostKeyPath + ".pub"]).stdout) ?? ""
+        return out.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
+    }
+
+    var knownHostsLine: String { "[\(address)]:\(port) \(publicKey)\n" }
+
+    /// A known_hosts file that trusts this server.
+    func knownHostsFile() throws -> String { try dir.write("known_hosts", knownHostsLine) }
+
+    func stop() {
+        if stopped { return }
+        stopped = true
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+}
+
+/// Local users for the non-root cases: one with passwordless sudo, one without.
+enum TestUsers {
+    static let withSudo = "bsshsudo"
+    static let withoutSudo = "bsshnosudo"
+    static let sudoers = "/etc/sudoers.d/bootstrap-ssh-tests"
+
+    static func ensure() throws {
+        for user in [withSudo, withoutSudo] {
+            if (try? runProgram("/usr/bin/id", ["-u", user], check: false))?.status != 0 {
+                try runProgram("/usr/sbin/useradd", ["-m", "-s", "/bin/sh", user])
+            }
+            // sshd without PAM refuses a locked account (`!`); `*` means "no password, not locked".
+            try runProgram("/usr/sbin/usermod", ["-p", "*", user])
+        }
+    }
+
+    /// Installs the sudoers entry for `withSudo`; the returned closure removes it.
+    static func grantSudo() throws -> () -> Void {
+        try "\(withSudo) ALL=(ALL) NOPASSWD: ALL\n".write(toFile: sudoers, atomically: false, encoding: .utf8)
+        chmod(sudoers, 0o440)
+        return { try? FileManager.default.removeItem(atPath: sudoers) }
+    }
+}
+
+/// Collects transport notices (host key added, checking off).
+final class Notices: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func add(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines
+    }
+}
+
+func testOptions(notices: Notices = Notices(), environment: [String: String] = [:], agent: String? = nil)
+    -> SSHTransport.Options
+{
+    SSHTransport.Options(environment: environment, agentSocketPath: agent, allowPassphrasePrompt: false,
+                         keepaliveInterval: 15, notice: { notices.add($0) })
+}
+
+func endpoint(_ server: SSHD, name: String = "worker-1", user: String = "root", key: String?,
+              knownHosts: String, policy: ClusterPlan.HostKeyPolicy = .strict, useAgent: Bool = false,
+              passphraseVariable: String? = nil, bastion: HostEndpoint? = nil,
+              timeout: Duration = .seconds(5)) -> HostEndpoint {
+    HostEndpoint(name: name, address: server.address, port: server.port, user: user, keyPath: key,
+                 passphraseEnvironment: passphraseVariable, useAgent: useAgent, knownHostsPath: knownHosts,
+                 hostKeyPolicy: policy, bastion: bastion, connectTimeout: timeout)
+}
+
+/// Expects `body` to throw an `SSHError` and returns it.
+func expectSSHError(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async
+    -> SSHError?
+{
+    do {
+        try await body()
+        Issue.record("expected an SSHError, got success", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as SSHError {
+        return error
+    } catch {
+        Issue.record("expected an SSHError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
