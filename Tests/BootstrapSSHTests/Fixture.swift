@@ -350,7 +350,7 @@ func endpoint(_ server: SSHD, name: String = "worker-1", user: String = "root", 
 }
 
 /// Expects `body` to throw an `SSHError` and returns it.
-func expectSSHError(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async
+func expectSSHError(_ body: () async throws -> Void, sourceLocation: Testing.SourceLocation = #_sourceLocation) async
     -> SSHError?
 {
     do {
