@@ -10,7 +10,7 @@ public enum NodeRecipes {
     /// One round trip that prints `key=value` lines describing the host. Read-only.
     public static let facts = ShellCommand(script: """
         . /etc/os-release 2>/dev/null; echo "os.id=$ID"; echo "os.version=$VERSION_ID"
-        echo "arch=$(uname -m)"; echo "cpus=$(nproc)"
+        echo "arch=$(uname -m)"; echo "cpus=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null || nproc)"
         echo "mem.kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
         echo "swap.count=$(awk 'NR>1' /proc/swaps | wc -l)"
         echo "hostname=$(hostname)"; echo "machine-id=$(cat /etc/machine-id 2>/dev/null)"
