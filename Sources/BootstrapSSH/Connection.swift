@@ -141,7 +141,13 @@ final class Connection: @unchecked Sendable {
                     case LIBSSH2_ERROR_FILE:
                         tried.append("\(description) (cannot load it\(passphrase != nil ? ": wrong passphrase?" : ""))")
                     case LIBSSH2_ERROR_AUTHENTICATION_FAILED, LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
-                        tried.append(description)
+                        if KeyFile.keyType(keyPath) == "ssh-rsa" {
+                            // libssh2 1.10 signs with ssh-rsa (SHA-1), which OpenSSH 8.8+ refuses by default.
+                            tried.append("\(description) (RSA: this libssh2 signs with SHA-1 ssh-rsa, refused by "
+                                + "OpenSSH 8.8 and later unless PubkeyAcceptedAlgorithms +ssh-rsa; prefer ed25519)")
+                        } else {
+                            tried.append(description)
+                        }
                     default:
                         throw failure(.authentication, "public key authentication", rc)
                     }
