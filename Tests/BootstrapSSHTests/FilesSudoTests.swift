@@ -4,20 +4,6 @@ import BootstrapEngine
 import Foundation
 import Testing
 
-private func randomData(_ count: Int) -> Data {
-    var generator = SystemRandomNumberGenerator()
-    var data = Data(count: count)
-    data.withUnsafeMutableBytes { raw in
-        var i = 0
-        while i + 8 <= count {
-            raw.storeBytes(of: generator.next(), toByteOffset: i, as: UInt64.self)
-            i += 8
-        }
-        while i < count { raw[i] = UInt8.random(in: 0...255); i += 1 }
-    }
-    return data
-}
-
 @Suite("SSH files and sudo against a real sshd", .serialized, .enabled(if: Requirements.shouldRun, "needs root and sshd"))
 struct FilesSudoTests {
     @Test("root: 5 MB upload with a mode into a new directory, overwrite, download byte-identical, no leftovers")

@@ -438,3 +438,18 @@ func expectSSHError(_ body: () async throws -> Void, sourceLocation: SourceLocat
         return nil
     }
 }
+
+/// Random bytes, quickly.
+func randomData(_ count: Int) -> Data {
+    var generator = SystemRandomNumberGenerator()
+    var data = Data(count: count)
+    data.withUnsafeMutableBytes { raw in
+        var i = 0
+        while i + 8 <= count {
+            raw.storeBytes(of: generator.next(), toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < count { raw[i] = UInt8.random(in: 0...255); i += 1 }
+    }
+    return data
+}

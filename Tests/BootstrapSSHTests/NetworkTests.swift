@@ -83,6 +83,40 @@ struct NetworkTests {
         #expect(error?.message.hasPrefix("host worker-1 (\(address):\(port)): connection refused") == true)
     }
 
+    @Test("an unreachable host (its SYNs go unanswered) fails within the connect timeout, with the exact message")
+    func unreachable() async throws {
+        try Requirements.check()
+        let keys = try Keys.shared()
+        // A listener with a full accept queue drops new SYNs, as a host behind a black hole would.
+        let listener = try Loopback.silentListener(backlog: 0)
+        defer { close(listener.fd) }
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            Net.setNonBlocking(fd)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(listener.port).bigEndian
+            inet_pton(AF_INET, listener.address, &addr.sin_addr)
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            fillers.append(fd)
+        }
+        usleep(300_000)
+        let ep = HostEndpoint(name: "worker-9", address: listener.address, port: listener.port, user: "root",
+                              keyPath: keys.ed25519.privatePath, useAgent: false, knownHostsPath: "/dev/null",
+                              connectTimeout: .milliseconds(1500))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await expectSSHError { _ = try await SSHSession.open(ep, options: testOptions()) }
+        let elapsed = clock.now - start
+        #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(3), "took \(elapsed)")
+        #expect(error?.kind == .connectTimeout)
+        #expect(error?.message == "host worker-9 (\(listener.address):\(listener.port)): connection timed out after 1.5s")
+    }
+
     @Test("a listener that accepts but never speaks SSH fails within the connect timeout")
     func silentListener() async throws {
         try Requirements.check()
