@@ -122,6 +122,7 @@ final class Keys: @unchecked Sendable {
     private static let lock = NSLock()
 
     static func shared() throws -> Keys {
+        try Requirements.check()
         lock.lock()
         defer { lock.unlock() }
         if let cached { return cached }
