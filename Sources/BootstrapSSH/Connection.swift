@@ -33,6 +33,8 @@ final class Connection: @unchecked Sendable {
     /// Set for a bastion connection that carries a tunnel.
     private var tunnelChannel: OpaquePointer?
     private var tunnelFD: Int32 = -1
+    /// Channels closed after a time-out whose close sshd has not answered yet.
+    private var parked: [OpaquePointer] = []
 
     init(endpoint: HostEndpoint, options: SSHTransport.Options) {
         self.endpoint = endpoint
@@ -141,7 +143,13 @@ final class Connection: @unchecked Sendable {
                     case LIBSSH2_ERROR_FILE:
                         tried.append("\(description) (cannot load it\(passphrase != nil ? ": wrong passphrase?" : ""))")
                     case LIBSSH2_ERROR_AUTHENTICATION_FAILED, LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
-                        tried.append(description)
+                        if KeyFile.keyType(keyPath) == "ssh-rsa" {
+                            // libssh2 1.10 signs with ssh-rsa (SHA-1), which OpenSSH 8.8+ refuses by default.
+                            tried.append("\(description) (RSA: this libssh2 signs with SHA-1 ssh-rsa, refused by "
+                                + "OpenSSH 8.8 and later unless PubkeyAcceptedAlgorithms +ssh-rsa; prefer ed25519)")
+                        } else {
+                            tried.append(description)
+                        }
                     default:
                         throw failure(.authentication, "public key authentication", rc)
                     }
@@ -196,6 +204,7 @@ final class Connection: @unchecked Sendable {
 
     func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) throws -> CommandResult {
         guard let s = session else { throw closedError() }
+        reapParked()
         let label = self.label
         let deadline = Deadline.after(timeout) {
             SSHError(.commandTimeout, host: label,
@@ -207,7 +216,7 @@ final class Connection: @unchecked Sendable {
             result = try exec(channel: channel, line: commandLine(command), stdin: stdin, deadline: deadline,
                               output: output)
         } catch {
-            discard(channel)
+            discard(channel, patient: false)
             throw error
         }
         discard(channel)
@@ -317,11 +326,26 @@ final class Connection: @unchecked Sendable {
         "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
     ]
 
-    /// Closes and frees a channel without letting a dead or slow peer hold us for long.
-    private func discard(_ channel: OpaquePointer) {
+    /// Closes and frees a channel without letting a dead or slow peer hold us. sshd answers a close only
+    /// when the command has ended, so after a time-out the channel is parked and freed on a later call.
+    private func discard(_ channel: OpaquePointer, patient: Bool = true) {
+        guard let s = session else { return }
         let deadline = Deadline.after(.seconds(2)) { self.closedError() }
-        _ = try? callRC(deadline) { libssh2_channel_close(channel) }
-        _ = try? callRC(deadline) { libssh2_channel_free(channel) }
+        // Finish sending the close (a partly sent packet must be completed before anything else is sent).
+        while libssh2_channel_close(channel) == BS_EAGAIN,
+              libssh2_session_block_directions(s) & Int32(BS_BLOCK_OUTBOUND) != 0 {
+            if (try? wait(deadline)) == nil { break }
+        }
+        if patient {
+            _ = try? callRC(deadline) { libssh2_channel_free(channel) }
+        } else if libssh2_channel_free(channel) == BS_EAGAIN {
+            parked.append(channel)
+        }
+    }
+
+    /// Frees parked channels whose close has been answered by now.
+    private func reapParked() {
+        parked.removeAll { libssh2_channel_free($0) != BS_EAGAIN }
     }
 
     // MARK: - Files
@@ -582,10 +606,16 @@ final class Connection: @unchecked Sendable {
         if let s = session {
             let deadline = Deadline.after(.seconds(2)) { self.closedError() }
             if let channel = tunnelChannel { discard(channel); tunnelChannel = nil }
+            parked.removeAll()  // freed with the session below
             if let sftp { _ = try? callRC(deadline) { libssh2_sftp_shutdown(sftp) } }
             sftp = nil
             _ = try? callRC(deadline) { bs_session_disconnect(s, "bye") }
-            libssh2_session_free(s)
+            // Any channel still open (parked after a time-out) fails at once on a shut socket, so freeing the
+            // session cannot wait on it. The descriptor stays ours until `close` below.
+            if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+            while libssh2_session_free(s) == BS_EAGAIN, ContinuousClock.now < deadline.instant! {
+                usleep(1000)
+            }
             session = nil
         }
         if tunnelFD >= 0 { close(tunnelFD); tunnelFD = -1 }

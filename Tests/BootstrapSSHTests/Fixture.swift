@@ -122,6 +122,7 @@ final class Keys: @unchecked Sendable {
     private static let lock = NSLock()
 
     static func shared() throws -> Keys {
+        try Requirements.check()
         lock.lock()
         defer { lock.unlock() }
         if let cached { return cached }
@@ -206,7 +207,7 @@ final class SSHD: @unchecked Sendable {
     let address: String
     let port: Int
     let hostKeyPath: String
-    let process: Process
+    let process: Child
     private var stopped = false
 
     init(hostKeyType: String = "ed25519", authorized: [UserKey]? = nil, extraConfig: [String] = [],
@@ -242,14 +243,7 @@ final class SSHD: @unchecked Sendable {
         ] + extraConfig).joined(separator: "\n") + "\n"
         let configPath = try dir.write("sshd_config", config)
         let log = dir.file("sshd.log")
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Requirements.sshd)
-        process.arguments = ["-D", "-e", "-f", configPath]
-        process.standardError = FileHandle(forWritingAtPath: log)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try Child.spawn(Requirements.sshd, ["-D", "-e", "-f", configPath], stderrPath: log)
         let deadline = Date().addingTimeInterval(10)
         while !Loopback.canConnect(address, port) {
             if !process.isRunning || Date() > deadline {
@@ -282,13 +276,94 @@ final class SSHD: @unchecked Sendable {
     func stop() {
         if stopped { return }
         stopped = true
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        process.terminate()
     }
 
     deinit { stop() }
+}
+
+/// A child process started with posix_spawn. (Foundation's `Process` must not be used for daemons that
+/// close inherited descriptors, like sshd and ssh-agent: it then believes they exited and blocks in waitpid,
+/// which stalls every other `Process` of the test run.)
+final class Child: @unchecked Sendable {
+    let pid: pid_t
+    private let lock = NSLock()
+    private var reaped = false
+
+    private init(pid: pid_t) { self.pid = pid }
+
+    static func spawn(_ path: String, _ arguments: [String], stderrPath: String? = nil) throws -> Child {
+        Child.reapOrphans()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        // Threads of the test process block signals; the child must start with none blocked.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard rc == 0 else { throw FixtureError("cannot start \(path): \(String(cString: strerror(rc)))") }
+        return Child(pid: pid)
+    }
+
+    var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if reaped { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { reaped = true; return false }
+        return true
+    }
+
+    func terminate() {
+        lock.lock()
+        defer { lock.unlock() }
+        if reaped { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<200 {
+            if waitpid(pid, &status, WNOHANG) == pid { reaped = true; return }
+            usleep(10_000)
+        }
+        kill(pid, SIGKILL)
+        _ = waitpid(pid, &status, 0)
+        reaped = true
+    }
+
+    /// sshd processes left behind by an earlier test run that was killed (their parent is gone): found by
+    /// their config path under our temporary directory, and stopped.
+    private static let reapOnce: Void = {
+        let marker = "/bootstrap-ssh-tests/"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != getpid(),
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8) else { continue }
+            let words = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard words.first?.hasPrefix("sshd") == true || words.first == Requirements.sshd,
+                  words.contains(where: { $0.contains(marker) }) else { continue }
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            if fields.count > 1, fields[1] == "1" { kill(pid, SIGTERM) }
+        }
+    }()
+
+    static func reapOrphans() { _ = reapOnce }
+
+    deinit { terminate() }
 }
 
 /// Local users for the non-root cases: one with passwordless sudo, one without.
@@ -363,4 +438,19 @@ func expectSSHError(_ body: () async throws -> Void, sourceLocation: Testing.Sou
         Issue.record("expected an SSHError, got \(error)", sourceLocation: sourceLocation)
         return nil
     }
+}
+
+/// Random bytes, quickly.
+func randomData(_ count: Int) -> Data {
+    var generator = SystemRandomNumberGenerator()
+    var data = Data(count: count)
+    data.withUnsafeMutableBytes { raw in
+        var i = 0
+        while i + 8 <= count {
+            raw.storeBytes(of: generator.next(), toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < count { raw[i] = UInt8.random(in: 0...255); i += 1 }
+    }
+    return data
 }
