@@ -257,9 +257,10 @@ final class Connection: @unchecked Sendable {
             var progressed = false
             if !eofSent {
                 if inputOffset < input.count {
-                    let n = input.withUnsafeBytes { raw -> Int in
+                    let n = try input.withUnsafeBytes { raw -> Int in
                         let base = raw.baseAddress!.advanced(by: inputOffset).assumingMemoryBound(to: CChar.self)
-                        return bs_channel_write(channel, base, min(input.count - inputOffset, 256 * 1024))
+                        let length = min(input.count - inputOffset, 256 * 1024)
+                        return try completingSend(deadline) { bs_channel_write(channel, base, length) }
                     }
                     if n > 0 {
                         inputOffset += n
@@ -271,13 +272,13 @@ final class Connection: @unchecked Sendable {
                     }
                 }
                 if inputOffset >= input.count && !eofSent {
-                    let rc = libssh2_channel_send_eof(channel)
+                    let rc = try completingSend(deadline) { libssh2_channel_send_eof(channel) }
                     if rc != BS_EAGAIN { eofSent = true; progressed = true }
                 }
             }
             for stream in [Int32(0), Int32(SSH_EXTENDED_DATA_STDERR)] {
                 while true {
-                    let n = bs_channel_read(channel, stream, buffer, bufferSize)
+                    let n = try completingSend(deadline) { bs_channel_read(channel, stream, buffer, bufferSize) }
                     if n > 0 {
                         progressed = true
                         let bytes = UnsafeRawBufferPointer(start: buffer, count: n)
@@ -559,8 +560,9 @@ final class Connection: @unchecked Sendable {
         var lastActivity = ContinuousClock.now
         loop: while true {
             var progressed = false
+            let forever = Deadline(instant: nil) { self.closedError() }
             while toPair.count < limit {
-                let n = bs_channel_read(channel, 0, buffer, size)
+                guard let n = try? completingSend(forever, { bs_channel_read(channel, 0, buffer, size) }) else { break loop }
                 if n > 0 { toPair.append(buffer, n); progressed = true } else if n == Int(BS_EAGAIN) || n == 0 { break } else { break loop }
             }
             if !toPair.isEmpty {
@@ -572,7 +574,9 @@ final class Connection: @unchecked Sendable {
                 if n > 0 { toChannel.append(buffer, n); progressed = true } else if n == 0 { pairEOF = true } else if errno != EAGAIN && errno != EINTR { break loop }
             }
             if !toChannel.isEmpty {
-                let n = toChannel.withFront { bs_channel_write(channel, $0, $1) }
+                guard let n = try? toChannel.withFront({ base, length in
+                    try completingSend(forever) { bs_channel_write(channel, base, length) }
+                }) else { break loop }
                 if n > 0 { toChannel.drop(n); progressed = true } else if n != Int(BS_EAGAIN) { break loop }
             }
             if pairEOF && toChannel.isEmpty { break }
@@ -660,6 +664,18 @@ final class Connection: @unchecked Sendable {
         if let instant = deadline.instant, instant <= .now { throw deadline.error() }
     }
 
+    /// Calls `body` again while libssh2 is stuck part-way through sending a packet: until that packet is
+    /// out, no other call may send anything (libssh2 would answer LIBSSH2_ERROR_BAD_USE). Waiting for the
+    /// socket to drain is safe: the server keeps reading whatever we send within its window.
+    private func completingSend<T: BinaryInteger>(_ deadline: Deadline, _ body: () -> T) throws -> T {
+        while true {
+            let rc = body()
+            guard rc == BS_EAGAIN, let s = session,
+                  libssh2_session_block_directions(s) & Int32(BS_BLOCK_OUTBOUND) != 0 else { return rc }
+            try wait(deadline)
+        }
+    }
+
     /// Repeats `body` while it says EAGAIN; returns its final code, negative or not.
     private func callRC(_ deadline: Deadline, _ body: () -> Int32) throws -> Int32 {
         while true {
@@ -728,10 +744,10 @@ struct ByteQueue {
         pointer.withMemoryRebound(to: UInt8.self, capacity: n) { storage.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
     }
 
-    func withFront<R>(_ body: (UnsafePointer<CChar>, Int) -> R) -> R {
-        storage.withUnsafeBufferPointer { buffer in
+    func withFront<R>(_ body: (UnsafePointer<CChar>, Int) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!.advanced(by: start)).assumingMemoryBound(to: CChar.self)
-            return body(base, count)
+            return try body(base, count)
         }
     }
 

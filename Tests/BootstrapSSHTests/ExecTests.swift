@@ -52,7 +52,7 @@ struct ExecTests {
         let small = try await session.run(ShellCommand(["tr", "a-z", "A-Z"]), stdin: Data("hello\n".utf8),
                                           timeout: .seconds(20), output: nil)
         #expect(small.stdoutText == "HELLO\n")
-        let big = randomData(3_000_000)
+        let big = randomData(12_000_000)
         let echoed = try await session.run(ShellCommand(["cat"]), stdin: big, timeout: .seconds(60), output: nil)
         #expect(echoed.stdout == big)
         let ignored = try await session.run(ShellCommand(["echo", "done"]), stdin: big, timeout: .seconds(60),
