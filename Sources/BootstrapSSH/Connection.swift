@@ -16,9 +16,29 @@ enum LibSSH2 {
 struct Deadline {
     var instant: ContinuousClock.Instant?
     var error: () -> SSHError
+    /// Set when the calling task was cancelled: waiting stops with a `.cancelled` error.
+    var cancellation: CancellationFlag?
 
     static func after(_ duration: Duration?, error: @escaping () -> SSHError) -> Deadline {
         Deadline(instant: duration.map { ContinuousClock.now + $0 }, error: error)
+    }
+}
+
+/// Raised from any thread when the task waiting for a command is cancelled; read by the session thread.
+final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+
+    func raise() {
+        lock.lock()
+        raised = true
+        lock.unlock()
+    }
+
+    var isRaised: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return raised
     }
 }
 
@@ -202,19 +222,25 @@ final class Connection: @unchecked Sendable {
         return command.script
     }
 
-    func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) throws -> CommandResult {
+    func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?,
+             cancellation: CancellationFlag? = nil) throws -> CommandResult {
         guard let s = session else { throw closedError() }
         reapParked()
         let label = self.label
-        let deadline = Deadline.after(timeout) {
+        var deadline = Deadline.after(timeout) {
             SSHError(.commandTimeout, host: label,
                      message: "host \(label): command timed out after \(timeout?.shortSeconds ?? "?"): \(command)")
         }
+        deadline.cancellation = cancellation
+        if cancellation?.isRaised == true { throw cancelledError(command) }
         let channel = try callPointer(deadline, what: "opening a channel", kind: .channel) { bs_channel_open_session(s) }
         var result: CommandResult
         do {
             result = try exec(channel: channel, line: commandLine(command), stdin: stdin, deadline: deadline,
                               output: output)
+        } catch let error as SSHError where error.kind == .cancelled {
+            discard(channel, patient: false)
+            throw cancelledError(command)
         } catch {
             discard(channel, patient: false)
             throw error
@@ -628,6 +654,10 @@ final class Connection: @unchecked Sendable {
 
     // MARK: - Waiting and errors
 
+    private func cancelledError(_ command: ShellCommand) -> SSHError {
+        SSHError(.cancelled, host: label, message: "host \(label): command cancelled: \(command)")
+    }
+
     private func closedError() -> SSHError {
         SSHError(.closed, host: label, message: "host \(label): the SSH session is closed")
     }
@@ -652,6 +682,9 @@ final class Connection: @unchecked Sendable {
     private func wait(_ deadline: Deadline) throws {
         guard let s = session else { throw closedError() }
         if let instant = deadline.instant, instant <= .now { throw deadline.error() }
+        if deadline.cancellation?.isRaised == true {
+            throw SSHError(.cancelled, host: label, message: "host \(label): cancelled")
+        }
         let directions = libssh2_session_block_directions(s)
         var events: Int16 = 0
         if directions & Int32(BS_BLOCK_INBOUND) != 0 { events |= Int16(POLLIN) }
@@ -659,7 +692,8 @@ final class Connection: @unchecked Sendable {
         if events == 0 {
             Net.wait(fd, events: Int16(POLLIN), deadline: deadline.instant, maxWait: .milliseconds(5))
         } else {
-            Net.wait(fd, events: events, deadline: deadline.instant, maxWait: .seconds(1))
+            Net.wait(fd, events: events, deadline: deadline.instant,
+                     maxWait: deadline.cancellation == nil ? .seconds(1) : .milliseconds(100))
         }
         if let instant = deadline.instant, instant <= .now { throw deadline.error() }
     }

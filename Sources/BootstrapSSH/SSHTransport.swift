@@ -111,8 +111,13 @@ public final class SSHSession: HostSession, @unchecked Sendable {
         -> CommandResult
     {
         let connection = self.connection
-        return try await worker.perform {
-            try connection.run(command, stdin: stdin, timeout: timeout, output: output)
+        let cancellation = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await worker.perform {
+                try connection.run(command, stdin: stdin, timeout: timeout, output: output, cancellation: cancellation)
+            }
+        } onCancel: {
+            cancellation.raise()
         }
     }
 

@@ -153,6 +153,29 @@ struct ExecTests {
         #expect(after.stdoutText == "still here\n")
     }
 
+    @Test("cancelling the waiting task stops the command; the session stays usable")
+    func cancellation() async throws {
+        let keys = try Keys.shared()
+        let server = try SSHD()
+        defer { server.stop() }
+        let session = try await SSHSession.open(
+            endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
+            options: testOptions())
+        defer { Task { await session.close() } }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let task = Task { try await session.run(ShellCommand(["sleep", "30"])) }
+        try await Task.sleep(for: .milliseconds(500))
+        task.cancel()
+        let outcome = await task.result
+        #expect(clock.now - start < .seconds(5))
+        switch outcome {
+        case .success: Issue.record("a cancelled command reported success")
+        case .failure(let error): #expect((error as? SSHError)?.kind == .cancelled, "\(error)")
+        }
+        #expect(try await session.run(ShellCommand(["echo", "ok"])).stdoutText == "ok\n")
+    }
+
     @Test("one session serves many commands (no reconnect per command)")
     func sessionReuse() async throws {
         let keys = try Keys.shared()
