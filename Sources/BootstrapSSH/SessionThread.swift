@@ -18,8 +18,15 @@ final class SessionThread: @unchecked Sendable {
         thread.start()
     }
 
+    /// Queues `job`. Once the thread is stopping, jobs run at once on the caller's thread instead (they
+    /// find the connection shut and fail fast), so that no caller waits on a thread that has ended.
     func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
+        if stopping {
+            condition.unlock()
+            job()
+            return
+        }
         jobs.append(job)
         condition.signal()
         condition.unlock()
