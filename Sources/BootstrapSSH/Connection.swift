@@ -234,13 +234,20 @@ final class Connection: @unchecked Sendable {
         deadline.cancellation = cancellation
         if cancellation?.isRaised == true { throw cancelledError(command) }
         let channel = try callPointer(deadline, what: "opening a channel", kind: .channel) { bs_channel_open_session(s) }
+        // With a time limit, the remote shell first reports its process id on stderr (a line the caller
+        // never sees), so that a command cut off can be killed with its whole process group: sshd starts
+        // every command in a session of its own and would otherwise let it run on.
+        let remote = timeout == nil ? nil : RemoteProcess()
+        var line = commandLine(command)
+        if remote != nil { line = "echo $$ >&2; exec \(wrappedCommandLine(command))" }
         var result: CommandResult
         do {
-            result = try exec(channel: channel, line: commandLine(command), stdin: stdin, deadline: deadline,
-                              output: output)
-        } catch let error as SSHError where error.kind == .cancelled {
+            result = try exec(channel: channel, line: line, stdin: stdin, deadline: deadline, output: output,
+                              remote: remote)
+        } catch let error as SSHError where error.kind == .cancelled || error.kind == .commandTimeout {
             discard(channel, patient: false)
-            throw cancelledError(command)
+            if let pid = remote?.pid { kill(processGroup: pid, privileged: command.privileged && !isRoot) }
+            throw error.kind == .cancelled ? cancelledError(command) : error
         } catch {
             discard(channel, patient: false)
             throw error
@@ -250,6 +257,25 @@ final class Connection: @unchecked Sendable {
             try checkSudo(result)
         }
         return result
+    }
+
+    /// The command as one program for `exec`: `sh -c SCRIPT`, through `sudo -n` when needed.
+    private func wrappedCommandLine(_ command: ShellCommand) -> String {
+        (command.privileged && !isRoot ? "sudo -n " : "") + "sh -c \(Shell.quote(command.script))"
+    }
+
+    /// Ends a command cut off by its time-out: TERM to its process group now, KILL two seconds later.
+    private func kill(processGroup pid: Int32, privileged: Bool) {
+        guard pid > 1, let s = session else { return }
+        let sudo = privileged ? "sudo -n " : ""
+        let script = "\(sudo)kill -TERM -- -\(pid) 2>/dev/null; "
+            + "(sleep 2; \(sudo)kill -KILL -- -\(pid)) </dev/null >/dev/null 2>&1 &"
+        let deadline = Deadline.after(.seconds(5)) { self.closedError() }
+        guard let channel = try? callPointer(deadline, what: "opening a channel", kind: .channel, {
+            bs_channel_open_session(s)
+        }) else { return }
+        _ = try? exec(channel: channel, line: script, stdin: nil, deadline: deadline, output: nil, remote: nil)
+        discard(channel, patient: false)
     }
 
     private func checkSudo(_ result: CommandResult) throws {
@@ -267,7 +293,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func exec(channel: OpaquePointer, line: String, stdin: Data?, deadline: Deadline,
-                      output: OutputHandler?) throws -> CommandResult {
+                      output: OutputHandler?, remote: RemoteProcess?) throws -> CommandResult {
         try call(deadline, what: "starting the command", kind: .channel) { bs_channel_exec(channel, line) }
         var stdout = Data()
         var stderr = Data()
@@ -312,6 +338,17 @@ final class Connection: @unchecked Sendable {
                             stdout.append(contentsOf: bytes)
                             if let output { splitters.0.feed(bytes, output) }
                         } else {
+                            var bytes = bytes
+                            if let remote, remote.pid == nil {
+                                // The first stderr line is the remote shell's process id.
+                                guard let newline = bytes.firstIndex(of: 0x0A) else {
+                                    remote.header.append(contentsOf: bytes)
+                                    continue
+                                }
+                                remote.header.append(contentsOf: bytes[..<newline])
+                                remote.pid = Int32(String(decoding: remote.header, as: UTF8.self)) ?? -1
+                                bytes = UnsafeRawBufferPointer(rebasing: bytes[(newline + 1)...])
+                            }
                             stderr.append(contentsOf: bytes)
                             if let output { splitters.1.feed(bytes, output) }
                         }
@@ -736,6 +773,12 @@ final class Connection: @unchecked Sendable {
             try wait(deadline)
         }
     }
+}
+
+/// The process id a remote command reported (see `Connection.run`).
+final class RemoteProcess {
+    var header: [UInt8] = []
+    var pid: Int32?
 }
 
 /// Splits a stream into lines for the output callback; the last partial line is flushed at the end.

@@ -141,7 +141,7 @@ struct ExecTests {
         let start = clock.now
         let secret = Secret("s3cr3t-token")
         let error = await expectSSHError {
-            _ = try await session.run(ShellCommand(script: "sleep 30 # \(secret.revealed)", secrets: [secret]),
+            _ = try await session.run(ShellCommand(script: "sleep 29.123; true # \(secret.revealed)", secrets: [secret]),
                                       stdin: nil, timeout: .seconds(1), output: nil)
         }
         let elapsed = clock.now - start
@@ -151,6 +151,20 @@ struct ExecTests {
         #expect(elapsed < .seconds(5))
         let after = try await session.run(ShellCommand(["echo", "still here"]))
         #expect(after.stdoutText == "still here\n")
+        // The remote command was killed with its process group, not left running.
+        var survivors = ""
+        for _ in 0..<50 {
+            survivors = try runProgram("/usr/bin/pgrep", ["-f", "sleep 29.123"], check: false).stdout
+            if survivors.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(survivors.isEmpty, "still running: \(survivors)")
+        // With a time limit that is not reached, output is exactly the command's own.
+        let timed = try await session.run(ShellCommand(script: "echo out; echo err >&2; exit 3"), stdin: nil,
+                                          timeout: .seconds(30), output: nil)
+        #expect(timed.stdoutText == "out\n")
+        #expect(timed.stderrText == "err\n")
+        #expect(timed.exitStatus == 3)
     }
 
     @Test("cancelling the waiting task stops the command; the session stays usable")
