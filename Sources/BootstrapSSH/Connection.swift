@@ -629,7 +629,8 @@ final class Connection: @unchecked Sendable {
                 if n > 0 { toPair.append(buffer, n); progressed = true } else if n == Int(BS_EAGAIN) || n == 0 { break } else { break loop }
             }
             if !toPair.isEmpty {
-                let n = toPair.withFront { write(tunnelFD, $0, $1) }
+                // send(MSG_NOSIGNAL): a closed peer must not raise SIGPIPE in this process.
+                let n = toPair.withFront { send(tunnelFD, $0, $1, Int32(MSG_NOSIGNAL)) }
                 if n > 0 { toPair.drop(n); progressed = true } else if n < 0 && errno != EAGAIN && errno != EINTR { break loop }
             }
             if !pairEOF && toChannel.count < limit {
@@ -645,8 +646,11 @@ final class Connection: @unchecked Sendable {
             if pairEOF && toChannel.isEmpty { break }
             if libssh2_channel_eof(channel) != 0 && toPair.isEmpty { break }
             if progressed { lastActivity = .now; continue }
+            // While the pair side is backed up, the SSH socket is only watched when a write to the channel
+            // may be waiting for a window adjustment (otherwise its pending input would wake us at once).
+            let watchInput = toPair.count < limit || !toChannel.isEmpty
             var fds = [
-                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: fd, events: watchInput ? Int16(POLLIN) : 0, revents: 0),
                 pollfd(fd: tunnelFD, events: 0, revents: 0),
             ]
             if libssh2_session_block_directions(s) & Int32(BS_BLOCK_OUTBOUND) != 0 { fds[0].events |= Int16(POLLOUT) }
