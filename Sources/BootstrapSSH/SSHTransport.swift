@@ -2,6 +2,22 @@ import BootstrapCore
 import BootstrapEngine
 import Foundation
 
+// BootstrapSSH: the SSH transport on libssh2 (1.10).
+//
+// - `SSHTransport().connect(endpoint)` opens one `SSHSession` per host, reused for every step. Each session
+//   owns a thread; its libssh2 session is non-blocking and every wait is a `poll` on the socket with a
+//   deadline, so connect/handshake/command time-outs and task cancellation all work the same way, and
+//   Swift's cooperative pool never blocks in C.
+// - Host keys: OpenSSH known_hosts (plain, hashed, `[host]:port`, `@revoked`) through libssh2_knownhost_*;
+//   policies strict / accept-new / off. Auth: key file (passphrase from the endpoint's variable or a TTY
+//   prompt), then ssh-agent. libssh2 1.10 signs RSA user keys with SHA-1 `ssh-rsa` only: prefer ed25519/ecdsa.
+// - `run` wraps privileged commands in `sudo -n sh -c` for non-root users and reads stdout and stderr in one
+//   loop; `upload` writes over SFTP to a temp file and renames it into place (via `sudo install` when not
+//   root); `download` reads over SFTP, or through `sudo -n cat` when the user may not read the file.
+// - Bastion: a direct-tcpip channel on the bastion's session, pumped through a socket pair whose other end
+//   carries the target's SSH session.
+// - `SSHBenchmark.main(arguments:)` backs the hidden `bootstrap bench-ssh` subcommand used by scripts/bench-ssh.
+
 /// The real transport: libssh2 sessions, one per host, each on its own thread.
 public struct SSHTransport: HostTransport {
     public struct Options: Sendable {
