@@ -135,6 +135,21 @@ struct NetworkTests {
         #expect(error?.message == "host worker-1 (\(listener.address):\(listener.port)): connection timed out after 2s")
     }
 
+    @Test("an idle session sends SSH keepalives and stays usable")
+    func keepalive() async throws {
+        let keys = try Keys.shared()
+        let server = try SSHD(logLevel: "DEBUG1")
+        defer { server.stop() }
+        var options = testOptions()
+        options.keepaliveInterval = 1
+        let s = try await SSHSession.open(
+            endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()), options: options)
+        try await Task.sleep(for: .milliseconds(3500))
+        #expect(server.log.contains("keepalive@libssh2.org"), "no keepalive reached sshd")
+        #expect(try await s.run(ShellCommand(["echo", "awake"])).stdoutText == "awake\n")
+        await s.close()
+    }
+
     @Test("DNS names are resolved")
     func resolution() throws {
         let addresses = try Net.resolve("localhost", port: 22).map(\.text)
