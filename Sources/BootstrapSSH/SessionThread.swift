@@ -60,10 +60,9 @@ final class SessionThread: @unchecked Sendable {
         while true {
             condition.lock()
             var idle: (@Sendable () -> Void)?
-            while jobs.isEmpty && !stopping {
+            while jobs.isEmpty && !stopping && idle == nil {
                 if !condition.wait(until: Date(timeIntervalSinceNow: idleInterval)), jobs.isEmpty, !stopping {
                     idle = idleHandler
-                    break
                 }
             }
             if let idle {
@@ -71,7 +70,8 @@ final class SessionThread: @unchecked Sendable {
                 idle()
                 continue
             }
-            if jobs.isEmpty && stopping {
+            if jobs.isEmpty {
+                // Only reached when stopping.
                 condition.unlock()
                 return
             }

@@ -148,6 +148,14 @@ struct NetworkTests {
         #expect(server.log.contains("keepalive@libssh2.org"), "no keepalive reached sshd")
         #expect(try await s.run(ShellCommand(["echo", "awake"])).stdoutText == "awake\n")
         await s.close()
+
+        // Keepalives off: an idle session simply waits.
+        options.keepaliveInterval = 0
+        let quiet = try await SSHSession.open(
+            endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()), options: options)
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(try await quiet.run(ShellCommand(["echo", "still"])).stdoutText == "still\n")
+        await quiet.close()
     }
 
     @Test("DNS names are resolved")
