@@ -85,15 +85,23 @@ public final class SSHSession: HostSession, @unchecked Sendable {
     public static func open(_ endpoint: HostEndpoint, options: SSHTransport.Options = .init()) async throws
         -> SSHSession
     {
+        let (worker, connection) = try await establish(endpoint, options: options)
+        if options.keepaliveInterval > 0 {
+            worker.setIdleHandler { connection.keepalive() }
+        }
+        return SSHSession(endpoint: endpoint, worker: worker, connection: connection)
+    }
+
+    /// A connected, authenticated connection on its own thread; through its bastion (itself reached the
+    /// same way, so hops chain) when it has one.
+    private static func establish(_ endpoint: HostEndpoint, options: SSHTransport.Options) async throws
+        -> (SessionThread, Connection)
+    {
         var tunnelSocket: Int32?
         if let bastion = endpoint.bastion?.value {
-            let bastionWorker = SessionThread(name: "ssh-bastion \(bastion.name)", idleInterval: 3600)
-            let bastionConnection = Connection(endpoint: bastion, options: options)
+            let (bastionWorker, bastionConnection) = try await establish(bastion, options: options)
             do {
-                tunnelSocket = try await bastionWorker.perform {
-                    try bastionConnection.establish(socket: nil)
-                    return try bastionConnection.openTunnel(to: endpoint)
-                }
+                tunnelSocket = try await bastionWorker.perform { try bastionConnection.openTunnel(to: endpoint) }
             } catch {
                 bastionWorker.submit { bastionConnection.shutdown() }
                 bastionWorker.stop()
@@ -117,10 +125,7 @@ public final class SSHSession: HostSession, @unchecked Sendable {
             worker.stop()
             throw error
         }
-        if options.keepaliveInterval > 0 {
-            worker.setIdleHandler { connection.keepalive() }
-        }
-        return SSHSession(endpoint: endpoint, worker: worker, connection: connection)
+        return (worker, connection)
     }
 
     public func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) async throws

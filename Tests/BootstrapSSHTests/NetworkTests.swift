@@ -43,6 +43,21 @@ struct NetworkTests {
         }
         #expect(error?.kind == .hostKeyUnknown)
         #expect(error?.host == hop.label)
+
+        // Two hops: first bastion → second bastion → target.
+        let second = try SSHD(authorized: [keys.ecdsa], logLevel: "DEBUG1")
+        defer { second.stop() }
+        let chain = try jump.dir.write("known_hosts_chain", jump.knownHostsLine + second.knownHostsLine + target.knownHostsLine)
+        var first = hop
+        first.knownHostsPath = chain
+        let secondHop = HostEndpoint(name: "bastion-2", address: second.address, port: second.port, user: "root",
+                                     keyPath: keys.ecdsa.privatePath, useAgent: false, knownHostsPath: chain,
+                                     bastion: first)
+        let twoHops = try await SSHSession.open(
+            endpoint(target, key: keys.ed25519.privatePath, knownHosts: chain, bastion: secondHop), options: testOptions())
+        #expect(try await twoHops.run(ShellCommand(["echo", "two hops"])).stdoutText == "two hops\n")
+        await twoHops.close()
+        #expect(second.log.contains("direct-tcpip"))
     }
 
     @Test("a bastion that refuses forwarding: the tunnel error names both hosts")
