@@ -173,6 +173,23 @@ struct NetworkTests {
         await quiet.close()
     }
 
+    @Test("sockets have TCP keepalive (probing after 30 s) and no Nagle delay")
+    func tcpOptions() throws {
+        let server = try SSHD()
+        defer { server.stop() }
+        let fd = try Net.connect(host: server.address, port: server.port, deadline: .now + .seconds(5))
+        defer { close(fd) }
+        func option(_ level: Int32, _ name: Int32) -> Int32 {
+            var value: Int32 = -1
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, level, name, &value, &length)
+            return value
+        }
+        #expect(option(SOL_SOCKET, SO_KEEPALIVE) == 1)
+        #expect(option(Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 30)
+        #expect(option(Int32(IPPROTO_TCP), TCP_NODELAY) != 0)
+    }
+
     @Test("DNS names are resolved")
     func resolution() throws {
         let addresses = try Net.resolve("localhost", port: 22).map(\.text)
