@@ -122,7 +122,8 @@ final class Connection: @unchecked Sendable {
 
     // MARK: - Authentication
 
-    private func authenticate(_ deadline: Deadline) throws {
+    private func authenticate(_ connectDeadline: Deadline) throws {
+        var deadline = connectDeadline
         guard let s = session else { throw closedError() }
         let user = endpoint.user
         var serverMethods = ""
@@ -150,6 +151,8 @@ final class Connection: @unchecked Sendable {
                         passphrase = value
                     } else if options.allowPassphrasePrompt, let value = PassphrasePrompt.ask(for: keyPath) {
                         passphrase = value
+                        // Time spent typing does not count against the connect timeout.
+                        deadline = Deadline.after(endpoint.connectTimeout, error: connectDeadline.error)
                     } else {
                         usable = false
                         let source = endpoint.passphraseEnvironment.map { "$\($0) is not set" } ?? "no passphrase variable"
