@@ -204,12 +204,17 @@ struct NetworkTests {
         let server = try SSHD()
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
+        func threads() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0 }
+        let threadsBefore = threads()
+        let transport: any HostTransport = SSHTransport(options: testOptions())
+        let peak = Notices()
         let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for i in 0..<50 {
                 group.addTask {
                     let ep = endpoint(server, name: "host-\(i)", key: keys.ed25519.privatePath, knownHosts: knownHosts,
                                       timeout: .seconds(60))
-                    let s = try await SSHSession.open(ep, options: testOptions())
+                    let s = try await transport.connect(ep)
+                    peak.add("\(threads())")
                     var last = ""
                     for j in 0..<3 {
                         last = try await s.run(ShellCommand(["echo", "\(i)-\(j)"])).stdoutText
@@ -224,5 +229,14 @@ struct NetworkTests {
         }
         #expect(results.count == 50)
         for i in 0..<50 { #expect(results[i] == "\(i)-2\n") }
+        let most = peak.all.compactMap(Int.init).max() ?? 0
+        #expect(most > threadsBefore + 10, "sessions run on threads of their own (peak \(most), before \(threadsBefore))")
+        // Every session's thread has ended with its session.
+        var threadsAfter = threads()
+        for _ in 0..<50 where threadsAfter > threadsBefore + 4 {
+            try await Task.sleep(for: .milliseconds(100))
+            threadsAfter = threads()
+        }
+        #expect(threadsAfter <= threadsBefore + 4, "threads: \(threadsBefore) before, \(threadsAfter) after")
     }
 }
