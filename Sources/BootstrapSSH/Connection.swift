@@ -454,9 +454,16 @@ final class Connection: @unchecked Sendable {
         return libssh2_sftp_last_error(sftp)
     }
 
+    /// Set for the duration of an upload or download: lets the caller's task cancel it.
+    private var transferCancellation: CancellationFlag?
+
     private func transferDeadline(_ what: String, _ path: String) -> Deadline {
-        // Transfers have no overall limit; a stalled peer is caught by keepalives and TCP.
-        Deadline(instant: nil) { SSHError(.sftp, host: self.label, message: "host \(self.label): \(what) \(path) timed out") }
+        // Transfers have no overall limit; a stalled peer is caught by TCP keepalive.
+        var deadline = Deadline(instant: nil) {
+            SSHError(.sftp, host: self.label, message: "host \(self.label): \(what) \(path) timed out")
+        }
+        deadline.cancellation = transferCancellation
+        return deadline
     }
 
     /// Writes `data` to a new file at `path` (which must not exist) with `mode`.
@@ -472,23 +479,41 @@ final class Connection: @unchecked Sendable {
             throw sftpError("creating", path: path)
         }
         var offset = 0
-        var failed: SSHError?
+        var failed: Error?
         while offset < data.count {
-            let n = data.withUnsafeBytes { raw -> Int in
-                let base = raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self)
-                return libssh2_sftp_write(handle, base, min(data.count - offset, 1 << 20))
+            let n: Int
+            do {
+                n = try data.withUnsafeBytes { raw -> Int in
+                    let base = raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self)
+                    let length = min(data.count - offset, 1 << 20)
+                    return try completingSend(deadline) { libssh2_sftp_write(handle, base, length) }
+                }
+            } catch {
+                failed = error
+                break
             }
             if n > 0 {
                 offset += n
             } else if n == Int(BS_EAGAIN) || n == 0 {
-                do { try wait(deadline) } catch { failed = error as? SSHError; break }
+                do { try wait(deadline) } catch { failed = error; break }
             } else {
                 failed = sftpError("writing", path: path)
                 break
             }
         }
+        if let failed {
+            // An interrupted transfer may leave requests in flight: start SFTP afresh next time.
+            resetSFTP()
+            throw failed
+        }
         _ = try? callRC(deadline) { bs_sftp_close(handle) }
-        if let failed { throw failed }
+    }
+
+    private func resetSFTP() {
+        guard let handle = sftp else { return }
+        let deadline = Deadline.after(.seconds(2)) { self.closedError() }
+        _ = try? callRC(deadline) { libssh2_sftp_shutdown(handle) }
+        sftp = nil
     }
 
     private func sftpRead(_ path: String) throws -> Data? {
@@ -505,7 +530,10 @@ final class Connection: @unchecked Sendable {
                            message: "host \(label): cannot download \(path): "
                                + (lastSFTPStatus().map { Self.sftpStatus($0) } ?? "\(error)"))
         }
-        defer { _ = try? callRC(deadline) { bs_sftp_close(handle) } }
+        var completed = false
+        defer {
+            if completed { _ = try? callRC(deadline) { bs_sftp_close(handle) } } else { resetSFTP() }
+        }
         var out = Data()
         let size = 256 * 1024
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
@@ -515,6 +543,7 @@ final class Connection: @unchecked Sendable {
             if n > 0 {
                 out.append(UnsafeRawBufferPointer(start: buffer, count: n).bindMemory(to: UInt8.self))
             } else if n == 0 {
+                completed = true
                 return out
             } else if n == Int(BS_EAGAIN) {
                 try wait(deadline)
@@ -524,7 +553,12 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    func upload(_ data: Data, to path: String, mode: Int) throws {
+    func upload(_ data: Data, to path: String, mode: Int, cancellation: CancellationFlag? = nil) throws {
+        if cancellation?.isRaised == true {
+            throw SSHError(.cancelled, host: label, message: "host \(label): upload of \(path) cancelled")
+        }
+        transferCancellation = cancellation
+        defer { transferCancellation = nil }
         let token = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let directory = (path as NSString).deletingLastPathComponent.isEmpty
             ? "." : (path as NSString).deletingLastPathComponent
@@ -532,29 +566,51 @@ final class Connection: @unchecked Sendable {
         let besideTarget = "\(directory)/.bootstrap-upload-\(token)"
         if isRoot {
             do {
-                try sftpWrite(data, to: besideTarget, mode: 0o600)
+                do {
+                    try sftpWrite(data, to: besideTarget, mode: 0o600)
+                } catch let error as SSHError where error.kind == .sftp && error.message.hasSuffix("no such file") {
+                    // The directory does not exist yet: create it and try once more.
+                    let made = try run(ShellCommand(["mkdir", "-p", directory], privileged: true), stdin: nil,
+                                       timeout: nil, output: nil, cancellation: transferCancellation)
+                    guard made.succeeded else { throw error }
+                    try sftpWrite(data, to: besideTarget, mode: 0o600)
+                }
+                let script = "chmod \(octal) \(Shell.quote(besideTarget)) && mv -f \(Shell.quote(besideTarget)) "
+                    + "\(Shell.quote(path))"
+                let result = try run(ShellCommand(script: script, privileged: true), stdin: nil, timeout: nil,
+                                     output: nil, cancellation: transferCancellation)
+                guard result.succeeded else { throw installError(path, result) }
             } catch {
-                // The directory may not exist yet: create it and try once more.
-                let made = try run(ShellCommand(["mkdir", "-p", directory], privileged: true), stdin: nil,
-                                   timeout: nil, output: nil)
-                guard made.succeeded else { throw error }
-                try sftpWrite(data, to: besideTarget, mode: 0o600)
+                removeQuietly(besideTarget, privileged: true)
+                throw error
             }
-            let script = "chmod \(octal) \(Shell.quote(besideTarget)) && mv -f \(Shell.quote(besideTarget)) "
-                + "\(Shell.quote(path)) || { rc=$?; rm -f \(Shell.quote(besideTarget)); exit $rc; }"
-            let result = try run(ShellCommand(script: script, privileged: true), stdin: nil, timeout: nil, output: nil)
-            guard result.succeeded else { throw installError(path, result) }
         } else {
             let temporary = "/tmp/.bootstrap-upload-\(token)"
-            try sftpWrite(data, to: temporary, mode: 0o600)
+            do {
+                try sftpWrite(data, to: temporary, mode: 0o600)
+            } catch {
+                removeQuietly(temporary, privileged: false)
+                throw error
+            }
             let inner = "mkdir -p \(Shell.quote(directory)) && install -m \(octal) \(Shell.quote(temporary)) "
                 + "\(Shell.quote(besideTarget)) && mv -f \(Shell.quote(besideTarget)) \(Shell.quote(path)) "
                 + "|| { rc=$?; rm -f \(Shell.quote(besideTarget)); exit $rc; }"
             let script = "sudo -n sh -c \(Shell.quote(inner)); rc=$?; rm -f \(Shell.quote(temporary)); exit $rc"
-            let result = try run(ShellCommand(script: script, privileged: false), stdin: nil, timeout: nil, output: nil)
+            let result = try run(ShellCommand(script: script, privileged: false), stdin: nil, timeout: nil, output: nil,
+                                 cancellation: transferCancellation)
             try checkSudo(result)
             guard result.succeeded else { throw installError(path, result) }
         }
+    }
+
+    /// Removes a temporary file after a failed or cancelled upload (best effort, not cancellable).
+    private func removeQuietly(_ path: String, privileged: Bool) {
+        guard session != nil else { return }
+        let saved = transferCancellation
+        transferCancellation = nil
+        defer { transferCancellation = saved }
+        _ = try? run(ShellCommand(["rm", "-f", "--", path], privileged: privileged), stdin: nil, timeout: .seconds(10),
+                     output: nil)
     }
 
     private func installError(_ path: String, _ result: CommandResult) -> SSHError {
@@ -563,9 +619,15 @@ final class Connection: @unchecked Sendable {
                      + result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    func download(_ path: String) throws -> Data {
+    func download(_ path: String, cancellation: CancellationFlag? = nil) throws -> Data {
+        if cancellation?.isRaised == true {
+            throw SSHError(.cancelled, host: label, message: "host \(label): download of \(path) cancelled")
+        }
+        transferCancellation = cancellation
+        defer { transferCancellation = nil }
         if let data = try sftpRead(path) { return data }
-        let result = try run(ShellCommand(["cat", "--", path], privileged: true), stdin: nil, timeout: nil, output: nil)
+        let result = try run(ShellCommand(["cat", "--", path], privileged: true), stdin: nil, timeout: nil, output: nil,
+                             cancellation: transferCancellation)
         guard result.succeeded else {
             throw SSHError(.remoteFile, host: label,
                            message: "host \(label): cannot download \(path): "
@@ -666,11 +728,13 @@ final class Connection: @unchecked Sendable {
                 lastActivity = .now
             }
         }
-        let deadline = Deadline.after(.seconds(2)) { self.closedError() }
-        _ = try? callRC(deadline) { libssh2_channel_send_eof(channel) }
-        discard(channel)
+        if session != nil {  // (nil when a stalled send closed the connection, channel included)
+            let deadline = Deadline.after(.seconds(2)) { self.closedError() }
+            _ = try? callRC(deadline) { libssh2_channel_send_eof(channel) }
+            discard(channel)
+        }
         tunnelChannel = nil
-        close(tunnelFD)
+        if tunnelFD >= 0 { close(tunnelFD) }
         tunnelFD = -1
     }
 
@@ -745,12 +809,27 @@ final class Connection: @unchecked Sendable {
     /// Calls `body` again while libssh2 is stuck part-way through sending a packet: until that packet is
     /// out, no other call may send anything (libssh2 would answer LIBSSH2_ERROR_BAD_USE). Waiting for the
     /// socket to drain is safe: the server keeps reading whatever we send within its window.
+    /// The caller's deadline and cancellation do not apply here: giving up half-way would leave the session
+    /// unusable. If the packet cannot be sent within 30 seconds, the connection is dead and is closed.
     private func completingSend<T: BinaryInteger>(_ deadline: Deadline, _ body: () -> T) throws -> T {
+        var limit: Deadline?
         while true {
             let rc = body()
             guard rc == BS_EAGAIN, let s = session,
                   libssh2_session_block_directions(s) & Int32(BS_BLOCK_OUTBOUND) != 0 else { return rc }
-            try wait(deadline)
+            if limit == nil {
+                let label = self.label
+                limit = Deadline.after(.seconds(30)) {
+                    SSHError(.closed, host: label,
+                             message: "host \(label): the connection stalled for 30s while sending; it is closed")
+                }
+            }
+            do {
+                try wait(limit!)
+            } catch {
+                shutdown()
+                throw error
+            }
         }
     }
 

@@ -144,12 +144,22 @@ public final class SSHSession: HostSession, @unchecked Sendable {
 
     public func upload(_ data: Data, to path: String, mode: Int) async throws {
         let connection = self.connection
-        try await worker.perform { try connection.upload(data, to: path, mode: mode) }
+        let cancellation = CancellationFlag()
+        try await withTaskCancellationHandler {
+            try await worker.perform { try connection.upload(data, to: path, mode: mode, cancellation: cancellation) }
+        } onCancel: {
+            cancellation.raise()
+        }
     }
 
     public func download(_ path: String) async throws -> Data {
         let connection = self.connection
-        return try await worker.perform { try connection.download(path) }
+        let cancellation = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await worker.perform { try connection.download(path, cancellation: cancellation) }
+        } onCancel: {
+            cancellation.raise()
+        }
     }
 
     public func close() async {
