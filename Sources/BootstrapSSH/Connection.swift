@@ -16,9 +16,29 @@ enum LibSSH2 {
 struct Deadline {
     var instant: ContinuousClock.Instant?
     var error: () -> SSHError
+    /// Set when the calling task was cancelled: waiting stops with a `.cancelled` error.
+    var cancellation: CancellationFlag?
 
     static func after(_ duration: Duration?, error: @escaping () -> SSHError) -> Deadline {
         Deadline(instant: duration.map { ContinuousClock.now + $0 }, error: error)
+    }
+}
+
+/// Raised from any thread when the task waiting for a command is cancelled; read by the session thread.
+final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+
+    func raise() {
+        lock.lock()
+        raised = true
+        lock.unlock()
+    }
+
+    var isRaised: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return raised
     }
 }
 
@@ -102,7 +122,8 @@ final class Connection: @unchecked Sendable {
 
     // MARK: - Authentication
 
-    private func authenticate(_ deadline: Deadline) throws {
+    private func authenticate(_ connectDeadline: Deadline) throws {
+        var deadline = connectDeadline
         guard let s = session else { throw closedError() }
         let user = endpoint.user
         var serverMethods = ""
@@ -130,6 +151,8 @@ final class Connection: @unchecked Sendable {
                         passphrase = value
                     } else if options.allowPassphrasePrompt, let value = PassphrasePrompt.ask(for: keyPath) {
                         passphrase = value
+                        // Time spent typing does not count against the connect timeout.
+                        deadline = Deadline.after(endpoint.connectTimeout, error: connectDeadline.error)
                     } else {
                         usable = false
                         let source = endpoint.passphraseEnvironment.map { "$\($0) is not set" } ?? "no passphrase variable"
@@ -202,19 +225,32 @@ final class Connection: @unchecked Sendable {
         return command.script
     }
 
-    func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) throws -> CommandResult {
+    func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?,
+             cancellation: CancellationFlag? = nil) throws -> CommandResult {
         guard let s = session else { throw closedError() }
         reapParked()
         let label = self.label
-        let deadline = Deadline.after(timeout) {
+        var deadline = Deadline.after(timeout) {
             SSHError(.commandTimeout, host: label,
                      message: "host \(label): command timed out after \(timeout?.shortSeconds ?? "?"): \(command)")
         }
+        deadline.cancellation = cancellation
+        if cancellation?.isRaised == true { throw cancelledError(command) }
         let channel = try callPointer(deadline, what: "opening a channel", kind: .channel) { bs_channel_open_session(s) }
+        // With a time limit, the remote shell first reports its process id on stderr (a line the caller
+        // never sees), so that a command cut off can be killed with its whole process group: sshd starts
+        // every command in a session of its own and would otherwise let it run on.
+        let remote = timeout == nil ? nil : RemoteProcess()
+        var line = commandLine(command)
+        if remote != nil { line = "echo $$ >&2; exec \(wrappedCommandLine(command))" }
         var result: CommandResult
         do {
-            result = try exec(channel: channel, line: commandLine(command), stdin: stdin, deadline: deadline,
-                              output: output)
+            result = try exec(channel: channel, line: line, stdin: stdin, deadline: deadline, output: output,
+                              remote: remote)
+        } catch let error as SSHError where error.kind == .cancelled || error.kind == .commandTimeout {
+            discard(channel, patient: false)
+            if let pid = remote?.pid { kill(processGroup: pid, privileged: command.privileged && !isRoot) }
+            throw error.kind == .cancelled ? cancelledError(command) : error
         } catch {
             discard(channel, patient: false)
             throw error
@@ -224,6 +260,25 @@ final class Connection: @unchecked Sendable {
             try checkSudo(result)
         }
         return result
+    }
+
+    /// The command as one program for `exec`: `sh -c SCRIPT`, through `sudo -n` when needed.
+    private func wrappedCommandLine(_ command: ShellCommand) -> String {
+        (command.privileged && !isRoot ? "sudo -n " : "") + "sh -c \(Shell.quote(command.script))"
+    }
+
+    /// Ends a command cut off by its time-out: TERM to its process group now, KILL two seconds later.
+    private func kill(processGroup pid: Int32, privileged: Bool) {
+        guard pid > 1, let s = session else { return }
+        let sudo = privileged ? "sudo -n " : ""
+        let script = "\(sudo)kill -TERM -- -\(pid) 2>/dev/null; "
+            + "(sleep 2; \(sudo)kill -KILL -- -\(pid)) </dev/null >/dev/null 2>&1 &"
+        let deadline = Deadline.after(.seconds(5)) { self.closedError() }
+        guard let channel = try? callPointer(deadline, what: "opening a channel", kind: .channel, {
+            bs_channel_open_session(s)
+        }) else { return }
+        _ = try? exec(channel: channel, line: script, stdin: nil, deadline: deadline, output: nil, remote: nil)
+        discard(channel, patient: false)
     }
 
     private func checkSudo(_ result: CommandResult) throws {
@@ -241,7 +296,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func exec(channel: OpaquePointer, line: String, stdin: Data?, deadline: Deadline,
-                      output: OutputHandler?) throws -> CommandResult {
+                      output: OutputHandler?, remote: RemoteProcess?) throws -> CommandResult {
         try call(deadline, what: "starting the command", kind: .channel) { bs_channel_exec(channel, line) }
         var stdout = Data()
         var stderr = Data()
@@ -257,9 +312,10 @@ final class Connection: @unchecked Sendable {
             var progressed = false
             if !eofSent {
                 if inputOffset < input.count {
-                    let n = input.withUnsafeBytes { raw -> Int in
+                    let n = try input.withUnsafeBytes { raw -> Int in
                         let base = raw.baseAddress!.advanced(by: inputOffset).assumingMemoryBound(to: CChar.self)
-                        return bs_channel_write(channel, base, min(input.count - inputOffset, 256 * 1024))
+                        let length = min(input.count - inputOffset, 256 * 1024)
+                        return try completingSend(deadline) { bs_channel_write(channel, base, length) }
                     }
                     if n > 0 {
                         inputOffset += n
@@ -271,13 +327,13 @@ final class Connection: @unchecked Sendable {
                     }
                 }
                 if inputOffset >= input.count && !eofSent {
-                    let rc = libssh2_channel_send_eof(channel)
+                    let rc = try completingSend(deadline) { libssh2_channel_send_eof(channel) }
                     if rc != BS_EAGAIN { eofSent = true; progressed = true }
                 }
             }
             for stream in [Int32(0), Int32(SSH_EXTENDED_DATA_STDERR)] {
                 while true {
-                    let n = bs_channel_read(channel, stream, buffer, bufferSize)
+                    let n = try completingSend(deadline) { bs_channel_read(channel, stream, buffer, bufferSize) }
                     if n > 0 {
                         progressed = true
                         let bytes = UnsafeRawBufferPointer(start: buffer, count: n)
@@ -285,6 +341,17 @@ final class Connection: @unchecked Sendable {
                             stdout.append(contentsOf: bytes)
                             if let output { splitters.0.feed(bytes, output) }
                         } else {
+                            var bytes = bytes
+                            if let remote, remote.pid == nil {
+                                // The first stderr line is the remote shell's process id.
+                                guard let newline = bytes.firstIndex(of: 0x0A) else {
+                                    remote.header.append(contentsOf: bytes)
+                                    continue
+                                }
+                                remote.header.append(contentsOf: bytes[..<newline])
+                                remote.pid = Int32(String(decoding: remote.header, as: UTF8.self)) ?? -1
+                                bytes = UnsafeRawBufferPointer(rebasing: bytes[(newline + 1)...])
+                            }
                             stderr.append(contentsOf: bytes)
                             if let output { splitters.1.feed(bytes, output) }
                         }
@@ -387,9 +454,16 @@ final class Connection: @unchecked Sendable {
         return libssh2_sftp_last_error(sftp)
     }
 
+    /// Set for the duration of an upload or download: lets the caller's task cancel it.
+    private var transferCancellation: CancellationFlag?
+
     private func transferDeadline(_ what: String, _ path: String) -> Deadline {
-        // Transfers have no overall limit; a stalled peer is caught by keepalives and TCP.
-        Deadline(instant: nil) { SSHError(.sftp, host: self.label, message: "host \(self.label): \(what) \(path) timed out") }
+        // Transfers have no overall limit; a stalled peer is caught by TCP keepalive.
+        var deadline = Deadline(instant: nil) {
+            SSHError(.sftp, host: self.label, message: "host \(self.label): \(what) \(path) timed out")
+        }
+        deadline.cancellation = transferCancellation
+        return deadline
     }
 
     /// Writes `data` to a new file at `path` (which must not exist) with `mode`.
@@ -405,23 +479,41 @@ final class Connection: @unchecked Sendable {
             throw sftpError("creating", path: path)
         }
         var offset = 0
-        var failed: SSHError?
+        var failed: Error?
         while offset < data.count {
-            let n = data.withUnsafeBytes { raw -> Int in
-                let base = raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self)
-                return libssh2_sftp_write(handle, base, min(data.count - offset, 1 << 20))
+            let n: Int
+            do {
+                n = try data.withUnsafeBytes { raw -> Int in
+                    let base = raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self)
+                    let length = min(data.count - offset, 1 << 20)
+                    return try completingSend(deadline) { libssh2_sftp_write(handle, base, length) }
+                }
+            } catch {
+                failed = error
+                break
             }
             if n > 0 {
                 offset += n
             } else if n == Int(BS_EAGAIN) || n == 0 {
-                do { try wait(deadline) } catch { failed = error as? SSHError; break }
+                do { try wait(deadline) } catch { failed = error; break }
             } else {
                 failed = sftpError("writing", path: path)
                 break
             }
         }
+        if let failed {
+            // An interrupted transfer may leave requests in flight: start SFTP afresh next time.
+            resetSFTP()
+            throw failed
+        }
         _ = try? callRC(deadline) { bs_sftp_close(handle) }
-        if let failed { throw failed }
+    }
+
+    private func resetSFTP() {
+        guard let handle = sftp else { return }
+        let deadline = Deadline.after(.seconds(2)) { self.closedError() }
+        _ = try? callRC(deadline) { libssh2_sftp_shutdown(handle) }
+        sftp = nil
     }
 
     private func sftpRead(_ path: String) throws -> Data? {
@@ -438,7 +530,10 @@ final class Connection: @unchecked Sendable {
                            message: "host \(label): cannot download \(path): "
                                + (lastSFTPStatus().map { Self.sftpStatus($0) } ?? "\(error)"))
         }
-        defer { _ = try? callRC(deadline) { bs_sftp_close(handle) } }
+        var completed = false
+        defer {
+            if completed { _ = try? callRC(deadline) { bs_sftp_close(handle) } } else { resetSFTP() }
+        }
         var out = Data()
         let size = 256 * 1024
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
@@ -448,6 +543,7 @@ final class Connection: @unchecked Sendable {
             if n > 0 {
                 out.append(UnsafeRawBufferPointer(start: buffer, count: n).bindMemory(to: UInt8.self))
             } else if n == 0 {
+                completed = true
                 return out
             } else if n == Int(BS_EAGAIN) {
                 try wait(deadline)
@@ -457,7 +553,12 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    func upload(_ data: Data, to path: String, mode: Int) throws {
+    func upload(_ data: Data, to path: String, mode: Int, cancellation: CancellationFlag? = nil) throws {
+        if cancellation?.isRaised == true {
+            throw SSHError(.cancelled, host: label, message: "host \(label): upload of \(path) cancelled")
+        }
+        transferCancellation = cancellation
+        defer { transferCancellation = nil }
         let token = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let directory = (path as NSString).deletingLastPathComponent.isEmpty
             ? "." : (path as NSString).deletingLastPathComponent
@@ -465,29 +566,51 @@ final class Connection: @unchecked Sendable {
         let besideTarget = "\(directory)/.bootstrap-upload-\(token)"
         if isRoot {
             do {
-                try sftpWrite(data, to: besideTarget, mode: 0o600)
+                do {
+                    try sftpWrite(data, to: besideTarget, mode: 0o600)
+                } catch let error as SSHError where error.kind == .sftp && error.message.hasSuffix("no such file") {
+                    // The directory does not exist yet: create it and try once more.
+                    let made = try run(ShellCommand(["mkdir", "-p", directory], privileged: true), stdin: nil,
+                                       timeout: nil, output: nil, cancellation: transferCancellation)
+                    guard made.succeeded else { throw error }
+                    try sftpWrite(data, to: besideTarget, mode: 0o600)
+                }
+                let script = "chmod \(octal) \(Shell.quote(besideTarget)) && mv -f \(Shell.quote(besideTarget)) "
+                    + "\(Shell.quote(path))"
+                let result = try run(ShellCommand(script: script, privileged: true), stdin: nil, timeout: nil,
+                                     output: nil, cancellation: transferCancellation)
+                guard result.succeeded else { throw installError(path, result) }
             } catch {
-                // The directory may not exist yet: create it and try once more.
-                let made = try run(ShellCommand(["mkdir", "-p", directory], privileged: true), stdin: nil,
-                                   timeout: nil, output: nil)
-                guard made.succeeded else { throw error }
-                try sftpWrite(data, to: besideTarget, mode: 0o600)
+                removeQuietly(besideTarget, privileged: true)
+                throw error
             }
-            let script = "chmod \(octal) \(Shell.quote(besideTarget)) && mv -f \(Shell.quote(besideTarget)) "
-                + "\(Shell.quote(path)) || { rc=$?; rm -f \(Shell.quote(besideTarget)); exit $rc; }"
-            let result = try run(ShellCommand(script: script, privileged: true), stdin: nil, timeout: nil, output: nil)
-            guard result.succeeded else { throw installError(path, result) }
         } else {
             let temporary = "/tmp/.bootstrap-upload-\(token)"
-            try sftpWrite(data, to: temporary, mode: 0o600)
+            do {
+                try sftpWrite(data, to: temporary, mode: 0o600)
+            } catch {
+                removeQuietly(temporary, privileged: false)
+                throw error
+            }
             let inner = "mkdir -p \(Shell.quote(directory)) && install -m \(octal) \(Shell.quote(temporary)) "
                 + "\(Shell.quote(besideTarget)) && mv -f \(Shell.quote(besideTarget)) \(Shell.quote(path)) "
                 + "|| { rc=$?; rm -f \(Shell.quote(besideTarget)); exit $rc; }"
             let script = "sudo -n sh -c \(Shell.quote(inner)); rc=$?; rm -f \(Shell.quote(temporary)); exit $rc"
-            let result = try run(ShellCommand(script: script, privileged: false), stdin: nil, timeout: nil, output: nil)
+            let result = try run(ShellCommand(script: script, privileged: false), stdin: nil, timeout: nil, output: nil,
+                                 cancellation: transferCancellation)
             try checkSudo(result)
             guard result.succeeded else { throw installError(path, result) }
         }
+    }
+
+    /// Removes a temporary file after a failed or cancelled upload (best effort, not cancellable).
+    private func removeQuietly(_ path: String, privileged: Bool) {
+        guard session != nil else { return }
+        let saved = transferCancellation
+        transferCancellation = nil
+        defer { transferCancellation = saved }
+        _ = try? run(ShellCommand(["rm", "-f", "--", path], privileged: privileged), stdin: nil, timeout: .seconds(10),
+                     output: nil)
     }
 
     private func installError(_ path: String, _ result: CommandResult) -> SSHError {
@@ -496,9 +619,15 @@ final class Connection: @unchecked Sendable {
                      + result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    func download(_ path: String) throws -> Data {
+    func download(_ path: String, cancellation: CancellationFlag? = nil) throws -> Data {
+        if cancellation?.isRaised == true {
+            throw SSHError(.cancelled, host: label, message: "host \(label): download of \(path) cancelled")
+        }
+        transferCancellation = cancellation
+        defer { transferCancellation = nil }
         if let data = try sftpRead(path) { return data }
-        let result = try run(ShellCommand(["cat", "--", path], privileged: true), stdin: nil, timeout: nil, output: nil)
+        let result = try run(ShellCommand(["cat", "--", path], privileged: true), stdin: nil, timeout: nil, output: nil,
+                             cancellation: transferCancellation)
         guard result.succeeded else {
             throw SSHError(.remoteFile, host: label,
                            message: "host \(label): cannot download \(path): "
@@ -559,12 +688,14 @@ final class Connection: @unchecked Sendable {
         var lastActivity = ContinuousClock.now
         loop: while true {
             var progressed = false
+            let forever = Deadline(instant: nil) { self.closedError() }
             while toPair.count < limit {
-                let n = bs_channel_read(channel, 0, buffer, size)
+                guard let n = try? completingSend(forever, { bs_channel_read(channel, 0, buffer, size) }) else { break loop }
                 if n > 0 { toPair.append(buffer, n); progressed = true } else if n == Int(BS_EAGAIN) || n == 0 { break } else { break loop }
             }
             if !toPair.isEmpty {
-                let n = toPair.withFront { write(tunnelFD, $0, $1) }
+                // send(MSG_NOSIGNAL): a closed peer must not raise SIGPIPE in this process.
+                let n = toPair.withFront { send(tunnelFD, $0, $1, Int32(MSG_NOSIGNAL)) }
                 if n > 0 { toPair.drop(n); progressed = true } else if n < 0 && errno != EAGAIN && errno != EINTR { break loop }
             }
             if !pairEOF && toChannel.count < limit {
@@ -572,14 +703,19 @@ final class Connection: @unchecked Sendable {
                 if n > 0 { toChannel.append(buffer, n); progressed = true } else if n == 0 { pairEOF = true } else if errno != EAGAIN && errno != EINTR { break loop }
             }
             if !toChannel.isEmpty {
-                let n = toChannel.withFront { bs_channel_write(channel, $0, $1) }
+                guard let n = try? toChannel.withFront({ base, length in
+                    try completingSend(forever) { bs_channel_write(channel, base, length) }
+                }) else { break loop }
                 if n > 0 { toChannel.drop(n); progressed = true } else if n != Int(BS_EAGAIN) { break loop }
             }
             if pairEOF && toChannel.isEmpty { break }
             if libssh2_channel_eof(channel) != 0 && toPair.isEmpty { break }
             if progressed { lastActivity = .now; continue }
+            // While the pair side is backed up, the SSH socket is only watched when a write to the channel
+            // may be waiting for a window adjustment (otherwise its pending input would wake us at once).
+            let watchInput = toPair.count < limit || !toChannel.isEmpty
             var fds = [
-                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: fd, events: watchInput ? Int16(POLLIN) : 0, revents: 0),
                 pollfd(fd: tunnelFD, events: 0, revents: 0),
             ]
             if libssh2_session_block_directions(s) & Int32(BS_BLOCK_OUTBOUND) != 0 { fds[0].events |= Int16(POLLOUT) }
@@ -592,11 +728,13 @@ final class Connection: @unchecked Sendable {
                 lastActivity = .now
             }
         }
-        let deadline = Deadline.after(.seconds(2)) { self.closedError() }
-        _ = try? callRC(deadline) { libssh2_channel_send_eof(channel) }
-        discard(channel)
+        if session != nil {  // (nil when a stalled send closed the connection, channel included)
+            let deadline = Deadline.after(.seconds(2)) { self.closedError() }
+            _ = try? callRC(deadline) { libssh2_channel_send_eof(channel) }
+            discard(channel)
+        }
         tunnelChannel = nil
-        close(tunnelFD)
+        if tunnelFD >= 0 { close(tunnelFD) }
         tunnelFD = -1
     }
 
@@ -624,6 +762,10 @@ final class Connection: @unchecked Sendable {
 
     // MARK: - Waiting and errors
 
+    private func cancelledError(_ command: ShellCommand) -> SSHError {
+        SSHError(.cancelled, host: label, message: "host \(label): command cancelled: \(command)")
+    }
+
     private func closedError() -> SSHError {
         SSHError(.closed, host: label, message: "host \(label): the SSH session is closed")
     }
@@ -648,6 +790,9 @@ final class Connection: @unchecked Sendable {
     private func wait(_ deadline: Deadline) throws {
         guard let s = session else { throw closedError() }
         if let instant = deadline.instant, instant <= .now { throw deadline.error() }
+        if deadline.cancellation?.isRaised == true {
+            throw SSHError(.cancelled, host: label, message: "host \(label): cancelled")
+        }
         let directions = libssh2_session_block_directions(s)
         var events: Int16 = 0
         if directions & Int32(BS_BLOCK_INBOUND) != 0 { events |= Int16(POLLIN) }
@@ -655,9 +800,37 @@ final class Connection: @unchecked Sendable {
         if events == 0 {
             Net.wait(fd, events: Int16(POLLIN), deadline: deadline.instant, maxWait: .milliseconds(5))
         } else {
-            Net.wait(fd, events: events, deadline: deadline.instant, maxWait: .seconds(1))
+            Net.wait(fd, events: events, deadline: deadline.instant,
+                     maxWait: deadline.cancellation == nil ? .seconds(1) : .milliseconds(100))
         }
         if let instant = deadline.instant, instant <= .now { throw deadline.error() }
+    }
+
+    /// Calls `body` again while libssh2 is stuck part-way through sending a packet: until that packet is
+    /// out, no other call may send anything (libssh2 would answer LIBSSH2_ERROR_BAD_USE). Waiting for the
+    /// socket to drain is safe: the server keeps reading whatever we send within its window.
+    /// The caller's deadline and cancellation do not apply here: giving up half-way would leave the session
+    /// unusable. If the packet cannot be sent within 30 seconds, the connection is dead and is closed.
+    private func completingSend<T: BinaryInteger>(_ deadline: Deadline, _ body: () -> T) throws -> T {
+        var limit: Deadline?
+        while true {
+            let rc = body()
+            guard rc == BS_EAGAIN, let s = session,
+                  libssh2_session_block_directions(s) & Int32(BS_BLOCK_OUTBOUND) != 0 else { return rc }
+            if limit == nil {
+                let label = self.label
+                limit = Deadline.after(.seconds(30)) {
+                    SSHError(.closed, host: label,
+                             message: "host \(label): the connection stalled for 30s while sending; it is closed")
+                }
+            }
+            do {
+                try wait(limit!)
+            } catch {
+                shutdown()
+                throw error
+            }
+        }
     }
 
     /// Repeats `body` while it says EAGAIN; returns its final code, negative or not.
@@ -686,6 +859,12 @@ final class Connection: @unchecked Sendable {
             try wait(deadline)
         }
     }
+}
+
+/// The process id a remote command reported (see `Connection.run`).
+final class RemoteProcess {
+    var header: [UInt8] = []
+    var pid: Int32?
 }
 
 /// Splits a stream into lines for the output callback; the last partial line is flushed at the end.
@@ -728,10 +907,10 @@ struct ByteQueue {
         pointer.withMemoryRebound(to: UInt8.self, capacity: n) { storage.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
     }
 
-    func withFront<R>(_ body: (UnsafePointer<CChar>, Int) -> R) -> R {
-        storage.withUnsafeBufferPointer { buffer in
+    func withFront<R>(_ body: (UnsafePointer<CChar>, Int) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!.advanced(by: start)).assumingMemoryBound(to: CChar.self)
-            return body(base, count)
+            return try body(base, count)
         }
     }
 

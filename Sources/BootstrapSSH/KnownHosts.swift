@@ -82,6 +82,7 @@ enum KnownHosts {
     nonisolated(unsafe) private static var warnedOff: Set<String> = []
 
     enum Outcome {
+        case revoked
         case match
         case mismatch(expected: String?)
         case notFound
@@ -111,6 +112,10 @@ enum KnownHosts {
         lock.lock()
         defer { lock.unlock() }
         switch try check(session: session, endpoint: endpoint, key: key) {
+        case .revoked:
+            throw SSHError(.hostKeyChanged, host: endpoint.label,
+                           message: "host \(endpoint.label): the \(key.displayType) key offered (\(key.fingerprint)) is "
+                               + "marked @revoked in \(path). Refusing to connect")
         case .match:
             return
         case .mismatch(let expected):
@@ -155,6 +160,14 @@ enum KnownHosts {
             let text = String(decoding: data, as: UTF8.self)
             for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed.hasPrefix("@revoked") {
+                    // `@revoked PATTERNS TYPE BASE64`: this key is refused whatever host offers it.
+                    let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                    if fields.count >= 4, Data(base64Encoded: String(fields[3])) == key.blob {
+                        return .revoked
+                    }
+                    continue
+                }
                 if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix("@") { continue }
                 // Lines libssh2 cannot parse (other key types) are skipped, as OpenSSH does.
                 _ = trimmed.withCString {

@@ -18,6 +18,7 @@ public struct SSHError: Error, Sendable, Hashable, CustomStringConvertible {
         case sudoPasswordRequired
         case sudoMissing
         case commandTimeout
+        case cancelled
         case channel
         case sftp
         case remoteFile

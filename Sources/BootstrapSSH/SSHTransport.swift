@@ -2,6 +2,22 @@ import BootstrapCore
 import BootstrapEngine
 import Foundation
 
+// BootstrapSSH: the SSH transport on libssh2 (1.10).
+//
+// - `SSHTransport().connect(endpoint)` opens one `SSHSession` per host, reused for every step. Each session
+//   owns a thread; its libssh2 session is non-blocking and every wait is a `poll` on the socket with a
+//   deadline, so connect/handshake/command time-outs and task cancellation all work the same way, and
+//   Swift's cooperative pool never blocks in C.
+// - Host keys: OpenSSH known_hosts (plain, hashed, `[host]:port`, `@revoked`) through libssh2_knownhost_*;
+//   policies strict / accept-new / off. Auth: key file (passphrase from the endpoint's variable or a TTY
+//   prompt), then ssh-agent. libssh2 1.10 signs RSA user keys with SHA-1 `ssh-rsa` only: prefer ed25519/ecdsa.
+// - `run` wraps privileged commands in `sudo -n sh -c` for non-root users and reads stdout and stderr in one
+//   loop; `upload` writes over SFTP to a temp file and renames it into place (via `sudo install` when not
+//   root); `download` reads over SFTP, or through `sudo -n cat` when the user may not read the file.
+// - Bastion: a direct-tcpip channel on the bastion's session, pumped through a socket pair whose other end
+//   carries the target's SSH session.
+// - `SSHBenchmark.main(arguments:)` backs the hidden `bootstrap bench-ssh` subcommand used by scripts/bench-ssh.
+
 /// The real transport: libssh2 sessions, one per host, each on its own thread.
 public struct SSHTransport: HostTransport {
     public struct Options: Sendable {
@@ -69,15 +85,23 @@ public final class SSHSession: HostSession, @unchecked Sendable {
     public static func open(_ endpoint: HostEndpoint, options: SSHTransport.Options = .init()) async throws
         -> SSHSession
     {
+        let (worker, connection) = try await establish(endpoint, options: options)
+        if options.keepaliveInterval > 0 {
+            worker.setIdleHandler { connection.keepalive() }
+        }
+        return SSHSession(endpoint: endpoint, worker: worker, connection: connection)
+    }
+
+    /// A connected, authenticated connection on its own thread; through its bastion (itself reached the
+    /// same way, so hops chain) when it has one.
+    private static func establish(_ endpoint: HostEndpoint, options: SSHTransport.Options) async throws
+        -> (SessionThread, Connection)
+    {
         var tunnelSocket: Int32?
         if let bastion = endpoint.bastion?.value {
-            let bastionWorker = SessionThread(name: "ssh-bastion \(bastion.name)", idleInterval: 3600)
-            let bastionConnection = Connection(endpoint: bastion, options: options)
+            let (bastionWorker, bastionConnection) = try await establish(bastion, options: options)
             do {
-                tunnelSocket = try await bastionWorker.perform {
-                    try bastionConnection.establish(socket: nil)
-                    return try bastionConnection.openTunnel(to: endpoint)
-                }
+                tunnelSocket = try await bastionWorker.perform { try bastionConnection.openTunnel(to: endpoint) }
             } catch {
                 bastionWorker.submit { bastionConnection.shutdown() }
                 bastionWorker.stop()
@@ -101,29 +125,41 @@ public final class SSHSession: HostSession, @unchecked Sendable {
             worker.stop()
             throw error
         }
-        if options.keepaliveInterval > 0 {
-            worker.setIdleHandler { connection.keepalive() }
-        }
-        return SSHSession(endpoint: endpoint, worker: worker, connection: connection)
+        return (worker, connection)
     }
 
     public func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) async throws
         -> CommandResult
     {
         let connection = self.connection
-        return try await worker.perform {
-            try connection.run(command, stdin: stdin, timeout: timeout, output: output)
+        let cancellation = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await worker.perform {
+                try connection.run(command, stdin: stdin, timeout: timeout, output: output, cancellation: cancellation)
+            }
+        } onCancel: {
+            cancellation.raise()
         }
     }
 
     public func upload(_ data: Data, to path: String, mode: Int) async throws {
         let connection = self.connection
-        try await worker.perform { try connection.upload(data, to: path, mode: mode) }
+        let cancellation = CancellationFlag()
+        try await withTaskCancellationHandler {
+            try await worker.perform { try connection.upload(data, to: path, mode: mode, cancellation: cancellation) }
+        } onCancel: {
+            cancellation.raise()
+        }
     }
 
     public func download(_ path: String) async throws -> Data {
         let connection = self.connection
-        return try await worker.perform { try connection.download(path) }
+        let cancellation = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await worker.perform { try connection.download(path, cancellation: cancellation) }
+        } onCancel: {
+            cancellation.raise()
+        }
     }
 
     public func close() async {

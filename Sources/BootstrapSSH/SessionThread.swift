@@ -18,8 +18,15 @@ final class SessionThread: @unchecked Sendable {
         thread.start()
     }
 
+    /// Queues `job`. Once the thread is stopping, jobs run at once on the caller's thread instead (they
+    /// find the connection shut and fail fast), so that no caller waits on a thread that has ended.
     func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
+        if stopping {
+            condition.unlock()
+            job()
+            return
+        }
         jobs.append(job)
         condition.signal()
         condition.unlock()
@@ -53,10 +60,9 @@ final class SessionThread: @unchecked Sendable {
         while true {
             condition.lock()
             var idle: (@Sendable () -> Void)?
-            while jobs.isEmpty && !stopping {
+            while jobs.isEmpty && !stopping && idle == nil {
                 if !condition.wait(until: Date(timeIntervalSinceNow: idleInterval)), jobs.isEmpty, !stopping {
                     idle = idleHandler
-                    break
                 }
             }
             if let idle {
@@ -64,7 +70,8 @@ final class SessionThread: @unchecked Sendable {
                 idle()
                 continue
             }
-            if jobs.isEmpty && stopping {
+            if jobs.isEmpty {
+                // Only reached when stopping.
                 condition.unlock()
                 return
             }

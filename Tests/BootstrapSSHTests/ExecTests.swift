@@ -52,7 +52,7 @@ struct ExecTests {
         let small = try await session.run(ShellCommand(["tr", "a-z", "A-Z"]), stdin: Data("hello\n".utf8),
                                           timeout: .seconds(20), output: nil)
         #expect(small.stdoutText == "HELLO\n")
-        let big = randomData(3_000_000)
+        let big = randomData(12_000_000)
         let echoed = try await session.run(ShellCommand(["cat"]), stdin: big, timeout: .seconds(60), output: nil)
         #expect(echoed.stdout == big)
         let ignored = try await session.run(ShellCommand(["echo", "done"]), stdin: big, timeout: .seconds(60),
@@ -144,7 +144,7 @@ struct ExecTests {
         let start = clock.now
         let secret = Secret("s3cr3t-token")
         let error = await expectSSHError {
-            _ = try await session.run(ShellCommand(script: "sleep 30 # \(secret.revealed)", secrets: [secret]),
+            _ = try await session.run(ShellCommand(script: "sleep 29.123; true # \(secret.revealed)", secrets: [secret]),
                                       stdin: nil, timeout: .seconds(1), output: nil)
         }
         let elapsed = clock.now - start
@@ -154,6 +154,43 @@ struct ExecTests {
         #expect(elapsed < .seconds(5))
         let after = try await session.run(ShellCommand(["echo", "still here"]))
         #expect(after.stdoutText == "still here\n")
+        // The remote command was killed with its process group, not left running.
+        var survivors = ""
+        for _ in 0..<50 {
+            survivors = try runProgram("/usr/bin/pgrep", ["-f", "sleep 29.123"], check: false).stdout
+            if survivors.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(survivors.isEmpty, "still running: \(survivors)")
+        // With a time limit that is not reached, output is exactly the command's own.
+        let timed = try await session.run(ShellCommand(script: "echo out; echo err >&2; exit 3"), stdin: nil,
+                                          timeout: .seconds(30), output: nil)
+        #expect(timed.stdoutText == "out\n")
+        #expect(timed.stderrText == "err\n")
+        #expect(timed.exitStatus == 3)
+    }
+
+    @Test("cancelling the waiting task stops the command; the session stays usable")
+    func cancellation() async throws {
+        let keys = try Keys.shared()
+        let server = try SSHD()
+        defer { server.stop() }
+        let session = try await SSHSession.open(
+            endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
+            options: testOptions())
+        defer { Task { await session.close() } }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let task = Task { try await session.run(ShellCommand(["sleep", "30"])) }
+        try await Task.sleep(for: .milliseconds(500))
+        task.cancel()
+        let outcome = await task.result
+        #expect(clock.now - start < .seconds(5))
+        switch outcome {
+        case .success: Issue.record("a cancelled command reported success")
+        case .failure(let error): #expect((error as? SSHError)?.kind == .cancelled, "\(error)")
+        }
+        #expect(try await session.run(ShellCommand(["echo", "ok"])).stdoutText == "ok\n")
     }
 
     @Test("one session serves many commands (no reconnect per command)")

@@ -40,6 +40,42 @@ struct FilesSudoTests {
         #expect(missing?.message.contains("no such file") == true)
     }
 
+    @Test("cancelling an upload stops it, leaves no file, and the session goes on working")
+    func cancelledUpload() async throws {
+        let keys = try Keys.shared()
+        let server = try SSHD()
+        defer { server.stop() }
+        let s = try await SSHSession.open(
+            endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
+            options: testOptions())
+        defer { Task { await s.close() } }
+        let path = server.dir.file("big.bin")
+        let big = randomData(96 * 1024 * 1024)
+        let task = Task { try await s.upload(big, to: path, mode: 0o644) }
+        try await Task.sleep(for: .milliseconds(30))
+        task.cancel()
+        let outcome = await task.result
+        switch outcome {
+        case .success: Issue.record("the cancelled upload completed")
+        case .failure(let error): #expect((error as? SSHError)?.kind == .cancelled, "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.dir.path).filter {
+            $0.contains("bootstrap-upload")
+        }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+
+        let already = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await s.download(path)
+        }
+        #expect((await already.result).isFailure)
+
+        let small = Data("after\n".utf8)
+        try await s.upload(small, to: path, mode: 0o644)
+        #expect(try await s.download(path) == small)
+    }
+
     @Test("non-root user with passwordless sudo: privileged commands, upload to a root-only place, download")
     func sudoUser() async throws {
         let keys = try Keys.shared()
@@ -100,4 +136,8 @@ struct FilesSudoTests {
         #expect(!FileManager.default.fileExists(atPath: "/etc/bootstrap-ssh-test"))
         #expect(try await s.run(ShellCommand(["id", "-un"], privileged: false)).stdoutText == "\(TestUsers.withoutSudo)\n")
     }
+}
+
+extension Result {
+    var isFailure: Bool { if case .failure = self { true } else { false } }
 }

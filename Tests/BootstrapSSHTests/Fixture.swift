@@ -370,7 +370,8 @@ final class Child: @unchecked Sendable {
 enum TestUsers {
     static let withSudo = "bsshsudo"
     static let withoutSudo = "bsshnosudo"
-    static let sudoers = "/etc/sudoers.d/bootstrap-ssh-tests"
+    /// One file per test process (sudo skips names with a dot), so that two runs do not revoke each other.
+    static let sudoers = "/etc/sudoers.d/bootstrap-ssh-tests-\(getpid())"
 
     static func ensure() throws {
         for user in [withSudo, withoutSudo] {

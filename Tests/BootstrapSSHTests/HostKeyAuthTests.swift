@@ -83,6 +83,16 @@ struct HostKeyAuthTests {
         }
         // The file was not touched.
         #expect(try String(contentsOfFile: knownHosts, encoding: .utf8) == "[\(server.address)]:\(server.port) \(otherPublic)\n")
+
+        // A key marked @revoked is refused even though a matching entry exists.
+        let revoked = try server.dir.write("known_hosts_revoked", server.knownHostsLine + "@revoked * \(server.publicKey)\n")
+        let error = await expectSSHError {
+            let s = try await SSHSession.open(
+                endpoint(server, key: keys.ed25519.privatePath, knownHosts: revoked, policy: .acceptNew),
+                options: testOptions())
+            await s.close()
+        }
+        #expect(error?.message.contains("@revoked") == true)
     }
 
     @Test("hashed known_hosts entries are honoured")

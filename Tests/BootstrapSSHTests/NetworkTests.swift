@@ -43,6 +43,21 @@ struct NetworkTests {
         }
         #expect(error?.kind == .hostKeyUnknown)
         #expect(error?.host == hop.label)
+
+        // Two hops: first bastion → second bastion → target.
+        let second = try SSHD(authorized: [keys.ecdsa], logLevel: "DEBUG1")
+        defer { second.stop() }
+        let chain = try jump.dir.write("known_hosts_chain", jump.knownHostsLine + second.knownHostsLine + target.knownHostsLine)
+        var first = hop
+        first.knownHostsPath = chain
+        let secondHop = HostEndpoint(name: "bastion-2", address: second.address, port: second.port, user: "root",
+                                     keyPath: keys.ecdsa.privatePath, useAgent: false, knownHostsPath: chain,
+                                     bastion: first)
+        let twoHops = try await SSHSession.open(
+            endpoint(target, key: keys.ed25519.privatePath, knownHosts: chain, bastion: secondHop), options: testOptions())
+        #expect(try await twoHops.run(ShellCommand(["echo", "two hops"])).stdoutText == "two hops\n")
+        await twoHops.close()
+        #expect(second.log.contains("direct-tcpip"))
     }
 
     @Test("a bastion that refuses forwarding: the tunnel error names both hosts")
@@ -112,7 +127,7 @@ struct NetworkTests {
         let start = clock.now
         let error = await expectSSHError { _ = try await SSHSession.open(ep, options: testOptions()) }
         let elapsed = clock.now - start
-        #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(3), "took \(elapsed)")
+        #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(5), "took \(elapsed)")
         #expect(error?.kind == .connectTimeout)
         #expect(error?.message == "host worker-9 (\(listener.address):\(listener.port)): connection timed out after 1.5s")
     }
@@ -130,9 +145,49 @@ struct NetworkTests {
         let start = clock.now
         let error = await expectSSHError { _ = try await SSHSession.open(ep, options: testOptions()) }
         let elapsed = clock.now - start
-        #expect(elapsed >= .seconds(2) && elapsed < .seconds(4), "took \(elapsed)")
+        #expect(elapsed >= .seconds(2) && elapsed < .seconds(6), "took \(elapsed)")
         #expect(error?.kind == .connectTimeout)
         #expect(error?.message == "host worker-1 (\(listener.address):\(listener.port)): connection timed out after 2s")
+    }
+
+    @Test("an idle session sends SSH keepalives and stays usable")
+    func keepalive() async throws {
+        let keys = try Keys.shared()
+        let server = try SSHD(logLevel: "DEBUG1")
+        defer { server.stop() }
+        var options = testOptions()
+        options.keepaliveInterval = 1
+        let s = try await SSHSession.open(
+            endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()), options: options)
+        try await Task.sleep(for: .milliseconds(3500))
+        #expect(server.log.contains("keepalive@libssh2.org"), "no keepalive reached sshd")
+        #expect(try await s.run(ShellCommand(["echo", "awake"])).stdoutText == "awake\n")
+        await s.close()
+
+        // Keepalives off: an idle session simply waits.
+        options.keepaliveInterval = 0
+        let quiet = try await SSHSession.open(
+            endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()), options: options)
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(try await quiet.run(ShellCommand(["echo", "still"])).stdoutText == "still\n")
+        await quiet.close()
+    }
+
+    @Test("sockets have TCP keepalive (probing after 30 s) and no Nagle delay")
+    func tcpOptions() throws {
+        let server = try SSHD()
+        defer { server.stop() }
+        let fd = try Net.connect(host: server.address, port: server.port, deadline: .now + .seconds(5))
+        defer { close(fd) }
+        func option(_ level: Int32, _ name: Int32) -> Int32 {
+            var value: Int32 = -1
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, level, name, &value, &length)
+            return value
+        }
+        #expect(option(SOL_SOCKET, SO_KEEPALIVE) == 1)
+        #expect(option(Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 30)
+        #expect(option(Int32(IPPROTO_TCP), TCP_NODELAY) != 0)
     }
 
     @Test("DNS names are resolved")
@@ -149,12 +204,17 @@ struct NetworkTests {
         let server = try SSHD()
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
+        func threads() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0 }
+        let threadsBefore = threads()
+        let transport: any HostTransport = SSHTransport(options: testOptions())
+        let peak = Notices()
         let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for i in 0..<50 {
                 group.addTask {
                     let ep = endpoint(server, name: "host-\(i)", key: keys.ed25519.privatePath, knownHosts: knownHosts,
                                       timeout: .seconds(60))
-                    let s = try await SSHSession.open(ep, options: testOptions())
+                    let s = try await transport.connect(ep)
+                    peak.add("\(threads())")
                     var last = ""
                     for j in 0..<3 {
                         last = try await s.run(ShellCommand(["echo", "\(i)-\(j)"])).stdoutText
@@ -169,5 +229,14 @@ struct NetworkTests {
         }
         #expect(results.count == 50)
         for i in 0..<50 { #expect(results[i] == "\(i)-2\n") }
+        let most = peak.all.compactMap(Int.init).max() ?? 0
+        #expect(most > threadsBefore + 10, "sessions run on threads of their own (peak \(most), before \(threadsBefore))")
+        // Every session's thread has ended with its session.
+        var threadsAfter = threads()
+        for _ in 0..<50 where threadsAfter > threadsBefore + 4 {
+            try await Task.sleep(for: .milliseconds(100))
+            threadsAfter = threads()
+        }
+        #expect(threadsAfter <= threadsBefore + 4, "threads: \(threadsBefore) before, \(threadsAfter) after")
     }
 }
