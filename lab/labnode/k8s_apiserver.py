@@ -5,16 +5,12 @@
 It speaks HTTPS with the certificate kubeadm made (--tls-cert-file/--tls-private-key-file of the static pod).
 Clients (kubeadm, kubelet, kubectl, helm) speak POST /rpc {"op": ..., "args": {...}}; GET /livez answers ok."""
 import argparse
-import copy
 import json
 import os
 import signal
 import ssl
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import common
@@ -137,7 +133,7 @@ def dispatch(st, op, a, now):
         if tid not in st["tokens"]:
             raise S.ApiError("NotFound", 'secrets "bootstrap-token-%s" not found' % tid, 404)
         del st["tokens"][tid]
-        return "bootstrap token %q deleted" % tid if False else 'bootstrap token "%s" deleted' % tid
+        return 'bootstrap token "%s" deleted' % tid
     if op == "upload_certs":
         st["uploadedCerts"] = {"keyHash": S.cert_key_hash(a["key"]), "expires": now + 7200, "certs": a["certs"]}
         st["resourceVersion"] += 1

@@ -489,9 +489,7 @@ def cmd_init(argv):
         else:
             mine = parse_version(kadm)
             if pv[:2] > mine[:2] or pv > mine:
-                die("this version of kubeadm only supports deploying clusters with the control plane version >= "
-                    "%d.%d.0. Current version: %s" % (mine[0], mine[1] - 1, kv) if False else
-                    "the specified version to deploy (%s) is greater than the kubeadm version (%s)"
+                die("the specified version to deploy (%s) is greater than the kubeadm version (%s)"
                     % ("v" + kv.lstrip("v"), kadm))
             if pv[:2] < (mine[0], mine[1] - 1):
                 die("this version of kubeadm only supports deploying clusters with the control plane version >= "
@@ -701,9 +699,8 @@ def cmd_join(argv):
                     "--discovery-token-unsafe-skip-ca-verification flag to continue")
     for h in hashes:
         if not re.match(r"^sha256:[0-9a-f]{64}$", str(h)):
-            errs.append('discovery.bootstrapToken.caCertHashes: Invalid value: "%s": invalid hash "%s", expected '
-                        'a "sha256:..." hash of 32 bytes' % (h, h) if False else
-                        "discovery.bootstrapToken.caCertHashes: Invalid value: \"%s\": invalid hash \"%s\"" % (h, h))
+            errs.append("discovery.bootstrapToken.caCertHashes: Invalid value: \"%s\": invalid hash \"%s\""
+                        % (h, h))
     if control_plane and cert_key and not re.match(r"^[0-9a-f]{64}$", str(cert_key)):
         errs.append('controlPlane.certificateKey: Invalid value: "%s": the certificate key must be a hex encoded '
                     'string of 32 bytes' % cert_key)
@@ -755,9 +752,8 @@ def cmd_join(argv):
                 "instances are provided.\n")
         run_preflight(True, ignore, bind_port=port, cp_only=True)
         if not cert_key:
-            die("error execution phase control-plane-prepare/download-certs: error downloading certs: the "
-                "certificate key is required to download the certificates (--certificate-key)" if False else
-                "error execution phase control-plane-prepare/certs: error creating PKI assets: failed to load "
+            # without a certificate key the shared certificates must already be on disk (they are not)
+            die("error execution phase control-plane-prepare/certs: error creating PKI assets: failed to load "
                 "certificate authority: couldn't load the certificate file /etc/kubernetes/pki/ca.crt: open "
                 "/etc/kubernetes/pki/ca.crt: no such file or directory")
     try:
@@ -896,7 +892,7 @@ def cmd_reset(argv):
         except FileNotFoundError:
             pass
     shutil.rmtree(os.path.join(K8S, "tmp"), ignore_errors=True)
-    say("[reset] Deleting contents of directories: [%s]" % " ".join(dirs[:3] + ([ETCD_DIR] if False else [])))
+    say("[reset] Deleting contents of directories: [%s]" % " ".join(dirs[:3]))
     say("[reset] Deleting files: [%s]" % " ".join(files))
     say("")
     say("The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d")

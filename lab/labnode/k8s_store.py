@@ -3,7 +3,7 @@
 One JSON document (on the first control plane: /var/lib/etcd/store.json, removed by `kubeadm reset`) holds
 the cluster configuration, nodes (as their kubelets report them), objects applied with server-side apply,
 bootstrap tokens, the uploaded control-plane certificates and helm releases. The API server daemon
-(k8s_apiserver) calls `handle(store, op, args)` under a lock; times are lab times (common.now())."""
+(k8s_apiserver.dispatch) works on it under a lock; times are lab times (common.now()), node liveness real time."""
 import copy
 import hashlib
 import hmac
@@ -13,7 +13,6 @@ import re
 import time
 import uuid
 
-from . import common
 
 STORE = "/var/lib/etcd/store.json"
 HEARTBEAT_GRACE = 40.0           # node-monitor-grace-period
@@ -423,7 +422,6 @@ def heartbeat(st, name, report, now):
         # the kubelet registers its Node once, at start; a deleted Node stays deleted
         raise ApiError("NotFound", 'nodes "%s" not found' % name, 404)
     if n is None:
-        idx = len(st["nodes"])
         n = {"uid": str(uuid.uuid4()), "createdAt": now, "taints": list(report.get("registerTaints") or []),
              "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                         "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"},
@@ -435,7 +433,7 @@ def heartbeat(st, name, report, now):
             try:
                 net = ipaddress.ip_network(subnet, strict=False)
                 used = {x.get("podCIDR") for x in st["nodes"].values()}
-                for i, sub in enumerate(net.subnets(new_prefix=max(net.prefixlen, 24))):
+                for sub in net.subnets(new_prefix=max(net.prefixlen, 24)):
                     if str(sub) not in used:
                         n["podCIDR"] = str(sub)
                         break
@@ -443,7 +441,6 @@ def heartbeat(st, name, report, now):
                 pass
         st["nodes"][name] = n
         st["resourceVersion"] += 1
-        del idx
     n["address"] = report.get("address", n.get("address"))
     n["heartbeat"] = now
     n["heartbeatReal"] = time.time()

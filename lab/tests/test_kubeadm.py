@@ -4,7 +4,6 @@ Each module runs its own lab (LAB_DIR /srv/lab-t-*, LAB_NET 127.0.6x) so it can 
 import json
 import re
 import socket
-import subprocess
 import time
 
 import pytest
