@@ -118,6 +118,24 @@ def call(server, op, args=None, timeout=30, ca=None):
         raise ClientError("dial tcp %s:%d: %s" % (host, port, reason), "Timeout")
 
 
+def get_raw(server, path, ca=None, timeout=30):
+    """GET a path of the API server (kubectl get --raw): (status, body text)."""
+    host, port = hostport(server)
+    check_loopback(host, port)
+    req = urllib.request.Request("https://%s:%d%s" % (host, port, path))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls_context(ca)) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, (e.read() or b"").decode()
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
+            raise ClientError("The connection to the server %s:%d was refused - did you specify the right host or "
+                              "port?" % (host, port), "Refused")
+        raise ClientError("Unable to connect to the server: %s" % reason, "Timeout")
+
+
 def reachable(server, timeout=2.0):
     host, port = hostport(server)
     try:

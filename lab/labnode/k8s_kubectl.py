@@ -25,7 +25,7 @@ def err(msg, code=1):
 # ------------------------------------------------------------------ argument parsing (kubectl style)
 BOOL_FLAGS = {"--all-namespaces", "-A", "--server-side", "--force-conflicts", "--overwrite", "--ignore-not-found",
               "--ignore-daemonsets", "--delete-emptydir-data", "--delete-local-data", "--force", "--all",
-              "--no-headers", "--client", "--wait", "--dry-run", "--disable-eviction", "--short", "--raw",
+              "--no-headers", "--client", "--wait", "--dry-run", "--disable-eviction", "--short",
               "--show-labels", "--watch", "-w", "--recursive", "-R", "--validate"}
 
 
@@ -305,6 +305,16 @@ def call(k, op, args):
 
 
 def cmd_get(pos, flags):
+    if flags.get("--raw"):
+        k = kube(flags)
+        try:
+            code, body = C.get_raw(k.server, flags["--raw"], ca=k.ca)
+        except C.ClientError as e:
+            err(e.message)
+        if code >= 400:
+            err("Error from server (%s): %s" % ("NotFound" if code == 404 else "InternalError", body.strip()))
+        common.out(body)
+        return 0
     if not pos:
         err("You must specify the type of resource to get. Use \"kubectl api-resources\" for a complete list of "
             "supported resources.\n\nerror: Required resource not specified.")

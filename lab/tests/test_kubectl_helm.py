@@ -70,6 +70,7 @@ def test_kubectl_connection_errors(lab):
     assert lab.ok(1, "curl -fsS --cacert /etc/kubernetes/pki/ca.crt https://%s.11:6443/livez" % NET) == "ok"
     assert lab.sh(1, "curl -fsS https://%s.11:6443/livez" % NET).returncode != 0
     assert lab.ok(1, "curl -fsSk https://%s.11:6443/version" % NET).count("v1.34.1") == 1
+    assert lab.ok(1, KC + "get --raw=/readyz") == "ok"
     # a kubeconfig that trusts another CA is refused like kubectl refuses it
     lab.ok(1, "sed \"s#certificate-authority-data: .*#certificate-authority-data: $(base64 -w0 "
               "/etc/kubernetes/pki/front-proxy-ca.crt)#\" /etc/kubernetes/admin.conf > /root/other-ca.conf")
