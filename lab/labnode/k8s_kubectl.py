@@ -419,6 +419,7 @@ def cmd_apply(pos, flags, create=False):
     for obj, src in docs:
         try:
             res = k.call("apply", {"docs": [obj], "source": src, "dryRun": dry, "create": create,
+                                   "namespace": flags.get("-n"),
                                    "manager": "kubectl" if ss else "kubectl-client-side-apply"})
         except C.ClientError as e:
             sys.stderr.write(e.message + "\n")
@@ -439,7 +440,7 @@ def cmd_delete(pos, flags):
     if flags["-f"]:
         for obj, src in load_docs(flags["-f"]):
             items.append({"kind": obj["kind"], "apiVersion": obj["apiVersion"],
-                          "namespace": obj["metadata"].get("namespace") or flags.get("-n"),
+                          "namespace": obj["metadata"].get("namespace") or flags.get("-n") or "default",
                           "name": obj["metadata"]["name"]})
     else:
         if not pos:

@@ -742,12 +742,18 @@ def match_selector(labels, reqs):
     return True
 
 
-def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False):
+def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False, namespace=None):
     results = []
     for obj in docs:
-        md = obj.get("metadata") or {}
+        md = obj.setdefault("metadata", {})
         name = md.get("name", "")
         nsd = check_kind(st, obj["apiVersion"], obj["kind"], source, name, md.get("namespace", ""))
+        if nsd and namespace:
+            if md.get("namespace") and md["namespace"] != namespace:
+                raise ApiError("BadRequest", 'error: the namespace from the provided object "%s" does not match the '
+                               'namespace "%s". You must pass \'--namespace=%s\' to perform this operation.'
+                               % (md["namespace"], namespace, md["namespace"]))
+            md["namespace"] = namespace
         ns = md.get("namespace") or "default"
         if nsd and obj["kind"] != "Namespace" and obj_key("", "Namespace", "", ns) not in st["objects"]:
             raise ApiError("NotFound", 'Error from server (NotFound): error when creating "%s": namespaces "%s" '

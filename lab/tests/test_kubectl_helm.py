@@ -119,6 +119,11 @@ def test_server_side_apply_get_delete(lab):
     p = lab.sh(1, KC + "create -f /root/app.yaml")
     assert p.returncode == 1 and 'namespaces "shop" already exists' in p.stderr, p.stderr
     assert lab.ok(1, KC + "create namespace extra").strip() == "namespace/extra created"
+    lab.ok(1, "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: loose}\\n' > /root/loose.yaml")
+    assert lab.ok(1, KC + "apply -f /root/loose.yaml -n extra").strip() == "configmap/loose created"
+    assert lab.kubectl(1, "get cm loose -n extra").returncode == 0
+    p = lab.sh(1, KC + "apply -f /root/app.yaml -n extra")
+    assert p.returncode == 1 and 'does not match the namespace "extra"' in p.stderr, p.stderr
     p = lab.sh(1, KC + "create namespace extra")
     assert p.returncode == 1 and '(AlreadyExists): namespaces "extra" already exists' in p.stderr, p.stderr
     # label selectors
