@@ -344,13 +344,13 @@ def wait_apiserver(address, port):
         % ("" if ok else "\t(lab: %s)\n" % reason, address, port, address, port, address, port))
 
 
-def wait_node(server, node, what="kubelet-start"):
+def wait_node(server, node, what="kubelet-start", headers=None):
     from . import k8s_kubelet
     deadline = time.time() + wait_seconds(240)
     doomed = Doomed(lambda: k8s_kubelet.register_labels_taints()[2] is not None)
     while time.time() < deadline and not doomed():
         try:
-            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3, ca=local_ca())
+            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3, ca=local_ca(), headers=headers)
             return
         except C.ClientError:
             time.sleep(0.1)
@@ -573,12 +573,14 @@ def cmd_init(argv):
         say(cert_key)
     else:
         say("[upload-certs] Skipping phase. Please see --upload-certs")
-    wait_node(local, node, "mark-control-plane")
+    adm = C.kubeconfig_auth(os.path.join(K8S, "admin.conf"))[2]
+    wait_node(local, node, "mark-control-plane", adm)
     say("[mark-control-plane] Marking the node %s as control-plane by adding the labels: [node-role.kubernetes.io/"
         "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
     say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
         "control-plane:NoSchedule]" % node)
-    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) is None}, ca=local_ca())
+    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) is None}, ca=local_ca(),
+           headers=adm)
     say("[bootstrap-token] Using token: %s" % tokens[0][0] if not a.skip_token_print else
         "[bootstrap-token] Using token: <value withheld>")
     say("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
@@ -740,7 +742,8 @@ def cmd_join(argv):
     say("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
     say("[preflight] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
     try:
-        cinfo = C.call(server, "cluster_get", timeout=10, ca=info["caPem"])
+        cinfo = C.call(server, "cluster_get", timeout=10, ca=info["caPem"],
+                       headers={"Authorization": "Bearer " + str(token)})
     except C.ClientError as e:
         die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: %s" % e.message)
     if control_plane:
@@ -802,14 +805,15 @@ def cmd_join(argv):
     say("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap")
     if control_plane:
         wait_apiserver(address, port)
-    wait_node(server, node)
+    wait_node(server, node, headers={"Authorization": "Bearer " + boot["credential"]})
     if control_plane:
         say("[etcd] Announced new etcd member joining to the existing etcd cluster")
         say("[mark-control-plane] Marking the node %s as control-plane by adding the labels: [node-role.kubernetes.io/"
             "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
         say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
             "control-plane:NoSchedule]" % node)
-        C.call(server, "mark_control_plane", {"name": node, "taint": reg_taints is None}, ca=info["caPem"])
+        C.call(server, "mark_control_plane", {"name": node, "taint": reg_taints is None}, ca=info["caPem"],
+               headers=C.kubeconfig_auth(os.path.join(K8S, "admin.conf"))[2])
         say("")
         say("This node has joined the cluster and a new control plane instance was created:")
         say("")
@@ -1110,9 +1114,9 @@ def cmd_upgrade(argv):
         if not os.path.exists(kc):
             die("error execution phase preflight: couldn't create a Kubernetes client from file \"%s\": failed to "
                 "load admin kubeconfig: open %s: no such file or directory" % (kc, kc))
-        server, kca = C.load_kubeconfig(kc)[:2]
+        server, kca, hdrs = C.kubeconfig_auth(kc)
         try:
-            c = C.call(server, "cluster_get", ca=kca)
+            c = C.call(server, "cluster_get", ca=kca, headers=hdrs)
         except C.ClientError as e:
             die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: " + e.message)
         target = parse_version(c["kubernetesVersion"])

@@ -292,9 +292,10 @@ def load_docs(sources, need_name=True):
 
 # ------------------------------------------------------------------ commands
 def kube(flags):
-    if flags.get("--server") or flags.get("-s"):
-        return C.Kube(server=flags.get("--server") or flags.get("-s"))
-    return C.Kube(flags.get("--kubeconfig"))
+    try:
+        return C.Kube(flags.get("--kubeconfig"), server=flags.get("--server") or flags.get("-s"))
+    except C.ClientError as e:
+        err(e.message)
 
 
 def call(k, op, args):
@@ -308,7 +309,7 @@ def cmd_get(pos, flags):
     if flags.get("--raw"):
         k = kube(flags)
         try:
-            code, body = C.get_raw(k.server, flags["--raw"], ca=k.ca)
+            code, body = C.get_raw(k.server, flags["--raw"], ca=k.ca, headers=C.auth_headers(k.user))
         except C.ClientError as e:
             err(e.message)
         if code >= 400:

@@ -76,6 +76,17 @@ def test_kubectl_connection_errors(lab):
               "/etc/kubernetes/pki/front-proxy-ca.crt)#\" /etc/kubernetes/admin.conf > /root/other-ca.conf")
     p = lab.sh(1, "kubectl --kubeconfig /root/other-ca.conf get nodes")
     assert p.returncode == 1 and "x509: certificate signed by unknown authority" in p.stderr, p.stderr
+    # credentials count: none, or a certificate the cluster CA did not sign, are refused
+    lab.ok(1, "python3 - <<'EOF'\nimport yaml\nc = yaml.safe_load(open('/etc/kubernetes/admin.conf'))\n"
+              "c['users'][0]['user'] = {}\nyaml.safe_dump(c, open('/root/anon.conf', 'w'))\n"
+              "c = yaml.safe_load(open('/etc/kubernetes/admin.conf'))\nimport base64\n"
+              "c['users'][0]['user']['client-certificate-data'] = base64.b64encode(open("
+              "'/etc/kubernetes/pki/front-proxy-client.crt','rb').read()).decode()\n"
+              "yaml.safe_dump(c, open('/root/forged.conf', 'w'))\nEOF")
+    for conf in ("/root/anon.conf", "/root/forged.conf"):
+        p = lab.sh(1, "kubectl --kubeconfig %s get nodes" % conf)
+        assert p.returncode == 1 and "You must be logged in to the server (Unauthorized)" in p.stderr, p.stderr
+    assert lab.sh(1, "kubectl --kubeconfig /root/anon.conf version").returncode == 0   # discovery is public
     # the admin kubeconfig works for a regular user once copied, as kubeadm init says
     lab.ok(1, "mkdir -p /home/ubuntu/.kube && cp /etc/kubernetes/admin.conf /home/ubuntu/.kube/config && "
               "chown -R ubuntu: /home/ubuntu/.kube")
