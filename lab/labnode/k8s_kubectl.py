@@ -579,7 +579,11 @@ def cmd_wait(pos, flags):
     deadline = time.time() + timeout
     want_delete = cond == "delete"
     m = re.match(r"^condition=([^=]+)(?:=(.*))?$", cond or "")
-    if not want_delete and not m:
+    jp = re.match(r"^jsonpath=(\{[^}]*\}|[^=]+)(?:=(.*))?$", cond or "")
+    if jp:
+        expr = jp.group(1) if jp.group(1).startswith("{") else "{" + jp.group(1) + "}"
+        jval = jp.group(2)
+    elif not want_delete and not m:
         err("error: unrecognized condition: \"%s\"" % cond)
     ctype = m.group(1).lower() if m else None
     cval = (m.group(2) or "true").lower() if m else None
@@ -602,7 +606,11 @@ def cmd_wait(pos, flags):
             items = [i for i in items if i["metadata"]["name"] in names]
         if not items and not want_delete:
             err("error: no matching resources found")
-        pending = [i for i in items if want_delete or not condition(i, ctype, cval)]
+        if jp:
+            pending = [i for i in items
+                       if (jsonpath(expr, i) != jval if jval is not None else not jsonpath(expr, i))]
+        else:
+            pending = [i for i in items if want_delete or not condition(i, ctype, cval)]
         if not pending:
             for i in items:
                 common.out("%s/%s condition met\n" % (res["kind"].lower(), i["metadata"]["name"]))

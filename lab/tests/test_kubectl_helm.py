@@ -243,6 +243,8 @@ def test_drain(lab):
     assert lab.ok(1, KC + "rollout status deployment/web -n shop --timeout=10s").strip() == \
         'deployment "web" successfully rolled out'
     assert "successfully rolled out" in lab.ok(1, KC + "rollout status ds/kube-proxy -n kube-system --timeout=10s")
+    out = lab.ok(1, KC + "wait --for=jsonpath='{.status.phase}'=Running pod -l app=web -n shop --timeout=10s")
+    assert out.count("condition met") == 2
     p = lab.sh(1, KC + "drain lab-2 --timeout=60s")
     assert p.returncode == 1
     assert "node/lab-2 cordoned" in p.stdout
