@@ -543,6 +543,13 @@ def cmd_init(argv):
                                             networking={"podSubnet": pod_subnet, "serviceSubnet": svc_subnet,
                                                         "dnsDomain": net.get("dnsDomain", "cluster.local")}),
                "kubeletConfiguration": kc}
+    phases = set(sum((x.split(",") for x in a.skip_phases), [])) | set(init.get("skipPhases") or [])
+    skip = []
+    if "addon/coredns" in phases or "addon" in phases or (cc.get("dns") or {}).get("disabled"):
+        skip.append("coredns")
+    if "addon/kube-proxy" in phases or "addon" in phases or (cc.get("proxy") or {}).get("disabled"):
+        skip.append("kube-proxy")
+    cluster["skipAddons"] = skip
     now = common.now()
     st = S.new_store()
     S.init_cluster(st, cluster, node, now)
@@ -594,8 +601,10 @@ def cmd_init(argv):
     say('[bootstrap-token] Creating the "cluster-info" ConfigMap in the "kube-public" namespace')
     say('[kubelet-finalize] Updating "/etc/kubernetes/kubelet.conf" to point to a rotatable kubelet client '
         'certificate and key')
-    say("[addons] Applied essential addon: CoreDNS")
-    say("[addons] Applied essential addon: kube-proxy")
+    if "coredns" not in skip:
+        say("[addons] Applied essential addon: CoreDNS")
+    if "kube-proxy" not in skip:
+        say("[addons] Applied essential addon: kube-proxy")
     say("")
     say("Your Kubernetes control-plane has initialized successfully!")
     say("")

@@ -163,6 +163,14 @@ def init_cluster(st, cluster, node_name, now):
     put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "cluster-info", "namespace": "kube-public"},
                     "data": {"kubeconfig": "server: https://%s" % cluster["endpoint"]}}, now)
+    skip = set(cluster.get("skipAddons") or [])
+    if "coredns" not in skip:
+        _coredns(st, now)
+    if "kube-proxy" not in skip:
+        _kube_proxy(st, cluster, now)
+
+
+def _coredns(st, now):
     put_object(st, {"apiVersion": "apps/v1", "kind": "Deployment",
                     "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
                     "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
@@ -172,6 +180,9 @@ def init_cluster(st, cluster, node_name, now):
                                                    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
                                                                    {"key": "node-role.kubernetes.io/control-plane",
                                                                     "effect": "NoSchedule"}]}}}}, now)
+
+
+def _kube_proxy(st, cluster, now):
     put_object(st, {"apiVersion": "apps/v1", "kind": "DaemonSet",
                     "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy"}},
                     "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
