@@ -629,7 +629,7 @@ def cmd_init(argv):
     if cpe:
         say("You can now join any number of control-plane nodes running the following command on each as root:")
         say("")
-        say("  " + cp.replace("\n", "\n  "))
+        say("  " + cp)
         say("")
         say("Please note that the certificate-key gives access to cluster sensitive data, keep it secret!")
         say("As a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use")
