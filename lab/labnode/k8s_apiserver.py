@@ -147,7 +147,8 @@ def dispatch(st, op, a, now):
                              now, a.get("selector"))
     if op == "apply":
         return S.apply_objects(st, a["docs"], now, a.get("source", "STDIN"), a.get("manager", "kubectl"),
-                               a.get("dryRun", False), a.get("create", False), a.get("namespace"))
+                               a.get("dryRun", False), a.get("create", False), a.get("namespace"),
+                               a.get("serverSide", False), a.get("force", False))
     if op == "delete":
         out = []
         for it in a["items"]:

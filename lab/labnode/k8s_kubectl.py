@@ -420,7 +420,8 @@ def cmd_apply(pos, flags, create=False):
     for obj, src in docs:
         try:
             res = k.call("apply", {"docs": [obj], "source": src, "dryRun": dry, "create": create,
-                                   "namespace": flags.get("-n"),
+                                   "namespace": flags.get("-n"), "serverSide": bool(ss),
+                                   "force": bool(flags.get("--force-conflicts")),
                                    "manager": "kubectl" if ss else "kubectl-client-side-apply"})
         except C.ClientError as e:
             sys.stderr.write(e.message + "\n")

@@ -194,7 +194,84 @@ def _kube_proxy(st, cluster, now):
                                                    "tolerations": [{"operator": "Exists"}]}}}}, now)
 
 
-def put_object(st, obj, now, manager="kubectl"):
+SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
+IDENTITY = {"apiVersion", "kind", "metadata.name", "metadata.namespace"}
+
+
+def leaves(obj, prefix=""):
+    """Field paths ("spec.replicas", "data.net-conf.json") -> values; lists are atomic, status is not user's."""
+    out = {}
+    for k, v in (obj or {}).items():
+        if not prefix and k == "status":
+            continue
+        if prefix == "metadata" and k in SERVER_FIELDS:
+            continue
+        p = prefix + "." + k if prefix else k
+        if isinstance(v, dict) and v:
+            out.update(leaves(v, p))
+        elif p not in IDENTITY:
+            out[p] = v
+    return out
+
+
+def _del_path(obj, path):
+    parts = path.split(".")
+    stack, cur, i = [], obj, 0
+    while i < len(parts):
+        if not isinstance(cur, dict):
+            return
+        for j in range(len(parts), i, -1):
+            k = ".".join(parts[i:j])
+            if k in cur:
+                if j == len(parts):
+                    del cur[k]
+                    for parent, key in reversed(stack):
+                        if parent[key] == {}:
+                            del parent[key]
+                    return
+                stack.append((cur, k))
+                cur, i = cur[k], j
+                break
+        else:
+            return
+
+
+def _set_leaf(dst, src, path):
+    """Copy the value at `path` of src into dst, creating parents along src's own key structure."""
+    s, d = src, dst
+    parts = path.split(".")
+    i = 0
+    while i < len(parts):
+        for j in range(len(parts), i, -1):
+            k = ".".join(parts[i:j])
+            if k in s:
+                if j == len(parts):
+                    d[k] = copy.deepcopy(s[k])
+                    return
+                s = s[k]
+                if not isinstance(d.get(k), dict):
+                    d[k] = {}
+                d = d[k]
+                i = j
+                break
+        else:
+            return
+
+
+CONFLICT_HELP = ("Please review the fields above--they currently have other managers. Here are\nthe ways you can "
+                 "resolve this warning:\n* If you intend to manage all of these fields, please re-run the apply\n"
+                 "  command with the `--force-conflicts` flag.\n* If you do not intend to manage all of the fields, "
+                 "please edit your\n  manifest to remove references to the fields that should keep their\n  current "
+                 "managers.\n* You may co-own fields by updating your manifest to match the existing\n  value; in "
+                 "this case, you'll become the manager if the other manager(s)\n  stop managing the field (remove it "
+                 "from their configuration).\nSee https://kubernetes.io/docs/reference/using-api/server-side-apply/"
+                 "#conflicts")
+
+
+def put_object(st, obj, now, manager="kubectl", ssa=False, force=False):
+    """Create or update an object. `ssa`: server-side apply by `manager` — it owns the fields it sets, drops
+    the fields it owned and no longer sets, and may not change fields other managers own unless `force`.
+    Otherwise (client-side apply, helm, kubeadm) the object is replaced and the manager owns all of it."""
     md = obj.setdefault("metadata", {})
     g = _group(obj["apiVersion"])
     nsd = True
@@ -208,12 +285,47 @@ def put_object(st, obj, now, manager="kubectl"):
         md.pop("namespace", None)
     key = obj_key(g, obj["kind"], md.get("namespace"), md["name"])
     old = st["objects"].get(key)
+    owners = st.setdefault("fieldOwners", {}).setdefault(key, {})
+    new_leaves = leaves(obj)
+    if old is not None and ssa:
+        old_leaves = leaves(old)
+        conflicts = []
+        for p, v in sorted(new_leaves.items()):
+            if p in old_leaves and old_leaves[p] != v:
+                for m, paths in sorted(owners.items()):
+                    if m != manager and p in paths:
+                        conflicts.append('conflict with "%s"%s: .%s' % (
+                            m, " using %s" % old["apiVersion"].split("/")[-1], p))
+        if conflicts and not force:
+            raise ApiError("Conflict", "error: Apply failed with %d conflict%s: %s\n%s" % (
+                len(conflicts), "" if len(conflicts) == 1 else "s", "\n".join(conflicts), CONFLICT_HELP), 409)
+        merged = copy.deepcopy(old)
+        for p in owners.get(manager, []):
+            if p not in new_leaves and not any(p in ps for m, ps in owners.items() if m != manager):
+                _del_path(merged, p)
+        for p in new_leaves:
+            _set_leaf(merged, obj, p)
+        merged["metadata"].update({k: md[k] for k in ("name", "namespace") if k in md})
+        obj, md = merged, merged["metadata"]
+        for m in list(owners):
+            if m != manager:
+                owners[m] = [p for p in owners[m] if p not in new_leaves or old_leaves.get(p) == new_leaves[p]]
+                if not owners[m]:
+                    del owners[m]
+        owners[manager] = sorted(new_leaves)
+    else:
+        for m in list(owners):
+            if m != manager:
+                del owners[m]
+        owners[manager] = sorted(new_leaves)
     st["resourceVersion"] += 1
     if old is not None:
         omd = old["metadata"]
         md["uid"] = omd["uid"]
         md["creationTimestamp"] = omd["creationTimestamp"]
         if _strip(old) == _strip(obj):
+            md["managedFields"] = omd.get("managedFields", [])
+            st["objects"][key] = obj
             return key, "unchanged"
         md["generation"] = omd.get("generation", 1) + 1
     else:
@@ -221,7 +333,8 @@ def put_object(st, obj, now, manager="kubectl"):
         md["creationTimestamp"] = ts(now)
         md["generation"] = 1
     md["resourceVersion"] = str(st["resourceVersion"])
-    md["managedFields"] = [{"manager": manager, "operation": "Apply", "time": ts(now)}]
+    md["managedFields"] = [{"manager": m, "operation": "Apply" if (ssa and m == manager) else "Update",
+                            "time": ts(now)} for m in sorted(owners)]
     st["objects"][key] = obj
     return key, "configured" if old is not None else "created"
 
@@ -753,7 +866,8 @@ def match_selector(labels, reqs):
     return True
 
 
-def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False, namespace=None):
+def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False, namespace=None,
+                  ssa=False, force=False):
     results = []
     for obj in docs:
         md = obj.setdefault("metadata", {})
@@ -789,7 +903,7 @@ def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, creat
         if dry_run:
             results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
             continue
-        _, status = put_object(st, copy.deepcopy(obj), now, manager)
+        _, status = put_object(st, copy.deepcopy(obj), now, manager, ssa=ssa, force=force)
         results.append({"ref": "%s/%s" % (label, name), "status": status})
     return results
 
@@ -824,6 +938,7 @@ def delete_object(st, resource_or_kind, ns, name, ignore_not_found, api_version=
         raise ApiError("NotFound", 'Error from server (NotFound): %s "%s" not found'
                        % (plural(kind) + ("." + g if g else ""), name), 404)
     del st["objects"][key]
+    st.get("fieldOwners", {}).pop(key, None)
     if kind == "Namespace":
         for k in [k for k, o in st["objects"].items() if o["metadata"].get("namespace") == name]:
             del st["objects"][k]

@@ -221,6 +221,18 @@ def test_helm_catalogue_and_values(lab):
     assert rel[0]["name"] == "flannel" and rel[0]["status"] == "deployed" and rel[0]["chart"] == "flannel-v0.26.1"
     vals = json.loads(lab.ok(1, env + "helm get values flannel -n kube-flannel -o json"))
     assert vals == {"podCidr": "10.244.0.0/16", "flannel": {"backend": "vxlan"}}
+    # server-side apply: fields helm manages cannot be taken over without --force-conflicts
+    cm = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-flannel-cfg\n  namespace: kube-flannel\n"
+          "data:\n  net-conf.json: |\n    {\"Network\": \"10.244.0.0/16\", \"Backend\": {\"Type\": \"host-gw\"}}\n")
+    lab.ok(1, "cat > /root/cm.yaml <<'EOF'\n%sEOF" % cm)
+    p = lab.sh(1, KC + "apply --server-side -f /root/cm.yaml")
+    assert p.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "helm" using v1: .data.net-conf.json' in p.stderr, p.stderr
+    assert "configmap/kube-flannel-cfg serverside-applied" in lab.ok(
+        1, KC + "apply --server-side --force-conflicts -f /root/cm.yaml")
+    got = json.loads(lab.ok(1, KC + "get cm kube-flannel-cfg -n kube-flannel -o json"))
+    assert "host-gw" in got["data"]["net-conf.json"] and "cni-conf.json" in got["data"]
+    assert sorted(m["manager"] for m in got["metadata"]["managedFields"]) == ["helm", "kubectl"]
     # other catalogue charts install and their pods run once nodes are Ready
     lab.ok(1, "helm repo add metrics-server https://kubernetes-sigs.github.io/metrics-server/")
     out = lab.ok(1, env + "helm upgrade --install metrics-server metrics-server/metrics-server --version 3.12.2 "
@@ -317,3 +329,25 @@ def test_flannel_without_pod_subnet_never_ready():
     S.apply_objects(st, [cm, ds], 1000.0, "x")
     name, ok, msg = S.cni_state(st)
     assert name == "flannel" and not ok and "--pod-network-cidr" in msg
+
+
+def test_server_side_apply_field_ownership():
+    st = _store()
+    key = "|ConfigMap|kube-system|c"
+    S.apply_objects(st, [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "kube-system"},
+                          "data": {"a": "1", "b": "2"}}], 1000.0, "x", manager="helm")
+    mine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "kube-system"},
+            "data": {"a": "9", "mine": "m"}}
+    with pytest.raises(S.ApiError) as e:
+        S.apply_objects(st, [mine], 1000.0, "x", ssa=True)
+    assert 'conflict with "helm" using v1: .data.a' in e.value.message
+    mine["data"]["a"] = "1"                       # same value: co-owned, no conflict
+    S.apply_objects(st, [mine], 1000.0, "x", ssa=True)
+    assert st["objects"][key]["data"] == {"a": "1", "b": "2", "mine": "m"}
+    mine["data"]["a"] = "9"
+    S.apply_objects(st, [mine], 1000.0, "x", ssa=True, force=True)
+    assert st["fieldOwners"][key]["helm"] == ["data.b"]
+    del mine["data"]["mine"]                      # a field the applier stops setting goes away
+    S.apply_objects(st, [mine], 1000.0, "x", ssa=True)
+    assert st["objects"][key]["data"] == {"a": "9", "b": "2"}
+    assert S.apply_objects(st, [mine], 1000.0, "x", ssa=True)[0]["status"] == "unchanged"
