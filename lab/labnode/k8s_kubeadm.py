@@ -1068,6 +1068,81 @@ def cmd_init_phase(argv):
     return 0
 
 
+# ------------------------------------------------------------------ certs check-expiration
+def _not_after(pem_bytes):
+    import calendar
+    r = subprocess.run(["/usr/bin/openssl", "x509", "-noout", "-enddate"], input=pem_bytes, capture_output=True)
+    if r.returncode != 0:
+        return None
+    text = r.stdout.decode().strip().split("=", 1)[1]            # "Nov 21 17:47:00 2027 GMT"
+    return calendar.timegm(time.strptime(text.replace("  ", " "), "%b %d %H:%M:%S %Y %Z"))
+
+
+def _residual(secs):
+    if secs <= 0:
+        return "<invalid>"
+    days = int(secs // 86400)
+    if days >= 365:
+        return "%dy" % (days // 365)
+    if days >= 1:
+        return "%dd" % days
+    return "%dh" % int(secs // 3600)
+
+
+def cmd_check_expiration():
+    import base64
+    if not os.path.exists(os.path.join(K8S, "pki", "ca.crt")):
+        die("error execution phase check-expiration: failed to load existing certificate ca: open "
+            "/etc/kubernetes/pki/ca.crt: no such file or directory")
+    say('[check-expiration] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    say("[check-expiration] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
+    say("")
+    now = common.now()
+    rows = [("CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED")]
+    items = [("admin.conf", "conf", "ca"), ("apiserver", "apiserver.crt", "ca"),
+             ("apiserver-etcd-client", "apiserver-etcd-client.crt", "etcd-ca"),
+             ("apiserver-kubelet-client", "apiserver-kubelet-client.crt", "ca"),
+             ("controller-manager.conf", "conf", "ca"), ("etcd-healthcheck-client", "etcd/healthcheck-client.crt",
+                                                         "etcd-ca"),
+             ("etcd-peer", "etcd/peer.crt", "etcd-ca"), ("etcd-server", "etcd/server.crt", "etcd-ca"),
+             ("front-proxy-client", "front-proxy-client.crt", "front-proxy-ca"),
+             ("scheduler.conf", "conf", "ca"), ("super-admin.conf", "conf", "ca")]
+    for name, src, ca in items:
+        if src == "conf":
+            try:
+                with open(os.path.join(K8S, name)) as f:
+                    cfg = yaml.safe_load(f) or {}
+                pem = base64.b64decode(cfg["users"][0]["user"]["client-certificate-data"])
+            except (OSError, KeyError, IndexError, TypeError, ValueError):
+                continue
+        else:
+            try:
+                with open(os.path.join(K8S, "pki", src), "rb") as f:
+                    pem = f.read()
+            except OSError:
+                continue
+        t = _not_after(pem)
+        if t is None:
+            continue
+        rows.append((name, time.strftime("%b %d, %Y %H:%M UTC", time.gmtime(t)), _residual(t - now), ca, "no"))
+    w = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        say("   ".join(r[i].ljust(w[i]) for i in range(5)).rstrip())
+    say("")
+    rows = [("CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED")]
+    for name, src in (("ca", "ca.crt"), ("etcd-ca", "etcd/ca.crt"), ("front-proxy-ca", "front-proxy-ca.crt")):
+        try:
+            with open(os.path.join(K8S, "pki", src), "rb") as f:
+                t = _not_after(f.read())
+        except OSError:
+            continue
+        rows.append((name, time.strftime("%b %d, %Y %H:%M UTC", time.gmtime(t)), _residual(t - now), "no"))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        say("   ".join(r[i].ljust(w[i]) for i in range(4)).rstrip())
+    return 0
+
+
 # ------------------------------------------------------------------ upgrade
 def _vstr(v):
     return "v%d.%d.%d" % v
@@ -1281,6 +1356,8 @@ def main(tool, argv):
     if cmd == "certs" and rest[:1] == ["certificate-key"]:
         say(secrets.token_hex(32))
         return 0
+    if cmd == "certs" and rest[:1] == ["check-expiration"]:
+        return cmd_check_expiration()
     if cmd == "config" and rest[:2] in (["images", "pull"], ["images", "list"]):
         v = kubeadm_version()
         imgs = ["registry.k8s.io/kube-apiserver:" + v, "registry.k8s.io/kube-controller-manager:" + v,
