@@ -1358,6 +1358,27 @@ def main(tool, argv):
         return 0
     if cmd == "certs" and rest[:1] == ["check-expiration"]:
         return cmd_check_expiration()
+    if cmd == "kubeconfig" and rest[:1] == ["user"]:
+        p = argparse.ArgumentParser(prog="kubeadm kubeconfig user", add_help=False)
+        p.add_argument("--client-name")
+        p.add_argument("--org", action="append", default=[])
+        p.add_argument("--config")
+        p.add_argument("--validity-period")
+        a, extra = p.parse_known_args(rest[1:])
+        if extra or not a.client_name:
+            die('required flag(s) "client-name" not set' if not a.client_name else "unknown flag: %s" % extra[0])
+        if not os.path.exists(os.path.join(K8S, "pki", "ca.key")):
+            die("couldn't create a kubeconfig; the CA files couldn't be loaded: open /etc/kubernetes/pki/ca.key: "
+                "no such file or directory")
+        c = yaml.safe_load(open(os.path.join(K8S, "admin.conf"))) if os.path.exists(
+            os.path.join(K8S, "admin.conf")) else None
+        server = c["clusters"][0]["cluster"]["server"] if c else "https://%s:6443" % common.host_address()
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            PKI.write_kubeconfig(os.path.join(d, "u.conf"), server, a.client_name, "/O=".join(a.org) or None)
+            with open(os.path.join(d, "u.conf")) as f:
+                common.out(f.read())
+        return 0
     if cmd == "config" and rest[:2] in (["images", "pull"], ["images", "list"]):
         v = kubeadm_version()
         imgs = ["registry.k8s.io/kube-apiserver:" + v, "registry.k8s.io/kube-controller-manager:" + v,

@@ -166,6 +166,8 @@ def test_init_with_config_then_second_init_refused(lab):
     assert lab.ok(1, "systemctl is-active kubelet").strip() == "active"
     # the tokens from the config are there
     assert TOKEN in lab.ok(1, "kubeadm token list")
+    lab.ok(1, "kubeadm kubeconfig user --client-name=alice --org=kubeadm:cluster-admins > /root/alice.conf")
+    assert "lab-1" in lab.ok(1, "kubectl --kubeconfig /root/alice.conf get nodes")
     exp = lab.ok(1, "kubeadm certs check-expiration")
     rows = {l.split()[0]: l for l in exp.splitlines() if l and not l.startswith("[")}
     assert "364d" in rows["admin.conf"] and "364d" in rows["apiserver"] and re.search(r"\b9y\b", rows["ca"])
