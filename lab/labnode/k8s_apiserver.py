@@ -5,16 +5,12 @@
 It speaks HTTPS with the certificate kubeadm made (--tls-cert-file/--tls-private-key-file of the static pod).
 Clients (kubeadm, kubelet, kubectl, helm) speak POST /rpc {"op": ..., "args": {...}}; GET /livez answers ok."""
 import argparse
-import copy
 import json
 import os
 import signal
 import ssl
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import common
@@ -34,12 +30,14 @@ class Server:
             common.save_json(self.path, self.st, mode=0o600)
             self.last_save = time.time()
 
-    def call(self, op, args):
+    def call(self, op, args, headers=None):
         if self.upstream:
-            return forward(self.upstream, op, args)
+            return forward(self.upstream, op, args, headers)
         with LOCK:
             if self.st is None or self.st.get("cluster") is None:
                 raise S.ApiError("ServiceUnavailable", "the cluster store is empty", 503)
+            if headers is not None:
+                authorize(self.st, op, headers, common.now())
             before = self.st["resourceVersion"]
             res = dispatch(self.st, op, args or {}, common.now())
             if op == "heartbeat":
@@ -53,12 +51,67 @@ READ_ONLY = {"version", "cluster_info", "get", "token_list", "cluster_get", "hel
 
 
 UPSTREAM_CA = None
+ANONYMOUS = {"version", "cluster_info"}                      # like system:unauthenticated's discovery rights
+BOOTSTRAP = ANONYMOUS | {"bootstrap", "cluster_get"}        # system:bootstrappers (kubeadm join)
+NODE = BOOTSTRAP | {"heartbeat", "get"}                     # system:nodes
+_verified_certs = {}
 
 
-def forward(upstream, op, args):
+def cert_issued_by(cert_b64, ca_pem):
+    """True if the base64 PEM client certificate was signed by the cluster CA (openssl verify, cached)."""
+    import base64
+    import hashlib
+    import subprocess
+    import tempfile
+    key = hashlib.sha256((cert_b64 + ca_pem).encode()).hexdigest()
+    if key not in _verified_certs:
+        try:
+            pem = base64.b64decode(cert_b64)
+        except ValueError:
+            return False
+        with tempfile.TemporaryDirectory() as d:
+            ca, crt = os.path.join(d, "ca.crt"), os.path.join(d, "c.crt")
+            with open(ca, "w") as f:
+                f.write(ca_pem)
+            with open(crt, "wb") as f:
+                f.write(pem)
+            r = subprocess.run(["/usr/bin/openssl", "verify", "-CAfile", ca, crt], capture_output=True)
+        _verified_certs[key] = r.returncode == 0
+    return _verified_certs[key]
+
+
+def authorize(st, op, headers, now):
+    cert = headers.get("X-Lab-Client-Cert")
+    authz = headers.get("Authorization") or ""
+    if cert:
+        if cert_issued_by(cert, st["cluster"]["caPem"]):
+            return "cert"
+        raise S.ApiError("Unauthorized", "Unauthorized", 401)
+    if authz.startswith("Bearer "):
+        tok = authz[7:].strip()
+        if tok in st.get("credentials", {}):
+            if op in NODE:
+                return "node"
+            raise S.ApiError("Forbidden", 'Error from server (Forbidden): %s is forbidden: User "%s" cannot do this'
+                             % (op, st["credentials"][tok]["user"]), 403)
+        try:
+            S.check_token(st, tok, now)
+        except S.ApiError:
+            raise S.ApiError("Unauthorized", "Unauthorized", 401)
+        if op in BOOTSTRAP:
+            return "bootstrap"
+        raise S.ApiError("Forbidden", 'Error from server (Forbidden): User "system:bootstrap:%s" cannot do this'
+                         % tok[:6], 403)
+    if op in ANONYMOUS or op == "bootstrap":
+        return "anonymous"
+    raise S.ApiError("Unauthorized", "Unauthorized", 401)
+
+
+def forward(upstream, op, args, headers=None):
     from . import k8s_client as C
     try:
-        return C.call(upstream, op, args, ca=UPSTREAM_CA)
+        return C.call(upstream, op, args, ca=UPSTREAM_CA, headers={k: v for k, v in (headers or {}).items()
+                                                                   if k in ("Authorization", "X-Lab-Client-Cert")})
     except C.ClientError as e:
         if e.reason in ("Refused", "Timeout", "NoHost", "TLS"):
             raise S.ApiError("ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)"
@@ -94,7 +147,8 @@ def dispatch(st, op, a, now):
                              now, a.get("selector"))
     if op == "apply":
         return S.apply_objects(st, a["docs"], now, a.get("source", "STDIN"), a.get("manager", "kubectl"),
-                               a.get("dryRun", False), a.get("create", False))
+                               a.get("dryRun", False), a.get("create", False), a.get("namespace"),
+                               a.get("serverSide", False), a.get("force", False))
     if op == "delete":
         out = []
         for it in a["items"]:
@@ -137,7 +191,7 @@ def dispatch(st, op, a, now):
         if tid not in st["tokens"]:
             raise S.ApiError("NotFound", 'secrets "bootstrap-token-%s" not found' % tid, 404)
         del st["tokens"][tid]
-        return "bootstrap token %q deleted" % tid if False else 'bootstrap token "%s" deleted' % tid
+        return 'bootstrap token "%s" deleted' % tid
     if op == "upload_certs":
         st["uploadedCerts"] = {"keyHash": S.cert_key_hash(a["key"]), "expires": now + 7200, "certs": a["certs"]}
         st["resourceVersion"] += 1
@@ -317,7 +371,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             n = int(self.headers.get("Content-Length") or 0)
             req = json.loads(self.rfile.read(n) or b"{}")
-            res = self.server.api.call(req.get("op"), req.get("args") or {})
+            hdrs = {k: self.headers.get(k) for k in ("Authorization", "X-Lab-Client-Cert") if self.headers.get(k)}
+            res = self.server.api.call(req.get("op"), req.get("args") or {}, hdrs)
             self._send(200, {"result": res})
         except S.ApiError as e:
             self._send(e.code, {"reason": e.reason, "message": e.message})

@@ -85,7 +85,32 @@ def tls_context(ca_pem=None):
     return ctx
 
 
-def call(server, op, args=None, timeout=30, ca=None):
+def auth_headers(user):
+    """HTTP headers carrying a kubeconfig user's credential: a bearer token, or the client certificate (the
+    lab API server checks the certificate was issued by the cluster CA)."""
+    if not user:
+        return {}
+    if user.get("token"):
+        return {"Authorization": "Bearer " + user["token"]}
+    if user.get("client-certificate-data"):
+        return {"X-Lab-Client-Cert": "".join(str(user["client-certificate-data"]).split())}
+    if user.get("client-certificate"):
+        try:
+            with open(user["client-certificate"], "rb") as f:
+                import base64
+                return {"X-Lab-Client-Cert": base64.b64encode(f.read()).decode()}
+        except OSError:
+            return {}
+    return {}
+
+
+def kubeconfig_auth(path):
+    """(server, ca, headers) of a kubeconfig file."""
+    server, ca, _, user = load_kubeconfig(path)
+    return server, ca, auth_headers(user)
+
+
+def call(server, op, args=None, timeout=30, ca=None, headers=None):
     """POST /rpc to `server` (https://H:P, real TLS with the API server's certificate). `ca`: the cluster CA
     (PEM) to verify the server against; None skips verification. Raises ClientError with the server's message,
     or with reason Refused/Timeout/NoHost/TLS when the endpoint does not answer or cannot be trusted."""
@@ -93,7 +118,7 @@ def call(server, op, args=None, timeout=30, ca=None):
     check_loopback(host, port)
     url = "https://%s:%d/rpc" % (host, port)
     body = json.dumps({"op": op, "args": args or {}}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=body, headers=dict({"Content-Type": "application/json"}, **(headers or {})))
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=tls_context(ca)) as r:
             return json.loads(r.read())["result"]
@@ -116,6 +141,24 @@ def call(server, op, args=None, timeout=30, ca=None):
         if isinstance(reason, (ssl.SSLError, ConnectionResetError)):
             raise ClientError("remote error: tls: handshake failure (%s)" % reason, "TLS")
         raise ClientError("dial tcp %s:%d: %s" % (host, port, reason), "Timeout")
+
+
+def get_raw(server, path, ca=None, timeout=30, headers=None):
+    """GET a path of the API server (kubectl get --raw): (status, body text)."""
+    host, port = hostport(server)
+    check_loopback(host, port)
+    req = urllib.request.Request("https://%s:%d%s" % (host, port, path), headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls_context(ca)) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, (e.read() or b"").decode()
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
+            raise ClientError("The connection to the server %s:%d was refused - did you specify the right host or "
+                              "port?" % (host, port), "Refused")
+        raise ClientError("Unable to connect to the server: %s" % reason, "Timeout")
 
 
 def reachable(server, timeout=2.0):
@@ -146,8 +189,10 @@ class Kube:
                               "host or port?", "Refused")
         host, port = hostport(self.server)
         try:
-            return call(self.server, op, args, ca=self.ca)
+            return call(self.server, op, args, ca=self.ca, headers=auth_headers(self.user))
         except ClientError as e:
+            if e.reason == "Unauthorized":
+                raise ClientError("error: You must be logged in to the server (Unauthorized)", "Unauthorized", 401)
             if e.reason == "Refused":
                 raise ClientError("The connection to the server %s:%d was refused - did you specify the right "
                                   "host or port?" % (host, port), "Refused")

@@ -6,7 +6,6 @@ import copy
 import json
 import os
 import re
-import sys
 import time
 
 import yaml

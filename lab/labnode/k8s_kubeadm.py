@@ -344,13 +344,13 @@ def wait_apiserver(address, port):
         % ("" if ok else "\t(lab: %s)\n" % reason, address, port, address, port, address, port))
 
 
-def wait_node(server, node, what="kubelet-start"):
+def wait_node(server, node, what="kubelet-start", headers=None):
     from . import k8s_kubelet
     deadline = time.time() + wait_seconds(240)
     doomed = Doomed(lambda: k8s_kubelet.register_labels_taints()[2] is not None)
     while time.time() < deadline and not doomed():
         try:
-            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3, ca=local_ca())
+            C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3, ca=local_ca(), headers=headers)
             return
         except C.ClientError:
             time.sleep(0.1)
@@ -489,9 +489,7 @@ def cmd_init(argv):
         else:
             mine = parse_version(kadm)
             if pv[:2] > mine[:2] or pv > mine:
-                die("this version of kubeadm only supports deploying clusters with the control plane version >= "
-                    "%d.%d.0. Current version: %s" % (mine[0], mine[1] - 1, kv) if False else
-                    "the specified version to deploy (%s) is greater than the kubeadm version (%s)"
+                die("the specified version to deploy (%s) is greater than the kubeadm version (%s)"
                     % ("v" + kv.lstrip("v"), kadm))
             if pv[:2] < (mine[0], mine[1] - 1):
                 die("this version of kubeadm only supports deploying clusters with the control plane version >= "
@@ -545,6 +543,13 @@ def cmd_init(argv):
                                             networking={"podSubnet": pod_subnet, "serviceSubnet": svc_subnet,
                                                         "dnsDomain": net.get("dnsDomain", "cluster.local")}),
                "kubeletConfiguration": kc}
+    phases = set(sum((x.split(",") for x in a.skip_phases), [])) | set(init.get("skipPhases") or [])
+    skip = []
+    if "addon/coredns" in phases or "addon" in phases or (cc.get("dns") or {}).get("disabled"):
+        skip.append("coredns")
+    if "addon/kube-proxy" in phases or "addon" in phases or (cc.get("proxy") or {}).get("disabled"):
+        skip.append("kube-proxy")
+    cluster["skipAddons"] = skip
     now = common.now()
     st = S.new_store()
     S.init_cluster(st, cluster, node, now)
@@ -575,12 +580,14 @@ def cmd_init(argv):
         say(cert_key)
     else:
         say("[upload-certs] Skipping phase. Please see --upload-certs")
-    wait_node(local, node, "mark-control-plane")
+    adm = C.kubeconfig_auth(os.path.join(K8S, "admin.conf"))[2]
+    wait_node(local, node, "mark-control-plane", adm)
     say("[mark-control-plane] Marking the node %s as control-plane by adding the labels: [node-role.kubernetes.io/"
         "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
     say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
         "control-plane:NoSchedule]" % node)
-    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) is None}, ca=local_ca())
+    C.call(local, "mark_control_plane", {"name": node, "taint": reg.get("taints", None) is None}, ca=local_ca(),
+           headers=adm)
     say("[bootstrap-token] Using token: %s" % tokens[0][0] if not a.skip_token_print else
         "[bootstrap-token] Using token: <value withheld>")
     say("[bootstrap-token] Configuring bootstrap tokens, cluster-info ConfigMap, RBAC Roles")
@@ -594,8 +601,10 @@ def cmd_init(argv):
     say('[bootstrap-token] Creating the "cluster-info" ConfigMap in the "kube-public" namespace')
     say('[kubelet-finalize] Updating "/etc/kubernetes/kubelet.conf" to point to a rotatable kubelet client '
         'certificate and key')
-    say("[addons] Applied essential addon: CoreDNS")
-    say("[addons] Applied essential addon: kube-proxy")
+    if "coredns" not in skip:
+        say("[addons] Applied essential addon: CoreDNS")
+    if "kube-proxy" not in skip:
+        say("[addons] Applied essential addon: kube-proxy")
     say("")
     say("Your Kubernetes control-plane has initialized successfully!")
     say("")
@@ -620,7 +629,7 @@ def cmd_init(argv):
     if cpe:
         say("You can now join any number of control-plane nodes running the following command on each as root:")
         say("")
-        say("  " + cp.replace("\n", "\n  "))
+        say("  " + cp)
         say("")
         say("Please note that the certificate-key gives access to cluster sensitive data, keep it secret!")
         say("As a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use")
@@ -701,9 +710,8 @@ def cmd_join(argv):
                     "--discovery-token-unsafe-skip-ca-verification flag to continue")
     for h in hashes:
         if not re.match(r"^sha256:[0-9a-f]{64}$", str(h)):
-            errs.append('discovery.bootstrapToken.caCertHashes: Invalid value: "%s": invalid hash "%s", expected '
-                        'a "sha256:..." hash of 32 bytes' % (h, h) if False else
-                        "discovery.bootstrapToken.caCertHashes: Invalid value: \"%s\": invalid hash \"%s\"" % (h, h))
+            errs.append("discovery.bootstrapToken.caCertHashes: Invalid value: \"%s\": invalid hash \"%s\""
+                        % (h, h))
     if control_plane and cert_key and not re.match(r"^[0-9a-f]{64}$", str(cert_key)):
         errs.append('controlPlane.certificateKey: Invalid value: "%s": the certificate key must be a hex encoded '
                     'string of 32 bytes' % cert_key)
@@ -743,7 +751,8 @@ def cmd_join(argv):
     say("[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"...")
     say("[preflight] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
     try:
-        cinfo = C.call(server, "cluster_get", timeout=10, ca=info["caPem"])
+        cinfo = C.call(server, "cluster_get", timeout=10, ca=info["caPem"],
+                       headers={"Authorization": "Bearer " + str(token)})
     except C.ClientError as e:
         die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: %s" % e.message)
     if control_plane:
@@ -755,9 +764,8 @@ def cmd_join(argv):
                 "instances are provided.\n")
         run_preflight(True, ignore, bind_port=port, cp_only=True)
         if not cert_key:
-            die("error execution phase control-plane-prepare/download-certs: error downloading certs: the "
-                "certificate key is required to download the certificates (--certificate-key)" if False else
-                "error execution phase control-plane-prepare/certs: error creating PKI assets: failed to load "
+            # without a certificate key the shared certificates must already be on disk (they are not)
+            die("error execution phase control-plane-prepare/certs: error creating PKI assets: failed to load "
                 "certificate authority: couldn't load the certificate file /etc/kubernetes/pki/ca.crt: open "
                 "/etc/kubernetes/pki/ca.crt: no such file or directory")
     try:
@@ -806,14 +814,15 @@ def cmd_join(argv):
     say("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap")
     if control_plane:
         wait_apiserver(address, port)
-    wait_node(server, node)
+    wait_node(server, node, headers={"Authorization": "Bearer " + boot["credential"]})
     if control_plane:
         say("[etcd] Announced new etcd member joining to the existing etcd cluster")
         say("[mark-control-plane] Marking the node %s as control-plane by adding the labels: [node-role.kubernetes.io/"
             "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
         say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"
             "control-plane:NoSchedule]" % node)
-        C.call(server, "mark_control_plane", {"name": node, "taint": reg_taints is None}, ca=info["caPem"])
+        C.call(server, "mark_control_plane", {"name": node, "taint": reg_taints is None}, ca=info["caPem"],
+               headers=C.kubeconfig_auth(os.path.join(K8S, "admin.conf"))[2])
         say("")
         say("This node has joined the cluster and a new control plane instance was created:")
         say("")
@@ -896,7 +905,7 @@ def cmd_reset(argv):
         except FileNotFoundError:
             pass
     shutil.rmtree(os.path.join(K8S, "tmp"), ignore_errors=True)
-    say("[reset] Deleting contents of directories: [%s]" % " ".join(dirs[:3] + ([ETCD_DIR] if False else [])))
+    say("[reset] Deleting contents of directories: [%s]" % " ".join(dirs[:3]))
     say("[reset] Deleting files: [%s]" % " ".join(files))
     say("")
     say("The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d")
@@ -1059,6 +1068,81 @@ def cmd_init_phase(argv):
     return 0
 
 
+# ------------------------------------------------------------------ certs check-expiration
+def _not_after(pem_bytes):
+    import calendar
+    r = subprocess.run(["/usr/bin/openssl", "x509", "-noout", "-enddate"], input=pem_bytes, capture_output=True)
+    if r.returncode != 0:
+        return None
+    text = r.stdout.decode().strip().split("=", 1)[1]            # "Nov 21 17:47:00 2027 GMT"
+    return calendar.timegm(time.strptime(text.replace("  ", " "), "%b %d %H:%M:%S %Y %Z"))
+
+
+def _residual(secs):
+    if secs <= 0:
+        return "<invalid>"
+    days = int(secs // 86400)
+    if days >= 365:
+        return "%dy" % (days // 365)
+    if days >= 1:
+        return "%dd" % days
+    return "%dh" % int(secs // 3600)
+
+
+def cmd_check_expiration():
+    import base64
+    if not os.path.exists(os.path.join(K8S, "pki", "ca.crt")):
+        die("error execution phase check-expiration: failed to load existing certificate ca: open "
+            "/etc/kubernetes/pki/ca.crt: no such file or directory")
+    say('[check-expiration] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    say("[check-expiration] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
+    say("")
+    now = common.now()
+    rows = [("CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED")]
+    items = [("admin.conf", "conf", "ca"), ("apiserver", "apiserver.crt", "ca"),
+             ("apiserver-etcd-client", "apiserver-etcd-client.crt", "etcd-ca"),
+             ("apiserver-kubelet-client", "apiserver-kubelet-client.crt", "ca"),
+             ("controller-manager.conf", "conf", "ca"), ("etcd-healthcheck-client", "etcd/healthcheck-client.crt",
+                                                         "etcd-ca"),
+             ("etcd-peer", "etcd/peer.crt", "etcd-ca"), ("etcd-server", "etcd/server.crt", "etcd-ca"),
+             ("front-proxy-client", "front-proxy-client.crt", "front-proxy-ca"),
+             ("scheduler.conf", "conf", "ca"), ("super-admin.conf", "conf", "ca")]
+    for name, src, ca in items:
+        if src == "conf":
+            try:
+                with open(os.path.join(K8S, name)) as f:
+                    cfg = yaml.safe_load(f) or {}
+                pem = base64.b64decode(cfg["users"][0]["user"]["client-certificate-data"])
+            except (OSError, KeyError, IndexError, TypeError, ValueError):
+                continue
+        else:
+            try:
+                with open(os.path.join(K8S, "pki", src), "rb") as f:
+                    pem = f.read()
+            except OSError:
+                continue
+        t = _not_after(pem)
+        if t is None:
+            continue
+        rows.append((name, time.strftime("%b %d, %Y %H:%M UTC", time.gmtime(t)), _residual(t - now), ca, "no"))
+    w = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        say("   ".join(r[i].ljust(w[i]) for i in range(5)).rstrip())
+    say("")
+    rows = [("CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED")]
+    for name, src in (("ca", "ca.crt"), ("etcd-ca", "etcd/ca.crt"), ("front-proxy-ca", "front-proxy-ca.crt")):
+        try:
+            with open(os.path.join(K8S, "pki", src), "rb") as f:
+                t = _not_after(f.read())
+        except OSError:
+            continue
+        rows.append((name, time.strftime("%b %d, %Y %H:%M UTC", time.gmtime(t)), _residual(t - now), "no"))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        say("   ".join(r[i].ljust(w[i]) for i in range(4)).rstrip())
+    return 0
+
+
 # ------------------------------------------------------------------ upgrade
 def _vstr(v):
     return "v%d.%d.%d" % v
@@ -1114,9 +1198,9 @@ def cmd_upgrade(argv):
         if not os.path.exists(kc):
             die("error execution phase preflight: couldn't create a Kubernetes client from file \"%s\": failed to "
                 "load admin kubeconfig: open %s: no such file or directory" % (kc, kc))
-        server, kca = C.load_kubeconfig(kc)[:2]
+        server, kca, hdrs = C.kubeconfig_auth(kc)
         try:
-            c = C.call(server, "cluster_get", ca=kca)
+            c = C.call(server, "cluster_get", ca=kca, headers=hdrs)
         except C.ClientError as e:
             die("error execution phase preflight: unable to fetch the kubeadm-config ConfigMap: " + e.message)
         target = parse_version(c["kubernetesVersion"])
@@ -1271,6 +1355,29 @@ def main(tool, argv):
         return cmd_token(rest)
     if cmd == "certs" and rest[:1] == ["certificate-key"]:
         say(secrets.token_hex(32))
+        return 0
+    if cmd == "certs" and rest[:1] == ["check-expiration"]:
+        return cmd_check_expiration()
+    if cmd == "kubeconfig" and rest[:1] == ["user"]:
+        p = argparse.ArgumentParser(prog="kubeadm kubeconfig user", add_help=False)
+        p.add_argument("--client-name")
+        p.add_argument("--org", action="append", default=[])
+        p.add_argument("--config")
+        p.add_argument("--validity-period")
+        a, extra = p.parse_known_args(rest[1:])
+        if extra or not a.client_name:
+            die('required flag(s) "client-name" not set' if not a.client_name else "unknown flag: %s" % extra[0])
+        if not os.path.exists(os.path.join(K8S, "pki", "ca.key")):
+            die("couldn't create a kubeconfig; the CA files couldn't be loaded: open /etc/kubernetes/pki/ca.key: "
+                "no such file or directory")
+        c = yaml.safe_load(open(os.path.join(K8S, "admin.conf"))) if os.path.exists(
+            os.path.join(K8S, "admin.conf")) else None
+        server = c["clusters"][0]["cluster"]["server"] if c else "https://%s:6443" % common.host_address()
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            PKI.write_kubeconfig(os.path.join(d, "u.conf"), server, a.client_name, "/O=".join(a.org) or None)
+            with open(os.path.join(d, "u.conf")) as f:
+                common.out(f.read())
         return 0
     if cmd == "config" and rest[:2] in (["images", "pull"], ["images", "list"]):
         v = kubeadm_version()

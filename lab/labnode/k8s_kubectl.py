@@ -25,7 +25,7 @@ def err(msg, code=1):
 # ------------------------------------------------------------------ argument parsing (kubectl style)
 BOOL_FLAGS = {"--all-namespaces", "-A", "--server-side", "--force-conflicts", "--overwrite", "--ignore-not-found",
               "--ignore-daemonsets", "--delete-emptydir-data", "--delete-local-data", "--force", "--all",
-              "--no-headers", "--client", "--wait", "--dry-run", "--disable-eviction", "--short", "--raw",
+              "--no-headers", "--client", "--wait", "--dry-run", "--disable-eviction", "--short",
               "--show-labels", "--watch", "-w", "--recursive", "-R", "--validate"}
 
 
@@ -292,9 +292,10 @@ def load_docs(sources, need_name=True):
 
 # ------------------------------------------------------------------ commands
 def kube(flags):
-    if flags.get("--server") or flags.get("-s"):
-        return C.Kube(server=flags.get("--server") or flags.get("-s"))
-    return C.Kube(flags.get("--kubeconfig"))
+    try:
+        return C.Kube(flags.get("--kubeconfig"), server=flags.get("--server") or flags.get("-s"))
+    except C.ClientError as e:
+        err(e.message)
 
 
 def call(k, op, args):
@@ -305,6 +306,16 @@ def call(k, op, args):
 
 
 def cmd_get(pos, flags):
+    if flags.get("--raw"):
+        k = kube(flags)
+        try:
+            code, body = C.get_raw(k.server, flags["--raw"], ca=k.ca, headers=C.auth_headers(k.user))
+        except C.ClientError as e:
+            err(e.message)
+        if code >= 400:
+            err("Error from server (%s): %s" % ("NotFound" if code == 404 else "InternalError", body.strip()))
+        common.out(body)
+        return 0
     if not pos:
         err("You must specify the type of resource to get. Use \"kubectl api-resources\" for a complete list of "
             "supported resources.\n\nerror: Required resource not specified.")
@@ -409,6 +420,8 @@ def cmd_apply(pos, flags, create=False):
     for obj, src in docs:
         try:
             res = k.call("apply", {"docs": [obj], "source": src, "dryRun": dry, "create": create,
+                                   "namespace": flags.get("-n"), "serverSide": bool(ss),
+                                   "force": bool(flags.get("--force-conflicts")),
                                    "manager": "kubectl" if ss else "kubectl-client-side-apply"})
         except C.ClientError as e:
             sys.stderr.write(e.message + "\n")
@@ -429,7 +442,7 @@ def cmd_delete(pos, flags):
     if flags["-f"]:
         for obj, src in load_docs(flags["-f"]):
             items.append({"kind": obj["kind"], "apiVersion": obj["apiVersion"],
-                          "namespace": obj["metadata"].get("namespace") or flags.get("-n"),
+                          "namespace": obj["metadata"].get("namespace") or flags.get("-n") or "default",
                           "name": obj["metadata"]["name"]})
     else:
         if not pos:
@@ -567,7 +580,11 @@ def cmd_wait(pos, flags):
     deadline = time.time() + timeout
     want_delete = cond == "delete"
     m = re.match(r"^condition=([^=]+)(?:=(.*))?$", cond or "")
-    if not want_delete and not m:
+    jp = re.match(r"^jsonpath=(\{[^}]*\}|[^=]+)(?:=(.*))?$", cond or "")
+    if jp:
+        expr = jp.group(1) if jp.group(1).startswith("{") else "{" + jp.group(1) + "}"
+        jval = jp.group(2)
+    elif not want_delete and not m:
         err("error: unrecognized condition: \"%s\"" % cond)
     ctype = m.group(1).lower() if m else None
     cval = (m.group(2) or "true").lower() if m else None
@@ -590,7 +607,11 @@ def cmd_wait(pos, flags):
             items = [i for i in items if i["metadata"]["name"] in names]
         if not items and not want_delete:
             err("error: no matching resources found")
-        pending = [i for i in items if want_delete or not condition(i, ctype, cval)]
+        if jp:
+            pending = [i for i in items
+                       if (jsonpath(expr, i) != jval if jval is not None else not jsonpath(expr, i))]
+        else:
+            pending = [i for i in items if want_delete or not condition(i, ctype, cval)]
         if not pending:
             for i in items:
                 common.out("%s/%s condition met\n" % (res["kind"].lower(), i["metadata"]["name"]))

@@ -251,9 +251,8 @@ def daemon():
         try:
             mtime = os.stat(KUBELET_CONF).st_mtime
             if kc_cache[0] != mtime:
-                cfg = C.load_kubeconfig(KUBELET_CONF)
-                kc_cache = (mtime, (cfg[0], cfg[1]))
-            server, ca = kc_cache[1]
+                kc_cache = (mtime, C.kubeconfig_auth(KUBELET_CONF))
+            server, ca, hdrs = kc_cache[1]
         except (C.ClientError, OSError) as e:
             log("cannot read kubelet.conf: %s" % getattr(e, "message", e))
             time.sleep(INTERVAL)
@@ -273,7 +272,7 @@ def daemon():
             rep = dict(report, register=not registered)
             if not registered:
                 rep.update(registerLabels=reg_labels, registerTaints=reg_taints)
-            res = C.call(server, "heartbeat", {"node": name, "report": rep}, timeout=5, ca=ca)
+            res = C.call(server, "heartbeat", {"node": name, "report": rep}, timeout=5, ca=ca, headers=hdrs)
             registered = True
             last_report, last_sent = report, time.time()
             if last_err:

@@ -3,7 +3,7 @@
 One JSON document (on the first control plane: /var/lib/etcd/store.json, removed by `kubeadm reset`) holds
 the cluster configuration, nodes (as their kubelets report them), objects applied with server-side apply,
 bootstrap tokens, the uploaded control-plane certificates and helm releases. The API server daemon
-(k8s_apiserver) calls `handle(store, op, args)` under a lock; times are lab times (common.now())."""
+(k8s_apiserver.dispatch) works on it under a lock; times are lab times (common.now()), node liveness real time."""
 import copy
 import hashlib
 import hmac
@@ -13,7 +13,6 @@ import re
 import time
 import uuid
 
-from . import common
 
 STORE = "/var/lib/etcd/store.json"
 HEARTBEAT_GRACE = 40.0           # node-monitor-grace-period
@@ -164,6 +163,14 @@ def init_cluster(st, cluster, node_name, now):
     put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "cluster-info", "namespace": "kube-public"},
                     "data": {"kubeconfig": "server: https://%s" % cluster["endpoint"]}}, now)
+    skip = set(cluster.get("skipAddons") or [])
+    if "coredns" not in skip:
+        _coredns(st, now)
+    if "kube-proxy" not in skip:
+        _kube_proxy(st, cluster, now)
+
+
+def _coredns(st, now):
     put_object(st, {"apiVersion": "apps/v1", "kind": "Deployment",
                     "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
                     "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
@@ -173,6 +180,9 @@ def init_cluster(st, cluster, node_name, now):
                                                    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
                                                                    {"key": "node-role.kubernetes.io/control-plane",
                                                                     "effect": "NoSchedule"}]}}}}, now)
+
+
+def _kube_proxy(st, cluster, now):
     put_object(st, {"apiVersion": "apps/v1", "kind": "DaemonSet",
                     "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy"}},
                     "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}},
@@ -184,7 +194,84 @@ def init_cluster(st, cluster, node_name, now):
                                                    "tolerations": [{"operator": "Exists"}]}}}}, now)
 
 
-def put_object(st, obj, now, manager="kubectl"):
+SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
+IDENTITY = {"apiVersion", "kind", "metadata.name", "metadata.namespace"}
+
+
+def leaves(obj, prefix=""):
+    """Field paths ("spec.replicas", "data.net-conf.json") -> values; lists are atomic, status is not user's."""
+    out = {}
+    for k, v in (obj or {}).items():
+        if not prefix and k == "status":
+            continue
+        if prefix == "metadata" and k in SERVER_FIELDS:
+            continue
+        p = prefix + "." + k if prefix else k
+        if isinstance(v, dict) and v:
+            out.update(leaves(v, p))
+        elif p not in IDENTITY:
+            out[p] = v
+    return out
+
+
+def _del_path(obj, path):
+    parts = path.split(".")
+    stack, cur, i = [], obj, 0
+    while i < len(parts):
+        if not isinstance(cur, dict):
+            return
+        for j in range(len(parts), i, -1):
+            k = ".".join(parts[i:j])
+            if k in cur:
+                if j == len(parts):
+                    del cur[k]
+                    for parent, key in reversed(stack):
+                        if parent[key] == {}:
+                            del parent[key]
+                    return
+                stack.append((cur, k))
+                cur, i = cur[k], j
+                break
+        else:
+            return
+
+
+def _set_leaf(dst, src, path):
+    """Copy the value at `path` of src into dst, creating parents along src's own key structure."""
+    s, d = src, dst
+    parts = path.split(".")
+    i = 0
+    while i < len(parts):
+        for j in range(len(parts), i, -1):
+            k = ".".join(parts[i:j])
+            if k in s:
+                if j == len(parts):
+                    d[k] = copy.deepcopy(s[k])
+                    return
+                s = s[k]
+                if not isinstance(d.get(k), dict):
+                    d[k] = {}
+                d = d[k]
+                i = j
+                break
+        else:
+            return
+
+
+CONFLICT_HELP = ("Please review the fields above--they currently have other managers. Here are\nthe ways you can "
+                 "resolve this warning:\n* If you intend to manage all of these fields, please re-run the apply\n"
+                 "  command with the `--force-conflicts` flag.\n* If you do not intend to manage all of the fields, "
+                 "please edit your\n  manifest to remove references to the fields that should keep their\n  current "
+                 "managers.\n* You may co-own fields by updating your manifest to match the existing\n  value; in "
+                 "this case, you'll become the manager if the other manager(s)\n  stop managing the field (remove it "
+                 "from their configuration).\nSee https://kubernetes.io/docs/reference/using-api/server-side-apply/"
+                 "#conflicts")
+
+
+def put_object(st, obj, now, manager="kubectl", ssa=False, force=False):
+    """Create or update an object. `ssa`: server-side apply by `manager` — it owns the fields it sets, drops
+    the fields it owned and no longer sets, and may not change fields other managers own unless `force`.
+    Otherwise (client-side apply, helm, kubeadm) the object is replaced and the manager owns all of it."""
     md = obj.setdefault("metadata", {})
     g = _group(obj["apiVersion"])
     nsd = True
@@ -198,12 +285,47 @@ def put_object(st, obj, now, manager="kubectl"):
         md.pop("namespace", None)
     key = obj_key(g, obj["kind"], md.get("namespace"), md["name"])
     old = st["objects"].get(key)
+    owners = st.setdefault("fieldOwners", {}).setdefault(key, {})
+    new_leaves = leaves(obj)
+    if old is not None and ssa:
+        old_leaves = leaves(old)
+        conflicts = []
+        for p, v in sorted(new_leaves.items()):
+            if p in old_leaves and old_leaves[p] != v:
+                for m, paths in sorted(owners.items()):
+                    if m != manager and p in paths:
+                        conflicts.append('conflict with "%s"%s: .%s' % (
+                            m, " using %s" % old["apiVersion"].split("/")[-1], p))
+        if conflicts and not force:
+            raise ApiError("Conflict", "error: Apply failed with %d conflict%s: %s\n%s" % (
+                len(conflicts), "" if len(conflicts) == 1 else "s", "\n".join(conflicts), CONFLICT_HELP), 409)
+        merged = copy.deepcopy(old)
+        for p in owners.get(manager, []):
+            if p not in new_leaves and not any(p in ps for m, ps in owners.items() if m != manager):
+                _del_path(merged, p)
+        for p in new_leaves:
+            _set_leaf(merged, obj, p)
+        merged["metadata"].update({k: md[k] for k in ("name", "namespace") if k in md})
+        obj, md = merged, merged["metadata"]
+        for m in list(owners):
+            if m != manager:
+                owners[m] = [p for p in owners[m] if p not in new_leaves or old_leaves.get(p) == new_leaves[p]]
+                if not owners[m]:
+                    del owners[m]
+        owners[manager] = sorted(new_leaves)
+    else:
+        for m in list(owners):
+            if m != manager:
+                del owners[m]
+        owners[manager] = sorted(new_leaves)
     st["resourceVersion"] += 1
     if old is not None:
         omd = old["metadata"]
         md["uid"] = omd["uid"]
         md["creationTimestamp"] = omd["creationTimestamp"]
         if _strip(old) == _strip(obj):
+            md["managedFields"] = omd.get("managedFields", [])
+            st["objects"][key] = obj
             return key, "unchanged"
         md["generation"] = omd.get("generation", 1) + 1
     else:
@@ -211,7 +333,8 @@ def put_object(st, obj, now, manager="kubectl"):
         md["creationTimestamp"] = ts(now)
         md["generation"] = 1
     md["resourceVersion"] = str(st["resourceVersion"])
-    md["managedFields"] = [{"manager": manager, "operation": "Apply", "time": ts(now)}]
+    md["managedFields"] = [{"manager": m, "operation": "Apply" if (ssa and m == manager) else "Update",
+                            "time": ts(now)} for m in sorted(owners)]
     st["objects"][key] = obj
     return key, "configured" if old is not None else "created"
 
@@ -423,7 +546,6 @@ def heartbeat(st, name, report, now):
         # the kubelet registers its Node once, at start; a deleted Node stays deleted
         raise ApiError("NotFound", 'nodes "%s" not found' % name, 404)
     if n is None:
-        idx = len(st["nodes"])
         n = {"uid": str(uuid.uuid4()), "createdAt": now, "taints": list(report.get("registerTaints") or []),
              "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                         "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"},
@@ -435,7 +557,7 @@ def heartbeat(st, name, report, now):
             try:
                 net = ipaddress.ip_network(subnet, strict=False)
                 used = {x.get("podCIDR") for x in st["nodes"].values()}
-                for i, sub in enumerate(net.subnets(new_prefix=max(net.prefixlen, 24))):
+                for sub in net.subnets(new_prefix=max(net.prefixlen, 24)):
                     if str(sub) not in used:
                         n["podCIDR"] = str(sub)
                         break
@@ -443,7 +565,6 @@ def heartbeat(st, name, report, now):
                 pass
         st["nodes"][name] = n
         st["resourceVersion"] += 1
-        del idx
     n["address"] = report.get("address", n.get("address"))
     n["heartbeat"] = now
     n["heartbeatReal"] = time.time()
@@ -745,12 +866,19 @@ def match_selector(labels, reqs):
     return True
 
 
-def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False):
+def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False, namespace=None,
+                  ssa=False, force=False):
     results = []
     for obj in docs:
-        md = obj.get("metadata") or {}
+        md = obj.setdefault("metadata", {})
         name = md.get("name", "")
         nsd = check_kind(st, obj["apiVersion"], obj["kind"], source, name, md.get("namespace", ""))
+        if nsd and namespace:
+            if md.get("namespace") and md["namespace"] != namespace:
+                raise ApiError("BadRequest", 'error: the namespace from the provided object "%s" does not match the '
+                               'namespace "%s". You must pass \'--namespace=%s\' to perform this operation.'
+                               % (md["namespace"], namespace, md["namespace"]))
+            md["namespace"] = namespace
         ns = md.get("namespace") or "default"
         if nsd and obj["kind"] != "Namespace" and obj_key("", "Namespace", "", ns) not in st["objects"]:
             raise ApiError("NotFound", 'Error from server (NotFound): error when creating "%s": namespaces "%s" '
@@ -775,7 +903,7 @@ def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, creat
         if dry_run:
             results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
             continue
-        _, status = put_object(st, copy.deepcopy(obj), now, manager)
+        _, status = put_object(st, copy.deepcopy(obj), now, manager, ssa=ssa, force=force)
         results.append({"ref": "%s/%s" % (label, name), "status": status})
     return results
 
@@ -810,6 +938,7 @@ def delete_object(st, resource_or_kind, ns, name, ignore_not_found, api_version=
         raise ApiError("NotFound", 'Error from server (NotFound): %s "%s" not found'
                        % (plural(kind) + ("." + g if g else ""), name), 404)
     del st["objects"][key]
+    st.get("fieldOwners", {}).pop(key, None)
     if kind == "Namespace":
         for k in [k for k, o in st["objects"].items() if o["metadata"].get("namespace") == name]:
             del st["objects"][k]

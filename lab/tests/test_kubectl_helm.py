@@ -70,11 +70,23 @@ def test_kubectl_connection_errors(lab):
     assert lab.ok(1, "curl -fsS --cacert /etc/kubernetes/pki/ca.crt https://%s.11:6443/livez" % NET) == "ok"
     assert lab.sh(1, "curl -fsS https://%s.11:6443/livez" % NET).returncode != 0
     assert lab.ok(1, "curl -fsSk https://%s.11:6443/version" % NET).count("v1.34.1") == 1
+    assert lab.ok(1, KC + "get --raw=/readyz") == "ok"
     # a kubeconfig that trusts another CA is refused like kubectl refuses it
     lab.ok(1, "sed \"s#certificate-authority-data: .*#certificate-authority-data: $(base64 -w0 "
               "/etc/kubernetes/pki/front-proxy-ca.crt)#\" /etc/kubernetes/admin.conf > /root/other-ca.conf")
     p = lab.sh(1, "kubectl --kubeconfig /root/other-ca.conf get nodes")
     assert p.returncode == 1 and "x509: certificate signed by unknown authority" in p.stderr, p.stderr
+    # credentials count: none, or a certificate the cluster CA did not sign, are refused
+    lab.ok(1, "python3 - <<'EOF'\nimport yaml\nc = yaml.safe_load(open('/etc/kubernetes/admin.conf'))\n"
+              "c['users'][0]['user'] = {}\nyaml.safe_dump(c, open('/root/anon.conf', 'w'))\n"
+              "c = yaml.safe_load(open('/etc/kubernetes/admin.conf'))\nimport base64\n"
+              "c['users'][0]['user']['client-certificate-data'] = base64.b64encode(open("
+              "'/etc/kubernetes/pki/front-proxy-client.crt','rb').read()).decode()\n"
+              "yaml.safe_dump(c, open('/root/forged.conf', 'w'))\nEOF")
+    for conf in ("/root/anon.conf", "/root/forged.conf"):
+        p = lab.sh(1, "kubectl --kubeconfig %s get nodes" % conf)
+        assert p.returncode == 1 and "You must be logged in to the server (Unauthorized)" in p.stderr, p.stderr
+    assert lab.sh(1, "kubectl --kubeconfig /root/anon.conf version").returncode == 0   # discovery is public
     # the admin kubeconfig works for a regular user once copied, as kubeadm init says
     lab.ok(1, "mkdir -p /home/ubuntu/.kube && cp /etc/kubernetes/admin.conf /home/ubuntu/.kube/config && "
               "chown -R ubuntu: /home/ubuntu/.kube")
@@ -118,6 +130,11 @@ def test_server_side_apply_get_delete(lab):
     p = lab.sh(1, KC + "create -f /root/app.yaml")
     assert p.returncode == 1 and 'namespaces "shop" already exists' in p.stderr, p.stderr
     assert lab.ok(1, KC + "create namespace extra").strip() == "namespace/extra created"
+    lab.ok(1, "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: loose}\\n' > /root/loose.yaml")
+    assert lab.ok(1, KC + "apply -f /root/loose.yaml -n extra").strip() == "configmap/loose created"
+    assert lab.kubectl(1, "get cm loose -n extra").returncode == 0
+    p = lab.sh(1, KC + "apply -f /root/app.yaml -n extra")
+    assert p.returncode == 1 and 'does not match the namespace "extra"' in p.stderr, p.stderr
     p = lab.sh(1, KC + "create namespace extra")
     assert p.returncode == 1 and '(AlreadyExists): namespaces "extra" already exists' in p.stderr, p.stderr
     # label selectors
@@ -204,6 +221,18 @@ def test_helm_catalogue_and_values(lab):
     assert rel[0]["name"] == "flannel" and rel[0]["status"] == "deployed" and rel[0]["chart"] == "flannel-v0.26.1"
     vals = json.loads(lab.ok(1, env + "helm get values flannel -n kube-flannel -o json"))
     assert vals == {"podCidr": "10.244.0.0/16", "flannel": {"backend": "vxlan"}}
+    # server-side apply: fields helm manages cannot be taken over without --force-conflicts
+    cm = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-flannel-cfg\n  namespace: kube-flannel\n"
+          "data:\n  net-conf.json: |\n    {\"Network\": \"10.244.0.0/16\", \"Backend\": {\"Type\": \"host-gw\"}}\n")
+    lab.ok(1, "cat > /root/cm.yaml <<'EOF'\n%sEOF" % cm)
+    p = lab.sh(1, KC + "apply --server-side -f /root/cm.yaml")
+    assert p.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "helm" using v1: .data.net-conf.json' in p.stderr, p.stderr
+    assert "configmap/kube-flannel-cfg serverside-applied" in lab.ok(
+        1, KC + "apply --server-side --force-conflicts -f /root/cm.yaml")
+    got = json.loads(lab.ok(1, KC + "get cm kube-flannel-cfg -n kube-flannel -o json"))
+    assert "host-gw" in got["data"]["net-conf.json"] and "cni-conf.json" in got["data"]
+    assert sorted(m["manager"] for m in got["metadata"]["managedFields"]) == ["helm", "kubectl"]
     # other catalogue charts install and their pods run once nodes are Ready
     lab.ok(1, "helm repo add metrics-server https://kubernetes-sigs.github.io/metrics-server/")
     out = lab.ok(1, env + "helm upgrade --install metrics-server metrics-server/metrics-server --version 3.12.2 "
@@ -226,6 +255,8 @@ def test_drain(lab):
     assert lab.ok(1, KC + "rollout status deployment/web -n shop --timeout=10s").strip() == \
         'deployment "web" successfully rolled out'
     assert "successfully rolled out" in lab.ok(1, KC + "rollout status ds/kube-proxy -n kube-system --timeout=10s")
+    out = lab.ok(1, KC + "wait --for=jsonpath='{.status.phase}'=Running pod -l app=web -n shop --timeout=10s")
+    assert out.count("condition met") == 2
     p = lab.sh(1, KC + "drain lab-2 --timeout=60s")
     assert p.returncode == 1
     assert "node/lab-2 cordoned" in p.stdout
@@ -298,3 +329,25 @@ def test_flannel_without_pod_subnet_never_ready():
     S.apply_objects(st, [cm, ds], 1000.0, "x")
     name, ok, msg = S.cni_state(st)
     assert name == "flannel" and not ok and "--pod-network-cidr" in msg
+
+
+def test_server_side_apply_field_ownership():
+    st = _store()
+    key = "|ConfigMap|kube-system|c"
+    S.apply_objects(st, [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "kube-system"},
+                          "data": {"a": "1", "b": "2"}}], 1000.0, "x", manager="helm")
+    mine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "kube-system"},
+            "data": {"a": "9", "mine": "m"}}
+    with pytest.raises(S.ApiError) as e:
+        S.apply_objects(st, [mine], 1000.0, "x", ssa=True)
+    assert 'conflict with "helm" using v1: .data.a' in e.value.message
+    mine["data"]["a"] = "1"                       # same value: co-owned, no conflict
+    S.apply_objects(st, [mine], 1000.0, "x", ssa=True)
+    assert st["objects"][key]["data"] == {"a": "1", "b": "2", "mine": "m"}
+    mine["data"]["a"] = "9"
+    S.apply_objects(st, [mine], 1000.0, "x", ssa=True, force=True)
+    assert st["fieldOwners"][key]["helm"] == ["data.b"]
+    del mine["data"]["mine"]                      # a field the applier stops setting goes away
+    S.apply_objects(st, [mine], 1000.0, "x", ssa=True)
+    assert st["objects"][key]["data"] == {"a": "9", "b": "2"}
+    assert S.apply_objects(st, [mine], 1000.0, "x", ssa=True)[0]["status"] == "unchanged"

@@ -90,8 +90,10 @@ def test_manual_kubeadm_procedure_gives_two_ready_nodes(lab):
     assert ssh(lab, 1, "id -un").stdout.strip() == "ubuntu"
     for i in (1, 2):
         run_all(lab, i, EVERY_NODE)
-    # kubelet crash-loops until kubeadm configures it, as the guide warns
-    assert ssh(lab, 2, "systemctl is-active kubelet").stdout.strip() != "active"
+    # kubelet crash-loops until kubeadm configures it, as the guide warns (between restarts it is
+    # "activating"; a restarted process may be "active" for a moment before it exits again)
+    states = ssh(lab, 2, "for i in 1 2 3 4 5 6 7 8; do systemctl is-active kubelet; sleep 0.3; done").stdout.split()
+    assert "activating" in states, states
     outs = run_all(lab, 1, CONTROL_PLANE)
     init = outs[0]
     assert "Your Kubernetes control-plane has initialized successfully!" in init
