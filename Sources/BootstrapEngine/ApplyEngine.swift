@@ -95,6 +95,20 @@ final class SessionRegistry: @unchecked Sendable {
         let all = lock.withLock { let a = sessions; sessions = []; return a }
         for s in all { await s.close() }
     }
+
+    /// Runs `body` and closes every session it opened before returning or throwing — not in a detached task,
+    /// which could still be running while the process exits.
+    static func withSessions<T: Sendable>(_ body: (SessionRegistry) async throws -> T) async throws -> T {
+        let sessions = SessionRegistry()
+        do {
+            let result = try await body(sessions)
+            await sessions.closeAll()
+            return result
+        } catch {
+            await sessions.closeAll()
+            throw error
+        }
+    }
 }
 
 /// `bootstrap apply`: connect, refresh facts, preflight, then the step graph.
@@ -119,18 +133,9 @@ public final class ApplyEngine: Sendable {
         self.redactor = Redactor()
     }
 
-    /// Runs to the end; every session opened is closed before this returns or throws (not in a detached
-    /// task, which could still run while the process exits).
+    /// Runs to the end; every session opened is closed before this returns or throws.
     public func run() async throws -> RunReport {
-        let sessions = SessionRegistry()
-        do {
-            let report = try await run(sessions: sessions)
-            await sessions.closeAll()
-            return report
-        } catch {
-            await sessions.closeAll()
-            throw error
-        }
+        try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
     }
 
     private func run(sessions: SessionRegistry) async throws -> RunReport {

@@ -38,18 +38,9 @@ public final class DestroyEngine: Sendable {
         self.events = events
     }
 
-    /// Runs to the end; every session opened is closed before this returns or throws (not in a detached
-    /// task, which could still run while the process exits).
+    /// Runs to the end; every session opened is closed before this returns or throws.
     public func run() async throws -> RunReport {
-        let sessions = SessionRegistry()
-        do {
-            let report = try await run(sessions: sessions)
-            await sessions.closeAll()
-            return report
-        } catch {
-            await sessions.closeAll()
-            throw error
-        }
+        try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
     }
 
     private func run(sessions: SessionRegistry) async throws -> RunReport {
