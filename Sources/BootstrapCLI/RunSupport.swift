@@ -106,10 +106,6 @@ enum RunSupport {
         }
     }
 
-    static func printSummary(_ report: RunReport, printer: EventPrinter) {
-        printer.summary(report)
-    }
-
     static func exitCode(for report: RunReport) -> ExitCode {
         if report.cancelled { return ExitCode(130) }
         return report.succeeded ? .success : Exit.failure

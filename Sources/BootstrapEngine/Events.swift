@@ -24,22 +24,6 @@ public enum EngineEvent: Sendable {
 
 public typealias EventSink = @Sendable (EngineEvent) -> Void
 
-extension EngineEvent {
-    /// The host the event is about, if any (for per-host logs).
-    public var host: String? {
-        switch self {
-        case .connected(let h, _), .facts(let h, _), .drift(let h, _), .stepStarted(let h, _),
-             .stepFinished(let h, _, _, _), .stepFailed(let h, _, _, _), .stepSkipped(let h, _, _),
-             .command(let h, _), .output(let h, _, _):
-            return h
-        case .preflight(let h, _, _):
-            return h
-        case .phase, .message:
-            return nil
-        }
-    }
-}
-
 /// A flag set by Ctrl-C: no new step starts once it is set.
 public final class CancellationFlag: @unchecked Sendable {
     private let lock = NSLock()

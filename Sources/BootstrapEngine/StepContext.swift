@@ -138,7 +138,6 @@ public actor ClusterSession {
                                                         make: SecretGenerator.certificateKey,
                                                         install: NodeRecipes.uploadCerts) }
         keyTask = task
-        defer { }
         return try await task.value
     }
 

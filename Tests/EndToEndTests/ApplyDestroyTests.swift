@@ -138,19 +138,9 @@ struct ApplyDestroyTests {
         let plan = try lab.writePlan(lab.plan(workers: 2))
         // worker-2's sshd dies while it joins (the join hangs until then).
         try lab.lab(["fault", "lab-3", "hang", "kubeadm", "join"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: E2E.binary)
-        p.arguments = ["apply", "-f", plan, "--auto-approve", "--json"]
-        p.currentDirectoryURL = URL(fileURLWithPath: lab.work)
         let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if lab.loggedCommands(host: "worker-2").contains(where: { $0.hasPrefix("kubeadm join") }) { break }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
+        let p = try lab.startBootstrap(["apply", "-f", plan, "--auto-approve", "--json"], output: out)
+        lab.waitForCommand(host: "worker-2", timeout: 60) { $0.contains("kubeadm join") }
         Thread.sleep(forTimeInterval: 0.5)
         try lab.lab(["fault", "lab-3", "sshd-down"])
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -175,14 +165,8 @@ struct ApplyDestroyTests {
         defer { lab.down() }
         let plan = try lab.writePlan(lab.plan(workers: 2))
         for (host, step) in [("cp-1", "kubernetes-repo"), ("cp-1", "init"), ("worker-1", "join-worker"), ("worker-2", "node-config")] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: E2E.binary)
-            p.arguments = ["apply", "-f", plan, "--auto-approve", "--json"]
-            p.currentDirectoryURL = URL(fileURLWithPath: lab.work)
             let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try lab.startBootstrap(["apply", "-f", plan, "--auto-approve", "--json"], output: out)
             var buffer = Data()
             var killed = false
             while p.isRunning {
@@ -217,18 +201,9 @@ struct ApplyDestroyTests {
         defer { lab.down() }
         let plan = try lab.writePlan(lab.plan(workers: 1))
         try lab.lab(["fault", "lab-2", "hang", "apt-get", "install"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: E2E.binary)
-        p.arguments = ["apply", "-f", plan, "--auto-approve"]
-        p.currentDirectoryURL = URL(fileURLWithPath: lab.work)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try lab.startBootstrap(["apply", "-f", plan, "--auto-approve"])
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, !lab.loggedCommands(host: "worker-1").contains(where: { $0.contains("apt-get install") }) {
-            Thread.sleep(forTimeInterval: 0.2)
-        }
+        lab.waitForCommand(host: "worker-1", timeout: 30) { $0.contains("apt-get install") }
         let second = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
         #expect(second.status == 1)
         #expect(second.stderr.contains("is locked by `apply` (pid \(p.processIdentifier)"), "\(second.stderr)")

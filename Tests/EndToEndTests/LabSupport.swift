@@ -167,6 +167,26 @@ final class Lab: @unchecked Sendable {
         try runProgram(E2E.binary, args, cwd: work, env: ["NO_COLOR": "1"])
     }
 
+    /// Starts the built `bootstrap` in the work directory without waiting; output goes to `output` (or nowhere).
+    func startBootstrap(_ args: [String], output: Pipe? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: E2E.binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: work)
+        p.standardOutput = output ?? FileHandle.nullDevice
+        p.standardError = output ?? FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Waits until `host`'s log shows a command for which `matches` holds (or the time is up).
+    func waitForCommand(host: String, timeout: TimeInterval, _ matches: (String) -> Bool) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline, !loggedCommands(host: host).contains(where: matches) {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+
     var statePath: String { (work as NSString).appendingPathComponent(".bootstrap/e2e.state.json") }
 
     func state() throws -> [String: Any] {
@@ -174,13 +194,24 @@ final class Lab: @unchecked Sendable {
         return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
 
-    /// Every line the per-host logs recorded for commands run.
+    /// Every command the per-host log recorded, whole: a multi-line script's later lines follow its
+    /// time-stamped `$ ` line unstamped.
     func loggedCommands(host: String) -> [String] {
         let path = (work as NSString).appendingPathComponent(".bootstrap/logs/\(host).log")
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            guard let r = line.range(of: " $ ") else { return nil }
-            return String(line[r.upperBound...])
+        var commands: [String] = []
+        var inCommand = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let stamped = line.count > 20 && line.dropFirst(4).first == "-" && line.dropFirst(10).first == "T"
+            if stamped, let r = line.range(of: "Z $ ") {
+                commands.append(String(line[r.upperBound...]))
+                inCommand = true
+            } else if stamped {
+                inCommand = false
+            } else if inCommand {
+                commands[commands.count - 1] += "\n" + line
+            }
         }
+        return commands
     }
 }
