@@ -476,7 +476,7 @@ final class Connection: @unchecked Sendable {
                 bs_sftp_open(sftp, path, UInt(BS_SFTP_WRITE_NEW), mode)
             }
         } catch {
-            throw sftpError("creating", path: path)
+            throw abandonedOpen(error, "creating", path: path)
         }
         var offset = 0
         var failed: Error?
@@ -509,6 +509,17 @@ final class Connection: @unchecked Sendable {
         _ = try? callRC(deadline) { bs_sftp_close(handle) }
     }
 
+    /// The error for an open that did not get an answer from the server. When the server answered with a
+    /// status, SFTP is fine; otherwise (cancelled, timed out, connection trouble) the open request may still
+    /// be in flight, and reusing the SFTP session would pair a later request with this one's reply: it is
+    /// shut down and started afresh next time. Cancellation stays a cancellation.
+    private func abandonedOpen(_ error: Error, _ what: String, path: String) -> Error {
+        if lastSFTPStatus() != nil { return sftpError(what, path: path) }
+        let reported: Error = (error as? SSHError)?.kind == .cancelled ? error : sftpError(what, path: path)
+        resetSFTP()
+        return reported
+    }
+
     private func resetSFTP() {
         guard let handle = sftp else { return }
         let deadline = Deadline.after(.seconds(2)) { self.closedError() }
@@ -525,10 +536,12 @@ final class Connection: @unchecked Sendable {
                 bs_sftp_open(sftp, path, UInt(BS_SFTP_READ), 0)
             }
         } catch {
-            if lastSFTPStatus() == LIBSSH2_FX_PERMISSION_DENIED && !isRoot { return nil }
-            throw SSHError(.remoteFile, host: label,
-                           message: "host \(label): cannot download \(path): "
-                               + (lastSFTPStatus().map { Self.sftpStatus($0) } ?? "\(error)"))
+            if let status = lastSFTPStatus() {
+                if status == LIBSSH2_FX_PERMISSION_DENIED && !isRoot { return nil }
+                throw SSHError(.remoteFile, host: label,
+                               message: "host \(label): cannot download \(path): \(Self.sftpStatus(status))")
+            }
+            throw abandonedOpen(error, "opening", path: path)
         }
         var completed = false
         defer {

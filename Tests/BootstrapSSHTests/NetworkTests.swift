@@ -89,11 +89,12 @@ struct NetworkTests {
         let port = try Loopback.freePort(on: address)
         let ep = HostEndpoint(name: "worker-1", address: address, port: port, user: "root",
                               keyPath: keys.ed25519.privatePath, useAgent: false, knownHostsPath: "/dev/null",
-                              connectTimeout: .seconds(2))
+                              connectTimeout: .seconds(30))
         let clock = ContinuousClock()
         let start = clock.now
         let error = await expectSSHError { _ = try await SSHSession.open(ep, options: testOptions()) }
-        #expect(clock.now - start < .seconds(2))
+        // Refused at once, not after the connect timeout (the bound leaves room for a loaded machine).
+        #expect(clock.now - start < .seconds(10))
         #expect(error?.kind == .connectRefused)
         #expect(error?.message.hasPrefix("host worker-1 (\(address):\(port)): connection refused") == true)
     }
@@ -127,7 +128,9 @@ struct NetworkTests {
         let start = clock.now
         let error = await expectSSHError { _ = try await SSHSession.open(ep, options: testOptions()) }
         let elapsed = clock.now - start
-        #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(5), "took \(elapsed)")
+        // The bound is loose because the test runner shares two cores with other suites; without the
+        // timeout, Linux would go on retrying the SYN for about two minutes.
+        #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(15), "took \(elapsed)")
         #expect(error?.kind == .connectTimeout)
         #expect(error?.message == "host worker-9 (\(listener.address):\(listener.port)): connection timed out after 1.5s")
     }
@@ -145,7 +148,7 @@ struct NetworkTests {
         let start = clock.now
         let error = await expectSSHError { _ = try await SSHSession.open(ep, options: testOptions()) }
         let elapsed = clock.now - start
-        #expect(elapsed >= .seconds(2) && elapsed < .seconds(6), "took \(elapsed)")
+        #expect(elapsed >= .seconds(2) && elapsed < .seconds(15), "took \(elapsed)")
         #expect(error?.kind == .connectTimeout)
         #expect(error?.message == "host worker-1 (\(listener.address):\(listener.port)): connection timed out after 2s")
     }
