@@ -75,8 +75,8 @@ struct ApplyCommand: AsyncParsableCommand {
             printError("error: the saved plan is stale: \(why)")
             throw Exit.failure
         }
-        let hashes = try PlanInput.manifestHashes(plan)
-        let changes = ChangeSet.diff(plan: plan, state: existing, manifestHashes: hashes)
+        let objects = try PlanInput.objects(plan)
+        let changes = ChangeSet.diff(plan: plan, state: existing, objects: objects)
         let color = useColor(noColor: run.noColor)
         if !run.json {
             print(PlanRenderer.text(changes, plan: plan, state: existing, color: color), terminator: "")
@@ -94,7 +94,7 @@ struct ApplyCommand: AsyncParsableCommand {
         defer { signalSource.cancel() }
 
         let engine = ApplyEngine(
-            plan: plan, runState: RunState(state: state, store: store),
+            plan: plan, objects: objects, runState: RunState(state: state, store: store),
             transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
             options: ApplyOptions(parallelism: run.parallelism ?? plan.spec.parallelism,
                                   kubeconfigPath: RunSupport.kubeconfigPath(for: plan),

@@ -55,10 +55,10 @@ struct PlanCommand: ParsableCommand {
     /// Prints the plan; true when there are changes.
     private func plan() throws -> Bool {
         let (plan, _) = try PlanInput.load(planFile.file)
-        let hashes = try PlanInput.manifestHashes(plan)
+        let objects = try PlanInput.objects(plan)
         let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: plan))
         let state = try PlanInput.loadState(store, plan: plan)
-        let changes = ChangeSet.diff(plan: plan, state: state, manifestHashes: hashes)
+        let changes = ChangeSet.diff(plan: plan, state: state, objects: objects)
 
         if json {
             print(PlanRenderer.json(PlanRenderer.document(changes, state: state)), terminator: "")

@@ -76,18 +76,24 @@ enum PlanInput {
         printError(out)
     }
 
-    /// SHA-256 of each manifest file, keyed by the path as the plan gives it.
-    static func manifestHashes(_ plan: ClusterPlan) throws -> [String: String] {
-        var out: [String: String] = [:]
+    /// The Kubernetes objects bootstrap applies for the plan: generated ones and the manifest files'.
+    /// A file that cannot be read or parsed is bad input (exit 2).
+    static func objects(_ plan: ClusterPlan) throws -> [KubeObject] {
+        var files: [String: String] = [:]
         for m in plan.spec.manifests {
             let p = Validation.resolve(m, against: plan.source.baseDirectory)
             guard let data = FileManager.default.contents(atPath: p) else {
                 printError("error: cannot read manifest \(p)")
                 throw Exit.badInput
             }
-            out[m] = Hashing.sha256(data)
+            files[m] = String(decoding: data, as: UTF8.self)
         }
-        return out
+        do {
+            return try Manifests.desired(for: plan, files: files)
+        } catch {
+            printError("error: manifest \(error)")
+            throw Exit.badInput
+        }
     }
 
     static func statePath(_ option: String?, plan: ClusterPlan) -> String {

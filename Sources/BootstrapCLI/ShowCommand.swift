@@ -6,8 +6,11 @@ import Foundation
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Summarise the recorded state: hosts, roles, finished steps, endpoint, add-ons.",
+        abstract: "Summarise the recorded state and the cluster's outputs (endpoint, kubeconfig, add-on URLs).",
         discussion: """
+            Ends with the outputs scripts want, like Terraform's: the API endpoint, the kubeconfig path (with \
+            -f), and the URLs (first control plane address and NodePort) of Grafana, Prometheus, Kibana, \
+            Jaeger and the Dashboard when those add-ons are installed. With --json: {"outputs": …, "state": …}. \
             Name the state with --state PATH, or give the plan with -f FILE to use its default state file \
             (.bootstrap/NAME.state.json beside the plan). Secret values (bootstrap token, certificate key, \
             passwords) are shown as <redacted> unless --show-secrets is given.
@@ -34,10 +37,12 @@ struct ShowCommand: ParsableCommand {
     func run() throws {
         var expectName: String?
         var path = stateOption.state ?? ""
+        var kubeconfig: String?
         if let file {
             let (plan, _) = try PlanInput.load(file)
             expectName = plan.name
             path = PlanInput.statePath(stateOption.state, plan: plan)
+            kubeconfig = RunSupport.kubeconfigPath(for: plan)
         }
         let store = StateStore(path: path)
         let loaded: ClusterState?
@@ -49,10 +54,18 @@ struct ShowCommand: ParsableCommand {
             if json { print("null") } else { print("No state at \(path): nothing has been applied yet.") }
             return
         }
+        if let k = kubeconfig, !FileManager.default.fileExists(atPath: k) { kubeconfig = nil }
         if json {
-            print(PlanRenderer.json(showSecrets ? state : StateRenderer.redacted(state)), terminator: "")
+            struct Document: Encodable {
+                var outputs: ClusterOutputs
+                var state: ClusterState
+            }
+            print(PlanRenderer.json(Document(
+                outputs: ClusterOutputs(state, kubeconfig: kubeconfig, showSecrets: showSecrets),
+                state: showSecrets ? state : StateRenderer.redacted(state))), terminator: "")
         } else {
-            print(StateRenderer.summary(state, path: path, showSecrets: showSecrets), terminator: "")
+            print(StateRenderer.summary(state, path: path, showSecrets: showSecrets, kubeconfig: kubeconfig),
+                  terminator: "")
         }
     }
 }

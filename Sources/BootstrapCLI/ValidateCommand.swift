@@ -32,6 +32,7 @@ struct ValidateCommand: ParsableCommand {
             return
         }
         let (plan, diagnostics) = try PlanInput.load(planFile.file)
+        let objects = try PlanInput.objects(plan)
         if showDefaults {
             print(PlanRenderer.yaml(plan), terminator: "")
             return
@@ -39,7 +40,8 @@ struct ValidateCommand: ParsableCommand {
         let w = diagnostics.warnings.count
         print("\(PlanInput.label(for: planFile.file)): valid: cluster \(plan.name), Kubernetes \(plan.spec.kubernetes.version), "
               + "\(plan.controlPlanes.count) control plane\(plan.controlPlanes.count == 1 ? "" : "s"), "
-              + "\(plan.workers.count) worker\(plan.workers.count == 1 ? "" : "s")"
+              + "\(plan.workers.count) worker\(plan.workers.count == 1 ? "" : "s"), "
+              + "\(Releases.desired(for: plan).count) Helm releases, \(objects.count) objects to apply"
               + (w > 0 ? " (\(w) warning\(w == 1 ? "" : "s"))" : ""))
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// Cluster-level steps: run once per cluster after the first control plane is up.
 public enum ClusterStepName: String, Sendable, Hashable, Codable, CaseIterable {
-    /// The CNI's manifests applied (flannel or calico, with the plan's pod subnet).
-    case cni
+    /// Helm installed on the first control plane, with the chart repositories the releases need.
+    case helm
     /// An admin kubeconfig fetched to the operator's machine.
     case kubeconfig
 }
@@ -19,11 +19,10 @@ public struct PlannedClusterStep: Sendable, Hashable {
 
 public enum ClusterStepCatalogue {
     public static func steps(in plan: ClusterPlan) -> [PlannedClusterStep] {
-        let n = plan.spec.network
+        let repos = Releases.repositories(Releases.desired(for: plan)).map { "\($0.name)=\($0.url)" }
         return [
-            PlannedClusterStep(name: .cni, inputHash: Hashing.inputs([
-                ("step", "cni/1"), ("cni", n.cni.rawValue), ("podSubnet", n.podSubnet),
-                ("encapsulation", n.cni == .calico ? n.calicoEncapsulation.rawValue : ""),
+            PlannedClusterStep(name: .helm, inputHash: Hashing.inputs([
+                ("step", "helm/1"), ("version", Releases.helmVersion), ("repositories", repos.joined(separator: ",")),
             ])),
             PlannedClusterStep(name: .kubeconfig, inputHash: Hashing.inputs([
                 ("step", "kubeconfig/1"), ("cluster", plan.name), ("endpoint", plan.apiEndpoint),
@@ -144,17 +143,15 @@ public struct ChangeSet: Sendable, Hashable, Codable {
 
     public func changes(of subject: Change.Subject) -> [Change] { changes.filter { $0.subject == subject } }
 
-    /// Computes the changes. `manifestHashes` maps each of the plan's manifest paths (as written in the plan)
-    /// to the SHA-256 of the file's contents; the engine records the same hash in `ManifestRecord.hash`.
-    public static func diff(plan: ClusterPlan, state: ClusterState?, manifestHashes: [String: String] = [:])
-        -> ChangeSet
-    {
+    /// Computes the changes. `objects` are the Kubernetes objects bootstrap applies for the plan
+    /// (`Manifests.desired`: generated ones and the manifest files'); the engine records the same hashes.
+    public static func diff(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = []) -> ChangeSet {
         var set = ChangeSet(cluster: plan.name)
         set.diffCluster(plan, state)
         set.diffHosts(plan, state)
         set.checkControlPlanes(plan, state)
-        set.diffAddons(plan, state)
-        set.diffManifests(plan, state, manifestHashes)
+        set.diffReleases(plan, state)
+        set.diffObjects(objects, state)
         return set
     }
 
@@ -290,71 +287,63 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         return parts.joined(separator: ", ")
     }
 
-    mutating func diffAddons(_ plan: ClusterPlan, _ state: ClusterState?) {
+    mutating func diffReleases(_ plan: ClusterPlan, _ state: ClusterState?) {
         let recorded = state?.addons ?? [:]
-        for (name, addon) in plan.spec.addons.all {
-            let rec = recorded[name]
-            switch (addon.enabled, rec) {
-            case (true, nil):
-                changes.append(Change(subject: .addon, action: .create, name: name, version: addon.version,
-                                      steps: ["addon-\(name)"]))
-            case (true, let rec?):
-                var reasons: [String] = []
-                if let v = addon.version, v != rec.version { reasons.append("version \(rec.version) → \(v)") }
-                let paths = ChangeSet.changedValuePaths(desired: addon.values, actual: rec.values, prefix: "values")
-                if !paths.isEmpty { reasons.append("values changed") }
-                if !reasons.isEmpty {
-                    changes.append(Change(subject: .addon, action: .update, name: name,
-                                          version: addon.version ?? rec.version, steps: ["addon-\(name)"],
-                                          reasons: reasons, changedPaths: paths))
-                }
-            case (false, let rec?):
-                changes.append(Change(subject: .addon, action: .delete, name: name, version: rec.version,
-                                      reasons: ["disabled in the plan"]))
-            case (false, nil):
-                break
+        let desired = Releases.desired(for: plan)
+        for r in desired {
+            guard let rec = recorded[r.key] else {
+                changes.append(Change(subject: .addon, action: .create, name: r.key, version: r.chart.version,
+                                      steps: ["release"], reasons: ["\(r.chart.chart) \(r.chart.version) into \(r.namespace)"]))
+                continue
             }
+            guard rec.valuesHash != r.valuesHash else { continue }
+            var reasons: [String] = []
+            if rec.version != r.chart.version { reasons.append("chart version \(rec.version) → \(r.chart.version)") }
+            if rec.namespace != r.namespace { reasons.append("namespace \(rec.namespace) → \(r.namespace)") }
+            let paths = ChangeSet.changedValuePaths(r.values, rec.values, prefix: "values")
+            if !paths.isEmpty { reasons.append("values changed") }
+            if reasons.isEmpty { reasons.append("release inputs changed") }
+            changes.append(Change(subject: .addon, action: .update, name: r.key, version: r.chart.version,
+                                  steps: ["release"], reasons: reasons, changedPaths: paths))
         }
-        let known = Set(plan.spec.addons.all.map(\.name))
-        for (name, rec) in recorded.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
-            changes.append(Change(subject: .addon, action: .delete, name: name, version: rec.version,
-                                  reasons: ["not an add-on of this plan"]))
+        let wanted = Set(desired.map(\.key))
+        for (key, rec) in recorded.sorted(by: { $0.key < $1.key }) where !wanted.contains(key) {
+            let why = plan.spec.addons.all.contains { $0.name == rec.addon } ? "disabled in the plan" : "not in the plan any more"
+            changes.append(Change(subject: .addon, action: .delete, name: key, version: rec.version,
+                                  steps: ["uninstall"], reasons: [why]))
         }
     }
 
-    /// Leaf paths of `desired` whose value in `actual` differs (the recorded values are the final ones, the
-    /// plan's are overrides merged over generated defaults, so only the plan's own paths are compared).
-    public static func changedValuePaths(desired: JSONValue, actual: JSONValue?, prefix: String) -> [String] {
-        switch desired {
-        case .object(let o):
-            if o.isEmpty { return [] }
-            return o.keys.sorted().flatMap { k in
-                changedValuePaths(desired: o[k]!, actual: actual?[k], prefix: "\(prefix).\(k)")
+    /// Leaf paths whose values differ between `desired` and `actual` (added and removed ones included);
+    /// lists count as leaves.
+    public static func changedValuePaths(_ desired: JSONValue?, _ actual: JSONValue?, prefix: String) -> [String] {
+        switch (desired, actual) {
+        case (.object(let d)?, .object(let a)?):
+            return Set(d.keys).union(a.keys).sorted().flatMap { k in
+                changedValuePaths(d[k], a[k], prefix: "\(prefix).\(k)")
             }
         default:
             return desired == actual ? [] : [prefix]
         }
     }
 
-    mutating func diffManifests(_ plan: ClusterPlan, _ state: ClusterState?, _ hashes: [String: String]) {
-        var byFile: [String: [ManifestRecord]] = [:]
-        for rec in (state?.manifests ?? [:]).values { byFile[rec.file, default: []].append(rec) }
+    mutating func diffObjects(_ objects: [KubeObject], _ state: ClusterState?) {
+        let recorded = state?.manifests ?? [:]
         var seen: Set<String> = []
-        for file in plan.spec.manifests where seen.insert(file).inserted {
-            let hash = hashes[file]
-            guard let recs = byFile[file], !recs.isEmpty else {
-                changes.append(Change(subject: .manifest, action: .create, name: file, steps: ["manifests"]))
+        for o in objects where seen.insert(o.key).inserted {
+            guard let rec = recorded[o.key] else {
+                changes.append(Change(subject: .manifest, action: .create, name: o.key, steps: ["manifests"],
+                                      reasons: ["from \(o.source)"]))
                 continue
             }
-            if hash == nil || recs.contains(where: { $0.hash != hash }) {
-                changes.append(Change(subject: .manifest, action: .update, name: file, steps: ["manifests"],
-                                      reasons: ["file contents changed"]))
+            if rec.hash != o.hash {
+                changes.append(Change(subject: .manifest, action: .update, name: o.key, steps: ["manifests"],
+                                      reasons: ["changed in \(o.source)"]))
             }
         }
-        for file in byFile.keys.sorted() where !seen.contains(file) {
-            let n = byFile[file]?.count ?? 0
-            changes.append(Change(subject: .manifest, action: .delete, name: file,
-                                  reasons: ["not in the plan any more (\(n) object\(n == 1 ? "" : "s"))"]))
+        for (key, rec) in recorded.sorted(by: { $0.key < $1.key }) where !seen.contains(key) {
+            changes.append(Change(subject: .manifest, action: .delete, name: key, steps: ["prune"],
+                                  reasons: ["no longer in \(rec.file)"]))
         }
     }
 }

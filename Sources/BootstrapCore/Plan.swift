@@ -38,11 +38,14 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var containerRuntime: ContainerRuntime
         public var addons: Addons
         public var manifests: [String]
+        /// Security defaults per namespace (opt-in): default-deny network policy, limit range, RBAC.
+        public var namespaces: [NamespacePolicy]
         public var parallelism: Int
 
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
-                    addons: Addons = Addons(), manifests: [String] = [], parallelism: Int = 20) {
+                    addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
+                    parallelism: Int = 20) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -50,6 +53,7 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.containerRuntime = containerRuntime
             self.addons = addons
             self.manifests = manifests
+            self.namespaces = namespaces
             self.parallelism = parallelism
         }
     }
@@ -200,11 +204,61 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var version: String?
         /// Extra Helm values, merged over the ones generated from the plan.
         public var values: JSONValue
+        /// NodePorts of the add-on's user interfaces, by service (`grafana`, `prometheus`, `kibana`, `jaeger`,
+        /// `dashboard`); the defaults are in `PlanDefaults.nodePorts`.
+        public var nodePorts: [String: Int]
 
-        public init(enabled: Bool = false, version: String? = nil, values: JSONValue = .object([:])) {
+        public init(enabled: Bool = false, version: String? = nil, values: JSONValue = .object([:]),
+                    nodePorts: [String: Int] = [:]) {
             self.enabled = enabled
             self.version = version
             self.values = values
+            self.nodePorts = nodePorts
+        }
+    }
+
+    /// A role binding of the security defaults: plan-listed users and groups get a built-in role.
+    public struct Access: Sendable, Hashable, Codable {
+        public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
+            case view, edit, admin
+        }
+        public var role: Role
+        public var users: [String]
+        public var groups: [String]
+        public init(role: Role, users: [String] = [], groups: [String] = []) {
+            self.role = role
+            self.users = users
+            self.groups = groups
+        }
+    }
+
+    /// Default requests and limits a LimitRange gives containers that state none.
+    public struct LimitDefaults: Sendable, Hashable, Codable {
+        public var requestCPU: String
+        public var requestMemory: String
+        public var limitCPU: String
+        public var limitMemory: String
+        public init(requestCPU: String, requestMemory: String, limitCPU: String, limitMemory: String) {
+            self.requestCPU = requestCPU
+            self.requestMemory = requestMemory
+            self.limitCPU = limitCPU
+            self.limitMemory = limitMemory
+        }
+    }
+
+    /// Security defaults for one namespace, each opt-in.
+    public struct NamespacePolicy: Sendable, Hashable, Codable {
+        public var name: String
+        /// A NetworkPolicy denying all ingress and egress except DNS.
+        public var defaultDeny: Bool
+        /// A LimitRange with these defaults; nil: none.
+        public var limitRange: LimitDefaults?
+        public var access: [Access]
+        public init(name: String, defaultDeny: Bool = false, limitRange: LimitDefaults? = nil, access: [Access] = []) {
+            self.name = name
+            self.defaultDeny = defaultDeny
+            self.limitRange = limitRange
+            self.access = access
         }
     }
 

@@ -25,6 +25,18 @@ public enum PlanDefaults {
     /// How many hosts are worked on at once.
     public static let parallelism = 10
 
+    /// NodePorts of the add-ons' user interfaces, by add-on and service.
+    public static let nodePorts: [String: [String: Int]] = [
+        "monitoring": ["grafana": 30300, "prometheus": 30090],
+        "logging": ["kibana": 30601],
+        "tracing": ["jaeger": 30686],
+        "dashboard": ["dashboard": 30443],
+    ]
+
+    /// The LimitRange defaults of a namespace that asks for one without saying more (sized for a small lab).
+    public static let limitDefaults = ClusterPlan.LimitDefaults(requestCPU: "100m", requestMemory: "128Mi",
+                                                                limitCPU: "500m", limitMemory: "512Mi")
+
     /// A bastion inherits the plan's SSH user and key unless it names its own.
     public static func bastion(address: String, port: Int?, user: String?, keyPath: String?,
                                ssh: ClusterPlan.SSHDefaults) -> ClusterPlan.Bastion {

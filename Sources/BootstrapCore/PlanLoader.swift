@@ -18,7 +18,8 @@ public enum PlanLoader {
     static let schema: [String: [String]] = [
         "": ["apiVersion", "kind", "metadata", "spec"],
         "metadata": ["name"],
-        "spec": ["kubernetes", "network", "ssh", "hosts", "containerRuntime", "addons", "manifests", "parallelism"],
+        "spec": ["kubernetes", "network", "ssh", "hosts", "containerRuntime", "addons", "manifests", "namespaces",
+                 "parallelism"],
         "spec.kubernetes": ["version", "controlPlaneEndpoint", "certSANs"],
         "spec.network": ["cni", "podSubnet", "serviceSubnet", "dnsDomain", "calico"],
         "spec.network.calico": ["encapsulation"],
@@ -29,7 +30,15 @@ public enum PlanLoader {
         "spec.containerRuntime": ["containerd"],
         "spec.containerRuntime.containerd": ["version"],
         "spec.addons": ["metricsServer", "monitoring", "logging", "tracing", "dashboard"],
-        "spec.addons.*": ["enabled", "version", "values"],
+        "spec.addons.*": ["enabled", "version", "values", "nodePorts"],
+        "spec.addons.monitoring.nodePorts": ["grafana", "prometheus"],
+        "spec.addons.logging.nodePorts": ["kibana"],
+        "spec.addons.tracing.nodePorts": ["jaeger"],
+        "spec.addons.dashboard.nodePorts": ["dashboard"],
+        "spec.namespaces[]": ["name", "defaultDeny", "limitRange", "access"],
+        "spec.namespaces[].limitRange": ["defaultRequest", "default"],
+        "spec.namespaces[].limitRange.*": ["cpu", "memory"],
+        "spec.namespaces[].access[]": ["role", "users", "groups"],
     ]
 
     public static func load(text: String, path: String, baseDirectory: String,
@@ -192,16 +201,27 @@ public enum PlanLoader {
             runtime.containerdVersion = r.string(cd, "version")
         }
 
-        var addons = ClusterPlan.Addons()
+        var addons = ClusterPlan.Addons(monitoring: .init(nodePorts: PlanDefaults.nodePorts["monitoring"]!),
+                                        logging: .init(nodePorts: PlanDefaults.nodePorts["logging"]!),
+                                        tracing: .init(nodePorts: PlanDefaults.nodePorts["tracing"]!),
+                                        dashboard: .init(nodePorts: PlanDefaults.nodePorts["dashboard"]!))
         if let a = r.mappingField(s, "addons") {
             func addon(_ key: String) -> ClusterPlan.Addon {
-                guard let m = r.mappingField(a, key, schema: "spec.addons.*") else { return ClusterPlan.Addon() }
+                guard let m = r.mappingField(a, key, schema: "spec.addons.*") else {
+                    return ClusterPlan.Addon(nodePorts: PlanDefaults.nodePorts[key] ?? [:])
+                }
                 var addon = ClusterPlan.Addon(enabled: r.bool(m, "enabled") ?? false, version: r.string(m, "version"))
                 if let v = m.values["values"] {
                     let p = m.path + ".values"
                     if case .mapping = v { addon.values = NodeReader.json(v) } else if !NodeReader.isNull(v) {
                         r.error(p, v, "expected a mapping of Helm values, found \(NodeReader.describe(v))")
                     }
+                }
+                if let ports = r.mappingField(m, "nodePorts", schema: "spec.addons.\(key).nodePorts") {
+                    for k in ports.values.keys.sorted() { if let port = r.int(ports, k) { addon.nodePorts[k] = port } }
+                }
+                for (service, port) in PlanDefaults.nodePorts[key] ?? [:] where addon.nodePorts[service] == nil {
+                    addon.nodePorts[service] = port
                 }
                 return addon
             }
@@ -212,7 +232,51 @@ public enum PlanLoader {
 
         return ClusterPlan.Spec(kubernetes: k8s, network: net, ssh: ssh, hosts: hosts, containerRuntime: runtime,
                                 addons: addons, manifests: r.stringList(s, "manifests") ?? [],
+                                namespaces: decodeNamespaces(s, r),
                                 parallelism: r.int(s, "parallelism") ?? PlanDefaults.parallelism)
+    }
+
+    static func decodeNamespaces(_ s: Fields, _ r: NodeReader) -> [ClusterPlan.NamespacePolicy] {
+        guard let list = r.sequenceField(s, "namespaces") else { return [] }
+        var out: [ClusterPlan.NamespacePolicy] = []
+        for (i, node) in list.items.enumerated() {
+            let p = "\(list.path)[\(i)]"
+            guard let n = r.mapping(node, p, schema: "spec.namespaces[]") else {
+                out.append(ClusterPlan.NamespacePolicy(name: ""))
+                continue
+            }
+            var policy = ClusterPlan.NamespacePolicy(name: r.string(n, "name", required: true) ?? "",
+                                                     defaultDeny: r.bool(n, "defaultDeny") ?? false)
+            // `limitRange: true` takes the defaults; a mapping overrides some of them.
+            if let v = n.values["limitRange"], !NodeReader.isNull(v) {
+                if case .scalar = v, NodeReader.tag(v) == Tag.Name.bool.rawValue {
+                    if v.bool == true { policy.limitRange = PlanDefaults.limitDefaults }
+                } else if let m = r.mappingField(n, "limitRange") {
+                    var d = PlanDefaults.limitDefaults
+                    if let q = r.mappingField(m, "defaultRequest", schema: "spec.namespaces[].limitRange.*") {
+                        d.requestCPU = r.string(q, "cpu") ?? d.requestCPU
+                        d.requestMemory = r.string(q, "memory") ?? d.requestMemory
+                    }
+                    if let q = r.mappingField(m, "default", schema: "spec.namespaces[].limitRange.*") {
+                        d.limitCPU = r.string(q, "cpu") ?? d.limitCPU
+                        d.limitMemory = r.string(q, "memory") ?? d.limitMemory
+                    }
+                    policy.limitRange = d
+                }
+            }
+            if let access = r.sequenceField(n, "access") {
+                for (j, an) in access.items.enumerated() {
+                    guard let a = r.mapping(an, "\(access.path)[\(j)]", schema: "spec.namespaces[].access[]") else {
+                        continue
+                    }
+                    policy.access.append(ClusterPlan.Access(role: r.enumValue(a, "role", required: true) ?? .view,
+                                                            users: r.stringList(a, "users") ?? [],
+                                                            groups: r.stringList(a, "groups") ?? []))
+                }
+            }
+            out.append(policy)
+        }
+        return out
     }
 }
 

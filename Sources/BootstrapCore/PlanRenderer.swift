@@ -183,9 +183,22 @@ public enum PlanRenderer {
                 ])),
                 ("addons", map(s.addons.all.map { name, a in
                     (name, map([("enabled", bool(a.enabled)), ("version", a.version.map(str)),
-                                ("values", json(a.values))]))
+                                ("values", json(a.values)),
+                                ("nodePorts", a.nodePorts.isEmpty ? nil
+                                    : map(a.nodePorts.keys.sorted().map { ($0, int(a.nodePorts[$0]!)) }))]))
                 })),
                 ("manifests", list(s.manifests.map(str))),
+                ("namespaces", list(s.namespaces.map { n in
+                    map([("name", str(n.name)), ("defaultDeny", bool(n.defaultDeny)),
+                         ("limitRange", n.limitRange.map { l in map([
+                             ("defaultRequest", map([("cpu", str(l.requestCPU)), ("memory", str(l.requestMemory))])),
+                             ("default", map([("cpu", str(l.limitCPU)), ("memory", str(l.limitMemory))])),
+                         ]) }),
+                         ("access", list(n.access.map { a in
+                             map([("role", str(a.role.rawValue)), ("users", list(a.users.map(str))),
+                                  ("groups", list(a.groups.map(str)))])
+                         }))])
+                })),
                 ("parallelism", int(s.parallelism)),
             ])),
         ])

@@ -157,33 +157,48 @@ public struct HostRecord: Sendable, Hashable, Codable {
 }
 
 public struct AddonRecord: Sendable, Hashable, Codable {
+    /// The plan's add-on key (`monitoring`, …) or `cni`.
+    public var addon: String
     public var release: String
     public var namespace: String
     public var chart: String
+    public var repoURL: String
     public var version: String
-    /// Hash of the final values file.
+    /// `HelmRelease.valuesHash` of what was installed.
     public var valuesHash: String
-    /// The final values (secrets excluded), so `plan` can name the changed value paths.
+    /// The final values (secrets as placeholders), so `plan` can name the changed value paths.
     public var values: JSONValue
+    /// User interfaces exposed, by service: NodePort (for `show`).
+    public var nodePorts: [String: Int]
 
-    public init(release: String, namespace: String, chart: String, version: String, valuesHash: String,
-                values: JSONValue) {
-        self.release = release
-        self.namespace = namespace
-        self.chart = chart
-        self.version = version
-        self.valuesHash = valuesHash
-        self.values = values
+    public init(_ r: HelmRelease) {
+        addon = r.addon
+        release = r.name
+        namespace = r.namespace
+        chart = r.chart.chart
+        repoURL = r.chart.repoURL
+        version = r.chart.version
+        valuesHash = r.valuesHash
+        values = r.values
+        nodePorts = r.nodePorts
     }
 }
 
 public struct ManifestRecord: Sendable, Hashable, Codable {
-    /// The plan's manifest path the object came from.
+    /// Where the object came from: a manifest path as the plan gives it, or the generating plan field.
     public var file: String
+    /// `KubeObject.hash` of what was applied.
     public var hash: String
+    /// Enough to delete the object when it leaves the plan.
+    public var apiVersion: String?
 
-    public init(file: String, hash: String) {
+    public init(file: String, hash: String, apiVersion: String? = nil) {
         self.file = file
         self.hash = hash
+        self.apiVersion = apiVersion
+    }
+
+    public init(_ o: KubeObject) {
+        self.init(file: o.source, hash: o.hash, apiVersion: o.apiVersion)
     }
 }

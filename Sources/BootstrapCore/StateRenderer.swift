@@ -1,8 +1,53 @@
 import Foundation
 
 /// What `bootstrap show` prints: a summary of the recorded state. Secret values appear only when asked.
+/// What a cluster offers its users, like Terraform outputs: where the API is, the kubeconfig, and the add-ons'
+/// web interfaces (the first control plane's address and each NodePort).
+public struct ClusterOutputs: Sendable, Hashable, Codable {
+    public var apiEndpoint: String?
+    public var kubeconfig: String?
+    /// By service (`grafana`, `prometheus`, `kibana`, `jaeger`, `dashboard`).
+    public var urls: [String: String]
+    /// Grafana's `admin` password: `<redacted>` unless asked for.
+    public var grafanaAdminPassword: String?
+
+    static let schemes = ["dashboard": "https"]
+
+    public init(_ s: ClusterState, kubeconfig: String?, showSecrets: Bool) {
+        apiEndpoint = s.cluster.endpoint
+        self.kubeconfig = kubeconfig
+        let address = s.cluster.initializedOn.flatMap { s.hosts[$0]?.address }
+            ?? s.hosts.values.first { $0.role == .controlPlane }?.address
+        var urls: [String: String] = [:]
+        if let address {
+            for rec in s.addons.values {
+                for (service, port) in rec.nodePorts {
+                    urls[service] = "\(Self.schemes[service] ?? "http")://\(address):\(port)"
+                }
+            }
+        }
+        self.urls = urls
+        grafanaAdminPassword = s.cluster.secrets[Releases.grafanaPasswordSecret].map {
+            showSecrets ? $0.value.revealed : "<redacted>"
+        }
+    }
+
+    public var text: String {
+        var lines: [String] = []
+        if let e = apiEndpoint { lines.append("api_endpoint = https://\(e)") }
+        if let k = kubeconfig { lines.append("kubeconfig   = \(k)") }
+        for (service, url) in urls.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(service)_url".padding(toLength: 12, withPad: " ", startingAt: 0) + " = \(url)")
+        }
+        if let p = grafanaAdminPassword { lines.append("grafana_login = admin / \(p)") }
+        return lines.isEmpty ? "" : "Outputs:\n" + lines.map { "  \($0)\n" }.joined()
+    }
+}
+
 public enum StateRenderer {
-    public static func summary(_ s: ClusterState, path: String, showSecrets: Bool = false) -> String {
+    public static func summary(_ s: ClusterState, path: String, showSecrets: Bool = false, kubeconfig: String? = nil)
+        -> String
+    {
         let c = s.cluster
         let date = ISO8601DateFormatter()
         var out = "Cluster \(c.name)  (state \(path), serial \(s.serial), lineage \(s.lineage), written by bootstrap \(s.toolVersion))\n"
@@ -38,7 +83,7 @@ public enum StateRenderer {
             out += line + "\n"
         }
         if !s.addons.isEmpty {
-            out += "Add-ons (\(s.addons.count)):\n"
+            out += "Helm releases (\(s.addons.count)):\n"
             for (name, a) in s.addons.sorted(by: { $0.key < $1.key }) {
                 out += "  \(name): chart \(a.chart) \(a.version), release \(a.release) in \(a.namespace)\n"
             }
@@ -47,6 +92,7 @@ public enum StateRenderer {
             out += "Manifest objects (\(s.manifests.count)):\n"
             for (key, m) in s.manifests.sorted(by: { $0.key < $1.key }) { out += "  \(key)  from \(m.file)\n" }
         }
+        out += ClusterOutputs(s, kubeconfig: kubeconfig, showSecrets: showSecrets).text
         return out
     }
 

@@ -106,11 +106,8 @@ struct Validator {
         if spec.parallelism < 1 {
             error("spec.parallelism", "must be at least 1, found \(spec.parallelism)", expected: "an integer ≥ 1")
         }
-        for (name, addon) in spec.addons.all {
-            if let v = addon.version, v.trimmingCharacters(in: .whitespaces).isEmpty {
-                error("spec.addons.\(name).version", "must not be empty", expected: "a chart version")
-            }
-        }
+        checkAddons(spec.addons)
+        checkNamespaces(spec.namespaces)
         if let v = spec.containerRuntime.containerdVersion, v.trimmingCharacters(in: .whitespaces).isEmpty {
             error("spec.containerRuntime.containerd.version", "must not be empty", expected: "a package version")
         }
@@ -294,6 +291,64 @@ struct Validator {
         }
     }
 
+    mutating func checkAddons(_ addons: ClusterPlan.Addons) {
+        var used: [Int: String] = [:]
+        for (name, addon) in addons.all {
+            if let v = addon.version, v.trimmingCharacters(in: .whitespaces).isEmpty {
+                error("spec.addons.\(name).version", "must not be empty", expected: "a chart version")
+            }
+            let known = PlanDefaults.nodePorts[name] ?? [:]
+            for (service, port) in addon.nodePorts.sorted(by: { $0.key < $1.key }) {
+                let p = "spec.addons.\(name).nodePorts.\(service)"
+                if known[service] == nil {
+                    error(p, known.isEmpty ? "\(name) has no user interface to expose"
+                                           : "unknown service \"\(service)\"",
+                          expected: known.isEmpty ? nil : "one of " + known.keys.sorted().joined(separator: ", "))
+                    continue
+                }
+                guard addon.enabled else { continue }
+                if !(30000...32767).contains(port) {
+                    error(p, "NodePort \(port) is outside the cluster's NodePort range",
+                          expected: "30000–32767 (the kube-apiserver default --service-node-port-range)")
+                } else if let other = used[port] {
+                    error(p, "NodePort \(port) is already used by \(other)", expected: "a port no other service uses")
+                } else {
+                    used[port] = "spec.addons.\(name).nodePorts.\(service)"
+                }
+            }
+        }
+    }
+
+    mutating func checkNamespaces(_ namespaces: [ClusterPlan.NamespacePolicy]) {
+        var seen: Set<String> = []
+        for (i, ns) in namespaces.enumerated() {
+            let p = "spec.namespaces[\(i)]"
+            if !ns.name.isEmpty {
+                if !DNSName.isLabel(ns.name) {
+                    error(p + ".name", "\"\(ns.name)\" is not a DNS-1123 label",
+                          expected: "lower-case letters, digits and '-', at most 63")
+                } else if !seen.insert(ns.name).inserted {
+                    error(p + ".name", "namespace \"\(ns.name)\" is listed twice")
+                }
+            }
+            if let l = ns.limitRange {
+                for (q, text) in [("defaultRequest.cpu", l.requestCPU), ("defaultRequest.memory", l.requestMemory),
+                                  ("default.cpu", l.limitCPU), ("default.memory", l.limitMemory)]
+                    where !Quantity.isValid(text)
+                {
+                    error("\(p).limitRange.\(q)", "\"\(text)\" is not a Kubernetes quantity",
+                          expected: "a quantity like 250m, 0.5, 128Mi or 1Gi")
+                }
+            }
+            for (j, a) in ns.access.enumerated() where a.users.isEmpty && a.groups.isEmpty {
+                error("\(p).access[\(j)]", "names no user and no group", expected: "users: [...] and/or groups: [...]")
+            }
+            if !ns.defaultDeny && ns.limitRange == nil && ns.access.isEmpty && !ns.name.isEmpty {
+                warning(p, "asks for nothing: set defaultDeny, limitRange or access")
+            }
+        }
+    }
+
     mutating func checkManifests(_ plan: ClusterPlan, fileExists: (String) -> Bool) {
         var seen: Set<String> = []
         for (i, m) in plan.spec.manifests.enumerated() {
@@ -333,3 +388,19 @@ struct Validator {
 }
 
 import Foundation
+
+/// Kubernetes resource quantities (the subset plans use: decimal numbers with an optional SI or binary suffix).
+enum Quantity {
+    static let suffixes = ["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+
+    static func isValid(_ s: String) -> Bool {
+        guard let end = s.lastIndex(where: { $0.isNumber }) else { return false }
+        let number = s[...end]
+        let suffix = s[s.index(after: end)...]
+        guard suffixes.contains(String(suffix)) else { return false }
+        let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), !parts[0].isEmpty || parts.count == 2 else { return false }
+        return parts.allSatisfy { $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+            && parts.contains { !$0.isEmpty }
+    }
+}

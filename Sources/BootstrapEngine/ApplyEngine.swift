@@ -114,6 +114,8 @@ final class SessionRegistry: @unchecked Sendable {
 /// `bootstrap apply`: connect, refresh facts, preflight, then the step graph.
 public final class ApplyEngine: Sendable {
     let plan: ClusterPlan
+    /// The Kubernetes objects to apply (`Manifests.desired`).
+    let objects: [KubeObject]
     let runState: RunState
     let transport: any HostTransport
     let resolve: EndpointResolver
@@ -121,10 +123,11 @@ public final class ApplyEngine: Sendable {
     let options: ApplyOptions
     let redactor: Redactor
 
-    public init(plan: ClusterPlan, runState: RunState, transport: any HostTransport, resolve: @escaping EndpointResolver,
-                options: ApplyOptions, events: @escaping EventSink)
+    public init(plan: ClusterPlan, objects: [KubeObject] = [], runState: RunState, transport: any HostTransport,
+                resolve: @escaping EndpointResolver, options: ApplyOptions, events: @escaping EventSink)
     {
         self.plan = plan
+        self.objects = objects
         self.runState = runState
         self.transport = transport
         self.resolve = resolve
@@ -246,11 +249,15 @@ public final class ApplyEngine: Sendable {
             })
             clusterJobIDs.append(id)
         }
+        let (cniJobs, addonJobs) = releaseJobs(state: state, cluster: cluster, initJob: initJob,
+                                               helmJob: clusterSteps.contains { $0.name == .helm } ? "cluster/helm" : nil)
+        jobs += cniJobs + addonJobs
         if plan.firstControlPlane != nil {
-            jobs.append(Job(id: "cluster/ready", dependencies: hostJobIDs + clusterJobIDs) { [self] in
+            jobs.append(Job(id: Self.readyJob, dependencies: hostJobIDs + clusterJobIDs + cniJobs.map(\.id)) { [self] in
                 try await self.waitReady(cluster: cluster)
             })
         }
+        if let job = objectsJob(state: state, cluster: cluster, after: addonJobs.map(\.id)) { jobs.append(job) }
 
         let outcomes = await Scheduler.run(jobs, parallelism: options.parallelism, cancellation: options.cancellation)
 
@@ -266,7 +273,7 @@ public final class ApplyEngine: Sendable {
         }
         let summaries = summarize(jobs: jobs, outcomes: outcomes, planned: planned, removals: removals,
                                   elapsed: clock.now - started)
-        let changed = jobs.contains { $0.id != "cluster/ready" && outcomes[$0.id] == .succeeded }
+        let changed = jobs.contains { $0.id != Self.readyJob && outcomes[$0.id] == .succeeded }
         return RunReport(hosts: summaries, failures: failures, cancelled: options.cancellation.isCancelled,
                          changed: changed)
     }
@@ -370,8 +377,9 @@ public final class ApplyEngine: Sendable {
         events(.stepStarted(host: cp.name, step: name.rawValue))
         do {
             switch name {
-            case .cni:
-                try await cp.run(NodeRecipes.cni(plan.spec.network), timeout: .seconds(600))
+            case .helm:
+                let repositories = Releases.repositories(Releases.desired(for: plan))
+                try await cp.run(HelmRecipes.install(repositories: repositories), timeout: .seconds(600))
             case .kubeconfig:
                 let data = try await cp.download(NodeRecipes.adminKubeconfig)
                 let text = Kubeconfig.pointing(String(decoding: data, as: UTF8.self), at: plan.apiEndpoint)

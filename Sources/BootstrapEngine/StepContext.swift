@@ -78,6 +78,18 @@ public actor ClusterSession {
         return Date(timeIntervalSince1970: seconds)
     }
 
+    /// A long-lived secret of the cluster (an add-on password): made once, recorded before first use.
+    func storedSecret(_ name: String, make: @Sendable () -> Secret) async throws -> Secret {
+        if let s = await runState.state.cluster.secrets[name]?.value {
+            redactor.add(s)
+            return s
+        }
+        let s = make()
+        redactor.add(s)
+        try await runState.update { $0.cluster.secrets[name] = SecretRecord(value: s) }
+        return s
+    }
+
     /// Makes the secrets `kubeadm init` uses and records them *before* init runs, so a crash during init
     /// leaves a state that still knows them.
     func secretsForInit() async throws -> (token: Secret, key: Secret) {

@@ -18,31 +18,38 @@ import Testing
             """, files: ["/plans/app.yaml", "/plans/extra.yaml"])
     }
 
-    var hashes: [String: String] { ["app.yaml": "h-app", "extra.yaml": "h-extra"] }
-    var applied: ClusterState { appliedState(base, manifestHashes: hashes) }
+    static let files = [
+        "app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {k: v}\n",
+        "extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: tools}\n",
+    ]
+    func objects(_ p: ClusterPlan, _ files: [String: String] = DiffTests.files) -> [KubeObject] {
+        (try? Manifests.desired(for: p, files: files)) ?? []
+    }
+    var applied: ClusterState { appliedState(base, objects: objects(base)) }
 
     func host(_ set: ChangeSet, _ name: String) -> Change? {
         set.changes.first { $0.subject == .host && $0.name == name }
     }
 
     @Test func freshClusterCreatesEverything() {
-        let set = ChangeSet.diff(plan: base, state: nil, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: base, state: nil, objects: objects(base))
         #expect(set.changes.map { "\($0.action.symbol) \($0.subject.rawValue) \($0.name)" } == [
-            "+ cluster demo", "+ host cp-1", "+ host worker-1", "+ addon metricsServer", "+ addon monitoring",
-            "+ manifest app.yaml", "+ manifest extra.yaml",
+            "+ cluster demo", "+ host cp-1", "+ host worker-1", "+ addon cni/flannel",
+            "+ addon metricsServer/metrics-server", "+ addon monitoring/kube-prometheus-stack",
+            "+ manifest ConfigMap/default/app", "+ manifest ConfigMap/tools/extra",
         ])
-        #expect(set.changes[0].steps == ["cni", "kubeconfig"])
+        #expect(set.changes[0].steps == ["helm", "kubeconfig"])
         #expect(host(set, "cp-1")?.steps == ["prepare", "containerd", "kubernetes-repo", "kubernetes-packages", "init", "node-config"])
         #expect(host(set, "worker-1")?.steps.contains("join-worker") == true)
-        #expect(set.summary == ChangeSummary(add: 7, change: 0, destroy: 0))
+        #expect(set.summary == ChangeSummary(add: 8, change: 0, destroy: 0))
         #expect(set.blocking.isEmpty)
         // An empty state file diffs like no state at all.
         let empty = ClusterState(name: "demo", toolVersion: "0.1.0")
-        #expect(ChangeSet.diff(plan: base, state: empty, manifestHashes: hashes).changes == set.changes)
+        #expect(ChangeSet.diff(plan: base, state: empty, objects: objects(base)).changes == set.changes)
     }
 
     @Test func appliedStateHasNoChanges() {
-        let set = ChangeSet.diff(plan: base, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: base, state: applied, objects: objects(base))
         #expect(set.changes.isEmpty, "\(set.changes)")
         #expect(set.isEmpty)
         #expect(set.summary == ChangeSummary())
@@ -51,7 +58,7 @@ import Testing
     @Test func newHostIsCreated() {
         var p = base
         p.spec.hosts.append(ClusterPlan.Host(name: "worker-2", address: "10.0.1.22", role: .worker))
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
         #expect(set.changes.count == 1)
         #expect(host(set, "worker-2")?.action == .create)
         #expect(set.summary == ChangeSummary(add: 1))
@@ -60,7 +67,7 @@ import Testing
     @Test func removedHostIsDeleted() {
         var p = base
         p.spec.hosts.removeLast()
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
         #expect(set.changes.count == 1)
         let c = host(set, "worker-1")
         #expect(c?.action == .delete)
@@ -71,7 +78,7 @@ import Testing
     @Test func addressChangeForcesReplacement() {
         var p = base
         p.spec.hosts[1].address = "10.0.1.99"
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
         let c = host(set, "worker-1")
         #expect(c?.action == .replace)
         #expect(c?.reasons == ["address changed 10.0.1.21 → 10.0.1.99 forces replacement"])
@@ -83,7 +90,7 @@ import Testing
         var p = base
         p.spec.hosts[1].role = .controlPlane
         p.spec.kubernetes.controlPlaneEndpoint = "api.x:6443"
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
         let c = host(set, "worker-1")
         #expect(c?.action == .replace)
         #expect(c?.reasons.contains("role changed worker → control-plane forces replacement") == true)
@@ -94,7 +101,7 @@ import Testing
         var p = base
         p.spec.hosts[1].labels = ["tier": "app"]
         p.spec.hosts[1].taints = [ClusterPlan.Taint(key: "dedicated", value: "gpu", effect: .noSchedule)]
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
         #expect(set.changes.count == 1)
         let c = host(set, "worker-1")
         #expect(c?.action == .update)
@@ -109,7 +116,7 @@ import Testing
         s.hosts["worker-1"]?.steps["kubernetes-packages"] = nil
         s.hosts["worker-1"]?.steps["join-worker"] = nil
         s.hosts["worker-1"]?.steps["node-config"] = nil
-        let set = ChangeSet.diff(plan: base, state: s, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: base, state: s, objects: objects(base))
         let c = host(set, "worker-1")
         #expect(c?.action == .update)
         #expect(c?.steps == ["kubernetes-packages", "join-worker", "node-config"])
@@ -121,7 +128,7 @@ import Testing
         p.spec.kubernetes.version = "1.34.0"
         var s = applied
         s.cluster.kubernetesVersion = "1.33.5"
-        let set = ChangeSet.diff(plan: p, state: s, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: s, objects: objects(p))
         let c = set.changes.first { $0.subject == .cluster }
         #expect(c?.action == .update)
         #expect(c?.supported == false)
@@ -134,14 +141,14 @@ import Testing
         p.spec.network.podSubnet = "10.240.0.0/16"
         p.spec.network.serviceSubnet = "10.112.0.0/12"
         p.spec.network.cni = .calico
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
         #expect(set.blocking.map(\.path) == ["spec.network.cni", "spec.network.podSubnet", "spec.network.serviceSubnet"])
         #expect(set.blocking[1].reason.contains("10.244.0.0/16 → 10.240.0.0/16"))
         #expect(!set.isEmpty)
         // Before init the same plan is just a fresh cluster.
         var s = applied
         s.cluster.initializedOn = nil
-        #expect(ChangeSet.diff(plan: p, state: s, manifestHashes: hashes).blocking.isEmpty)
+        #expect(ChangeSet.diff(plan: p, state: s, objects: objects(p)).blocking.isEmpty)
     }
 
     @Test func addonChanges() {
@@ -151,21 +158,39 @@ import Testing
         p.spec.addons.monitoring.values = .object(["grafana": .object(["adminUser": .string("root")]),
                                                    "retention": .string("15d")])
         p.spec.addons.logging.enabled = true
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: hashes)
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
         let addons = set.changes(of: .addon)
-        #expect(addons.map { "\($0.action.symbol) \($0.name)" } == ["- metricsServer", "~ monitoring", "+ logging"])
-        let mon = addons.first { $0.name == "monitoring" }
-        #expect(mon?.reasons == ["version 70.0.0 → 71.0.0", "values changed"])
+        #expect(addons.map { "\($0.action.symbol) \($0.name)" } == [
+            "~ monitoring/kube-prometheus-stack", "+ logging/elasticsearch", "+ logging/kibana", "+ logging/fluentd",
+            "- metricsServer/metrics-server",
+        ])
+        let mon = addons.first { $0.name == "monitoring/kube-prometheus-stack" }
+        #expect(mon?.reasons == ["chart version 70.0.0 → 71.0.0", "values changed"])
         #expect(mon?.changedPaths == ["values.grafana.adminUser"])
-        #expect(set.summary == ChangeSummary(add: 1, change: 1, destroy: 1))
+        #expect(addons.last?.reasons == ["disabled in the plan"])
+        // Logging brings two new chart repositories: Helm's step runs again to add them.
+        let cluster = set.changes.first { $0.subject == .cluster }
+        #expect(cluster?.steps == ["helm"] && cluster?.reasons == ["helm inputs changed"])
+        #expect(set.summary == ChangeSummary(add: 3, change: 2, destroy: 1))
+    }
+
+    @Test func oneChangedValueIsOneUpdateWithItsPath() {
+        var p = base
+        p.spec.addons.monitoring.nodePorts["grafana"] = 31000
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
+        #expect(set.changes.count == 1)
+        #expect(set.changes.first?.action == .update)
+        #expect(set.changes.first?.changedPaths == ["values.grafana.service.nodePort"])
     }
 
     @Test func manifestChanges() {
         var p = base
         p.spec.manifests = ["app.yaml", "new.yaml"]
-        let set = ChangeSet.diff(plan: p, state: applied, manifestHashes: ["app.yaml": "h-app-2", "new.yaml": "n"])
+        let files = ["app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {k: changed}\n",
+                     "new.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: new}\n"]
+        let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p, files))
         #expect(set.changes(of: .manifest).map { "\($0.action.symbol) \($0.name)" }
-                == ["~ app.yaml", "+ new.yaml", "- extra.yaml"])
+                == ["~ ConfigMap/default/app", "+ ConfigMap/default/new", "- ConfigMap/tools/extra"])
     }
 
     @Test func diffIsDeterministic() {
@@ -173,8 +198,8 @@ import Testing
         for i in 0..<30 { p.spec.hosts.append(ClusterPlan.Host(name: "w\(i)", address: "10.0.2.\(i + 1)", role: .worker)) }
         var s = applied
         for i in 0..<30 { s.hosts["old-\(i)"] = HostRecord(address: "10.0.3.\(i + 1)", port: 22, role: .worker) }
-        let a = ChangeSet.diff(plan: p, state: s, manifestHashes: hashes)
-        for _ in 0..<5 { #expect(ChangeSet.diff(plan: p, state: s, manifestHashes: hashes) == a) }
+        let a = ChangeSet.diff(plan: p, state: s, objects: objects(p))
+        for _ in 0..<5 { #expect(ChangeSet.diff(plan: p, state: s, objects: objects(p)) == a) }
         let deleted = a.changes.filter { $0.action == .delete }.map(\.name)
         #expect(deleted == deleted.sorted())
     }
@@ -182,7 +207,7 @@ import Testing
     @Test func changedValuePaths() {
         let desired: JSONValue = .object(["a": .object(["b": .int(1), "c": .string("x")]), "d": .bool(true)])
         let actual: JSONValue = .object(["a": .object(["b": .int(2), "c": .string("x"), "z": .null])])
-        #expect(ChangeSet.changedValuePaths(desired: desired, actual: actual, prefix: "values") == ["values.a.b", "values.d"])
+        #expect(ChangeSet.changedValuePaths(desired, actual, prefix: "values") == ["values.a.b", "values.a.z", "values.d"])
     }
 }
 

@@ -13,13 +13,12 @@ import Testing
         return try #require(r.plan)
     }
 
-    static func hashes(_ plan: ClusterPlan) throws -> [String: String] {
-        var out: [String: String] = [:]
+    static func objects(_ plan: ClusterPlan) throws -> [KubeObject] {
+        var files: [String: String] = [:]
         for m in plan.spec.manifests {
-            let data = try Data(contentsOf: URL(fileURLWithPath: Validation.resolve(m, against: plan.source.baseDirectory)))
-            out[m] = Hashing.sha256(data)
+            files[m] = try String(contentsOfFile: Validation.resolve(m, against: plan.source.baseDirectory), encoding: .utf8)
         }
-        return out
+        return try Manifests.desired(for: plan, files: files)
     }
 
     func check(_ actual: String, golden name: String) throws {
@@ -37,7 +36,7 @@ import Testing
     @Test(arguments: ["lab", "ec2-basic", "ec2-ha"])
     func planOnEmptyState(name: String) throws {
         let p = try GoldenTests.examplePlan("\(name).yaml")
-        let set = ChangeSet.diff(plan: p, state: nil, manifestHashes: try GoldenTests.hashes(p))
+        let set = ChangeSet.diff(plan: p, state: nil, objects: try GoldenTests.objects(p))
         let text = PlanRenderer.text(set, plan: p, state: nil, color: false)
         #expect(!text.contains("\u{1B}"))
         // Every host shows as `+` with its steps.
@@ -52,9 +51,14 @@ import Testing
         s.hosts["worker-2"]?.address = "127.0.0.23"
         s.hosts["worker-3"] = HostRecord(address: "127.0.0.14", port: 22, role: .worker)
         s.cluster.kubernetesVersion = "1.33.5"
-        s.addons["dashboard"] = AddonRecord(release: "dashboard", namespace: "kubernetes-dashboard", chart: "kubernetes-dashboard",
-                                            version: "7.13.0", valuesHash: "x", values: .object([:]))
-        let set = ChangeSet.diff(plan: p, state: s, manifestHashes: [:])
+        var dashboard = Releases.dashboard(ClusterPlan.Addon(enabled: true, version: "7.13.0"))[0]
+        dashboard.values = .object(["kong": .object(["proxy": .object(["type": .string("LoadBalancer")])])])
+        s.addons[dashboard.key] = AddonRecord(dashboard)
+        // The recorded CNI release has one value the plan would not give it.
+        var cni = Releases.cni(p.spec.network)
+        cni.values = cni.values.merged(with: .object(["flannel": .object(["backend": .string("host-gw")])]))
+        s.addons[cni.key] = AddonRecord(cni)
+        let set = ChangeSet.diff(plan: p, state: s)
         try check(PlanRenderer.text(set, plan: p, state: s, color: false), golden: "lab-changed.plan.txt")
         try check(PlanRenderer.json(PlanRenderer.document(set, state: s)), golden: "lab-changed.plan.json")
     }
@@ -89,6 +93,6 @@ import Testing
         #expect(doc["formatVersion"] as? Int == 1)
         #expect((doc["changes"] as? [Any])?.count == set.changes.count)
         let summary = try #require(doc["summary"] as? [String: Int])
-        #expect(summary == ["add": 4, "change": 0, "destroy": 0])
+        #expect(summary == ["add": 5, "change": 0, "destroy": 0])  // cluster, 3 hosts, the CNI release
     }
 }

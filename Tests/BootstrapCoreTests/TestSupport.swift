@@ -59,7 +59,7 @@ func has(_ r: PlanLoadResult, _ severity: Diagnostic.Severity = .error, path: St
 
 /// A state in which everything `plan` asks for has been done.
 func appliedState(_ plan: ClusterPlan, at date: Date = Date(timeIntervalSince1970: 1_700_000_000),
-                  manifestHashes: [String: String] = [:]) -> ClusterState {
+                  objects: [KubeObject] = []) -> ClusterState {
     var s = ClusterState(name: plan.name, lineage: "11111111-2222-3333-4444-555555555555", toolVersion: "0.1.0")
     s.serial = 7
     s.cluster.kubernetesVersion = plan.spec.kubernetes.version
@@ -79,13 +79,7 @@ func appliedState(_ plan: ClusterPlan, at date: Date = Date(timeIntervalSince197
         }
         s.hosts[h.name] = rec
     }
-    for (name, a) in plan.spec.addons.all where a.enabled {
-        s.addons[name] = AddonRecord(release: name.lowercased(), namespace: "kube-system", chart: name.lowercased(),
-                                     version: a.version ?? "1.0.0", valuesHash: Hashing.sha256(a.values.canonicalJSON),
-                                     values: a.values)
-    }
-    for m in plan.spec.manifests {
-        s.manifests["ConfigMap/default/\(m)"] = ManifestRecord(file: m, hash: manifestHashes[m] ?? "h-\(m)")
-    }
+    for r in Releases.desired(for: plan) { s.addons[r.key] = AddonRecord(r) }
+    for o in objects { s.manifests[o.key] = ManifestRecord(o) }
     return s
 }

@@ -55,7 +55,11 @@ import Testing
         }
         #expect(state.cluster.initializedOn == "cp-1")
         #expect(state.cluster.caCertHash == "sha256:" + String(repeating: "ab", count: 32))
-        #expect(state.cluster.steps["cni"] != nil && state.cluster.steps["kubeconfig"] != nil)
+        #expect(state.cluster.steps["helm"] != nil && state.cluster.steps["kubeconfig"] != nil)
+        #expect(state.addons["cni/flannel"]?.version == "v0.26.1")
+        // Helm came before the CNI release, which came before the wait for Ready nodes.
+        let run = rig.log.stepsRun
+        #expect(run.firstIndex(of: "cp-1/helm")! < run.firstIndex(of: "cp-1/release cni/flannel")!)
         // Joins came after init.
         let order = rig.log.stepsRun
         let initAt = order.firstIndex(of: "cp-1/init")!
@@ -81,7 +85,7 @@ import Testing
         let (report, refreshed) = try await rig.apply(plan, state: state)
         #expect(report.succeeded && !report.changed)
         let ranSteps: Int = rig.log.stepsRun.count
-        #expect(ranSteps == 3 * 6 + 2, "only the first run's steps ran: 6 per host, cni, kubeconfig")
+        #expect(ranSteps == 3 * 6 + 3, "only the first run's steps ran: 6 per host, helm, kubeconfig, the CNI release")
         for (name, host) in rig.hosts {
             let new = host.commands.dropFirst(before[name]!)
             for cmd in new {

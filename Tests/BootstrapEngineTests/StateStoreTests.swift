@@ -21,8 +21,8 @@ func sampleState(_ name: String = "lab") -> ClusterState {
                                                        expiresAt: Date(timeIntervalSince1970: 1_900_000_000))
     s.hosts["cp-1"] = HostRecord(address: "127.0.0.11", port: 22, role: .controlPlane, labels: ["a": "b"],
                                  steps: ["prepare": StepRecord(inputHash: "h1", finishedAt: Date(timeIntervalSince1970: 1_800_000_000))])
-    s.addons["metricsServer"] = AddonRecord(release: "metrics-server", namespace: "kube-system", chart: "metrics-server",
-                                            version: "3.12.2", valuesHash: "v", values: .object(["x": .int(1)]))
+    let ms = Releases.metricsServer(ClusterPlan.Addon(enabled: true))[0]
+    s.addons[ms.key] = AddonRecord(ms)
     s.manifests["Namespace//my-app"] = ManifestRecord(file: "apps/my-app.yaml", hash: "m")
     return s
 }

@@ -1,0 +1,94 @@
+import Foundation
+
+/// Commands for Helm releases and applied objects, run on the first control plane as root.
+public enum HelmRecipes {
+    public static let helmBinary = "/usr/local/bin/helm"
+    public static let valuesDirectory = "\(NodeRecipes.bootstrapDirectory)/helm"
+    public static let objectsFile = "\(NodeRecipes.bootstrapDirectory)/objects.yaml"
+    public static let pruneFile = "\(NodeRecipes.bootstrapDirectory)/prune.yaml"
+    /// How long `helm --wait` may take per release.
+    public static let releaseTimeout = "10m"
+
+    static func releaseTarball(_ version: String, arch: String) -> String { "helm-\(version)-linux-\(arch).tar.gz" }
+
+    /// Installs Helm `version` from its release artifact, checked against the published SHA-256 (kept when the
+    /// right version is already there), then registers the chart repositories.
+    public static func install(version: String = Releases.helmVersion, repositories: [(name: String, url: String)])
+        -> ShellCommand
+    {
+        let base = "https://get.helm.sh/"
+        let lines = [
+            "set -e",
+            "if [ \"$(\(helmBinary) version --template '{{.Version}}' 2>/dev/null)\" != \(Shell.quote(version)) ]; then",
+            "  case \"$(uname -m)\" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) echo \"unsupported architecture $(uname -m)\" >&2; exit 1 ;; esac",
+            "  tarball=\(Shell.quote("helm-\(version)-linux-"))\"$arch\".tar.gz",
+            "  tmp=$(mktemp -d)",
+            "  trap 'rm -rf \"$tmp\"' EXIT",
+            "  curl -fsSL -o \"$tmp/$tarball\" \(Shell.quote(base))\"$tarball\"",
+            "  curl -fsSL -o \"$tmp/$tarball.sha256sum\" \(Shell.quote(base))\"$tarball.sha256sum\"",
+            "  (cd \"$tmp\" && sha256sum --check --strict --quiet \"$tarball.sha256sum\")",
+            "  tar -xzf \"$tmp/$tarball\" -C \"$tmp\" \"linux-$arch/helm\"",
+            "  install -m 0755 \"$tmp/linux-$arch/helm\" \(helmBinary)",
+            "fi",
+            "mkdir -p -m 700 \(valuesDirectory)",
+        ] + repositories.map { Shell.join([helmBinary, "repo", "add", $0.name, $0.url, "--force-update"]) }
+        return ShellCommand(script: lines.joined(separator: "\n"), privileged: true)
+    }
+
+    public static func valuesPath(_ r: HelmRelease) -> String { "\(valuesDirectory)/\(r.addon)-\(r.name).yaml" }
+
+    /// `helm upgrade --install` with our values file, waiting for the release's workloads.
+    public static func upgrade(_ r: HelmRelease) -> ShellCommand {
+        ShellCommand([helmBinary, "upgrade", "--install", r.name, "\(r.chart.repoName)/\(r.chart.chart)",
+                      "--version", r.chart.version, "--namespace", r.namespace, "--create-namespace",
+                      "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout,
+                      "--kubeconfig", NodeRecipes.adminKubeconfig], privileged: true)
+    }
+
+    /// `helm uninstall`, where an already absent release counts as done.
+    public static func uninstall(release: String, namespace: String) -> ShellCommand {
+        let h = { (args: [String]) in Shell.join([helmBinary] + args + ["--kubeconfig", NodeRecipes.adminKubeconfig]) }
+        return ShellCommand(script: [
+            "if ! \(h(["status", release, "--namespace", namespace])) >/dev/null 2>&1; then exit 0; fi",
+            h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout]),
+            "rm -f \(Shell.quote("\(valuesDirectory)/"))*\(Shell.quote("-\(release).yaml"))",
+        ].joined(separator: "\n"), privileged: true)
+    }
+
+    /// Server-side apply of the objects file, with bootstrap as the field manager.
+    public static let applyObjects = ShellCommand(
+        ["kubectl", "--kubeconfig", NodeRecipes.adminKubeconfig, "apply", "--server-side",
+         "--field-manager=bootstrap", "--force-conflicts", "-f", objectsFile], privileged: true)
+
+    /// Deletes the objects named in the prune file; absent ones are fine.
+    public static let pruneObjects = ShellCommand(
+        ["kubectl", "--kubeconfig", NodeRecipes.adminKubeconfig, "delete", "--ignore-not-found", "-f", pruneFile],
+        privileged: true)
+
+    /// The prune file: just enough of each object to name it.
+    public static func pruneDocument(_ records: [(key: String, record: ManifestRecord)]) -> String {
+        records.map { key, rec -> String in
+            let parts = key.split(separator: "/", maxSplits: 2).map(String.init)
+            var md: [String: JSONValue] = ["name": .string(parts.last ?? "")]
+            if parts.count == 3 { md["namespace"] = .string(parts[1]) }
+            return YAMLText.render(.object(["apiVersion": .string(rec.apiVersion ?? "v1"), "kind": .string(parts[0]),
+                                            "metadata": .object(md)]))
+        }.joined(separator: "---\n")
+    }
+
+    /// The values file of `r` with its secrets filled in.
+    public static func valuesFile(_ r: HelmRelease, secrets: [String: Secret]) -> String {
+        YAMLText.render(fill(r.values, secrets))
+    }
+
+    static func fill(_ v: JSONValue, _ secrets: [String: Secret]) -> JSONValue {
+        switch v {
+        case .string(let s):
+            for (name, secret) in secrets where s == Releases.secretPlaceholder(name) { return .string(secret.revealed) }
+            return v
+        case .array(let a): return .array(a.map { fill($0, secrets) })
+        case .object(let o): return .object(o.mapValues { fill($0, secrets) })
+        default: return v
+        }
+    }
+}
