@@ -2,7 +2,7 @@ import Foundation
 
 /// Cluster-level steps: run once per cluster after the first control plane is up.
 public enum ClusterStepName: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Helm installed on the first control plane, with the chart repositories the releases need.
+    /// Helm installed on the first control plane.
     case helm
     /// An admin kubeconfig fetched to the operator's machine.
     case kubeconfig
@@ -19,10 +19,9 @@ public struct PlannedClusterStep: Sendable, Hashable {
 
 public enum ClusterStepCatalogue {
     public static func steps(in plan: ClusterPlan) -> [PlannedClusterStep] {
-        let repos = Releases.repositories(Releases.desired(for: plan)).map { "\($0.name)=\($0.url)" }
-        return [
+        [
             PlannedClusterStep(name: .helm, inputHash: Hashing.inputs([
-                ("step", "helm/1"), ("version", Releases.helmVersion), ("repositories", repos.joined(separator: ",")),
+                ("step", "helm/1"), ("version", Releases.helmVersion),
             ])),
             PlannedClusterStep(name: .kubeconfig, inputHash: Hashing.inputs([
                 ("step", "kubeconfig/1"), ("cluster", plan.name), ("endpoint", plan.apiEndpoint),

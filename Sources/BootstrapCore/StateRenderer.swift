@@ -33,14 +33,15 @@ public struct ClusterOutputs: Sendable, Hashable, Codable {
     }
 
     public var text: String {
-        var lines: [String] = []
-        if let e = apiEndpoint { lines.append("api_endpoint = https://\(e)") }
-        if let k = kubeconfig { lines.append("kubeconfig   = \(k)") }
-        for (service, url) in urls.sorted(by: { $0.key < $1.key }) {
-            lines.append("\(service)_url".padding(toLength: 12, withPad: " ", startingAt: 0) + " = \(url)")
-        }
-        if let p = grafanaAdminPassword { lines.append("grafana_login = admin / \(p)") }
-        return lines.isEmpty ? "" : "Outputs:\n" + lines.map { "  \($0)\n" }.joined()
+        var pairs: [(String, String)] = []
+        if let e = apiEndpoint { pairs.append(("api_endpoint", "https://\(e)")) }
+        if let k = kubeconfig { pairs.append(("kubeconfig", k)) }
+        for (service, url) in urls.sorted(by: { $0.key < $1.key }) { pairs.append(("\(service)_url", url)) }
+        if let p = grafanaAdminPassword { pairs.append(("grafana_login", "admin / \(p)")) }
+        let width = pairs.map(\.0.count).max() ?? 0
+        return pairs.isEmpty ? "" : "Outputs:\n" + pairs.map { k, v in
+            "  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + " = \(v)\n"
+        }.joined()
     }
 }
 

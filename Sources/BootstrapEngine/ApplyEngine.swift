@@ -378,8 +378,7 @@ public final class ApplyEngine: Sendable {
         do {
             switch name {
             case .helm:
-                let repositories = Releases.repositories(Releases.desired(for: plan))
-                try await cp.run(HelmRecipes.install(repositories: repositories), timeout: .seconds(600))
+                try await cp.run(HelmRecipes.install(), timeout: .seconds(600))
             case .kubeconfig:
                 let data = try await cp.download(NodeRecipes.adminKubeconfig)
                 let text = Kubeconfig.pointing(String(decoding: data, as: UTF8.self), at: plan.apiEndpoint)
@@ -478,6 +477,22 @@ public final class ApplyEngine: Sendable {
             rows.append(HostSummary(host: name, stepsDone: outcome == .succeeded ? 1 : 0, stepsPlanned: 1,
                                     result: outcome == .succeeded ? .removed : (err != nil ? .failed : .skipped),
                                     elapsed: elapsed, error: err))
+        }
+        // Cluster-wide work (Helm, releases, objects, the kubeconfig) gets a row of its own.
+        let clusterWide = jobs.filter { job in
+            job.id != Self.readyJob && !job.id.hasPrefix("remove/")
+                && !plan.spec.hosts.contains { job.id.hasPrefix($0.name + "/") }
+        }
+        if !clusterWide.isEmpty {
+            let done = clusterWide.filter { outcomes[$0.id] == .succeeded }.count
+            let failed = clusterWide.lazy.compactMap { job -> String? in
+                if case .failed(let e)? = outcomes[job.id] { return e }
+                return nil
+            }.first
+            let skipped = clusterWide.contains { if case .skipped? = outcomes[$0.id] { return true }; return false }
+            rows.append(HostSummary(host: "(cluster)", stepsDone: done, stepsPlanned: clusterWide.count,
+                                    result: failed != nil ? .failed : skipped ? .skipped : .ok, elapsed: elapsed,
+                                    error: failed))
         }
         return rows
     }

@@ -74,13 +74,6 @@ public enum Releases {
         return out
     }
 
-    /// The distinct chart repositories the releases come from, sorted by name.
-    public static func repositories(_ releases: [HelmRelease]) -> [(name: String, url: String)] {
-        var seen: [String: String] = [:]
-        for r in releases { seen[r.chart.repoName] = r.chart.repoURL }
-        return seen.sorted { $0.key < $1.key }.map { (name: $0.key, url: $0.value) }
-    }
-
     // MARK: - values
 
     static func resources(_ requestCPU: String, _ requestMemory: String, _ limitCPU: String, _ limitMemory: String)

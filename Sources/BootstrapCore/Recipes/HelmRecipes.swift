@@ -12,10 +12,8 @@ public enum HelmRecipes {
     static func releaseTarball(_ version: String, arch: String) -> String { "helm-\(version)-linux-\(arch).tar.gz" }
 
     /// Installs Helm `version` from its release artifact, checked against the published SHA-256 (kept when the
-    /// right version is already there), then registers the chart repositories.
-    public static func install(version: String = Releases.helmVersion, repositories: [(name: String, url: String)])
-        -> ShellCommand
-    {
+    /// right version is already there).
+    public static func install(version: String = Releases.helmVersion) -> ShellCommand {
         let base = "https://get.helm.sh/"
         let lines = [
             "set -e",
@@ -31,18 +29,22 @@ public enum HelmRecipes {
             "  install -m 0755 \"$tmp/linux-$arch/helm\" \(helmBinary)",
             "fi",
             "mkdir -p -m 700 \(valuesDirectory)",
-        ] + repositories.map { Shell.join([helmBinary, "repo", "add", $0.name, $0.url, "--force-update"]) }
+        ]
         return ShellCommand(script: lines.joined(separator: "\n"), privileged: true)
     }
 
     public static func valuesPath(_ r: HelmRelease) -> String { "\(valuesDirectory)/\(r.addon)-\(r.name).yaml" }
 
-    /// `helm upgrade --install` with our values file, waiting for the release's workloads.
+    /// Registers the chart's repository (under a lock: releases install in parallel and share Helm's
+    /// repository file), then `helm upgrade --install` with our values file, waiting for the workloads.
     public static func upgrade(_ r: HelmRelease) -> ShellCommand {
-        ShellCommand([helmBinary, "upgrade", "--install", r.name, "\(r.chart.repoName)/\(r.chart.chart)",
-                      "--version", r.chart.version, "--namespace", r.namespace, "--create-namespace",
-                      "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout,
-                      "--kubeconfig", NodeRecipes.adminKubeconfig], privileged: true)
+        let repo = Shell.join(["flock", "-w", "120", "\(valuesDirectory)/.repositories.lock", helmBinary, "repo", "add",
+                               r.chart.repoName, r.chart.repoURL, "--force-update"])
+        let upgrade = Shell.join([helmBinary, "upgrade", "--install", r.name, "\(r.chart.repoName)/\(r.chart.chart)",
+                                  "--version", r.chart.version, "--namespace", r.namespace, "--create-namespace",
+                                  "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout,
+                                  "--kubeconfig", NodeRecipes.adminKubeconfig])
+        return ShellCommand(script: "set -e\n\(repo) >/dev/null\n\(upgrade)", privileged: true)
     }
 
     /// `helm uninstall`, where an already absent release counts as done.
