@@ -18,7 +18,7 @@ struct ApplyDestroyTests {
         let first = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
         #expect(first.status == 0, "\(first.all)")
         #expect(try lab.nodeReadiness() == ["cp-1": true, "worker-1": true, "worker-2": true])
-        #expect(first.stdout.contains("Plan: 4 to add"))
+        #expect(first.stdout.contains("Plan: 5 to add"))  // the cluster, three hosts, the CNI release
         let kubeconfig = (lab.work as NSString).appendingPathComponent("e2e.kubeconfig")
         let attrs = try FileManager.default.attributesOfItem(atPath: kubeconfig)
         #expect(attrs[.posixPermissions] as? Int == 0o600)
