@@ -93,6 +93,6 @@ import Testing
         #expect(doc["formatVersion"] as? Int == 1)
         #expect((doc["changes"] as? [Any])?.count == set.changes.count)
         let summary = try #require(doc["summary"] as? [String: Int])
-        #expect(summary == ["add": 5, "change": 0, "destroy": 0])  // cluster, 3 hosts, the CNI release
+        #expect(summary == ["add": 12, "change": 0, "destroy": 0])  // cluster, 3 hosts, 8 releases (CNI + 7)
     }
 }
