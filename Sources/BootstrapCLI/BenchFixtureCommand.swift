@@ -70,6 +70,7 @@ struct BenchFixtureCommand: ParsableCommand {
             }
             state.hosts[h.name] = rec
         }
+        for r in Releases.desired(for: plan) { state.addons[r.key] = AddonRecord(r) }
         let store = StateStore(path: StateStore.defaultPath(for: plan))
         try store.lock(command: "bootstrap bench-fixture")
         defer { store.unlock() }
