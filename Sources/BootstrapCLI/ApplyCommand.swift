@@ -9,17 +9,17 @@ struct ApplyCommand: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Make the cluster match the plan: prepare hosts, kubeadm init/join, CNI and add-ons, manifests.",
         discussion: """
-            Connects to every host over SSH (one session per host for the whole run), gathers facts and shows
-            drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then runs
-            the steps the plan needs: prepare, containerd, kubernetes-repo, kubernetes-packages, init on the
-            first control plane, join-control-plane one at a time, join-worker in parallel, node-config;
-            Helm on the first control plane and the CNI release; it fetches the admin kubeconfig to
-            NAME.kubeconfig beside the plan (0600) and waits until every node is Ready. Then the add-on
-            releases (helm upgrade --install --wait, in parallel; disabled ones are uninstalled) and the
+            Connects to every host over SSH (one session per host for the whole run), gathers facts and shows \
+            drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then runs \
+            the steps the plan needs: prepare, containerd, kubernetes-repo, kubernetes-packages, init on the \
+            first control plane, join-control-plane one at a time, join-worker in parallel, node-config; \
+            Helm on the first control plane and the CNI release; it fetches the admin kubeconfig to \
+            NAME.kubeconfig beside the plan (0600) and waits until every node is Ready. Then the add-on \
+            releases (helm upgrade --install --wait, in parallel; disabled ones are uninstalled) and the \
             manifests and security objects (server-side apply; objects gone from the plan are deleted).
 
-            The state is written after every finished step, so running apply again after a failure, a crash
-            or Ctrl-C continues where it stopped; kubeadm init and join never run twice on a host. Ctrl-C stops
+            The state is written after every finished step, so running apply again after a failure, a crash \
+            or Ctrl-C continues where it stopped; kubeadm init and join never run twice on a host. Ctrl-C stops \
             starting new steps, lets running ones finish, writes the state and exits 130.
 
             Remote output goes to .bootstrap/logs/HOST.log beside the state. Secrets are redacted everywhere.
