@@ -63,9 +63,12 @@ public enum Manifests {
     /// The objects of one manifest file (multi-document YAML or JSON). Empty documents are skipped;
     /// `kind: List` documents are expanded.
     public static func parse(_ text: String, file: String) throws(ManifestProblem) -> [KubeObject] {
-        let nodes: [Node]
+        var nodes: [Node] = []
         do {
-            nodes = Array(try Yams.compose_all(yaml: text))
+            // Document by document, so that an error in any of them is reported (a lazy sequence would
+            // just stop at it).
+            let parser = try Parser(yaml: text)
+            while let node = try parser.nextRoot() { nodes.append(node) }
         } catch let e as YamlError {
             var line: Int?
             switch e {
@@ -91,7 +94,7 @@ public enum Manifests {
                 let o = KubeObject(body: item, source: file)
                 for (field, v) in [("apiVersion", o.apiVersion), ("kind", o.kind), ("metadata.name", o.name)] where v.isEmpty {
                     throw ManifestProblem(file: file, document: i + 1, line: line,
-                                          message: "missing \(field)", )
+                                          message: "missing \(field)")
                 }
                 out.append(o)
             }
