@@ -1,4 +1,6 @@
 import Foundation
+import Testing
+import Yams
 @testable import BootstrapCore
 
 /// The repository root, found from this file's path.
@@ -82,4 +84,46 @@ func appliedState(_ plan: ClusterPlan, at date: Date = Date(timeIntervalSince197
     for r in Releases.desired(for: plan) { s.addons[r.key] = AddonRecord(r) }
     for o in objects { s.manifests[o.key] = ManifestRecord(o) }
     return s
+}
+
+/// A plan that turns on every add-on and every generated security object, and applies the example app.
+let everythingPlanYAML = basePlanYAML + """
+
+      addons:
+        metricsServer: { enabled: true }
+        monitoring: { enabled: true }
+        logging: { enabled: true }
+        tracing: { enabled: true }
+        dashboard: { enabled: true }
+      namespaces:
+        - name: team-a
+          defaultDeny: true
+          limitRange: true
+          access:
+            - { role: view, users: [alice], groups: [auditors] }
+            - { role: edit, users: [bob, carol] }
+            - { role: admin, groups: [team-a-leads] }
+        - name: team-b
+          limitRange:
+            defaultRequest: { cpu: 50m, memory: 64Mi }
+            default: { cpu: "1", memory: 1Gi }
+      manifests: [apps/my-app.yaml]
+    """
+
+func everythingPlan(cni: ClusterPlan.CNI = .flannel) throws -> ClusterPlan {
+    let yaml = cni == .flannel ? everythingPlanYAML
+        : edited(everythingPlanYAML, "cni: flannel", "cni: calico\n    calico: { encapsulation: VXLAN }")
+    return try plan(yaml, files: ["/plans/apps/my-app.yaml"])
+}
+
+/// Made-up values for every secret the releases refer to.
+func sampleSecrets(_ releases: [HelmRelease]) -> [String: Secret] {
+    Dictionary(releases.flatMap(\.secrets).map { ($0, Secret("sample-\($0)")) }, uniquingKeysWith: { a, _ in a })
+}
+
+/// The values file of `r` as Helm reads it back.
+func parsedValuesFile(_ r: HelmRelease, secrets: [String: Secret]) throws -> JSONValue {
+    let text = HelmRecipes.valuesFile(r, secrets: secrets)
+    let node = try #require(try Yams.compose(yaml: text), "values file of \(r.key) is empty")
+    return NodeReader.json(node)
 }

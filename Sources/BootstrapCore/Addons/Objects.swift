@@ -277,9 +277,16 @@ public enum YAMLText {
         case .bool(let b): return Node(b ? "true" : "false", Tag(.bool))
         case .int(let i): return Node(String(i), Tag(.int))
         case .double(let d): return Node(String(d), Tag(.float))
-        case .string(let s): return Node(s, Tag(.str), s.contains("\n") ? .literal : .any)
+        case .string(let s): return string(s)
         case .array(let a): return Node(a.map(node), Tag(.seq))
-        case .object(let o): return Node(o.sorted { $0.key < $1.key }.map { (Node($0.key), node($0.value)) }, Tag(.map))
+        case .object(let o): return Node(o.sorted { $0.key < $1.key }.map { (string($0.key), node($0.value)) }, Tag(.map))
         }
+    }
+
+    /// A string that reads back as that string: quoted where the plain scalar would be another type (`""` is
+    /// null, `"1"` an int, `"true"` a bool), so a CPU limit of "1" or an empty `kubernetesProvider` keeps its type.
+    static func string(_ s: String) -> Node {
+        if s.contains("\n") { return Node(s, Tag(.str), .literal) }
+        return Node(s, Tag(.str), Resolver.default.resolveTag(of: Node(s)) == .str ? .any : .doubleQuoted)
     }
 }
