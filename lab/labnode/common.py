@@ -302,8 +302,9 @@ def start_daemon(name, argv, env=None):
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=e,
                          start_new_session=True, close_fds=True, cwd="/")
     log.close()
-    with open(_pid_file(name), "w") as f:
+    with open(_pid_file(name) + ".tmp", "w") as f:  # atomically: other tools poll it
         f.write("%d\n" % p.pid)
+    os.rename(_pid_file(name) + ".tmp", _pid_file(name))
     return p.pid
 
 

@@ -31,8 +31,10 @@ def main():
         sys.stdout.flush()
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
         state["child"] = child
-        with open(main_pid, "w") as f:
+        # atomically: `systemctl start` and `is-active` poll this file (never see it empty)
+        with open(main_pid + ".tmp", "w") as f:
             f.write("%d\n" % child.pid)
+        os.rename(main_pid + ".tmp", main_pid)
         while True:
             try:
                 rc = child.wait()
