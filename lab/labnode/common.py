@@ -299,13 +299,17 @@ def start_daemon(name, argv, env=None):
     e.setdefault("PYTHONPATH", "/opt/labnode")
     if env:
         e.update(env)
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=e,
-                         start_new_session=True, close_fds=True, cwd="/")
+    # In a process forked from the host's fork server the modules are loaded: fork instead of exec (same result)
+    fs = sys.modules.get("labnode.forkserver")
+    pid = fs.spawn(argv, env=e, stdout=log.fileno(), new_session=True, cwd="/") if fs is not None else None
+    if pid is None:
+        pid = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=e,
+                               start_new_session=True, close_fds=True, cwd="/").pid
     log.close()
     with open(_pid_file(name) + ".tmp", "w") as f:  # atomically: other tools poll it
-        f.write("%d\n" % p.pid)
+        f.write("%d\n" % pid)
     os.rename(_pid_file(name) + ".tmp", _pid_file(name))
-    return p.pid
+    return pid
 
 
 def stop_daemon(name, timeout=5.0):
