@@ -1,21 +1,34 @@
 """dpkg-query (-W [-f FORMAT], -s, -l) and dpkg (-l, -s, --print-architecture) over the lab's package
 database plus the base image's real dpkg status (read only)."""
 import fnmatch
+import os
 import re
 import sys
 
 from labnode import common
 
 _base = None
+_base_key = None
+DPKG_STATUS = "/var/lib/dpkg/status"
+
+
+def _status_key():
+    try:
+        st = os.stat(DPKG_STATUS)
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
 
 
 def base_packages():
-    """{name: fields} of the installed packages of the base image (/var/lib/dpkg/status)."""
-    global _base
-    if _base is None:
-        _base = {}
+    """{name: fields} of the installed packages of the base image (/var/lib/dpkg/status). Parsed once per
+    version of the file (the host's fork server parses it before it forks its first tool)."""
+    global _base, _base_key
+    key = _status_key()
+    if _base is None or key != _base_key:
+        _base, _base_key = {}, key
         try:
-            text = open("/var/lib/dpkg/status", encoding="utf-8", errors="replace").read()
+            text = open(DPKG_STATUS, encoding="utf-8", errors="replace").read()
         except OSError:
             text = ""
         for block in text.split("\n\n"):
@@ -27,6 +40,10 @@ def base_packages():
             if f.get("Package") and f.get("Status", "").endswith(" installed"):
                 _base[f["Package"]] = f
     return _base
+
+
+def forkserver_preload():
+    base_packages()
 
 
 def records():
