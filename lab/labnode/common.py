@@ -178,6 +178,13 @@ def host_lab_dir():
     return os.path.join(lab_dir(), "hosts", host_name())
 
 
+def forkserver_preload():
+    """Run by the host's fork server before it forks: what never changes while the host runs (its identity,
+    written at `up`; whether /proc/sys is the lab's overlay, mounted at boot) is then read once, not per call."""
+    host_info()
+    proc_sys_mirror()
+
+
 # ---------------------------------------------------------------- clock
 def clock_offset():
     try:

@@ -63,6 +63,13 @@ def records():
     return out
 
 
+def matching(recs, pattern):
+    """Sorted names matching a shell pattern (a plain name is looked up, not matched against every package)."""
+    if not any(c in pattern for c in "*?["):
+        return [pattern] if pattern in recs else []
+    return sorted(n for n in recs if fnmatch.fnmatch(n, pattern))
+
+
 def fmt(rec, f):
     def sub(m):
         key = m.group(1)
@@ -112,7 +119,7 @@ def query(argv):
     if mode == "W":
         pats = names or ["*"]
         for p in pats:
-            hits = sorted(n for n in recs if fnmatch.fnmatch(n, p))
+            hits = matching(recs, p)
             if not hits:
                 sys.stderr.write("dpkg-query: no packages found matching %s\n" % p)
                 rc = 1
@@ -138,7 +145,7 @@ def query(argv):
                "+++-==============-============-============-=================================\n")
     pats = names or ["*"]
     for p in pats:
-        hits = sorted(n for n in recs if fnmatch.fnmatch(n, p))
+        hits = matching(recs, p)
         if not hits:
             sys.stderr.write("dpkg-query: no packages found matching %s\n" % p)
             rc = 1
