@@ -54,14 +54,18 @@ def load_json(path, default=None):
         return default
 
 
-def save_json(path, obj, mode=0o644):
-    """Atomic write: temp file in the same directory + fsync + rename."""
+def save_json(path, obj, mode=0o644, compact=False):
+    """Atomic write: temp file in the same directory + fsync + rename. `compact`: one line, written by json's C
+    encoder (several times faster than the indented form; for big files written often, the API server's store)."""
     d = os.path.dirname(path) or "."
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
+            if compact:
+                f.write(json.dumps(obj, separators=(",", ":"), sort_keys=True))
+            else:
+                json.dump(obj, f, indent=1, sort_keys=True)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
