@@ -138,14 +138,16 @@ def reset_signals(ignored=()):
     for sig in range(1, signal.NSIG):
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue
+        want = signal.SIG_IGN if sig in ignored else signal.SIG_DFL
+        if sig == signal.SIGINT and sig not in ignored:
+            want = signal.default_int_handler
+        elif sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            want = signal.SIG_IGN
         try:
-            signal.signal(sig, signal.SIG_IGN if sig in ignored else signal.SIG_DFL)
+            if signal.getsignal(sig) is not want:  # a system call only where it differs
+                signal.signal(sig, want)
         except (OSError, ValueError, RuntimeError):
             pass
-    if signal.SIGINT not in ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
@@ -252,13 +254,15 @@ def spawn(argv, env=None, stdout=None, new_session=False, cwd=None):
         if cwd:
             os.chdir(cwd)
         set_cmdline(argv)
-        if env is not None:
+        if env is not None and env != os.environ:
             os.environ.clear()
             os.environ.update(env)
         with _suppress(OSError):
             sys.path[0] = os.getcwd()
         reset_signals(ignored)
-        reset_stdio(dict(os.environ))
+        if stdout is not None:
+            reset_stdio(dict(os.environ))
+        # else stdout and stderr are this process's, and so are its (flushed) sys.stdout and sys.stderr
     except BaseException:
         os._exit(255)
     run_module(*target)
