@@ -164,6 +164,38 @@ def lab_alive(ld):
     return [n for n in sorted(os.listdir(hosts_root)) if holder_pid(ld, n)]
 
 
+# ------------------------------------------------------------------ the tools' thin client
+def c_compiler():
+    """The C compiler for the tools' thin client: the clang that ships with the Swift toolchain (the project builds
+    with it, so every machine that builds bootstrap has it), else clang or cc on PATH. None without one."""
+    cands = []
+    swift = shutil.which("swift")
+    if swift:
+        cands.append(os.path.join(os.path.dirname(os.path.realpath(swift)), "clang"))
+    cands += [shutil.which(c) for c in ("clang", "cc", "gcc")]
+    for c in cands:
+        if c and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def build_client(ld, dest):
+    """Compile lab/labnode/client.c into the template (once per `up`). Without a compiler the tools run through
+    the interpreter directly (slower, same behaviour) and `up` says so."""
+    cc = c_compiler()
+    if cc is None:
+        sys.stderr.write("lab: no C compiler (the Swift toolchain's clang, or cc): tools run without the fork server, "
+                         "one Python start-up per call\n")
+        return False
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    r = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", dest, os.path.join(HERE, "labnode", "client.c")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        die("compiling the tools' client with %s failed:\n%s" % (cc, r.stdout), 1)
+    os.chmod(dest, 0o755)
+    return True
+
+
 # ------------------------------------------------------------------ template (shared by all hosts of an `up`)
 def first_free_uid():
     used = set()
@@ -317,6 +349,11 @@ def build_template(ld, osname, pubkey, scale_profile):
     assets_dst = os.path.join(opt, "assets")
     shutil.copytree(os.path.join(HERE, "assets"), assets_dst, ignore=shutil.ignore_patterns("os-release"))
     lab_assets.build_binary_assets(assets_dst)
+    build_client(ld, os.path.join(opt, "bin", "labnode"))
+    # bytecode compiled once here, not by every first import in every host (the login user cannot write it there)
+    subprocess.run([sys.executable if os.path.exists(sys.executable) else "python3", "-m", "compileall", "-q",
+                    "-d", "/opt/labnode/labnode", os.path.join(opt, "labnode")], check=False,
+                   stdout=subprocess.DEVNULL)
     for bindir in ("usr/bin", "usr/sbin"):
         os.makedirs(os.path.join(t, bindir), exist_ok=True)
         for tool in labnode.preinstalled_tools(family):
@@ -401,7 +438,12 @@ for f in meminfo swaps cpuinfo modules; do [ ! -e /proc/$f ] || mount --bind $H/
 mount -t overlay overlay -o lowerdir={ld}/procsys,upperdir=$H/procsys/upper,workdir=$H/procsys/work /proc/sys
 mkdir -p /run/sshd /run/labnode /run/lock
 chmod 755 /run/sshd
-/usr/sbin/sshd -f $H/sshd_config -E $H/sshd.log
+# the tools' fork server (labnode/forkserver.py), up before anyone can log in
+[ ! -x /opt/labnode/bin/labnode ] || env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 PYTHONPATH=/opt/labnode \
+  /usr/bin/python3 -m labnode.forkserver --start
+# -r: connections are served by forks of the listener, not re-executed sshds (an exec and an OpenSSL start
+# less per connection on a machine that runs every host's sshd; clients see no difference)
+/usr/sbin/sshd -r -f $H/sshd_config -E $H/sshd.log
 echo up > $H/ready
 # pid 1 of the host: keeps its namespaces alive and reaps orphans (bash waits for any child)
 exec /bin/bash -c 'printf systemd > /proc/$$/comm; trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
@@ -744,7 +786,7 @@ def cmd_fault(args):
             print("lab: %s sshd already up" % name)
             return
         hd = host_dir(ld, name)
-        subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "--", "/usr/sbin/sshd", "-f",
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "--", "/usr/sbin/sshd", "-r", "-f",
                         os.path.join(hd, "sshd_config"), "-E", os.path.join(hd, "sshd.log")], check=True)
         deadline = time.time() + 5
         while not port_open(h["address"], 22, 0.2) and time.time() < deadline:

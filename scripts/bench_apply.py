@@ -6,8 +6,11 @@ the wall time, the critical path and their ratio, then a no-op apply on the larg
 Critical path: the simulated durations that must happen one after another. Every host runs prepare →
 containerd → repository → packages in parallel, the first control plane then runs init, and each worker's
 join waits for init. So: the sum of every simulated delay on the control plane (its whole chain up to
-init, plus the CNI it applies) plus the longest worker join (its `join` delays)."""
-import json, os, statistics, subprocess, sys, tempfile, time
+init, plus the CNI it applies) plus the longest worker join (its `join` delays).
+
+After the largest apply: a no-op apply, a no-op `plan --refresh` (target: under a second on 50 hosts), and
+the cost of one simulated tool call in a lab host, directly and through the host's fork server."""
+import json, os, resource, statistics, subprocess, sys, tempfile, time
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = sys.argv[1]
@@ -23,6 +26,37 @@ def sh(args, **kw):
 def delays(host):
     out = sh(lab + ["exec", host, "sh", "-c", "cat /var/log/labnode/delays.log 2>/dev/null"]).stdout
     return [(parts[1], float(parts[2])) for parts in (l.split() for l in out.splitlines()) if len(parts) == 3]
+
+
+TOOL_COST = r"""
+import os, resource, subprocess, time
+def server_cpu():
+    try:
+        pid = int(open("/run/labnode/forkserver.pid").read())
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0.0
+out = []
+for direct in ("1", ""):
+    env = dict(os.environ, LABNODE_DIRECT=direct)
+    n = 100
+    s0, r0, t = server_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    for _ in range(n):
+        subprocess.run(["sysctl", "-n", "net.ipv4.ip_forward"], env=env, stdout=subprocess.DEVNULL)
+    wall = (time.perf_counter() - t) / n
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime + server_cpu() - s0) / n
+    out.append("%s %.1f ms wall, %.1f ms CPU" % ("python3 -m labnode directly" if direct else "through the fork server",
+                                                 wall * 1000, cpu * 1000))
+print("; ".join(out))
+"""
+
+
+def tool_call_cost():
+    """CPU and wall of one simulated tool call (`sysctl -n`) in a lab host, directly and through its fork server."""
+    r = sh(lab + ["exec", "lab-2", "/usr/bin/python3", "-c", TOOL_COST])
+    return "one lab tool call (sysctl -n, 100 times in lab-2): " + (r.stdout.strip() or r.stderr.strip())
 
 
 def plan(workers, work):
@@ -75,6 +109,19 @@ for n in sizes:
                 sys.exit("no-op apply changed something:\n" + r.stdout[-2000:])
         print("no-op apply on 1+%d hosts (connect, refresh facts, preflight, readiness): median %.3f s over 5"
               % (n, statistics.median(noops)))
+        plans, cpus = [], []
+        for _ in range(5):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            r = sh([binary, "plan", "-f", p, "--refresh", "--detailed-exitcode"], cwd=work)
+            plans.append(time.perf_counter() - t)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            if r.returncode != 0 or "no drift" not in r.stdout:
+                sys.exit("no-op plan --refresh found changes or failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
+        print("no-op plan --refresh on 1+%d hosts (connect, facts): median %.3f s over 5 (bootstrap's CPU %.2f s; "
+              "target: under 1 s)" % (n, statistics.median(plans), statistics.median(cpus)))
+        print(tool_call_cost())
     sh(lab + ["down"])
 if len(sizes) > 1:
     a, b = results[sizes[0]], results[sizes[-1]]

@@ -39,7 +39,7 @@ final class EventPrinter: @unchecked Sendable {
         lock.withLock {
             if json {
                 var o = obj
-                o["time"] = ISO8601DateFormatter().string(from: Date())
+                o["time"] = Timestamp.iso8601(Date())
                 if let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) {
                     FileHandle.standardOutput.write(data + Data("\n".utf8))
                 }
@@ -64,7 +64,7 @@ final class EventPrinter: @unchecked Sendable {
                 logs[host] = h
                 handle = h
             }
-            let stamp = ISO8601DateFormatter().string(from: Date())
+            let stamp = Timestamp.iso8601(Date())
             handle.write(Data("\(stamp) \(line)\n".utf8))
         }
     }

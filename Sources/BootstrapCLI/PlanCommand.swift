@@ -1,9 +1,10 @@
 import ArgumentParser
 import BootstrapCore
 import BootstrapEngine
+import BootstrapSSH
 import Foundation
 
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show what apply would change to make the cluster match the plan.",
@@ -13,8 +14,15 @@ struct PlanCommand: ParsableCommand {
               ~    update in place (labels, taints, values, steps still to run)
               -    destroy (no longer in the plan)
               -/+  destroy and re-create (a host's address or role changed)
-            followed by `Plan: N to add, N to change, N to destroy.`. Nothing is contacted or written, except \
-            the file given with --out.
+            followed by `Plan: N to add, N to change, N to destroy.`. Without --refresh nothing is contacted; \
+            nothing is written, except the file given with --out.
+
+            With --refresh, plan first connects to every host the state records (over SSH, in parallel, with \
+            the same settings as apply), reads its facts (one read-only command) and shows drift the way apply \
+            does: swap on again, a package removed or at another version, a replaced machine. The steps the \
+            drift undoes become changes. Nothing on a host changes and the state is not written (it is not \
+            locked either). A host that cannot be reached is reported and the command exits 1. Refresh is off \
+            by default: plan then works offline, before the hosts exist; apply always refreshes first.
 
             Changes a live cluster cannot take (a new pod subnet, service subnet or CNI) are shown as errors \
             and the command exits 1.
@@ -23,6 +31,7 @@ struct PlanCommand: ParsableCommand {
               bootstrap plan -f Plans/lab.yaml
               terraform output -raw cluster_plan | bootstrap plan -f -
               bootstrap plan -f Plans/ec2-ha.yaml --out ha.plan.json --detailed-exitcode
+              bootstrap plan -f Plans/lab.yaml --refresh
             """)
 
     @OptionGroup var planFile: PlanFileOption
@@ -41,10 +50,24 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "No colour, even on a terminal.")
     var noColor = false
 
-    func run() throws {
+    @Flag(inversion: .prefixedNo,
+          help: "Read the recorded hosts' facts over SSH first (read-only) and show drift as changes.")
+    var refresh = false
+
+    @Option(name: .long, help: "With --refresh: how many hosts to connect to at once (default: the plan's spec.parallelism).")
+    var parallelism: Int?
+
+    @Flag(name: .long, help: "With --refresh: allow spec.ssh.hostKeyPolicy: off (host keys are not checked; a warning is printed).")
+    var insecureIgnoreHostKeys = false
+
+    func validate() throws {
+        if let parallelism, parallelism < 1 { throw ValidationError("--parallelism must be at least 1") }
+    }
+
+    func run() async throws {
         let hasChanges: Bool
         do {
-            hasChanges = try plan()
+            hasChanges = try await plan()
         } catch let code as ExitCode where detailedExitcode && code == Exit.badInput {
             // With --detailed-exitcode, 2 means "changes"; every error is 1.
             throw Exit.failure
@@ -53,18 +76,35 @@ struct PlanCommand: ParsableCommand {
     }
 
     /// Prints the plan; true when there are changes.
-    private func plan() throws -> Bool {
+    private func plan() async throws -> Bool {
         let (plan, _) = try PlanInput.load(planFile.file)
         let objects = try PlanInput.objects(plan)
         let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: plan))
-        let state = try PlanInput.loadState(store, plan: plan)
-        let changes = ChangeSet.diff(plan: plan, state: state, objects: objects)
+        var state = try PlanInput.loadState(store, plan: plan)
+        let color = useColor(noColor: noColor)
+        var report: RefreshReport?
+        if refresh, let recorded = state {
+            let result = try await Self.refresh(plan: plan, state: recorded, parallelism: parallelism,
+                                                allowInsecure: insecureIgnoreHostKeys)
+            state = result.state
+            report = RefreshReport(refreshed: result.refreshed, drift: result.drift,
+                                   failures: result.failures.map { RefreshReport.Failure(host: $0.host, reason: $0.reason) })
+        }
+        var changes = ChangeSet.diff(plan: plan, state: state, objects: objects)
+        if let report { changes.explain(report.drift) }
 
         if json {
-            print(PlanRenderer.json(PlanRenderer.document(changes, state: state)), terminator: "")
+            print(PlanRenderer.json(PlanRenderer.document(changes, state: state, refresh: report)), terminator: "")
         } else {
-            print(PlanRenderer.text(changes, plan: plan, state: state, color: useColor(noColor: noColor)),
-                  terminator: "")
+            if let report { print(Self.refreshText(report, color: color), terminator: "") }
+            print(PlanRenderer.text(changes, plan: plan, state: state, color: color), terminator: "")
+        }
+        if let failures = report?.failures, !failures.isEmpty {
+            let hosts = failures.count == 1 ? "1 host" : "\(failures.count) hosts"
+            printError("error: could not refresh \(hosts); the plan uses what the state recorded for "
+                       + (failures.count == 1 ? "it" : "them") + ":\n"
+                       + failures.map { "  \($0.host): \($0.reason)" }.joined(separator: "\n"))
+            throw Exit.failure
         }
         if let out {
             let saved = SavedPlan(plan: plan, state: state, changes: changes)
@@ -73,5 +113,26 @@ struct PlanCommand: ParsableCommand {
         }
         if !changes.blocking.isEmpty { throw Exit.failure }
         return !changes.changes.isEmpty
+    }
+
+    /// Connects to the recorded hosts and reads their facts; the state comes back refreshed in memory.
+    static func refresh(plan: ClusterPlan, state: ClusterState, parallelism: Int?, allowInsecure: Bool) async throws
+        -> PlanRefresh.Result
+    {
+        let resolve = try RunSupport.resolver(for: plan, allowInsecure: allowInsecure)
+        let refresher = PlanRefresh(plan: plan, transport: SSHTransport(), resolve: resolve,
+                                    parallelism: parallelism ?? plan.spec.parallelism)
+        return await refresher.run(state: state)
+    }
+
+    /// `Refreshed N hosts.` and one line per drift, as apply prints them.
+    static func refreshText(_ r: RefreshReport, color: Bool) -> String {
+        func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+        let n = r.refreshed.count
+        var out = "Refreshed \(n) host\(n == 1 ? "" : "s") over SSH"
+        out += r.drift.isEmpty ? (n == 0 ? ".\n" : ": no drift.\n") : ":\n"
+        for d in r.drift { out += paint("  ~ \(d.host): drift: \(d.message)", "33") + "\n" }
+        for f in r.failures { out += paint("  ✗ \(f.host): not refreshed: \(f.reason)", "31") + "\n" }
+        return out + "\n"
     }
 }

@@ -89,11 +89,14 @@ public enum PlanRenderer {
         public var changes: [Change]
         public var blocking: [Blocker]
         public var summary: ChangeSummary
+        /// With `plan --refresh`: what the hosts showed (absent otherwise).
+        public var refresh: RefreshReport?
     }
 
-    public static func document(_ set: ChangeSet, state: ClusterState?) -> Document {
+    public static func document(_ set: ChangeSet, state: ClusterState?, refresh: RefreshReport? = nil) -> Document {
         Document(formatVersion: Document.currentFormatVersion, cluster: set.cluster, stateSerial: state?.serial,
-                 stateLineage: state?.lineage, changes: set.changes, blocking: set.blocking, summary: set.summary)
+                 stateLineage: state?.lineage, changes: set.changes, blocking: set.blocking, summary: set.summary,
+                 refresh: refresh)
     }
 
     /// Pretty JSON with sorted keys, ending with a newline.

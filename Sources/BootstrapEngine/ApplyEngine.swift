@@ -185,7 +185,7 @@ public final class ApplyEngine: Sendable {
 
         // 2. Facts, in parallel.
         events(.phase("facts"))
-        let facts = try await gatherFacts(runners: plan.spec.hosts.compactMap { runners[$0.name] })
+        let facts = try await Refresh.facts(of: plan.spec.hosts.compactMap { runners[$0.name] }, events: events)
 
         // 3. Preflight: one report for all hosts, nothing changed on any error.
         events(.phase("preflight"))
@@ -280,70 +280,11 @@ public final class ApplyEngine: Sendable {
 
     // MARK: phases
 
-    func gatherFacts(runners: [HostRunner]) async throws -> [String: HostFacts] {
-        let events = self.events
-        return try await withThrowingTaskGroup(of: (String, HostFacts).self) { group in
-            for r in runners {
-                group.addTask {
-                    let result = try await r.run(NodeRecipes.facts, timeout: .seconds(60))
-                    guard let f = NodeRecipes.parseFacts(result.stdoutText) else {
-                        throw EngineError.invalidOutput(host: r.name, what: "the host facts")
-                    }
-                    events(.facts(host: r.name, f))
-                    return (r.name, f)
-                }
-            }
-            var out: [String: HostFacts] = [:]
-            for try await (k, v) in group { out[k] = v }
-            return out
-        }
-    }
-
     /// Creates records for new hosts and updates facts; shows drift and forgets steps the facts contradict.
     func refreshHostRecords(facts: [String: HostFacts], removals: Set<String>) async throws {
         let state = await runState.state
-        var drifts: [(String, String)] = []
-        var next = state.hosts
-        for host in plan.spec.hosts {
-            guard let f = facts[host.name] else { continue }
-            let port = plan.ssh(for: host).port
-            guard var rec = next[host.name], !removals.contains(host.name) else {
-                if removals.contains(host.name) { continue }  // recreated after its removal
-                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f)
-                continue
-            }
-            if let old = rec.facts {
-                if old.machineID != f.machineID, !old.machineID.isEmpty {
-                    drifts.append((host.name, "machine-id changed (\(old.machineID.prefix(8))… → \(f.machineID.prefix(8))…): the machine was replaced; its steps will run again"))
-                    rec.steps = [:]
-                }
-                if old.hostname != f.hostname { drifts.append((host.name, "hostname changed: \(old.hostname) → \(f.hostname)")) }
-                if old.osID != f.osID || old.osVersion != f.osVersion {
-                    drifts.append((host.name, "OS changed: \(old.osID) \(old.osVersion) → \(f.osID) \(f.osVersion)"))
-                }
-            }
-            if let family = OSFamily(osID: f.osID) {
-                let want = family.kubernetesPackageVersion(plan.spec.kubernetes.version)
-                if rec.steps[StepName.kubernetesPackages.rawValue] != nil,
-                   NodeRecipes.kubernetesPackages.contains(where: { f.packages[$0] != want })
-                {
-                    let have = NodeRecipes.kubernetesPackages.map { "\($0) \(f.packages[$0] ?? "missing")" }.joined(separator: ", ")
-                    drifts.append((host.name, "Kubernetes packages are not at \(want) (\(have)); they will be installed again"))
-                    rec.steps[StepName.kubernetesPackages.rawValue] = nil
-                }
-                if rec.steps[StepName.containerd.rawValue] != nil, f.packages["containerd"] == nil {
-                    drifts.append((host.name, "containerd is not installed any more; it will be installed again"))
-                    rec.steps[StepName.containerd.rawValue] = nil
-                }
-                if rec.steps[StepName.prepare.rawValue] != nil, f.swapOn {
-                    drifts.append((host.name, "swap is on again; the host will be prepared again"))
-                    rec.steps[StepName.prepare.rawValue] = nil
-                }
-            }
-            rec.facts = f
-            next[host.name] = rec
-        }
-        for (h, m) in drifts { events(.drift(host: h, message: m)) }
+        let (next, drifts) = Refresh.records(plan: plan, state: state, facts: facts, removals: removals)
+        for d in drifts { events(.drift(host: d.host, message: d.message)) }
         // Volatile facts (installed packages, swap) alone are not worth a state write: a no-op apply must
         // leave the state as it was. They are stored with the next write.
         let hosts = next

@@ -352,7 +352,11 @@ extension JSONEncoder {
     static var state: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
+        // What `.iso8601` writes, without an ICU formatter per date (a state holds one per finished step).
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Timestamp.iso8601(date))
+        }
         return e
     }
 }

@@ -15,6 +15,8 @@ final class FakeHost: @unchecked Sendable {
     var failOn: String?
     var machineID: String
     var cpus = 2
+    var swapOn = false
+    var closed = 0
 
     init(name: String) {
         self.name = name
@@ -32,7 +34,7 @@ final class FakeHost: @unchecked Sendable {
                     arch=x86_64
                     cpus=\(cpus)
                     mem.kb=4000000
-                    swap.count=0
+                    swap.count=\(swapOn ? 1 : 0)
                     hostname=\(name)
                     machine-id=\(machineID)
                     product-uuid=uuid-\(name)
@@ -110,7 +112,7 @@ final class FakeSession: HostSession, @unchecked Sendable {
         Data("apiVersion: v1\nclusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: lab\n".utf8)
     }
 
-    func close() async {}
+    func close() async { host.lock.withLock { host.closed += 1 } }
 }
 
 struct FakeTransport: HostTransport {

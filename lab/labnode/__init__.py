@@ -83,6 +83,12 @@ def preinstalled_tools(family):
                   and FAMILY_ONLY.get(t, family) == family)
 
 
+CLIENT = "/opt/labnode/bin/labnode"
+
+
 def wrapper_script(tool):
-    """The file content installed as /usr/bin/<tool> in a host."""
-    return ('#!/bin/sh\nPYTHONPATH=/opt/labnode exec /usr/bin/python3 -m labnode %s "$@"\n' % tool)
+    """The file content installed as /usr/bin/<tool> in a host: the thin client that hands the call to the host's
+    fork server (forkserver.py; it runs the tool itself when there is no server), or, in a lab made without a C
+    compiler, the interpreter directly."""
+    return ('#!/bin/sh\n[ ! -x %s ] || exec %s %s "$@"\n'
+            'PYTHONPATH=/opt/labnode exec /usr/bin/python3 -m labnode %s "$@"\n' % (CLIENT, CLIENT, tool, tool))

@@ -11,6 +11,8 @@ import os
 import re
 import tarfile
 
+from labnode import wrapper_script
+
 HELM_VERSION = "v3.16.3"
 HELM_TARBALL = "helm-%s-linux-amd64.tar.gz" % HELM_VERSION
 FLANNEL_VERSION = "v0.26.1"
@@ -137,7 +139,7 @@ def dearmor(text):
 
 
 # ------------------------------------------------------------------ binary assets (built at `lab up`)
-HELM_WRAPPER = '#!/bin/sh\nPYTHONPATH=/opt/labnode exec /usr/bin/python3 -m labnode helm "$@"\n'
+HELM_WRAPPER = wrapper_script("helm")
 
 
 def helm_tarball_bytes():

@@ -27,7 +27,7 @@ class Server:
 
     def save(self, force=True):
         if self.path and (force or time.time() - self.last_save > 5):
-            common.save_json(self.path, self.st, mode=0o600)
+            common.save_json(self.path, self.st, mode=0o600, compact=True)  # under LOCK: keep it short
             self.last_save = time.time()
 
     def call(self, op, args, headers=None):
@@ -385,6 +385,9 @@ class Handler(BaseHTTPRequestHandler):
 class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # the real API server listens with the kernel's maximum backlog; socketserver's default of 5 drops the
+    # connections of 50 nodes joining at once, and each dropped SYN costs its client a second
+    request_queue_size = 1024
     tls = None
 
     def finish_request(self, request, client_address):

@@ -64,11 +64,53 @@ def make_keypair(priv, pub):
 
 
 def ca_hash_of_pem(cert_pem):
-    """sha256 of the certificate's SubjectPublicKeyInfo (DER), as kubeadm's --discovery-token-ca-cert-hash."""
-    pub = _openssl("x509", "-pubkey", "-noout", stdin=cert_pem.encode() if isinstance(cert_pem, str)
-                   else cert_pem).decode()
-    body = "".join(l for l in pub.splitlines() if l and not l.startswith("-----"))
-    return "sha256:" + hashlib.sha256(base64.b64decode(body)).hexdigest()
+    """sha256 of the certificate's SubjectPublicKeyInfo (DER), as kubeadm's --discovery-token-ca-cert-hash.
+    Read from the certificate's DER directly (every `kubeadm join` needs it; an openssl start costs ~18 ms of
+    CPU); openssl when the certificate does not parse."""
+    text = cert_pem.decode() if isinstance(cert_pem, bytes) else cert_pem
+    spki = _spki_of_pem(text)
+    if spki is None:
+        pub = _openssl("x509", "-pubkey", "-noout", stdin=text.encode()).decode()
+        spki = base64.b64decode("".join(l for l in pub.splitlines() if l and not l.startswith("-----")))
+    return "sha256:" + hashlib.sha256(spki).hexdigest()
+
+
+def _spki_of_pem(text):
+    """The DER SubjectPublicKeyInfo of the first certificate in PEM `text` (what `openssl x509 -pubkey` prints),
+    or None."""
+    lines = text.strip().splitlines()
+    try:
+        begin = lines.index("-----BEGIN CERTIFICATE-----")
+        end = lines.index("-----END CERTIFICATE-----", begin)
+        der = base64.b64decode("".join(lines[begin + 1:end]), validate=True)
+    except (ValueError, base64.binascii.Error):
+        return None
+
+    def tlv(i):
+        """(tag, start of the value, end) of the DER element at offset i."""
+        tag, n = der[i], der[i + 1]
+        i += 2
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(der[i:i + k], "big")
+            i += k
+        if i + n > len(der):
+            raise IndexError("truncated")
+        return tag, i, i + n
+
+    try:
+        tag, cert_start, _ = tlv(0)                 # Certificate ::= SEQUENCE
+        tag2, i, _ = tlv(cert_start)                # tbsCertificate ::= SEQUENCE
+        if tag != 0x30 or tag2 != 0x30:
+            return None
+        if der[i] == 0xA0:                          # [0] version
+            i = tlv(i)[2]
+        for _ in range(5):                          # serialNumber, signature, issuer, validity, subject
+            i = tlv(i)[2]
+        tag, _, end = tlv(i)                        # subjectPublicKeyInfo ::= SEQUENCE
+        return der[i:end] if tag == 0x30 else None
+    except IndexError:
+        return None
 
 
 def ca_hash(cert_path=os.path.join(PKI, "ca.crt")):

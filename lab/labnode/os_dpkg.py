@@ -1,21 +1,34 @@
 """dpkg-query (-W [-f FORMAT], -s, -l) and dpkg (-l, -s, --print-architecture) over the lab's package
 database plus the base image's real dpkg status (read only)."""
 import fnmatch
+import os
 import re
 import sys
 
 from labnode import common
 
 _base = None
+_base_key = None
+DPKG_STATUS = "/var/lib/dpkg/status"
+
+
+def _status_key():
+    try:
+        st = os.stat(DPKG_STATUS)
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
 
 
 def base_packages():
-    """{name: fields} of the installed packages of the base image (/var/lib/dpkg/status)."""
-    global _base
-    if _base is None:
-        _base = {}
+    """{name: fields} of the installed packages of the base image (/var/lib/dpkg/status). Parsed once per
+    version of the file (the host's fork server parses it before it forks its first tool)."""
+    global _base, _base_key
+    key = _status_key()
+    if _base is None or key != _base_key:
+        _base, _base_key = {}, key
         try:
-            text = open("/var/lib/dpkg/status", encoding="utf-8", errors="replace").read()
+            text = open(DPKG_STATUS, encoding="utf-8", errors="replace").read()
         except OSError:
             text = ""
         for block in text.split("\n\n"):
@@ -29,11 +42,18 @@ def base_packages():
     return _base
 
 
-def records():
+def forkserver_preload():
+    base_packages()
+
+
+def records(names=None):
+    """{name: record} of every known package, or only of `names` (plain names: no need to build ~600)."""
     db = common.packages_state()
     held = set(db.get("held", []))
     out = {}
-    for n, f in base_packages().items():
+    base = base_packages()
+    for n in (base if names is None else [x for x in names if x in base]):
+        f = base[n]
         out[n] = {"Package": n, "Version": f.get("Version", ""), "Architecture": f.get("Architecture", "amd64"),
                   "Status": ("hold" if n in held else "install") + " ok installed", "held": n in held}
     for n, v in db.get("installed", {}).items():
@@ -44,6 +64,13 @@ def records():
             out[n] = {"Package": n, "Version": "", "Architecture": "", "Status": "hold ok not-installed",
                       "held": True}
     return out
+
+
+def matching(recs, pattern):
+    """Sorted names matching a shell pattern (a plain name is looked up, not matched against every package)."""
+    if not any(c in pattern for c in "*?["):
+        return [pattern] if pattern in recs else []
+    return sorted(n for n in recs if fnmatch.fnmatch(n, pattern))
 
 
 def fmt(rec, f):
@@ -90,12 +117,13 @@ def query(argv):
     if mode is None:
         common.fail("dpkg-query: error: need an action option\n\nType dpkg-query --help for help about querying "
                     "packages.", 2)
-    recs = records()
+    literal = bool(names) and not any(c in n for n in names for c in "*?[")
+    recs = records(names if literal and mode != "l" else None)
     rc = 0
     if mode == "W":
         pats = names or ["*"]
         for p in pats:
-            hits = sorted(n for n in recs if fnmatch.fnmatch(n, p))
+            hits = matching(recs, p)
             if not hits:
                 sys.stderr.write("dpkg-query: no packages found matching %s\n" % p)
                 rc = 1
@@ -121,7 +149,7 @@ def query(argv):
                "+++-==============-============-============-=================================\n")
     pats = names or ["*"]
     for p in pats:
-        hits = sorted(n for n in recs if fnmatch.fnmatch(n, p))
+        hits = matching(recs, p)
         if not hits:
             sys.stderr.write("dpkg-query: no packages found matching %s\n" % p)
             rc = 1

@@ -68,7 +68,7 @@ def kill_host_processes():
 
 def simulate_boot():
     """Reset runtime state as a reboot does, then start enabled services."""
-    from labnode import os_kernel, os_systemctl
+    from labnode import forkserver, os_kernel, os_systemctl
     kill_host_processes()
     for f in os.listdir(common.RUN_DIR) if os.path.isdir(common.RUN_DIR) else []:
         if f.endswith(".pid"):
@@ -81,6 +81,7 @@ def simulate_boot():
     os_kernel.refresh_proc(snapshot)
     with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as svc:
         svc["started"] = []
+    forkserver.start()  # killed with everything else; back before the services (they use the tools)
     for name in list(common.services_state().get("enabled", [])):
         if name in SERVICES:
             os_systemctl.start(name, quiet=True)

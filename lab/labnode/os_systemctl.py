@@ -2,6 +2,7 @@
 
 Lab services (labnode.SERVICES) run under a Restart=always supervisor (labnode.supervise); a service can
 start only when its package is installed and its unit file exists, like the real thing."""
+import contextlib
 import os
 import sys
 import time
@@ -57,11 +58,15 @@ def start(name, quiet=False):
             svc["started"].append(name)
     if name in SERVICES and not common.daemon_running(name):
         common.delay("service-start")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(common.RUN_DIR, name + ".main.pid"))  # a killed supervisor's leftover
         common.start_daemon(name, [sys.executable, "-m", "labnode.supervise", name,
                                    str(RESTART_SEC.get(name, 1.0)), "--"] + SERVICES[name])
         # like Type=notify: wait until the main process is up (it renames itself to the service's name) or
-        # has failed (a bad config)
+        # has failed (a bad config: it started and died, the unit crash-loops). How long its supervisor takes to
+        # get there depends on the machine's load, so no shorter limit than the start timeout.
         deadline = time.time() + 3.0
+        main_pid_file = os.path.join(common.RUN_DIR, name + ".main.pid")
         while time.time() < deadline:
             pid = common.service_main_pid(name)
             if pid is not None:
@@ -71,8 +76,8 @@ def start(name, quiet=False):
                             break
                 except OSError:
                     pass
-            elif time.time() > deadline - 2.7:
-                break  # no main process after 0.3 s: it died at startup (crash loop)
+            elif os.path.exists(main_pid_file) or not common.daemon_running(name):
+                break  # the main process started and died already (crash loop), or its supervisor is gone
             time.sleep(0.02)
     return 0
 

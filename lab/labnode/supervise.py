@@ -11,6 +11,45 @@ import time
 from labnode import common
 
 
+class _Forked:
+    """The part of Popen the loop uses, for a child forked by the fork server's spawn()."""
+
+    def __init__(self, pid):
+        self.pid, self.returncode = pid, None
+
+    def _reap(self, flags):
+        try:
+            pid, status = os.waitpid(self.pid, flags)
+        except ChildProcessError:
+            if self.returncode is None:
+                self.returncode = 255
+            return self.returncode
+        if pid and self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self):
+        return self.returncode if self.returncode is not None else self._reap(os.WNOHANG)
+
+    def wait(self):
+        return self.returncode if self.returncode is not None else self._reap(0)
+
+    def terminate(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _start(argv):
+    """The service's main process: forked when this supervisor has the labnode modules loaded (it was forked from
+    the host's fork server), else a new process as before."""
+    fs = sys.modules.get("labnode.forkserver")
+    pid = fs.spawn(argv) if fs is not None else None
+    return _Forked(pid) if pid is not None else subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+
 def main():
     name, restart_sec = sys.argv[1], float(sys.argv[2])
     argv = sys.argv[sys.argv.index("--") + 1:]
@@ -29,10 +68,12 @@ def main():
     while not state["stop"]:
         sys.stdout.write("%s lab-systemd: starting %s\n" % (time.strftime("%H:%M:%S"), name))
         sys.stdout.flush()
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        child = _start(argv)
         state["child"] = child
-        with open(main_pid, "w") as f:
+        # atomically: `systemctl start` and `is-active` poll this file (never see it empty)
+        with open(main_pid + ".tmp", "w") as f:
             f.write("%d\n" % child.pid)
+        os.rename(main_pid + ".tmp", main_pid)
         while True:
             try:
                 rc = child.wait()

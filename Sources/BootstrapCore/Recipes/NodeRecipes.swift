@@ -7,14 +7,20 @@ public enum NodeRecipes {
 
     // MARK: facts
 
-    /// One round trip that prints `key=value` lines describing the host. Read-only.
+    /// One round trip that prints `key=value` lines describing the host. Read-only, and cheap: three
+    /// programs (uname, awk, the package query) besides the shell's builtins, since apply and
+    /// `plan --refresh` run it on every host.
     public static let facts = ShellCommand(script: """
         . /etc/os-release 2>/dev/null; echo "os.id=$ID"; echo "os.version=$VERSION_ID"
-        echo "arch=$(uname -m)"; echo "cpus=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null || nproc)"
-        echo "mem.kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
-        echo "swap.count=$(awk 'NR>1' /proc/swaps | wc -l)"
-        echo "hostname=$(hostname)"; echo "machine-id=$(cat /etc/machine-id 2>/dev/null)"
-        echo "product-uuid=$(cat /sys/class/dmi/id/product_uuid 2>/dev/null)"
+        set -- $(uname -nm); echo "hostname=$1"; echo "arch=$2"
+        proc=$(awk 'FILENAME == "/proc/cpuinfo" && /^processor/ { c++ }
+          FILENAME == "/proc/meminfo" && /^MemTotal:/ { m = $2 }
+          FILENAME == "/proc/swaps" && FNR > 1 { s++ }
+          END { if (c) print "cpus=" c; print "mem.kb=" m; print "swap.count=" s + 0 }' \
+          /proc/cpuinfo /proc/meminfo /proc/swaps 2>/dev/null)
+        echo "$proc"; case "$proc" in *cpus=*) ;; *) echo "cpus=$(nproc)" ;; esac
+        mid=; { read -r mid < /etc/machine-id; } 2>/dev/null; echo "machine-id=$mid"
+        uuid=; { read -r uuid < /sys/class/dmi/id/product_uuid; } 2>/dev/null; echo "product-uuid=$uuid"
         if command -v dpkg-query >/dev/null 2>&1; then
           dpkg-query -W -f='pkg.${Package}=${Version}\\n' kubeadm kubelet kubectl containerd 2>/dev/null
         else

@@ -1,0 +1,181 @@
+import BootstrapCore
+import Foundation
+
+/// What the hosts' facts say against the recorded state: the refresh `apply` does before acting and
+/// `plan --refresh` does to show drift. One facts round trip per host; nothing on a host changes.
+public enum Refresh {
+    /// Reads the facts of every host in parallel (the one-round-trip facts recipe).
+    static func facts(of runners: [HostRunner], events: @escaping EventSink) async throws -> [String: HostFacts] {
+        try await withThrowingTaskGroup(of: (String, HostFacts).self) { group in
+            for r in runners {
+                group.addTask {
+                    let result = try await r.run(NodeRecipes.facts, timeout: .seconds(60))
+                    guard let f = NodeRecipes.parseFacts(result.stdoutText) else {
+                        throw EngineError.invalidOutput(host: r.name, what: "the host facts")
+                    }
+                    events(.facts(host: r.name, f))
+                    return (r.name, f)
+                }
+            }
+            var out: [String: HostFacts] = [:]
+            for try await (k, v) in group { out[k] = v }
+            return out
+        }
+    }
+
+    /// The host records `facts` imply: new plan hosts get a record, facts are updated, and steps the facts
+    /// contradict are forgotten (so they run again), each with the drift that explains it. Hosts in
+    /// `removals` (leaving, or being replaced) keep their records; hosts without facts are left as they are.
+    public static func records(plan: ClusterPlan, state: ClusterState, facts: [String: HostFacts],
+                               removals: Set<String>) -> (hosts: [String: HostRecord], drift: [HostDrift])
+    {
+        var drifts: [HostDrift] = []
+        var next = state.hosts
+        for host in plan.spec.hosts {
+            guard let f = facts[host.name] else { continue }
+            let port = plan.ssh(for: host).port
+            guard var rec = next[host.name], !removals.contains(host.name) else {
+                if removals.contains(host.name) { continue }  // recreated after its removal
+                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f)
+                continue
+            }
+            if let old = rec.facts {
+                if old.machineID != f.machineID, !old.machineID.isEmpty {
+                    drifts.append(HostDrift(host: host.name, message: "machine-id changed (\(old.machineID.prefix(8))… → \(f.machineID.prefix(8))…): the machine was replaced; its steps will run again",
+                                        steps: rec.steps.keys.sorted()))
+                    rec.steps = [:]
+                }
+                if old.hostname != f.hostname {
+                    drifts.append(HostDrift(host: host.name, message: "hostname changed: \(old.hostname) → \(f.hostname)"))
+                }
+                if old.osID != f.osID || old.osVersion != f.osVersion {
+                    drifts.append(HostDrift(host: host.name, message: "OS changed: \(old.osID) \(old.osVersion) → \(f.osID) \(f.osVersion)"))
+                }
+            }
+            if let family = OSFamily(osID: f.osID) {
+                let want = family.kubernetesPackageVersion(plan.spec.kubernetes.version)
+                if rec.steps[StepName.kubernetesPackages.rawValue] != nil,
+                   NodeRecipes.kubernetesPackages.contains(where: { f.packages[$0] != want })
+                {
+                    let have = NodeRecipes.kubernetesPackages.map { "\($0) \(f.packages[$0] ?? "missing")" }.joined(separator: ", ")
+                    drifts.append(HostDrift(host: host.name, message: "Kubernetes packages are not at \(want) (\(have)); they will be installed again",
+                                        steps: [StepName.kubernetesPackages.rawValue]))
+                    rec.steps[StepName.kubernetesPackages.rawValue] = nil
+                }
+                if rec.steps[StepName.containerd.rawValue] != nil, f.packages["containerd"] == nil {
+                    drifts.append(HostDrift(host: host.name, message: "containerd is not installed any more; it will be installed again",
+                                        steps: [StepName.containerd.rawValue]))
+                    rec.steps[StepName.containerd.rawValue] = nil
+                }
+                if rec.steps[StepName.prepare.rawValue] != nil, f.swapOn {
+                    drifts.append(HostDrift(host: host.name, message: "swap is on again; the host will be prepared again",
+                                        steps: [StepName.prepare.rawValue]))
+                    rec.steps[StepName.prepare.rawValue] = nil
+                }
+            }
+            rec.facts = f
+            next[host.name] = rec
+        }
+        return (next, drifts)
+    }
+}
+
+/// `plan --refresh`: the recorded state as the hosts show it now, read-only. Connects to every plan host
+/// the state has a record of (the same transport and options as apply), reads its facts and applies them to
+/// the records in memory. Nothing on a host changes and nothing is written.
+public struct PlanRefresh: Sendable {
+    public struct Result: Sendable {
+        /// The state with the refreshed host records (in memory only).
+        public var state: ClusterState
+        public var drift: [HostDrift]
+        /// Hosts that could not be refreshed, with why; their records are used as they are.
+        public var failures: [(host: String, reason: String)]
+        public var refreshed: [String]
+    }
+
+    let plan: ClusterPlan
+    let transport: any HostTransport
+    let resolve: EndpointResolver
+    let parallelism: Int
+    let events: EventSink
+
+    public init(plan: ClusterPlan, transport: any HostTransport, resolve: @escaping EndpointResolver,
+                parallelism: Int, events: @escaping EventSink = { _ in })
+    {
+        self.plan = plan
+        self.transport = transport
+        self.resolve = resolve
+        self.parallelism = parallelism
+        self.events = events
+    }
+
+    /// The hosts worth refreshing: in the plan and recorded at the same address and role (new hosts are
+    /// created and replaced ones rebuilt whatever their facts say).
+    public static func hosts(plan: ClusterPlan, state: ClusterState) -> [ClusterPlan.Host] {
+        plan.spec.hosts.filter { h in
+            guard let rec = state.hosts[h.name] else { return false }
+            return rec.address == h.address && rec.role == h.role
+        }
+    }
+
+    /// Every session opened is closed before this returns.
+    public func run(state: ClusterState) async -> Result {
+        let hosts = Self.hosts(plan: plan, state: state)
+        let redactor = Redactor(state.cluster.secrets.values.map(\.value))
+        let endpoints = hosts.map { resolve($0.name, $0.address, plan.ssh(for: $0).port) }
+        let events = self.events
+        let transport = self.transport
+        let parallelism = self.parallelism
+        let gathered: ([String: HostFacts], [(String, String)]) =
+            (try? await SessionRegistry.withSessions { sessions in
+                let connected = await Connector(transport: transport, events: events, redactor: redactor,
+                                                parallelism: parallelism, sessions: sessions).connect(endpoints)
+                var runners: [HostRunner] = []
+                var failures: [(String, String)] = []
+                for ep in endpoints {
+                    switch connected[ep.name] {
+                    case .success(let r)?: runners.append(r)
+                    case .failure(let e)?:
+                        if case .unreachable(_, let reason) = e { failures.append((ep.name, reason)) } else {
+                            failures.append((ep.name, e.description))
+                        }
+                    case nil: break
+                    }
+                }
+                let facts = await Self.facts(of: runners, events: events, failures: &failures)
+                return (facts, failures)
+            }) ?? ([:], [])
+        var (facts, failures) = gathered
+        failures.sort { $0.0 < $1.0 }
+        let (records, drift) = Refresh.records(plan: plan, state: state, facts: facts, removals: [])
+        var next = state
+        next.hosts = records
+        return Result(state: next, drift: drift, failures: failures.map { (host: $0.0, reason: $0.1) },
+                      refreshed: hosts.map(\.name).filter { facts[$0] != nil })
+    }
+
+    /// Facts of each runner on its own, so one host's failure does not hide the others'.
+    private static func facts(of runners: [HostRunner], events: @escaping EventSink, failures: inout [(String, String)]) async
+        -> [String: HostFacts]
+    {
+        await withTaskGroup(of: (String, Swift.Result<HostFacts, Error>).self) { group in
+            for r in runners {
+                group.addTask {
+                    do {
+                        return (r.name, .success(try await Refresh.facts(of: [r], events: events)[r.name]!))
+                    } catch {
+                        return (r.name, .failure(error))
+                    }
+                }
+            }
+            var out: [String: HostFacts] = [:]
+            for await (name, result) in group {
+                switch result {
+                case .success(let f): out[name] = f
+                case .failure(let e): failures.append((name, String(describing: e)))
+                }
+            }
+            return out
+        }
+    }
+}
