@@ -9,7 +9,7 @@ struct PlanRefreshTests {
 
     @Test func driftShowsInPlanRefreshAndNothingIsWritten() throws {
         try E2E.requireRoot()
-        let lab = try Lab(hosts: 2, net: "127.0.27")
+        let lab = try Lab(hosts: 2, net: "127.0.29")
         defer { lab.down() }
         let plan = try lab.writePlan(lab.plan(workers: 1))
         let apply = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
