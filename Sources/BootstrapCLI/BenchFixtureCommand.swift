@@ -51,26 +51,7 @@ struct BenchFixtureCommand: ParsableCommand {
             PlanInput.printDiagnostics(result.diagnostics, file: planPath)
             throw Exit.failure
         }
-        var state = ClusterState(name: plan.name, toolVersion: ToolVersion.current)
-        let now = Date()
-        state.cluster.kubernetesVersion = plan.spec.kubernetes.version
-        state.cluster.endpoint = plan.apiEndpoint
-        state.cluster.cni = plan.spec.network.cni.rawValue
-        state.cluster.podSubnet = plan.spec.network.podSubnet
-        state.cluster.serviceSubnet = plan.spec.network.serviceSubnet
-        state.cluster.initializedOn = plan.firstControlPlane?.name
-        state.cluster.steps = Dictionary(uniqueKeysWithValues: ClusterStepCatalogue.steps(in: plan).map {
-            ($0.name.rawValue, StepRecord(inputHash: $0.inputHash, finishedAt: now))
-        })
-        for h in plan.spec.hosts {
-            var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
-                                 taints: h.taints)
-            for s in StepCatalogue.steps(for: h, in: plan) {
-                rec.steps[s.name.rawValue] = StepRecord(inputHash: s.inputHash, finishedAt: now)
-            }
-            state.hosts[h.name] = rec
-        }
-        for r in Releases.desired(for: plan) { state.addons[r.key] = AddonRecord(r) }
+        let state = ClusterState.converged(plan, at: Date())
         let store = StateStore(path: StateStore.defaultPath(for: plan))
         try store.lock(command: "bootstrap bench-fixture")
         defer { store.unlock() }

@@ -202,3 +202,34 @@ public struct ManifestRecord: Sendable, Hashable, Codable {
         self.init(file: o.source, hash: o.hash, apiVersion: o.apiVersion)
     }
 }
+
+extension ClusterState {
+    /// The state a complete apply of `plan` leaves: every step, release and object recorded as done. What
+    /// `plan` diffs to "No changes"; for the bench fixture and tests.
+    public static func converged(_ plan: ClusterPlan, objects: [KubeObject] = [], at date: Date,
+                                 lineage: String = UUID().uuidString.lowercased(),
+                                 toolVersion: String = ToolVersion.current) -> ClusterState
+    {
+        var s = ClusterState(name: plan.name, lineage: lineage, toolVersion: toolVersion)
+        s.cluster.kubernetesVersion = plan.spec.kubernetes.version
+        s.cluster.endpoint = plan.apiEndpoint
+        s.cluster.cni = plan.spec.network.cni.rawValue
+        s.cluster.podSubnet = plan.spec.network.podSubnet
+        s.cluster.serviceSubnet = plan.spec.network.serviceSubnet
+        s.cluster.initializedOn = plan.firstControlPlane?.name
+        s.cluster.steps = Dictionary(uniqueKeysWithValues: ClusterStepCatalogue.steps(in: plan).map {
+            ($0.name.rawValue, StepRecord(inputHash: $0.inputHash, finishedAt: date))
+        })
+        for h in plan.spec.hosts {
+            var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
+                                 taints: h.taints)
+            for step in StepCatalogue.steps(for: h, in: plan) {
+                rec.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: date)
+            }
+            s.hosts[h.name] = rec
+        }
+        for r in Releases.desired(for: plan) { s.addons[r.key] = AddonRecord(r) }
+        for o in objects { s.manifests[o.key] = ManifestRecord(o) }
+        return s
+    }
+}

@@ -75,7 +75,7 @@ extension ApplyEngine {
 
     func uninstall(_ key: String, _ rec: AddonRecord, cluster: ClusterSession) async throws {
         try await onControlPlane("uninstall \(key)", cluster: cluster) { cp in
-            try await cp.run(HelmRecipes.uninstall(release: rec.release, namespace: rec.namespace), timeout: .seconds(900))
+            try await cp.run(HelmRecipes.uninstall(rec), timeout: .seconds(900))
             try await runState.update { $0.addons[key] = nil }
         }
     }

@@ -312,11 +312,7 @@ public final class ApplyEngine: Sendable {
     }
 
     func runClusterStep(_ name: ClusterStepName, inputHash: String, cluster: ClusterSession) async throws {
-        let clock = ContinuousClock()
-        let t0 = clock.now
-        let cp = try await cluster.controlPlaneRunner()
-        events(.stepStarted(host: cp.name, step: name.rawValue))
-        do {
+        try await onControlPlane(name.rawValue, cluster: cluster) { cp in
             switch name {
             case .helm:
                 try await cp.run(HelmRecipes.install(), timeout: .seconds(600))
@@ -326,11 +322,6 @@ public final class ApplyEngine: Sendable {
                 try LocalFiles.writeAtomically(text, to: options.kubeconfigPath, mode: 0o600)
             }
             try await runState.recordClusterStep(name, inputHash: inputHash)
-            events(.stepFinished(host: cp.name, step: name.rawValue, elapsed: clock.now - t0, ran: true))
-        } catch {
-            events(.stepFailed(host: cp.name, step: name.rawValue, elapsed: clock.now - t0,
-                               error: redact(String(describing: error), redactor.secrets)))
-            throw error
         }
     }
 
@@ -398,18 +389,20 @@ public final class ApplyEngine: Sendable {
     func summarize(jobs: [Job], outcomes: [String: JobOutcome], planned: [String: Int], removals: [String],
                    elapsed: Duration) -> [HostSummary]
     {
-        var rows: [HostSummary] = []
-        for host in plan.spec.hosts {
-            let mine = jobs.filter { $0.id.hasPrefix(host.name + "/") }
+        /// A row for a group of jobs: done count, the first failure, skipped or not.
+        func row(_ name: String, _ mine: [Job], planned: Int) -> HostSummary {
             let done = mine.filter { outcomes[$0.id] == .succeeded }.count
-            let failed = mine.compactMap { job -> String? in
+            let failed = mine.lazy.compactMap { job -> String? in
                 if case .failed(let e)? = outcomes[job.id] { return e }
                 return nil
             }.first
             let skipped = mine.contains { if case .skipped? = outcomes[$0.id] { return true }; return false }
             let result: HostSummary.Result = failed != nil ? .failed : skipped ? .skipped : mine.isEmpty ? .unchanged : .ok
-            rows.append(HostSummary(host: host.name, stepsDone: done, stepsPlanned: planned[host.name] ?? 0,
-                                    result: result, elapsed: elapsed, error: failed))
+            return HostSummary(host: name, stepsDone: done, stepsPlanned: planned, result: result, elapsed: elapsed,
+                               error: failed)
+        }
+        var rows = plan.spec.hosts.map { host in
+            row(host.name, jobs.filter { $0.id.hasPrefix(host.name + "/") }, planned: planned[host.name] ?? 0)
         }
         for name in removals where !plan.spec.hosts.contains(where: { $0.name == name }) {
             let outcome = outcomes["remove/\(name)"]
@@ -424,17 +417,7 @@ public final class ApplyEngine: Sendable {
             job.id != Self.readyJob && !job.id.hasPrefix("remove/")
                 && !plan.spec.hosts.contains { job.id.hasPrefix($0.name + "/") }
         }
-        if !clusterWide.isEmpty {
-            let done = clusterWide.filter { outcomes[$0.id] == .succeeded }.count
-            let failed = clusterWide.lazy.compactMap { job -> String? in
-                if case .failed(let e)? = outcomes[job.id] { return e }
-                return nil
-            }.first
-            let skipped = clusterWide.contains { if case .skipped? = outcomes[$0.id] { return true }; return false }
-            rows.append(HostSummary(host: "(cluster)", stepsDone: done, stepsPlanned: clusterWide.count,
-                                    result: failed != nil ? .failed : skipped ? .skipped : .ok, elapsed: elapsed,
-                                    error: failed))
-        }
+        if !clusterWide.isEmpty { rows.append(row("(cluster)", clusterWide, planned: clusterWide.count)) }
         return rows
     }
 

@@ -62,27 +62,9 @@ func has(_ r: PlanLoadResult, _ severity: Diagnostic.Severity = .error, path: St
 /// A state in which everything `plan` asks for has been done.
 func appliedState(_ plan: ClusterPlan, at date: Date = Date(timeIntervalSince1970: 1_700_000_000),
                   objects: [KubeObject] = []) -> ClusterState {
-    var s = ClusterState(name: plan.name, lineage: "11111111-2222-3333-4444-555555555555", toolVersion: "0.1.0")
+    var s = ClusterState.converged(plan, objects: objects, at: date, lineage: "11111111-2222-3333-4444-555555555555",
+                                   toolVersion: "0.1.0")
     s.serial = 7
-    s.cluster.kubernetesVersion = plan.spec.kubernetes.version
-    s.cluster.endpoint = plan.apiEndpoint
-    s.cluster.cni = plan.spec.network.cni.rawValue
-    s.cluster.podSubnet = plan.spec.network.podSubnet
-    s.cluster.serviceSubnet = plan.spec.network.serviceSubnet
-    s.cluster.initializedOn = plan.firstControlPlane?.name
-    s.cluster.steps = Dictionary(uniqueKeysWithValues: ClusterStepCatalogue.steps(in: plan).map {
-        ($0.name.rawValue, StepRecord(inputHash: $0.inputHash, finishedAt: date))
-    })
-    for h in plan.spec.hosts {
-        var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
-                             taints: h.taints)
-        for step in StepCatalogue.steps(for: h, in: plan) {
-            rec.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: date)
-        }
-        s.hosts[h.name] = rec
-    }
-    for r in Releases.desired(for: plan) { s.addons[r.key] = AddonRecord(r) }
-    for o in objects { s.manifests[o.key] = ManifestRecord(o) }
     return s
 }
 

@@ -156,9 +156,7 @@ public enum GeneratedObjects {
             out.append(contentsOf: security(ns, source: "spec.namespaces[\(i)]"))
         }
         let a = plan.spec.addons
-        if a.tracing.enabled, let r = Releases.desired(for: plan).first(where: { $0.addon == "tracing" }) {
-            out.append(jaegerUI(release: r))
-        }
+        if a.tracing.enabled { out.append(jaegerUI(release: Releases.tracing(a.tracing)[0])) }
         if a.dashboard.enabled {
             out.append(contentsOf: dashboardViewer(namespace: "kubernetes-dashboard"))
         }

@@ -33,7 +33,9 @@ public enum HelmRecipes {
         return ShellCommand(script: lines.joined(separator: "\n"), privileged: true)
     }
 
-    public static func valuesPath(_ r: HelmRelease) -> String { "\(valuesDirectory)/\(r.addon)-\(r.name).yaml" }
+    public static func valuesPath(_ r: HelmRelease) -> String { valuesPath(addon: r.addon, release: r.name) }
+
+    static func valuesPath(addon: String, release: String) -> String { "\(valuesDirectory)/\(addon)-\(release).yaml" }
 
     /// Registers the chart's repository (under a lock: releases install in parallel and share Helm's
     /// repository file), then `helm upgrade --install` with our values file, waiting for the workloads.
@@ -48,12 +50,13 @@ public enum HelmRecipes {
     }
 
     /// `helm uninstall`, where an already absent release counts as done.
-    public static func uninstall(release: String, namespace: String) -> ShellCommand {
+    public static func uninstall(_ rec: AddonRecord) -> ShellCommand {
+        let release = rec.release, namespace = rec.namespace
         let h = { (args: [String]) in Shell.join([helmBinary] + args + ["--kubeconfig", NodeRecipes.adminKubeconfig]) }
         return ShellCommand(script: [
             "if ! \(h(["status", release, "--namespace", namespace])) >/dev/null 2>&1; then exit 0; fi",
             h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout]),
-            "rm -f \(Shell.quote("\(valuesDirectory)/"))*\(Shell.quote("-\(release).yaml"))",
+            Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)]),
         ].joined(separator: "\n"), privileged: true)
     }
 
