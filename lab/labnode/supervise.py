@@ -42,12 +42,42 @@ class _Forked:
                 pass
 
 
-def _start(argv):
-    """The service's main process: forked when this supervisor has the labnode modules loaded (it was forked from
-    the host's fork server), else a new process as before."""
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _let_handlers_run():
+    """Python runs a signal's handler at its next check point, not when the signal arrives: a stop that arrived
+    just before the signals were held has not reached state["stop"] yet. Entering a Python function is such a
+    check point, so after this call every stop that arrived has been handled."""
+
+
+def _start(argv, state):
+    """Starts the service's main process and records it in state["child"]: forked when this supervisor has the
+    labnode modules loaded (it was forked from the host's fork server), else a new process. Returns it, or None
+    when a stop has come first.
+
+    The stop signals are held from the last look at state["stop"] until state["child"] is the new process, so a
+    `systemctl stop` (SIGTERM to the group) always finds one of two things: no new child started, or a new child
+    that the supervisor's handler knows and stops. Otherwise a stop landing just before the fork would start a
+    service nobody stops, and one landing just after it would run the supervisor's handler in the new process
+    (which then ignores the stop): both wait for the stop's 5 s SIGKILL. The new process starts with the signals
+    held and gets any stop once it has default handlers (spawn() resets them, then unblocks)."""
     fs = sys.modules.get("labnode.forkserver")
-    pid = fs.spawn(argv) if fs is not None else None
-    return _Forked(pid) if pid is not None else subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        _let_handlers_run()
+        if state["stop"]:
+            return None
+        pid = fs.spawn(argv) if fs is not None else None
+        if pid is not None:
+            state["child"] = _Forked(pid)
+        else:
+            # an exec'd child must not inherit the held signals
+            state["child"] = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                              preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, old))
+        return state["child"]
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def main():
@@ -68,8 +98,9 @@ def main():
     while not state["stop"]:
         sys.stdout.write("%s lab-systemd: starting %s\n" % (time.strftime("%H:%M:%S"), name))
         sys.stdout.flush()
-        child = _start(argv)
-        state["child"] = child
+        child = _start(argv, state)
+        if child is None:
+            break
         # atomically: `systemctl start` and `is-active` poll this file (never see it empty)
         with open(main_pid + ".tmp", "w") as f:
             f.write("%d\n" % child.pid)

@@ -164,3 +164,48 @@ def test_services_are_forked_with_their_own_command_lines(lab):
     assert new != pid
     r = l.ssh("lab-1", "sudo -n systemctl restart containerd && systemctl is-active containerd", check=True)
     assert r.stdout.strip() == "active"
+
+
+# A supervisor is started and stopped at once, again and again, at random moments of its start-up: the way
+# `systemctl restart` catches a crash-looping service in the middle of starting its next process. Its service is
+# itself long-lived (a nested supervisor of `sleep`), so a stop that gets lost leaves it running and the stop
+# waits. Before the fix about half of these stops hung until the SIGKILL.
+STOP_DURING_START = r"""
+import contextlib, os, random, signal, sys, time
+sys.path.insert(0, "/opt/labnode")
+from labnode import forkserver
+forkserver.preload()  # as in a supervisor forked from the fork server: its service is forked, not exec'd
+for i in range(150):
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        sys.argv = ["supervise", "stoptest-%d" % i, "0.1", "--", "/usr/bin/python3", "-m", "labnode.supervise",
+                    "stoptest-inner-%d" % i, "1", "--", "/bin/sleep", "600"]
+        from labnode import supervise
+        try:
+            supervise.main()
+        finally:
+            os._exit(0)
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)  # from this side too, so that the group exists when the stop is sent
+    time.sleep(random.uniform(0, 0.006))
+    t = time.time()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)  # what a stop sends (common.stop_daemon)
+    while time.time() < t + 2 and not os.waitpid(pid, os.WNOHANG)[0]:
+        time.sleep(0.005)
+    if time.time() >= t + 2:
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        print("stop %d hung" % i)
+        sys.exit(1)
+print("ok")
+"""
+
+
+def test_a_stop_during_a_service_start_is_never_lost(lab):
+    l = lab(1, key="forkserver-services")
+    l.exec("lab-1", "cat > /tmp/stop_during_start.py <<'PY'\n%s\nPY" % STOP_DURING_START, check=True)
+    r = l.exec("lab-1", "/usr/bin/python3 /tmp/stop_during_start.py", timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
