@@ -345,15 +345,21 @@ def wait_apiserver(address, port):
 
 
 def wait_node(server, node, what="kubelet-start", headers=None):
+    """Wait until the kubelet registered the node. Like kubeadm, which waits for the kubelet's TLS bootstrap to
+    finish before it talks to the API server: a local check for the client certificate the kubelet writes when
+    it registered (every 0.1 s), then one API call to see the node (again every 0.5 s while it is not there)."""
     from . import k8s_kubelet
     deadline = time.time() + wait_seconds(240)
     doomed = Doomed(lambda: k8s_kubelet.register_labels_taints()[2] is not None)
     while time.time() < deadline and not doomed():
+        if not os.path.exists(k8s_kubelet.CLIENT_CERT):
+            time.sleep(0.1)
+            continue
         try:
             C.call(server, "get", {"resource": "nodes", "name": node}, timeout=3, ca=local_ca(), headers=headers)
             return
         except C.ClientError:
-            time.sleep(0.1)
+            time.sleep(0.5)
     bad = k8s_kubelet.register_labels_taints()[2]
     if bad:
         die("[kubelet-check] The kubelet is not healthy: it exits at start: %s\nerror execution phase %s: "

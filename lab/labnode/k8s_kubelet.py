@@ -21,6 +21,8 @@ from . import k8s_client as C
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 CONFIG = "/var/lib/kubelet/config.yaml"
 FLAGS = "/var/lib/kubelet/kubeadm-flags.env"
+# written once the node is registered, as the real kubelet writes its client certificate after the TLS bootstrap
+CLIENT_CERT = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 MANIFESTS = "/etc/kubernetes/manifests"
 CNI_DIR = "/etc/cni/net.d"
 INTERVAL = 1.0
@@ -273,6 +275,8 @@ def daemon():
             if not registered:
                 rep.update(registerLabels=reg_labels, registerTaints=reg_taints)
             res = C.call(server, "heartbeat", {"node": name, "report": rep}, timeout=5, ca=ca, headers=hdrs)
+            if not registered:
+                common.write_file(CLIENT_CERT, "# lab kubelet client credential of system:node:%s\n" % name, 0o600)
             registered = True
             last_report, last_sent = report, time.time()
             if last_err:
