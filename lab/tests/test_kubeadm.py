@@ -211,6 +211,8 @@ def test_control_plane_join_then_join_twice_refused(lab):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "a new control plane instance was created" in p.stdout
     lab.ok(2, "test -s /etc/kubernetes/pki/ca.key && test -s /etc/kubernetes/admin.conf")
+    # the kubelet finished its TLS bootstrap (what join waited for): its client credential is there, 0600
+    assert lab.ok(2, "stat -c %a /var/lib/kubelet/pki/kubelet-client-current.pem").strip() == "600"
     # the joined control plane serves the API on its own address too
     assert "lab-2" in lab.ok(2, "kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://%s.12:6443 "
                                 "get nodes" % NET)
