@@ -76,6 +76,28 @@ import Testing
         #expect(rig.store.writes.count >= 3 * 6)
     }
 
+    @Test func kubeadmConfigsTravelOnStdinInTheCommandThatUsesThem() async throws {
+        let plan = Self.plan(workers: 1)
+        let rig = Rig(plan: plan)
+        let (report, state) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(report.succeeded, "\(report.failures)")
+        let token = try #require(state.cluster.secrets["bootstrapToken"]).value.revealed
+        for (host, kind) in [("cp-1", "InitConfiguration"), ("worker-1", "JoinConfiguration")] {
+            let h = rig.hosts[host]!
+            let (commands, stdins) = h.lock.withLock { (h.log, h.stdins) }
+            // One round trip: no upload, no separate mkdir or "already joined?" probe before it.
+            #expect(!commands.contains { $0.hasPrefix("upload ") && $0.contains("kubeadm") }, "\(commands)")
+            let i = try #require(commands.firstIndex { $0.contains("kubeadm init --config") || $0.contains("kubeadm join --config") })
+            #expect(!commands[..<i].contains { $0.hasPrefix("mkdir -p -m 700") || $0 == "test -f /etc/kubernetes/kubelet.conf" })
+            let config = String(decoding: try #require(stdins[i]), as: UTF8.self)
+            #expect(config.contains("kind: \(kind)") && config.contains(token))
+            // The token is in the config on stdin, never in a command line.
+            #expect(!commands.contains { $0.contains(token) })
+            // The config is written 0600 under the lock, only when the command is about to run.
+            #expect(commands[i].contains("umask 077") && commands[i].contains("cat > /var/lib/bootstrap/kubeadm-"))
+        }
+    }
+
     @Test func secondApplyRunsNoMutatingCommand() async throws {
         let plan = Self.plan()
         let rig = Rig(plan: plan)

@@ -9,6 +9,8 @@ final class FakeHost: @unchecked Sendable {
     let lock = NSLock()
     var files: Set<String> = []
     var log: [String] = []
+    /// What each command received on its standard input, in order (nil: none).
+    var stdins: [Data?] = []
     var inits = 0
     var joins = 0
     var clock: TimeInterval = 1_800_000_000
@@ -26,6 +28,7 @@ final class FakeHost: @unchecked Sendable {
     func handle(_ script: String, stdin: Data?) -> CommandResult {
         lock.withLock {
             log.append(script)
+            stdins.append(stdin)
             if let f = failOn, script.contains(f) { return CommandResult(exitStatus: 1, stderr: Data("injected failure".utf8)) }
             if script.contains("/etc/os-release") {
                 let facts = """
@@ -105,6 +108,7 @@ final class FakeSession: HostSession, @unchecked Sendable {
         host.lock.withLock {
             host.files.insert(path)
             host.log.append("upload \(path)")
+            host.stdins.append(nil)
         }
     }
 

@@ -97,7 +97,7 @@ public enum NodeRecipes {
             "containerd config default > /etc/containerd/config.toml",
             "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
             "grep -q 'SystemdCgroup = true' /etc/containerd/config.toml",
-            "systemctl daemon-reload",
+            // No daemon-reload: the package manager reloads units it installs, and no unit file is edited here.
             "systemctl enable containerd >/dev/null 2>&1",
             "systemctl restart containerd",
             "systemctl is-active --quiet containerd",
@@ -149,12 +149,12 @@ public enum NodeRecipes {
             let pkgs = kubernetesPackages.map { "\($0)=\(v)" }
             return ShellCommand(script: [
                 "set -e",
-                "apt-mark unhold \(Shell.join(kubernetesPackages)) >/dev/null 2>&1 || true",
+                // --allow-change-held-packages moves held packages to the pinned version; hold them again after.
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
                     + Shell.join(pkgs),
                 "apt-mark hold \(Shell.join(kubernetesPackages)) >/dev/null",
+                // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
-                "systemctl start kubelet || true",
             ].joined(separator: "\n"))
         case .fedora:
             let pkgs = kubernetesPackages.map { "\($0)-\(v)" }
@@ -162,7 +162,6 @@ public enum NodeRecipes {
                 "set -e",
                 "dnf install -y -q --disableexcludes=kubernetes " + Shell.join(pkgs),
                 "systemctl enable kubelet >/dev/null 2>&1",
-                "systemctl start kubelet || true",
             ].joined(separator: "\n"))
         }
     }
@@ -173,23 +172,32 @@ public enum NodeRecipes {
     public static let joinConfigPath = "\(bootstrapDirectory)/kubeadm-join.yaml"
 
     public static var kubeadmInit: ShellCommand {
-        once(unless: adminKubeconfig, ["kubeadm", "init", "--config", initConfigPath, "--upload-certs"])
+        once(unless: adminKubeconfig, ["kubeadm", "init", "--config", initConfigPath, "--upload-certs"],
+             writingStdinTo: initConfigPath)
     }
 
     public static var kubeadmJoin: ShellCommand {
-        once(unless: "/etc/kubernetes/kubelet.conf", ["kubeadm", "join", "--config", joinConfigPath])
+        once(unless: "/etc/kubernetes/kubelet.conf", ["kubeadm", "join", "--config", joinConfigPath],
+             writingStdinTo: joinConfigPath)
     }
 
-    /// Runs a one-shot command under a host-wide lock, unless `marker` shows it already happened. Its output
-    /// goes to a file first, so a lost SSH connection (a killed run) cannot kill it half-way with SIGPIPE: it
-    /// finishes on its own, and the next run waits for it here instead of racing it.
-    static func once(unless marker: String, _ argv: [String]) -> ShellCommand {
+    /// The first line `once` prints when its marker shows the command already happened.
+    public static let alreadyDone = "bootstrap: already done"
+
+    /// Runs a one-shot command under a host-wide lock, unless `marker` shows it already happened. Its config
+    /// file (it carries the join token and certificate key) is written 0600 from the command's standard input,
+    /// under the lock and only when the command will run: one round trip, and the secrets never touch a
+    /// command line or a temporary file. The command's output goes to a file first, so a lost SSH connection (a
+    /// killed run) cannot kill it half-way with SIGPIPE: it finishes on its own, and the next run waits for it
+    /// here instead of racing it.
+    static func once(unless marker: String, _ argv: [String], writingStdinTo config: String) -> ShellCommand {
         let log = "\(bootstrapDirectory)/\(argv.prefix(2).joined(separator: "-")).log"
         return ShellCommand(script: [
             "mkdir -p -m 700 \(bootstrapDirectory)",
             "exec 9>\(bootstrapDirectory)/kubeadm.lock",
             "flock -w 600 9 || { echo 'another kubeadm run still holds \(bootstrapDirectory)/kubeadm.lock on this host after 10 minutes' >&2; exit 1; }",
-            "if [ -f \(Shell.quote(marker)) ]; then echo 'bootstrap: already done (\(marker) exists)'; exit 0; fi",
+            "if [ -f \(Shell.quote(marker)) ]; then echo '\(alreadyDone) (\(marker) exists)'; exit 0; fi",
+            "(umask 077 && rm -f \(Shell.quote(config)) && cat > \(Shell.quote(config))) || exit 1",
             "\(Shell.join(argv)) >\(log) 2>&1 </dev/null; rc=$?",
             "cat \(log); exit $rc",
         ].joined(separator: "\n"))

@@ -1,3 +1,4 @@
+import Foundation
 import BootstrapCore
 
 /// `kubeadm init` on the first control plane, from a generated config file that carries a bootstrap token
@@ -14,10 +15,8 @@ struct InitStep: HostStep {
         }
         let (token, key) = try await ctx.cluster.secretsForInit()
         let config = try KubeadmConfig.initConfig(plan: ctx.plan, host: ctx.host, token: token, certificateKey: key)
-        try await r.run(ShellCommand(["mkdir", "-p", "-m", "700", NodeRecipes.bootstrapDirectory]))
-        try await r.upload(config, to: NodeRecipes.initConfigPath)
         do {
-            try await r.run(NodeRecipes.kubeadmInit, timeout: .seconds(900))
+            try await r.run(NodeRecipes.kubeadmInit, stdin: Data(config.utf8), timeout: .seconds(900))
         } catch {
             // A failed init can leave half a control plane behind; clean it so the next run starts afresh.
             _ = try? await r.probe(ShellCommand(["kubeadm", "reset", "-f"]))

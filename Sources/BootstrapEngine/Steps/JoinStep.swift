@@ -1,3 +1,4 @@
+import Foundation
 import BootstrapCore
 
 /// `kubeadm join` of a worker or, with `controlPlane`, of a further control plane (the engine runs those one
@@ -9,7 +10,10 @@ struct JoinStep: HostStep {
 
     func run(_ ctx: StepContext) async throws -> StepResult {
         let r = ctx.runner
-        if try await r.probe(NodeRecipes.hasKubeletConfig).succeeded { return .alreadyDone }
+        // A control plane checks first, so that a host already joined never costs a new certificate key. A
+        // worker needs no separate round trip: the join command checks kubelet.conf under its lock and says so
+        // (a token fetched for a worker that turns out joined is harmless: tokens expire).
+        if controlPlane, try await r.probe(NodeRecipes.hasKubeletConfig).succeeded { return .alreadyDone }
         let token = try await ctx.cluster.joinToken()
         let hash = try await ctx.cluster.caCertHash()
         var key: Secret?
@@ -19,15 +23,15 @@ struct JoinStep: HostStep {
         }
         let config = try KubeadmConfig.joinConfig(plan: ctx.plan, host: ctx.host, token: token, caCertHash: hash,
                                                   certificateKey: key)
-        try await r.run(ShellCommand(["mkdir", "-p", "-m", "700", NodeRecipes.bootstrapDirectory]))
-        try await r.upload(config, to: NodeRecipes.joinConfigPath)
+        let result: CommandResult
         do {
-            try await r.run(NodeRecipes.kubeadmJoin, timeout: .seconds(900))
+            result = try await r.run(NodeRecipes.kubeadmJoin, stdin: Data(config.utf8), timeout: .seconds(900))
         } catch {
             // A half-done join leaves files that make the next join refuse; clean them.
             _ = try? await r.probe(ShellCommand(["kubeadm", "reset", "-f"]))
             throw error
         }
+        if result.stdoutText.hasPrefix(NodeRecipes.alreadyDone) { return .alreadyDone }
         return .changed
     }
 }
