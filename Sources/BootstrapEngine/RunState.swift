@@ -3,26 +3,67 @@ import Foundation
 
 /// Persists the state. The real one is the `StateStore` (atomic write, backup, lock).
 public protocol StatePersisting: Sendable {
-    /// Writes `state` (incrementing its serial) and returns what was written. Synchronous on purpose: the
-    /// run state calls it without suspending, so no other change can slip in between and be lost.
+    /// Writes `state` (incrementing its serial) and returns what was written.
     func persist(_ state: ClusterState) throws -> ClusterState
 }
 
 /// The state during a run: every change goes through here and is written before the next step relies on it.
+///
+/// Writes are grouped: a change is applied to the state at once, and `update` returns when a write that
+/// contains it is on disk. While one write is in progress, the changes that arrive (other hosts finishing
+/// their steps) wait for the next write, which takes them all. A finished step is still recorded before
+/// anything relies on it, but 50 hosts finishing together cost a few writes instead of 50 in a row: the
+/// write of a state with thousands of hosts takes a while, and one per step would make the run wait on them.
 public actor RunState {
     public private(set) var state: ClusterState
     let store: any StatePersisting
+    /// Changes made since the write in progress (or the last one) took its copy of the state.
+    private var unwritten = false
+    private var writing = false
+    /// Callers whose changes wait for the next write.
+    private var waiting: [CheckedContinuation<Void, any Error>] = []
 
     public init(state: ClusterState, store: any StatePersisting) {
         self.state = state
         self.store = store
     }
 
-    /// Applies `change` and writes the state.
+    /// Applies `change` and returns once a write containing it is done. If that write fails, it throws; the
+    /// change stays in the state and goes out with a later write (what it records did happen).
     public func update(_ change: @Sendable (inout ClusterState) -> Void) async throws {
-        var next = state
-        change(&next)
-        state = try store.persist(next)
+        change(&state)
+        unwritten = true
+        if writing {
+            try await withCheckedThrowingContinuation { waiting.append($0) }
+            return
+        }
+        writing = true
+        defer { writing = false }
+        // Write until no change is left unwritten: the ones that arrive during a write go with the next.
+        var failure: (any Error)?
+        var first = true
+        while unwritten {
+            unwritten = false
+            let batch = waiting
+            waiting = []
+            do {
+                let written = try await Self.write(state, to: store)
+                state.serial = written.serial
+                for c in batch { c.resume() }
+            } catch {
+                for c in batch { c.resume(throwing: error) }
+                if first { failure = error }
+            }
+            first = false
+        }
+        if let failure { throw failure }
+    }
+
+    /// Off the actor, so that changes arriving meanwhile can join the next write.
+    private nonisolated static func write(_ state: ClusterState, to store: any StatePersisting) async throws
+        -> ClusterState
+    {
+        try store.persist(state)
     }
 
     /// Applies `change` without writing; it is stored with the next write.
