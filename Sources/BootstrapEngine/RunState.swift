@@ -22,6 +22,8 @@ public actor RunState {
     private var writing = false
     /// Callers whose changes wait for the next write.
     private var waiting: [CheckedContinuation<Void, any Error>] = []
+    /// How many callers wait for the next write (for tests).
+    var waitingCount: Int { waiting.count }
 
     public init(state: ClusterState, store: any StatePersisting) {
         self.state = state
