@@ -17,8 +17,6 @@ public protocol StatePersisting: Sendable {
 public actor RunState {
     public private(set) var state: ClusterState
     let store: any StatePersisting
-    /// Changes made since the write in progress (or the last one) took its copy of the state.
-    private var unwritten = false
     private var writing = false
     /// Callers whose changes wait for the next write.
     private var waiting: [CheckedContinuation<Void, any Error>] = []
@@ -34,30 +32,27 @@ public actor RunState {
     /// change stays in the state and goes out with a later write (what it records did happen).
     public func update(_ change: @Sendable (inout ClusterState) -> Void) async throws {
         change(&state)
-        unwritten = true
         if writing {
             try await withCheckedThrowingContinuation { waiting.append($0) }
             return
         }
         writing = true
         defer { writing = false }
-        // Write until no change is left unwritten: the ones that arrive during a write go with the next.
+        // The first write carries this caller's change; every change that arrives during a write waits in
+        // `waiting` and goes out with the next one, until none is left.
+        var batch: [CheckedContinuation<Void, any Error>] = []
         var failure: (any Error)?
-        var first = true
-        while unwritten {
-            unwritten = false
-            let batch = waiting
-            waiting = []
+        repeat {
             do {
-                let written = try await Self.write(state, to: store)
-                state.serial = written.serial
+                state.serial = try await Self.write(state, to: store).serial
                 for c in batch { c.resume() }
             } catch {
                 for c in batch { c.resume(throwing: error) }
-                if first { failure = error }
+                if batch.isEmpty { failure = error }  // the first write: this caller's own
             }
-            first = false
-        }
+            batch = waiting
+            waiting = []
+        } while !batch.isEmpty
         if let failure { throw failure }
     }
 
