@@ -18,6 +18,15 @@ enum E2E {
         }
     }
 
+    /// A test's lab network: `127.0.X` as written in the test, or `$E2E_NET_PREFIX.X` so that two checkouts can
+    /// run the suite on one machine at once (`E2E_NET_PREFIX=127.40`).
+    static func net(_ written: String) -> String {
+        guard let prefix = ProcessInfo.processInfo.environment["E2E_NET_PREFIX"], written.hasPrefix("127.0.") else {
+            return written
+        }
+        return prefix + "." + written.dropFirst("127.0.".count)
+    }
+
     static var binary: String {
         ProcessInfo.processInfo.environment["BOOTSTRAP_BIN"]
             ?? packageRoot.appendingPathComponent(".build/debug/bootstrap").path
@@ -67,6 +76,7 @@ final class Lab: @unchecked Sendable {
     let hostCount: Int
 
     init(hosts: Int, net: String, extra: [String] = []) throws {
+        let net = E2E.net(net)
         self.net = net
         self.hostCount = hosts
         dir = "/srv/bootstrap-e2e-\(net.replacingOccurrences(of: ".", with: "-"))"
