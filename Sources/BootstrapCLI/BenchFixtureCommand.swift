@@ -4,7 +4,7 @@ import BootstrapEngine
 import Foundation
 
 /// Hidden: writes a large plan and a state in which every step of it is done, for `scripts/bench`.
-struct BenchFixtureCommand: ParsableCommand {
+struct BenchFixtureCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-fixture",
         abstract: "Write a large plan and its matching state (for scripts/bench).",
@@ -16,7 +16,7 @@ struct BenchFixtureCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Directory to write plan.yaml and .bootstrap/bench.state.json into.", valueName: "DIR"))
     var dir: String
 
-    func run() throws {
+    func run() async throws {
         guard hosts >= 3, hosts <= 60000 else { throw ValidationError("--hosts must be 3…60000") }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var yaml = """
@@ -53,11 +53,11 @@ struct BenchFixtureCommand: ParsableCommand {
         }
         let state = ClusterState.converged(plan, at: Date())
         let store = StateStore(path: StateStore.defaultPath(for: plan))
-        try store.lock(command: "bootstrap bench-fixture")
+        try await store.lock(command: "bootstrap bench-fixture")
         defer { store.unlock() }
         for old in [store.path, store.backupPath] { try? FileManager.default.removeItem(atPath: old) }
-        _ = try store.load(expectName: nil)
-        try store.write(state)
+        _ = try await store.load(expectName: nil)
+        try await store.write(state)
         print("wrote \(planPath) (\(hosts) hosts) and \(store.path)")
     }
 }

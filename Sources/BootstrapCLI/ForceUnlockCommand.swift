@@ -3,7 +3,7 @@ import BootstrapCore
 import BootstrapEngine
 import Foundation
 
-struct ForceUnlockCommand: ParsableCommand {
+struct ForceUnlockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "force-unlock",
         abstract: "Remove a state lock left behind by a command that is gone.",
@@ -29,15 +29,15 @@ struct ForceUnlockCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         var path = stateOption.state ?? ""
         if let file {
-            let (plan, _) = try PlanInput.load(file)
+            let (plan, _) = try await PlanInput.load(file)
             path = PlanInput.statePath(stateOption.state, plan: plan)
         }
         let store = StateStore(path: path)
         do {
-            switch try store.forceUnlock(force: force) {
+            switch try await store.forceUnlock(force: force) {
             case .notLocked:
                 print("No lock on \(path).")
             case .removedStale(let h?):

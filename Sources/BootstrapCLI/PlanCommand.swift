@@ -77,10 +77,10 @@ struct PlanCommand: AsyncParsableCommand {
 
     /// Prints the plan; true when there are changes.
     private func plan() async throws -> Bool {
-        let (plan, _) = try PlanInput.load(planFile.file)
-        let objects = try PlanInput.objects(plan)
+        let (plan, _) = try await PlanInput.load(planFile.file)
+        let objects = try await PlanInput.objects(plan)
         let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: plan))
-        var state = try PlanInput.loadState(store, plan: plan)
+        var state = try await PlanInput.loadState(store, plan: plan)
         let color = useColor(noColor: noColor)
         var report: RefreshReport?
         if refresh, let recorded = state {

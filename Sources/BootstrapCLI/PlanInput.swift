@@ -34,12 +34,21 @@ struct StateOption: ParsableArguments {
 }
 
 enum PlanInput {
+    /// Reads plan, manifest and saved-plan files off the cooperative pool.
+    static let files = BlockingQueue(label: "bootstrap.input")
+
+    /// A file's bytes, or nil when it cannot be read (read on `files`).
+    static func contents(_ path: String) async -> Data? {
+        await files.run { FileManager.default.contents(atPath: path) }
+    }
+
     /// The plan's text, from a file or stdin.
-    static func read(_ file: String) throws -> String {
+    static func read(_ file: String) async throws -> String {
         if file == "-" {
-            return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            let data = await files.run { FileHandle.standardInput.readDataToEndOfFile() }
+            return String(decoding: data, as: UTF8.self)
         }
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard let data = await contents(file) else {
             var isDir: ObjCBool = false
             let why = FileManager.default.fileExists(atPath: file, isDirectory: &isDir)
                 ? (isDir.boolValue ? "is a directory" : "cannot be read") : "does not exist"
@@ -59,8 +68,8 @@ enum PlanInput {
     static func label(for file: String) -> String { file == "-" ? "<stdin>" : file }
 
     /// Loads and validates; prints every diagnostic to stderr. Errors → exit 2.
-    static func load(_ file: String) throws -> (ClusterPlan, [Diagnostic]) {
-        let text = try read(file)
+    static func load(_ file: String) async throws -> (ClusterPlan, [Diagnostic]) {
+        let text = try await read(file)
         let result = PlanLoader.load(text: text, path: file, baseDirectory: baseDirectory(for: file),
                                      fileExists: { FileManager.default.fileExists(atPath: $0) })
         printDiagnostics(result.diagnostics, file: file)
@@ -78,11 +87,11 @@ enum PlanInput {
 
     /// The Kubernetes objects bootstrap applies for the plan: generated ones and the manifest files'.
     /// A file that cannot be read or parsed is bad input (exit 2).
-    static func objects(_ plan: ClusterPlan) throws -> [KubeObject] {
+    static func objects(_ plan: ClusterPlan) async throws -> [KubeObject] {
         var files: [String: String] = [:]
         for m in plan.spec.manifests {
             let p = Validation.resolve(m, against: plan.source.baseDirectory)
-            guard let data = FileManager.default.contents(atPath: p) else {
+            guard let data = await contents(p) else {
                 printError("error: cannot read manifest \(p)")
                 throw Exit.badInput
             }
@@ -101,9 +110,9 @@ enum PlanInput {
     }
 
     /// Loads the state for `plan`; a refused state file → exit 1 with the reason.
-    static func loadState(_ store: StateStore, plan: ClusterPlan) throws -> ClusterState? {
+    static func loadState(_ store: StateStore, plan: ClusterPlan) async throws -> ClusterState? {
         do {
-            return try store.load(expectName: plan.name)
+            return try await store.load(expectName: plan.name)
         } catch let e as StateError {
             printError("error: \(e)")
             throw Exit.failure
@@ -123,28 +132,6 @@ func writePrivateFile(_ data: Data, to path: String) throws {
         unlink(tmp)
         printError("error: cannot write \(path)")
         throw Exit.failure
-    }
-}
-
-/// For commands that write the state (apply, destroy): how long to wait for another holder of the lock.
-struct LockOptions: ParsableArguments {
-    @Option(name: .customLong("lock-timeout"),
-            help: ArgumentHelp("Seconds to wait for another command's state lock (default 0: fail at once).",
-                               valueName: "SECONDS"))
-    var lockTimeout: Double = 0
-
-    func validate() throws {
-        if lockTimeout < 0 || !lockTimeout.isFinite { throw ValidationError("--lock-timeout must be 0 or more seconds") }
-    }
-
-    /// Takes the lock on `store` for `command`; refused → the holder's details on stderr and exit 1.
-    func lock(_ store: StateStore, command: String) throws {
-        do {
-            try store.lock(command: command, timeout: .milliseconds(Int64(lockTimeout * 1000)))
-        } catch let e as StateError {
-            printError("error: \(e)")
-            throw Exit.failure
-        }
     }
 }
 

@@ -59,7 +59,7 @@ enum RunSupport {
     }
 
     /// Asks "yes" on a terminal; refuses without one unless --auto-approve.
-    static func confirm(_ question: String, autoApprove: Bool) throws {
+    static func confirm(_ question: String, autoApprove: Bool) async throws {
         if autoApprove { return }
         guard isatty(STDIN_FILENO) == 1 else {
             printError("error: refusing to act without confirmation: stdin is not a terminal. Pass --auto-approve.")
@@ -67,7 +67,8 @@ enum RunSupport {
         }
         print("\n\(question)\n  Only 'yes' will be accepted: ", terminator: "")
         fflush(nil)
-        guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+        let answer = await PlanInput.files.run { readLine() }
+        guard answer?.trimmingCharacters(in: .whitespaces) == "yes" else {
             print("Cancelled; nothing was changed.")
             throw ExitCode(1)
         }
@@ -87,18 +88,18 @@ enum RunSupport {
     }
 
     /// Locks and loads the state, or creates a new one.
-    static func openState(plan: ClusterPlan, statePath: String?, command: String, lockTimeout: Int)
-        throws -> (store: StateStore, existing: ClusterState?, state: ClusterState)
+    static func openState(plan: ClusterPlan, statePath: String?, lockTimeout: Int)
+        async throws -> (store: StateStore, existing: ClusterState?, state: ClusterState)
     {
         let store = StateStore(path: PlanInput.statePath(statePath, plan: plan))
         do {
-            try store.lock(command: command, timeout: .seconds(lockTimeout))
+            try await store.lock(command: commandLineForLock, timeout: .seconds(lockTimeout))
         } catch let e as StateError {
             printError("error: \(e)")
             throw Exit.failure
         }
         do {
-            let existing = try PlanInput.loadState(store, plan: plan)
+            let existing = try await PlanInput.loadState(store, plan: plan)
             return (store, existing, existing ?? ClusterState(name: plan.name, toolVersion: ToolVersion.current))
         } catch {
             store.unlock()

@@ -3,7 +3,7 @@ import BootstrapCore
 import BootstrapEngine
 import Foundation
 
-struct ShowCommand: ParsableCommand {
+struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Summarise the recorded state and the cluster's outputs (endpoint, kubeconfig, add-on URLs).",
@@ -34,19 +34,19 @@ struct ShowCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         var expectName: String?
         var path = stateOption.state ?? ""
         var kubeconfig: String?
         if let file {
-            let (plan, _) = try PlanInput.load(file)
+            let (plan, _) = try await PlanInput.load(file)
             expectName = plan.name
             path = PlanInput.statePath(stateOption.state, plan: plan)
             kubeconfig = RunSupport.kubeconfigPath(for: plan)
         }
         let store = StateStore(path: path)
         let loaded: ClusterState?
-        do { loaded = try store.load(expectName: expectName) } catch let e as StateError {
+        do { loaded = try await store.load(expectName: expectName) } catch let e as StateError {
             printError("error: \(e)")
             throw Exit.failure
         }

@@ -2,7 +2,7 @@ import ArgumentParser
 import BootstrapCore
 import Foundation
 
-struct ValidateCommand: ParsableCommand {
+struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check a plan and report every problem at once.",
@@ -20,9 +20,9 @@ struct ValidateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the diagnostics as JSON on stdout.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         if json {
-            let text = try PlanInput.read(planFile.file)
+            let text = try await PlanInput.read(planFile.file)
             let r = PlanLoader.load(text: text, path: planFile.file,
                                     baseDirectory: PlanInput.baseDirectory(for: planFile.file),
                                     fileExists: { FileManager.default.fileExists(atPath: $0) })
@@ -31,8 +31,8 @@ struct ValidateCommand: ParsableCommand {
             if r.plan == nil { throw Exit.badInput }
             return
         }
-        let (plan, diagnostics) = try PlanInput.load(planFile.file)
-        let objects = try PlanInput.objects(plan)
+        let (plan, diagnostics) = try await PlanInput.load(planFile.file)
+        let objects = try await PlanInput.objects(plan)
         if showDefaults {
             print(PlanRenderer.yaml(plan), terminator: "")
             return

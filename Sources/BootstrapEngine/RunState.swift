@@ -3,8 +3,9 @@ import Foundation
 
 /// Persists the state. The real one is the `StateStore` (atomic write, backup, lock).
 public protocol StatePersisting: Sendable {
-    /// Writes `state` (incrementing its serial) and returns what was written.
-    func persist(_ state: ClusterState) throws -> ClusterState
+    /// Writes `state` (incrementing its serial) and returns what was written. Runs the disk work off the
+    /// cooperative pool (see `BlockingQueue`).
+    func persist(_ state: ClusterState) async throws -> ClusterState
 }
 
 /// The state during a run: every change goes through here and is written before the next step relies on it.
@@ -60,7 +61,7 @@ public actor RunState {
     private nonisolated static func write(_ state: ClusterState, to store: any StatePersisting) async throws
         -> ClusterState
     {
-        try store.persist(state)
+        try await store.persist(state)
     }
 
     /// Applies `change` without writing; it is stored with the next write.

@@ -1,5 +1,5 @@
 import BootstrapCore
 
 extension StateStore: StatePersisting {
-    public func persist(_ state: ClusterState) throws -> ClusterState { try write(state) }
+    public func persist(_ state: ClusterState) async throws -> ClusterState { try await write(state) }
 }

@@ -16,6 +16,10 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
     case notLocked(path: String)
     case notLoaded(path: String)
     case io(path: String, operation: String, errno: Int32)
+    /// The file on disk is not the one this run last read or wrote: another writer replaced it.
+    case replacedByAnotherWriter(path: String, lastSerial: Int, foundSerial: Int?)
+    /// `force-unlock --force` of a lock whose holder is still running on this machine.
+    case holderAlive(path: String, holder: LockHolder)
 
     static func text(errno e: Int32) -> String {
         guard let p = strerror(e) else { return "error \(e)" }
@@ -42,6 +46,14 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
             return "internal error: state \(p) exists but was written without being loaded first"
         case .io(let p, let op, let e):
             return "\(op) \(p): \(StateError.text(errno: e))"
+        case .replacedByAnotherWriter(let p, let last, let found):
+            let now = found.map { "serial \($0)" } ?? "no state"
+            return "state file \(p) was replaced by another writer since this run wrote serial \(last) (it now holds "
+                + "\(now)); this run stopped without overwriting it. Another bootstrap is working on this cluster "
+                + "(was its lock removed with force-unlock?): let it finish, then run the command again."
+        case .holderAlive(let p, let h):
+            return "state \(p) is locked by \(h), which is still running on this machine; not unlocked. "
+                + "Stop that command (Ctrl-C) or wait for it; force-unlock is for locks whose holder is gone."
         }
     }
 }
@@ -77,13 +89,25 @@ public struct LockHolder: Sendable, Hashable, Codable, CustomStringConvertible {
         guard hostname == LockHolder.current(command: "").hostname else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
     }
+
+    /// True when the holder ran on this machine and its process still exists.
+    public var isAliveOnThisHost: Bool {
+        guard hostname == LockHolder.current(command: "").hostname else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
 }
 
 /// The state file of one cluster: load, atomic write with a backup, and an exclusive lock.
 ///
 /// Writes go to a temp file in the same directory, are fsynced, renamed over the state, and the directory
-/// is fsynced; the previous copy stays as `FILE.backup` (a hard link, so it never goes missing). The lock is
-/// `FILE.lock`, held with `flock(2)` for as long as the process keeps it, holding who took it.
+/// is fsynced; the previous copy stays as `FILE.backup` (replaced by a rename, so it never goes missing). The
+/// lock is `FILE.lock`, held with `flock(2)` for as long as the process keeps it, holding who took it.
+///
+/// Everything that touches the disk runs on the store's own `BlockingQueue`, never on the cooperative pool;
+/// the methods are `async` and resume the caller when the work is done. Waiting for a lock is `Task.sleep`.
+/// Before every write the store checks that the file is still the one it last read or wrote (every writer
+/// replaces it by a rename, so another writer shows as another inode): a second writer is detected and
+/// refused, never overwritten.
 public final class StateStore: @unchecked Sendable {
     /// Points in a write where a test can inject a failure (standing in for a crash).
     public enum WritePhase: Sendable { case tempWritten, backupLinked, renamed }
@@ -92,11 +116,14 @@ public final class StateStore: @unchecked Sendable {
     public var lockPath: String { path + ".lock" }
     public var backupPath: String { path + ".backup" }
 
+    private let io = BlockingQueue(label: "bootstrap.state")
     private let mutex = NSLock()
     private var lockFD: Int32 = -1
     /// Lineage and serial of the file on disk as last loaded or written (nil lineage: no file).
     private var diskLineage: String?
     private var diskSerial: Int = 0
+    /// Device and inode of the file as last loaded or written (nil: there was no file).
+    private var diskIdentity: FileIdentity?
     private var loaded = false
     /// Test hook: throw from it to simulate a crash at that phase.
     public var faultInjection: (@Sendable (WritePhase) throws -> Void)?
@@ -117,32 +144,41 @@ public final class StateStore: @unchecked Sendable {
 
     // MARK: lock
 
-    /// Takes the lock, retrying until `timeout` has passed. Throws `.locked` with the holder's details.
-    public func lock(command: String, timeout: Duration = .zero) throws {
-        try mutex.withLock {
-            if lockFD >= 0 { return }
-            try ensureDirectory()
-            let deadline = ContinuousClock.now.advanced(by: timeout)
-            while true {
-                if let fd = try tryLock() {
-                    lockFD = fd
-                    let holder = LockHolder.current(command: command)
-                    let data = (try? JSONEncoder.state.encode(holder)) ?? Data()
-                    _ = ftruncate(fd, 0)
-                    _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-                    _ = fsync(fd)
-                    return
-                }
-                if ContinuousClock.now >= deadline {
-                    throw StateError.locked(path: path, holder: StateStore.readHolder(lockPath))
-                }
-                Thread.sleep(forTimeInterval: 0.1)
+    /// Takes the lock, trying again every 100 ms until `timeout` has passed. Throws `.locked` with the
+    /// holder's details. Taking it also tightens the permissions of what is already there (directory 0700
+    /// when it is bootstrap's own, state, backup and lock files 0600).
+    public func lock(command: String, timeout: Duration = .zero) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            if try await io.run({ try self.tryTakeLock(command: command) }) { return }
+            if ContinuousClock.now >= deadline {
+                let holder = await io.run { StateStore.readHolder(self.lockPath) }
+                throw StateError.locked(path: path, holder: holder)
             }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// One attempt: true when this store holds the lock now.
+    private func tryTakeLock(command: String) throws -> Bool {
+        try mutex.withLock {
+            if lockFD >= 0 { return true }
+            try ensureDirectory()
+            guard let fd = try openLocked() else { return false }
+            lockFD = fd
+            let holder = LockHolder.current(command: command)
+            let data = (try? JSONEncoder.state.encode(holder)) ?? Data()
+            _ = fchmod(fd, 0o600)
+            _ = ftruncate(fd, 0)
+            _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            _ = fsync(fd)
+            for file in [path, backupPath] { tighten(file) }
+            return true
         }
     }
 
     /// An fd holding the lock, or nil when another holder has it.
-    private func tryLock() throws -> Int32? {
+    private func openLocked() throws -> Int32? {
         while true {
             let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             if fd < 0 { throw StateError.io(path: lockPath, operation: "cannot open lock file", errno: errno) }
@@ -153,14 +189,12 @@ public final class StateStore: @unchecked Sendable {
                 throw StateError.io(path: lockPath, operation: "cannot lock", errno: e)
             }
             // The file may have been removed (force-unlock) between open and flock: lock the current one.
-            var a = stat(), b = stat()
-            if fstat(fd, &a) == 0, stat(lockPath, &b) == 0, a.st_ino == b.st_ino, a.st_dev == b.st_dev {
-                return fd
-            }
+            if let a = FileIdentity(fd: fd), a == FileIdentity(path: lockPath) { return fd }
             close(fd)
         }
     }
 
+    /// Releases the lock (no waiting: `flock(LOCK_UN)` and `close` never block).
     public func unlock() {
         mutex.withLock {
             guard lockFD >= 0 else { return }
@@ -181,12 +215,18 @@ public final class StateStore: @unchecked Sendable {
         case notLocked
         /// Nobody held the lock (its holder had exited); the file was removed.
         case removedStale(LockHolder?)
-        /// A live holder's lock file was removed because `force` was given.
+        /// A lock whose holder seems alive on another machine was removed because `force` was given.
         case removedLive(LockHolder?)
     }
 
-    /// Removes the lock file when its holder is gone; with `force`, even when it seems alive.
-    public func forceUnlock(force: Bool) throws -> ForceUnlockResult {
+    /// Removes the lock file when its holder is gone; with `force`, also when it is held by a process on
+    /// another machine (this one cannot tell whether it still runs). A holder alive on this machine is never
+    /// unlocked: two writers would then work on one cluster.
+    public func forceUnlock(force: Bool) async throws -> ForceUnlockResult {
+        try await io.run { try self.forceUnlockNow(force: force) }
+    }
+
+    private func forceUnlockNow(force: Bool) throws -> ForceUnlockResult {
         guard FileManager.default.fileExists(atPath: lockPath) else { return .notLocked }
         let holder = StateStore.readHolder(lockPath)
         let fd = open(lockPath, O_RDWR | O_CLOEXEC)
@@ -196,6 +236,7 @@ public final class StateStore: @unchecked Sendable {
             unlink(lockPath)
             return .removedStale(holder)
         }
+        if let holder, holder.isAliveOnThisHost { throw StateError.holderAlive(path: path, holder: holder) }
         guard force || holder?.isDeadOnThisHost == true else { throw StateError.locked(path: path, holder: holder) }
         unlink(lockPath)
         return .removedLive(holder)
@@ -205,8 +246,17 @@ public final class StateStore: @unchecked Sendable {
 
     /// The recorded state, or nil when there is no state file yet. Refuses a newer format, a corrupt file,
     /// and another cluster's file (by name, and by lineage when `expectLineage` is given).
-    public func load(expectName: String?, expectLineage: String? = nil) throws -> ClusterState? {
+    public func load(expectName: String?, expectLineage: String? = nil) async throws -> ClusterState? {
+        try await io.run { try self.loadNow(expectName: expectName, expectLineage: expectLineage) }
+    }
+
+    private func loadNow(expectName: String?, expectLineage: String?) throws -> ClusterState? {
         try mutex.withLock {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw StateError.corrupt(path: path, detail: "it is a directory, not a state file; give the file's path")
+            }
+            let identity = FileIdentity(path: path)
             guard let data = FileManager.default.contents(atPath: path) else {
                 if FileManager.default.fileExists(atPath: path) {
                     throw StateError.io(path: path, operation: "cannot read", errno: EACCES)
@@ -214,6 +264,7 @@ public final class StateStore: @unchecked Sendable {
                 loaded = true
                 diskLineage = nil
                 diskSerial = 0
+                diskIdentity = nil
                 return nil
             }
             let state = try StateStore.decode(data, path: path)
@@ -226,6 +277,7 @@ public final class StateStore: @unchecked Sendable {
             loaded = true
             diskLineage = state.lineage
             diskSerial = state.serial
+            diskIdentity = identity
             return state
         }
     }
@@ -264,12 +316,20 @@ public final class StateStore: @unchecked Sendable {
     /// Writes `state` atomically with `serial` one above the last written, and returns what was written.
     /// Needs the lock, and a `load` first when a state file already exists.
     @discardableResult
-    public func write(_ state: ClusterState) throws -> ClusterState {
+    public func write(_ state: ClusterState) async throws -> ClusterState {
+        try await io.run { try self.writeNow(state) }
+    }
+
+    private func writeNow(_ state: ClusterState) throws -> ClusterState {
         try mutex.withLock {
             guard lockFD >= 0 else { throw StateError.notLocked(path: path) }
             if !loaded {
                 if FileManager.default.fileExists(atPath: path) { throw StateError.notLoaded(path: path) }
                 loaded = true
+            }
+            if FileIdentity(path: path) != diskIdentity {
+                let found = FileManager.default.contents(atPath: path).flatMap { try? StateStore.decode($0, path: path) }
+                throw StateError.replacedByAnotherWriter(path: path, lastSerial: diskSerial, foundSerial: found?.serial)
             }
             if let l = diskLineage, l != state.lineage {
                 throw StateError.lineageMismatch(path: path, found: l, expected: state.lineage)
@@ -280,18 +340,28 @@ public final class StateStore: @unchecked Sendable {
             do { data = try JSONEncoder.state.encode(next) } catch {
                 throw StateError.corrupt(path: path, detail: "cannot encode state: \(error)")
             }
-            try writeAtomically(data)
-            diskLineage = next.lineage
-            diskSerial = next.serial
+            try writeAtomically(data) { identity in
+                // From the rename on, the file on disk is this one, whatever happens after.
+                diskIdentity = identity
+                diskLineage = next.lineage
+                diskSerial = next.serial
+            }
             return next
         }
     }
 
+    private var directory: String { (path as NSString).deletingLastPathComponent }
+
+    /// Creates the state's directory (0700), or tightens it to 0700 when it is bootstrap's own `.bootstrap`
+    /// directory made looser since; a directory the user chose for `--state` keeps its mode.
     private func ensureDirectory() throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = directory
         guard !dir.isEmpty else { return }
         var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) { return }
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
+            if (dir as NSString).lastPathComponent == ".bootstrap" { tighten(dir, mode: 0o700) }
+            return
+        }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -301,15 +371,25 @@ public final class StateStore: @unchecked Sendable {
         chmod(dir, 0o700)
     }
 
-    private func writeAtomically(_ data: Data) throws {
+    /// Removes group and other access from an existing file or directory (a missing one is left missing).
+    private func tighten(_ file: String, mode: mode_t = 0o600) {
+        var st = stat()
+        guard stat(file, &st) == 0, st.st_mode & 0o077 != 0 else { return }
+        _ = chmod(file, mode)
+    }
+
+    /// Writes the new state beside the old one and renames it over; `renamed` gets the new file's identity.
+    private func writeAtomically(_ data: Data, renamed: (FileIdentity?) -> Void) throws {
         try ensureDirectory()
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = directory
         let base = (path as NSString).lastPathComponent
-        let tmp = (dir.isEmpty ? "" : dir + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let prefix = (dir.isEmpty ? "" : dir + "/") + ".\(base)"
+        let tmp = prefix + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 { throw StateError.io(path: tmp, operation: "cannot create", errno: errno) }
         var ok = false
         defer { if !ok { unlink(tmp) } }
+        let identity: FileIdentity?
         do {
             defer { close(fd) }
             _ = fchmod(fd, 0o600)
@@ -327,23 +407,51 @@ public final class StateStore: @unchecked Sendable {
             }
             if result != 0 { throw StateError.io(path: tmp, operation: "cannot write", errno: result) }
             if fsync(fd) != 0 { throw StateError.io(path: tmp, operation: "cannot fsync", errno: errno) }
+            identity = FileIdentity(fd: fd)
         }
         try faultInjection?(.tempWritten)
         if FileManager.default.fileExists(atPath: path) {
-            unlink(backupPath)
-            if link(path, backupPath) != 0 {
+            // The backup is replaced by a rename too, so that it is never missing and two links never race.
+            let backupTmp = prefix + ".backup-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            if link(path, backupTmp) != 0 {
                 throw StateError.io(path: backupPath, operation: "cannot keep backup", errno: errno)
+            }
+            if rename(backupTmp, backupPath) != 0 {
+                let e = errno
+                unlink(backupTmp)
+                throw StateError.io(path: backupPath, operation: "cannot keep backup", errno: e)
             }
         }
         try faultInjection?(.backupLinked)
         if rename(tmp, path) != 0 { throw StateError.io(path: path, operation: "cannot replace", errno: errno) }
         ok = true
+        renamed(identity)
         try faultInjection?(.renamed)
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             _ = fsync(dfd)
             close(dfd)
         }
+    }
+}
+
+/// Which file a path names: device and inode.
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+    }
+
+    init?(fd: Int32) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
     }
 }
 

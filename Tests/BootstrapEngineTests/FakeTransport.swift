@@ -134,7 +134,7 @@ final class MemoryStore: StatePersisting, @unchecked Sendable {
     let lock = NSLock()
     var written: [ClusterState] = []
     var writes: [ClusterState] { lock.withLock { written } }
-    func persist(_ state: ClusterState) throws -> ClusterState {
+    func persist(_ state: ClusterState) async throws -> ClusterState {
         var s = state
         s.serial += 1
         lock.withLock { written.append(s) }

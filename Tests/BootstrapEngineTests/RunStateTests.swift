@@ -11,9 +11,9 @@ final class SlowStore: StatePersisting, @unchecked Sendable {
     private var started = 0
     let delay: TimeInterval
     /// When set, the first write waits for it: the test decides what arrives while a write is in progress.
-    let gate: DispatchSemaphore?
+    let gate: AsyncGate?
 
-    init(delay: TimeInterval, gate: DispatchSemaphore? = nil) {
+    init(delay: TimeInterval, gate: AsyncGate? = nil) {
         self.delay = delay
         self.gate = gate
     }
@@ -22,10 +22,10 @@ final class SlowStore: StatePersisting, @unchecked Sendable {
     var writesStarted: Int { lock.withLock { started } }
     func fail(_ yes: Bool) { lock.withLock { failing = yes } }
 
-    func persist(_ state: ClusterState) throws -> ClusterState {
+    func persist(_ state: ClusterState) async throws -> ClusterState {
         let first = lock.withLock { started += 1; return started == 1 }
-        if first, let gate { _ = gate.wait(timeout: .now() + 30) }
-        Thread.sleep(forTimeInterval: delay)
+        if first, let gate { await gate.wait() }
+        try await Task.sleep(for: .seconds(delay))
         return try lock.withLock {
             if failing { throw StateError.io(path: "/state.json", operation: "cannot write", errno: ENOSPC) }
             var s = state
@@ -36,11 +36,28 @@ final class SlowStore: StatePersisting, @unchecked Sendable {
     }
 }
 
+/// A gate tasks wait at, without holding a thread, until the test opens it.
+actor AsyncGate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func open() {
+        isOpen = true
+        for w in waiters { w.resume() }
+        waiters = []
+    }
+}
+
 @Suite struct RunStateTests {
     static func step(_ i: Int) -> String { "step-\(i)" }
 
     @Test func changesArrivingDuringAWriteShareTheNextAndEachReturnsOnceWritten() async throws {
-        let gate = DispatchSemaphore(value: 0)
+        let gate = AsyncGate()
         let store = SlowStore(delay: 0.01, gate: gate)
         let run = RunState(state: ClusterState(name: "lab", toolVersion: "t"), store: store)
         let n = 40
@@ -63,7 +80,7 @@ final class SlowStore: StatePersisting, @unchecked Sendable {
         }
         while await run.waitingCount < n - 1 && Date() < deadline { try await Task.sleep(for: .milliseconds(2)) }
         #expect(await run.waitingCount == n - 1)
-        gate.signal()
+        await gate.open()
         let seen = try await [first.value] + rest.value
         #expect(seen.count == n && seen.allSatisfy { $0 })
         let writes = store.writes

@@ -34,22 +34,22 @@ func mode(_ path: String) -> Int {
 struct Crash: Error {}
 
 @Suite struct StateStoreTests {
-    @Test func roundTripIncrementsSerialAndKeepsABackup() throws {
+    @Test func roundTripIncrementsSerialAndKeepsABackup() async throws {
         let dir = TempDir()
         let path = dir.path + "/.bootstrap/lab.state.json"
         let store = StateStore(path: path)
-        try store.lock(command: "test")
-        #expect(try store.load(expectName: "lab") == nil)
-        let first = try store.write(sampleState())
+        try await store.lock(command: "test")
+        #expect(try await store.load(expectName: "lab") == nil)
+        let first = try await store.write(sampleState())
         #expect(first.serial == 1)
         var next = first
         next.hosts["cp-1"]?.steps["containerd"] = StepRecord(inputHash: "h2", finishedAt: Date(timeIntervalSince1970: 1_800_000_100))
-        let second = try store.write(next)
+        let second = try await store.write(next)
         #expect(second.serial == 2)
         store.unlock()
 
         let reader = StateStore(path: path)
-        let loaded = try #require(try reader.load(expectName: "lab"))
+        let loaded = try #require(try await reader.load(expectName: "lab"))
         #expect(loaded == second)
         #expect(loaded.cluster.secrets["bootstrapToken"]?.value.revealed == "abcdef.0123456789abcdef")
         let backup = try StateStore.decode(Data(contentsOf: URL(fileURLWithPath: path + ".backup")), path: "b")
@@ -62,50 +62,50 @@ struct Crash: Error {}
         #expect(left.isEmpty)
     }
 
-    @Test func serialNeverGoesBackwards() throws {
+    @Test func serialNeverGoesBackwards() async throws {
         let dir = TempDir()
         let store = StateStore(path: dir.path + "/s.json")
-        try store.lock(command: "test")
-        _ = try store.load(expectName: nil)
+        try await store.lock(command: "test")
+        _ = try await store.load(expectName: nil)
         let s = sampleState()
-        let a = try store.write(s)
-        let b = try store.write(s)   // a stale copy (serial 0) must still get a higher serial
+        let a = try await store.write(s)
+        let b = try await store.write(s)   // a stale copy (serial 0) must still get a higher serial
         #expect(a.serial == 1 && b.serial == 2)
     }
 
-    @Test func crashBeforeRenameLeavesTheOldStateIntact() throws {
+    @Test func crashBeforeRenameLeavesTheOldStateIntact() async throws {
         for phase in [StateStore.WritePhase.tempWritten, .backupLinked] {
             let dir = TempDir()
             let path = dir.path + "/lab.state.json"
             let store = StateStore(path: path)
-            try store.lock(command: "test")
-            _ = try store.load(expectName: "lab")
-            let old = try store.write(sampleState())
+            try await store.lock(command: "test")
+            _ = try await store.load(expectName: "lab")
+            let old = try await store.write(sampleState())
             store.faultInjection = { p in if p == phase { throw Crash() } }
             var changed = old
             changed.hosts["worker-1"] = HostRecord(address: "127.0.0.12", port: 22, role: .worker)
-            #expect(throws: Crash.self) { try store.write(changed) }
+            await #expect(throws: Crash.self) { try await store.write(changed) }
             store.unlock()
-            let after = try #require(try StateStore(path: path).load(expectName: "lab"))
+            let after = try #require(try await StateStore(path: path).load(expectName: "lab"))
             #expect(after == old, "phase \(phase)")
             #expect(after.hosts["worker-1"] == nil)
         }
     }
 
-    @Test func crashAfterRenameHasTheNewState() throws {
+    @Test func crashAfterRenameHasTheNewState() async throws {
         let dir = TempDir()
         let path = dir.path + "/lab.state.json"
         let store = StateStore(path: path)
-        try store.lock(command: "test")
-        _ = try store.load(expectName: "lab")
-        var s = try store.write(sampleState())
+        try await store.lock(command: "test")
+        _ = try await store.load(expectName: "lab")
+        var s = try await store.write(sampleState())
         store.faultInjection = { p in if p == .renamed { throw Crash() } }
         s.toolVersion = "9.9.9"
-        #expect(throws: Crash.self) { try store.write(s) }
-        #expect(try StateStore(path: path).load(expectName: "lab")?.toolVersion == "9.9.9")
+        await #expect(throws: Crash.self) { try await store.write(s) }
+        #expect(try await StateStore(path: path).load(expectName: "lab")?.toolVersion == "9.9.9")
     }
 
-    @Test func refusesANewerFormat() throws {
+    @Test func refusesANewerFormat() async throws {
         let dir = TempDir()
         let path = dir.path + "/lab.state.json"
         var s = sampleState()
@@ -113,20 +113,20 @@ struct Crash: Error {}
         let data = try JSONEncoder.state.encode(s)
         try data.write(to: URL(fileURLWithPath: path))
         let store = StateStore(path: path)
-        #expect(throws: StateError.newerFormat(path: path, found: ClusterState.currentFormatVersion + 1, supported: ClusterState.currentFormatVersion)) { try store.load(expectName: "lab") }
+        await #expect(throws: StateError.newerFormat(path: path, found: ClusterState.currentFormatVersion + 1, supported: ClusterState.currentFormatVersion)) { try await store.load(expectName: "lab") }
         // And is never overwritten.
-        try store.lock(command: "test")
-        #expect(throws: StateError.notLoaded(path: path)) { try store.write(sampleState()) }
+        try await store.lock(command: "test")
+        await #expect(throws: StateError.notLoaded(path: path)) { try await store.write(sampleState()) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == data)
     }
 
-    @Test func refusesACorruptFile() throws {
+    @Test func refusesACorruptFile() async throws {
         let dir = TempDir()
         let path = dir.path + "/lab.state.json"
         for junk in ["{not json", "[1,2]", "{\"formatVersion\": 1}", ""] {
             try Data(junk.utf8).write(to: URL(fileURLWithPath: path))
             do {
-                _ = try StateStore(path: path).load(expectName: "lab")
+                _ = try await StateStore(path: path).load(expectName: "lab")
                 Issue.record("loaded \(junk)")
             } catch let e as StateError {
                 guard case .corrupt = e else { Issue.record("\(e)"); continue }
@@ -136,41 +136,41 @@ struct Crash: Error {}
         }
     }
 
-    @Test func refusesAnotherClustersState() throws {
+    @Test func refusesAnotherClustersState() async throws {
         let dir = TempDir()
         let path = dir.path + "/lab.state.json"
         let w = StateStore(path: path)
-        try w.lock(command: "test")
-        _ = try w.load(expectName: nil)
-        let written = try w.write(sampleState("other"))
+        try await w.lock(command: "test")
+        _ = try await w.load(expectName: nil)
+        let written = try await w.write(sampleState("other"))
         w.unlock()
-        #expect(throws: StateError.wrongCluster(path: path, found: "other", expected: "lab")) {
-            try StateStore(path: path).load(expectName: "lab")
+        await #expect(throws: StateError.wrongCluster(path: path, found: "other", expected: "lab")) {
+            try await StateStore(path: path).load(expectName: "lab")
         }
-        #expect(throws: StateError.lineageMismatch(path: path, found: written.lineage, expected: "nope")) {
-            try StateStore(path: path).load(expectName: "other", expectLineage: "nope")
+        await #expect(throws: StateError.lineageMismatch(path: path, found: written.lineage, expected: "nope")) {
+            try await StateStore(path: path).load(expectName: "other", expectLineage: "nope")
         }
         // A state of another lineage is not written over this one.
         let s2 = StateStore(path: path)
-        try s2.lock(command: "test")
-        _ = try s2.load(expectName: "other")
-        #expect(throws: StateError.self) { try s2.write(ClusterState(name: "other", toolVersion: "x")) }
+        try await s2.lock(command: "test")
+        _ = try await s2.load(expectName: "other")
+        await #expect(throws: StateError.self) { try await s2.write(ClusterState(name: "other", toolVersion: "x")) }
     }
 
-    @Test func writingNeedsTheLock() throws {
+    @Test func writingNeedsTheLock() async throws {
         let dir = TempDir()
         let store = StateStore(path: dir.path + "/s.json")
-        #expect(throws: StateError.notLocked(path: dir.path + "/s.json")) { try store.write(sampleState()) }
+        await #expect(throws: StateError.notLocked(path: dir.path + "/s.json")) { try await store.write(sampleState()) }
     }
 
-    @Test func secondWriterIsRefusedWithTheHoldersDetails() throws {
+    @Test func secondWriterIsRefusedWithTheHoldersDetails() async throws {
         let dir = TempDir()
         let path = dir.path + "/lab.state.json"
         let a = StateStore(path: path)
-        try a.lock(command: "bootstrap apply -f lab.yaml")
+        try await a.lock(command: "bootstrap apply -f lab.yaml")
         let b = StateStore(path: path)
         do {
-            try b.lock(command: "bootstrap apply")
+            try await b.lock(command: "bootstrap apply")
             Issue.record("second lock succeeded")
         } catch let StateError.locked(_, holder) {
             #expect(holder?.pid == getpid())
@@ -179,7 +179,7 @@ struct Crash: Error {}
         }
         #expect(!b.isLocked)
         a.unlock()
-        try b.lock(command: "bootstrap apply")
+        try await b.lock(command: "bootstrap apply")
         #expect(b.isLocked)
         b.unlock()
     }
@@ -188,54 +188,136 @@ struct Crash: Error {}
         let dir = TempDir()
         let path = dir.path + "/lab.state.json"
         let a = StateStore(path: path)
-        try a.lock(command: "first")
-        // The holder lets go from a thread of its own: `lock` blocks its caller, and a task could be starved
-        // of the cooperative pool's few threads by other tests doing the same.
-        let released = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            Thread.sleep(forTimeInterval: 0.3)
+        try await a.lock(command: "first")
+        let releaser = Task {
+            try await Task.sleep(for: .milliseconds(300))
             a.unlock()
-            released.signal()
         }
         let b = StateStore(path: path)
         let start = ContinuousClock.now
-        try b.lock(command: "second", timeout: .seconds(5))
+        try await b.lock(command: "second", timeout: .seconds(5))
         let waited = ContinuousClock.now - start
         #expect(waited >= .milliseconds(250))
         #expect(waited < .seconds(4))
-        released.wait()
+        try await releaser.value
         b.unlock()
         // A short timeout still fails.
-        try a.lock(command: "first")
-        #expect(throws: StateError.self) { try b.lock(command: "second", timeout: .milliseconds(200)) }
+        try await a.lock(command: "first")
+        await #expect(throws: StateError.self) { try await b.lock(command: "second", timeout: .milliseconds(200)) }
         a.unlock()
     }
 
-    @Test func forceUnlock() throws {
+    @Test func forceUnlock() async throws {
         let dir = TempDir()
         let path = dir.path + "/lab.state.json"
         let store = StateStore(path: path)
-        #expect(try store.forceUnlock(force: false) == .notLocked)
+        #expect(try await store.forceUnlock(force: false) == .notLocked)
         // A lock file whose holder is gone (the kernel dropped the flock): removed.
         let dead = LockHolder(pid: 999_999, hostname: "elsewhere", command: "bootstrap apply",
                               startedAt: Date(timeIntervalSince1970: 1_800_000_000))
         try JSONEncoder.state.encode(dead).write(to: URL(fileURLWithPath: path + ".lock"))
-        #expect(try store.forceUnlock(force: false) == .removedStale(dead))
+        #expect(try await store.forceUnlock(force: false) == .removedStale(dead))
         #expect(!FileManager.default.fileExists(atPath: path + ".lock"))
-        // A live holder is refused without --force.
+        // A holder alive on this machine is refused, with --force too: two writers would follow.
         let holder = StateStore(path: path)
-        try holder.lock(command: "bootstrap apply")
-        #expect(throws: StateError.self) { try store.forceUnlock(force: false) }
-        guard case .removedLive(let h) = try store.forceUnlock(force: true) else {
-            Issue.record("not removed")
-            return
+        try await holder.lock(command: "bootstrap apply")
+        await #expect(throws: StateError.self) { try await store.forceUnlock(force: false) }
+        do {
+            _ = try await store.forceUnlock(force: true)
+            Issue.record("a live holder on this machine was unlocked")
+        } catch let StateError.holderAlive(_, h) {
+            #expect(h.pid == getpid() && h.command == "bootstrap apply")
         }
-        #expect(h?.command == "bootstrap apply")
-        // After a forced unlock a new command can lock (a new lock file).
+        #expect(FileManager.default.fileExists(atPath: path + ".lock"))
+        holder.unlock()
+    }
+
+    @Test func forceUnlockRemovesTheLockOfAHolderOnAnotherMachineOnlyWithForce() async throws {
+        let dir = TempDir()
+        let path = dir.path + "/lab.state.json"
+        // The flock is held (here by a store of this process), but the file names a holder elsewhere, as
+        // when the state lives on a shared file system.
+        let holder = StateStore(path: path)
+        try await holder.lock(command: "bootstrap apply")
+        let remote = LockHolder(pid: 4242, hostname: "ops-box-\(UUID().uuidString)", command: "bootstrap apply",
+                                startedAt: Date(timeIntervalSince1970: 1_800_000_000))
+        try JSONEncoder.state.encode(remote).write(to: URL(fileURLWithPath: path + ".lock"))
+        let store = StateStore(path: path)
+        await #expect(throws: StateError.self) { try await store.forceUnlock(force: false) }
+        #expect(try await store.forceUnlock(force: true) == .removedLive(remote))
         let next = StateStore(path: path)
-        try next.lock(command: "next")
+        try await next.lock(command: "next")
         next.unlock()
         holder.unlock()
+    }
+
+    @Test func aSecondWriterIsDetectedAndNotOverwritten() async throws {
+        let dir = TempDir()
+        let path = dir.path + "/lab.state.json"
+        let a = StateStore(path: path)
+        try await a.lock(command: "first")
+        _ = try await a.load(expectName: "lab")
+        let mine = try await a.write(sampleState())
+        // Another writer (its lock removed from under the first) replaces the file.
+        let b = StateStore(path: path)
+        unlink(path + ".lock")  // what `force-unlock --force` did before it refused live holders
+        try await b.lock(command: "second")
+        _ = try await b.load(expectName: "lab")
+        let theirs = try await b.write(mine)
+        #expect(theirs.serial == mine.serial + 1)
+        do {
+            try await a.write(mine)
+            Issue.record("the first writer overwrote the second's state")
+        } catch let StateError.replacedByAnotherWriter(_, last, found) {
+            #expect(last == mine.serial && found == theirs.serial)
+        }
+        #expect(try await StateStore(path: path).load(expectName: "lab")?.serial == theirs.serial)
+        // The first writer also notices a state that appeared where it saw none.
+        let dir2 = TempDir()
+        let c = StateStore(path: dir2.path + "/s.json")
+        try await c.lock(command: "x")
+        _ = try await c.load(expectName: nil)
+        try JSONEncoder.state.encode(sampleState()).write(to: URL(fileURLWithPath: dir2.path + "/s.json"))
+        await #expect(throws: StateError.self) { try await c.write(sampleState()) }
+        a.unlock()
+        b.unlock()
+        c.unlock()
+    }
+
+    @Test func takingTheLockTightensLooserFilesAndTheBootstrapDirectory() async throws {
+        let dir = TempDir()
+        let bdir = dir.path + "/.bootstrap"
+        let path = bdir + "/lab.state.json"
+        let first = StateStore(path: path)
+        try await first.lock(command: "x")
+        _ = try await first.load(expectName: "lab")
+        let s = sampleState()
+        try await first.write(s)
+        try await first.write(s)
+        first.unlock()
+        for p in [bdir, path, path + ".backup", path + ".lock"] { chmod(p, 0o755) }
+        let store = StateStore(path: path)
+        try await store.lock(command: "y")
+        #expect(mode(bdir) == 0o700)
+        #expect(mode(path) == 0o600 && mode(path + ".backup") == 0o600 && mode(path + ".lock") == 0o600)
+        store.unlock()
+        // A directory the user chose is left as it is.
+        let own = TempDir()
+        chmod(own.path, 0o755)
+        let other = StateStore(path: own.path + "/lab.state.json")
+        try await other.lock(command: "z")
+        #expect(mode(own.path) == 0o755)
+        other.unlock()
+    }
+
+    @Test func aDirectoryIsNotAStateFile() async throws {
+        let dir = TempDir()
+        do {
+            _ = try await StateStore(path: dir.path).load(expectName: nil)
+            Issue.record("a directory loaded as state")
+        } catch let e as StateError {
+            #expect(e.description.contains("is a directory"))
+        }
     }
 
     @Test func defaultPathIsBesideThePlan() {
