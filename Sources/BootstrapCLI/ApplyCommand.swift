@@ -54,7 +54,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let plan: ClusterPlan
         var saved: SavedPlan?
         if let savedPlan {
-            guard let data = FileManager.default.contents(atPath: savedPlan) else {
+            guard let data = await PlanInput.contents(savedPlan) else {
                 printError("error: saved plan \(savedPlan) cannot be read")
                 throw Exit.badInput
             }
@@ -66,18 +66,18 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             plan = saved!.plan
         } else {
-            plan = try PlanInput.load(file!).0
+            plan = try await PlanInput.load(file!).0
         }
         let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
-        let (store, existing, state) = try RunSupport.openState(plan: plan, statePath: stateOption.state, command: "apply",
-                                                      lockTimeout: run.lockTimeout)
+        let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
+                                                                      lockTimeout: run.lockTimeout)
         defer { store.unlock() }
 
         if let saved, let why = saved.staleness(against: existing) {
             printError("error: the saved plan is stale: \(why)")
             throw Exit.failure
         }
-        let objects = try PlanInput.objects(plan)
+        let objects = try await PlanInput.objects(plan)
         let changes = ChangeSet.diff(plan: plan, state: existing, objects: objects)
         let color = useColor(noColor: run.noColor)
         if !run.json {
@@ -85,13 +85,13 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         if !changes.blocking.isEmpty { throw Exit.failure }
         if !changes.changes.isEmpty && saved == nil {
-            try RunSupport.confirm("Do you want to apply these changes to cluster \(plan.name)?", autoApprove: run.autoApprove)
+            try await RunSupport.confirm("Do you want to apply these changes to cluster \(plan.name)?", autoApprove: run.autoApprove)
         }
 
         fflush(nil)
         let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
-        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir)
         let flag = CancellationFlag()
+        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir, onFailure: { _ in flag.cancel() })
         let signalSource = RunSupport.installInterruptHandler(flag, printer: printer)
         defer { signalSource.cancel() }
 
@@ -107,15 +107,19 @@ struct ApplyCommand: AsyncParsableCommand {
             report = try await engine.run()
         } catch let e as EngineError {
             printer.handle(.message((color ? "\u{1B}[31m" : "") + "error: \(e)" + (color ? "\u{1B}[0m" : "")))
+            await printer.flush()
             throw Exit.failure
         } catch let e as StateError {
+            await printer.flush()
             printError("error: \(e)")
             throw Exit.failure
         }
         printer.summary(report)
         if report.succeeded && !run.json {
-            print("Kubeconfig: \(RunSupport.kubeconfigPath(for: plan))")
+            printer.handle(.message("Kubeconfig: \(RunSupport.kubeconfigPath(for: plan))"))
         }
+        await printer.flush()
+        if await printer.failed { throw Exit.failure }
         let code = RunSupport.exitCode(for: report)
         if code != .success { throw code }
     }

@@ -30,10 +30,10 @@ struct DestroyCommand: AsyncParsableCommand {
     var purge = false
 
     func run() async throws {
-        let plan = try PlanInput.load(planFile.file).0
+        let plan = try await PlanInput.load(planFile.file).0
         let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
-        let (store, existing, state) = try RunSupport.openState(plan: plan, statePath: stateOption.state,
-                                                                command: "destroy", lockTimeout: run.lockTimeout)
+        let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
+                                                                      lockTimeout: run.lockTimeout)
         defer { store.unlock() }
         let color = useColor(noColor: run.noColor)
         guard let existing, !existing.hosts.isEmpty else {
@@ -48,13 +48,13 @@ struct DestroyCommand: AsyncParsableCommand {
             }
             print("\nPlan: 0 to add, 0 to change, \(existing.hosts.count) to destroy.")
         }
-        try RunSupport.confirm("Do you really want to destroy cluster \(plan.name)? This cannot be undone.",
+        try await RunSupport.confirm("Do you really want to destroy cluster \(plan.name)? This cannot be undone.",
                                autoApprove: run.autoApprove)
 
         fflush(nil)
         let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
-        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir)
         let flag = CancellationFlag()
+        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir, onFailure: { _ in flag.cancel() })
         let signalSource = RunSupport.installInterruptHandler(flag, printer: printer)
         defer { signalSource.cancel() }
         let engine = DestroyEngine(
@@ -67,10 +67,13 @@ struct DestroyCommand: AsyncParsableCommand {
         do {
             report = try await engine.run()
         } catch let e as StateError {
+            await printer.flush()
             printError("error: \(e)")
             throw Exit.failure
         }
         printer.summary(report)
+        await printer.flush()
+        if await printer.failed { throw Exit.failure }
         let code = RunSupport.exitCode(for: report)
         if code != .success { throw code }
     }

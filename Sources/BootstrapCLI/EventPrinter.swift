@@ -1,28 +1,50 @@
 import BootstrapCore
 import BootstrapEngine
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Turns engine events into lines: live and coloured on a terminal, plain otherwise, JSON lines with --json;
 /// and the full remote output into `.bootstrap/logs/HOST.log`. Secrets arrive redacted already.
+///
+/// Events are turned into text on the caller's task and written, in order, on the printer's own
+/// `BlockingQueue`: a slow terminal or disk never holds a thread of the cooperative pool. A write that fails
+/// (a full disk, a closed pipe) never crashes the run: it is reported once on stderr, `onFailure` is called
+/// (apply and destroy stop starting steps then), and the logs are not written again.
 final class EventPrinter: @unchecked Sendable {
     let json: Bool
     let color: Bool
     let logDirectory: String
-    private let lock = NSLock()
-    private var logs: [String: FileHandle] = [:]
+    private let io = BlockingQueue(label: "bootstrap.output")
     private let started = Date()
+    private let onFailure: @Sendable (String) -> Void
+    // Only touched on `io`:
+    private var logs: [String: Int32] = [:]
+    private var logsFailed = false
+    private var outputFailed = false
 
-    init(json: Bool, color: Bool, logDirectory: String) {
+    init(json: Bool, color: Bool, logDirectory: String, onFailure: @escaping @Sendable (String) -> Void = { _ in }) {
         self.json = json
         self.color = color
         self.logDirectory = logDirectory
-        try? FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o700])
+        self.onFailure = onFailure
+        io.enqueue {
+            try? FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+            _ = chmod(logDirectory, 0o700)
+        }
     }
 
-    deinit { for h in logs.values { try? h.close() } }
+    deinit { for fd in logs.values { close(fd) } }
 
     var sink: EventSink { { [self] e in handle(e) } }
+
+    /// Returns once every line handed over so far is written.
+    func flush() async { await io.drain() }
+
+    /// True once a log or output write has failed.
+    var failed: Bool { get async { await io.run { [self] in logsFailed || outputFailed } } }
 
     private func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
 
@@ -36,36 +58,70 @@ final class EventPrinter: @unchecked Sendable {
     }
 
     private func emit(json obj: [String: Any], text: String?) {
-        lock.withLock {
-            if json {
-                var o = obj
-                o["time"] = Timestamp.iso8601(Date())
-                if let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) {
-                    FileHandle.standardOutput.write(data + Data("\n".utf8))
-                }
-            } else if let text {
-                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        let bytes: Data
+        if json {
+            var o = obj
+            o["time"] = Timestamp.iso8601(Date())
+            guard let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return }
+            bytes = data + Data("\n".utf8)
+        } else if let text {
+            bytes = Data((text + "\n").utf8)
+        } else {
+            return
+        }
+        io.enqueue { [self] in
+            guard !outputFailed else { return }
+            if let e = Self.writeAll(STDOUT_FILENO, bytes) {
+                outputFailed = true
+                fail("cannot write to standard output: \(String(cString: strerror(e)))")
             }
         }
     }
 
     private func log(_ host: String, _ line: String) {
-        lock.withLock {
-            let handle: FileHandle
-            if let h = logs[host] {
-                handle = h
-            } else {
-                let path = (logDirectory as NSString).appendingPathComponent("\(host).log")
-                if !FileManager.default.fileExists(atPath: path) {
-                    _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        let bytes = Data("\(Timestamp.iso8601(Date())) \(line)\n".utf8)
+        io.enqueue { [self] in
+            guard !logsFailed else { return }
+            let path = (logDirectory as NSString).appendingPathComponent("\(host).log")
+            var fd = logs[host] ?? -1
+            if fd < 0 {
+                fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+                if fd < 0 {
+                    logsFailed = true
+                    return fail("cannot open the log \(path): \(String(cString: strerror(errno)))")
                 }
-                guard let h = FileHandle(forWritingAtPath: path) else { return }
-                h.seekToEndOfFile()
-                logs[host] = h
-                handle = h
+                var st = stat()
+                if fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG {
+                    _ = fchmod(fd, 0o600)  // also a log left looser by an earlier version
+                }
+                logs[host] = fd
             }
-            let stamp = Timestamp.iso8601(Date())
-            handle.write(Data("\(stamp) \(line)\n".utf8))
+            if let e = Self.writeAll(fd, bytes) {
+                logsFailed = true
+                fail("cannot write the log \(path): \(String(cString: strerror(e)))")
+            }
+        }
+    }
+
+    /// On `io`: says once what failed and lets the command stop.
+    private func fail(_ what: String) {
+        _ = Self.writeAll(STDERR_FILENO, Data("error: \(what); stopping: no new steps start, the state keeps every finished one\n".utf8))
+        onFailure(what)
+    }
+
+    /// Writes all of `data`; the errno of a failed write, or nil.
+    private static func writeAll(_ fd: Int32, _ data: Data) -> Int32? {
+        data.withUnsafeBytes { buf -> Int32? in
+            var off = 0
+            while off < buf.count {
+                let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                off += n
+            }
+            return nil
         }
     }
 
