@@ -237,12 +237,13 @@ final class Connection: @unchecked Sendable {
         deadline.cancellation = cancellation
         if cancellation?.isRaised == true { throw cancelledError(command) }
         let channel = try callPointer(deadline, what: "opening a channel", kind: .channel) { bs_channel_open_session(s) }
-        // With a time limit, the remote shell first reports its process id on stderr (a line the caller
-        // never sees), so that a command cut off can be killed with its whole process group: sshd starts
-        // every command in a session of its own and would otherwise let it run on.
+        // With a time limit, the remote shell first reports its process id on stderr (a marked line the
+        // caller never sees), so that a command cut off can be killed with its whole process group: sshd
+        // starts every command in a session of its own and would otherwise let it run on. The login shell's
+        // start-up files may write to stderr before it: those lines pass through as the command's.
         let remote = timeout == nil ? nil : RemoteProcess()
         var line = commandLine(command)
-        if remote != nil { line = "echo $$ >&2; exec \(wrappedCommandLine(command))" }
+        if remote != nil { line = "echo \(RemoteProcess.tag)$$ >&2; exec \(wrappedCommandLine(command))" }
         var result: CommandResult
         do {
             result = try exec(channel: channel, line: line, stdin: stdin, deadline: deadline, output: output,
@@ -340,18 +341,11 @@ final class Connection: @unchecked Sendable {
                         if stream == 0 {
                             stdout.append(contentsOf: bytes)
                             if let output { splitters.0.feed(bytes, output) }
+                        } else if let remote, remote.pid == nil {
+                            let own = remote.take(bytes)
+                            stderr.append(contentsOf: own)
+                            if let output { own.withUnsafeBytes { splitters.1.feed($0, output) } }
                         } else {
-                            var bytes = bytes
-                            if let remote, remote.pid == nil {
-                                // The first stderr line is the remote shell's process id.
-                                guard let newline = bytes.firstIndex(of: 0x0A) else {
-                                    remote.header.append(contentsOf: bytes)
-                                    continue
-                                }
-                                remote.header.append(contentsOf: bytes[..<newline])
-                                remote.pid = Int32(String(decoding: remote.header, as: UTF8.self)) ?? -1
-                                bytes = UnsafeRawBufferPointer(rebasing: bytes[(newline + 1)...])
-                            }
                             stderr.append(contentsOf: bytes)
                             if let output { splitters.1.feed(bytes, output) }
                         }
@@ -364,6 +358,12 @@ final class Connection: @unchecked Sendable {
             }
             if libssh2_channel_eof(channel) != 0 { break }
             if !progressed { try wait(deadline) }
+        }
+        if let remote, remote.pid == nil, !remote.pending.isEmpty {
+            // No process id line came (the shell failed before it): what did come is the command's stderr.
+            stderr.append(contentsOf: remote.pending)
+            if let output { remote.pending.withUnsafeBytes { splitters.1.feed($0, output) } }
+            remote.pending = []
         }
         if let output {
             splitters.0.flush(output)
@@ -874,10 +874,34 @@ final class Connection: @unchecked Sendable {
     }
 }
 
-/// The process id a remote command reported (see `Connection.run`).
+/// The process id a remote command reported (see `Connection.run`): a stderr line `bootstrap-pid:PID`.
 final class RemoteProcess {
-    var header: [UInt8] = []
+    static let tag = "bootstrap-pid:"
+    private static let tagBytes = Array(tag.utf8)
+    /// Stderr bytes not yet known to be the command's own (an incomplete line while the tag is awaited).
+    var pending: [UInt8] = []
     var pid: Int32?
+
+    /// Takes stderr bytes while the tag is awaited; returns those that are the command's own stderr:
+    /// every line but the tag line (lines a login shell's start-up files wrote before it, and what follows).
+    func take(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        pending.append(contentsOf: bytes)
+        var own: [UInt8] = []
+        while pid == nil, let newline = pending.firstIndex(of: 0x0A) {
+            let line = pending[..<newline]
+            if line.starts(with: Self.tagBytes) {
+                pid = Int32(String(decoding: line.dropFirst(Self.tagBytes.count), as: UTF8.self)) ?? -1
+            } else {
+                own.append(contentsOf: pending[...newline])
+            }
+            pending.removeSubrange(...newline)
+        }
+        if pid != nil {
+            own.append(contentsOf: pending)
+            pending = []
+        }
+        return own
+    }
 }
 
 /// Splits a stream into lines for the output callback; the last partial line is flushed at the end.

@@ -18,13 +18,14 @@ final class SessionThread: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues `job`. Once the thread is stopping, jobs run at once on the caller's thread instead (they
-    /// find the connection shut and fail fast), so that no caller waits on a thread that has ended.
+    /// Queues `job`. Once the thread is stopping, a job runs on a short-lived thread of its own instead (it
+    /// finds the connection shut and fails fast), so that no caller waits on a thread that has ended and no
+    /// libssh2 call ever runs on the cooperative pool.
     func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
         if stopping {
             condition.unlock()
-            job()
+            Thread.detachNewThread(job)
             return
         }
         jobs.append(job)

@@ -8,8 +8,8 @@ import Testing
 struct ExecTests {
     @Test("exit codes 0, 1, 127, 42 and a signal; stdout and stderr kept apart")
     func exitCodes() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let session = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -41,8 +41,8 @@ struct ExecTests {
 
     @Test("stdin is delivered, large and small; a command that ignores stdin still completes")
     func standardInput() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let session = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -65,8 +65,8 @@ struct ExecTests {
 
     @Test("20 MB on stdout, on stderr, and on both interleaved, without deadlock")
     func largeStreams() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let session = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -99,8 +99,8 @@ struct ExecTests {
 
     @Test("output lines reach the callback as they arrive, per stream")
     func outputCallback() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let session = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -132,8 +132,8 @@ struct ExecTests {
 
     @Test("a command that outlives its timeout is cut off and reported; the session stays usable")
     func commandTimeout() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let session = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -157,7 +157,7 @@ struct ExecTests {
         // The remote command was killed with its process group, not left running.
         var survivors = ""
         for _ in 0..<50 {
-            survivors = try runProgram("/usr/bin/pgrep", ["-f", "sleep 29.123"], check: false).stdout
+            survivors = try await runAsync("/usr/bin/pgrep", ["-f", "sleep 29.123"], check: false).stdout
             if survivors.isEmpty { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -172,8 +172,8 @@ struct ExecTests {
 
     @Test("cancelling the waiting task stops the command; the session stays usable")
     func cancellation() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let session = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -195,8 +195,8 @@ struct ExecTests {
 
     @Test("one session serves many commands (no reconnect per command)")
     func sessionReuse() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let session = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -211,5 +211,28 @@ struct ExecTests {
         #expect(parents.count == 1)
         let error = await expectSSHError { _ = try await session.run(ShellCommand(["true"])) }
         #expect(error?.kind == .closed)
+    }
+}
+
+@Suite struct RemoteProcessTests {
+    func take(_ r: RemoteProcess, _ text: String) -> String {
+        String(decoding: Array(text.utf8).withUnsafeBytes { r.take($0) }, as: UTF8.self)
+    }
+
+    @Test func theTagLineIsTakenAndStartupNoiseBeforeItIsKept() {
+        let r = RemoteProcess()
+        // A login shell's start-up files wrote to stderr first, in pieces; then the tag, then the command.
+        #expect(take(r, "pyenv: cannot re") == "")
+        #expect(take(r, "hash\nbootstrap-pi") == "pyenv: cannot rehash\n")
+        #expect(r.pid == nil)
+        #expect(take(r, "d:4242\nwarn\npartial") == "warn\npartial")
+        #expect(r.pid == 4242)
+        #expect(r.pending.isEmpty)
+    }
+
+    @Test func aTagFirstIsTheUsualCase() {
+        let r = RemoteProcess()
+        #expect(take(r, "bootstrap-pid:77\n") == "")
+        #expect(r.pid == 77)
     }
 }

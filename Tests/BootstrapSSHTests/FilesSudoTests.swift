@@ -8,8 +8,8 @@ import Testing
 struct FilesSudoTests {
     @Test("root: 5 MB upload with a mode into a new directory, overwrite, download byte-identical, no leftovers")
     func uploadDownloadRoot() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let s = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -42,8 +42,8 @@ struct FilesSudoTests {
 
     @Test("cancelling an upload stops it, leaves no file, and the session goes on working")
     func cancelledUpload() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let s = try await SSHSession.open(
             endpoint(server, key: keys.ed25519.privatePath, knownHosts: try server.knownHostsFile()),
@@ -86,11 +86,11 @@ struct FilesSudoTests {
 
     @Test("non-root user with passwordless sudo: privileged commands, upload to a root-only place, download")
     func sudoUser() async throws {
-        let keys = try Keys.shared()
-        try TestUsers.ensure()
+        let keys = try await Keys.load()
+        try await offPool { try TestUsers.ensure() }
         let revoke = try TestUsers.grantSudo()
         defer { revoke() }
-        let server = try SSHD()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let s = try await SSHSession.open(
             endpoint(server, user: TestUsers.withSudo, key: keys.ed25519.privatePath,
@@ -126,9 +126,9 @@ struct FilesSudoTests {
 
     @Test("non-root user without passwordless sudo: a clear error, unprivileged commands still work")
     func noSudoUser() async throws {
-        let keys = try Keys.shared()
-        try TestUsers.ensure()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        try await offPool { try TestUsers.ensure() }
+        let server = try await SSHD.start()
         defer { server.stop() }
         let s = try await SSHSession.open(
             endpoint(server, user: TestUsers.withoutSudo, key: keys.ed25519.privatePath,

@@ -33,7 +33,22 @@ struct Output {
     var stderr: String
 }
 
-/// Runs a program and waits for it.
+/// Runs blocking fixture work (a program, key generation, waiting for a daemon to listen) on a thread of
+/// its own and hands the result back: a test never holds one of the cooperative pool's few threads.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result(catching: body)) }
+    }
+}
+
+/// `runProgram` for async tests.
+@discardableResult
+func runAsync(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
+              check: Bool = true) async throws -> Output {
+    try await offPool { try runProgram(path, arguments, environment: environment, check: check) }
+}
+
+/// Runs a program and waits for it (blocking: from async code, use `runAsync`).
 @discardableResult
 func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
                 check: Bool = true) throws -> Output {
@@ -120,6 +135,9 @@ final class Keys: @unchecked Sendable {
 
     nonisolated(unsafe) private static var cached: Keys?
     private static let lock = NSLock()
+
+    /// `shared()` off the cooperative pool.
+    static func load() async throws -> Keys { try await offPool { try Keys.shared() } }
 
     static func shared() throws -> Keys {
         try Requirements.check()
@@ -243,7 +261,16 @@ final class SSHD: @unchecked Sendable {
         ] + extraConfig).joined(separator: "\n") + "\n"
         let configPath = try dir.write("sshd_config", config)
         let log = dir.file("sshd.log")
-        process = try Child.spawn(Requirements.sshd, ["-D", "-e", "-f", configPath], stderrPath: log)
+        // The server runs in a mount namespace of its own where root's ~/.bashrc is empty: sshd's bash
+        // sources it for every command, and this machine's (pyenv init, which takes a lock file in rehash)
+        // made concurrent sessions wait on each other for seconds, or for a minute after a killed command
+        // left that lock behind. The product must not depend on a login shell's start-up files; the
+        // `RemoteProcess` unit tests cover start-up files that write to stderr.
+        process = try Child.spawn("/usr/bin/unshare", [
+            "--mount", "--propagation", "private", "/bin/sh", "-c",
+            "[ -f /root/.bashrc ] && mount --bind /dev/null /root/.bashrc; exec \"$0\" \"$@\"",
+            Requirements.sshd, "-D", "-e", "-f", configPath,
+        ], stderrPath: log)
         let deadline = Date().addingTimeInterval(10)
         while !Loopback.canConnect(address, port) {
             if !process.isRunning || Date() > deadline {
@@ -251,6 +278,14 @@ final class SSHD: @unchecked Sendable {
                 throw FixtureError("sshd on \(address):\(port) did not start: \(self.log)")
             }
             usleep(20_000)
+        }
+    }
+
+    /// Starts a server (see `init`) off the cooperative pool.
+    static func start(hostKeyType: String = "ed25519", authorized: [UserKey]? = nil, extraConfig: [String] = [],
+                      logLevel: String = "INFO") async throws -> SSHD {
+        try await offPool {
+            try SSHD(hostKeyType: hostKeyType, authorized: authorized, extraConfig: extraConfig, logLevel: logLevel)
         }
     }
 
@@ -329,19 +364,23 @@ final class Child: @unchecked Sendable {
         return true
     }
 
+    /// Sends SIGTERM and returns; a thread of its own reaps the process (SIGKILL after two seconds).
     func terminate() {
         lock.lock()
         defer { lock.unlock() }
         if reaped { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<200 {
-            if waitpid(pid, &status, WNOHANG) == pid { reaped = true; return }
-            usleep(10_000)
-        }
-        kill(pid, SIGKILL)
-        _ = waitpid(pid, &status, 0)
         reaped = true
+        kill(pid, SIGTERM)
+        let pid = self.pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            for _ in 0..<200 {
+                if waitpid(pid, &status, WNOHANG) == pid { return }
+                usleep(10_000)
+            }
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+        }
     }
 
     /// sshd processes left behind by an earlier test run that was killed (their parent is gone): found by

@@ -9,8 +9,8 @@ import Testing
 struct HostKeyAuthTests {
     @Test("unknown host key under strict: refused, with key type and SHA256 fingerprint")
     func unknownStrict() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = try server.dir.write("known_hosts", "")
         let error = await expectSSHError {
@@ -29,8 +29,8 @@ struct HostKeyAuthTests {
 
     @Test("accept-new: an unknown key is added (OpenSSH can read it); the second connect is silent")
     func acceptNew() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD(hostKeyType: "ecdsa")
+        let keys = try await Keys.load()
+        let server = try await SSHD.start(hostKeyType: "ecdsa")
         defer { server.stop() }
         let knownHosts = server.dir.file("sub/known_hosts")
         let notices = Notices()
@@ -42,7 +42,7 @@ struct HostKeyAuthTests {
         #expect(afterFirst == "[\(server.address)]:\(server.port) \(server.publicKey)\n")
         #expect(notices.all.count == 1)
         #expect(notices.all.first?.contains(server.fingerprint) == true)
-        let found = try runProgram("/usr/bin/ssh-keygen", ["-F", "[\(server.address)]:\(server.port)", "-f", knownHosts])
+        let found = try await runAsync("/usr/bin/ssh-keygen", ["-F", "[\(server.address)]:\(server.port)", "-f", knownHosts])
         #expect(found.stdout.contains(server.publicKey))
 
         let second = try await SSHSession.open(ep, options: testOptions(notices: notices))
@@ -58,15 +58,15 @@ struct HostKeyAuthTests {
 
     @Test("changed host key: refused under strict and accept-new, both fingerprints shown")
     func changedKey() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         // known_hosts holds another ed25519 key for this host and port.
         let other = server.dir.file("other_host_key")
-        try runProgram("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other])
+        try await runAsync("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other])
         let otherPublic = try String(contentsOfFile: other + ".pub", encoding: .utf8)
             .split(separator: " ").prefix(2).joined(separator: " ")
-        let otherFingerprint = try runProgram("/usr/bin/ssh-keygen", ["-l", "-E", "sha256", "-f", other + ".pub"])
+        let otherFingerprint = try await runAsync("/usr/bin/ssh-keygen", ["-l", "-E", "sha256", "-f", other + ".pub"])
             .stdout.split(separator: " ")[1]
         let knownHosts = try server.dir.write("known_hosts", "[\(server.address)]:\(server.port) \(otherPublic)\n")
         for policy in [ClusterPlan.HostKeyPolicy.strict, .acceptNew] {
@@ -97,11 +97,11 @@ struct HostKeyAuthTests {
 
     @Test("hashed known_hosts entries are honoured")
     func hashedEntries() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = try server.dir.write("known_hosts", "# comment\nsomething.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n" + server.knownHostsLine)
-        try runProgram("/usr/bin/ssh-keygen", ["-H", "-f", knownHosts])
+        try await runAsync("/usr/bin/ssh-keygen", ["-H", "-f", knownHosts])
         let hashed = try String(contentsOfFile: knownHosts, encoding: .utf8)
         #expect(hashed.contains("|1|"))
         #expect(!hashed.contains(server.address))
@@ -113,8 +113,8 @@ struct HostKeyAuthTests {
 
     @Test("host key checking off: connects to an unknown host and warns once per host")
     func policyOff() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = server.dir.file("never_written")
         let notices = Notices()
@@ -131,10 +131,10 @@ struct HostKeyAuthTests {
 
     @Test("ed25519, ecdsa and rsa key files authenticate (rsa where the server still takes ssh-rsa)")
     func keyTypes() async throws {
-        let keys = try Keys.shared()
+        let keys = try await Keys.load()
         #expect(KeyFile.keyType(keys.rsa.privatePath) == "ssh-rsa")
         #expect(KeyFile.keyType(keys.encrypted.privatePath) == "ssh-ed25519")
-        let server = try SSHD()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
         for key in [keys.ed25519, keys.ecdsa] {
@@ -151,7 +151,7 @@ struct HostKeyAuthTests {
         }
         #expect(refused?.kind == .authentication)
         #expect(refused?.message.contains("PubkeyAcceptedAlgorithms +ssh-rsa") == true, "\(refused?.message ?? "")")
-        let legacy = try SSHD(extraConfig: ["PubkeyAcceptedAlgorithms +ssh-rsa"])
+        let legacy = try await SSHD.start(extraConfig: ["PubkeyAcceptedAlgorithms +ssh-rsa"])
         defer { legacy.stop() }
         let s = try await SSHSession.open(
             endpoint(legacy, key: keys.rsa.privatePath, knownHosts: try legacy.knownHostsFile()), options: testOptions())
@@ -161,8 +161,8 @@ struct HostKeyAuthTests {
 
     @Test("a key the server does not accept: authentication error naming user, host and methods tried")
     func wrongKey() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
         let error = await expectSSHError {
@@ -180,8 +180,8 @@ struct HostKeyAuthTests {
 
     @Test("passphrase-protected key: from the environment variable; missing or wrong passphrase fails clearly")
     func passphrase() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
         #expect(KeyFile.isEncrypted(keys.encrypted.privatePath))
@@ -211,16 +211,16 @@ struct HostKeyAuthTests {
 
     @Test("ssh-agent: a key held by a real ssh-agent authenticates")
     func agent() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD(authorized: [keys.ecdsa])
+        let keys = try await Keys.load()
+        let server = try await SSHD.start(authorized: [keys.ecdsa])
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
         let socketPath = server.dir.file("agent.sock")
         let agent = try Child.spawn("/usr/bin/ssh-agent", ["-D", "-a", socketPath])
         defer { agent.terminate() }
         var waited = 0
-        while !FileManager.default.fileExists(atPath: socketPath) && waited < 200 { usleep(20_000); waited += 1 }
-        try runProgram("/usr/bin/ssh-add", ["-q", keys.ecdsa.privatePath], environment: ["SSH_AUTH_SOCK": socketPath])
+        while !FileManager.default.fileExists(atPath: socketPath) && waited < 200 { try await Task.sleep(for: .milliseconds(20)); waited += 1 }
+        try await runAsync("/usr/bin/ssh-add", ["-q", keys.ecdsa.privatePath], environment: ["SSH_AUTH_SOCK": socketPath])
 
         // The key file is not accepted by this server, so only the agent can get us in.
         let ep = endpoint(server, key: keys.ed25519.privatePath, knownHosts: knownHosts, useAgent: true)

@@ -13,10 +13,10 @@ import Glibc
 struct NetworkTests {
     @Test("a bastion hop: the target is reached through a direct-tcpip channel, each with its own key check")
     func bastion() async throws {
-        let keys = try Keys.shared()
-        let jump = try SSHD(authorized: [keys.ecdsa], logLevel: "DEBUG1")
+        let keys = try await Keys.load()
+        let jump = try await SSHD.start(authorized: [keys.ecdsa], logLevel: "DEBUG1")
         defer { jump.stop() }
-        let target = try SSHD(authorized: [keys.ed25519])
+        let target = try await SSHD.start(authorized: [keys.ed25519])
         defer { target.stop() }
         let knownHosts = try jump.dir.write("known_hosts", jump.knownHostsLine + target.knownHostsLine)
         let hop = HostEndpoint(name: "bastion", address: jump.address, port: jump.port, user: "root",
@@ -45,7 +45,7 @@ struct NetworkTests {
         #expect(error?.host == hop.label)
 
         // Two hops: first bastion → second bastion → target.
-        let second = try SSHD(authorized: [keys.ecdsa], logLevel: "DEBUG1")
+        let second = try await SSHD.start(authorized: [keys.ecdsa], logLevel: "DEBUG1")
         defer { second.stop() }
         let chain = try jump.dir.write("known_hosts_chain", jump.knownHostsLine + second.knownHostsLine + target.knownHostsLine)
         var first = hop
@@ -62,10 +62,10 @@ struct NetworkTests {
 
     @Test("a bastion that refuses forwarding: the tunnel error names both hosts")
     func bastionRefusesForwarding() async throws {
-        let keys = try Keys.shared()
-        let jump = try SSHD(extraConfig: ["AllowTcpForwarding no"])
+        let keys = try await Keys.load()
+        let jump = try await SSHD.start(extraConfig: ["AllowTcpForwarding no"])
         defer { jump.stop() }
-        let target = try SSHD()
+        let target = try await SSHD.start()
         defer { target.stop() }
         let knownHosts = try jump.dir.write("known_hosts", jump.knownHostsLine + target.knownHostsLine)
         let hop = HostEndpoint(name: "bastion", address: jump.address, port: jump.port, user: "root",
@@ -84,7 +84,7 @@ struct NetworkTests {
     @Test("an address where nothing listens fails at once, within the timeout")
     func nothingListens() async throws {
         try Requirements.check()
-        let keys = try Keys.shared()
+        let keys = try await Keys.load()
         let address = Loopback.address()
         let port = try Loopback.freePort(on: address)
         let ep = HostEndpoint(name: "worker-1", address: address, port: port, user: "root",
@@ -102,7 +102,7 @@ struct NetworkTests {
     @Test("an unreachable host (its SYNs go unanswered) fails within the connect timeout, with the exact message")
     func unreachable() async throws {
         try Requirements.check()
-        let keys = try Keys.shared()
+        let keys = try await Keys.load()
         // A listener with a full accept queue drops new SYNs, as a host behind a black hole would.
         let listener = try Loopback.silentListener(backlog: 0)
         defer { close(listener.fd) }
@@ -120,7 +120,7 @@ struct NetworkTests {
             }
             fillers.append(fd)
         }
-        usleep(300_000)
+        try await Task.sleep(for: .milliseconds(300))
         let ep = HostEndpoint(name: "worker-9", address: listener.address, port: listener.port, user: "root",
                               keyPath: keys.ed25519.privatePath, useAgent: false, knownHostsPath: "/dev/null",
                               connectTimeout: .milliseconds(1500))
@@ -138,7 +138,7 @@ struct NetworkTests {
     @Test("a listener that accepts but never speaks SSH fails within the connect timeout")
     func silentListener() async throws {
         try Requirements.check()
-        let keys = try Keys.shared()
+        let keys = try await Keys.load()
         let listener = try Loopback.silentListener()
         defer { close(listener.fd) }
         let ep = HostEndpoint(name: "worker-1", address: listener.address, port: listener.port, user: "root",
@@ -155,8 +155,8 @@ struct NetworkTests {
 
     @Test("an idle session sends SSH keepalives and stays usable")
     func keepalive() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD(logLevel: "DEBUG1")
+        let keys = try await Keys.load()
+        let server = try await SSHD.start(logLevel: "DEBUG1")
         defer { server.stop() }
         var options = testOptions()
         options.keepaliveInterval = 1
@@ -177,8 +177,8 @@ struct NetworkTests {
     }
 
     @Test("sockets have TCP keepalive (probing after 30 s) and no Nagle delay")
-    func tcpOptions() throws {
-        let server = try SSHD()
+    func tcpOptions() async throws {
+        let server = try await SSHD.start()
         defer { server.stop() }
         let fd = try Net.connect(host: server.address, port: server.port, deadline: .now + .seconds(5))
         defer { close(fd) }
@@ -203,8 +203,8 @@ struct NetworkTests {
 
     @Test("50 sessions at once, each on its own thread, all usable")
     func fiftySessions() async throws {
-        let keys = try Keys.shared()
-        let server = try SSHD()
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
         func threads() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0 }
