@@ -45,10 +45,13 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "bootstrap", dependencies: ["BootstrapCLI"]),
-        .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore"], resources: [.copy("Golden")]),
+        // Test helpers shared by the test targets (not part of the product).
+        .target(name: "BootstrapTestSupport", path: "Tests/BootstrapTestSupport"),
+        .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"],
+                    resources: [.copy("Golden")]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
         .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

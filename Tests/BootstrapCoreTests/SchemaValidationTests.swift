@@ -1,4 +1,5 @@
 import Foundation
+import BootstrapTestSupport
 import Testing
 @testable import BootstrapCore
 
@@ -68,56 +69,60 @@ enum KubernetesValidate {
     /// Every object bootstrap generates (security objects for every namespace option, add-on extras) and the example
     /// app, as applied, validated against the schemas of every Kubernetes version bootstrap installs.
     @Test(.enabled(if: KubernetesValidate.shouldRun, "kubernetes-validate is not installed: run scripts/test-tools"))
-    func generatedObjectsAndTheExampleAppMatchTheSchemas() throws {
-        let tool = try SchemaValidationTests.tool()
-        let p = try everythingPlan()
-        let appPath = repoRoot.appendingPathComponent("Plans/apps/my-app.yaml")
-        let appText = try String(contentsOf: appPath, encoding: .utf8)
-        let objects = Manifests.applyOrder(try Manifests.desired(for: p, files: ["apps/my-app.yaml": appText]))
-        let generated = GeneratedObjects.objects(for: p)
-        // The fixture reaches every kind of object we generate.
-        #expect(Set(generated.map(\.kind)) == ["Namespace", "NetworkPolicy", "LimitRange", "RoleBinding", "Service",
-                                                "ServiceAccount", "ClusterRoleBinding"])
-        let appObjects = try Manifests.parse(appText, file: "apps/my-app.yaml")
+    func generatedObjectsAndTheExampleAppMatchTheSchemas() async throws {
+        try await onOwnThread {
+            let tool = try SchemaValidationTests.tool()
+            let p = try everythingPlan()
+            let appPath = repoRoot.appendingPathComponent("Plans/apps/my-app.yaml")
+            let appText = try String(contentsOf: appPath, encoding: .utf8)
+            let objects = Manifests.applyOrder(try Manifests.desired(for: p, files: ["apps/my-app.yaml": appText]))
+            let generated = GeneratedObjects.objects(for: p)
+            // The fixture reaches every kind of object we generate.
+            #expect(Set(generated.map(\.kind)) == ["Namespace", "NetworkPolicy", "LimitRange", "RoleBinding", "Service",
+                                                    "ServiceAccount", "ClusterRoleBinding"])
+            let appObjects = try Manifests.parse(appText, file: "apps/my-app.yaml")
 
-        let dir = try SchemaValidationTests.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        // What `apply` uploads, and the example app as written.
-        let objectsFile = dir.appendingPathComponent("objects.yaml")
-        try Data(Manifests.document(objects).utf8).write(to: objectsFile)
-        let appFile = dir.appendingPathComponent("my-app.yaml")
-        try Data(appText.utf8).write(to: appFile)
+            let dir = try SchemaValidationTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            // What `apply` uploads, and the example app as written.
+            let objectsFile = dir.appendingPathComponent("objects.yaml")
+            try Data(Manifests.document(objects).utf8).write(to: objectsFile)
+            let appFile = dir.appendingPathComponent("my-app.yaml")
+            try Data(appText.utf8).write(to: appFile)
 
-        for version in KubernetesValidate.versions {
-            let out = try KubernetesValidate.run(tool, files: [objectsFile, appFile], version: version)
-            guard out.exitCode == 0 && out.problems.isEmpty else {
-                Issue.record("kubernetes-validate \(version) (exit \(out.exitCode)):\n\(out.problems.joined(separator: "\n"))")
-                continue
+            for version in KubernetesValidate.versions {
+                let out = try KubernetesValidate.run(tool, files: [objectsFile, appFile], version: version)
+                guard out.exitCode == 0 && out.problems.isEmpty else {
+                    Issue.record("kubernetes-validate \(version) (exit \(out.exitCode)):\n\(out.problems.joined(separator: "\n"))")
+                    continue
+                }
+                #expect(out.passed == objects.count + appObjects.count,
+                        "expected \(objects.count + appObjects.count) objects to pass against \(version):\n\(out.output)")
             }
-            #expect(out.passed == objects.count + appObjects.count,
-                    "expected \(objects.count + appObjects.count) objects to pass against \(version):\n\(out.output)")
         }
     }
 
     /// The check bites: strict mode rejects a misspelt field, and an unknown kind is not waved through.
     @Test(.enabled(if: KubernetesValidate.shouldRun, "kubernetes-validate is not installed: run scripts/test-tools"))
-    func theCheckRejectsWhatTheSchemasDoNotHave() throws {
-        let tool = try SchemaValidationTests.tool()
-        let p = try everythingPlan()
-        var limits = try #require(GeneratedObjects.objects(for: p).first { $0.kind == "LimitRange" })
-        limits.body = limits.body.merged(with: .object(["spec": .object(["limits": .array([.object([
-            "type": "Container", "defaultRequests": .object(["cpu": "100m"]),
-        ])])])]))
-        let crd = KubeObject(body: .object(["apiVersion": "example.com/v1", "kind": "Widget",
-                                            "metadata": .object(["name": "w"])]), source: "test")
-        let dir = try SchemaValidationTests.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("bad.yaml")
-        try Data(Manifests.document([limits, crd]).utf8).write(to: file)
-        let out = try KubernetesValidate.run(tool, files: [file], version: KubernetesReleases.latest)
-        #expect(out.exitCode != 0)
-        #expect(out.problems.contains { $0.contains("'defaultRequests' was unexpected") }, "\(out.output)")
-        #expect(out.problems.contains { $0.contains("Couldn't find schema for kind Widget") }, "\(out.output)")
-        #expect(out.passed == 0)
+    func theCheckRejectsWhatTheSchemasDoNotHave() async throws {
+        try await onOwnThread {
+            let tool = try SchemaValidationTests.tool()
+            let p = try everythingPlan()
+            var limits = try #require(GeneratedObjects.objects(for: p).first { $0.kind == "LimitRange" })
+            limits.body = limits.body.merged(with: .object(["spec": .object(["limits": .array([.object([
+                "type": "Container", "defaultRequests": .object(["cpu": "100m"]),
+            ])])])]))
+            let crd = KubeObject(body: .object(["apiVersion": "example.com/v1", "kind": "Widget",
+                                                "metadata": .object(["name": "w"])]), source: "test")
+            let dir = try SchemaValidationTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = dir.appendingPathComponent("bad.yaml")
+            try Data(Manifests.document([limits, crd]).utf8).write(to: file)
+            let out = try KubernetesValidate.run(tool, files: [file], version: KubernetesReleases.latest)
+            #expect(out.exitCode != 0)
+            #expect(out.problems.contains { $0.contains("'defaultRequests' was unexpected") }, "\(out.output)")
+            #expect(out.problems.contains { $0.contains("Couldn't find schema for kind Widget") }, "\(out.output)")
+            #expect(out.passed == 0)
+        }
     }
 }

@@ -5,6 +5,11 @@ import Testing
 let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
+/// Every end-to-end suite is nested here, so that one end-to-end test runs at a time (each brings up a lab of
+/// its own; several at once on two cores would measure the machine, not bootstrap). They still run beside the
+/// other targets' tests.
+@Suite(.serialized) enum EndToEnd {}
+
 /// End-to-end tests need root (namespaces, mounts, sshd). Off root they are skipped locally, and fail in CI.
 enum E2E {
     static var isRoot: Bool { getuid() == 0 }
