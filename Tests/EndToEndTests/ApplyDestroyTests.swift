@@ -6,7 +6,7 @@ import Testing
 struct ApplyDestroyTests {
     static func isReadOnly(_ cmd: String) -> Bool {
         cmd.hasPrefix(". /etc/os-release") || cmd.hasPrefix("true") || cmd.contains("get nodes -o json")
-            || cmd == "date +%s"
+            || cmd == "date +%s" || cmd.hasPrefix("echo \"now=$(date +%s)\"")  // the clock and the token check
     }
 
     @Test func applyNoOpDestroyApply() throws {
