@@ -20,7 +20,11 @@ struct ApplyCommand: AsyncParsableCommand {
 
             The state is written after every finished step, so running apply again after a failure, a crash \
             or Ctrl-C continues where it stopped; kubeadm init and join never run twice on a host. Ctrl-C stops \
-            starting new steps, lets running ones finish, writes the state and exits 130.
+            starting new steps, gives running ones 10 seconds to finish, then stops their remote commands, \
+            writes the state and exits 130. Each kind of step has a time limit (spec.timeouts: packages, init, \
+            join, helm, waitReady). Mutating remote commands run under a host-wide lock of their kind with \
+            their output in a file, so a killed run's command finishes on its own and the next run waits for it \
+            (and names it when it holds the lock too long).
 
             Remote output goes to .bootstrap/logs/HOST.log beside the state. Secrets are redacted everywhere.
 
@@ -41,8 +45,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var stateOption: StateOption
     @OptionGroup var run: RunOptions
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for every node to be Ready.", valueName: "SECONDS"))
-    var readyTimeout: Int = 600
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for every node to be Ready (default: the plan's spec.timeouts.waitReady).",
+                                            valueName: "SECONDS"))
+    var readyTimeout: Int?
 
     func validate() throws {
         if (file == nil) == (savedPlan == nil) {
@@ -100,7 +105,8 @@ struct ApplyCommand: AsyncParsableCommand {
             transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
             options: ApplyOptions(parallelism: run.parallelism ?? plan.spec.parallelism,
                                   kubeconfigPath: RunSupport.kubeconfigPath(for: plan),
-                                  readyTimeout: .seconds(readyTimeout), cancellation: flag),
+                                  readyTimeout: .seconds(readyTimeout ?? plan.spec.timeouts.waitReady),
+                                  cancellation: flag),
             events: printer.sink)
         let report: RunReport
         do {

@@ -10,8 +10,10 @@ struct DestroyCommand: AsyncParsableCommand {
         abstract: "Drain and reset every node of the cluster and empty the state.",
         discussion: """
             Workers first (in parallel), then the joined control planes one at a time, then the first control
-            plane: each node is drained and deleted while the API answers, then `kubeadm reset -f` runs and the
-            CNI configuration, interfaces and iptables rules are cleaned. The local kubeconfig is removed.
+            plane: each node is drained while the API answers, then `kubeadm reset -f` runs and the CNI
+            configuration, interfaces and iptables rules are cleaned, then the Node is deleted (the kubeadm
+            order: deleted before the reset, its kubelet would register it again). The local kubeconfig is
+            removed. Ctrl-C stops starting hosts and stops running resets after 10 seconds.
             With --purge the Kubernetes packages and repository are removed as well.
 
             A host that cannot be reached is reported and kept in the state, so a later destroy can finish.
@@ -61,7 +63,8 @@ struct DestroyCommand: AsyncParsableCommand {
             runState: RunState(state: state, store: store),
             transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
             options: DestroyOptions(parallelism: run.parallelism ?? plan.spec.parallelism, purge: purge,
-                                    kubeconfigPath: RunSupport.kubeconfigPath(for: plan), cancellation: flag),
+                                    kubeconfigPath: RunSupport.kubeconfigPath(for: plan), cancellation: flag,
+                                    limits: plan.spec.timeouts),
             events: printer.sink)
         let report: RunReport
         do {

@@ -74,14 +74,14 @@ enum RunSupport {
         }
     }
 
-    /// Ctrl-C: stop starting steps, let running ones finish; a second Ctrl-C exits at once.
+    /// Ctrl-C: stop starting steps, stop running ones after the grace period; a second Ctrl-C exits at once.
     static func installInterruptHandler(_ flag: CancellationFlag, printer: EventPrinter) -> DispatchSourceSignal {
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler {
             if flag.isCancelled { _exit(130) }
             flag.cancel()
-            printer.note("interrupted: no new steps will start; waiting for running steps (Ctrl-C again to quit now)")
+            printer.note("interrupted: no new steps will start; running steps get \(PlanDefaults.interruptGraceSeconds)s to finish, then their remote commands are stopped (Ctrl-C again to quit now)")
         }
         source.resume()
         return source

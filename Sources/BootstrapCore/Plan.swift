@@ -41,11 +41,13 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         /// Security defaults per namespace (opt-in): default-deny network policy, limit range, RBAC.
         public var namespaces: [NamespacePolicy]
         public var parallelism: Int
+        /// How long each kind of step may take on a host.
+        public var timeouts: Timeouts
 
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
                     addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
-                    parallelism: Int = 20) {
+                    parallelism: Int = 20, timeouts: Timeouts = Timeouts()) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -55,6 +57,38 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.manifests = manifests
             self.namespaces = namespaces
             self.parallelism = parallelism
+            self.timeouts = timeouts
+        }
+    }
+
+    /// Time limits, in seconds, per kind of step (`spec.timeouts`). A command that holds a host-wide lock
+    /// (packages, kubeadm, a Helm release) may first wait up to the same time for an earlier run's command
+    /// that still holds it.
+    public struct Timeouts: Sendable, Hashable, Codable {
+        /// Package repository, containerd and Kubernetes packages (each install, with its index refresh).
+        public var packages: Int
+        /// `kubeadm init`.
+        public var `init`: Int
+        /// `kubeadm join` (and the reset of a removed host).
+        public var join: Int
+        /// Each Helm release (`helm upgrade --install --wait` gets this minus a minute as its own --timeout).
+        public var helm: Int
+        /// Every node Ready after the joins and the CNI.
+        public var waitReady: Int
+
+        public init(packages: Int = PlanDefaults.Timeout.packages, init: Int = PlanDefaults.Timeout.initialize,
+                    join: Int = PlanDefaults.Timeout.join, helm: Int = PlanDefaults.Timeout.helm,
+                    waitReady: Int = PlanDefaults.Timeout.waitReady) {
+            self.packages = packages
+            self.`init` = `init`
+            self.join = join
+            self.helm = helm
+            self.waitReady = waitReady
+        }
+
+        /// Field names in the plan, in order, with their values.
+        public var fields: [(name: String, seconds: Int)] {
+            [("packages", packages), ("init", `init`), ("join", join), ("helm", helm), ("waitReady", waitReady)]
         }
     }
 
@@ -318,5 +352,12 @@ extension ClusterPlan {
     public var apiEndpoint: String {
         if let e = spec.kubernetes.controlPlaneEndpoint { return e }
         return "\(firstControlPlane?.address ?? "127.0.0.1"):6443"
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Plans saved by an earlier version (`plan --out`) have no `timeouts`: they get the defaults.
+    public func decode(_ type: ClusterPlan.Timeouts.Type, forKey key: Key) throws -> ClusterPlan.Timeouts {
+        try decodeIfPresent(type, forKey: key) ?? ClusterPlan.Timeouts()
     }
 }

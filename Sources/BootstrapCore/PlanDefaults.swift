@@ -25,6 +25,18 @@ public enum PlanDefaults {
     /// How many hosts are worked on at once.
     public static let parallelism = 10
 
+    /// Time limits per kind of step, in seconds (`spec.timeouts`), and the range a plan may set.
+    public enum Timeout {
+        public static let packages = 600
+        public static let initialize = 600
+        public static let join = 600
+        public static let helm = 900
+        public static let waitReady = 600
+        public static let range = 30...86_400
+    }
+    /// Ctrl-C: running steps get this long to finish before their remote commands are stopped.
+    public static let interruptGraceSeconds = 10
+
     /// NodePorts of the add-ons' user interfaces, by add-on and service.
     public static let nodePorts: [String: [String: Int]] = [
         "monitoring": ["grafana": 30300, "prometheus": 30090],

@@ -19,7 +19,8 @@ public enum PlanLoader {
         "": ["apiVersion", "kind", "metadata", "spec"],
         "metadata": ["name"],
         "spec": ["kubernetes", "network", "ssh", "hosts", "containerRuntime", "addons", "manifests", "namespaces",
-                 "parallelism"],
+                 "parallelism", "timeouts"],
+        "spec.timeouts": ["packages", "init", "join", "helm", "waitReady"],
         "spec.kubernetes": ["version", "controlPlaneEndpoint", "certSANs"],
         "spec.network": ["cni", "podSubnet", "serviceSubnet", "dnsDomain", "calico"],
         "spec.network.calico": ["encapsulation"],
@@ -230,10 +231,20 @@ public enum PlanLoader {
                                         dashboard: addon("dashboard"))
         }
 
+        var timeouts = ClusterPlan.Timeouts()
+        if let t = r.mappingField(s, "timeouts") {
+            if let v = r.int(t, "packages") { timeouts.packages = v }
+            if let v = r.int(t, "init") { timeouts.`init` = v }
+            if let v = r.int(t, "join") { timeouts.join = v }
+            if let v = r.int(t, "helm") { timeouts.helm = v }
+            if let v = r.int(t, "waitReady") { timeouts.waitReady = v }
+        }
+
         return ClusterPlan.Spec(kubernetes: k8s, network: net, ssh: ssh, hosts: hosts, containerRuntime: runtime,
                                 addons: addons, manifests: r.stringList(s, "manifests") ?? [],
                                 namespaces: decodeNamespaces(s, r),
-                                parallelism: r.int(s, "parallelism") ?? PlanDefaults.parallelism)
+                                parallelism: r.int(s, "parallelism") ?? PlanDefaults.parallelism,
+                                timeouts: timeouts)
     }
 
     static func decodeNamespaces(_ s: Fields, _ r: NodeReader) -> [ClusterPlan.NamespacePolicy] {

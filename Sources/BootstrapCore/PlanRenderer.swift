@@ -203,6 +203,7 @@ public enum PlanRenderer {
                          }))])
                 })),
                 ("parallelism", int(s.parallelism)),
+                ("timeouts", map(s.timeouts.fields.map { f -> (String, Node?) in (f.name, int(f.seconds)) })),
             ])),
         ])
         return (try? Yams.serialize(node: root, sortKeys: false)) ?? ""

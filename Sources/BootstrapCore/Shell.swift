@@ -26,6 +26,9 @@ public struct ShellCommand: Sendable, Hashable, CustomStringConvertible {
     public var privileged: Bool
     /// Values that appear in `script` and must be redacted wherever the command is shown.
     public var secrets: [Secret]
+    /// What the command does, for messages, when the script's text does not say it in its first line (a
+    /// guarded command's script starts with its wrapper).
+    public var label: String?
 
     /// A single program with its arguments; every word is quoted.
     public init(_ argv: [String], privileged: Bool = true, secrets: [Secret] = []) {

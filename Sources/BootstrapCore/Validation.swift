@@ -106,6 +106,11 @@ struct Validator {
         if spec.parallelism < 1 {
             error("spec.parallelism", "must be at least 1, found \(spec.parallelism)", expected: "an integer ≥ 1")
         }
+        let range = PlanDefaults.Timeout.range
+        for (name, seconds) in spec.timeouts.fields where !range.contains(seconds) {
+            error("spec.timeouts.\(name)", "must be between \(range.lowerBound) and \(range.upperBound) seconds, found \(seconds)",
+                  expected: "a number of seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
         checkAddons(spec.addons)
         checkNamespaces(spec.namespaces)
         if let v = spec.containerRuntime.containerdVersion, v.trimmingCharacters(in: .whitespaces).isEmpty {

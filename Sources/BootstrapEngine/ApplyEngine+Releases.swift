@@ -68,14 +68,16 @@ extension ApplyEngine {
                 secrets[name] = try await cluster.storedSecret(name) { SecretGenerator.password() }
             }
             try await cp.upload(HelmRecipes.valuesFile(r, secrets: secrets), to: HelmRecipes.valuesPath(r), mode: 0o600)
-            try await cp.run(HelmRecipes.upgrade(r), timeout: .seconds(900))
+            let limits = plan.spec.timeouts
+            try await cp.run(HelmRecipes.upgrade(r, limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
             try await runState.update { $0.addons[r.key] = AddonRecord(r) }
         }
     }
 
     func uninstall(_ key: String, _ rec: AddonRecord, cluster: ClusterSession) async throws {
         try await onControlPlane("uninstall \(key)", cluster: cluster) { cp in
-            try await cp.run(HelmRecipes.uninstall(rec), timeout: .seconds(900))
+            let limits = plan.spec.timeouts
+            try await cp.run(HelmRecipes.uninstall(rec, limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
             try await runState.update { $0.addons[key] = nil }
         }
     }
@@ -87,11 +89,11 @@ extension ApplyEngine {
             if !objects.isEmpty {
                 try await cp.upload(Manifests.document(Manifests.applyOrder(objects)), to: HelmRecipes.objectsFile,
                                     mode: 0o600)
-                try await cp.run(HelmRecipes.applyObjects, timeout: .seconds(300))
+                try await cp.run(HelmRecipes.applyObjects, timeout: .seconds(RemoteGuard.sessionLimit(300)))
             }
             if !prune.isEmpty {
                 try await cp.upload(HelmRecipes.pruneDocument(prune), to: HelmRecipes.pruneFile, mode: 0o600)
-                try await cp.run(HelmRecipes.pruneObjects, timeout: .seconds(300))
+                try await cp.run(HelmRecipes.pruneObjects, timeout: .seconds(RemoteGuard.sessionLimit(300)))
             }
             let records = Dictionary(objects.map { ($0.key, ManifestRecord($0)) }, uniquingKeysWith: { a, _ in a })
             try await runState.update { $0.manifests = records }

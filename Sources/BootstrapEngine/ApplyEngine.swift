@@ -240,7 +240,15 @@ public final class ApplyEngine: Sendable {
                 previous = id
             }
         }
-        let clusterSteps = ClusterStepCatalogue.pending(in: plan, state: state)
+        var clusterSteps = ClusterStepCatalogue.pending(in: plan, state: state)
+        // The kubeconfig is a local file: fetched again when it was deleted, whatever the state says.
+        if !clusterSteps.contains(where: { $0.name == .kubeconfig }), state.cluster.initializedOn != nil,
+           !FileManager.default.fileExists(atPath: options.kubeconfigPath),
+           let step = ClusterStepCatalogue.steps(in: plan).first(where: { $0.name == .kubeconfig })
+        {
+            events(.drift(host: plan.name, message: "\(options.kubeconfigPath) is missing; it is fetched again"))
+            clusterSteps.append(step)
+        }
         var clusterJobIDs: [String] = []
         for step in clusterSteps {
             let id = "cluster/\(step.name.rawValue)"
@@ -315,7 +323,8 @@ public final class ApplyEngine: Sendable {
         try await onControlPlane(name.rawValue, cluster: cluster) { cp in
             switch name {
             case .helm:
-                try await cp.run(HelmRecipes.install(), timeout: .seconds(600))
+                let limits = plan.spec.timeouts
+                try await cp.run(HelmRecipes.install(limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
             case .kubeconfig:
                 let data = try await cp.download(NodeRecipes.adminKubeconfig)
                 let text = Kubeconfig.pointing(String(decoding: data, as: UTF8.self), at: plan.apiEndpoint)
@@ -363,20 +372,25 @@ public final class ApplyEngine: Sendable {
         }
     }
 
-    /// Drains and deletes the node (through the first control plane), resets the host, forgets it.
+    /// The kubeadm procedure for removing a node: drain it (through the first control plane), reset the host,
+    /// then delete the Node (deleted before the reset, its still-running kubelet would register it again), and
+    /// forget it.
     func removeHost(_ name: String, runner: HostRunner?, cluster: ClusterSession) async throws {
         let clock = ContinuousClock()
         let t0 = clock.now
         events(.stepStarted(host: name, step: "remove"))
         do {
             let cp = try? await cluster.controlPlaneRunner()
-            if let cp, cp.name != name {
-                _ = try await cp.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
-                try await cp.run(NodeRecipes.deleteNode(name))
+            let api = cp.flatMap { $0.name != name ? $0 : nil }
+            if let api {
+                _ = try await api.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
             }
             guard let runner else { throw EngineError.unreachable(host: name, reason: "not connected; kept in the state") }
             let family = await runState.state.hosts[name]?.facts.flatMap { OSFamily(osID: $0.osID) }
-            try await runner.run(NodeRecipes.reset(family, purge: false), timeout: .seconds(300))
+            let limits = plan.spec.timeouts
+            try await runner.run(NodeRecipes.reset(family, purge: false, limits: limits),
+                                 timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
+            if let api { try await api.run(NodeRecipes.deleteNode(name)) }
             try await runState.update { $0.hosts[name] = nil }
             events(.stepFinished(host: name, step: "remove", elapsed: clock.now - t0, ran: true))
         } catch {

@@ -8,18 +8,21 @@ public struct DestroyOptions: Sendable {
     /// The local kubeconfig to remove.
     public var kubeconfigPath: String?
     public var cancellation: CancellationFlag
+    /// The plan's time limits (the reset runs under the join limit).
+    public var limits: ClusterPlan.Timeouts
 
     public init(parallelism: Int = 20, purge: Bool = false, kubeconfigPath: String? = nil,
-                cancellation: CancellationFlag = CancellationFlag()) {
+                cancellation: CancellationFlag = CancellationFlag(), limits: ClusterPlan.Timeouts = .init()) {
         self.parallelism = parallelism
         self.purge = purge
         self.kubeconfigPath = kubeconfigPath
         self.cancellation = cancellation
+        self.limits = limits
     }
 }
 
 /// `bootstrap destroy`: workers first (in parallel), then the joined control planes one at a time, then the
-/// first control plane. Each node is drained and deleted while the API answers, then reset. A host that
+/// first control plane. Each node is drained while the API answers, reset, then deleted. A host that
 /// cannot be reached stays in the state so a later destroy can finish; the rest is forgotten.
 public final class DestroyEngine: Sendable {
     let runState: RunState
@@ -130,11 +133,18 @@ public final class DestroyEngine: Sendable {
         events(.stepStarted(host: name, step: "destroy"))
         do {
             guard let runner else { throw EngineError.unreachable(host: name, reason: "not connected; kept in the state") }
+            // The kubeadm procedure: drain, reset, then delete the Node (deleted first, it would be registered
+            // again by the kubelet that still runs).
             if let api {
                 _ = try await api.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
+            }
+            let limits = options.limits
+            let seconds = options.purge ? max(limits.join, limits.packages) : limits.join
+            try await runner.run(NodeRecipes.reset(family, purge: options.purge, limits: limits),
+                                 timeout: .seconds(RemoteGuard.sessionLimit(seconds)))
+            if let api {
                 _ = try await api.probe(NodeRecipes.deleteNode(name), timeout: .seconds(60))
             }
-            try await runner.run(NodeRecipes.reset(family, purge: options.purge), timeout: .seconds(600))
             try await runState.update { $0.hosts[name] = nil }
             events(.stepFinished(host: name, step: "destroy", elapsed: clock.now - t0, ran: true))
         } catch {

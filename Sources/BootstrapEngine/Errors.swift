@@ -9,6 +9,10 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
     case refused(String)
     case timeout(String)
     case invalidOutput(host: String, what: String)
+    /// A guarded command did not start: the host's lock of its kind is still held (by an earlier run's command).
+    case lockBusy(host: String, message: String)
+    /// The run was interrupted while the command ran; it was stopped.
+    case cancelled(host: String, command: String)
 
     public var description: String {
         switch self {
@@ -27,6 +31,10 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
             return what
         case .invalidOutput(let host, let what):
             return "\(host): could not read \(what)"
+        case .lockBusy(let host, let message):
+            return "\(host): \(message)"
+        case .cancelled(let host, let command):
+            return "\(host): `\(command)` was stopped: the run was interrupted"
         }
     }
 }

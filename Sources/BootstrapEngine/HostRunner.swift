@@ -16,7 +16,8 @@ public final class HostRunner: Sendable {
         self.redactor = redactor
     }
 
-    /// Runs `command`; a non-zero exit is returned, not thrown.
+    /// Runs `command`; a non-zero exit is returned, not thrown. A time-out or a cancellation of the run
+    /// becomes `EngineError.timeout` / `.cancelled`, naming the command.
     @discardableResult
     public func probe(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(300))
         async throws -> CommandResult
@@ -25,13 +26,20 @@ public final class HostRunner: Sendable {
         events(.command(host: name, command: redact(command.script, secrets)))
         let host = name
         let sink = events
-        let result = try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
-            sink(.output(host: host, stream: stream, line: redact(line, secrets)))
+        do {
+            return try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
+                sink(.output(host: host, stream: stream, line: redact(line, secrets)))
+            }
+        } catch let e as ClassifiedTransportError where e.transportFailure != .other {
+            let what = redact(command.label ?? Self.firstLine(command.script), secrets)
+            if e.transportFailure == .cancelled { throw EngineError.cancelled(host: name, command: what) }
+            throw EngineError.timeout("\(name): `\(what)` did not finish within \(timeout.components.seconds)s and was stopped")
         }
-        return result
     }
 
-    /// Runs `command` and throws `EngineError.commandFailed` unless it succeeds.
+    /// Runs `command` and throws unless it succeeds: `EngineError.lockBusy` / `.timeout` for a guarded command
+    /// that could not take its lock or ran out of time on the host (see `RemoteGuard`), else
+    /// `EngineError.commandFailed`.
     @discardableResult
     public func run(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(900))
         async throws -> CommandResult
@@ -39,11 +47,25 @@ public final class HostRunner: Sendable {
         let result = try await probe(command, stdin: stdin, timeout: timeout)
         guard result.succeeded else {
             let secrets = command.secrets + redactor.secrets
+            let marker = { (m: String) in
+                result.stderrText.split(separator: "\n").last { $0.hasPrefix(m) }.map { redact(String($0.dropFirst(m.count + 1)), secrets) }
+            }
+            if result.exitStatus == RemoteGuard.lockBusyStatus, let why = marker(RemoteGuard.lockBusyMarker) {
+                throw EngineError.lockBusy(host: name, message: why)
+            }
+            if result.exitStatus == RemoteGuard.timedOutStatus, let why = marker(RemoteGuard.timedOutMarker) {
+                throw EngineError.timeout("\(name): \(why)")
+            }
             throw EngineError.commandFailed(
-                host: name, command: redact(command.script, secrets), status: result.exitStatus,
+                host: name, command: redact(command.label ?? command.script, secrets), status: result.exitStatus,
                 signal: result.exitSignal, stderr: redact(result.stderrText + result.stdoutText.suffix(2000), secrets))
         }
         return result
+    }
+
+    static func firstLine(_ script: String) -> String {
+        let first = script.split(separator: "\n").first { !$0.hasPrefix("set -e") } ?? Substring(script)
+        return String(first.prefix(120))
     }
 
     /// Uploads a file (0600 unless told otherwise).

@@ -1,3 +1,4 @@
+import BootstrapCore
 import Foundation
 
 /// A unit of work in the step graph.
@@ -21,9 +22,14 @@ public enum JobOutcome: Sendable, Equatable {
 }
 
 /// Runs a dependency graph of jobs, at most `parallelism` at once. A failed job skips its dependents but lets
-/// every independent job go on; cancellation stops new jobs from starting and lets running ones finish.
+/// every independent job go on; cancellation stops new jobs from starting, gives running ones `grace` to
+/// finish, then cancels their tasks (the transport stops their remote commands).
 public enum Scheduler {
-    public static func run(_ jobs: [Job], parallelism: Int, cancellation: CancellationFlag? = nil)
+    /// The id of the task that waits for the cancellation flag; never a job's.
+    static let watcher = "\u{0}cancellation"
+
+    public static func run(_ jobs: [Job], parallelism: Int, cancellation: CancellationFlag? = nil,
+                           grace: Duration = .seconds(PlanDefaults.interruptGraceSeconds))
         async -> [String: JobOutcome]
     {
         let byID = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -36,6 +42,13 @@ public enum Scheduler {
         func state(of id: String) -> JobOutcome? { byID[id] == nil ? .succeeded : outcome[id] }
 
         await withTaskGroup(of: (String, JobOutcome).self) { group in
+            if let cancellation {
+                group.addTask {
+                    await cancellation.wait()
+                    if !Task.isCancelled { try? await Task.sleep(for: grace) }
+                    return (watcher, .succeeded)
+                }
+            }
             while true {
                 // Settle jobs whose fate is known without running them.
                 var progressed = true
@@ -72,9 +85,15 @@ public enum Scheduler {
                 if running == 0 {
                     // Nothing runs and nothing could start: whatever waits has an unmet dependency (a cycle).
                     for id in waiting { outcome[id] = .skipped("dependency cycle") }
+                    group.cancelAll()  // the watcher
                     return
                 }
                 guard let (id, result) = await group.next() else { return }
+                if id == watcher {
+                    // Interrupted and the grace period is over: stop what still runs.
+                    if !Task.isCancelled { group.cancelAll() }
+                    continue
+                }
                 running -= 1
                 outcome[id] = result
             }

@@ -157,11 +157,36 @@ public actor ClusterSession {
     /// can take long).
     func forgetCertificateKey() { keyTask = nil }
 
+    /// The cluster's clock, and whether the recorded bootstrap token still exists in the cluster (it may have
+    /// been deleted, or removed by the token cleaner after clock skew): one round trip.
+    func clusterNowAndToken(_ token: Secret) async throws -> (now: Date, present: Bool) {
+        let r = try controlPlaneRunner()
+        let id = String(token.revealed.prefix(6))
+        let out = try await r.run(NodeRecipes.clockAndToken(id: id)).stdoutText
+        var kv: [String: String] = [:]
+        for line in out.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { kv[parts[0]] = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        guard let seconds = kv["now"].flatMap(TimeInterval.init) else {
+            throw EngineError.invalidOutput(host: r.name, what: "the clock")
+        }
+        // `unknown`: the API did not answer the list; the join will tell. Trust the record then.
+        return (Date(timeIntervalSince1970: seconds), kv["token"] != "absent")
+    }
+
     private func freshSecret(name: String, lifetime: TimeInterval, make: @Sendable () -> Secret,
                              install: @Sendable (Secret) -> ShellCommand) async throws -> Secret
     {
-        let now = try await clusterNow()
-        if let rec = await runState.state.cluster.secrets[name], rec.isValid(at: now, margin: Self.margin) {
+        let recorded = await runState.state.cluster.secrets[name]
+        let now: Date
+        var present = true
+        if name == "bootstrapToken", let token = recorded?.value {
+            (now, present) = try await clusterNowAndToken(token)
+        } else {
+            now = try await clusterNow()
+        }
+        if present, let rec = recorded, rec.isValid(at: now, margin: Self.margin) {
             redactor.add(rec.value)
             return rec.value
         }

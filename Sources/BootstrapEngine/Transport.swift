@@ -103,3 +103,11 @@ extension HostSession {
 public protocol HostTransport: Sendable {
     func connect(_ endpoint: HostEndpoint) async throws -> any HostSession
 }
+
+/// How a transport error came about, so the engine can tell a time-out or a cancellation from a lost connection.
+public enum TransportFailure: Sendable { case timedOut, cancelled, other }
+
+/// Errors of a transport that know their `TransportFailure`.
+public protocol ClassifiedTransportError: Error {
+    var transportFailure: TransportFailure { get }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import BootstrapEngine
 
 /// A failure of the SSH transport: what went wrong, on which host, and what libssh2 said.
 ///
@@ -62,5 +63,15 @@ extension Duration {
     var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18
+    }
+}
+
+extension SSHError: ClassifiedTransportError {
+    public var transportFailure: TransportFailure {
+        switch kind {
+        case .commandTimeout: return .timedOut
+        case .cancelled: return .cancelled
+        default: return .other
+        }
     }
 }

@@ -132,6 +132,28 @@ import Testing
         #expect(has(r, path: "spec.parallelism", containing: "must be at least 1"))
     }
 
+    @Test func timeoutsHaveDefaultsAndBounds() throws {
+        let p = try plan(basePlanYAML)
+        #expect(p.spec.timeouts == ClusterPlan.Timeouts())
+        #expect(p.spec.timeouts.join == PlanDefaults.Timeout.join && p.spec.timeouts.helm == PlanDefaults.Timeout.helm)
+        let raised = try plan(basePlanYAML + "\n  timeouts: { packages: 1800, join: 1200 }\n")
+        #expect(raised.spec.timeouts.packages == 1800 && raised.spec.timeouts.join == 1200)
+        #expect(raised.spec.timeouts.`init` == PlanDefaults.Timeout.initialize)
+        #expect(PlanRenderer.yaml(raised).contains("timeouts:\n    packages: 1800\n    init: 600\n    join: 1200\n"))
+        let r = load(basePlanYAML + "\n  timeouts: { join: 5, helm: 100000, waitReady: \"soon\", install: 10 }\n")
+        #expect(has(r, path: "spec.timeouts.join", containing: "must be between 30 and 86400 seconds, found 5"))
+        #expect(has(r, path: "spec.timeouts.helm", containing: "found 100000"))
+        #expect(r.diagnostics.contains { $0.path == "spec.timeouts.waitReady" && $0.severity == .error })
+        #expect(has(r, path: "spec.timeouts.install", containing: "unknown field"))
+        // A plan saved before timeouts existed still decodes, with the defaults.
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(p)) as! [String: Any]
+        var spec = json["spec"] as! [String: Any]
+        spec["timeouts"] = nil
+        json["spec"] = spec
+        let old = try JSONDecoder().decode(ClusterPlan.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(old.spec.timeouts == ClusterPlan.Timeouts())
+    }
+
     @Test func manifestsMustExistRelativeToThePlan() throws {
         let yaml = basePlanYAML + "\n  manifests: [apps/a.yaml, /abs/b.yaml, apps/missing.yaml]\n"
         let r = load(yaml, files: ["/plans/apps/a.yaml", "/abs/b.yaml"])

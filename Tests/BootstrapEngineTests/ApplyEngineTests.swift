@@ -210,6 +210,42 @@ import Testing
         #expect(rig.hosts["cp-1"]!.commands.contains { $0.contains("drain worker-2") })
         #expect(rig.hosts["cp-1"]!.commands.contains { $0.contains("delete node worker-2") })
         #expect(rig.hosts["worker-2"]!.commands.contains { $0.contains("kubeadm reset -f") })
+        // The kubeadm order: drain, reset, then delete (deleted first, the running kubelet registers it again).
+        let commands = rig.log.all.compactMap { e -> String? in
+            guard case .command(let h, let c) = e else { return nil }
+            if h == "cp-1" && c.contains("drain worker-2") { return "drain" }
+            if h == "worker-2" && c.contains("kubeadm reset -f") { return "reset" }
+            if h == "cp-1" && c.contains("delete node worker-2") { return "delete" }
+            return nil
+        }
+        #expect(commands == ["drain", "reset", "delete"])
+    }
+
+    @Test func aTokenTheClusterLostIsReplacedBeforeAJoin() async throws {
+        let small = Self.plan(workers: 1)
+        let rig = Rig(plan: Self.plan(workers: 2))
+        let (_, s1) = try await rig.apply(small, state: ClusterState(name: "lab", toolVersion: "t"))
+        let old = s1.cluster.secrets["bootstrapToken"]!.value
+        // Still valid by its recorded expiry, but deleted from the cluster.
+        rig.hosts["cp-1"]!.deletedTokenIDs.insert(String(old.revealed.prefix(6)))
+        let (report, s2) = try await rig.apply(Self.plan(workers: 2), state: s1)
+        #expect(report.succeeded, "\(report.failures)")
+        let fresh = s2.cluster.secrets["bootstrapToken"]!.value
+        #expect(fresh != old)
+        #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("kubeadm token create") }.count == 1)
+        // The check sends the token's ID only, never the token.
+        #expect(!rig.hosts["cp-1"]!.commands.contains { $0.contains(old.revealed) })
+        let joinConfig = rig.hosts["worker-2"]!.stdins.compactMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+            .first { $0.contains("JoinConfiguration") }
+        #expect(joinConfig?.contains(fresh.revealed) == true && joinConfig?.contains(old.revealed) == false)
+
+        // Still there: reused, no new token.
+        let rig2 = Rig(plan: Self.plan(workers: 2))
+        let (_, t1) = try await rig2.apply(small, state: ClusterState(name: "lab", toolVersion: "t"))
+        let (report2, t2) = try await rig2.apply(Self.plan(workers: 2), state: t1)
+        #expect(report2.succeeded)
+        #expect(t2.cluster.secrets["bootstrapToken"]!.value == t1.cluster.secrets["bootstrapToken"]!.value)
+        #expect(!rig2.hosts["cp-1"]!.commands.contains { $0.contains("kubeadm token create") })
     }
 
     @Test func quorumAndLiveClusterChangesAreRefused() async throws {

@@ -19,6 +19,8 @@ final class FakeHost: @unchecked Sendable {
     var cpus = 2
     var swapOn = false
     var closed = 0
+    /// Bootstrap token IDs the cluster lost (deleted with `kubeadm token delete`).
+    var deletedTokenIDs: Set<String> = []
 
     init(name: String) {
         self.name = name
@@ -51,10 +53,15 @@ final class FakeHost: @unchecked Sendable {
                 return CommandResult(exitStatus: files.contains(path) ? 0 : 1)
             }
             if script == "date +%s" { return CommandResult(exitStatus: 0, stdout: Data("\(Int(clock))\n".utf8)) }
+            if script.contains("kubeadm token list"), let r = script.range(of: #"id=([a-z0-9]{6})"#, options: .regularExpression) {
+                let id = String(script[r].dropFirst(3))
+                let present = deletedTokenIDs.contains(id) ? "absent" : "present"
+                return CommandResult(exitStatus: 0, stdout: Data("now=\(Int(clock))\ntoken=\(present)\n".utf8))
+            }
             if script.contains("openssl x509") {
                 return CommandResult(exitStatus: 0, stdout: Data((String(repeating: "ab", count: 32) + "\n").utf8))
             }
-            if script.contains("apt-get install") && script.contains("kubeadm=") { files.insert("pkgs") }
+            if script.contains("apt-get -o DPkg::Lock::Timeout=") && script.contains(" install ") && script.contains("kubeadm=") { files.insert("pkgs") }
             // The engine's one-shot wrapper skips the command when its marker file exists.
             if script.contains("kubeadm init --config") {
                 if files.contains("/etc/kubernetes/admin.conf") { return CommandResult(exitStatus: 0, stdout: Data("bootstrap: already done".utf8)) }

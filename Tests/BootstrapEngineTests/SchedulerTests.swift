@@ -61,4 +61,29 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom" }
         let out = await Scheduler.run([Job(id: "x", dependencies: ["recorded-earlier"]) {}], parallelism: 1)
         #expect(out["x"] == .succeeded)
     }
+
+    @Test func interruptionStopsRunningJobsAfterTheGracePeriod() async {
+        let flag = CancellationFlag()
+        let started = ContinuousClock.now
+        let jobs = [
+            Job(id: "quick") { try await Task.sleep(for: .milliseconds(50)) },
+            Job(id: "hung") { try await Task.sleep(for: .seconds(60)) },
+            Job(id: "later", dependencies: ["quick"]) {},
+        ]
+        Task {
+            try await Task.sleep(for: .milliseconds(20))
+            flag.cancel()
+        }
+        let out = await Scheduler.run(jobs, parallelism: 4, cancellation: flag, grace: .milliseconds(300))
+        let elapsed = ContinuousClock.now - started
+        #expect(out["quick"] == .succeeded)           // finished within the grace period
+        if case .failed? = out["hung"] {} else { Issue.record("the hung job was not stopped: \(String(describing: out["hung"]))") }
+        #expect(out["later"] == .skipped("cancelled"))
+        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(10), "\(elapsed)")
+    }
+
+    @Test func withoutAnInterruptionTheWatcherDoesNotHoldTheRunOpen() async {
+        let out = await Scheduler.run([Job(id: "a") {}], parallelism: 1, cancellation: CancellationFlag())
+        #expect(out["a"] == .succeeded)
+    }
 }

@@ -8,7 +8,7 @@ extension EndToEnd {
     struct ApplyDestroyTests {
         static func isReadOnly(_ cmd: String) -> Bool {
             cmd.hasPrefix(". /etc/os-release") || cmd.hasPrefix("true") || cmd.contains("get nodes -o json")
-                || cmd == "date +%s"
+                || cmd == "date +%s" || cmd.hasPrefix("echo \"now=$(date +%s)\"")  // the clock and the token check
         }
 
         @Test func applyNoOpDestroyApply() async throws {

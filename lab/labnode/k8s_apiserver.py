@@ -17,6 +17,8 @@ from . import common
 from . import k8s_store as S
 
 LOCK = threading.Lock()
+# notified after every change of the store: a kubelet's watch of its own Node waits on it
+CHANGED = threading.Condition(LOCK)
 
 
 class Server:
@@ -32,7 +34,9 @@ class Server:
 
     def call(self, op, args, headers=None):
         if self.upstream:
-            return forward(self.upstream, op, args, headers)
+            return forward(self.upstream, op, args, headers, timeout=WATCH_MAX + 10 if op == "node_watch" else 30)
+        if op == "node_watch":
+            return self.watch_node(args or {}, headers)
         with LOCK:
             if self.st is None or self.st.get("cluster") is None:
                 raise S.ApiError("ServiceUnavailable", "the cluster store is empty", 503)
@@ -44,16 +48,37 @@ class Server:
                 self.save(force=self.st["resourceVersion"] != before)
             elif op not in READ_ONLY:
                 self.save()
+            if op not in READ_ONLY:
+                CHANGED.notify_all()
             return res
+
+    def watch_node(self, a, headers):
+        """A kubelet's watch of its own Node (what its node informer gives a real kubelet): returns at once
+        when the Node named `node` no longer has `uid` (deleted, or deleted and made again), else after
+        `timeout` seconds (at most WATCH_MAX) with the Node unchanged."""
+        deadline = time.time() + min(float(a.get("timeout", WATCH_MAX)), WATCH_MAX)
+        with LOCK:
+            if self.st is None or self.st.get("cluster") is None:
+                raise S.ApiError("ServiceUnavailable", "the cluster store is empty", 503)
+            if headers is not None:
+                authorize(self.st, "node_watch", headers, common.now())
+            while True:
+                n = self.st["nodes"].get(a.get("node"))
+                uid = n.get("uid") if n else None
+                left = deadline - time.time()
+                if uid != a.get("uid") or left <= 0:
+                    return {"uid": uid}
+                CHANGED.wait(left)
 
 
 READ_ONLY = {"version", "cluster_info", "get", "token_list", "cluster_get", "helm_list", "helm_get"}
+WATCH_MAX = 20.0
 
 
 UPSTREAM_CA = None
 ANONYMOUS = {"version", "cluster_info"}                      # like system:unauthenticated's discovery rights
 BOOTSTRAP = ANONYMOUS | {"bootstrap", "cluster_get"}        # system:bootstrappers (kubeadm join)
-NODE = BOOTSTRAP | {"heartbeat", "get"}                     # system:nodes
+NODE = BOOTSTRAP | {"heartbeat", "get", "node_watch"}                     # system:nodes
 _verified_certs = {}
 
 
@@ -107,10 +132,10 @@ def authorize(st, op, headers, now):
     raise S.ApiError("Unauthorized", "Unauthorized", 401)
 
 
-def forward(upstream, op, args, headers=None):
+def forward(upstream, op, args, headers=None, timeout=30):
     from . import k8s_client as C
     try:
-        return C.call(upstream, op, args, ca=UPSTREAM_CA, headers={k: v for k, v in (headers or {}).items()
+        return C.call(upstream, op, args, timeout=timeout, ca=UPSTREAM_CA, headers={k: v for k, v in (headers or {}).items()
                                                                    if k in ("Authorization", "X-Lab-Client-Cert")})
     except C.ClientError as e:
         if e.reason in ("Refused", "Timeout", "NoHost", "TLS"):

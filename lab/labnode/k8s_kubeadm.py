@@ -1031,7 +1031,11 @@ def cmd_token(argv):
         a, extra = p.parse_known_args(rest)
         kube = admin_server(a.kubeconfig)
         for i in a.ids:
-            say(call_or_die(kube, "token_delete", {"id": i}, "failed to delete bootstrap token"))
+            # a token ID, or a whole token whose ID is used (kubeadm's own check and wording)
+            if not re.fullmatch(r"[a-z0-9]{6}", i) and not S.TOKEN_RE.match(i):
+                die('given token didn\'t match pattern "^([a-z0-9]{6})$" or "^([a-z0-9]{6})$"')
+            tid = i.split(".")[0]
+            say(call_or_die(kube, "token_delete", {"id": tid}, 'failed to delete bootstrap token "%s"' % tid))
         return 0
     die('unknown command "%s" for "kubeadm token"' % sub)
 

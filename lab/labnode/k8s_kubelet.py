@@ -200,6 +200,26 @@ def serve_port(addr):
     return s
 
 
+def watch_own_node(name, shared, wake):
+    """What the real kubelet's informer on its own Node gives it: when the Node it registered is deleted, the
+    main loop is woken and registers it again (a running kubelet re-creates its deleted Node)."""
+    while True:
+        conn, uid = shared.get("conn"), shared.get("uid")
+        if not conn or not uid:
+            time.sleep(INTERVAL)
+            continue
+        server, ca, hdrs = conn
+        try:
+            res = C.call(server, "node_watch", {"node": name, "uid": uid, "timeout": 15}, timeout=40, ca=ca,
+                         headers=hdrs)
+        except C.ClientError:
+            time.sleep(INTERVAL)
+            continue
+        if res.get("uid") != uid and shared.get("uid") == uid:
+            shared["gone"] = uid
+            wake.set()
+
+
 def daemon():
     if not os.path.exists(CONFIG):
         log('"command failed" err="failed to load kubelet config file, path: %s, error: failed to load Kubelet '
@@ -238,6 +258,12 @@ def daemon():
     registered = False
     kc_cache = (None, None)
     last_report, last_sent = None, 0.0
+    shared, wake = {}, threading.Event()
+    threading.Thread(target=watch_own_node, args=(name, shared, wake), daemon=True).start()
+
+    def pause():
+        wake.wait(INTERVAL)
+        wake.clear()
     while True:
         if not os.path.exists(KUBELET_CONF) or not os.path.exists(CONFIG):
             log("kubelet configuration removed; exiting")
@@ -255,10 +281,15 @@ def daemon():
             if kc_cache[0] != mtime:
                 kc_cache = (mtime, C.kubeconfig_auth(KUBELET_CONF))
             server, ca, hdrs = kc_cache[1]
+            shared["conn"] = kc_cache[1]
         except (C.ClientError, OSError) as e:
             log("cannot read kubelet.conf: %s" % getattr(e, "message", e))
-            time.sleep(INTERVAL)
+            pause()
             continue
+        if shared.get("gone"):
+            if shared.pop("gone") == shared.get("uid") and registered:
+                log('"Node was deleted; registering it again" node="%s"' % name)
+                registered = False
         report = {"address": addr, "cpus": info.get("cpus", 2), "memoryMB": info.get("memoryMB", 2048),
                   "runtimeOk": ok, "runtimeReason": reason, "swap": common.swap_on(), "failSwapOn": fail_swap_on,
                   "cniConfig": cni_config(), "kubeletVersion": running_version(),
@@ -267,8 +298,8 @@ def daemon():
                   "machineID": read("/etc/machine-id"), "systemUUID": read("/sys/class/dmi/id/product_uuid"),
                   "staticPods": static}
         # post often while something changes or the node is not ready yet; every few seconds when steady
-        if report == last_report and report["cniConfig"] and ok and time.time() - last_sent < STEADY:
-            time.sleep(INTERVAL)
+        if registered and report == last_report and report["cniConfig"] and ok and time.time() - last_sent < STEADY:
+            pause()
             continue
         try:
             rep = dict(report, register=not registered)
@@ -278,6 +309,7 @@ def daemon():
             if not registered:
                 common.write_file(CLIENT_CERT, "# lab kubelet client credential of system:node:%s\n" % name, 0o600)
             registered = True
+            shared["uid"] = res.get("uid")
             last_report, last_sent = report, time.time()
             if last_err:
                 log("API server reachable again")
@@ -292,7 +324,10 @@ def daemon():
             if e.message != last_err:
                 log('"Unable to register node with API server" err="%s" node="%s"' % (e.message, name))
             last_err = e.message
-        time.sleep(INTERVAL)
+            if e.reason == "NotFound" and registered:
+                # its Node is gone: register it again at the next round
+                registered = False
+        pause()
 
 
 def main(tool, argv):

@@ -543,7 +543,7 @@ def heartbeat(st, name, report, now):
     """A kubelet's status update; registers the node the first time (like the kubelet does)."""
     n = st["nodes"].get(name)
     if n is None and not report.get("register", True):
-        # the kubelet registers its Node once, at start; a deleted Node stays deleted
+        # a status update of a Node that is gone: the kubelet registers it again (it asks with register)
         raise ApiError("NotFound", 'nodes "%s" not found' % name, 404)
     if n is None:
         n = {"uid": str(uuid.uuid4()), "createdAt": now, "taints": list(report.get("registerTaints") or []),
@@ -573,7 +573,7 @@ def heartbeat(st, name, report, now):
         st["resourceVersion"] += 1          # a status change is an update (persisted); a plain heartbeat is not
     n["kubelet"] = rep
     name_, ok, msg = cni_state(st)
-    out = {"registered": True}
+    out = {"registered": True, "uid": n["uid"]}
     if ok:
         fname, conf = CONFLISTS[name_]
         out["cni"] = {"file": fname, "content": json.dumps(conf, indent=2) + "\n"}

@@ -2,15 +2,15 @@
 
 A Kubernetes package is only installable after a pkgs.k8s.io repository for its minor has been configured
 (sources.list.d entry signed-by a keyring holding the dearmored Release.key) and `apt-get update` ran."""
+import contextlib
 import fnmatch
 import glob
 import os
 import re
 import sys
+import time
 
-from labnode import SERVICE_PACKAGES, assets, common, os_pkgdb
-
-LOCK = "/var/lib/dpkg/lock-frontend"
+from labnode import SERVICE_PACKAGES, assets, common, os_dpkg, os_pkgdb
 K8S_URI = re.compile(r"^https?://pkgs\.k8s\.io/core:/stable:/v(\d+\.\d+)/deb/?$")
 
 
@@ -215,16 +215,52 @@ def parse_opts(argv):
     return opts, args
 
 
+def lock_timeout(argv):
+    """Seconds from `-o DPkg::Lock::Timeout=N` (apt's configuration keys are case-insensitive); 0 by default."""
+    secs = 0
+    for i, a in enumerate(argv):
+        opt = argv[i + 1] if a == "-o" and i + 1 < len(argv) else a[2:] if a.startswith("-o") else None
+        if opt and "=" in opt:
+            k, v = opt.split("=", 1)
+            if k.strip().lower() == "dpkg::lock::timeout":
+                try:
+                    secs = int(v)
+                except ValueError:
+                    secs = 0
+    return secs
+
+
+@contextlib.contextmanager
+def frontend_lock(argv):
+    """The dpkg frontend lock as apt takes it: busy → apt names the holder and gives up, or with
+    -o DPkg::Lock::Timeout=N keeps trying for N seconds ("Waiting for cache lock: …"). Then apt refuses to go on
+    while dpkg was interrupted (a journal in /var/lib/dpkg/updates)."""
+    with os_dpkg.frontend_lock() as holder:
+        deadline = time.time() + lock_timeout(argv)
+        waited = 0
+        while holder() is not None and time.time() < deadline:
+            pid, name = holder()
+            sys.stderr.write("Waiting for cache lock: Could not get lock %s. It is held by process %d (%s)... %ds\n"
+                             % (os_dpkg.FRONTEND_LOCK, pid, name, waited))
+            sys.stderr.flush()
+            time.sleep(1)
+            waited += 1
+        busy = holder()
+        if busy is not None:
+            die("E: Could not get lock %s. It is held by process %d (%s)\n"
+                "N: Be aware that removing the lock file is not a solution and may break your system.\n"
+                "E: Unable to acquire the dpkg frontend lock (%s), is another process using it?"
+                % (os_dpkg.FRONTEND_LOCK, busy[0], busy[1], os_dpkg.FRONTEND_LOCK))
+        if os_dpkg.interrupted():
+            die("E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. ")
+        yield
+
+
 def install(argv, upgrade_all=False):
     opts, names = parse_opts(argv)
     if not common.is_root():
         not_root()
-    with common.flock(LOCK, blocking=False) as got:
-        if not got:
-            die("E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process %d (apt-get)\n"
-                "N: Be aware that removing the lock file is not a solution and may break your system.\n"
-                "E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process "
-                "using it?" % os.getppid())
+    with frontend_lock(argv):
         return _install(opts, names, upgrade_all)
 
 
@@ -318,25 +354,14 @@ def _install(opts, names, upgrade_all):
     if (extra or downgrades) and not opts["yes"]:
         common.out("Do you want to continue? [Y/n] Abort.\n")
         return 1
-    common.delay("apt-install", factor=max(1.0, len(all_changes) / 3.0))
     order = sorted(extra) + [n for n in names_order(changes)]
-    with common.state(common.PACKAGES_JSON, {"installed": {}, "held": []}) as db2:
-        for n in order:
-            v = all_changes[n]
-            common.out("Setting up %s (%s) ...\n" % (n, v))
-            os_pkgdb.install_files(n)
-            db2.setdefault("installed", {})[n] = v
-    # Debian policy: a package's service is enabled and started when it is installed
-    from labnode import os_systemctl
+    # dpkg's journal says what is being unpacked: killed from here on (SIGKILL, SIGPIPE once the caller is gone),
+    # the host is left "interrupted" until `dpkg --configure -a`, as a real one is
+    os_dpkg.begin([(n, all_changes[n]) for n in order])
+    common.delay("apt-install", factor=max(1.0, len(all_changes) / 3.0))
     for n in order:
-        for svc, pkg in SERVICE_PACKAGES.items():
-            if pkg == n:
-                with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as s:
-                    if svc not in s["enabled"]:
-                        s["enabled"].append(svc)
-                if n in installed:
-                    os_systemctl.stop(svc)
-                os_systemctl.start(svc, quiet=True)
+        common.out("Unpacking %s (%s) ...\n" % (n, all_changes[n]))
+    os_dpkg.configure_pending(upgraded=[n for n in order if n in installed])
     return 0
 
 
@@ -354,6 +379,11 @@ def remove(argv, purge=False):
     opts, names = parse_opts(argv)
     if not common.is_root():
         not_root()
+    with frontend_lock(argv):
+        return _remove(opts, names)
+
+
+def _remove(opts, names):
     db = common.packages_state()
     installed = db.get("installed", {})
     held = set(db.get("held", []))

@@ -1,8 +1,18 @@
-"""dpkg-query (-W [-f FORMAT], -s, -l) and dpkg (-l, -s, --print-architecture) over the lab's package
-database plus the base image's real dpkg status (read only)."""
+"""dpkg-query (-W [-f FORMAT], -s, -l) and dpkg (-l, -s, --print-architecture, --configure -a, --audit) over
+the lab's package database plus the base image's real dpkg status (read only).
+
+Installs go through dpkg's journal as on a real host: apt-get writes what it unpacks to /var/lib/dpkg/updates
+before the long part of an install and clears it once every package is set up. A run killed in between leaves
+the host "interrupted": apt-get refuses to install or remove until `dpkg --configure -a` sets up what was
+unpacked. The frontend lock (/var/lib/dpkg/lock-frontend) is a POSIX record lock, so a busy lock names its
+holder's pid as apt does."""
+import contextlib
+import errno
+import fcntl
 import fnmatch
 import os
 import re
+import struct
 import sys
 
 from labnode import common
@@ -40,6 +50,129 @@ def base_packages():
             if f.get("Package") and f.get("Status", "").endswith(" installed"):
                 _base[f["Package"]] = f
     return _base
+
+
+FRONTEND_LOCK = "/var/lib/dpkg/lock-frontend"
+UPDATES = "/var/lib/dpkg/updates"
+JOURNAL = os.path.join(UPDATES, "0000")
+
+
+def _process_name(pid):
+    """What apt calls a lock holder: its program name (a lab tool's own name, not python3)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return "unknown"
+    if "labnode" in args and args.index("labnode") + 1 < len(args):
+        return os.path.basename(args[args.index("labnode") + 1])
+    return os.path.basename(args[0]) if args else "unknown"
+
+
+@contextlib.contextmanager
+def frontend_lock():
+    """Yields `holder()`: None once this process holds the frontend lock (it is taken on the first call that
+    finds it free), else (pid, program) of the process holding it."""
+    os.makedirs(os.path.dirname(FRONTEND_LOCK), exist_ok=True)
+    fd = os.open(FRONTEND_LOCK, os.O_RDWR | os.O_CREAT, 0o640)
+    mine = [False]
+
+    def holder():
+        for _ in range(3):
+            if mine[0]:
+                return None
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                mine[0] = True
+                return None
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise
+            fmt = "hhqqi4x"
+            res = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(fmt, fcntl.F_WRLCK, 0, 0, 0, 0))
+            kind, _, _, _, pid = struct.unpack(fmt, res)
+            if kind != fcntl.F_UNLCK:
+                return pid, _process_name(pid)
+        return 0, "unknown"
+    try:
+        yield holder
+    finally:
+        os.close(fd)
+
+
+def interrupted():
+    try:
+        return any(n.isdigit() for n in os.listdir(UPDATES))
+    except OSError:
+        return False
+
+
+def begin(packages):
+    """Journal `packages` [(name, version)] as unpacked-not-configured (apt-get calls this before unpacking)."""
+    os.makedirs(UPDATES, exist_ok=True)
+    with open(JOURNAL + ".new", "w") as f:
+        for n, v in packages:
+            f.write("Package: %s\nStatus: install ok unpacked\nVersion: %s\n\n" % (n, v))
+    os.rename(JOURNAL + ".new", JOURNAL)
+
+
+def pending():
+    """[(name, version)] unpacked but not configured, from the journal."""
+    out = []
+    for name in sorted(n for n in os.listdir(UPDATES) if n.isdigit()) if os.path.isdir(UPDATES) else []:
+        try:
+            text = open(os.path.join(UPDATES, name)).read()
+        except OSError:
+            continue
+        for block in text.split("\n\n"):
+            f = dict(re.findall(r"^([A-Za-z-]+): (.*)$", block, re.M))
+            if f.get("Package"):
+                out.append((f["Package"], f.get("Version", "")))
+    return out
+
+
+def configure_pending(upgraded=()):
+    """Sets up every journalled package (files, database, then Debian's start of a package's service) and
+    clears the journal."""
+    from labnode import SERVICE_PACKAGES, os_pkgdb, os_systemctl
+    todo = pending()
+    for n, v in todo:
+        common.out("Setting up %s (%s) ...\n" % (n, v))
+        os_pkgdb.install_files(n)
+        with common.state(common.PACKAGES_JSON, {"installed": {}, "held": []}) as db:
+            db.setdefault("installed", {})[n] = v
+    for name in os.listdir(UPDATES) if os.path.isdir(UPDATES) else []:
+        if name.isdigit():
+            os.unlink(os.path.join(UPDATES, name))
+    # Debian policy: a package's service is enabled and started when it is installed
+    for n, _ in todo:
+        for svc, pkg in SERVICE_PACKAGES.items():
+            if pkg == n:
+                with common.state(common.SERVICES_JSON, {"enabled": [], "started": []}) as st:
+                    if svc not in st["enabled"]:
+                        st["enabled"].append(svc)
+                if n in upgraded:
+                    os_systemctl.stop(svc)
+                os_systemctl.start(svc, quiet=True)
+
+
+def configure(argv):
+    """`dpkg --configure -a` (or --pending): set up what an interrupted run unpacked."""
+    if not any(a in ("-a", "--pending") for a in argv):
+        common.fail("dpkg: error: --configure needs at least one package name argument\n\nType dpkg --help for "
+                    "help about installing and deinstalling packages [*];\nUse 'apt' or 'aptitude' for user-friendly "
+                    "package management;", 2)
+    if not common.is_root():
+        common.fail("dpkg: error: requested operation requires superuser privilege", 2)
+    with frontend_lock() as holder:
+        busy = holder()
+        if busy is not None:
+            common.fail("dpkg: error: dpkg frontend lock was locked by another process with pid %d\nNote: removing "
+                        "the lock file is always wrong, can damage the locked area\nand the entire system. See "
+                        "<https://wiki.debian.org/Teams/Dpkg/FAQ#db-lock>." % busy[0], 2)
+        installed = common.packages_state().get("installed", {})
+        configure_pending(upgraded=[n for n, _ in pending() if n in installed])
+    return 0
 
 
 def forkserver_preload():
@@ -168,7 +301,18 @@ def main(tool, argv):
         return 0
     if argv[:1] in (["-l"], ["--list"], ["-s"], ["--status"]):
         return query(argv)
+    if argv[:1] == ["--configure"]:
+        return configure(argv[1:])
+    if argv[:1] in (["--audit"], ["-C"]):
+        todo = pending()
+        if todo:
+            common.out("The following packages have been unpacked but not yet configured.\nThey must be configured "
+                       "using dpkg --configure or the configure\nmenu option in dselect for them to work:\n"
+                       + "".join(" %s\n" % n for n, _ in todo))
+            return 1
+        return 0
     if argv[:1] == ["--version"]:
         common.out("Debian 'dpkg' package management program version 1.21.1 (amd64).\n")
         return 0
-    common.fail("dpkg: error: this lab's dpkg only supports -l, -s and --print-architecture", 2)
+    common.fail("dpkg: error: this lab's dpkg only supports -l, -s, --print-architecture, --configure -a and --audit",
+                2)

@@ -204,6 +204,31 @@ def test_join_discovery_refusals(lab):
     assert lab.sh(3, "test -e /etc/kubernetes/kubelet.conf").returncode != 0
 
 
+def test_token_create_list_delete_and_a_join_with_a_deleted_token(lab):
+    digest = lab.ok(1, "kubeadm token create --print-join-command").split("sha256:")[1].split()[0]
+    tok = lab.ok(1, "kubeadm token create --ttl 2h --description 'for a test'").strip()
+    tid = tok.split(".")[0]
+    rows = [l.split() for l in lab.ok(1, "kubeadm token list").splitlines()]
+    assert rows[0][:4] == ["TOKEN", "TTL", "EXPIRES", "USAGES"]
+    assert any(r[0] == tok and r[1] in ("1h", "2h") for r in rows[1:]), rows
+    assert lab.ok(1, "kubeadm token delete %s" % tid).strip() == 'bootstrap token "%s" deleted' % tid
+    assert tok not in lab.ok(1, "kubeadm token list")
+    # gone from the cluster: discovery finds no signature for it
+    p = lab.sh(3, "kubeadm join %s.11:6443 --token %s --discovery-token-ca-cert-hash sha256:%s" % (NET, tok, digest))
+    assert p.returncode == 1
+    assert 'could not find a JWS signature in the cluster-info ConfigMap for token ID "%s"' % tid in p.stderr
+    # deleting it again, or a malformed one, fails as kubeadm does
+    p = lab.sh(1, "kubeadm token delete %s" % tok)
+    assert p.returncode == 1
+    assert 'failed to delete bootstrap token "%s": secrets "bootstrap-token-%s" not found' % (tid, tid) in p.stderr
+    p = lab.sh(1, "kubeadm token delete nope")
+    assert p.returncode == 1 and "given token didn't match pattern" in p.stderr
+    # created again under the same value, it works again (what bootstrap does when the cluster lost its token)
+    assert lab.ok(1, "kubeadm token create %s --ttl 2h" % tok).strip() == tok
+    assert tok in lab.ok(1, "kubeadm token list")
+    lab.ok(1, "kubeadm token delete %s" % tok)
+
+
 def test_control_plane_join_then_join_twice_refused(lab):
     p = lab.sh(1, "kubeadm token create --print-join-command")
     cmd = p.stdout.strip() + " --control-plane --certificate-key " + CERT_KEY

@@ -274,12 +274,25 @@ def test_drain(lab):
     assert 'namespace "shop" deleted' in out
     p = lab.sh(1, KC + "get deployment web -n shop")
     assert p.returncode == 1 and "NotFound" in p.stderr
-    # a deleted Node stays deleted: its kubelet registered once, at start, and does not re-register
+    # a Node deleted while its kubelet runs comes back at once: the kubelet registers it again (which is why
+    # the kubeadm procedure resets a node before deleting it)
+    uid = json.loads(lab.ok(1, KC + "get node lab-2 -o json"))["metadata"]["uid"]
     assert lab.ok(1, KC + "delete node lab-2").strip() == 'node "lab-2" deleted'
-    time.sleep(6)
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        p = lab.sh(1, KC + "get node lab-2 -o json")
+        if p.returncode == 0:
+            break
+        time.sleep(0.05)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["metadata"]["uid"] != uid
+    assert "registering it again" in lab.ok(2, "cat /var/log/labnode/kubelet.log")
+    # stopped first (what kubeadm reset does), it stays deleted
+    lab.ok(2, "systemctl stop kubelet")
+    assert lab.ok(1, KC + "delete node lab-2").strip() == 'node "lab-2" deleted'
+    time.sleep(2)
     p = lab.sh(1, KC + "get node lab-2")
     assert p.returncode == 1 and 'nodes "lab-2" not found' in p.stderr
-    assert "not found" in lab.ok(2, "tail -n 3 /var/log/labnode/kubelet.log")
 
 
 def _store(pod_subnet="10.244.0.0/16"):

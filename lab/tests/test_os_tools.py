@@ -365,3 +365,84 @@ def test_ss_shows_only_this_hosts_sockets(lab):
         assert l.ssh("lab-1", "ss -ltnH 'sport = :18090'", check=True).stdout == ""
     finally:
         l.exec("lab-2", "pkill -f 'http.server --bind %s 18090' || true" % a2)
+
+
+def _wait(cond, timeout=20.0, step=0.1):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_apt_lock_wait_and_an_interrupted_dpkg(lab, monkeypatch):
+    import re
+    monkeypatch.setenv("LAB_SCALE", "0.25")        # an apt-get install of one package takes 5 s
+    l = lab(1, profile="realistic", key="dpkg")
+    h = "lab-1"
+    l.ssh(h, "sudo -n apt-get update -q >/dev/null", check=True)
+    journal = lambda: l.exec(h, "ls /var/lib/dpkg/updates").stdout.strip() != ""  # noqa: E731
+    running = lambda: l.exec(h, "pgrep -f '[l]abnode apt-get' >/dev/null").returncode == 0  # noqa: E731
+
+    # a second apt-get gives up at once, naming the holder; told to wait (DPkg::Lock::Timeout), it waits
+    first = subprocess.Popen(l.ssh_argv(h) + ["sudo -n apt-get install -y -q containerd"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert _wait(journal), "apt-get did not start unpacking"
+    r = l.ssh(h, "sudo -n apt-get install -y -q containerd")
+    assert r.returncode == 100, r.stdout + r.stderr
+    assert re.search(r"E: Could not get lock /var/lib/dpkg/lock-frontend\. It is held by process \d+ \(apt-get\)",
+                     r.stderr), r.stderr
+    r = l.ssh(h, "sudo -n apt-get -o DPkg::Lock::Timeout=30 install -y -q containerd")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend" in r.stderr
+    assert "containerd is already the newest version" in r.stdout
+    out, err = first.communicate(timeout=30)
+    assert first.returncode == 0, out + err
+    assert "Setting up containerd" in out and not journal()
+    # a lock that stays busy: the wait ends after the time-out
+    l.ssh(h, "sudo -n apt-get purge -y -q containerd", check=True)
+    first = subprocess.Popen(l.ssh_argv(h) + ["sudo -n apt-get install -y -q containerd"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert _wait(journal)
+    r = l.ssh(h, "sudo -n apt-get -o DPkg::Lock::Timeout=1 install -y -q containerd")
+    assert r.returncode == 100 and "Unable to acquire the dpkg frontend lock" in r.stderr
+    first.communicate(timeout=30)
+
+    # killed half-way (kill -9): dpkg was interrupted; apt refuses until `dpkg --configure -a`
+    l.ssh(h, "sudo -n apt-get purge -y -q containerd", check=True)
+    first = subprocess.Popen(l.ssh_argv(h) + ["sudo -n apt-get install -y -q containerd"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert _wait(journal)
+    l.exec(h, "pkill -KILL -f '[l]abnode apt-get'")
+    first.communicate(timeout=30)
+    assert _wait(lambda: not running())
+    r = l.ssh(h, "sudo -n apt-get install -y -q containerd")
+    assert r.returncode == 100
+    assert "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem." in r.stderr
+    r = l.ssh(h, "sudo -n apt-get purge -y -q containerd")
+    assert r.returncode == 100 and "dpkg was interrupted" in r.stderr
+    assert l.ssh(h, "sudo -n apt-get update -q >/dev/null").returncode == 0    # the lists are not dpkg's
+    r = l.ssh(h, "dpkg --audit")
+    assert r.returncode == 1 and " containerd" in r.stdout
+    assert l.ssh(h, "dpkg --configure -a").returncode == 2                       # root only
+    r = l.ssh(h, "sudo -n dpkg --configure -a", check=True)
+    assert "Setting up containerd" in r.stdout
+    assert l.ssh(h, "dpkg --audit").returncode == 0
+    r = l.ssh(h, "sudo -n apt-get install -y -q containerd && systemctl is-active containerd", check=True)
+    assert "containerd is already the newest version" in r.stdout and r.stdout.strip().endswith("active")
+
+    # the caller gone (a killed ssh, a killed bootstrap): apt-get dies of SIGPIPE at its next line of output,
+    # and leaves the same state
+    l.ssh(h, "sudo -n apt-get purge -y -q containerd", check=True)
+    first = subprocess.Popen(l.ssh_argv(h) + ["sudo -n apt-get install -y -q containerd"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert _wait(journal)
+    first.kill()
+    first.communicate(timeout=30)
+    assert _wait(lambda: not running())
+    assert l.exec(h, "tail -n 1 /var/log/labnode/commands.log").stdout.startswith("141 apt-get install")
+    r = l.ssh(h, "sudo -n apt-get install -y -q containerd")
+    assert r.returncode == 100 and "dpkg was interrupted" in r.stderr
+    l.ssh(h, "sudo -n dpkg --configure -a", check=True)

@@ -6,14 +6,23 @@ public enum HelmRecipes {
     public static let valuesDirectory = "\(NodeRecipes.bootstrapDirectory)/helm"
     public static let objectsFile = "\(NodeRecipes.bootstrapDirectory)/objects.yaml"
     public static let pruneFile = "\(NodeRecipes.bootstrapDirectory)/prune.yaml"
-    /// How long `helm --wait` may take per release.
-    public static let releaseTimeout = "10m"
+    /// How long `helm --wait` may take per release: the plan's Helm limit less a minute, so that Helm reports
+    /// what it waited for before the limit stops it.
+    static func releaseTimeout(_ limits: ClusterPlan.Timeouts) -> String { "\(max(limits.helm - 60, 30))s" }
+
+    /// Each release has its own lock (releases install in parallel); Helm's own files have theirs.
+    static func releaseGuard(_ release: String, _ what: String, _ limits: ClusterPlan.Timeouts) -> RemoteGuard {
+        let safe = String(release.lowercased().map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" })
+        return RemoteGuard(lock: "helm-\(safe)", what: what, seconds: limits.helm, setting: "spec.timeouts.helm")
+    }
 
     static func releaseTarball(_ version: String, arch: String) -> String { "helm-\(version)-linux-\(arch).tar.gz" }
 
     /// Installs Helm `version` from its release artifact, checked against the published SHA-256 (kept when the
     /// right version is already there).
-    public static func install(version: String = Releases.helmVersion) -> ShellCommand {
+    public static func install(version: String = Releases.helmVersion, limits: ClusterPlan.Timeouts = .init())
+        -> ShellCommand
+    {
         let base = "https://get.helm.sh/"
         let lines = [
             "set -e",
@@ -30,7 +39,8 @@ public enum HelmRecipes {
             "fi",
             "mkdir -p -m 700 \(valuesDirectory)",
         ]
-        return ShellCommand(script: lines.joined(separator: "\n"), privileged: true)
+        return RemoteGuard(lock: "helm", what: "install helm \(version)", seconds: limits.helm,
+                           setting: "spec.timeouts.helm").command(lines.joined(separator: "\n"))
     }
 
     public static func valuesPath(_ r: HelmRelease) -> String { valuesPath(addon: r.addon, release: r.name) }
@@ -39,36 +49,40 @@ public enum HelmRecipes {
 
     /// Registers the chart's repository (under a lock: releases install in parallel and share Helm's
     /// repository file), then `helm upgrade --install` with our values file, waiting for the workloads.
-    public static func upgrade(_ r: HelmRelease) -> ShellCommand {
+    public static func upgrade(_ r: HelmRelease, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         let repo = Shell.join(["flock", "-w", "120", "\(valuesDirectory)/.repositories.lock", helmBinary, "repo", "add",
                                r.chart.repoName, r.chart.repoURL, "--force-update"])
         let upgrade = Shell.join([helmBinary, "upgrade", "--install", r.name, "\(r.chart.repoName)/\(r.chart.chart)",
                                   "--version", r.chart.version, "--namespace", r.namespace, "--create-namespace",
-                                  "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout,
+                                  "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout(limits),
                                   "--kubeconfig", NodeRecipes.adminKubeconfig])
-        return ShellCommand(script: "set -e\n\(repo) >/dev/null\n\(upgrade)", privileged: true)
+        return releaseGuard(r.name, "helm upgrade --install \(r.name) \(r.chart.chart) \(r.chart.version)", limits)
+            .command("set -e\n\(repo) >/dev/null\n\(upgrade)")
     }
 
     /// `helm uninstall`, where an already absent release counts as done.
-    public static func uninstall(_ rec: AddonRecord) -> ShellCommand {
+    public static func uninstall(_ rec: AddonRecord, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         let release = rec.release, namespace = rec.namespace
         let h = { (args: [String]) in Shell.join([helmBinary] + args + ["--kubeconfig", NodeRecipes.adminKubeconfig]) }
-        return ShellCommand(script: [
+        return releaseGuard(release, "helm uninstall \(release)", limits).command([
             "if ! \(h(["status", release, "--namespace", namespace])) >/dev/null 2>&1; then exit 0; fi",
-            h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout]),
+            h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout(limits)]),
             Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)]),
-        ].joined(separator: "\n"), privileged: true)
+        ].joined(separator: "\n"))
     }
 
+    /// How long applying or pruning the plan's objects may take.
+    static let objectsGuard = RemoteGuard(lock: "objects", what: "kubectl apply", seconds: 300)
+
     /// Server-side apply of the objects file, with bootstrap as the field manager.
-    public static let applyObjects = ShellCommand(
+    public static let applyObjects = objectsGuard.command(Shell.join(
         ["kubectl", "--kubeconfig", NodeRecipes.adminKubeconfig, "apply", "--server-side",
-         "--field-manager=bootstrap", "--force-conflicts", "-f", objectsFile], privileged: true)
+         "--field-manager=bootstrap", "--force-conflicts", "-f", objectsFile]))
 
     /// Deletes the objects named in the prune file; absent ones are fine.
-    public static let pruneObjects = ShellCommand(
-        ["kubectl", "--kubeconfig", NodeRecipes.adminKubeconfig, "delete", "--ignore-not-found", "-f", pruneFile],
-        privileged: true)
+    public static let pruneObjects = RemoteGuard(lock: "objects", what: "kubectl delete", seconds: 300).command(
+        Shell.join(["kubectl", "--kubeconfig", NodeRecipes.adminKubeconfig, "delete", "--ignore-not-found",
+                    "-f", pruneFile]))
 
     /// The prune file: just enough of each object to name it.
     public static func pruneDocument(_ records: [(key: String, record: ManifestRecord)]) -> String {

@@ -83,15 +83,43 @@ public enum NodeRecipes {
 
     // MARK: containerd
 
-    public static func containerd(_ family: OSFamily, version: String?) -> ShellCommand {
+    /// The package manager, as guarded commands run it: waiting a bounded time for its lock (another
+    /// process, such as unattended-upgrades on a fresh image, may hold it), after repairing an install that a
+    /// killed run left half-done (`dpkg --configure -a`).
+    static func packageManager(_ family: OSFamily, lockWait: Int) -> (prelude: [String], tool: String) {
+        switch family {
+        case .debian:
+            return ([
+                "export DEBIAN_FRONTEND=noninteractive",
+                // dpkg's journal holds what an interrupted run unpacked; apt refuses to work until it is set up
+                "if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ]; then dpkg --configure -a; fi",
+            ], "apt-get -o DPkg::Lock::Timeout=\(lockWait)")
+        case .fedora:
+            // dnf waits for its lock without a bound, or not at all (exit_on_lock): wait here, bounded
+            let pid = "/var/lib/dnf/rpmdb_lock.pid"
+            return ([
+                "i=0; while p=$(cat \(pid) 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; do",
+                "  [ $i -ge \(lockWait) ] && { echo \"dnf is still locked by process $p after \(lockWait)s\" >&2; exit 1; }",
+                "  sleep 1; i=$((i + 1))",
+                "done",
+            ], "dnf --setopt=exit_on_lock=True")
+        }
+    }
+
+    static func packagesGuard(_ what: String, _ limits: ClusterPlan.Timeouts) -> RemoteGuard {
+        RemoteGuard(lock: "packages", what: what, seconds: limits.packages, setting: "spec.timeouts.packages")
+    }
+
+    public static func containerd(_ family: OSFamily, version: String?, limits: ClusterPlan.Timeouts = .init())
+        -> ShellCommand
+    {
         let pkg = version.map { family == .debian ? "containerd=\($0)" : "containerd-\($0)" } ?? "containerd"
+        let pm = packageManager(family, lockWait: limits.packages / 2)
         // A fresh image's package lists are stale or empty: refresh them before installing.
         let install = family == .debian
-            ? "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
-                + "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + Shell.quote(pkg)
-            : "dnf install -y -q " + Shell.quote(pkg)
-        return ShellCommand(script: [
-            "set -e",
+            ? "\(pm.tool) update -q >/dev/null && \(pm.tool) install -y -q " + Shell.quote(pkg)
+            : "\(pm.tool) install -y -q " + Shell.quote(pkg)
+        let body = ["set -e"] + pm.prelude + [
             install,
             "mkdir -p /etc/containerd",
             "containerd config default > /etc/containerd/config.toml",
@@ -101,7 +129,8 @@ public enum NodeRecipes {
             "systemctl enable containerd >/dev/null 2>&1",
             "systemctl restart containerd",
             "systemctl is-active --quiet containerd",
-        ].joined(separator: "\n"))
+        ]
+        return packagesGuard("install containerd", limits).command(body.joined(separator: "\n"))
     }
 
     // MARK: Kubernetes repository and packages
@@ -110,19 +139,24 @@ public enum NodeRecipes {
         "https://pkgs.k8s.io/core:/stable:/v\(minor)/\(family == .debian ? "deb" : "rpm")/"
     }
 
-    public static func kubernetesRepo(_ family: OSFamily, minor: String) -> ShellCommand {
+    public static func kubernetesRepo(_ family: OSFamily, minor: String, limits: ClusterPlan.Timeouts = .init())
+        -> ShellCommand
+    {
         let base = repositoryBase(minor: minor, family: family)
+        let pm = packageManager(family, lockWait: limits.packages / 2)
+        let guarded = packagesGuard("add the Kubernetes \(minor) package repository", limits)
         switch family {
         case .debian:
             let keyring = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
             let list = "deb [signed-by=\(keyring)] \(base) /\n"
-            return ShellCommand(script: [
+            return guarded.command(([
                 "set -e",
                 "mkdir -p -m 755 /etc/apt/keyrings",
                 "curl -fsSL \(Shell.quote(base + "Release.key")) | gpg --dearmor --yes -o \(keyring)",
                 "printf %s \(Shell.quote(list)) > /etc/apt/sources.list.d/kubernetes.list",
-                "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null",
-            ].joined(separator: "\n"))
+            ] + pm.prelude + [
+                "\(pm.tool) update -q >/dev/null",
+            ]).joined(separator: "\n"))
         case .fedora:
             let repo = """
                 [kubernetes]
@@ -134,35 +168,37 @@ public enum NodeRecipes {
                 exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni
 
                 """
-            return ShellCommand(script: [
+            return guarded.command(([
                 "set -e",
                 "printf %s \(Shell.quote(repo)) > /etc/yum.repos.d/kubernetes.repo",
-                "dnf makecache -q >/dev/null",
-            ].joined(separator: "\n"))
+            ] + pm.prelude + [
+                "\(pm.tool) makecache -q >/dev/null",
+            ]).joined(separator: "\n"))
         }
     }
 
-    public static func kubernetesPackages(_ family: OSFamily, version: String) -> ShellCommand {
+    public static func kubernetesPackages(_ family: OSFamily, version: String, limits: ClusterPlan.Timeouts = .init())
+        -> ShellCommand
+    {
         let v = family.kubernetesPackageVersion(version)
+        let pm = packageManager(family, lockWait: limits.packages / 2)
+        let guarded = packagesGuard("install kubelet, kubeadm and kubectl \(version)", limits)
         switch family {
         case .debian:
             let pkgs = kubernetesPackages.map { "\($0)=\(v)" }
-            return ShellCommand(script: [
-                "set -e",
+            return guarded.command((["set -e"] + pm.prelude + [
                 // --allow-change-held-packages moves held packages to the pinned version; hold them again after.
-                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
-                    + Shell.join(pkgs),
+                "\(pm.tool) install -y -q --allow-downgrades --allow-change-held-packages " + Shell.join(pkgs),
                 "apt-mark hold \(Shell.join(kubernetesPackages)) >/dev/null",
                 // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
-            ].joined(separator: "\n"))
+            ]).joined(separator: "\n"))
         case .fedora:
             let pkgs = kubernetesPackages.map { "\($0)-\(v)" }
-            return ShellCommand(script: [
-                "set -e",
-                "dnf install -y -q --disableexcludes=kubernetes " + Shell.join(pkgs),
+            return guarded.command((["set -e"] + pm.prelude + [
+                "\(pm.tool) install -y -q --disableexcludes=kubernetes " + Shell.join(pkgs),
                 "systemctl enable kubelet >/dev/null 2>&1",
-            ].joined(separator: "\n"))
+            ]).joined(separator: "\n"))
         }
     }
 
@@ -171,36 +207,32 @@ public enum NodeRecipes {
     public static let initConfigPath = "\(bootstrapDirectory)/kubeadm-init.yaml"
     public static let joinConfigPath = "\(bootstrapDirectory)/kubeadm-join.yaml"
 
-    public static var kubeadmInit: ShellCommand {
+    public static func kubeadmInit(limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         once(unless: adminKubeconfig, ["kubeadm", "init", "--config", initConfigPath, "--upload-certs"],
-             writingStdinTo: initConfigPath)
+             writingStdinTo: initConfigPath,
+             RemoteGuard(lock: "kubeadm", what: "kubeadm init", seconds: limits.`init`, setting: "spec.timeouts.init"))
     }
 
-    public static var kubeadmJoin: ShellCommand {
+    public static func kubeadmJoin(limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         once(unless: "/etc/kubernetes/kubelet.conf", ["kubeadm", "join", "--config", joinConfigPath],
-             writingStdinTo: joinConfigPath)
+             writingStdinTo: joinConfigPath,
+             RemoteGuard(lock: "kubeadm", what: "kubeadm join", seconds: limits.join, setting: "spec.timeouts.join"))
     }
 
     /// The first line `once` prints when its marker shows the command already happened.
     public static let alreadyDone = "bootstrap: already done"
 
-    /// Runs a one-shot command under a host-wide lock, unless `marker` shows it already happened. Its config
-    /// file (it carries the join token and certificate key) is written 0600 from the command's standard input,
-    /// under the lock and only when the command will run: one round trip, and the secrets never touch a
-    /// command line or a temporary file. The command's output goes to a file first, so a lost SSH connection (a
-    /// killed run) cannot kill it half-way with SIGPIPE: it finishes on its own, and the next run waits for it
-    /// here instead of racing it.
-    static func once(unless marker: String, _ argv: [String], writingStdinTo config: String) -> ShellCommand {
-        let log = "\(bootstrapDirectory)/\(argv.prefix(2).joined(separator: "-")).log"
-        return ShellCommand(script: [
-            "mkdir -p -m 700 \(bootstrapDirectory)",
-            "exec 9>\(bootstrapDirectory)/kubeadm.lock",
-            "flock -w 600 9 || { echo 'another kubeadm run still holds \(bootstrapDirectory)/kubeadm.lock on this host after 10 minutes' >&2; exit 1; }",
+    /// Runs a one-shot command guarded (see `RemoteGuard`: host-wide lock, output to a file, time limit), unless
+    /// `marker` shows it already happened. Its config file (it carries the join token and certificate key) is
+    /// written 0600 from the command's standard input, under the lock and only when the command will run: one
+    /// round trip, and the secrets never touch a command line or a temporary file.
+    static func once(unless marker: String, _ argv: [String], writingStdinTo config: String, _ guarded: RemoteGuard)
+        -> ShellCommand
+    {
+        guarded.command(Shell.join(argv), underLock: [
             "if [ -f \(Shell.quote(marker)) ]; then echo '\(alreadyDone) (\(marker) exists)'; exit 0; fi",
             "(umask 077 && rm -f \(Shell.quote(config)) && cat > \(Shell.quote(config))) || exit 1",
-            "\(Shell.join(argv)) >\(log) 2>&1 </dev/null; rc=$?",
-            "cat \(log); exit $rc",
-        ].joined(separator: "\n"))
+        ])
     }
 
     /// Is this host a node already? (init or join finished, even if the state does not know it yet)
@@ -214,6 +246,19 @@ public enum NodeRecipes {
 
     /// The remote host's clock, in seconds since the epoch (expiry decisions use the cluster's clock).
     public static let remoteTime = ShellCommand(["date", "+%s"], privileged: false)
+
+    /// The cluster's clock (`now=SECONDS`) and whether the bootstrap token with this ID still exists there
+    /// (`token=present|absent|unknown`), in one round trip. Only the ID goes on the command line, and only
+    /// whether it was found comes back: `kubeadm token list` prints whole tokens, which stay on the host.
+    public static func clockAndToken(id: String) -> ShellCommand {
+        ShellCommand(script: [
+            "echo \"now=$(date +%s)\"",
+            "if list=$(kubeadm token list --kubeconfig \(adminKubeconfig) 2>/dev/null); then",
+            "  printf '%s\\n' \"$list\" | awk -v id=\(Shell.quote(id)) "
+                + "'index($1, id \".\") == 1 { found = 1 } END { print found ? \"token=present\" : \"token=absent\" }'",
+            "else echo token=unknown; fi",
+        ].joined(separator: "\n"))
+    }
 
     public static func createToken(_ token: Secret, ttl: String) -> ShellCommand {
         ShellCommand(script: "kubeadm token create \(Shell.quote(token.revealed)) --ttl \(Shell.quote(ttl)) >/dev/null",
@@ -257,30 +302,39 @@ public enum NodeRecipes {
 
     // MARK: reset
 
-    public static func reset(_ family: OSFamily?, purge: Bool) -> ShellCommand {
+    /// `kubeadm reset` and the clean-up kubeadm leaves to the user, guarded under the kubeadm lock (a reset never
+    /// runs while a kubeadm init or join of another run is still going on on the host).
+    public static func reset(_ family: OSFamily?, purge: Bool, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         var lines = [
             "if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f >/dev/null 2>&1 || kubeadm reset -f; fi",
-            "rm -rf /etc/cni/net.d /var/lib/cni \(bootstrapDirectory) /root/.kube",
+            "rm -rf /etc/cni/net.d /var/lib/cni /root/.kube",
+            // Everything bootstrap left (configs with secrets, values, outputs) but the locks, which other
+            // commands may hold or wait for, and the log this reset writes to.
+            "find \(bootstrapDirectory) -mindepth 1 -maxdepth 1 ! -name '*.lock' ! -name kubeadm.log -exec rm -rf {} + 2>/dev/null || true",
             "for i in cni0 flannel.1 vxlan.calico tunl0; do ip link delete \"$i\" >/dev/null 2>&1 || true; done",
             "iptables -F && iptables -t nat -F && iptables -t mangle -F && iptables -X || true",
         ]
         if purge {
             switch family {
             case .debian?:
-                lines += [
+                let pm = packageManager(.debian, lockWait: limits.packages / 2)
+                lines += pm.prelude + [
                     "apt-mark unhold \(Shell.join(kubernetesPackages)) >/dev/null 2>&1 || true",
-                    "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
+                    "\(pm.tool) purge -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
                     "rm -f /etc/apt/sources.list.d/kubernetes.list /etc/apt/keyrings/kubernetes-apt-keyring.gpg",
                 ]
             case .fedora?:
-                lines += [
-                    "dnf remove -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
+                let pm = packageManager(.fedora, lockWait: limits.packages / 2)
+                lines += pm.prelude + [
+                    "\(pm.tool) remove -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
                     "rm -f /etc/yum.repos.d/kubernetes.repo",
                 ]
             case nil:
                 break
             }
         }
-        return ShellCommand(script: lines.joined(separator: "\n"))
+        let seconds = purge ? max(limits.join, limits.packages) : limits.join
+        return RemoteGuard(lock: "kubeadm", what: "kubeadm reset", seconds: seconds, setting: "spec.timeouts.join")
+            .command(lines.joined(separator: "\n"))
     }
 }

@@ -5,7 +5,10 @@ struct ContainerdStep: HostStep {
     let name = StepName.containerd
 
     func run(_ ctx: StepContext) async throws -> StepResult {
-        try await ctx.runner.run(NodeRecipes.containerd(ctx.family, version: ctx.plan.spec.containerRuntime.containerdVersion))
+        let limits = ctx.plan.spec.timeouts
+        try await ctx.runner.run(NodeRecipes.containerd(ctx.family, version: ctx.plan.spec.containerRuntime.containerdVersion,
+                                                        limits: limits),
+                                 timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
         return .changed
     }
 }

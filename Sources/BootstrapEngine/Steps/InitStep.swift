@@ -15,14 +15,40 @@ struct InitStep: HostStep {
         }
         let (token, key) = try await ctx.cluster.secretsForInit()
         let config = try KubeadmConfig.initConfig(plan: ctx.plan, host: ctx.host, token: token, certificateKey: key)
+        let limits = ctx.plan.spec.timeouts
         do {
-            try await r.run(NodeRecipes.kubeadmInit, stdin: Data(config.utf8), timeout: .seconds(900))
+            try await r.run(NodeRecipes.kubeadmInit(limits: limits), stdin: Data(config.utf8),
+                            timeout: .seconds(RemoteGuard.sessionLimit(limits.`init`)))
         } catch {
             // A failed init can leave half a control plane behind; clean it so the next run starts afresh.
-            _ = try? await r.probe(ShellCommand(["kubeadm", "reset", "-f"]))
+            await KubeadmCleanup.afterFailure(error, of: "kubeadm init", ctx: ctx)
             throw error
         }
         try await ctx.cluster.recordInit(on: ctx.host.name)
         return .changed
+    }
+}
+
+/// The `kubeadm reset` after a failed init or join, only when the failure was that command's own: it exited
+/// non-zero, ran out of its time, or was stopped by Ctrl-C. Not when it never started because the host's
+/// kubeadm lock is held (another run's init or join may be under way), nor when the connection failed (the
+/// command may still be running, or have succeeded).
+enum KubeadmCleanup {
+    static func afterFailure(_ error: Error, of what: String, ctx: StepContext) async {
+        switch error as? EngineError {
+        case .commandFailed?, .timeout?, .cancelled?:
+            break
+        default:
+            return
+        }
+        let runner = ctx.runner
+        let limits = ctx.plan.spec.timeouts
+        // Not a child of the (possibly cancelled) step: the reset must run even after Ctrl-C. It takes the same
+        // kubeadm lock, so it waits for the stopped command to be gone.
+        let reset = Task {
+            _ = try? await runner.probe(NodeRecipes.reset(ctx.family, purge: false, limits: limits),
+                                        timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
+        }
+        await reset.value
     }
 }

@@ -24,11 +24,14 @@ struct JoinStep: HostStep {
         let config = try KubeadmConfig.joinConfig(plan: ctx.plan, host: ctx.host, token: token, caCertHash: hash,
                                                   certificateKey: key)
         let result: CommandResult
+        let limits = ctx.plan.spec.timeouts
         do {
-            result = try await r.run(NodeRecipes.kubeadmJoin, stdin: Data(config.utf8), timeout: .seconds(900))
+            result = try await r.run(NodeRecipes.kubeadmJoin(limits: limits), stdin: Data(config.utf8),
+                                     timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
         } catch {
-            // A half-done join leaves files that make the next join refuse; clean them.
-            _ = try? await r.probe(ShellCommand(["kubeadm", "reset", "-f"]))
+            // A half-done join leaves files that make the next join refuse; clean them (only after a failure
+            // of this join itself: see KubeadmCleanup).
+            await KubeadmCleanup.afterFailure(error, of: "kubeadm join", ctx: ctx)
             throw error
         }
         if result.stdoutText.hasPrefix(NodeRecipes.alreadyDone) { return .alreadyDone }

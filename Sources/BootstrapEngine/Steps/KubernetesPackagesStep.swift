@@ -5,7 +5,10 @@ struct KubernetesPackagesStep: HostStep {
     let name = StepName.kubernetesPackages
 
     func run(_ ctx: StepContext) async throws -> StepResult {
-        try await ctx.runner.run(NodeRecipes.kubernetesPackages(ctx.family, version: ctx.plan.spec.kubernetes.version))
+        let limits = ctx.plan.spec.timeouts
+        try await ctx.runner.run(NodeRecipes.kubernetesPackages(ctx.family, version: ctx.plan.spec.kubernetes.version,
+                                                                limits: limits),
+                                 timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
         return .changed
     }
 }

@@ -5,7 +5,9 @@ struct KubernetesRepoStep: HostStep {
     let name = StepName.kubernetesRepo
 
     func run(_ ctx: StepContext) async throws -> StepResult {
-        try await ctx.runner.run(NodeRecipes.kubernetesRepo(ctx.family, minor: ctx.plan.kubernetesMinor))
+        let limits = ctx.plan.spec.timeouts
+        try await ctx.runner.run(NodeRecipes.kubernetesRepo(ctx.family, minor: ctx.plan.kubernetesMinor, limits: limits),
+                                 timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
         return .changed
     }
 }
