@@ -521,18 +521,23 @@ def boot_host(ld, name):
     return p
 
 
-def wait_ready(ld, hosts, procs, timeout=60.0):
+def wait_ready(ld, hosts, procs, timeout=180.0):
+    """The hosts that did not come up, each with why. Generous: on a loaded machine (CI beside other builds) a
+    boot can take far longer than its usual second; coming up is a precondition, not a timing."""
     pending = {h["name"]: h for h in hosts}
-    deadline = time.time() + timeout
+    t0 = time.time()
+    deadline = t0 + timeout
     while pending and time.time() < deadline:
         for name in list(pending):
             if os.path.exists(os.path.join(host_dir(ld, name), "ready")) and port_open(pending[name]["address"]):
                 del pending[name]
             elif procs[name].poll() is not None:
-                return sorted(pending)  # its boot script failed: no point waiting
+                # its boot script failed: no point waiting
+                return [(n, "its boot script exited with %d after %.1fs" % (procs[n].returncode, time.time() - t0)
+                         if procs[n].poll() is not None else "still booting") for n in sorted(pending)]
         if pending:
             time.sleep(0.05)
-    return sorted(pending)
+    return [(n, "not up after %.0fs" % timeout) for n in sorted(pending)]
 
 
 # ------------------------------------------------------------------ commands
@@ -610,11 +615,12 @@ def cmd_up(args):
     procs = {h["name"]: boot_host(ld, h["name"]) for h in hosts}
     missing = wait_ready(ld, hosts, procs)
     if missing:
-        for n in missing[:3]:
+        for n, why in missing[:3]:
+            sys.stderr.write("--- %s: %s\n" % (n, why))
             sys.stderr.write("--- %s boot.log:\n%s" % (n, read_text(os.path.join(host_dir(ld, n), "boot.log"))))
             sys.stderr.write("--- %s sshd.log:\n%s" % (n, read_text(os.path.join(host_dir(ld, n), "sshd.log"))))
         teardown(ld)
-        die("%d hosts did not come up (%s...); lab torn down" % (len(missing), missing[0]), 1)
+        die("%d hosts did not come up (%s...); lab torn down" % (len(missing), missing[0][0]), 1)
     save_json(os.path.join(ld, "inventory.json"), inv)
     print("lab: %d %s hosts up in %.1fs (%s.11-%s.%d), profile %s, LAB_DIR=%s"
           % (len(hosts), args.os, time.time() - t0, net, net, 10 + len(hosts), args.profile, ld))
