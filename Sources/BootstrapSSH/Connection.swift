@@ -99,6 +99,7 @@ final class Connection: @unchecked Sendable {
         }
         session = s
         libssh2_session_set_blocking(s, 0)
+        try KnownHosts.preferKnownTypes(session: s, endpoint: endpoint)
         do {
             try call(deadline, what: "SSH handshake", kind: .handshake) { libssh2_session_handshake(s, self.fd) }
         } catch let error as SSHError where error.kind == .connectTimeout {
