@@ -79,6 +79,10 @@ enum RunSupport {
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler {
             if flag.isCancelled { _exit(130) }
+            if Approval.isAsking {
+                FileHandle.standardOutput.write(Data("\nCancelled; nothing was changed.\n".utf8))
+                _exit(130)
+            }
             flag.cancel()
             printer.note("interrupted: no new steps will start; waiting for running steps (Ctrl-C again to quit now)")
         }
