@@ -84,8 +84,11 @@ struct Connector {
                         sessions.add(session)
                         events(.connected(host: ep.name, elapsed: clock.now - t0))
                         return (ep.name, .success(HostRunner(name: ep.name, session: session, events: events, redactor: redactor)))
+                    } catch let e as EngineError {
+                        return (ep.name, .failure(e))
                     } catch {
-                        return (ep.name, .failure(.unreachable(host: ep.name, reason: String(describing: error))))
+                        return (ep.name, .failure(.unreachable(host: ep.name,
+                                                               reason: ErrorText.describe(error, about: ep.name))))
                     }
                 }
             }
@@ -181,7 +184,7 @@ public final class ApplyEngine: Sendable {
             switch connected[ep.name] {
             case .success(let r)?: runners[ep.name] = r
             case .failure(let e)?:
-                events(.preflight(host: ep.name, severity: .error, message: e.description))
+                events(.preflight(host: ep.name, severity: .error, message: ErrorText.describe(e, about: ep.name)))
                 problems.append(e.description)
             case nil: break
             }
@@ -191,7 +194,7 @@ public final class ApplyEngine: Sendable {
             case .success(let r)?: oldRunners[ep.name] = r
             case .failure(let e)?:
                 events(.preflight(host: ep.name, severity: .warning,
-                                  message: "\(e.description); its reset will fail and it stays in the state"))
+                                  message: "\(ErrorText.describe(e, about: ep.name)); its reset will fail and it stays in the state"))
             case nil: break
             }
         }
@@ -233,7 +236,7 @@ public final class ApplyEngine: Sendable {
 
         for name in removals {
             let runner = oldRunners[name]
-            jobs.append(Job(id: "remove/\(name)") { [self] in
+            jobs.append(Job(id: "remove/\(name)", subject: name) { [self] in
                 try await self.removeHost(name, runner: runner, cluster: cluster)
             })
         }
@@ -255,7 +258,7 @@ public final class ApplyEngine: Sendable {
                     previousCPJoin = id
                 default: break
                 }
-                jobs.append(Job(id: id, dependencies: deps) { [self] in
+                jobs.append(Job(id: id, dependencies: deps, subject: host.name) { [self] in
                     try await self.runStep(StepKinds.step(step.name), ctx: ctx, inputHash: step.inputHash)
                 })
                 hostJobIDs.append(id)
@@ -326,7 +329,7 @@ public final class ApplyEngine: Sendable {
                                  ran: result == .changed))
         } catch {
             events(.stepFailed(host: ctx.host.name, step: step.name.rawValue, elapsed: clock.now - t0,
-                               error: redact(String(describing: error), redactor.secrets)))
+                               error: redact(ErrorText.describe(error, about: ctx.host.name), redactor.secrets)))
             throw error
         }
     }
@@ -401,7 +404,7 @@ public final class ApplyEngine: Sendable {
             events(.stepFinished(host: name, step: "remove", elapsed: clock.now - t0, ran: true))
         } catch {
             events(.stepFailed(host: name, step: "remove", elapsed: clock.now - t0,
-                               error: redact(String(describing: error), redactor.secrets)))
+                               error: redact(ErrorText.describe(error, about: name), redactor.secrets)))
             throw error
         }
     }

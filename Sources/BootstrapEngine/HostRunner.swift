@@ -21,29 +21,42 @@ public final class HostRunner: Sendable {
     public func probe(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(300))
         async throws -> CommandResult
     {
-        let secrets = command.secrets + redactor.secrets
-        events(.command(host: name, command: redact(command.script, secrets)))
-        let host = name
-        let sink = events
-        let result = try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
-            sink(.output(host: host, stream: stream, line: redact(line, secrets)))
-        }
-        return result
+        try await execute(command, stdin: stdin, timeout: timeout).result
     }
 
-    /// Runs `command` and throws `EngineError.commandFailed` unless it succeeds.
+    /// Runs `command` and throws `EngineError.commandFailed` unless it succeeds. The error names the command
+    /// that failed: the failed step of a script of steps, else the whole command.
     @discardableResult
     public func run(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(900))
         async throws -> CommandResult
     {
-        let result = try await probe(command, stdin: stdin, timeout: timeout)
+        let (result, step) = try await execute(command, stdin: stdin, timeout: timeout)
         guard result.succeeded else {
             let secrets = command.secrets + redactor.secrets
             throw EngineError.commandFailed(
-                host: name, command: redact(command.script, secrets), status: result.exitStatus,
+                host: name, command: redact(step ?? command.shown, secrets), status: result.exitStatus,
                 signal: result.exitSignal, stderr: redact(result.stderrText + result.stdoutText.suffix(2000), secrets))
         }
         return result
+    }
+
+    /// Runs `command`, reporting it and its output; a script's report of its failed step is taken out of the
+    /// output and returned as the step's name.
+    private func execute(_ command: ShellCommand, stdin: Data?, timeout: Duration) async throws
+        -> (result: CommandResult, failedStep: String?)
+    {
+        let secrets = command.secrets + redactor.secrets
+        events(.command(host: name, command: redact(command.shown, secrets)))
+        let host = name
+        let sink = events
+        var result = try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
+            guard let line = stream == .stderr ? ShellCommand.withoutStepReport(line) : line else { return }
+            sink(.output(host: host, stream: stream, line: redact(line, secrets)))
+        }
+        guard !command.stepNames.isEmpty else { return (result, nil) }
+        let (step, stderr) = command.failedStep(in: result.stderrText)
+        result.stderr = Data(stderr.utf8)
+        return (result, step)
     }
 
     /// Uploads a file (0600 unless told otherwise).

@@ -16,6 +16,8 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
     case notLocked(path: String)
     case notLoaded(path: String)
     case io(path: String, operation: String, errno: Int32)
+    /// The path names a directory (or another non-file).
+    case notAFile(path: String, what: String)
 
     static func text(errno e: Int32) -> String {
         guard let p = strerror(e) else { return "error \(e)" }
@@ -42,6 +44,9 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
             return "internal error: state \(p) exists but was written without being loaded first"
         case .io(let p, let op, let e):
             return "\(op) \(p): \(StateError.text(errno: e))"
+        case .notAFile(let p, let what):
+            return "\(p) is \(what), not a state file. Pass --state with the path of a state file "
+                + "(NAME.state.json; by default in .bootstrap/ beside the plan)."
         }
     }
 }
@@ -208,8 +213,14 @@ public final class StateStore: @unchecked Sendable {
     public func load(expectName: String?, expectLineage: String? = nil) throws -> ClusterState? {
         try mutex.withLock {
             guard let data = FileManager.default.contents(atPath: path) else {
-                if FileManager.default.fileExists(atPath: path) {
-                    throw StateError.io(path: path, operation: "cannot read", errno: EACCES)
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                    if isDirectory.boolValue { throw StateError.notAFile(path: path, what: "a directory") }
+                    // Say what really failed (it used to be taken for a permission problem).
+                    let fd = open(path, O_RDONLY | O_CLOEXEC)
+                    let code = fd < 0 ? errno : EIO
+                    if fd >= 0 { close(fd) }
+                    throw StateError.io(path: path, operation: "cannot read", errno: code)
                 }
                 loaded = true
                 diskLineage = nil

@@ -15,22 +15,21 @@ public enum HelmRecipes {
     /// right version is already there).
     public static func install(version: String = Releases.helmVersion) -> ShellCommand {
         let base = "https://get.helm.sh/"
-        let lines = [
-            "set -e",
-            "if [ \"$(\(helmBinary) version --template '{{.Version}}' 2>/dev/null)\" != \(Shell.quote(version)) ]; then",
-            "  case \"$(uname -m)\" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) echo \"unsupported architecture $(uname -m)\" >&2; exit 1 ;; esac",
-            "  tarball=\(Shell.quote("helm-\(version)-linux-"))\"$arch\".tar.gz",
-            "  tmp=$(mktemp -d)",
-            "  trap 'rm -rf \"$tmp\"' EXIT",
-            "  curl -fsSL -o \"$tmp/$tarball\" \(Shell.quote(base))\"$tarball\"",
-            "  curl -fsSL -o \"$tmp/$tarball.sha256sum\" \(Shell.quote(base))\"$tarball.sha256sum\"",
-            "  (cd \"$tmp\" && sha256sum --check --strict --quiet \"$tarball.sha256sum\")",
-            "  tar -xzf \"$tmp/$tarball\" -C \"$tmp\" \"linux-$arch/helm\"",
-            "  install -m 0755 \"$tmp/linux-$arch/helm\" \(helmBinary)",
-            "fi",
+        let steps: [ShellCommand.Step] = [
             "mkdir -p -m 700 \(valuesDirectory)",
+            .init("if [ \"$(\(helmBinary) version --template '{{.Version}}' 2>/dev/null)\" = \(Shell.quote(version)) ]; then exit 0; fi",
+                  name: "\(helmBinary) version"),
+            .init("case \"$(uname -m)\" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) echo \"unsupported architecture $(uname -m)\" >&2; exit 1 ;; esac",
+                  name: "uname -m (the architecture)"),
+            "tarball=\(Shell.quote("helm-\(version)-linux-"))\"$arch\".tar.gz",
+            "tmp=$(mktemp -d)",
+            "curl -fsSL -o \"$tmp/$tarball\" \(Shell.quote(base))\"$tarball\"",
+            "curl -fsSL -o \"$tmp/$tarball.sha256sum\" \(Shell.quote(base))\"$tarball.sha256sum\"",
+            "(cd \"$tmp\" && sha256sum --check --strict --quiet \"$tarball.sha256sum\")",
+            "tar -xzf \"$tmp/$tarball\" -C \"$tmp\" \"linux-$arch/helm\"",
+            "install -m 0755 \"$tmp/linux-$arch/helm\" \(helmBinary)",
         ]
-        return ShellCommand(script: lines.joined(separator: "\n"), privileged: true)
+        return ShellCommand(steps: steps, cleanup: "[ -z \"${tmp:-}\" ] || rm -rf \"$tmp\"", privileged: true)
     }
 
     public static func valuesPath(_ r: HelmRelease) -> String { valuesPath(addon: r.addon, release: r.name) }
@@ -46,18 +45,18 @@ public enum HelmRecipes {
                                   "--version", r.chart.version, "--namespace", r.namespace, "--create-namespace",
                                   "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout,
                                   "--kubeconfig", NodeRecipes.adminKubeconfig])
-        return ShellCommand(script: "set -e\n\(repo) >/dev/null\n\(upgrade)", privileged: true)
+        return ShellCommand(steps: [.init("\(repo) >/dev/null", name: repo), .init(upgrade)], privileged: true)
     }
 
     /// `helm uninstall`, where an already absent release counts as done.
     public static func uninstall(_ rec: AddonRecord) -> ShellCommand {
         let release = rec.release, namespace = rec.namespace
         let h = { (args: [String]) in Shell.join([helmBinary] + args + ["--kubeconfig", NodeRecipes.adminKubeconfig]) }
-        return ShellCommand(script: [
+        return ShellCommand(steps: [
             "if ! \(h(["status", release, "--namespace", namespace])) >/dev/null 2>&1; then exit 0; fi",
-            h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout]),
-            Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)]),
-        ].joined(separator: "\n"), privileged: true)
+            .init(h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout])),
+            .init(Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)])),
+        ], privileged: true)
     }
 
     /// Server-side apply of the objects file, with bootstrap as the field manager.

@@ -68,8 +68,7 @@ public enum NodeRecipes {
     public static var prepare: ShellCommand {
         let modules = kernelModules.joined(separator: "\n") + "\n"
         let sysctlText = sysctls.map { "\($0.0) = \($0.1)" }.joined(separator: "\n") + "\n"
-        return ShellCommand(script: [
-            "set -e",
+        return ShellCommand(steps: [
             "swapoff -a",
             // Comment out every active swap line so swap stays off after a reboot.
             #"sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#/' /etc/fstab"#,
@@ -78,7 +77,7 @@ public enum NodeRecipes {
             "modprobe -a " + Shell.join(kernelModules),
             "printf %s \(Shell.quote(sysctlText)) > /etc/sysctl.d/99-kubernetes.conf",
             "sysctl --system >/dev/null",
-        ].joined(separator: "\n"))
+        ])
     }
 
     // MARK: containerd
@@ -87,12 +86,10 @@ public enum NodeRecipes {
         let pkg = version.map { family == .debian ? "containerd=\($0)" : "containerd-\($0)" } ?? "containerd"
         // A fresh image's package lists are stale or empty: refresh them before installing.
         let install = family == .debian
-            ? "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && "
-                + "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + Shell.quote(pkg)
-            : "dnf install -y -q " + Shell.quote(pkg)
-        return ShellCommand(script: [
-            "set -e",
-            install,
+            ? ["DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null",
+               "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + Shell.quote(pkg)]
+            : ["dnf install -y -q " + Shell.quote(pkg)]
+        return ShellCommand(steps: install + [
             "mkdir -p /etc/containerd",
             "containerd config default > /etc/containerd/config.toml",
             "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
@@ -101,7 +98,7 @@ public enum NodeRecipes {
             "systemctl enable containerd >/dev/null 2>&1",
             "systemctl restart containerd",
             "systemctl is-active --quiet containerd",
-        ].joined(separator: "\n"))
+        ])
     }
 
     // MARK: Kubernetes repository and packages
@@ -116,13 +113,12 @@ public enum NodeRecipes {
         case .debian:
             let keyring = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
             let list = "deb [signed-by=\(keyring)] \(base) /\n"
-            return ShellCommand(script: [
-                "set -e",
+            return ShellCommand(steps: [
                 "mkdir -p -m 755 /etc/apt/keyrings",
                 "curl -fsSL \(Shell.quote(base + "Release.key")) | gpg --dearmor --yes -o \(keyring)",
                 "printf %s \(Shell.quote(list)) > /etc/apt/sources.list.d/kubernetes.list",
                 "DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null",
-            ].joined(separator: "\n"))
+            ])
         case .fedora:
             let repo = """
                 [kubernetes]
@@ -134,11 +130,10 @@ public enum NodeRecipes {
                 exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni
 
                 """
-            return ShellCommand(script: [
-                "set -e",
+            return ShellCommand(steps: [
                 "printf %s \(Shell.quote(repo)) > /etc/yum.repos.d/kubernetes.repo",
                 "dnf makecache -q >/dev/null",
-            ].joined(separator: "\n"))
+            ])
         }
     }
 
@@ -147,22 +142,20 @@ public enum NodeRecipes {
         switch family {
         case .debian:
             let pkgs = kubernetesPackages.map { "\($0)=\(v)" }
-            return ShellCommand(script: [
-                "set -e",
+            return ShellCommand(steps: [
                 // --allow-change-held-packages moves held packages to the pinned version; hold them again after.
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
                     + Shell.join(pkgs),
                 "apt-mark hold \(Shell.join(kubernetesPackages)) >/dev/null",
                 // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
-            ].joined(separator: "\n"))
+            ])
         case .fedora:
             let pkgs = kubernetesPackages.map { "\($0)-\(v)" }
-            return ShellCommand(script: [
-                "set -e",
+            return ShellCommand(steps: [
                 "dnf install -y -q --disableexcludes=kubernetes " + Shell.join(pkgs),
                 "systemctl enable kubelet >/dev/null 2>&1",
-            ].joined(separator: "\n"))
+            ])
         }
     }
 
@@ -192,15 +185,18 @@ public enum NodeRecipes {
     /// here instead of racing it.
     static func once(unless marker: String, _ argv: [String], writingStdinTo config: String) -> ShellCommand {
         let log = "\(bootstrapDirectory)/\(argv.prefix(2).joined(separator: "-")).log"
-        return ShellCommand(script: [
-            "mkdir -p -m 700 \(bootstrapDirectory)",
-            "exec 9>\(bootstrapDirectory)/kubeadm.lock",
-            "flock -w 600 9 || { echo 'another kubeadm run still holds \(bootstrapDirectory)/kubeadm.lock on this host after 10 minutes' >&2; exit 1; }",
-            "if [ -f \(Shell.quote(marker)) ]; then echo '\(alreadyDone) (\(marker) exists)'; exit 0; fi",
-            "(umask 077 && rm -f \(Shell.quote(config)) && cat > \(Shell.quote(config))) || exit 1",
-            "\(Shell.join(argv)) >\(log) 2>&1 </dev/null; rc=$?",
-            "cat \(log); exit $rc",
-        ].joined(separator: "\n"))
+        let lock = "\(bootstrapDirectory)/kubeadm.lock"
+        return ShellCommand(steps: [
+            .init("mkdir -p -m 700 \(bootstrapDirectory) || exit 1", name: "mkdir -p -m 700 \(bootstrapDirectory)"),
+            .init("exec 9>\(lock)"),
+            .init("flock -w 600 9 || { echo 'another kubeadm run still holds \(lock) on this host after 10 minutes' >&2; exit 1; }",
+                  name: "flock -w 600 \(lock)"),
+            .init("if [ -f \(Shell.quote(marker)) ]; then echo '\(alreadyDone) (\(marker) exists)'; exit 0; fi"),
+            .init("(umask 077 && rm -f \(Shell.quote(config)) && cat > \(Shell.quote(config))) || exit 1",
+                  name: "writing \(config) from standard input"),
+            .init("\(Shell.join(argv)) >\(log) 2>&1 </dev/null || { rc=$?; cat \(log); exit $rc; }", name: Shell.join(argv)),
+            .init("cat \(log)"),
+        ], stopOnError: false)
     }
 
     /// Is this host a node already? (init or join finished, even if the state does not know it yet)
@@ -258,8 +254,9 @@ public enum NodeRecipes {
     // MARK: reset
 
     public static func reset(_ family: OSFamily?, purge: Bool) -> ShellCommand {
-        var lines = [
-            "if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f >/dev/null 2>&1 || kubeadm reset -f; fi",
+        var lines: [ShellCommand.Step] = [
+            .init("if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f >/dev/null 2>&1 || kubeadm reset -f; fi",
+                  name: "kubeadm reset -f"),
             "rm -rf /etc/cni/net.d /var/lib/cni \(bootstrapDirectory) /root/.kube",
             "for i in cni0 flannel.1 vxlan.calico tunl0; do ip link delete \"$i\" >/dev/null 2>&1 || true; done",
             "iptables -F && iptables -t nat -F && iptables -t mangle -F && iptables -X || true",
@@ -281,6 +278,6 @@ public enum NodeRecipes {
                 break
             }
         }
-        return ShellCommand(script: lines.joined(separator: "\n"))
+        return ShellCommand(steps: lines, stopOnError: false)
     }
 }
