@@ -99,6 +99,31 @@ import Testing
         }
     }
 
+    @Test func withoutWorkersControlPlanesLoseTheirTaintAndGetItBackWithWorkers() async throws {
+        let alone = Self.plan(workers: 0)
+        let rig = Rig(plan: Self.plan(workers: 1))
+        let (report, state) = try await rig.apply(alone, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(report.succeeded, "\(report.failures)")
+        let untaint = "kubectl --kubeconfig /etc/kubernetes/admin.conf taint node cp-1 --overwrite "
+            + "node-role.kubernetes.io/control-plane:NoSchedule-"
+        #expect(rig.hosts["cp-1"]!.commands.contains(untaint), "\(rig.hosts["cp-1"]!.commands)")
+        // Nothing to do on a second run.
+        let before = rig.hosts["cp-1"]!.commands.count
+        let (again, converged) = try await rig.apply(alone, state: state)
+        #expect(again.succeeded && !again.changed)
+        #expect(!rig.hosts["cp-1"]!.commands.dropFirst(before).contains { $0.contains(" taint ") })
+        // A worker arrives: the control plane's node-config runs again and puts kubeadm's taint back.
+        let (withWorker, _) = try await rig.apply(Self.plan(workers: 1), state: converged)
+        #expect(withWorker.succeeded, "\(withWorker.failures)")
+        let retaint = "kubectl --kubeconfig /etc/kubernetes/admin.conf taint node cp-1 --overwrite "
+            + "node-role.kubernetes.io/control-plane:NoSchedule"
+        #expect(rig.hosts["cp-1"]!.commands.dropFirst(before).contains(retaint), "\(rig.hosts["cp-1"]!.commands)")
+        // A cluster planned with workers from the start never touches the taint.
+        let usual = Rig(plan: Self.plan(workers: 1))
+        _ = try await usual.apply(Self.plan(workers: 1), state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(!usual.hosts["cp-1"]!.commands.contains { $0.contains("control-plane:NoSchedule") })
+    }
+
     struct Declined: Error {}
 
     @Test func approvalComesAfterTheRefreshAndADeclineChangesNothing() async throws {
