@@ -400,6 +400,8 @@ def build_template(ld, osname, pubkey, scale_profile):
 SSHD_CONFIG = """# lab host {name}
 ListenAddress {addr}:22
 HostKey {hd}/ssh_host_ed25519_key
+HostKey {hd}/ssh_host_ecdsa_key
+HostKey {hd}/ssh_host_rsa_key
 PidFile {hd}/sshd.pid
 PermitRootLogin no
 PasswordAuthentication no
@@ -586,15 +588,41 @@ def cmd_up(args):
     key = os.path.join(ld, "id_ed25519")
     keygens = [subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab@bootstrap",
                                  "-f", key], stdin=subprocess.DEVNULL)]
+    # Host keys of the three types an EC2 image makes at first boot (sshd offers them all; known_hosts
+    # below holds only the ed25519 one, as a plain `ssh` login records it).
+    rsa_cache = os.path.abspath(os.environ.get("LAB_KEY_CACHE", "/srv/bootstrap-lab-keys"))
+    os.makedirs(rsa_cache, mode=0o700, exist_ok=True)
+    rsa_made = []
     for i in range(1, args.hosts + 1):
         hd = host_dir(ld, "lab-%d" % i)
         os.makedirs(hd, exist_ok=True)
-        keygens.append(subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@lab-%d" % i,
-                                         "-f", os.path.join(hd, "ssh_host_ed25519_key")],
-                                        stdin=subprocess.DEVNULL))
+        for t in ("ed25519", "ecdsa"):
+            keygens.append(subprocess.Popen(["ssh-keygen", "-q", "-t", t, "-N", "", "-C", "root@lab-%d" % i,
+                                             "-f", os.path.join(hd, "ssh_host_%s_key" % t)],
+                                            stdin=subprocess.DEVNULL))
+        # RSA keys cost ~0.3 s of CPU each: made once per host index and kept in LAB_KEY_CACHE (each into a
+        # directory of its own that is renamed into place, so concurrent labs never see half a pair).
+        if not os.path.isfile(os.path.join(rsa_cache, "rsa-%d" % i, "key.pub")):
+            tmp = os.path.join(rsa_cache, ".rsa-%d.%d" % (i, os.getpid()))
+            os.makedirs(tmp, mode=0o700, exist_ok=True)
+            keygens.append(subprocess.Popen(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C",
+                                             "root@lab-%d" % i, "-f", os.path.join(tmp, "key")],
+                                            stdin=subprocess.DEVNULL))
+            rsa_made.append((tmp, os.path.join(rsa_cache, "rsa-%d" % i)))
     for p in keygens:
         if p.wait() != 0:
             die("ssh-keygen failed", 1)
+    for tmp, final in rsa_made:
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another lab made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    for i in range(1, args.hosts + 1):
+        hd = host_dir(ld, "lab-%d" % i)
+        for suffix, mode in (("", 0o600), (".pub", 0o644)):
+            dest = os.path.join(hd, "ssh_host_rsa_key" + suffix)
+            shutil.copyfile(os.path.join(rsa_cache, "rsa-%d" % i, "key" + suffix), dest)
+            os.chmod(dest, mode)
     pub = read_text(key + ".pub")
     scale = float(os.environ.get("LAB_SCALE", "0.05"))
     uid = None

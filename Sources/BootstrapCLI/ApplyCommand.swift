@@ -10,8 +10,10 @@ struct ApplyCommand: AsyncParsableCommand {
         abstract: "Make the cluster match the plan: prepare hosts, kubeadm init/join, CNI and add-ons, manifests.",
         discussion: """
             Connects to every host over SSH (one session per host for the whole run), gathers facts and shows \
-            drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then runs \
-            the steps the plan needs: prepare, containerd, kubernetes-repo, kubernetes-packages, init on the \
+            drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then shows \
+            the plan as the hosts are now (the steps drift undoes included) and asks before anything changes \
+            (without a terminal, --auto-approve is required; a saved plan is not asked about unless the refresh \
+            found more to do). Then it runs the steps the plan needs: prepare, containerd, kubernetes-repo, kubernetes-packages, init on the \
             first control plane, join-control-plane one at a time, join-worker in parallel, node-config; \
             Helm on the first control plane and the CNI release; it fetches the admin kubeconfig to \
             NAME.kubeconfig beside the plan (0600) and waits until every node is Ready. Then the add-on \
@@ -83,14 +85,12 @@ struct ApplyCommand: AsyncParsableCommand {
             throw Exit.failure
         }
         let objects = try await PlanInput.objects(plan)
-        let changes = ChangeSet.diff(plan: plan, state: existing, objects: objects)
         let color = useColor(noColor: run.noColor)
-        if !run.json {
-            print(PlanRenderer.text(changes, plan: plan, state: existing, color: color), terminator: "")
-        }
-        if !changes.blocking.isEmpty { throw Exit.failure }
-        if !changes.changes.isEmpty && saved == nil {
-            try await RunSupport.confirm("Do you want to apply these changes to cluster \(plan.name)?", autoApprove: run.autoApprove)
+        // Changes no refresh can make acceptable (a new pod subnet, …) stop the run before any host is contacted.
+        let offline = ChangeSet.diff(plan: plan, state: existing, objects: objects)
+        if !offline.blocking.isEmpty {
+            if !run.json { print(PlanRenderer.text(offline, plan: plan, state: existing, color: color), terminator: "") }
+            throw Exit.failure
         }
 
         fflush(nil)
@@ -100,13 +100,40 @@ struct ApplyCommand: AsyncParsableCommand {
         let signalSource = RunSupport.installInterruptHandler(flag, printer: printer)
         defer { signalSource.cancel() }
 
+        // What will run is known only after the refresh (drift adds steps): shown and asked for then.
+        let json = run.json
+        let autoApprove = run.autoApprove
+        let savedChanges = saved?.changes.changes
+        let approve: @Sendable (Refreshed) async throws -> Void = { refreshed in
+            await printer.flush()  // the refresh's lines first
+            var changes = ChangeSet.diff(plan: plan, state: refreshed.state, objects: objects)
+            changes.explain(refreshed.drift)
+            if !json {
+                print("")
+                print(PlanRenderer.text(changes, plan: plan, state: refreshed.state, color: color), terminator: "")
+                fflush(nil)
+            }
+            if !changes.blocking.isEmpty { throw Exit.failure }
+            if changes.changes.isEmpty { return }
+            if let savedChanges {
+                // A saved plan was approved as it was shown; anything the refresh added was not.
+                if savedChanges == changes.changes { return }
+                try await Approval.confirm("The hosts have changed since the plan was saved (above: what will run now). "
+                                           + "Do you want to apply these changes to cluster \(plan.name)?",
+                                           autoApprove: autoApprove)
+            } else {
+                try await Approval.confirm("Do you want to apply these changes to cluster \(plan.name)?",
+                                           autoApprove: autoApprove)
+            }
+        }
+
         let engine = ApplyEngine(
             plan: plan, objects: objects, runState: RunState(state: state, store: store),
             transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
             options: ApplyOptions(parallelism: run.parallelism ?? plan.spec.parallelism,
                                   kubeconfigPath: RunSupport.kubeconfigPath(for: plan),
                                   readyTimeout: .seconds(readyTimeout ?? plan.spec.timeouts.waitReady),
-                                  cancellation: flag),
+                                  cancellation: flag, approve: approve),
             events: printer.sink)
         let report: RunReport
         do {
@@ -119,6 +146,9 @@ struct ApplyCommand: AsyncParsableCommand {
             await printer.flush()
             printError("error: \(e)")
             throw Exit.failure
+        } catch {
+            await printer.flush()  // refused at the approval, or another exit
+            throw error
         }
         printer.summary(report)
         if report.succeeded && !run.json {

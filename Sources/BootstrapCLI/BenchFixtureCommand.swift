@@ -48,7 +48,7 @@ struct BenchFixtureCommand: AsyncParsableCommand {
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: planPath))
         let result = PlanLoader.load(text: yaml, path: planPath, baseDirectory: dir, fileExists: { _ in false })
         guard let plan = result.plan else {
-            PlanInput.printDiagnostics(result.diagnostics, file: planPath)
+            PlanInput.printDiagnostics(result, file: planPath)
             throw Exit.failure
         }
         let state = ClusterState.converged(plan, at: Date())

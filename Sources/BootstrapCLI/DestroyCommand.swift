@@ -50,7 +50,7 @@ struct DestroyCommand: AsyncParsableCommand {
             }
             print("\nPlan: 0 to add, 0 to change, \(existing.hosts.count) to destroy.")
         }
-        try await RunSupport.confirm("Do you really want to destroy cluster \(plan.name)? This cannot be undone.",
+        try await Approval.confirm("Do you really want to destroy cluster \(plan.name)? This cannot be undone.",
                                autoApprove: run.autoApprove)
 
         fflush(nil)

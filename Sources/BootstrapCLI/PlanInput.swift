@@ -72,17 +72,14 @@ enum PlanInput {
         let text = try await read(file)
         let result = PlanLoader.load(text: text, path: file, baseDirectory: baseDirectory(for: file),
                                      fileExists: { FileManager.default.fileExists(atPath: $0) })
-        printDiagnostics(result.diagnostics, file: file)
+        printDiagnostics(result, file: file)
         guard let plan = result.plan else { throw Exit.badInput }
         return (plan, result.diagnostics)
     }
 
-    static func printDiagnostics(_ diagnostics: [Diagnostic], file: String) {
-        guard !diagnostics.isEmpty else { return }
-        var out = diagnostics.map { $0.rendered(file: label(for: file)) }.joined(separator: "\n")
-        let e = diagnostics.errors.count, w = diagnostics.warnings.count
-        if e > 0 { out += "\n\(e) error\(e == 1 ? "" : "s"), \(w) warning\(w == 1 ? "" : "s")" }
-        printError(out)
+    static func printDiagnostics(_ result: PlanLoadResult, file: String) {
+        let text = result.rendered(file: label(for: file))
+        if !text.isEmpty { printError(text) }
     }
 
     /// The Kubernetes objects bootstrap applies for the plan: generated ones and the manifest files'.

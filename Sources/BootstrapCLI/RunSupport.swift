@@ -58,28 +58,16 @@ enum RunSupport {
         URL(fileURLWithPath: plan.source.baseDirectory).appendingPathComponent("\(plan.name).kubeconfig").path
     }
 
-    /// Asks "yes" on a terminal; refuses without one unless --auto-approve.
-    static func confirm(_ question: String, autoApprove: Bool) async throws {
-        if autoApprove { return }
-        guard isatty(STDIN_FILENO) == 1 else {
-            printError("error: refusing to act without confirmation: stdin is not a terminal. Pass --auto-approve.")
-            throw Exit.badInput
-        }
-        print("\n\(question)\n  Only 'yes' will be accepted: ", terminator: "")
-        fflush(nil)
-        let answer = await PlanInput.files.run { readLine() }
-        guard answer?.trimmingCharacters(in: .whitespaces) == "yes" else {
-            print("Cancelled; nothing was changed.")
-            throw ExitCode(1)
-        }
-    }
-
     /// Ctrl-C: stop starting steps, stop running ones after the grace period; a second Ctrl-C exits at once.
     static func installInterruptHandler(_ flag: CancellationFlag, printer: EventPrinter) -> DispatchSourceSignal {
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler {
             if flag.isCancelled { _exit(130) }
+            if Approval.isAsking {
+                FileHandle.standardOutput.write(Data("\nCancelled; nothing was changed.\n".utf8))
+                _exit(130)
+            }
             flag.cancel()
             printer.note("interrupted: no new steps will start; running steps get \(PlanDefaults.interruptGraceSeconds)s to finish, then their remote commands are stopped (Ctrl-C again to quit now)")
         }

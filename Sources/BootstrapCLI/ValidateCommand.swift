@@ -7,8 +7,8 @@ struct ValidateCommand: AsyncParsableCommand {
         commandName: "validate",
         abstract: "Check a plan and report every problem at once.",
         discussion: """
-            Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD.PATH: what is wrong (expected …). \
-            Errors exit 2; warnings are printed but do not fail. Nothing is contacted. \
+            Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD.PATH: what is wrong (expected …); \
+            past the first 100, they are counted. Errors exit 2; warnings are printed but do not fail. Nothing is contacted. \
             --show-defaults prints the plan with every default filled in, as YAML.
             """)
 
@@ -26,8 +26,16 @@ struct ValidateCommand: AsyncParsableCommand {
             let r = PlanLoader.load(text: text, path: planFile.file,
                                     baseDirectory: PlanInput.baseDirectory(for: planFile.file),
                                     fileExists: { FileManager.default.fileExists(atPath: $0) })
-            struct Report: Encodable { var valid: Bool; var diagnostics: [Diagnostic] }
-            print(PlanRenderer.json(Report(valid: r.plan != nil, diagnostics: r.diagnostics)), terminator: "")
+            struct Report: Encodable {
+                var valid: Bool
+                var diagnostics: [Diagnostic]
+                /// Past the first `PlanLoader.reportLimit`, diagnostics are counted only.
+                var omittedErrors: Int
+                var omittedWarnings: Int
+            }
+            print(PlanRenderer.json(Report(valid: r.plan != nil, diagnostics: r.diagnostics,
+                                           omittedErrors: r.omittedErrors, omittedWarnings: r.omittedWarnings)),
+                  terminator: "")
             if r.plan == nil { throw Exit.badInput }
             return
         }

@@ -60,17 +60,38 @@ extension Array where Element == Diagnostic {
 /// What `PlanLoader.load` returns: the plan when there is no error, and every diagnostic found.
 public struct PlanLoadResult: Sendable {
     public var plan: ClusterPlan?
+    /// The first `PlanLoader.reportLimit` diagnostics, in document order.
     public var diagnostics: [Diagnostic]
+    /// Errors and warnings found past those, counted only.
+    public var omittedErrors: Int
+    public var omittedWarnings: Int
 
-    public init(plan: ClusterPlan?, diagnostics: [Diagnostic]) {
+    public init(plan: ClusterPlan?, diagnostics: [Diagnostic], omittedErrors: Int = 0, omittedWarnings: Int = 0) {
         self.plan = plan
         self.diagnostics = diagnostics
+        self.omittedErrors = omittedErrors
+        self.omittedWarnings = omittedWarnings
+    }
+
+    /// The diagnostics as `FILE:LINE:COL: …` lines, then how many more there are and the totals.
+    public func rendered(file: String) -> String {
+        guard !diagnostics.isEmpty else { return "" }
+        var out = diagnostics.map { $0.rendered(file: file) }.joined(separator: "\n")
+        let more = omittedErrors + omittedWarnings
+        if more > 0 {
+            out += "\n… and \(more) more (\(omittedErrors) error\(omittedErrors == 1 ? "" : "s"), \(omittedWarnings) "
+                + "warning\(omittedWarnings == 1 ? "" : "s")) not shown: the first \(diagnostics.count) are"
+        }
+        let e = diagnostics.errors.count + omittedErrors, w = diagnostics.warnings.count + omittedWarnings
+        if e > 0 { out += "\n\(e) error\(e == 1 ? "" : "s"), \(w) warning\(w == 1 ? "" : "s")" }
+        return out
     }
 }
 
 /// Levenshtein distance, for did-you-mean suggestions.
 public func editDistance(_ a: String, _ b: String) -> Int {
-    let x = Array(a.lowercased()), y = Array(b.lowercased())
+    // On UTF-8 bytes: field names are ASCII, and this runs for every unknown key.
+    let x = Array(a.lowercased().utf8), y = Array(b.lowercased().utf8)
     if x.isEmpty { return y.count }
     if y.isEmpty { return x.count }
     var prev = Array(0...y.count), cur = [Int](repeating: 0, count: y.count + 1)

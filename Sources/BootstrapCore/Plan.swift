@@ -335,6 +335,11 @@ public struct PlanSource: Sendable, Hashable, Codable {
 extension ClusterPlan {
     public var controlPlanes: [Host] { spec.hosts.filter { $0.role == .controlPlane } }
     public var workers: [Host] { spec.hosts.filter { $0.role == .worker } }
+    /// With no workers, workloads run on the control planes: kubeadm's control-plane taint is removed from
+    /// them (as k0sctl's noTaints does), and put back once the plan has workers.
+    public var controlPlanesRunWorkloads: Bool { !spec.hosts.contains { $0.role == .worker } }
+    /// The taint kubeadm puts on every control plane.
+    public static let controlPlaneTaint = Taint(key: "node-role.kubernetes.io/control-plane", effect: .noSchedule)
     /// The control plane that runs `kubeadm init`: the first one listed.
     public var firstControlPlane: Host? { spec.hosts.first { $0.role == .controlPlane } }
 

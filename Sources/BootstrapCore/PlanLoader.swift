@@ -71,8 +71,16 @@ public enum PlanLoader {
         plan.source = PlanSource(path: path, baseDirectory: baseDirectory)
         let semantic = Validation.validate(plan, fileExists: fileExists, locations: r.locations, skip: r.reported)
         let all = (r.diagnostics + semantic).inDocumentOrder
-        return PlanLoadResult(plan: all.hasErrors ? nil : plan, diagnostics: all)
+        // The first `reportLimit` in document order, and how many more. (Every unknown field the reader only
+        // counted comes after the ones it reported, so these are the file's first ones.)
+        let rest = Array(all.dropFirst(reportLimit))
+        return PlanLoadResult(plan: all.hasErrors || r.omittedErrors > 0 ? nil : plan,
+                              diagnostics: Array(all.prefix(reportLimit)),
+                              omittedErrors: r.omittedErrors + rest.errors.count, omittedWarnings: rest.warnings.count)
     }
+
+    /// How many diagnostics a load reports in full; past that, they are counted.
+    public static let reportLimit = 100
 
     static func syntaxDiagnostic(_ e: YamlError) -> Diagnostic {
         switch e {
@@ -310,6 +318,10 @@ final class NodeReader {
     var locations: [String: SourceLocation] = [:]
     /// Paths already reported, so validation does not report them twice.
     var reported: Set<String> = []
+    /// Unknown fields seen; past `PlanLoader.reportLimit` they are only counted in `omittedErrors` (no
+    /// did-you-mean, no message): a file of 600,000 unknown keys is rejected in a second, not ten.
+    var unknownFields = 0
+    var omittedErrors = 0
 
     static func child(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
@@ -395,6 +407,11 @@ final class NodeReader {
                 continue
             }
             if !allowed.isEmpty && !allowed.contains(key) {
+                unknownFields += 1
+                if unknownFields > PlanLoader.reportLimit {
+                    omittedErrors += 1
+                    continue
+                }
                 let hint = didYouMean(key, among: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
                 let where_ = path.isEmpty ? "at the top level" : "in \(path)"
                 error(p, k, "unknown field \"\(key)\" \(where_)\(hint)",

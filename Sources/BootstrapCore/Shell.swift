@@ -19,9 +19,28 @@ public enum Shell {
 
 /// A command to run on a host: shell text made from quoted words, whether it needs root, and the secrets
 /// it carries (so that logs and errors can redact them).
+///
+/// A script of several commands is built from `Step`s, so that a failure names the command that failed:
+/// before each step the script records its number, and on a non-zero exit it reports the number of the
+/// step it was in on stderr (`failedStep(in:)` reads and removes that line).
 public struct ShellCommand: Sendable, Hashable, CustomStringConvertible {
-    /// The shell text, already quoted.
+    /// One command of a script (it may span lines: `if … fi`), and how a failure names it.
+    public struct Step: Sendable, Hashable {
+        public var script: String
+        public var name: String
+
+        public init(_ script: String, name: String? = nil) {
+            self.script = script
+            self.name = name ?? script
+        }
+    }
+
+    /// The shell text sent to the host, already quoted.
     public var script: String
+    /// The shell text as logs show it: for a script of steps, the steps without the bookkeeping.
+    public var shown: String
+    /// How a failure names each step (empty for a single command or plain shell text).
+    public var stepNames: [String]
     /// Run as root (through `sudo -n` when the SSH user is not root).
     public var privileged: Bool
     /// Values that appear in `script` and must be redacted wherever the command is shown.
@@ -32,18 +51,67 @@ public struct ShellCommand: Sendable, Hashable, CustomStringConvertible {
 
     /// A single program with its arguments; every word is quoted.
     public init(_ argv: [String], privileged: Bool = true, secrets: [Secret] = []) {
-        self.script = Shell.join(argv)
-        self.privileged = privileged
-        self.secrets = secrets
+        self.init(script: Shell.join(argv), privileged: privileged, secrets: secrets)
     }
 
     /// Shell text assembled by the caller from `Shell.quote`d pieces (pipes, `&&`, redirections).
     public init(script: String, privileged: Bool = true, secrets: [Secret] = []) {
         self.script = script
+        self.shown = script
+        self.stepNames = []
         self.privileged = privileged
         self.secrets = secrets
     }
 
+    /// A script of steps, run in order. `stopOnError`: `set -e` (the first failing step ends the script).
+    /// `cleanup` runs when the script ends, however it ends (instead of a `trap … EXIT`, which is taken).
+    public init(steps: [Step], stopOnError: Bool = true, cleanup: String? = nil, privileged: Bool = true,
+                secrets: [Secret] = []) {
+        var lines = stopOnError ? ["set -e"] : []
+        let clean = cleanup.map { "{ \($0); } >/dev/null 2>&1 || true; " } ?? ""
+        lines.append("bs_exit() { bs_rc=$?; \(clean)[ \"$bs_rc\" -eq 0 ] || "
+            + "printf '\(ShellCommand.stepMarker)%s@@\\n' \"$bs_step\" >&2; }")
+        lines.append("trap bs_exit EXIT")
+        for (i, step) in steps.enumerated() { lines.append("bs_step=\(i); \(step.script)") }
+        self.script = lines.joined(separator: "\n")
+        self.shown = ((stopOnError ? ["set -e"] : []) + steps.map(\.script)).joined(separator: "\n")
+        self.stepNames = steps.map(\.name)
+        self.privileged = privileged
+        self.secrets = secrets
+    }
+
+    public init(steps: [String], stopOnError: Bool = true, cleanup: String? = nil, privileged: Bool = true,
+                secrets: [Secret] = []) {
+        self.init(steps: steps.map { Step($0) }, stopOnError: stopOnError, cleanup: cleanup, privileged: privileged,
+                  secrets: secrets)
+    }
+
+    /// What a script of steps prints on stderr when it fails: the marker, the step's number, `@@`.
+    public static let stepMarker = "@@bootstrap-failed-step:"
+
+    /// The step a failed script reported in `stderr` (nil when none did), and `stderr` without that report.
+    public func failedStep(in stderr: String) -> (step: String?, stderr: String) {
+        guard let start = stderr.range(of: ShellCommand.stepMarker, options: .backwards) else { return (nil, stderr) }
+        let rest = stderr[start.upperBound...]
+        guard let end = rest.range(of: "@@") else { return (nil, stderr) }
+        var after = end.upperBound
+        if after < stderr.endIndex, stderr[after] == "\n" { after = stderr.index(after: after) }
+        let cleaned = String(stderr[..<start.lowerBound]) + String(stderr[after...])
+        guard let i = Int(rest[..<end.lowerBound]), stepNames.indices.contains(i) else { return (nil, cleaned) }
+        return (stepNames[i], cleaned)
+    }
+
+    /// A line of remote output without the failure report (nil when nothing else was on it).
+    public static func withoutStepReport(_ line: String) -> String? {
+        guard let r = line.range(of: stepMarker) else { return line }
+        let before = String(line[..<r.lowerBound])
+        return before.isEmpty ? nil : before
+    }
+
     /// The command as it may be shown to a person or written to a log.
-    public var description: String { redact(script, secrets) }
+    public var description: String { redact(shown, secrets) }
+}
+
+extension ShellCommand.Step: ExpressibleByStringInterpolation {
+    public init(stringLiteral value: String) { self.init(value) }
 }

@@ -32,6 +32,27 @@ public struct ClusterState: Sendable, Hashable, Codable {
     public var isEmpty: Bool {
         hosts.isEmpty && addons.isEmpty && manifests.isEmpty && cluster.initializedOn == nil
     }
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion, serial, lineage, toolVersion, cluster, hosts, addons, manifests
+    }
+
+    /// Refuses what no write of ours produces: a negative serial (every write counts up from 0).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        serial = try c.decode(Int.self, forKey: .serial)
+        if serial < 0 {
+            throw DecodingError.dataCorruptedError(forKey: .serial, in: c,
+                                                   debugDescription: "serial \(serial) is negative")
+        }
+        lineage = try c.decode(String.self, forKey: .lineage)
+        toolVersion = try c.decode(String.self, forKey: .toolVersion)
+        cluster = try c.decode(ClusterRecord.self, forKey: .cluster)
+        hosts = try c.decode([String: HostRecord].self, forKey: .hosts)
+        addons = try c.decode([String: AddonRecord].self, forKey: .addons)
+        manifests = try c.decode([String: ManifestRecord].self, forKey: .manifests)
+    }
 }
 
 public struct ClusterRecord: Sendable, Hashable, Codable {

@@ -70,10 +70,14 @@ public enum StepCatalogue {
             ])))
         }
         let labels = host.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        steps.append(PlannedStep(name: .nodeConfig, inputHash: Hashing.inputs([
+        var nodeConfig = [
             ("step", "node-config/1"), ("labels", labels.joined(separator: ",")),
             ("taints", host.taints.map(\.kubectlForm).joined(separator: ",")),
-        ])))
+        ]
+        // Without workers, control planes lose kubeadm's NoSchedule taint (else nothing could run); adding
+        // workers later changes the hash, and node-config puts the taint back.
+        if host.role == .controlPlane && plan.controlPlanesRunWorkloads { nodeConfig.append(("schedulable", "yes")) }
+        steps.append(PlannedStep(name: .nodeConfig, inputHash: Hashing.inputs(nodeConfig)))
         return steps
     }
 

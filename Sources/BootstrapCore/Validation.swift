@@ -20,6 +20,60 @@ public enum Validation {
     }
 
     static let addressExpectation = "an IPv4 address like 10.0.1.10 or a DNS name"
+
+    // Values that end up as words of a command line or in objects must look like what they are: quoting keeps
+    // them harmless on the host, but a version with `;` or `$(…)` in it is a mistake to report, not to run.
+
+    static let packageVersionExpectation = "a Debian or RPM package version like 1.7.28 or 1.7.28-0ubuntu1~22.04.1: "
+        + "letters, digits and . + ~ : _ - (* as a wildcard), starting with a digit"
+
+    /// A Debian or RPM version (epoch, upstream, revision), optionally with `*` wildcards as apt and dnf take.
+    static func isPackageVersion(_ v: String) -> Bool {
+        let u = Array(v.utf8)
+        guard let first = u.first, (48...57).contains(first), u.count <= 128 else { return false }
+        return u.allSatisfy { c in
+            (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) || Array("._+~:-*".utf8).contains(c)
+        }
+    }
+
+    static let chartVersionExpectation = "a chart version (SemVer) like 65.1.1 or v0.26.1"
+
+    /// A Helm chart version: SemVer 2, with an optional leading `v` (a pinned version, not a range).
+    static func isChartVersion(_ v: String) -> Bool {
+        var rest = Substring(v)
+        if rest.hasPrefix("v") { rest = rest.dropFirst() }
+        let (core, buildSplit) = split(rest, at: "+")
+        let (numbers, pre) = split(core, at: "-")
+        let parts = numbers.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
+        else { return false }
+        func identifiers(_ s: Substring?) -> Bool {
+            guard let s else { return true }
+            return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { id in
+                !id.isEmpty && id.utf8.allSatisfy { c in
+                    (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) || c == 45
+                }
+            }
+        }
+        return identifiers(pre) && identifiers(buildSplit)
+    }
+
+    private static func split(_ s: Substring, at separator: Character) -> (Substring, Substring?) {
+        guard let i = s.firstIndex(of: separator) else { return (s, nil) }
+        return (s[..<i], s[s.index(after: i)...])
+    }
+
+    static let subjectExpectation = "a user or group name: letters, digits and @ . _ : + = , / # % ~ -, at most 256 "
+        + "(like alice@example.com or system:authenticated)"
+
+    /// A Kubernetes user or group name as plans give them: no spaces, quotes or shell metacharacters.
+    static func isSubjectName(_ v: String) -> Bool {
+        let u = Array(v.utf8)
+        guard !u.isEmpty, u.count <= 256 else { return false }
+        return u.allSatisfy { c in
+            (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) || Array("@._:+=,/#%~-".utf8).contains(c)
+        }
+    }
 }
 
 struct Validator {
@@ -112,9 +166,14 @@ struct Validator {
                   expected: "a number of seconds from \(range.lowerBound) to \(range.upperBound)")
         }
         checkAddons(spec.addons)
-        checkNamespaces(spec.namespaces)
-        if let v = spec.containerRuntime.containerdVersion, v.trimmingCharacters(in: .whitespaces).isEmpty {
-            error("spec.containerRuntime.containerd.version", "must not be empty", expected: "a package version")
+        checkNamespaces(spec.namespaces, cni: spec.network.cni)
+        if let v = spec.containerRuntime.containerdVersion {
+            let path = "spec.containerRuntime.containerd.version"
+            if v.trimmingCharacters(in: .whitespaces).isEmpty {
+                error(path, "must not be empty", expected: Validation.packageVersionExpectation)
+            } else if !Validation.isPackageVersion(v) {
+                error(path, "\"\(v)\" is not a package version", expected: Validation.packageVersionExpectation)
+            }
         }
     }
 
@@ -205,7 +264,11 @@ struct Validator {
             error("spec.ssh.connectTimeout", "must be at least 1 second, found \(s.connectTimeout)")
         }
         if let b = s.bastion {
-            if !b.address.isEmpty { _ = address(b.address, "spec.ssh.bastion.address") }
+            if b.address.isEmpty {
+                error("spec.ssh.bastion.address", "must not be empty", expected: Validation.addressExpectation)
+            } else {
+                _ = address(b.address, "spec.ssh.bastion.address")
+            }
             port(b.port, "spec.ssh.bastion.port")
         }
     }
@@ -220,7 +283,9 @@ struct Validator {
         var endpoints: [String: Int] = [:]
         for (i, h) in hosts.enumerated() {
             let p = "spec.hosts[\(i)]"
-            if !h.name.isEmpty {
+            if h.name.isEmpty {
+                error("\(p).name", "must not be empty", expected: "a DNS-1123 label, like worker-1")
+            } else {
                 if !DNSName.isLabel(h.name) {
                     error("\(p).name", "\"\(h.name)\" is not a DNS-1123 label",
                           expected: "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63")
@@ -234,6 +299,7 @@ struct Validator {
             }
             port(h.port, "\(p).port")
             if let u = h.user, u.isEmpty { error("\(p).user", "must not be empty", expected: "a login name") }
+            if h.address.isEmpty { error("\(p).address", "must not be empty", expected: Validation.addressExpectation) }
             if !h.address.isEmpty, let addr = address(h.address, "\(p).address") {
                 let sshPort = h.port ?? plan.spec.ssh.port
                 let key = "\(h.address.lowercased()):\(sshPort)"
@@ -299,8 +365,13 @@ struct Validator {
     mutating func checkAddons(_ addons: ClusterPlan.Addons) {
         var used: [Int: String] = [:]
         for (name, addon) in addons.all {
-            if let v = addon.version, v.trimmingCharacters(in: .whitespaces).isEmpty {
-                error("spec.addons.\(name).version", "must not be empty", expected: "a chart version")
+            if let v = addon.version {
+                if v.trimmingCharacters(in: .whitespaces).isEmpty {
+                    error("spec.addons.\(name).version", "must not be empty", expected: Validation.chartVersionExpectation)
+                } else if !Validation.isChartVersion(v) {
+                    error("spec.addons.\(name).version", "\"\(v)\" is not a chart version",
+                          expected: Validation.chartVersionExpectation)
+                }
             }
             let known = PlanDefaults.nodePorts[name] ?? [:]
             for (service, port) in addon.nodePorts.sorted(by: { $0.key < $1.key }) {
@@ -324,7 +395,7 @@ struct Validator {
         }
     }
 
-    mutating func checkNamespaces(_ namespaces: [ClusterPlan.NamespacePolicy]) {
+    mutating func checkNamespaces(_ namespaces: [ClusterPlan.NamespacePolicy], cni: ClusterPlan.CNI) {
         var seen: Set<String> = []
         for (i, ns) in namespaces.enumerated() {
             let p = "spec.namespaces[\(i)]"
@@ -345,8 +416,21 @@ struct Validator {
                           expected: "a quantity like 250m, 0.5, 128Mi or 1Gi")
                 }
             }
-            for (j, a) in ns.access.enumerated() where a.users.isEmpty && a.groups.isEmpty {
-                error("\(p).access[\(j)]", "names no user and no group", expected: "users: [...] and/or groups: [...]")
+            for (j, a) in ns.access.enumerated() {
+                if a.users.isEmpty && a.groups.isEmpty {
+                    error("\(p).access[\(j)]", "names no user and no group", expected: "users: [...] and/or groups: [...]")
+                }
+                for (field, names) in [("users", a.users), ("groups", a.groups)] {
+                    for (k, n) in names.enumerated() where !Validation.isSubjectName(n) {
+                        error("\(p).access[\(j)].\(field)[\(k)]", "\"\(n)\" is not a valid \(field == "users" ? "user" : "group") name",
+                              expected: Validation.subjectExpectation)
+                    }
+                }
+            }
+            if ns.defaultDeny && cni == .flannel {
+                warning("\(p).defaultDeny",
+                        "flannel does not enforce NetworkPolicy: the default-deny policy is created but blocks nothing",
+                        expected: "spec.network.cni: calico, which enforces NetworkPolicy")
             }
             if !ns.defaultDeny && ns.limitRange == nil && ns.access.isEmpty && !ns.name.isEmpty {
                 warning(p, "asks for nothing: set defaultDeny, limitRange or access")

@@ -56,7 +56,7 @@ extension ApplyEngine {
             events(.stepFinished(host: cp.name, step: step, elapsed: clock.now - t0, ran: true))
         } catch {
             events(.stepFailed(host: cp.name, step: step, elapsed: clock.now - t0,
-                               error: redact(String(describing: error), redactor.secrets)))
+                               error: redact(ErrorText.describe(error, about: cp.name), redactor.secrets)))
             throw error
         }
     }

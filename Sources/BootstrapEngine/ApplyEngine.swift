@@ -9,15 +9,29 @@ public struct ApplyOptions: Sendable {
     public var readyTimeout: Duration
     public var readyPollInterval: Duration
     public var cancellation: CancellationFlag
+    /// Called once the hosts are connected, their facts read, drift shown and preflight passed, before
+    /// anything changes on a host or in the state: the CLI shows what will run and asks. Throwing stops the
+    /// run there, with nothing changed. nil: go ahead.
+    public var approve: (@Sendable (Refreshed) async throws -> Void)?
 
     public init(parallelism: Int = 20, kubeconfigPath: String, readyTimeout: Duration = .seconds(600),
-                readyPollInterval: Duration = .seconds(1), cancellation: CancellationFlag = CancellationFlag()) {
+                readyPollInterval: Duration = .seconds(1), cancellation: CancellationFlag = CancellationFlag(),
+                approve: (@Sendable (Refreshed) async throws -> Void)? = nil) {
         self.parallelism = parallelism
         self.kubeconfigPath = kubeconfigPath
         self.readyTimeout = readyTimeout
         self.readyPollInterval = readyPollInterval
         self.cancellation = cancellation
+        self.approve = approve
     }
+}
+
+/// What the refresh found, for the approval: the recorded state with the hosts it already knew refreshed
+/// from their facts (in memory, as `plan --refresh` shows it; new hosts are still to be created), and the
+/// drift. `ChangeSet.diff` of it, explained by the drift, is everything the run will do.
+public struct Refreshed: Sendable {
+    public var state: ClusterState
+    public var drift: [HostDrift]
 }
 
 /// One row of the summary table.
@@ -70,8 +84,11 @@ struct Connector {
                         sessions.add(session)
                         events(.connected(host: ep.name, elapsed: clock.now - t0))
                         return (ep.name, .success(HostRunner(name: ep.name, session: session, events: events, redactor: redactor)))
+                    } catch let e as EngineError {
+                        return (ep.name, .failure(e))
                     } catch {
-                        return (ep.name, .failure(.unreachable(host: ep.name, reason: String(describing: error))))
+                        return (ep.name, .failure(.unreachable(host: ep.name,
+                                                               reason: ErrorText.describe(error, about: ep.name))))
                     }
                 }
             }
@@ -167,7 +184,7 @@ public final class ApplyEngine: Sendable {
             switch connected[ep.name] {
             case .success(let r)?: runners[ep.name] = r
             case .failure(let e)?:
-                events(.preflight(host: ep.name, severity: .error, message: e.description))
+                events(.preflight(host: ep.name, severity: .error, message: ErrorText.describe(e, about: ep.name)))
                 problems.append(e.description)
             case nil: break
             }
@@ -177,7 +194,7 @@ public final class ApplyEngine: Sendable {
             case .success(let r)?: oldRunners[ep.name] = r
             case .failure(let e)?:
                 events(.preflight(host: ep.name, severity: .warning,
-                                  message: "\(e.description); its reset will fail and it stays in the state"))
+                                  message: "\(ErrorText.describe(e, about: ep.name)); its reset will fail and it stays in the state"))
             case nil: break
             }
         }
@@ -194,8 +211,16 @@ public final class ApplyEngine: Sendable {
         let errors = issues.filter { $0.severity == .error }
         if !errors.isEmpty { throw EngineError.preflightFailed(count: errors.count) }
 
-        // Record hosts and facts; drifted facts invalidate the steps they contradict.
-        try await refreshHostRecords(facts: facts, removals: Set(removals))
+        // Drifted facts invalidate the steps they contradict. Everything that will run is now known: ask.
+        let (hosts, drifts) = Refresh.records(plan: plan, state: initial, facts: facts, removals: Set(removals))
+        for d in drifts { events(.drift(host: d.host, message: d.message)) }
+        if let approve = options.approve {
+            var shown = initial
+            for (name, record) in hosts where initial.hosts[name] != nil { shown.hosts[name] = record }
+            try await approve(Refreshed(state: shown, drift: drifts))
+        }
+        // Record hosts and facts.
+        try await recordHosts(hosts)
 
         // 4. The step graph.
         events(.phase("apply"))
@@ -211,7 +236,7 @@ public final class ApplyEngine: Sendable {
 
         for name in removals {
             let runner = oldRunners[name]
-            jobs.append(Job(id: "remove/\(name)") { [self] in
+            jobs.append(Job(id: "remove/\(name)", subject: name) { [self] in
                 try await self.removeHost(name, runner: runner, cluster: cluster)
             })
         }
@@ -233,7 +258,7 @@ public final class ApplyEngine: Sendable {
                     previousCPJoin = id
                 default: break
                 }
-                jobs.append(Job(id: id, dependencies: deps) { [self] in
+                jobs.append(Job(id: id, dependencies: deps, subject: host.name) { [self] in
                     try await self.runStep(StepKinds.step(step.name), ctx: ctx, inputHash: step.inputHash)
                 })
                 hostJobIDs.append(id)
@@ -288,11 +313,9 @@ public final class ApplyEngine: Sendable {
 
     // MARK: phases
 
-    /// Creates records for new hosts and updates facts; shows drift and forgets steps the facts contradict.
-    func refreshHostRecords(facts: [String: HostFacts], removals: Set<String>) async throws {
+    /// Stores the refreshed host records (`Refresh.records`): new hosts, updated facts, forgotten steps.
+    func recordHosts(_ next: [String: HostRecord]) async throws {
         let state = await runState.state
-        let (next, drifts) = Refresh.records(plan: plan, state: state, facts: facts, removals: removals)
-        for d in drifts { events(.drift(host: d.host, message: d.message)) }
         // Volatile facts (installed packages, swap) alone are not worth a state write: a no-op apply must
         // leave the state as it was. They are stored with the next write.
         let hosts = next
@@ -314,7 +337,7 @@ public final class ApplyEngine: Sendable {
                                  ran: result == .changed))
         } catch {
             events(.stepFailed(host: ctx.host.name, step: step.name.rawValue, elapsed: clock.now - t0,
-                               error: redact(String(describing: error), redactor.secrets)))
+                               error: redact(ErrorText.describe(error, about: ctx.host.name), redactor.secrets)))
             throw error
         }
     }
@@ -395,7 +418,7 @@ public final class ApplyEngine: Sendable {
             events(.stepFinished(host: name, step: "remove", elapsed: clock.now - t0, ran: true))
         } catch {
             events(.stepFailed(host: name, step: "remove", elapsed: clock.now - t0,
-                               error: redact(String(describing: error), redactor.secrets)))
+                               error: redact(ErrorText.describe(error, about: name), redactor.secrets)))
             throw error
         }
     }

@@ -67,7 +67,8 @@ public final class DestroyEngine: Sendable {
             switch connected[ep.name] {
             case .success(let r)?: runners[ep.name] = r
             case .failure(let e)?:
-                events(.preflight(host: ep.name, severity: .warning, message: "\(e.description); it stays in the state"))
+                events(.preflight(host: ep.name, severity: .warning,
+                                  message: "\(ErrorText.describe(e, about: ep.name)); it stays in the state"))
             case nil: break
             }
         }
@@ -90,7 +91,7 @@ public final class DestroyEngine: Sendable {
             }
             let runner = runners[name]
             let family = state.hosts[name]?.facts.flatMap { OSFamily(osID: $0.osID) }
-            jobs.append(Job(id: "destroy/\(name)", dependencies: deps) { [self] in
+            jobs.append(Job(id: "destroy/\(name)", dependencies: deps, subject: name) { [self] in
                 try await self.destroyHost(name, runner: runner, api: apiUp && name != first ? api : nil, family: family)
             })
         }
@@ -149,7 +150,7 @@ public final class DestroyEngine: Sendable {
             events(.stepFinished(host: name, step: "destroy", elapsed: clock.now - t0, ran: true))
         } catch {
             events(.stepFailed(host: name, step: "destroy", elapsed: clock.now - t0,
-                               error: redact(String(describing: error), redactor.secrets)))
+                               error: redact(ErrorText.describe(error, about: name), redactor.secrets)))
             throw error
         }
     }

@@ -1,7 +1,24 @@
 import BootstrapCore
 
+/// An error about one host. `description` names the host; `detail` says the rest, for a line that already
+/// names it (that host's event, its summary row): a host is named once, whatever the layer the error came from.
+public protocol HostScopedError: Error, CustomStringConvertible {
+    /// The host's name in the plan, when the error is about one.
+    var hostName: String? { get }
+    /// The message without the host's name.
+    var detail: String { get }
+}
+
+public enum ErrorText {
+    /// `error` for a line about `host`: without the host's name when the error is about that host.
+    public static func describe(_ error: any Error, about host: String?) -> String {
+        if let e = error as? any HostScopedError, let name = e.hostName, name == host { return e.detail }
+        return String(describing: error)
+    }
+}
+
 /// Failures of the engine, with where and what to do.
-public enum EngineError: Error, CustomStringConvertible, Sendable {
+public enum EngineError: Error, CustomStringConvertible, Sendable, HostScopedError {
     /// A remote command exited non-zero.
     case commandFailed(host: String, command: String, status: Int32, signal: String?, stderr: String)
     case preflightFailed(count: Int)
@@ -14,27 +31,38 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
     /// The run was interrupted while the command ran; it was stopped.
     case cancelled(host: String, command: String)
 
-    public var description: String {
+    public var hostName: String? {
         switch self {
-        case .commandFailed(let host, let command, let status, let signal, let stderr):
+        case .commandFailed(let host, _, _, _, _), .unreachable(let host, _), .invalidOutput(let host, _),
+             .lockBusy(let host, _), .cancelled(let host, _): return host
+        case .preflightFailed, .refused, .timeout: return nil
+        }
+    }
+
+    public var description: String { hostName.map { "\($0): \(detail)" } ?? detail }
+
+    public var detail: String {
+        switch self {
+        case .commandFailed(_, let command, let status, let signal, let stderr):
             let tail = stderr.split(separator: "\n").suffix(6).joined(separator: "\n    ")
             let how = signal.map { "was killed by SIG\($0)" } ?? "exited with \(status)"
-            let first = command.split(separator: "\n").first(where: { !$0.hasPrefix("set -e") }) ?? Substring(command)
-            return "\(host): `\(first.prefix(120))` \(how)" + (tail.isEmpty ? "" : ":\n    \(tail)")
+            // The whole command: one line, or a script whose later lines are indented under the first.
+            let whole = command.split(separator: "\n").joined(separator: "\n    ")
+            return "`\(whole)` \(how)" + (tail.isEmpty ? "" : ":\n    \(tail)")
         case .preflightFailed(let n):
             return "preflight found \(n) error\(n == 1 ? "" : "s"); nothing was changed"
-        case .unreachable(let host, let reason):
-            return "\(host): unreachable: \(reason)"
+        case .unreachable(_, let reason):
+            return "unreachable: \(reason)"
         case .refused(let why):
             return why
         case .timeout(let what):
             return what
-        case .invalidOutput(let host, let what):
-            return "\(host): could not read \(what)"
-        case .lockBusy(let host, let message):
-            return "\(host): \(message)"
-        case .cancelled(let host, let command):
-            return "\(host): `\(command)` was stopped: the run was interrupted"
+        case .invalidOutput(_, let what):
+            return "could not read \(what)"
+        case .lockBusy(_, let message):
+            return message
+        case .cancelled(_, let command):
+            return "`\(command)` was stopped: the run was interrupted"
         }
     }
 }

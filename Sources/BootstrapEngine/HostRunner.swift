@@ -22,29 +22,18 @@ public final class HostRunner: Sendable {
     public func probe(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(300))
         async throws -> CommandResult
     {
-        let secrets = command.secrets + redactor.secrets
-        events(.command(host: name, command: redact(command.script, secrets)))
-        let host = name
-        let sink = events
-        do {
-            return try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
-                sink(.output(host: host, stream: stream, line: redact(line, secrets)))
-            }
-        } catch let e as ClassifiedTransportError where e.transportFailure != .other {
-            let what = redact(command.label ?? Self.firstLine(command.script), secrets)
-            if e.transportFailure == .cancelled { throw EngineError.cancelled(host: name, command: what) }
-            throw EngineError.timeout("\(name): `\(what)` did not finish within \(timeout.components.seconds)s and was stopped")
-        }
+        try await execute(command, stdin: stdin, timeout: timeout).result
     }
 
     /// Runs `command` and throws unless it succeeds: `EngineError.lockBusy` / `.timeout` for a guarded command
     /// that could not take its lock or ran out of time on the host (see `RemoteGuard`), else
-    /// `EngineError.commandFailed`.
+    /// `EngineError.commandFailed`, naming the command that failed: the failed step of a script of steps, a
+    /// guarded command's label, else the whole command.
     @discardableResult
     public func run(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(900))
         async throws -> CommandResult
     {
-        let result = try await probe(command, stdin: stdin, timeout: timeout)
+        let (result, step) = try await execute(command, stdin: stdin, timeout: timeout)
         guard result.succeeded else {
             let secrets = command.secrets + redactor.secrets
             let marker = { (m: String) in
@@ -57,15 +46,37 @@ public final class HostRunner: Sendable {
                 throw EngineError.timeout("\(name): \(why)")
             }
             throw EngineError.commandFailed(
-                host: name, command: redact(command.label ?? command.script, secrets), status: result.exitStatus,
+                host: name, command: redact(step ?? command.label ?? command.shown, secrets), status: result.exitStatus,
                 signal: result.exitSignal, stderr: redact(result.stderrText + result.stdoutText.suffix(2000), secrets))
         }
         return result
     }
 
-    static func firstLine(_ script: String) -> String {
-        let first = script.split(separator: "\n").first { !$0.hasPrefix("set -e") } ?? Substring(script)
-        return String(first.prefix(120))
+    /// Runs `command`, reporting it and its output; a script's report of its failed step is taken out of the
+    /// output and returned as the step's name.
+    private func execute(_ command: ShellCommand, stdin: Data?, timeout: Duration) async throws
+        -> (result: CommandResult, failedStep: String?)
+    {
+        let secrets = command.secrets + redactor.secrets
+        events(.command(host: name, command: redact(command.shown, secrets)))
+        let host = name
+        let sink = events
+        var result: CommandResult
+        do {
+            result = try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
+                guard let line = stream == .stderr ? ShellCommand.withoutStepReport(line) : line else { return }
+                sink(.output(host: host, stream: stream, line: redact(line, secrets)))
+            }
+        } catch let e as ClassifiedTransportError where e.transportFailure != .other {
+            // A time-out or a cancellation of the run, named by what the command does.
+            let what = redact(command.label ?? command.shown, secrets)
+            if e.transportFailure == .cancelled { throw EngineError.cancelled(host: name, command: what) }
+            throw EngineError.timeout("\(name): `\(what)` did not finish within \(timeout.components.seconds)s and was stopped")
+        }
+        guard !command.stepNames.isEmpty else { return (result, nil) }
+        let (step, stderr) = command.failedStep(in: result.stderrText)
+        result.stderr = Data(stderr.utf8)
+        return (result, step)
     }
 
     /// Uploads a file (0600 unless told otherwise).

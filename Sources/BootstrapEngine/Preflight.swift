@@ -96,7 +96,8 @@ enum Preflight {
                             }
                         }
                     } catch {
-                        out.append(PreflightIssue(host: host.name, severity: .error, message: String(describing: error)))
+                        out.append(PreflightIssue(host: host.name, severity: .error,
+                                                  message: ErrorText.describe(error, about: host.name)))
                     }
                     return out
                 }

@@ -137,7 +137,7 @@ public struct PlanRefresh: Sendable {
                     case .success(let r)?: runners.append(r)
                     case .failure(let e)?:
                         if case .unreachable(_, let reason) = e { failures.append((ep.name, reason)) } else {
-                            failures.append((ep.name, e.description))
+                            failures.append((ep.name, ErrorText.describe(e, about: ep.name)))
                         }
                     case nil: break
                     }
@@ -172,7 +172,7 @@ public struct PlanRefresh: Sendable {
             for await (name, result) in group {
                 switch result {
                 case .success(let f): out[name] = f
-                case .failure(let e): failures.append((name, String(describing: e)))
+                case .failure(let e): failures.append((name, ErrorText.describe(e, about: name)))
                 }
             }
             return out

@@ -5,11 +5,15 @@ import Foundation
 public struct Job: Sendable {
     public var id: String
     public var dependencies: [String]
+    /// The host the job works on, if one: its failure is told without naming that host again.
+    public var subject: String?
     public var work: @Sendable () async throws -> Void
 
-    public init(id: String, dependencies: [String] = [], work: @escaping @Sendable () async throws -> Void) {
+    public init(id: String, dependencies: [String] = [], subject: String? = nil,
+                work: @escaping @Sendable () async throws -> Void) {
         self.id = id
         self.dependencies = dependencies
+        self.subject = subject
         self.work = work
     }
 }
@@ -78,7 +82,7 @@ public enum Scheduler {
                             try await job.work()
                             return (id, .succeeded)
                         } catch {
-                            return (id, .failed(String(describing: error)))
+                            return (id, .failed(ErrorText.describe(error, about: job.subject)))
                         }
                     }
                 }

@@ -20,6 +20,8 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
     case replacedByAnotherWriter(path: String, lastSerial: Int, foundSerial: Int?)
     /// `force-unlock --force` of a lock whose holder is still running on this machine.
     case holderAlive(path: String, holder: LockHolder)
+    /// The path names a directory (or another non-file).
+    case notAFile(path: String, what: String)
 
     static func text(errno e: Int32) -> String {
         guard let p = strerror(e) else { return "error \(e)" }
@@ -54,6 +56,9 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
         case .holderAlive(let p, let h):
             return "state \(p) is locked by \(h), which is still running on this machine; not unlocked. "
                 + "Stop that command (Ctrl-C) or wait for it; force-unlock is for locks whose holder is gone."
+        case .notAFile(let p, let what):
+            return "\(p) is \(what), not a state file. Pass --state with the path of a state file "
+                + "(NAME.state.json; by default in .bootstrap/ beside the plan)."
         }
     }
 }
@@ -252,14 +257,16 @@ public final class StateStore: @unchecked Sendable {
 
     private func loadNow(expectName: String?, expectLineage: String?) throws -> ClusterState? {
         try mutex.withLock {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw StateError.corrupt(path: path, detail: "it is a directory, not a state file; give the file's path")
-            }
             let identity = FileIdentity(path: path)
             guard let data = FileManager.default.contents(atPath: path) else {
-                if FileManager.default.fileExists(atPath: path) {
-                    throw StateError.io(path: path, operation: "cannot read", errno: EACCES)
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                    if isDirectory.boolValue { throw StateError.notAFile(path: path, what: "a directory") }
+                    // Say what really failed (it used to be taken for a permission problem).
+                    let fd = open(path, O_RDONLY | O_CLOEXEC)
+                    let code = fd < 0 ? errno : EIO
+                    if fd >= 0 { close(fd) }
+                    throw StateError.io(path: path, operation: "cannot read", errno: code)
                 }
                 loaded = true
                 diskLineage = nil

@@ -99,6 +99,7 @@ final class Connection: @unchecked Sendable {
         }
         session = s
         libssh2_session_set_blocking(s, 0)
+        try KnownHosts.preferKnownTypes(session: s, endpoint: endpoint)
         do {
             try call(deadline, what: "SSH handshake", kind: .handshake) { libssh2_session_handshake(s, self.fd) }
         } catch let error as SSHError where error.kind == .connectTimeout {
@@ -430,6 +431,7 @@ final class Connection: @unchecked Sendable {
 
     private func sftpError(_ what: String, path: String) -> SSHError {
         let code = session.map { libssh2_session_last_errno($0) } ?? 0
+        if Self.connectionLostCodes.contains(code) { return connectionLost("\(what) \(path)", code) }
         var detail = libssh2Message() ?? "unknown error"
         if code == BS_ERROR_SFTP_PROTOCOL, let sftp {
             detail = Self.sftpStatus(libssh2_sftp_last_error(sftp))
@@ -792,7 +794,20 @@ final class Connection: @unchecked Sendable {
         return text.isEmpty ? nil : text
     }
 
+    /// libssh2's codes for a connection that broke under it (the peer closed it, a read or write failed).
+    static let connectionLostCodes: Set<Int32> = [
+        LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_DISCONNECT,
+    ]
+
+    /// Said instead of libssh2's "transport read (code -43)" and the like.
+    private func connectionLost(_ what: String, _ code: Int32) -> SSHError {
+        SSHError(.closed, host: label,
+                 message: "host \(label): the connection to the host was lost (\(what))",
+                 code: code, libssh2Message: libssh2Message())
+    }
+
     private func failure(_ kind: SSHError.Kind, _ what: String, _ code: Int32) -> SSHError {
+        if Self.connectionLostCodes.contains(code) { return connectionLost(what, code) }
         let message = libssh2Message()
         return SSHError(kind, host: label,
                         message: "host \(label): \(what) failed: \(message ?? "libssh2 error") (libssh2 code \(code))",

@@ -85,6 +85,9 @@ enum KnownHosts {
         case revoked
         case match
         case mismatch(expected: String?)
+        /// No entry of the offered key's type, but entries of these other types: the host offered none of
+        /// the keys known_hosts vouches for (they were preferred in the handshake).
+        case otherTypesKnown([String])
         case notFound
     }
 
@@ -126,6 +129,17 @@ enum KnownHosts {
                     + "\(expected ?? "a different key"). Refusing to connect (host key policy "
                     + "\(endpoint.hostKeyPolicy.rawValue)). If the host was really reinstalled, remove the old "
                     + "entry with: ssh-keygen -f \(Shell.quote(path)) -R \(Shell.quote(knownHostsName(endpoint)))")
+        case .otherTypesKnown(let types):
+            // Under accept-new too: adding a key of another type to a host with known keys would trust
+            // whatever now answers at its address.
+            throw SSHError(
+                .hostKeyChanged, host: endpoint.label,
+                message: "host \(endpoint.label): \(path) has \(types.joined(separator: " and ")) host key(s) for "
+                    + "\(knownHostsName(endpoint)), but the server offered none of them, only a \(key.displayType) key "
+                    + "(\(key.fingerprint))\(rsaHint(types: types)). Refusing to connect (host key policy "
+                    + "\(endpoint.hostKeyPolicy.rawValue)). "
+                    + "If the host really changed its keys, remove the old entry with: ssh-keygen -f "
+                    + "\(Shell.quote(path)) -R \(Shell.quote(knownHostsName(endpoint)))")
         case .notFound:
             if endpoint.hostKeyPolicy == .strict {
                 throw SSHError(
@@ -145,15 +159,20 @@ enum KnownHosts {
         endpoint.port == 22 ? endpoint.address : "[\(endpoint.address)]:\(endpoint.port)"
     }
 
-    static func check(session: OpaquePointer, endpoint: HostEndpoint, key: HostKey) throws -> Outcome {
+    /// The known_hosts entries as a libssh2 collection (free it with `libssh2_knownhost_free`), and the
+    /// `@revoked` keys, which libssh2 does not read.
+    private static func load(session: OpaquePointer, endpoint: HostEndpoint) throws
+        -> (hosts: OpaquePointer, revoked: [Data])
+    {
         guard let hosts = libssh2_knownhost_init(session) else {
             throw SSHError(.knownHosts, host: endpoint.label, message: "host \(endpoint.label): libssh2 could not "
                 + "allocate a known-hosts collection")
         }
-        defer { libssh2_knownhost_free(hosts) }
+        var revoked: [Data] = []
         let path = endpoint.knownHostsPath
         if FileManager.default.fileExists(atPath: path) {
             guard let data = FileManager.default.contents(atPath: path) else {
+                libssh2_knownhost_free(hosts)
                 throw SSHError(.knownHosts, host: endpoint.label,
                                message: "host \(endpoint.label): cannot read known hosts file \(path)")
             }
@@ -163,9 +182,7 @@ enum KnownHosts {
                 if trimmed.hasPrefix("@revoked") {
                     // `@revoked PATTERNS TYPE BASE64`: this key is refused whatever host offers it.
                     let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
-                    if fields.count >= 4, Data(base64Encoded: String(fields[3])) == key.blob {
-                        return .revoked
-                    }
+                    if fields.count >= 4, let blob = Data(base64Encoded: String(fields[3])) { revoked.append(blob) }
                     continue
                 }
                 if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix("@") { continue }
@@ -175,6 +192,114 @@ enum KnownHosts {
                 }
             }
         }
+        return (hosts, revoked)
+    }
+
+    /// The key types (`LIBSSH2_KNOWNHOST_KEY_*`) known_hosts holds for this host, asked of libssh2 itself so
+    /// that plain, `[host]:port` and hashed names match exactly as they do when the key is checked: a probe
+    /// key of each type that is "mismatched" means an entry of that type exists.
+    private static func knownTypes(_ hosts: OpaquePointer, endpoint: HostEndpoint) -> Set<Int32> {
+        let probe: [CChar] = [0]
+        var out: Set<Int32> = []
+        for type in keyTypes {
+            let mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | type
+            var found: UnsafeMutablePointer<libssh2_knownhost>?
+            let rc = libssh2_knownhost_checkp(hosts, endpoint.address, Int32(endpoint.port), probe, 1, mask, &found)
+            if rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH || rc == LIBSSH2_KNOWNHOST_CHECK_MATCH { out.insert(type) }
+        }
+        return out
+    }
+
+    private static let keyTypes: [Int32] = [
+        LIBSSH2_KNOWNHOST_KEY_ED25519, LIBSSH2_KNOWNHOST_KEY_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+        LIBSSH2_KNOWNHOST_KEY_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_SSHRSA, LIBSSH2_KNOWNHOST_KEY_SSHDSS,
+    ]
+
+    /// OpenSSH's names for key types in messages.
+    static func displayName(knownType: Int32) -> String {
+        switch knownType {
+        case LIBSSH2_KNOWNHOST_KEY_ED25519: return "ED25519"
+        case LIBSSH2_KNOWNHOST_KEY_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_521:
+            return "ECDSA"
+        case LIBSSH2_KNOWNHOST_KEY_SSHRSA: return "RSA"
+        case LIBSSH2_KNOWNHOST_KEY_SSHDSS: return "DSA"
+        default: return "unknown"
+        }
+    }
+
+    /// The known_hosts key type a host-key algorithm yields (nil for certificates and the unknown).
+    static func knownType(ofAlgorithm name: String) -> Int32? {
+        switch name {
+        case "ssh-ed25519": return LIBSSH2_KNOWNHOST_KEY_ED25519
+        case "ecdsa-sha2-nistp256": return LIBSSH2_KNOWNHOST_KEY_ECDSA_256
+        case "ecdsa-sha2-nistp384": return LIBSSH2_KNOWNHOST_KEY_ECDSA_384
+        case "ecdsa-sha2-nistp521": return LIBSSH2_KNOWNHOST_KEY_ECDSA_521
+        case "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa": return LIBSSH2_KNOWNHOST_KEY_SSHRSA
+        case "ssh-dss": return LIBSSH2_KNOWNHOST_KEY_SSHDSS
+        default: return nil
+        }
+    }
+
+    /// `supported` (libssh2's host-key algorithms, in its order) with the algorithms of the `known` key types
+    /// first, as OpenSSH orders them: the server then offers a key known_hosts can vouch for whenever it has
+    /// one. nil when nothing is known (libssh2's own order stays).
+    static func preference(supported: [String], known: Set<Int32>) -> [String]? {
+        guard !known.isEmpty else { return nil }
+        let first = supported.filter { knownType(ofAlgorithm: $0).map(known.contains) ?? false }
+        guard !first.isEmpty else { return nil }
+        return first + supported.filter { !first.contains($0) }
+    }
+
+    /// Before the handshake: prefer the host-key algorithms of the key types known_hosts holds for this host
+    /// (`libssh2_session_method_pref(LIBSSH2_METHOD_HOSTKEY)`). Without it libssh2 asks for ECDSA first and a
+    /// host whose known key is ed25519 (what a plain `ssh` login records) would be refused under strict.
+    static func preferKnownTypes(session: OpaquePointer, endpoint: HostEndpoint) throws {
+        guard endpoint.hostKeyPolicy != .off else { return }
+        lock.lock()
+        let loaded = try? load(session: session, endpoint: endpoint)
+        lock.unlock()
+        guard let (hosts, _) = loaded else { return }  // an unreadable file is reported by `verify`
+        let known = knownTypes(hosts, endpoint: endpoint)
+        libssh2_knownhost_free(hosts)
+        let supported = supportedAlgorithms(session)
+        guard let order = preference(supported: supported, known: known) else { return }
+        let rc = libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, order.joined(separator: ","))
+        if rc != 0 {
+            throw SSHError(.handshake, host: endpoint.label,
+                           message: "host \(endpoint.label): libssh2 refused the host key preference "
+                               + order.joined(separator: ","), code: rc)
+        }
+    }
+
+    /// The host-key algorithms this libssh2 can verify, in its order of preference.
+    static func supportedAlgorithms(_ session: OpaquePointer) -> [String] {
+        var algs: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        let count = libssh2_session_supported_algs(session, LIBSSH2_METHOD_HOSTKEY, &algs)
+        guard count > 0, let algs else { return [] }
+        defer { libssh2_free(session, algs) }
+        return (0..<Int(count)).compactMap { algs[$0].map { String(cString: $0) } }
+    }
+
+    /// Why a known RSA key may not be usable: libssh2 before 1.11 verifies RSA host keys only with SHA-1
+    /// `ssh-rsa`, which OpenSSH 8.8 and later no longer offers.
+    static let canVerifyRSAWithSHA2: Bool = {
+        LibSSH2.initialise()
+        guard let s = bs_session_init() else { return false }
+        defer { libssh2_session_free(s) }
+        return supportedAlgorithms(s).contains("rsa-sha2-256")
+    }()
+
+    static func rsaHint(types: [String]) -> String {
+        guard types.contains("RSA"), !canVerifyRSAWithSHA2 else { return "" }
+        return " (this libssh2 verifies RSA host keys only with SHA-1 ssh-rsa, which OpenSSH 8.8 and later servers "
+            + "no longer offer: add the host's ED25519 or ECDSA key to known_hosts, after checking its fingerprint)"
+    }
+
+    static func check(session: OpaquePointer, endpoint: HostEndpoint, key: HostKey) throws -> Outcome {
+        let (hosts, revoked) = try load(session: session, endpoint: endpoint)
+        defer { libssh2_knownhost_free(hosts) }
+        let path = endpoint.knownHostsPath
+        if revoked.contains(key.blob) { return .revoked }
         var found: UnsafeMutablePointer<libssh2_knownhost>?
         let mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key.knownHostTypeMask
         let rc = key.blob.withUnsafeBytes { raw in
@@ -192,7 +317,8 @@ enum KnownHosts {
             }
             return .mismatch(expected: expected)
         case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-            return .notFound
+            let others = knownTypes(hosts, endpoint: endpoint)
+            return others.isEmpty ? .notFound : .otherTypesKnown(Set(others.map(displayName(knownType:))).sorted())
         default:
             throw SSHError(.knownHosts, host: endpoint.label,
                            message: "host \(endpoint.label): checking the host key against \(path) failed")

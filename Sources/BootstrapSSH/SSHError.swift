@@ -1,3 +1,4 @@
+import BootstrapEngine
 import Foundation
 import BootstrapEngine
 
@@ -46,6 +47,23 @@ public struct SSHError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension SSHError: HostScopedError {
+    /// The plan's name of the host (`host` is `NAME (ADDR:PORT)`).
+    public var hostName: String? {
+        guard let open = host.range(of: " (") else { return host }
+        return String(host[..<open.lowerBound])
+    }
+
+    /// The message without "host NAME (ADDR:PORT): ": `ADDR:PORT: …`, the address kept.
+    public var detail: String {
+        let prefix = "host \(host): "
+        guard message.hasPrefix(prefix) else { return message }
+        let rest = message.dropFirst(prefix.count)
+        guard let open = host.range(of: " ("), host.hasSuffix(")") else { return String(rest) }
+        return "\(host[open.upperBound..<host.index(before: host.endIndex)]): \(rest)"
+    }
 }
 
 extension Duration {

@@ -68,11 +68,14 @@ import Testing
         var p = base
         p.spec.hosts.removeLast()
         let set = ChangeSet.diff(plan: p, state: applied, objects: objects(p))
-        #expect(set.changes.count == 1)
+        #expect(set.changes.count == 2)
         let c = host(set, "worker-1")
         #expect(c?.action == .delete)
         #expect(c?.address == "10.0.1.21")
-        #expect(set.summary == ChangeSummary(destroy: 1))
+        // The last worker gone, the control plane's node-config runs again (to drop kubeadm's taint).
+        #expect(host(set, "cp-1")?.action == .update)
+        #expect(host(set, "cp-1")?.steps == ["node-config"])
+        #expect(set.summary == ChangeSummary(change: 1, destroy: 1))
     }
 
     @Test func addressChangeForcesReplacement() {

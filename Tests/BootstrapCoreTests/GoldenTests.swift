@@ -56,7 +56,7 @@ import Testing
         s.addons[dashboard.key] = AddonRecord(dashboard)
         // The recorded CNI release has one value the plan would not give it.
         var cni = Releases.cni(p.spec.network)
-        cni.values = cni.values.merged(with: .object(["flannel": .object(["backend": .string("host-gw")])]))
+        cni.values = cni.values.merged(with: .object(["installation": .object(["kubernetesProvider": .string("EKS")])]))
         s.addons[cni.key] = AddonRecord(cni)
         let set = ChangeSet.diff(plan: p, state: s)
         try check(PlanRenderer.text(set, plan: p, state: s, color: false), golden: "lab-changed.plan.txt")

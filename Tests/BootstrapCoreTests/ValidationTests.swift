@@ -233,7 +233,7 @@ import Testing
         #expect(lab.name == "lab")
         #expect(lab.spec.hosts.map { "\($0.name) \($0.address) \($0.role.rawValue)" }
                 == ["cp-1 127.0.0.11 control-plane", "worker-1 127.0.0.12 worker", "worker-2 127.0.0.13 worker"])
-        #expect(lab.spec.network.cni == .flannel && lab.spec.network.podSubnet == "10.244.0.0/16")
+        #expect(lab.spec.network.cni == .calico && lab.spec.network.podSubnet == "10.244.0.0/16")
         #expect(lab.spec.ssh.keyPath == "/srv/bootstrap-lab/id_ed25519")
         #expect(lab.spec.addons.all.allSatisfy { $0.addon.enabled })
         #expect(lab.spec.manifests == ["apps/my-app.yaml"] && lab.spec.namespaces.map(\.name) == ["my-app"])

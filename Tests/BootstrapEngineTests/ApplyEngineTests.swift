@@ -28,13 +28,14 @@ import Testing
             kubeconfig = NSTemporaryDirectory() + "bootstrap-test-\(UUID().uuidString).kubeconfig"
         }
 
-        func apply(_ plan: ClusterPlan, state: ClusterState, transport: FakeTransport? = nil) async throws -> (RunReport, ClusterState) {
+        func apply(_ plan: ClusterPlan, state: ClusterState, transport: FakeTransport? = nil,
+                   approve: (@Sendable (Refreshed) async throws -> Void)? = nil) async throws -> (RunReport, ClusterState) {
             let run = RunState(state: state, store: store)
             let engine = ApplyEngine(
                 plan: plan, runState: run, transport: transport ?? FakeTransport(hosts: hosts),
                 resolve: { n, a, p in HostEndpoint(name: n, address: a, port: p, user: "root", knownHostsPath: "/dev/null") },
                 options: ApplyOptions(parallelism: 4, kubeconfigPath: kubeconfig, readyTimeout: .seconds(2),
-                                      readyPollInterval: .milliseconds(10)),
+                                      readyPollInterval: .milliseconds(10), approve: approve),
                 events: log.sink)
             let report = try await engine.run()
             return (report, await run.state)
@@ -96,6 +97,69 @@ import Testing
             // The config is written 0600 under the lock, only when the command is about to run.
             #expect(commands[i].contains("umask 077") && commands[i].contains("cat > /var/lib/bootstrap/kubeadm-"))
         }
+    }
+
+    @Test func withoutWorkersControlPlanesLoseTheirTaintAndGetItBackWithWorkers() async throws {
+        let alone = Self.plan(workers: 0)
+        let rig = Rig(plan: Self.plan(workers: 1))
+        let (report, state) = try await rig.apply(alone, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(report.succeeded, "\(report.failures)")
+        let untaint = "kubectl --kubeconfig /etc/kubernetes/admin.conf taint node cp-1 --overwrite "
+            + "node-role.kubernetes.io/control-plane:NoSchedule-"
+        #expect(rig.hosts["cp-1"]!.commands.contains(untaint), "\(rig.hosts["cp-1"]!.commands)")
+        // Nothing to do on a second run.
+        let before = rig.hosts["cp-1"]!.commands.count
+        let (again, converged) = try await rig.apply(alone, state: state)
+        #expect(again.succeeded && !again.changed)
+        #expect(!rig.hosts["cp-1"]!.commands.dropFirst(before).contains { $0.contains(" taint ") })
+        // A worker arrives: the control plane's node-config runs again and puts kubeadm's taint back.
+        let (withWorker, _) = try await rig.apply(Self.plan(workers: 1), state: converged)
+        #expect(withWorker.succeeded, "\(withWorker.failures)")
+        let retaint = "kubectl --kubeconfig /etc/kubernetes/admin.conf taint node cp-1 --overwrite "
+            + "node-role.kubernetes.io/control-plane:NoSchedule"
+        #expect(rig.hosts["cp-1"]!.commands.dropFirst(before).contains(retaint), "\(rig.hosts["cp-1"]!.commands)")
+        // A cluster planned with workers from the start never touches the taint.
+        let usual = Rig(plan: Self.plan(workers: 1))
+        _ = try await usual.apply(Self.plan(workers: 1), state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(!usual.hosts["cp-1"]!.commands.contains { $0.contains("control-plane:NoSchedule") })
+    }
+
+    struct Declined: Error {}
+
+    @Test func approvalComesAfterTheRefreshAndADeclineChangesNothing() async throws {
+        let plan = Self.plan(workers: 1)
+        let rig = Rig(plan: plan)
+        let (_, state) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        rig.hosts["worker-1"]!.swapOn = true
+        let before = rig.hosts.mapValues { $0.commands.count }
+        let writes = rig.store.writes.count
+        let seen = Locked<Refreshed?>(nil)
+        await #expect(throws: Declined.self) {
+            _ = try await rig.apply(plan, state: state) { refreshed in
+                seen.set(refreshed)
+                throw Declined()
+            }
+        }
+        // The approval saw the drift and the state as the hosts show it: what plan --refresh shows.
+        let refreshed = try #require(seen.get())
+        #expect(refreshed.drift.map(\.host) == ["worker-1"])
+        var changes = ChangeSet.diff(plan: plan, state: refreshed.state, objects: [])
+        changes.explain(refreshed.drift)
+        #expect(changes.changes.map(\.name) == ["worker-1"])
+        #expect(changes.changes.first?.reasons.first == "drift: swap is on again; the host will be prepared again")
+        // Declined: nothing but the facts ran, nothing was written.
+        for (name, host) in rig.hosts {
+            let new = host.commands.dropFirst(before[name]!)
+            #expect(new.count == 1 && new.allSatisfy { $0.hasPrefix(". /etc/os-release") }, "\(name): \(Array(new))")
+        }
+        #expect(rig.store.writes.count == writes)
+
+        // A fresh cluster: the hosts the state does not know yet are shown as new, not as refreshed records.
+        let fresh = Rig(plan: plan)
+        let freshSeen = Locked<Refreshed?>(nil)
+        let (report, _) = try await fresh.apply(plan, state: ClusterState(name: "lab", toolVersion: "t")) { freshSeen.set($0) }
+        #expect(report.succeeded)
+        #expect(freshSeen.get()?.state.hosts.isEmpty == true)
     }
 
     @Test func secondApplyRunsNoMutatingCommand() async throws {
@@ -282,4 +346,13 @@ import Testing
         #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("init phase upload-certs") }.count == 1)
         #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("kubeadm token create") }.count == 1)
     }
+}
+
+/// A value shared with a @Sendable closure.
+final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ value: T) { self.value = value }
+    func set(_ v: T) { lock.withLock { value = v } }
+    func get() -> T { lock.withLock { value } }
 }

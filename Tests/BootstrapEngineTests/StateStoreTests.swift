@@ -310,16 +310,6 @@ struct Crash: Error {}
         other.unlock()
     }
 
-    @Test func aDirectoryIsNotAStateFile() async throws {
-        let dir = TempDir()
-        do {
-            _ = try await StateStore(path: dir.path).load(expectName: nil)
-            Issue.record("a directory loaded as state")
-        } catch let e as StateError {
-            #expect(e.description.contains("is a directory"))
-        }
-    }
-
     @Test func defaultPathIsBesideThePlan() {
         let p = ClusterPlan(metadata: .init(name: "lab"), spec: .init(kubernetes: .init(version: "1.34.1"), hosts: []),
                             source: PlanSource(path: "Plans/lab.yaml", baseDirectory: "/repo/Plans"))

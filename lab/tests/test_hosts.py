@@ -30,6 +30,23 @@ def test_ssh_with_inventory_key_and_strict_known_hosts(lab):
     assert "host key" in r.stderr.lower() or "HOST IDENTIFICATION" in r.stderr
 
 
+def test_hosts_offer_ed25519_ecdsa_and_rsa_keys_and_known_hosts_holds_ed25519(lab):
+    # As an EC2 image: sshd has a key of each type. known_hosts holds only the ed25519 one, and OpenSSH with
+    # strict checking connects all the same (it asks for the key types it knows first).
+    l = lab(3)
+    known = {line.split()[0]: line.split()[2] for line in open(l.inventory["knownHosts"]).read().splitlines()}
+    seen = set()
+    for h in l.hosts:
+        r = subprocess.run(["ssh-keyscan", "-t", "ed25519,ecdsa,rsa", h["address"]], capture_output=True,
+                           text=True, timeout=30)
+        keys = {f[1]: f[2] for f in (x.split() for x in r.stdout.splitlines() if not x.startswith("#")) if len(f) == 3}
+        assert sorted(keys) == ["ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa"], r.stdout + r.stderr
+        assert keys["ssh-ed25519"] == known[h["address"]]
+        seen |= set(keys.values())
+        assert l.ssh(h["name"], "true").returncode == 0
+    assert len(seen) == 9
+
+
 def test_identity_is_distinct_per_host(lab):
     l = lab(3)
     seen = {"hostname": set(), "machine-id": set(), "uuid": set()}

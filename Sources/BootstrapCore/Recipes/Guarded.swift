@@ -37,6 +37,14 @@ public struct RemoteGuard: Sendable, Hashable {
     public var sessionLimit: Int { Self.sessionLimit(seconds) }
     public static func sessionLimit(_ seconds: Int) -> Int { 2 * seconds + 60 }
 
+    /// `inner` guarded: its script is the body; its steps name a failure, its shown text is what logs show.
+    public func command(_ inner: ShellCommand, underLock: [String] = [], secrets: [Secret] = []) -> ShellCommand {
+        var cmd = command(inner.script, underLock: underLock, secrets: inner.secrets + secrets)
+        cmd.shown = inner.shown
+        cmd.stepNames = inner.stepNames
+        return cmd
+    }
+
     /// `body` (shell text, already quoted) guarded. `underLock` lines run first, under the lock, with the
     /// command's standard input (to write a config file from it) and may `exit 0` to skip the body.
     public func command(_ body: String, underLock: [String] = [], secrets: [Secret] = []) -> ShellCommand {

@@ -24,23 +24,23 @@ public enum HelmRecipes {
         -> ShellCommand
     {
         let base = "https://get.helm.sh/"
-        let lines = [
-            "set -e",
-            "if [ \"$(\(helmBinary) version --template '{{.Version}}' 2>/dev/null)\" != \(Shell.quote(version)) ]; then",
-            "  case \"$(uname -m)\" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) echo \"unsupported architecture $(uname -m)\" >&2; exit 1 ;; esac",
-            "  tarball=\(Shell.quote("helm-\(version)-linux-"))\"$arch\".tar.gz",
-            "  tmp=$(mktemp -d)",
-            "  trap 'rm -rf \"$tmp\"' EXIT",
-            "  curl -fsSL -o \"$tmp/$tarball\" \(Shell.quote(base))\"$tarball\"",
-            "  curl -fsSL -o \"$tmp/$tarball.sha256sum\" \(Shell.quote(base))\"$tarball.sha256sum\"",
-            "  (cd \"$tmp\" && sha256sum --check --strict --quiet \"$tarball.sha256sum\")",
-            "  tar -xzf \"$tmp/$tarball\" -C \"$tmp\" \"linux-$arch/helm\"",
-            "  install -m 0755 \"$tmp/linux-$arch/helm\" \(helmBinary)",
-            "fi",
+        let steps: [ShellCommand.Step] = [
             "mkdir -p -m 700 \(valuesDirectory)",
+            .init("if [ \"$(\(helmBinary) version --template '{{.Version}}' 2>/dev/null)\" = \(Shell.quote(version)) ]; then exit 0; fi",
+                  name: "\(helmBinary) version"),
+            .init("case \"$(uname -m)\" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) echo \"unsupported architecture $(uname -m)\" >&2; exit 1 ;; esac",
+                  name: "uname -m (the architecture)"),
+            "tarball=\(Shell.quote("helm-\(version)-linux-"))\"$arch\".tar.gz",
+            "tmp=$(mktemp -d)",
+            "curl -fsSL -o \"$tmp/$tarball\" \(Shell.quote(base))\"$tarball\"",
+            "curl -fsSL -o \"$tmp/$tarball.sha256sum\" \(Shell.quote(base))\"$tarball.sha256sum\"",
+            "(cd \"$tmp\" && sha256sum --check --strict --quiet \"$tarball.sha256sum\")",
+            "tar -xzf \"$tmp/$tarball\" -C \"$tmp\" \"linux-$arch/helm\"",
+            "install -m 0755 \"$tmp/linux-$arch/helm\" \(helmBinary)",
         ]
         return RemoteGuard(lock: "helm", what: "install helm \(version)", seconds: limits.helm,
-                           setting: "spec.timeouts.helm").command(lines.joined(separator: "\n"))
+                           setting: "spec.timeouts.helm")
+            .command(ShellCommand(steps: steps, cleanup: "[ -z \"${tmp:-}\" ] || rm -rf \"$tmp\"", privileged: true))
     }
 
     public static func valuesPath(_ r: HelmRelease) -> String { valuesPath(addon: r.addon, release: r.name) }
@@ -57,18 +57,18 @@ public enum HelmRecipes {
                                   "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout(limits),
                                   "--kubeconfig", NodeRecipes.adminKubeconfig])
         return releaseGuard(r.name, "helm upgrade --install \(r.name) \(r.chart.chart) \(r.chart.version)", limits)
-            .command("set -e\n\(repo) >/dev/null\n\(upgrade)")
+            .command(ShellCommand(steps: [.init("\(repo) >/dev/null", name: repo), .init(upgrade)], privileged: true))
     }
 
     /// `helm uninstall`, where an already absent release counts as done.
     public static func uninstall(_ rec: AddonRecord, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         let release = rec.release, namespace = rec.namespace
         let h = { (args: [String]) in Shell.join([helmBinary] + args + ["--kubeconfig", NodeRecipes.adminKubeconfig]) }
-        return releaseGuard(release, "helm uninstall \(release)", limits).command([
+        return releaseGuard(release, "helm uninstall \(release)", limits).command(ShellCommand(steps: [
             "if ! \(h(["status", release, "--namespace", namespace])) >/dev/null 2>&1; then exit 0; fi",
-            h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout(limits)]),
-            Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)]),
-        ].joined(separator: "\n"))
+            .init(h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout(limits)])),
+            .init(Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)])),
+        ], privileged: true))
     }
 
     /// How long applying or pruning the plan's objects may take.

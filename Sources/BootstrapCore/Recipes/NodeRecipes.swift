@@ -68,8 +68,7 @@ public enum NodeRecipes {
     public static var prepare: ShellCommand {
         let modules = kernelModules.joined(separator: "\n") + "\n"
         let sysctlText = sysctls.map { "\($0.0) = \($0.1)" }.joined(separator: "\n") + "\n"
-        return ShellCommand(script: [
-            "set -e",
+        return ShellCommand(steps: [
             "swapoff -a",
             // Comment out every active swap line so swap stays off after a reboot.
             #"sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/ s/^/#/' /etc/fstab"#,
@@ -78,7 +77,7 @@ public enum NodeRecipes {
             "modprobe -a " + Shell.join(kernelModules),
             "printf %s \(Shell.quote(sysctlText)) > /etc/sysctl.d/99-kubernetes.conf",
             "sysctl --system >/dev/null",
-        ].joined(separator: "\n"))
+        ])
     }
 
     // MARK: containerd
@@ -106,6 +105,14 @@ public enum NodeRecipes {
         }
     }
 
+    /// The package manager's prelude as one step of a script (none when it has none).
+    static func preludeSteps(_ pm: (prelude: [String], tool: String)) -> [ShellCommand.Step] {
+        pm.prelude.isEmpty ? [] : [.init(pm.prelude.joined(separator: "\n"),
+                                         name: "preparing the package manager (an interrupted dpkg, its lock)")]
+    }
+
+    static func steps(_ lines: [String]) -> [ShellCommand.Step] { lines.map { ShellCommand.Step($0) } }
+
     static func packagesGuard(_ what: String, _ limits: ClusterPlan.Timeouts) -> RemoteGuard {
         RemoteGuard(lock: "packages", what: what, seconds: limits.packages, setting: "spec.timeouts.packages")
     }
@@ -117,10 +124,9 @@ public enum NodeRecipes {
         let pm = packageManager(family, lockWait: limits.packages / 2)
         // A fresh image's package lists are stale or empty: refresh them before installing.
         let install = family == .debian
-            ? "\(pm.tool) update -q >/dev/null && \(pm.tool) install -y -q " + Shell.quote(pkg)
-            : "\(pm.tool) install -y -q " + Shell.quote(pkg)
-        let body = ["set -e"] + pm.prelude + [
-            install,
+            ? ["\(pm.tool) update -q >/dev/null", "\(pm.tool) install -y -q " + Shell.quote(pkg)]
+            : ["\(pm.tool) install -y -q " + Shell.quote(pkg)]
+        return packagesGuard("install containerd", limits).command(ShellCommand(steps: preludeSteps(pm) + steps(install) + [
             "mkdir -p /etc/containerd",
             "containerd config default > /etc/containerd/config.toml",
             "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
@@ -129,8 +135,7 @@ public enum NodeRecipes {
             "systemctl enable containerd >/dev/null 2>&1",
             "systemctl restart containerd",
             "systemctl is-active --quiet containerd",
-        ]
-        return packagesGuard("install containerd", limits).command(body.joined(separator: "\n"))
+        ]))
     }
 
     // MARK: Kubernetes repository and packages
@@ -149,14 +154,13 @@ public enum NodeRecipes {
         case .debian:
             let keyring = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
             let list = "deb [signed-by=\(keyring)] \(base) /\n"
-            return guarded.command(([
-                "set -e",
+            return guarded.command(ShellCommand(steps: [
                 "mkdir -p -m 755 /etc/apt/keyrings",
                 "curl -fsSL \(Shell.quote(base + "Release.key")) | gpg --dearmor --yes -o \(keyring)",
                 "printf %s \(Shell.quote(list)) > /etc/apt/sources.list.d/kubernetes.list",
-            ] + pm.prelude + [
+            ] + preludeSteps(pm) + [
                 "\(pm.tool) update -q >/dev/null",
-            ]).joined(separator: "\n"))
+            ]))
         case .fedora:
             let repo = """
                 [kubernetes]
@@ -168,12 +172,11 @@ public enum NodeRecipes {
                 exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni
 
                 """
-            return guarded.command(([
-                "set -e",
+            return guarded.command(ShellCommand(steps: [
                 "printf %s \(Shell.quote(repo)) > /etc/yum.repos.d/kubernetes.repo",
-            ] + pm.prelude + [
+            ] + preludeSteps(pm) + [
                 "\(pm.tool) makecache -q >/dev/null",
-            ]).joined(separator: "\n"))
+            ]))
         }
     }
 
@@ -186,19 +189,19 @@ public enum NodeRecipes {
         switch family {
         case .debian:
             let pkgs = kubernetesPackages.map { "\($0)=\(v)" }
-            return guarded.command((["set -e"] + pm.prelude + [
+            return guarded.command(ShellCommand(steps: preludeSteps(pm) + steps([
                 // --allow-change-held-packages moves held packages to the pinned version; hold them again after.
                 "\(pm.tool) install -y -q --allow-downgrades --allow-change-held-packages " + Shell.join(pkgs),
                 "apt-mark hold \(Shell.join(kubernetesPackages)) >/dev/null",
                 // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
-            ]).joined(separator: "\n"))
+            ])))
         case .fedora:
             let pkgs = kubernetesPackages.map { "\($0)-\(v)" }
-            return guarded.command((["set -e"] + pm.prelude + [
+            return guarded.command(ShellCommand(steps: preludeSteps(pm) + steps([
                 "\(pm.tool) install -y -q --disableexcludes=kubernetes " + Shell.join(pkgs),
                 "systemctl enable kubelet >/dev/null 2>&1",
-            ]).joined(separator: "\n"))
+            ])))
         }
     }
 
