@@ -64,7 +64,8 @@ public final class HostRunner: Sendable {
         var result: CommandResult
         do {
             result = try await session.run(command, stdin: stdin, timeout: timeout) { stream, line in
-                guard let line = stream == .stderr ? ShellCommand.withoutStepReport(line) : line else { return }
+                // A guarded command's output (both streams) comes back on stdout, its step report with it.
+                guard let line = ShellCommand.withoutStepReport(line) else { return }
                 sink(.output(host: host, stream: stream, line: redact(line, secrets)))
             }
         } catch let e as ClassifiedTransportError where e.transportFailure != .other {
@@ -76,7 +77,10 @@ public final class HostRunner: Sendable {
         guard !command.stepNames.isEmpty else { return (result, nil) }
         let (step, stderr) = command.failedStep(in: result.stderrText)
         result.stderr = Data(stderr.utf8)
-        return (result, step)
+        if step != nil { return (result, step) }
+        let (guardedStep, stdout) = command.failedStep(in: result.stdoutText)
+        result.stdout = Data(stdout.utf8)
+        return (result, guardedStep)
     }
 
     /// Uploads a file (0600 unless told otherwise).

@@ -232,7 +232,7 @@ public enum NodeRecipes {
     static func once(unless marker: String, _ argv: [String], writingStdinTo config: String, _ guarded: RemoteGuard)
         -> ShellCommand
     {
-        guarded.command(Shell.join(argv), underLock: [
+        guarded.command(ShellCommand(steps: [.init(Shell.join(argv))]), underLock: [
             "if [ -f \(Shell.quote(marker)) ]; then echo '\(alreadyDone) (\(marker) exists)'; exit 0; fi",
             "(umask 077 && rm -f \(Shell.quote(config)) && cat > \(Shell.quote(config))) || exit 1",
         ])
