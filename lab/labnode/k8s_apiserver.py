@@ -143,6 +143,11 @@ def rest_user(st, peer, headers):
     """The user of a REST request: the TLS client certificate (CN = name, O = groups), a certificate forwarded
     by a joined control plane, a bearer token (node credential, bootstrap token), or anonymous."""
     if peer and peer.get("subject"):
+        # the TLS layer accepts the front proxy's CA too (like the real server); users are the cluster CA's
+        der = peer.get("_der")
+        if der and not cert_issued_by(base64.b64encode(ssl.DER_cert_to_PEM_cert(der).encode()).decode(),
+                                      st["cluster"]["caPem"]):
+            raise S.ApiError("Unauthorized", "Unauthorized", 401)
         cn, orgs = None, []
         for rdn in peer["subject"]:
             for k, v in rdn:
@@ -420,8 +425,33 @@ class Handler(BaseHTTPRequestHandler):
         self._send(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                           "message": message, "reason": reason, "details": details or {}, "code": code})
 
+    def _peer(self):
+        """The client's verified certificate (getpeercert() plus its DER as "_der"), or None."""
+        if not isinstance(self.connection, ssl.SSLSocket):
+            return None
+        peer = self.connection.getpeercert()
+        if peer:
+            peer = dict(peer, _der=self.connection.getpeercert(binary_form=True))
+        return peer
+
+    def _check_credentials(self):
+        """Public paths still refuse credentials that do not authenticate (401), like the real server."""
+        api = self.server.api
+        if api.upstream or not (self.headers.get("Authorization") or self._peer()):
+            return
+        with LOCK:
+            if api.st is not None and api.st.get("cluster") is not None:
+                rest_user(api.st, self._peer(), self.headers)
+
     def do_GET(self):
         path = self.path.split("?", 1)[0]
+        if path in ("/livez", "/healthz", "/readyz", "/version", "/version/") or \
+                path.startswith(("/livez/", "/healthz/", "/readyz/")):
+            try:
+                self._check_credentials()
+            except S.ApiError as e:
+                self._status(e.code, e.reason, e.message)
+                return
         if path in ("/livez", "/healthz", "/readyz") or path.startswith(("/livez/", "/healthz/", "/readyz/")):
             try:
                 self.server.api.call("version", {})
@@ -473,8 +503,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 if api.st is None or api.st.get("cluster") is None:
                     raise R.Fail(503, "ServiceUnavailable", "the cluster store is empty")
-                peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
-                user = rest_user(api.st, peer, self.headers)
+                user = rest_user(api.st, self._peer(), self.headers)
             rep = api.rest.handle(method, u.path, query, self.headers, body, user, LOCK)
         except R.Fail as e:
             self._send(e.code, e.status())
@@ -633,6 +662,7 @@ def main(tool, argv):
     p.add_argument("--tls-cert-file")
     p.add_argument("--tls-private-key-file")
     p.add_argument("--client-ca-file")
+    p.add_argument("--requestheader-client-ca-file")
     a = p.parse_args(argv)
     global UPSTREAM_CA
     if a.client_ca_file and os.path.exists(a.client_ca_file):
@@ -646,6 +676,8 @@ def main(tool, argv):
         if a.client_ca_file and os.path.exists(a.client_ca_file):
             # ask for a client certificate (kubeconfig users); the lab's own tools send none
             ctx.load_verify_locations(a.client_ca_file)
+            if a.requestheader_client_ca_file and os.path.exists(a.requestheader_client_ca_file):
+                ctx.load_verify_locations(a.requestheader_client_ca_file)
             ctx.verify_mode = ssl.CERT_OPTIONAL
         srv.tls = ctx
     srv.api = api

@@ -130,6 +130,7 @@ GROUP_ORDER = ["", "apiregistration.k8s.io", "apps", "events.k8s.io", "authentic
                "rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io",
                "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
                "discovery.k8s.io", "flowcontrol.apiserver.k8s.io"]
+NAMESPACE_FINALIZE_SECONDS = 1.0
 # derived, not stored: these kinds are materialized by View
 DERIVED = {"Node", "Pod", "ReplicaSet"}
 REVIEWS = {"SelfSubjectAccessReview", "SelfSubjectRulesReview", "SubjectAccessReview", "LocalSubjectAccessReview",
@@ -312,7 +313,7 @@ def materialize(st, res, now):
     if kind == "Namespace":
         for _, o in items:
             o.setdefault("spec", {"finalizers": ["kubernetes"]})
-            o["status"] = {"phase": "Active"}
+            o["status"] = {"phase": "Terminating" if o["metadata"].get("deletionTimestamp") else "Active"}
             o["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = o["metadata"]["name"]
     for k, o in items:
         o["apiVersion"] = res.gv if S._group(o.get("apiVersion", "")) == g else o["apiVersion"]
@@ -1069,6 +1070,7 @@ class API:
             st = self.server.st
             if st is None or st.get("cluster") is None:
                 raise Fail(503, "ServiceUnavailable", "the cluster store is empty")
+            self.finalize(st)
             user = self.impersonate(st, user, headers)
             if (parts[0] == "api" and len(parts) <= 2) or (parts[0] == "apis" and len(parts) <= 3):
                 if method != "GET":
@@ -1326,6 +1328,7 @@ class API:
                     if st["resourceVersion"] == last_rv and time.time() - last_poll < 2.0:
                         continue
                     now = common.now()
+                    api.finalize(st)
                     out = []
                     for rv, dk, k, typ, o in list(api.view.log):
                         if dk != kid or rv <= last_rv:
@@ -1371,6 +1374,14 @@ class API:
             return m
         ua = headers.get("User-Agent") or ""
         return default or (ua.split("/")[0] if ua else "unknown")
+
+    def check_terminating(self, st, res, ns):
+        if res.namespaced and ns in (st.get("nsTerminating") or {}):
+            raise Fail(403, "Forbidden", '%s "%s" is forbidden: unable to create new content in namespace %s because '
+                                         'it is being terminated' % (res.qualified, "", ns),
+                       {"kind": res.name, "causes": [{"reason": "NamespaceTerminating", "message":
+                                                      "namespace %s is being terminated" % ns,
+                                                      "field": "metadata.namespace"}]})
 
     def check_namespace(self, st, res, ns):
         if res.namespaced and S.obj_key("", "Namespace", "", ns) not in st["objects"]:
@@ -1426,6 +1437,7 @@ class API:
             raise Fail(405, "MethodNotAllowed", "lab: %s are made by the lab (kubelets, controllers), not created "
                                                 "through the API" % res.name)
         self.check_namespace(st, res, ns)
+        self.check_terminating(st, res, ns)
         key = self.key(res, ns, md["name"])
         if key in st["objects"] or (res.kind == "Secret" and key in self.objects(st, res, now)):
             raise Fail(409, "AlreadyExists", '%s "%s" already exists' % (res.qualified, md["name"]),
@@ -1570,6 +1582,7 @@ class API:
             raise Fail(405, "MethodNotAllowed", "lab: server-side apply of %s is not simulated" % res.name)
         if not exists:
             self.check_namespace(st, res, ns)
+            self.check_terminating(st, res, ns)
         cur = self.objects(st, res, now).get(key)
         unknown = SCHEMA.validate(st, res.kind, res.group, obj, cur, strict=True, only_unknown=True)
         if unknown:
@@ -1619,11 +1632,34 @@ class API:
                        {"name": name, "kind": "namespaces"})
         if dry:
             return Reply(200, cur)
-        self.remove(st, res, ns, name, key, cur, now)
         if res.kind == "Namespace":
-            cur["status"] = {"phase": "Terminating"}
-            cur["metadata"]["deletionTimestamp"] = S.ts(now)
+            # like the namespace controller: Terminating first, its content goes, then the namespace
+            o = st["objects"][key]
+            o["metadata"].setdefault("deletionTimestamp", S.ts(now))
+            st.setdefault("nsTerminating", {}).setdefault(name, time.time() + NAMESPACE_FINALIZE_SECONDS)
+            st["resourceVersion"] += 1
+            return Reply(200, self.written(st, res, key, now))
+        self.remove(st, res, ns, name, key, cur, now)
         return Reply(200, cur)
+
+    def finalize(self, st):
+        """Namespaces whose deletion has run its course go, with everything in them."""
+        due = [n for n, t in (st.get("nsTerminating") or {}).items() if t <= time.time()]
+        for name in due:
+            del st["nsTerminating"][name]
+            key = S.obj_key("", "Namespace", "", name)
+            o = st["objects"].get(key)
+            if o is None:
+                continue
+            for k in [k for k, x in st["objects"].items() if x["metadata"].get("namespace") == name]:
+                x = st["objects"][k]
+                kid = S._group(x.get("apiVersion", "")) + "/" + x.get("kind", "")
+                self.view.forget(st, kid, k, x)
+            S.delete_object(st, "Namespace", None, name, True, "v1")
+            self.view.forget(st, "/Namespace", key, o)
+            for k in [k for k in list(self.view.rv) if k.split("|")[2] == name]:
+                self.view.rv.pop(k, None)
+            self.view.seen.get("/Namespace", set()).discard(key)
 
     def remove(self, st, res, ns, name, key, cur, now):
         kid = _kid(res)
@@ -1713,6 +1749,13 @@ class API:
         operations of each resource, with the query parameters the server understands (kubectl looks for
         `fieldValidation` on the PATCH operation before it lets the server validate). No v2 (kubectl asks
         for v3 first)."""
+        if parts == ["openapi", "v2"]:
+            # kubectl falls back to v2 (protobuf) only for kinds v3 does not describe (a custom resource whose
+            # CRD is missing): an empty document lets it go on to its "no matches for kind" error, as with a
+            # real server whose v2 document has no such kind
+            with lock:
+                self.authorize(self.server.st, user, {"verb": "get", "path": "/openapi/v2"})
+            return Reply(200, openapi_v2_empty(), "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
         if len(parts) < 2 or parts[1] != "v3":
             raise no_such_path()
         with lock:
@@ -1850,3 +1893,11 @@ def openapi_doc(rs, st):
             paths[coll + "/{name}"] = one
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": version}, "paths": paths,
             "components": {"schemas": {}}}
+
+
+def openapi_v2_empty():
+    """A gnostic openapi_v2.Document with swagger "2.0", an info block and no paths, in protobuf."""
+    def field(num, data):
+        return bytes([num << 3 | 2, len(data)]) + data
+    info = field(1, b"Kubernetes") + field(2, b"v1.34.1")
+    return field(1, b"2.0") + field(2, info)

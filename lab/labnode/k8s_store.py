@@ -435,9 +435,12 @@ def put_object(st, obj, now, manager="kubectl", ssa=False, force=False, post=Non
         if m not in owners:
             del ops[m]
     ops[manager] = "Apply" if ssa else "Update"
-    if post is not None:
+    if post is None:
+        from . import k8s_schema   # what every writer gets from the real server: its defaults
+        k8s_schema.default(st, obj["kind"], obj, old)
+    else:
         post(obj)                  # defaulting and validation of the merged object; may raise
-        md = obj["metadata"]
+    md = obj["metadata"]
     st["fieldOwners"][key] = owners
     st["fieldOps"][key] = ops
     st["resourceVersion"] += 1
@@ -1057,6 +1060,9 @@ def match_selector(labels, reqs):
     return True
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False, namespace=None,
                   ssa=False, force=False):
     results = []
@@ -1094,8 +1100,11 @@ def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, creat
         if dry_run:
             results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
             continue
+        old = st["objects"].get(obj_key(g, obj["kind"], ns if nsd else "", name))
+        had = old is None or LAST_APPLIED in ((old.get("metadata") or {}).get("annotations") or {})
         _, status = put_object(st, copy.deepcopy(obj), now, manager, ssa=ssa, force=force)
-        results.append({"ref": "%s/%s" % (label, name), "status": status})
+        results.append({"ref": "%s/%s" % (label, name), "status": status, "lastApplied": had,
+                        "resource": plural(obj["kind"]) + ("." + g if g else "")})
     return results
 
 

@@ -324,7 +324,7 @@ def _install(opts, names, upgrade_all):
         for n in order:
             v = all_changes[n]
             common.out("Setting up %s (%s) ...\n" % (n, v))
-            os_pkgdb.install_files(n)
+            os_pkgdb.install_files(n, v)
             db2.setdefault("installed", {})[n] = v
     # Debian policy: a package's service is enabled and started when it is installed
     from labnode import os_systemctl

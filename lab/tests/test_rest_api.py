@@ -68,8 +68,8 @@ def lab():
         out = lb.ok(1, "kubeadm init --pod-network-cidr=10.244.0.0/16")
         lb.ok(2, join_command(out))
         lb.ok(3, join_command(out))
-        lb.ok(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "
-                 "https://github.com/flannel-io/flannel/releases/latest/download/kube-flannel.yml")
+        lb.ok(1, "curl -fsSL https://github.com/flannel-io/flannel/releases/latest/download/kube-flannel.yml | "
+                 "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -")
         lb.admin = lb.ok(1, "cat /etc/kubernetes/admin.conf")
         deadline = time.time() + 60
         while time.time() < deadline and not all(c["status"] == "True" for c in lb.nodes().values()):
@@ -227,7 +227,14 @@ def test_delete_namespaces_and_propagation(api):
     assert code == 200
     assert api.req("GET", "/apis/apps/v1/namespaces/rest-c/deployments/d")[0] == 404
     assert api.req("GET", "/api/v1/namespaces/rest-c/pods")[1]["items"] == []
-    assert api.req("DELETE", "/api/v1/namespaces/rest-c")[0] == 200
+    code, d = api.req("DELETE", "/api/v1/namespaces/rest-c")
+    assert code == 200 and d["status"]["phase"] == "Terminating"           # the namespace controller's turn
+    code, d = api.req("POST", "/api/v1/namespaces/rest-c/configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                                      "metadata": {"name": "late"}})
+    assert code == 403 and "because it is being terminated" in d["message"]
+    deadline = time.time() + 10
+    while api.req("GET", "/api/v1/namespaces/rest-c")[0] != 404 and time.time() < deadline:
+        time.sleep(0.2)
     assert api.req("GET", "/api/v1/namespaces/rest-c")[0] == 404
 
 
@@ -391,3 +398,26 @@ def test_real_kubectl_get_apply_drain_and_can_i(kubectl):
     assert p.returncode == 1 and p.stdout.strip() == "no"
     kubectl(["delete", "ns", "kc", "--timeout=30s"])
     assert kubectl(["get", "ns", "kc"], check=False).returncode == 1
+
+
+def test_kubectl_package_installs_the_machines_real_client(lab):
+    """Installing the kubectl package puts the machine's real kubectl on the host (the binary of the package's
+    minor when the machine has versioned ones, else the closest older one); without one, the lab's imitation."""
+    real = shutil.which("kubectl")
+    link = lab.ok(1, "readlink -f /usr/bin/kubectl").strip()
+    version = json.loads(lab.ok(1, "kubectl version --client -o json"))["clientVersion"]
+    if real is None:
+        if os.environ.get("CI"):
+            pytest.fail("no kubectl on this machine (CI needs the real client)")
+        assert "labnode" in lab.ok(1, "cat /usr/bin/kubectl")
+        return
+    assert link.startswith("/") and "labnode" not in link
+    with open(link, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    minor = int(version["minor"].rstrip("+"))
+    versioned = [int(n.rsplit(".", 1)[1]) for n in os.listdir(os.path.dirname(os.path.realpath(real)))
+                 if n.startswith("kubectl.1.")]
+    if versioned:
+        assert minor == max(v for v in versioned if v <= 34), version      # the package is 1.34.1
+    # the real client is judged against the lab API server: it works with the admin kubeconfig on the host
+    assert "lab-2" in lab.ok(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes")
