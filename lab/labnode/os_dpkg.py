@@ -10,6 +10,10 @@ from labnode import common
 _base = None
 _base_key = None
 DPKG_STATUS = "/var/lib/dpkg/status"
+# what a fresh EC2 image does not have, even when the machine under the lab does (its kubectl from the Google
+# Cloud SDK repository, say): the lab's package manager installs these (their binaries are hidden likewise)
+NOT_IN_IMAGE = {"kubeadm", "kubelet", "kubectl", "cri-tools", "kubernetes-cni", "containerd", "containerd.io",
+                "runc", "docker.io", "docker-ce", "docker-ce-cli", "helm"}
 
 
 def _status_key():
@@ -37,7 +41,8 @@ def base_packages():
                 m = re.match(r"^([A-Za-z-]+):\s?(.*)$", line)
                 if m:
                     f[m.group(1)] = m.group(2)
-            if f.get("Package") and f.get("Status", "").endswith(" installed"):
+            if f.get("Package") and f.get("Status", "").endswith(" installed") and \
+                    f["Package"] not in NOT_IN_IMAGE:
                 _base[f["Package"]] = f
     return _base
 
