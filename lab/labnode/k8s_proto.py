@@ -221,9 +221,4 @@ def decode(body):
     schema = KINDS.get((av, kind))
     if schema is None:
         raise ValueError("the lab does not decode protobuf bodies of %s %s; send JSON" % (av, kind))
-    obj = _message(schema, raw)
-    if kind != "DeleteOptions":
-        obj = dict({"apiVersion": av, "kind": kind}, **obj)
-    else:
-        obj = dict({"apiVersion": av, "kind": kind}, **obj)
-    return obj
+    return dict({"apiVersion": av, "kind": kind}, **_message(schema, raw))

@@ -15,7 +15,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import threading
 import time
 import uuid
 
@@ -301,6 +300,27 @@ def materialize(st, res, now):
         return replica_sets(st, now)
     items = [(k, copy.deepcopy(o)) for k, o in st["objects"].items()
              if o.get("kind") == kind and S._group(o.get("apiVersion", "")) == g]
+    if kind == "ServiceAccount" and g == "":
+        # the service account controller's `default` in every namespace
+        have = {k for k, _ in items}
+        for k, o in list(st["objects"].items()):
+            if o.get("kind") == "Namespace" and not o["metadata"].get("deletionTimestamp"):
+                ns = o["metadata"]["name"]
+                key = S.obj_key("", "ServiceAccount", ns, "default")
+                if key not in have:
+                    items.append((key, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+                        "name": "default", "namespace": ns, "creationTimestamp": o["metadata"].get("creationTimestamp"),
+                        "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, "sa/%s/default" % ns))}}))
+    if kind == "Lease" and g == "coordination.k8s.io":
+        # every kubelet's heartbeat lease
+        for n, node in sorted(st["nodes"].items()):
+            key = S.obj_key("coordination.k8s.io", "Lease", "kube-node-lease", n)
+            renew = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(node.get("heartbeat", now)))
+            items.append((key, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {
+                "name": n, "namespace": "kube-node-lease", "creationTimestamp": S.ts(node.get("createdAt", now)),
+                "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, "lease/" + node.get("uid", n))),
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": n, "uid": node.get("uid")}]},
+                "spec": {"holderIdentity": n, "leaseDurationSeconds": 40, "renewTime": renew}}))
     if kind == "Secret" and g == "":
         for o in S.system_secrets(st, now):
             items.append((S.obj_key("", "Secret", o["metadata"]["namespace"], o["metadata"]["name"]), o))
@@ -1439,7 +1459,7 @@ class API:
         self.check_namespace(st, res, ns)
         self.check_terminating(st, res, ns)
         key = self.key(res, ns, md["name"])
-        if key in st["objects"] or (res.kind == "Secret" and key in self.objects(st, res, now)):
+        if key in st["objects"] or key in self.objects(st, res, now):
             raise Fail(409, "AlreadyExists", '%s "%s" already exists' % (res.qualified, md["name"]),
                        {"name": md["name"], "group": res.group, "kind": res.name})
         errs = SCHEMA.validate(st, res.kind, res.group, obj, None, strict=self.strict(query))
@@ -1459,7 +1479,7 @@ class API:
     def strict(self, query):
         return (query.get("fieldValidation") or ["Warn"])[0] == "Strict"
 
-    def update(self, st, res, ns, name, sub, obj, query, headers, now, dry, patched=False):
+    def update(self, st, res, ns, name, sub, obj, query, headers, now, dry):
         if res.namespaced and ns is None:
             raise no_such_path()
         key, cur = self.current(st, res, ns, name, now)
@@ -1473,8 +1493,6 @@ class API:
             raise Fail(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been modified; '
                                         'please apply your changes to the latest version and try again'
                        % (res.qualified, name), {"name": name, "group": res.group, "kind": res.name})
-        if not rv and not patched and res.kind in ("Namespace",):
-            pass
         errs = SCHEMA.validate(st, res.kind, res.group, obj, cur, strict=self.strict(query))
         if errs:
             raise invalid(res, name, errs)
@@ -1489,6 +1507,10 @@ class API:
             return Reply(200, self.written(st, res, key, now))
         if res.kind == "ReplicaSet":
             return Reply(200, cur)
+        if key not in st["objects"] and res.kind == "ServiceAccount":
+            adopted = copy.deepcopy(cur)                # `default`: written once a client changes it
+            adopted["metadata"].pop("managedFields", None)
+            st["objects"][key] = adopted
         if key not in st["objects"]:
             raise Fail(405, "MethodNotAllowed", "lab: %s/%s is kept by the lab itself" % (res.name, name))
         mf = md.pop("managedFields", None)
@@ -1543,12 +1565,10 @@ class API:
                                                     'application/merge-patch+json, application/apply-patch+yaml')
         if not isinstance(new, dict):
             raise Fail(422, "Invalid", "the patch did not produce an object")
-        if (new.get("metadata") or {}).get("resourceVersion") == cur["metadata"]["resourceVersion"]:
-            pass
         new.setdefault("metadata", {})
         if new["metadata"].get("resourceVersion") is None:
             new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
-        return self.update(st, res, ns, name, sub, new, query, headers, now, dry, patched=True)
+        return self.update(st, res, ns, name, sub, new, query, headers, now, dry)
 
     def apply(self, st, res, ns, name, body, query, headers, now, dry, force):
         manager = (query.get("fieldManager") or [None])[0]
@@ -1589,6 +1609,10 @@ class API:
             raise Fail(400, "BadRequest", "failed to create typed patch object (%s%s; %s, Kind=%s): %s: field not "
                                           "declared in schema" % (ns + "/" if ns else "", name, res.gv, res.kind,
                                                                   "." + unknown[0][0]))
+        if exists and key not in st["objects"] and res.kind == "ServiceAccount":
+            adopted = copy.deepcopy(self.objects(st, res, now)[key])     # `default`, written once changed
+            adopted["metadata"].pop("managedFields", None)
+            st["objects"][key] = adopted
         if exists and key not in st["objects"]:
             raise Fail(405, "MethodNotAllowed", "lab: %s/%s is kept by the lab itself" % (res.name, name))
 

@@ -167,11 +167,35 @@ def init_cluster(st, cluster, node_name, now):
     put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "cluster-info", "namespace": "kube-public"},
                     "data": {"kubeconfig": "server: https://%s" % cluster["endpoint"]}}, now)
+    # the API server's own Service, on the first address of the service subnet
+    put_object(st, {"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "kubernetes", "namespace": "default",
+                                 "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                    "spec": {"clusterIP": _service_ip(cluster, 1), "ports": [
+                        {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}, now,
+               "kube-apiserver")
     skip = set(cluster.get("skipAddons") or [])
     if "coredns" not in skip:
         _coredns(st, now)
+        put_object(st, {"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                                                "kubernetes.io/name": "CoreDNS"}},
+                        "spec": {"clusterIP": _service_ip(cluster, 10), "selector": {"k8s-app": "kube-dns"},
+                                 "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                                           {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                                           {"name": "metrics", "port": 9153, "protocol": "TCP",
+                                            "targetPort": 9153}]}}, now, "kubeadm")
     if "kube-proxy" not in skip:
         _kube_proxy(st, cluster, now)
+
+
+def _service_ip(cluster, n):
+    try:
+        net = ipaddress.ip_network((cluster.get("serviceSubnet") or "10.96.0.0/12").split(",")[0], strict=False)
+        return str(net.network_address + n)
+    except ValueError:
+        return "10.96.0.%d" % n
 
 
 def _coredns(st, now):
@@ -792,6 +816,7 @@ def list_pods(st, now):
 
     gens = st.get("podGen") or {}
     metas = st.get("podMeta") or {}
+    born = st.setdefault("podBorn", {})         # when the lab first made each pod (its creationTimestamp)
 
     def gen(slot):
         return gens.get(slot, 0)
@@ -807,7 +832,7 @@ def list_pods(st, now):
         p = {"apiVersion": "v1", "kind": "Pod",
              "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {}),
                           "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, ns + "/" + name + ("/%d" % g if g else ""))),
-                          "creationTimestamp": ts(st["cluster"]["createdAt"] if st["cluster"] else now),
+                          "creationTimestamp": ts(born.setdefault(ns + "/" + name, now)),
                           "ownerReferences": [{"apiVersion": "apps/v1" if owner_kind != "Node" else "v1",
                                                "kind": owner_kind, "name": owner_name, "controller": True}]},
              "spec": spec,
@@ -928,6 +953,8 @@ def list_pods(st, now):
                     "Running", reason=None if cni_ok else "CrashLoopBackOff")
     for k in [k for k in binds if k not in generated]:
         del binds[k]
+    for k in [k for k in born if k not in generated]:
+        del born[k]
     return pods
 
 
