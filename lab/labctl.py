@@ -252,6 +252,53 @@ def copy_proc_sys(dst, kern):
             f.write(v + "\n")
 
 
+HIDDEN_TOOLS = ("helm", "crictl", "runc", "docker", "dockerd", "kubeadm", "kubelet", "kubectl", "etcd", "etcdctl")
+HIDDEN_DIRS = ("etc/kubernetes", "etc/containerd", "etc/cni", "opt/cni", "var/lib/kubelet", "var/lib/etcd",
+               "var/lib/containerd", "root/.kube")
+
+
+def real_tools(ld):
+    """The machine's real kubectl, which the hosts' `kubectl` package installs instead of the lab's imitation:
+    `kubectl` on the machine's PATH (or $LAB_KUBECTL, a path; LAB_KUBECTL=lab keeps the imitation), and the
+    versioned binaries next to it (`kubectl.1.33`, as the Google Cloud SDK ships them), by minor version.
+    Paths a host cannot see (the whited-out bin directories) are linked into $LAB_DIR/realbin."""
+    want = os.environ.get("LAB_KUBECTL", "")
+    if want == "lab":
+        return {}
+    path = want or shutil.which("kubectl", path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if not path or not os.path.exists(path):
+        return {}
+    real = os.path.realpath(path)
+    try:
+        with open(real, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                return {}               # a script (another lab's wrapper, a shim): not the real client
+    except OSError:
+        return {}
+    hidden = {"/%s/%s" % (d, t) for d in ("usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
+              for t in HIDDEN_TOOLS} | {"/" + d for d in HIDDEN_DIRS}
+
+    def visible(p):
+        if not any(p == h or p.startswith(h + "/") for h in hidden) and \
+                p.split("/")[1] not in ("run", "tmp", "proc", "sys"):
+            return p
+        dst = os.path.join(ld, "realbin", os.path.basename(p))
+        os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
+        if not os.path.exists(dst):
+            try:
+                os.link(p, dst)
+            except OSError:
+                shutil.copy2(p, dst)
+        return dst
+    versions = {}
+    d = os.path.dirname(real)
+    for n in sorted(os.listdir(d)):
+        m = re.match(r"^kubectl\.(\d+)\.(\d+)$", n)
+        if m and os.access(os.path.join(d, n), os.X_OK):
+            versions["%s.%s" % m.groups()] = visible(os.path.join(d, n))
+    return {"kubectl": {"default": visible(real), "versions": versions}}
+
+
 def build_template(ld, osname, pubkey, scale_profile):
     """Files every host of this OS gets in its upper dirs (copied per host with cp -a)."""
     spec = OSES[osname]
@@ -349,6 +396,7 @@ def build_template(ld, osname, pubkey, scale_profile):
     assets_dst = os.path.join(opt, "assets")
     shutil.copytree(os.path.join(HERE, "assets"), assets_dst, ignore=shutil.ignore_patterns("os-release"))
     lab_assets.build_binary_assets(assets_dst)
+    save_json(os.path.join(opt, "realtools.json"), real_tools(ld))
     build_client(ld, os.path.join(opt, "bin", "labnode"))
     # bytecode compiled once here, not by every first import in every host (the login user cannot write it there)
     subprocess.run([sys.executable if os.path.exists(sys.executable) else "python3", "-m", "compileall", "-q",
@@ -370,14 +418,13 @@ def build_template(ld, osname, pubkey, scale_profile):
                     whiteout(p)
     # hide what the real machine has that a fresh EC2 image does not (overlay whiteouts)
     hide = {b for bins in labnode.PACKAGE_BINARIES.values() for b in bins}
-    hide |= {"helm", "crictl", "runc", "docker", "dockerd", "kubeadm", "kubelet", "kubectl", "etcd", "etcdctl"}
+    hide |= set(HIDDEN_TOOLS)
     for bindir in ("usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"):
         for tool in sorted(hide):
             if os.path.lexists("/" + bindir + "/" + tool):
                 os.makedirs(os.path.join(t, bindir), exist_ok=True)
                 whiteout(os.path.join(t, bindir, tool))
-    for d in ("etc/kubernetes", "etc/containerd", "etc/cni", "opt/cni", "var/lib/kubelet", "var/lib/etcd",
-              "var/lib/containerd", "root/.kube", "etc/apt/sources.list.d/kubernetes.list",
+    for d in HIDDEN_DIRS + ("etc/apt/sources.list.d/kubernetes.list",
               "etc/yum.repos.d/kubernetes.repo", "etc/apt/keyrings/kubernetes-apt-keyring.gpg"):
         if os.path.lexists("/" + d):
             os.makedirs(os.path.dirname(os.path.join(t, d)), exist_ok=True)

@@ -2,18 +2,23 @@
 
 `python3 -m labnode kube-apiserver --address A --port 6443 --store PATH` serves the store kept in PATH;
 `--upstream https://H:6443` (joined control planes) forwards every call to the first control plane.
-It speaks HTTPS with the certificate kubeadm made (--tls-cert-file/--tls-private-key-file of the static pod).
-Clients (kubeadm, kubelet, kubectl, helm) speak POST /rpc {"op": ..., "args": {...}}; GET /livez answers ok."""
+It speaks HTTPS with the certificate kubeadm made (--tls-cert-file/--tls-private-key-file of the static pod)
+and asks clients for a certificate signed by --client-ca-file (TLS client authentication, like the real one).
+The lab's own tools (kubeadm, kubelet, helm, the imitation kubectl) speak POST /rpc {"op": ..., "args": {...}};
+real clients speak the Kubernetes REST API (k8s_rest.py); GET /livez answers ok."""
 import argparse
+import base64
 import json
 import os
 import signal
 import ssl
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import common
+from . import k8s_rbac as RBAC
 from . import k8s_store as S
 
 LOCK = threading.Lock()
@@ -22,12 +27,20 @@ CHANGED = threading.Condition(LOCK)
 
 
 class Server:
-    def __init__(self, store_path=None, upstream=None):
+    def __init__(self, store_path=None, upstream=None, address=None, port=6443):
         self.path, self.upstream = store_path, upstream
+        self.address, self.port = address, port
         self.st = common.load_json(store_path, None) if store_path else None
         self.last_save = 0.0
+        from . import k8s_rest
+        self.rest = k8s_rest.API(self)
 
     def save(self, force=True):
+        """Called under LOCK after every change, through the lab's RPC or the REST API: wakes the watches."""
+        try:
+            CHANGED.notify_all()
+        except RuntimeError:  # not under LOCK: nobody can be waiting on this change yet
+            pass
         if self.path and (force or time.time() - self.last_save > 5):
             common.save_json(self.path, self.st, mode=0o600, compact=True)  # under LOCK: keep it short
             self.last_save = time.time()
@@ -130,6 +143,71 @@ def authorize(st, op, headers, now):
     if op in ANONYMOUS or op == "bootstrap":
         return "anonymous"
     raise S.ApiError("Unauthorized", "Unauthorized", 401)
+
+
+_subjects = {}
+
+
+def cert_subject(cert_b64):
+    """(CN, [O...]) of a base64 PEM certificate (openssl, cached)."""
+    if cert_b64 not in _subjects:
+        import subprocess
+        try:
+            pem = base64.b64decode(cert_b64)
+        except ValueError:
+            return None, []
+        r = subprocess.run(["/usr/bin/openssl", "x509", "-noout", "-subject", "-nameopt", "sep_multiline,sname"],
+                           input=pem, capture_output=True)
+        cn, orgs = None, []
+        for line in r.stdout.decode(errors="replace").splitlines():
+            k, _, v = line.strip().partition("=")
+            if k == "CN":
+                cn = v
+            elif k == "O":
+                orgs.append(v)
+        _subjects[cert_b64] = (cn, orgs)
+    return _subjects[cert_b64]
+
+
+def rest_user(st, peer, headers):
+    """The user of a REST request: the TLS client certificate (CN = name, O = groups), a certificate forwarded
+    by a joined control plane, a bearer token (node credential, bootstrap token), or anonymous."""
+    if peer and peer.get("subject"):
+        # the TLS layer accepts the front proxy's CA too (like the real server); users are the cluster CA's
+        der = peer.get("_der")
+        if der and not cert_issued_by(base64.b64encode(ssl.DER_cert_to_PEM_cert(der).encode()).decode(),
+                                      st["cluster"]["caPem"]):
+            raise S.ApiError("Unauthorized", "Unauthorized", 401)
+        cn, orgs = None, []
+        for rdn in peer["subject"]:
+            for k, v in rdn:
+                if k == "commonName":
+                    cn = v
+                elif k == "organizationName":
+                    orgs.append(v)
+        if cn:
+            return RBAC.user_for(cn, orgs)
+    cert = headers.get("X-Lab-Client-Cert")
+    if cert:
+        if not cert_issued_by(cert, st["cluster"]["caPem"]):
+            raise S.ApiError("Unauthorized", "Unauthorized", 401)
+        cn, orgs = cert_subject(cert)
+        if not cn:
+            raise S.ApiError("Unauthorized", "Unauthorized", 401)
+        return RBAC.user_for(cn, orgs)
+    authz = headers.get("Authorization") or ""
+    if authz.startswith("Bearer "):
+        tok = authz[7:].strip()
+        cred = st.get("credentials", {}).get(tok)
+        if cred:
+            return {"name": cred["user"], "groups": ["system:nodes", "system:authenticated"]}
+        try:
+            t = S.check_token(st, tok, common.now())
+        except S.ApiError:
+            raise S.ApiError("Unauthorized", "Unauthorized", 401)
+        return {"name": "system:bootstrap:" + tok[:6], "groups": ["system:bootstrappers"] + list(t["groups"]) +
+                ["system:authenticated"]}
+    return dict(RBAC.ANONYMOUS)
 
 
 def forward(upstream, op, args, headers=None, timeout=30):
@@ -373,25 +451,202 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _status(self, code, reason, message, details=None):
+        self._send(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                          "message": message, "reason": reason, "details": details or {}, "code": code})
+
+    def _peer(self):
+        """The client's verified certificate (getpeercert() plus its DER as "_der"), or None."""
+        if not isinstance(self.connection, ssl.SSLSocket):
+            return None
+        peer = self.connection.getpeercert()
+        if peer:
+            peer = dict(peer, _der=self.connection.getpeercert(binary_form=True))
+        return peer
+
+    def _check_credentials(self):
+        """Public paths still refuse credentials that do not authenticate (401), like the real server."""
+        api = self.server.api
+        if api.upstream or not (self.headers.get("Authorization") or self._peer()):
+            return
+        with LOCK:
+            if api.st is not None and api.st.get("cluster") is not None:
+                rest_user(api.st, self._peer(), self.headers)
+
     def do_GET(self):
-        if self.path.startswith(("/livez", "/healthz", "/readyz")):
+        path = self.path.split("?", 1)[0]
+        if path in ("/livez", "/healthz", "/readyz", "/version", "/version/") or \
+                path.startswith(("/livez/", "/healthz/", "/readyz/")):
+            try:
+                self._check_credentials()
+            except S.ApiError as e:
+                self._status(e.code, e.reason, e.message)
+                return
+        if path in ("/livez", "/healthz", "/readyz") or path.startswith(("/livez/", "/healthz/", "/readyz/")):
             try:
                 self.server.api.call("version", {})
-                self._send(200, "ok")
+                if "verbose" in self.path:
+                    checks = ["ping", "log", "etcd", "poststarthook/start-apiserver-admission-initializer",
+                              "poststarthook/rbac/bootstrap-roles"]
+                    self._send(200, "".join("[+]%s ok\n" % c for c in checks) + "%s check passed\n"
+                               % path.strip("/"))
+                else:
+                    self._send(200, "ok")
             except S.ApiError as e:
-                self._send(e.code, {"reason": e.reason, "message": e.message})
+                self._status(e.code, e.reason, e.message)
             return
-        if self.path.startswith("/version"):
+        if path in ("/version", "/version/"):
             try:
-                self._send(200, self.server.api.call("version", {}))
+                v = self.server.api.call("version", {})
+                parts = v["gitVersion"].lstrip("v").split(".")
+                self._send(200, {"major": parts[0], "minor": parts[1], "emulationMajor": parts[0],
+                                 "emulationMinor": parts[1], "minCompatibilityMajor": parts[0],
+                                 "minCompatibilityMinor": str(max(0, int(parts[1]) - 1)),
+                                 "gitVersion": v["gitVersion"], "gitCommit": S.short_hash(v["gitVersion"], n=40),
+                                 "gitTreeState": "clean", "buildDate": "2025-09-09T19:37:58Z",
+                                 "goVersion": "go1.24.6", "compiler": "gc", "platform": "linux/amd64"})
             except S.ApiError as e:
-                self._send(e.code, {"reason": e.reason, "message": e.message})
+                self._status(e.code, e.reason, e.message)
             return
-        self._send(404, {"reason": "NotFound", "message": "the server could not find the requested resource"})
+        self._rest("GET")
+
+    def do_PUT(self):
+        self._rest("PUT")
+
+    def do_PATCH(self):
+        self._rest("PATCH")
+
+    def do_DELETE(self):
+        self._rest("DELETE")
+
+    def _rest(self, method):
+        """A Kubernetes REST request (k8s_rest), or its forwarding to the first control plane."""
+        from . import k8s_rest as R
+        api = self.server.api
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        if api.upstream:
+            return self._proxy(method, body)
+        u = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(u.query, keep_blank_values=True)
+        try:
+            with LOCK:
+                if api.st is None or api.st.get("cluster") is None:
+                    raise R.Fail(503, "ServiceUnavailable", "the cluster store is empty")
+                user = rest_user(api.st, self._peer(), self.headers)
+            rep = api.rest.handle(method, u.path, query, self.headers, body, user, LOCK)
+        except R.Fail as e:
+            self._send(e.code, e.status())
+            return
+        except S.ApiError as e:
+            msg = e.message.replace("Error from server (%s): " % e.reason, "")
+            self._status(e.code if isinstance(e.code, int) and e.code >= 400 else 400, e.reason, msg)
+            return
+        except Exception as e:  # report, keep serving
+            import traceback
+            traceback.print_exc()
+            self._status(500, "InternalError", "Internal error occurred: %s" % e)
+            return
+        if rep.stream is None:
+            body = rep.body if isinstance(rep.body, (bytes, str)) else json.dumps(rep.body)
+            body = body.encode() if isinstance(body, str) else body
+            self.send_response(rep.code)
+            self.send_header("Content-Type", rep.ctype)
+            self.send_header("Cache-Control", "no-cache, private")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", rep.ctype)
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        sock = self.connection
+
+        def alive(wait):
+            """Sleep up to `wait` s; False once the client has gone (a watch client sends nothing)."""
+            import select
+            try:
+                r, _, _ = select.select([sock], [], [], wait)
+            except (OSError, ValueError):
+                return False
+            if not r:
+                return True
+            try:
+                sock.setblocking(False)
+                try:
+                    data = sock.recv(1)
+                finally:
+                    sock.setblocking(True)
+                return bool(data)
+            except (ssl.SSLWantReadError, BlockingIOError):
+                return True
+            except (OSError, ssl.SSLError):
+                return False
+
+        try:
+            for chunk in rep.stream(alive):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (OSError, ssl.SSLError):
+            pass
+        self.close_connection = True
+
+    def _proxy(self, method, body):
+        """A joined control plane passes REST requests on to the first one, with the client's certificate."""
+        import http.client
+        api = self.server.api
+        host, port = urllib.parse.urlsplit(api.upstream).hostname, urllib.parse.urlsplit(api.upstream).port or 6443
+        from . import k8s_client as C
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length",
+                                                                              "connection", "x-lab-client-cert")}
+        peer = self.connection.getpeercert(binary_form=True) if isinstance(self.connection, ssl.SSLSocket) else None
+        if peer:
+            headers["X-Lab-Client-Cert"] = base64.b64encode(ssl.DER_cert_to_PEM_cert(peer).encode()).decode()
+        elif self.headers.get("X-Lab-Client-Cert"):
+            headers["X-Lab-Client-Cert"] = self.headers["X-Lab-Client-Cert"]
+        try:
+            conn = http.client.HTTPSConnection(host, port, context=C.tls_context(UPSTREAM_CA), timeout=3600)
+            conn.request(method, self.path, body=body or None, headers=headers)
+            r = conn.getresponse()
+        except (OSError, ssl.SSLError) as e:
+            self._status(503, "ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)"
+                         % (api.upstream, e))
+            return
+        self.send_response(r.status)
+        chunked = r.getheader("Transfer-Encoding") == "chunked"
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        if not chunked:
+            data = r.read()
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            conn.close()
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            while True:
+                data = r.read1(65536) if hasattr(r, "read1") else r.read(4096)
+                if not data:
+                    break
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (OSError, ssl.SSLError):
+            pass
+        conn.close()
+        self.close_connection = True
 
     def do_POST(self):
         if self.path != "/rpc":
-            self._send(404, {"reason": "NotFound", "message": "the server could not find the requested resource"})
+            self._rest("POST")
             return
         try:
             n = int(self.headers.get("Content-Length") or 0)
@@ -437,16 +692,23 @@ def main(tool, argv):
     p.add_argument("--tls-cert-file")
     p.add_argument("--tls-private-key-file")
     p.add_argument("--client-ca-file")
+    p.add_argument("--requestheader-client-ca-file")
     a = p.parse_args(argv)
     global UPSTREAM_CA
     if a.client_ca_file and os.path.exists(a.client_ca_file):
         with open(a.client_ca_file) as f:
             UPSTREAM_CA = f.read()
-    api = Server(a.store, a.upstream)
+    api = Server(a.store, a.upstream, a.address, a.port)
     srv = HTTPServer((a.address, a.port), Handler)
     if a.tls_cert_file:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.tls_cert_file, a.tls_private_key_file)
+        if a.client_ca_file and os.path.exists(a.client_ca_file):
+            # ask for a client certificate (kubeconfig users); the lab's own tools send none
+            ctx.load_verify_locations(a.client_ca_file)
+            if a.requestheader_client_ca_file and os.path.exists(a.requestheader_client_ca_file):
+                ctx.load_verify_locations(a.requestheader_client_ca_file)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
         srv.tls = ctx
     srv.api = api
 

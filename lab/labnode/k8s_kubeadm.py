@@ -231,6 +231,7 @@ def static_manifest(component, node, address, port, cluster, lab_annotations=Non
                               "--allow-privileged=true", "--authorization-mode=Node,RBAC",
                               "--client-ca-file=/etc/kubernetes/pki/ca.crt", "--enable-bootstrap-token-auth=true",
                               "--etcd-servers=https://127.0.0.1:2379",
+                              "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
                               "--service-cluster-ip-range=%s" % cluster.get("serviceSubnet", "10.96.0.0/12"),
                               "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
                               "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key"],

@@ -26,7 +26,7 @@ def err(msg, code=1):
 BOOL_FLAGS = {"--all-namespaces", "-A", "--server-side", "--force-conflicts", "--overwrite", "--ignore-not-found",
               "--ignore-daemonsets", "--delete-emptydir-data", "--delete-local-data", "--force", "--all",
               "--no-headers", "--client", "--wait", "--dry-run", "--disable-eviction", "--short",
-              "--show-labels", "--watch", "-w", "--recursive", "-R", "--validate"}
+              "--show-labels", "--watch", "-w", "--recursive", "-R", "--validate", "--show-managed-fields"}
 
 
 def parse(argv):
@@ -131,6 +131,10 @@ def pod_status(p):
 
 def render(res, flags, single):
     items = res["items"]
+    if not flags.get("--show-managed-fields"):
+        # like kubectl: managedFields only on request
+        items = [dict(i, metadata={k: v for k, v in i.get("metadata", {}).items() if k != "managedFields"})
+                 for i in items]
     out = flags.get("-o")
     kind = res["kind"]
     if out == "json":
@@ -418,6 +422,13 @@ def cmd_apply(pos, flags, create=False):
     dry = flags.get("--dry-run") not in (None, False, "none")
     rc = 0
     for obj, src in docs:
+        if not ss and not create:
+            # client-side apply keeps what was applied in an annotation (a three-way merge needs it next time)
+            last = json.loads(json.dumps(obj))
+            last.setdefault("metadata", {}).setdefault("annotations", {})
+            last["metadata"]["annotations"].pop(S.LAST_APPLIED, None)
+            obj.setdefault("metadata", {}).setdefault("annotations", {})[S.LAST_APPLIED] = \
+                json.dumps(last, sort_keys=True, separators=(",", ":")) + "\n"
         try:
             res = k.call("apply", {"docs": [obj], "source": src, "dryRun": dry, "create": create,
                                    "namespace": flags.get("-n"), "serverSide": bool(ss),
@@ -428,6 +439,12 @@ def cmd_apply(pos, flags, create=False):
             rc = 1
             continue
         for r in res:
+            if not ss and not create and r.get("lastApplied") is False:
+                sys.stderr.write("Warning: resource %s/%s is missing the %s annotation which is required by kubectl "
+                                 "apply. kubectl apply should only be used on resources created declaratively by "
+                                 "either kubectl create --save-config or kubectl apply. The missing annotation will "
+                                 "be patched automatically.\n" % (r.get("resource", ""), r["ref"].split("/", 1)[1],
+                                                                   S.LAST_APPLIED))
             status = "serverside-applied" if ss else ("created" if create else r["status"])
             if dry:
                 status += " (server dry run)" if ss else " (dry run)"
@@ -599,7 +616,7 @@ def cmd_wait(pos, flags):
             have = {i["metadata"]["name"] for i in items}
             if want_delete and not (set(names) & have):
                 for n in names:
-                    common.out("%s/%s condition met\n" % (res["kind"].lower(), n))
+                    common.out("%s/%s condition met\n" % (kind_ref(res), n))
                 return 0
             miss = [n for n in names if n not in have]
             if miss and not want_delete:
@@ -614,7 +631,7 @@ def cmd_wait(pos, flags):
             pending = [i for i in items if want_delete or not condition(i, ctype, cval)]
         if not pending:
             for i in items:
-                common.out("%s/%s condition met\n" % (res["kind"].lower(), i["metadata"]["name"]))
+                common.out("%s/%s condition met\n" % (kind_ref(res), i["metadata"]["name"]))
             return 0
         if time.time() >= deadline:
             for i in pending:
@@ -622,6 +639,11 @@ def cmd_wait(pos, flags):
                                  % (S.plural(res["kind"]), i["metadata"]["name"]))
             return 1
         time.sleep(0.25)
+
+
+def kind_ref(res):
+    """`deployment.apps`, `pod`: how kubectl names a kind in its messages."""
+    return res["kind"].lower() + ("." + res["group"] if res.get("group") else "")
 
 
 def condition(obj, ctype, cval):

@@ -166,7 +166,7 @@ def sync_static_pods(runtime_ok):
             'cannot assign requested address"' % (addr, port, addr, port))
         return False
     argv = ["/usr/bin/python3", "-m", "labnode", "kube-apiserver-daemon", "--address", addr, "--port", port]
-    for fl in ("tls-cert-file", "tls-private-key-file", "client-ca-file"):
+    for fl in ("tls-cert-file", "tls-private-key-file", "client-ca-file", "requestheader-client-ca-file"):
         if flags.get(fl):
             argv += ["--" + fl, flags[fl]]
     if ann.get("lab.bootstrap/store"):

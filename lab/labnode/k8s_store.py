@@ -22,7 +22,7 @@ TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 BUILTIN = {
     "v1": {"Namespace": False, "ConfigMap": True, "Secret": True, "Service": True, "ServiceAccount": True,
            "Pod": True, "PersistentVolumeClaim": True, "PersistentVolume": False, "Endpoints": True,
-           "LimitRange": True, "ResourceQuota": True, "Node": False},
+           "LimitRange": True, "ResourceQuota": True, "Node": False, "Event": True},
     "apps/v1": {"Deployment": True, "DaemonSet": True, "StatefulSet": True, "ReplicaSet": True},
     "batch/v1": {"Job": True, "CronJob": True},
     "rbac.authorization.k8s.io/v1": {"Role": True, "RoleBinding": True, "ClusterRole": False,
@@ -152,7 +152,11 @@ def init_cluster(st, cluster, node_name, now):
     st["cluster"]["createdAt"] = now
     st["cluster"]["initNode"] = node_name
     for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-        put_object(st, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, now)
+        put_object(st, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, now,
+                   "kube-apiserver")
+    from . import k8s_rbac
+    for o in k8s_rbac.default_objects():
+        put_object(st, o, now, "kube-apiserver" if not o["metadata"]["name"].startswith("kubeadm:") else "kubeadm")
     cc = cluster.get("clusterConfiguration") or {}
     put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
@@ -163,11 +167,35 @@ def init_cluster(st, cluster, node_name, now):
     put_object(st, {"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "cluster-info", "namespace": "kube-public"},
                     "data": {"kubeconfig": "server: https://%s" % cluster["endpoint"]}}, now)
+    # the API server's own Service, on the first address of the service subnet
+    put_object(st, {"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "kubernetes", "namespace": "default",
+                                 "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                    "spec": {"clusterIP": _service_ip(cluster, 1), "ports": [
+                        {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}, now,
+               "kube-apiserver")
     skip = set(cluster.get("skipAddons") or [])
     if "coredns" not in skip:
         _coredns(st, now)
+        put_object(st, {"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                                                "kubernetes.io/name": "CoreDNS"}},
+                        "spec": {"clusterIP": _service_ip(cluster, 10), "selector": {"k8s-app": "kube-dns"},
+                                 "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                                           {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                                           {"name": "metrics", "port": 9153, "protocol": "TCP",
+                                            "targetPort": 9153}]}}, now, "kubeadm")
     if "kube-proxy" not in skip:
         _kube_proxy(st, cluster, now)
+
+
+def _service_ip(cluster, n):
+    try:
+        net = ipaddress.ip_network((cluster.get("serviceSubnet") or "10.96.0.0/12").split(",")[0], strict=False)
+        return str(net.network_address + n)
+    except ValueError:
+        return "10.96.0.%d" % n
 
 
 def _coredns(st, now):
@@ -195,67 +223,172 @@ def _kube_proxy(st, cluster, now):
 
 
 SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields")
-IDENTITY = {"apiVersion", "kind", "metadata.name", "metadata.namespace"}
+IDENTITY = {'["apiVersion"]', '["kind"]', '["metadata", "name"]', '["metadata", "namespace"]'}
+# associative lists: their items are identified by a key field (server-side apply merges them item by item)
+LIST_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContainers": "name", "env": "name",
+             "volumes": "name", "volumeMounts": "mountPath", "imagePullSecrets": "name", "hostAliases": "ip",
+             "conditions": "type", "readinessGates": "conditionType", "resourceClaims": "name"}
 
 
-def leaves(obj, prefix=""):
-    """Field paths ("spec.replicas", "data.net-conf.json") -> values; lists are atomic, status is not user's."""
+def _list_key(field, items):
+    if field == "ports":
+        key = "containerPort" if any(isinstance(x, dict) and "containerPort" in x for x in items) else "port"
+    else:
+        key = LIST_KEYS.get(field)
+    if key and all(isinstance(x, dict) and key in x for x in items):
+        return key
+    return None
+
+
+def _item(key, value):
+    return "k:" + json.dumps({key: value}, separators=(",", ":"))
+
+
+def leaves(obj):
+    """Field paths -> values of what a client set: a path is a JSON list of map keys and `k:{"name":"web"}`
+    items of associative lists (containers, env, ports...); other lists are atomic; status is not a user's."""
     out = {}
-    for k, v in (obj or {}).items():
-        if not prefix and k == "status":
-            continue
-        if prefix == "metadata" and k in SERVER_FIELDS:
-            continue
-        p = prefix + "." + k if prefix else k
+
+    def walk(v, path):
         if isinstance(v, dict) and v:
-            out.update(leaves(v, p))
-        elif p not in IDENTITY:
+            for k, x in v.items():
+                if not path and k == "status":
+                    continue
+                if path == ("metadata",) and k in SERVER_FIELDS:
+                    continue
+                walk(x, path + (k,))
+            return
+        if isinstance(v, list) and v and path:
+            key = _list_key(path[-1], v)
+            if key:
+                for item in v:
+                    walk(item, path + (_item(key, item[key]),))
+                return
+        p = json.dumps(list(path))
+        if p not in IDENTITY:
             out[p] = v
+    walk(obj or {}, ())
+    return out
+
+
+def _step(cur, elem, create=False):
+    """The child of `cur` at one path element (a map key or a `k:` list item); None if absent."""
+    if elem.startswith("k:") and isinstance(cur, list):
+        (key, value), = json.loads(elem[2:]).items()
+        for x in cur:
+            if isinstance(x, dict) and x.get(key) == value:
+                return x
+        if create:
+            x = {key: value}
+            cur.append(x)
+            return x
+        return None
+    if isinstance(cur, dict):
+        return cur.get(elem)
+    return None
+
+
+def path_text(p):
+    """`.spec.template.spec.containers[name="web"].image`, as conflict messages show a path."""
+    out = ""
+    for e in json.loads(p):
+        if e.startswith("k:"):
+            out += "[" + ",".join("%s=%s" % (k, json.dumps(v)) for k, v in json.loads(e[2:]).items()) + "]"
+        else:
+            out += "." + e
     return out
 
 
 def _del_path(obj, path):
-    parts = path.split(".")
-    stack, cur, i = [], obj, 0
-    while i < len(parts):
-        if not isinstance(cur, dict):
+    elems = json.loads(path)
+    chain = [obj]
+    cur = obj
+    for e in elems[:-1]:
+        cur = _step(cur, e)
+        if cur is None:
             return
-        for j in range(len(parts), i, -1):
-            k = ".".join(parts[i:j])
-            if k in cur:
-                if j == len(parts):
-                    del cur[k]
-                    for parent, key in reversed(stack):
-                        if parent[key] == {}:
-                            del parent[key]
-                    return
-                stack.append((cur, k))
-                cur, i = cur[k], j
-                break
+        chain.append(cur)
+    last = elems[-1]
+    if last.startswith("k:") and isinstance(cur, list):
+        item = _step(cur, last)
+        if item is not None:
+            cur.remove(item)
+    elif isinstance(cur, dict):
+        cur.pop(last, None)
+    else:
+        return
+    # drop what became empty on the way up
+    for i in range(len(chain) - 1, 0, -1):
+        node, parent, e = chain[i], chain[i - 1], elems[i - 1]
+        if node in ({}, []):
+            if isinstance(parent, dict):
+                parent.pop(e, None)
+            elif isinstance(parent, list) and node in parent:
+                parent.remove(node)
         else:
-            return
+            break
 
 
 def _set_leaf(dst, src, path):
-    """Copy the value at `path` of src into dst, creating parents along src's own key structure."""
+    """Copy the value at `path` of src into dst, creating parents (maps, associative list items) as needed."""
+    elems = json.loads(path)
     s, d = src, dst
-    parts = path.split(".")
-    i = 0
-    while i < len(parts):
-        for j in range(len(parts), i, -1):
-            k = ".".join(parts[i:j])
-            if k in s:
-                if j == len(parts):
-                    d[k] = copy.deepcopy(s[k])
-                    return
-                s = s[k]
-                if not isinstance(d.get(k), dict):
-                    d[k] = {}
-                d = d[k]
-                i = j
-                break
-        else:
+    for i, e in enumerate(elems):
+        s = _step(s, e)
+        if s is None:
             return
+        if i == len(elems) - 1:
+            if e.startswith("k:") and isinstance(d, list):
+                item = _step(d, e, create=True)
+                item.clear()
+                item.update(copy.deepcopy(s))
+            elif isinstance(d, dict):
+                d[e] = copy.deepcopy(s)
+            return
+        nxt = elems[i + 1]
+        if e.startswith("k:"):
+            child = _step(d, e, create=True) if isinstance(d, list) else None
+        else:
+            want = list if nxt.startswith("k:") else dict
+            if not isinstance(d.get(e), want):
+                d[e] = want()
+            child = d[e]
+        if child is None:
+            return
+        d = child
+
+
+def fields_v1(paths, obj=None):
+    """A FieldsV1 tree of leaf paths (managedFields)."""
+    tree = {}
+    for p in paths:
+        node = tree
+        for e in json.loads(p):
+            node = node.setdefault(e if e.startswith("k:") else "f:" + e, {})
+            if e.startswith("k:"):
+                node.setdefault(".", {})
+    return tree
+
+
+def paths_of_fields_v1(tree, prefix=()):
+    """The leaf paths of a FieldsV1 tree (a client's managedFields)."""
+    out = []
+    for k, v in (tree or {}).items():
+        if k == ".":
+            continue
+        if k.startswith("f:"):
+            e = k[2:]
+        elif k.startswith("k:"):
+            e = k
+        else:
+            out.append(json.dumps(list(prefix)))    # v: set members: the list counts as one field
+            continue
+        kids = {kk: vv for kk, vv in (v or {}).items() if kk != "."}
+        if kids:
+            out += paths_of_fields_v1(kids, prefix + (e,))
+        else:
+            out.append(json.dumps(list(prefix + (e,))))
+    return sorted(set(out))
 
 
 CONFLICT_HELP = ("Please review the fields above--they currently have other managers. Here are\nthe ways you can "
@@ -268,10 +401,11 @@ CONFLICT_HELP = ("Please review the fields above--they currently have other mana
                  "#conflicts")
 
 
-def put_object(st, obj, now, manager="kubectl", ssa=False, force=False):
+def put_object(st, obj, now, manager="kubectl", ssa=False, force=False, post=None):
     """Create or update an object. `ssa`: server-side apply by `manager` — it owns the fields it sets, drops
     the fields it owned and no longer sets, and may not change fields other managers own unless `force`.
-    Otherwise (client-side apply, helm, kubeadm) the object is replaced and the manager owns all of it."""
+    Otherwise (client-side apply, helm, kubeadm) the object is replaced and the manager owns all of it.
+    `post(obj)`: the server's defaulting, run on the merged object before it is compared and stored."""
     md = obj.setdefault("metadata", {})
     g = _group(obj["apiVersion"])
     nsd = True
@@ -285,7 +419,7 @@ def put_object(st, obj, now, manager="kubectl", ssa=False, force=False):
         md.pop("namespace", None)
     key = obj_key(g, obj["kind"], md.get("namespace"), md["name"])
     old = st["objects"].get(key)
-    owners = st.setdefault("fieldOwners", {}).setdefault(key, {})
+    owners = copy.deepcopy(st.setdefault("fieldOwners", {}).get(key, {}))    # committed once post() passed
     new_leaves = leaves(obj)
     if old is not None and ssa:
         old_leaves = leaves(old)
@@ -294,11 +428,13 @@ def put_object(st, obj, now, manager="kubectl", ssa=False, force=False):
             if p in old_leaves and old_leaves[p] != v:
                 for m, paths in sorted(owners.items()):
                     if m != manager and p in paths:
-                        conflicts.append('conflict with "%s"%s: .%s' % (
-                            m, " using %s" % old["apiVersion"].split("/")[-1], p))
+                        conflicts.append('conflict with "%s" using %s: %s' % (m, old["apiVersion"], path_text(p)))
         if conflicts and not force:
-            raise ApiError("Conflict", "error: Apply failed with %d conflict%s: %s\n%s" % (
+            e = ApiError("Conflict", "error: Apply failed with %d conflict%s: %s\n%s" % (
                 len(conflicts), "" if len(conflicts) == 1 else "s", "\n".join(conflicts), CONFLICT_HELP), 409)
+            e.conflicts = [(m, old["apiVersion"], p) for p in sorted(new_leaves) for m in sorted(owners)
+                           if m != manager and p in owners[m] and p in old_leaves and old_leaves[p] != new_leaves[p]]
+            raise e
         merged = copy.deepcopy(old)
         for p in owners.get(manager, []):
             if p not in new_leaves and not any(p in ps for m, ps in owners.items() if m != manager):
@@ -318,6 +454,19 @@ def put_object(st, obj, now, manager="kubectl", ssa=False, force=False):
             if m != manager:
                 del owners[m]
         owners[manager] = sorted(new_leaves)
+    ops = dict(st.setdefault("fieldOps", {}).get(key, {}))
+    for m in list(ops):
+        if m not in owners:
+            del ops[m]
+    ops[manager] = "Apply" if ssa else "Update"
+    if post is None:
+        from . import k8s_schema   # what every writer gets from the real server: its defaults
+        k8s_schema.default(st, obj["kind"], obj, old)
+    else:
+        post(obj)                  # defaulting and validation of the merged object; may raise
+    md = obj["metadata"]
+    st["fieldOwners"][key] = owners
+    st["fieldOps"][key] = ops
     st["resourceVersion"] += 1
     if old is not None:
         omd = old["metadata"]
@@ -327,16 +476,61 @@ def put_object(st, obj, now, manager="kubectl", ssa=False, force=False):
             md["managedFields"] = omd.get("managedFields", [])
             st["objects"][key] = obj
             return key, "unchanged"
-        md["generation"] = omd.get("generation", 1) + 1
+        spec_changed = {k: v for k, v in old.items() if k not in ("metadata", "status")} != \
+            {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+        md["generation"] = omd.get("generation", 1) + (1 if spec_changed else 0)
     else:
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = ts(now)
         md["generation"] = 1
     md["resourceVersion"] = str(st["resourceVersion"])
-    md["managedFields"] = [{"manager": m, "operation": "Apply" if (ssa and m == manager) else "Update",
-                            "time": ts(now)} for m in sorted(owners)]
+    stamps = {m.get("manager"): m for m in (old or {}).get("metadata", {}).get("managedFields") or []}
+    md["managedFields"] = [{"manager": m, "operation": ops.get(m, "Update"),
+                            "time": ts(now) if m == manager else stamps.get(m, {}).get("time", ts(now))}
+                           for m in sorted(owners)]
     st["objects"][key] = obj
     return key, "configured" if old is not None else "created"
+
+
+_MISSING = object()
+
+
+def update_object(st, key, obj, manager, now):
+    """An update (PUT, or a non-apply patch) by `manager`: it becomes the owner of the fields it changed or
+    added; fields it removed lose their owners; other fields keep theirs."""
+    old = st["objects"][key]
+    owners = st.setdefault("fieldOwners", {}).setdefault(key, {})
+    ops = st.setdefault("fieldOps", {}).setdefault(key, {})
+    ol, nl = leaves(old), leaves(obj)
+    changed = {p for p, v in nl.items() if ol.get(p, _MISSING) != v}
+    removed = {p for p in ol if p not in nl}
+    for m in list(owners):
+        owners[m] = [p for p in owners[m] if p not in changed and p not in removed]
+        if not owners[m]:
+            del owners[m]
+            ops.pop(m, None)
+    if changed:
+        owners[manager] = sorted(set(owners.get(manager, [])) | changed)
+        ops[manager] = "Update"
+    md, omd = obj["metadata"], old["metadata"]
+    for k in ("uid", "creationTimestamp"):
+        md[k] = omd.get(k)
+    if _strip(old) == _strip(obj):
+        md["managedFields"] = omd.get("managedFields", [])
+        md["generation"] = omd.get("generation", 1)
+        st["objects"][key] = obj
+        return "unchanged"
+    spec_changed = {k: v for k, v in old.items() if k not in ("metadata", "status")} != \
+        {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    md["generation"] = omd.get("generation", 1) + (1 if spec_changed else 0)
+    st["resourceVersion"] += 1
+    md["resourceVersion"] = str(st["resourceVersion"])
+    stamps = {m.get("manager"): m for m in omd.get("managedFields") or []}
+    md["managedFields"] = [{"manager": m, "operation": ops.get(m, "Update"),
+                            "time": ts(now) if m == manager else stamps.get(m, {}).get("time", ts(now))}
+                           for m in sorted(owners)]
+    st["objects"][key] = obj
+    return "configured"
 
 
 def _strip(obj):
@@ -581,6 +775,9 @@ def heartbeat(st, name, report, now):
 
 
 # ------------------------------------------------------------------ pods (synthesised from owners)
+POD_SLOTS = {}      # "ns/name" -> the controller slot a derived pod fills (deleting it bumps the slot's podGen)
+
+
 def tolerates(tolerations, taint):
     for t in tolerations or []:
         if t.get("effect") and t.get("effect") != taint.get("effect"):
@@ -617,15 +814,25 @@ def list_pods(st, now):
     binds = st.setdefault("bindings", {})
     generated = set()
 
-    def pod(ns, name, node, owner_kind, owner_name, tmpl_spec, labels, phase, reason=None, static=False):
+    gens = st.get("podGen") or {}
+    metas = st.get("podMeta") or {}
+    born = st.setdefault("podBorn", {})         # when the lab first made each pod (its creationTimestamp)
+
+    def gen(slot):
+        return gens.get(slot, 0)
+
+    def pod(ns, name, node, owner_kind, owner_name, tmpl_spec, labels, phase, reason=None, static=False, slot=None):
         generated.add(ns + "/" + name)
+        if slot:
+            POD_SLOTS[ns + "/" + name] = slot
         spec = copy.deepcopy(tmpl_spec or {})
         if node:
             spec["nodeName"] = node
+        g = gen(slot) if slot else 0
         p = {"apiVersion": "v1", "kind": "Pod",
              "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {}),
-                          "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, ns + "/" + name)),
-                          "creationTimestamp": ts(st["cluster"]["createdAt"] if st["cluster"] else now),
+                          "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, ns + "/" + name + ("/%d" % g if g else ""))),
+                          "creationTimestamp": ts(born.setdefault(ns + "/" + name, now)),
                           "ownerReferences": [{"apiVersion": "apps/v1" if owner_kind != "Node" else "v1",
                                                "kind": owner_kind, "name": owner_name, "controller": True}]},
              "spec": spec,
@@ -647,6 +854,11 @@ def list_pods(st, now):
         p["status"]["containerStatuses"] = cs
         if static:
             p["metadata"]["annotations"] = {"kubernetes.io/config.source": "file"}
+        meta = metas.get(ns + "/" + name)
+        if meta:
+            p["metadata"]["labels"] = dict(meta.get("labels") or {})
+            if meta.get("annotations") or p["metadata"].get("annotations"):
+                p["metadata"]["annotations"] = dict(meta.get("annotations") or {})
         pods.append(p)
 
     for n, o in nodes.items():
@@ -673,15 +885,17 @@ def list_pods(st, now):
                 if any(t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tspec.get("tolerations"), t)
                        for t in taints):
                     continue
-                name = "%s-%s" % (md["name"], short_hash(key, n))
+                slot = "%s|%s" % (key, n)
+                name = "%s-%s" % (md["name"], short_hash(key, n, *([str(gen(slot))] if gen(slot) else [])))
                 if n not in alive:
-                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Pending")
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Pending", slot=slot)
                 elif cni_pod and not cni_ok:
-                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Running", reason="CrashLoopBackOff")
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Running", reason="CrashLoopBackOff",
+                        slot=slot)
                 elif not tspec.get("hostNetwork") and not cni_pod and n not in ready:
-                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Pending")
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Pending", slot=slot)
                 else:
-                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Running")
+                    pod(ns, name, n, "DaemonSet", md["name"], tspec, labels, "Running", slot=slot)
         elif kind in ("Deployment", "StatefulSet"):
             replicas = spec.get("replicas", 1)
             # the scheduler: live nodes whose taints (including not-ready/unschedulable) the pod tolerates
@@ -689,8 +903,9 @@ def list_pods(st, now):
                      and schedulable(nodes[n], tspec.get("tolerations"))]
             rs = short_hash(key, json.dumps(tmpl, sort_keys=True), n=10)
             for i in range(int(replicas or 0)):
+                slot = "%s|%d" % (key, i)
                 name = ("%s-%d" % (md["name"], i)) if kind == "StatefulSet" else \
-                    "%s-%s-%s" % (md["name"], rs, short_hash(key, str(i)))
+                    "%s-%s-%s" % (md["name"], rs, short_hash(key, str(i), *([str(gen(slot))] if gen(slot) else [])))
                 owner = (md["name"], "StatefulSet") if kind == "StatefulSet" else ("%s-%s" % (md["name"], rs), "ReplicaSet")
                 bound = binds.get(ns + "/" + name)
                 if bound in alive and _selector_ok(nodes[bound], tspec.get("nodeSelector")):
@@ -708,9 +923,9 @@ def list_pods(st, now):
                 if node:
                     # without a pod network only host-network pods get a sandbox
                     pod(ns, name, node, owner[1], owner[0], tspec, labels,
-                        "Running" if tspec.get("hostNetwork") or node in ready else "Pending")
+                        "Running" if tspec.get("hostNetwork") or node in ready else "Pending", slot=slot)
                 else:
-                    pod(ns, name, None, owner[1], owner[0], tspec, labels, "Pending")
+                    pod(ns, name, None, owner[1], owner[0], tspec, labels, "Pending", slot=slot)
         elif kind == "Pod":
             pspec = copy.deepcopy(spec)
             node = pspec.get("nodeName")
@@ -720,6 +935,10 @@ def list_pods(st, now):
             p_labels = md.get("labels") or {}
             pod(ns, md["name"], node, "Pod", md["name"], pspec, p_labels, "Running" if node in ready else "Pending")
             pods[-1]["metadata"].pop("ownerReferences")
+            if md.get("annotations"):
+                pods[-1]["metadata"]["annotations"] = dict(md["annotations"])
+            pods[-1]["metadata"]["uid"] = md.get("uid", pods[-1]["metadata"]["uid"])
+            pods[-1]["metadata"]["creationTimestamp"] = md.get("creationTimestamp")
     # the tigera operator runs calico-node on every node of an Installation applied from manifests
     if cni_name == "calico" and not any(o.get("kind") == "DaemonSet" and o["metadata"]["name"] == "calico-node"
                                         for o in st["objects"].values()):
@@ -734,6 +953,8 @@ def list_pods(st, now):
                     "Running", reason=None if cni_ok else "CrashLoopBackOff")
     for k in [k for k in binds if k not in generated]:
         del binds[k]
+    for k in [k for k in born if k not in generated]:
+        del born[k]
     return pods
 
 
@@ -866,6 +1087,9 @@ def match_selector(labels, reqs):
     return True
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, create=False, namespace=None,
                   ssa=False, force=False):
     results = []
@@ -903,8 +1127,11 @@ def apply_objects(st, docs, now, source, manager="kubectl", dry_run=False, creat
         if dry_run:
             results.append({"ref": "%s/%s" % (label, name), "status": "created (server dry run)"})
             continue
+        old = st["objects"].get(obj_key(g, obj["kind"], ns if nsd else "", name))
+        had = old is None or LAST_APPLIED in ((old.get("metadata") or {}).get("annotations") or {})
         _, status = put_object(st, copy.deepcopy(obj), now, manager, ssa=ssa, force=force)
-        results.append({"ref": "%s/%s" % (label, name), "status": status})
+        results.append({"ref": "%s/%s" % (label, name), "status": status, "lastApplied": had,
+                        "resource": plural(obj["kind"]) + ("." + g if g else "")})
     return results
 
 

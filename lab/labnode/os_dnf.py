@@ -185,7 +185,7 @@ def main(tool, argv):
         with common.state(common.PACKAGES_JSON, {"installed": {}, "held": []}) as db2:
             for n, v in sorted(changes.items()):
                 common.out("  Installing       : %s-%s.x86_64\n" % (n, v))
-                os_pkgdb.install_files(n)
+                os_pkgdb.install_files(n, v)
                 db2.setdefault("installed", {})[n] = v
         common.out("Installed:\n  %s\n\nComplete!\n" % "  ".join("%s-%s.x86_64" % kv for kv in sorted(changes.items())))
         return 0

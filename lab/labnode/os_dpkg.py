@@ -20,6 +20,10 @@ from labnode import common
 _base = None
 _base_key = None
 DPKG_STATUS = "/var/lib/dpkg/status"
+# what a fresh EC2 image does not have, even when the machine under the lab does (its kubectl from the Google
+# Cloud SDK repository, say): the lab's package manager installs these (their binaries are hidden likewise)
+NOT_IN_IMAGE = {"kubeadm", "kubelet", "kubectl", "cri-tools", "kubernetes-cni", "containerd", "containerd.io",
+                "runc", "docker.io", "docker-ce", "docker-ce-cli", "helm"}
 
 
 def _status_key():
@@ -47,7 +51,8 @@ def base_packages():
                 m = re.match(r"^([A-Za-z-]+):\s?(.*)$", line)
                 if m:
                     f[m.group(1)] = m.group(2)
-            if f.get("Package") and f.get("Status", "").endswith(" installed"):
+            if f.get("Package") and f.get("Status", "").endswith(" installed") and \
+                    f["Package"] not in NOT_IN_IMAGE:
                 _base[f["Package"]] = f
     return _base
 
@@ -138,7 +143,7 @@ def configure_pending(upgraded=()):
     todo = pending()
     for n, v in todo:
         common.out("Setting up %s (%s) ...\n" % (n, v))
-        os_pkgdb.install_files(n)
+        os_pkgdb.install_files(n, v)
         with common.state(common.PACKAGES_JSON, {"installed": {}, "held": []}) as db:
             db.setdefault("installed", {})[n] = v
     for name in os.listdir(UPDATES) if os.path.isdir(UPDATES) else []:

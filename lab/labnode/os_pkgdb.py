@@ -66,9 +66,44 @@ def unit_dir():
     return "/usr/lib/systemd/system" if common.os_family() == "rpm" else "/lib/systemd/system"
 
 
-def install_files(name):
-    """Files the package puts on disk."""
+REAL_TOOLS = "/opt/labnode/realtools.json"
+
+
+def real_kubectl(version):
+    """The machine's real kubectl for a package version (`lab up` recorded them in realtools.json): the binary of
+    the same minor, else the closest older one, else the machine's default; None without one (the lab's
+    imitation is installed then)."""
+    tools = (common.load_json(REAL_TOOLS, {}) or {}).get("kubectl") or {}
+    if not tools.get("default"):
+        return None
+    vs = {}
+    for k, p in (tools.get("versions") or {}).items():
+        try:
+            vs[tuple(int(x) for x in k.split("."))] = p
+        except ValueError:
+            continue
+    try:
+        want = tuple(int(x) for x in str(version or "").split("-")[0].split(".")[:2])
+    except ValueError:
+        want = None
+    if want and len(want) == 2 and vs:
+        older = [v for v in vs if v <= want]
+        pick = max(older) if older else min(vs)
+        return vs[pick]
+    return tools["default"]
+
+
+def install_files(name, version=None):
+    """Files the package puts on disk. The kubectl package installs the machine's real kubectl (a link to it)
+    when there is one, so that every kubectl command in a host is judged by the real client."""
     for b in PACKAGE_BINARIES.get(name, []):
+        real = real_kubectl(version) if b == "kubectl" else None
+        if real and os.path.exists(real):
+            path = "/usr/bin/" + b
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.symlink(real, path)
+            continue
         common.write_file("/usr/bin/" + b, wrapper_script(b), 0o755)
     if name == "kubelet":
         common.write_file(os.path.join(unit_dir(), "kubelet.service"), KUBELET_UNIT)

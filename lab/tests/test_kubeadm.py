@@ -326,7 +326,8 @@ def test_cni_decides_readiness(lab):
                         == "CrashLoopBackOff" for p in pods)
     assert lab.sh(2, "ls /etc/cni/net.d 2>/dev/null").stdout.strip() == ""
     # the right one: Ready everywhere, CNI config written on every node
-    p = lab.kubectl(1, "apply -f https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml")
+    p = lab.sh(1, "curl -fsSL https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml | "
+                  "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -")
     assert p.returncode == 0 and "configmap/kube-flannel-cfg configured" in p.stdout, p.stdout + p.stderr
     p = lab.kubectl(1, "wait --for=condition=Ready node --all --timeout=30s")
     assert p.returncode == 0, p.stderr
@@ -464,8 +465,8 @@ def old():
         lb.prepare(1, 2, script=prepare_script("1.33", "1.33.5-1.1"))
         out = lb.ok(1, "kubeadm init --pod-network-cidr=10.244.0.0/16")
         lb.ok(2, join_command(out))
-        lb.ok(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f "
-                 "https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml")
+        lb.ok(1, "curl -fsSL https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml | "
+                 "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -")
         assert lb.kubectl(1, "wait --for=condition=Ready node --all --timeout=30s").returncode == 0
         yield lb
     finally:

@@ -76,17 +76,25 @@ def test_kubectl_connection_errors(lab):
               "/etc/kubernetes/pki/front-proxy-ca.crt)#\" /etc/kubernetes/admin.conf > /root/other-ca.conf")
     p = lab.sh(1, "kubectl --kubeconfig /root/other-ca.conf get nodes")
     assert p.returncode == 1 and "x509: certificate signed by unknown authority" in p.stderr, p.stderr
-    # credentials count: none, or a certificate the cluster CA did not sign, are refused
+    # credentials count: a token that is not one, or a certificate the cluster CA did not sign (the front
+    # proxy's: the TLS layer accepts that CA, the authenticator does not), are refused
     lab.ok(1, "python3 - <<'EOF'\nimport yaml\nc = yaml.safe_load(open('/etc/kubernetes/admin.conf'))\n"
-              "c['users'][0]['user'] = {}\nyaml.safe_dump(c, open('/root/anon.conf', 'w'))\n"
+              "c['users'][0]['user'] = {'token': 'abcdef.0123456789abcdef'}\n"
+              "yaml.safe_dump(c, open('/root/anon.conf', 'w'))\n"
               "c = yaml.safe_load(open('/etc/kubernetes/admin.conf'))\nimport base64\n"
               "c['users'][0]['user']['client-certificate-data'] = base64.b64encode(open("
               "'/etc/kubernetes/pki/front-proxy-client.crt','rb').read()).decode()\n"
+              "c['users'][0]['user']['client-key-data'] = base64.b64encode(open("
+              "'/etc/kubernetes/pki/front-proxy-client.key','rb').read()).decode()\n"
               "yaml.safe_dump(c, open('/root/forged.conf', 'w'))\nEOF")
     for conf in ("/root/anon.conf", "/root/forged.conf"):
         p = lab.sh(1, "kubectl --kubeconfig %s get nodes" % conf)
         assert p.returncode == 1 and "You must be logged in to the server (Unauthorized)" in p.stderr, p.stderr
-    assert lab.sh(1, "kubectl --kubeconfig /root/anon.conf version").returncode == 0   # discovery is public
+    # no credentials at all: anonymous, who may read /version but not the nodes
+    ca = "--cacert /etc/kubernetes/pki/ca.crt https://%s.11:6443" % NET
+    assert json.loads(lab.ok(1, "curl -sS %s/version" % ca))["gitVersion"] == "v1.34.1"
+    out = json.loads(lab.ok(1, "curl -sS %s/api/v1/nodes" % ca))
+    assert out["code"] == 403 and 'User "system:anonymous" cannot list resource "nodes"' in out["message"]
     # the admin kubeconfig works for a regular user once copied, as kubeadm init says
     lab.ok(1, "mkdir -p /home/ubuntu/.kube && cp /etc/kubernetes/admin.conf /home/ubuntu/.kube/config && "
               "chown -R ubuntu: /home/ubuntu/.kube")
@@ -120,8 +128,11 @@ def test_server_side_apply_get_delete(lab):
     out = lab.ok(1, KC + "apply --server-side --force-conflicts -f /root/app.yaml")
     assert out.splitlines() == ["namespace/shop serverside-applied", "deployment.apps/web serverside-applied",
                                 "configmap/settings serverside-applied"]
-    out = lab.ok(1, "cat /root/app.yaml | " + KC + "apply -f -")
-    assert "configmap/settings unchanged" in out
+    # client-side apply over server-side apply: the objects lack kubectl's last-applied annotation, which it adds
+    p = lab.sh(1, "cat /root/app.yaml | " + KC + "apply -f -")
+    assert p.returncode == 0 and "configmap/settings configured" in p.stdout, p.stdout + p.stderr
+    assert "missing the kubectl.kubernetes.io/last-applied-configuration annotation" in p.stderr
+    assert "configmap/settings unchanged" in lab.ok(1, "cat /root/app.yaml | " + KC + "apply -f -")
     cm = json.loads(lab.ok(1, KC + "get configmap settings -n shop -o json"))
     assert cm["data"] == {"color": "blue"} and cm["metadata"]["namespace"] == "shop"
     lab.ok(1, "sed -i 's/color: blue/color: red/' /root/app.yaml")
@@ -230,7 +241,7 @@ def test_helm_catalogue_and_values(lab):
     assert 'Apply failed with 1 conflict: conflict with "helm" using v1: .data.net-conf.json' in p.stderr, p.stderr
     assert "configmap/kube-flannel-cfg serverside-applied" in lab.ok(
         1, KC + "apply --server-side --force-conflicts -f /root/cm.yaml")
-    got = json.loads(lab.ok(1, KC + "get cm kube-flannel-cfg -n kube-flannel -o json"))
+    got = json.loads(lab.ok(1, KC + "get cm kube-flannel-cfg -n kube-flannel -o json --show-managed-fields"))
     assert "host-gw" in got["data"]["net-conf.json"] and "cni-conf.json" in got["data"]
     assert sorted(m["manager"] for m in got["metadata"]["managedFields"]) == ["helm", "kubectl"]
     # other catalogue charts install and their pods run once nodes are Ready
@@ -248,7 +259,7 @@ def test_helm_catalogue_and_values(lab):
 
 def test_drain(lab):
     # the shop pods now run (CNI is up); drain refuses DaemonSet and emptyDir pods until told otherwise
-    assert "deployment/web condition met" in lab.ok(
+    assert "deployment.apps/web condition met" in lab.ok(
         1, KC + "wait --for=condition=Available deployment/web -n shop --timeout=10s")
     dep = json.loads(lab.ok(1, KC + "get deployment web -n shop -o json"))
     assert dep["status"]["readyReplicas"] == 2
@@ -359,7 +370,7 @@ def test_server_side_apply_field_ownership():
     assert st["objects"][key]["data"] == {"a": "1", "b": "2", "mine": "m"}
     mine["data"]["a"] = "9"
     S.apply_objects(st, [mine], 1000.0, "x", ssa=True, force=True)
-    assert st["fieldOwners"][key]["helm"] == ["data.b"]
+    assert [S.path_text(p) for p in st["fieldOwners"][key]["helm"]] == [".data.b"]
     del mine["data"]["mine"]                      # a field the applier stops setting goes away
     S.apply_objects(st, [mine], 1000.0, "x", ssa=True)
     assert st["objects"][key]["data"] == {"a": "9", "b": "2"}

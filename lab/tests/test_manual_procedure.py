@@ -50,7 +50,8 @@ CONTROL_PLANE = [
     "mkdir -p $HOME/.kube",
     "sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config",
     "sudo chown $(id -u):$(id -g) $HOME/.kube/config",
-    "kubectl apply -f https://github.com/flannel-io/flannel/releases/latest/download/kube-flannel.yml",
+    # the real kubectl fetches a URL itself, and the lab has no internet: the lab's curl knows the file
+    "curl -fsSL https://github.com/flannel-io/flannel/releases/latest/download/kube-flannel.yml | kubectl apply -f -",
 ]
 
 

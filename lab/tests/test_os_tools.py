@@ -16,6 +16,9 @@ HEALTH = ("/usr/bin/python3 -c \"import sys; sys.path.insert(0, '/opt/labnode');
 def test_apt_kubernetes_packages_need_repo_key_and_update(lab):
     l = lab(3)
     h = "lab-1"
+    # a fresh image has none of them, whatever the machine under the lab has installed
+    r = l.ssh(h, "dpkg-query -W kubectl kubeadm kubelet containerd")
+    assert r.returncode == 1 and "no packages found matching kubectl" in r.stderr, r.stderr
     r = l.ssh(h, "sudo -n apt-get install -y kubeadm")
     assert r.returncode == 100 and "E: Unable to locate package kubeadm" in r.stderr
     # repository configured but the index not refreshed: still unknown
