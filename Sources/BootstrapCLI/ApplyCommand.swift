@@ -35,11 +35,11 @@ struct ApplyCommand: AsyncParsableCommand {
             """)
 
     @Option(name: [.customShort("f"), .customLong("file")],
-            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"))
+            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"), completion: .file())
     var file: String?
 
     @Argument(help: ArgumentHelp("A plan saved with `bootstrap plan --out`; refused if the state changed since.",
-                                 valueName: "SAVED-PLAN"))
+                                 valueName: "SAVED-PLAN"), completion: .file())
     var savedPlan: String?
 
     @OptionGroup var stateOption: StateOption

@@ -44,7 +44,7 @@ struct PlanCommand: AsyncParsableCommand {
     var detailedExitcode = false
 
     @Option(name: .long, help: ArgumentHelp("Save the plan (with the state's serial and lineage) for `apply FILE`.",
-                                            valueName: "FILE"))
+                                            valueName: "FILE"), completion: .file())
     var out: String?
 
     @Flag(name: .long, help: "No colour, even on a terminal.")
