@@ -73,7 +73,7 @@ struct ApplyCommand: AsyncParsableCommand {
         } else {
             plan = try await PlanInput.load(file!).0
         }
-        let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
+        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
         let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }

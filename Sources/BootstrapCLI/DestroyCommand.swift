@@ -33,7 +33,7 @@ struct DestroyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan = try await PlanInput.load(planFile.file).0
-        let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
+        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
         let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }
