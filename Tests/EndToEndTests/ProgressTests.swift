@@ -6,7 +6,7 @@ extension EndToEnd {
     /// What apply says while it waits, and `apply --json` as a stream of events.
     @Suite(.enabled(if: E2E.enabled, "end-to-end tests need root"))
     struct ProgressTests {
-        /// A node that is slow to be Ready (its containerd is down for ~35 s) makes wait-ready print a
+        /// A node that is slow to be Ready (its containerd is down for ~40 s) makes wait-ready print a
         /// "waiting for … Ready" line about every 10 s, naming that node; every line of `--json` is one JSON object.
         @Test func slowNodeGetsWaitingLinesAndJSONLinesParse() async throws {
             try await onOwnThread {
@@ -34,9 +34,9 @@ extension EndToEnd {
                 p.standardError = out
                 p.standardInput = FileHandle.nullDevice
                 try p.run()
-                // Bring the runtime back after about 35 s of waiting.
+                // Bring the runtime back after about 40 s (a few of them before wait-ready starts).
                 let started = Date()
-                while p.isRunning, Date().timeIntervalSince(started) < 35 { Thread.sleep(forTimeInterval: 0.5) }
+                while p.isRunning, Date().timeIntervalSince(started) < 40 { Thread.sleep(forTimeInterval: 0.5) }
                 #expect(try lab.exec(2, "systemctl start containerd").status == 0)
                 p.waitUntilExit()
                 try out.close()
@@ -55,7 +55,7 @@ extension EndToEnd {
                 #expect(events.last?["event"] as? String == "summary")
                 #expect(events.last?["succeeded"] as? Bool == true)
                 let waits = events.filter { $0["event"] as? String == "waiting" && $0["step"] as? String == "wait-ready" }
-                // ~35 s of NotReady: a line at about 10, 20 and 30 s.
+                // 35–40 s of NotReady in wait-ready: a line at about 10, 20 and 30 s.
                 #expect(waits.count >= 3, "\(text)")
                 let elapsed = waits.compactMap { ($0["elapsed"] as? String).flatMap { Double($0.dropLast()) } }
                 #expect(elapsed.count == waits.count)
