@@ -381,8 +381,8 @@ public final class ApplyEngine: Sendable {
         }
     }
 
-    /// What wait-ready still waits for: the nodes not Ready yet (their reasons go to the host's log through
-    /// the event's consumer), or the API server when it did not answer.
+    /// What wait-ready still waits for: the nodes not Ready yet (by name; their reasons are in the time-out
+    /// error, should it come to that), or the API server when it did not answer.
     static func readyProgress(host: String, notReady: [String: String], elapsed: Duration) -> EngineEvent {
         if let api = notReady["(API server)"] {
             return .waiting(host: host, step: "wait-ready", message: "waiting for the API server to answer: \(api)",
@@ -396,7 +396,7 @@ public final class ApplyEngine: Sendable {
     }
 
     /// Runs `body` (a long remote command such as `helm upgrade --install --wait`) and, while it runs, sends a
-    /// `.waiting` event every `options.progressInterval`, the last one before `body` returns.
+    /// `.waiting` event every `options.progressInterval`; none follows `body`'s return.
     @discardableResult
     func withProgress<T: Sendable>(host: String, step: String, message: String, awaiting: [String],
                                    _ body: () async throws -> T) async throws -> T {
