@@ -10,7 +10,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
@@ -28,10 +27,7 @@ let package = Package(
         ),
         .target(
             name: "BootstrapEngine",
-            dependencies: [
-                "BootstrapCore",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["BootstrapCore"]
         ),
         .target(
             name: "BootstrapSSH",

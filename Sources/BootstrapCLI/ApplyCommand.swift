@@ -37,11 +37,11 @@ struct ApplyCommand: AsyncParsableCommand {
             """)
 
     @Option(name: [.customShort("f"), .customLong("file")],
-            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"))
+            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"), completion: .file())
     var file: String?
 
     @Argument(help: ArgumentHelp("A plan saved with `bootstrap plan --out`; refused if the state changed since.",
-                                 valueName: "SAVED-PLAN"))
+                                 valueName: "SAVED-PLAN"), completion: .file())
     var savedPlan: String?
 
     @OptionGroup var stateOption: StateOption
@@ -75,7 +75,7 @@ struct ApplyCommand: AsyncParsableCommand {
         } else {
             plan = try await PlanInput.load(file!).0
         }
-        let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
+        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
         let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }

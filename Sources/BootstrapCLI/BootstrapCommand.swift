@@ -15,12 +15,16 @@ public struct BootstrapCommand: AsyncParsableCommand {
             """,
         version: ToolVersion.current,
         subcommands: [PlanCommand.self, ApplyCommand.self, DestroyCommand.self, ValidateCommand.self, ShowCommand.self, ForceUnlockCommand.self,
-                      VersionCommand.self, BenchFixtureCommand.self, BenchSSHCommand.self]
+                      VersionCommand.self, CompletionCommand.self, BenchFixtureCommand.self, BenchSSHCommand.self]
     )
     public init() {}
 
     /// Like the default entry point, but usage errors exit 2 (bad input), as every other bad input does.
     public static func main() async {
+        if let message = unknownSubcommand(Array(CommandLine.arguments.dropFirst())) {
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Self.exit(withError: ExitCode(2))
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -39,11 +43,31 @@ public struct BootstrapCommand: AsyncParsableCommand {
     }
 }
 
+extension BootstrapCommand {
+    /// The error for a first argument that names no subcommand (`bootstrap aply`), with the closest one as a
+    /// suggestion; nil when the arguments start with a subcommand or an option.
+    static func unknownSubcommand(_ arguments: [String]) -> String? {
+        guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+        var names: [String] = []
+        var shown: [String] = []
+        for command in configuration.subcommands {
+            let name: String = command._commandName
+            names.append(name)
+            if command.configuration.shouldDisplay { shown.append(name) }
+        }
+        guard !names.contains(first), first != "help" else { return nil }
+        let hint = didYouMean(first, among: shown).map { "; did you mean '\($0)'?" } ?? ""
+        return """
+            error: unknown command '\(first)'\(hint)
+            Usage: bootstrap <command> [options]. Commands: \(shown.joined(separator: ", ")); see 'bootstrap --help'.
+            """
+    }
+}
+
 struct VersionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "version",
-        abstract: "Print the tool version.",
-        discussion: "Also lists the Kubernetes releases this version can install.")
+        abstract: "Print the tool version; with --kubernetes, also the Kubernetes releases it can install.")
 
     @Flag(name: .long, help: "Also list the supported Kubernetes releases.")
     var kubernetes = false

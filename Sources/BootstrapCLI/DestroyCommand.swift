@@ -9,14 +9,14 @@ struct DestroyCommand: AsyncParsableCommand {
         commandName: "destroy",
         abstract: "Drain and reset every node of the cluster and empty the state.",
         discussion: """
-            Workers first (in parallel), then the joined control planes one at a time, then the first control
-            plane: each node is drained while the API answers, then `kubeadm reset -f` runs and the CNI
-            configuration, interfaces and iptables rules are cleaned, then the Node is deleted (the kubeadm
-            order: deleted before the reset, its kubelet would register it again). The local kubeconfig is
-            removed. Ctrl-C stops starting hosts and stops running resets after 10 seconds.
+            Workers first (in parallel), then the joined control planes one at a time, then the first control \
+            plane: each node is drained while the API answers, then `kubeadm reset -f` runs and the CNI \
+            configuration, interfaces and iptables rules are cleaned, then the Node is deleted (the kubeadm \
+            order: deleted before the reset, its kubelet would register it again). The local kubeconfig is \
+            removed. Ctrl-C stops starting hosts and stops running resets after 10 seconds. \
             With --purge the Kubernetes packages and repository are removed as well.
 
-            A host that cannot be reached is reported and kept in the state, so a later destroy can finish.
+            A host that cannot be reached is reported and kept in the state, so a later destroy can finish. \
             The state file stays (empty, same lineage) and its previous copy is kept as .backup.
 
             Examples:
@@ -33,7 +33,7 @@ struct DestroyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan = try await PlanInput.load(planFile.file).0
-        let resolve = try RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
+        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
         let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }

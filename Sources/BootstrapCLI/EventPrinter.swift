@@ -53,6 +53,12 @@ final class EventPrinter: @unchecked Sendable {
         return String(format: "%.1fs", s)
     }
 
+    /// `40s`, `1m10s`: how long a wait has lasted, in whole seconds.
+    static func minutesAndSeconds(_ d: Duration) -> String {
+        let s = max(0, Int(d.components.seconds))
+        return s < 60 ? "\(s)s" : "\(s / 60)m\(String(format: "%02d", s % 60))s"
+    }
+
     func note(_ text: String) {
         emit(json: ["event": "note", "message": text], text: paint(text, "33"))
     }
@@ -159,6 +165,11 @@ final class EventPrinter: @unchecked Sendable {
             log(h, "step \(s): skipped: \(why)")
             emit(json: ["event": "step-skipped", "host": h, "step": s, "reason": why],
                  text: paint("  \(h): \(s) skipped (\(why))", "33"))
+        case .waiting(let h, let s, let m, let awaiting, let d):
+            log(h, "\(s): \(m) (\(Self.seconds(d)))")
+            emit(json: ["event": "waiting", "host": h, "step": s, "message": m, "awaiting": awaiting,
+                        "elapsed": Self.seconds(d)],
+                 text: paint("  \(h): \(m) (\(Self.minutesAndSeconds(d)))", "2"))
         case .command(let h, let c):
             log(h, "$ \(c)")
         case .output(let h, let stream, let line):

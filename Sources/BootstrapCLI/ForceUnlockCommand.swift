@@ -15,7 +15,7 @@ struct ForceUnlockCommand: AsyncParsableCommand {
             """)
 
     @Option(name: [.customShort("f"), .customLong("file")],
-            help: ArgumentHelp("The cluster plan whose state lock to remove.", valueName: "FILE"))
+            help: ArgumentHelp("The cluster plan whose state lock to remove.", valueName: "FILE"), completion: .file())
     var file: String?
 
     @OptionGroup var stateOption: StateOption

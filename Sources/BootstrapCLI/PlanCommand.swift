@@ -44,7 +44,7 @@ struct PlanCommand: AsyncParsableCommand {
     var detailedExitcode = false
 
     @Option(name: .long, help: ArgumentHelp("Save the plan (with the state's serial and lineage) for `apply FILE`.",
-                                            valueName: "FILE"))
+                                            valueName: "FILE"), completion: .file())
     var out: String?
 
     @Flag(name: .long, help: "No colour, even on a terminal.")
@@ -119,7 +119,7 @@ struct PlanCommand: AsyncParsableCommand {
     static func refresh(plan: ClusterPlan, state: ClusterState, parallelism: Int?, allowInsecure: Bool) async throws
         -> PlanRefresh.Result
     {
-        let resolve = try RunSupport.resolver(for: plan, allowInsecure: allowInsecure)
+        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: allowInsecure)
         let refresher = PlanRefresh(plan: plan, transport: SSHTransport(), resolve: resolve,
                                     parallelism: parallelism ?? plan.spec.parallelism)
         return await refresher.run(state: state)

@@ -22,14 +22,14 @@ func useColor(noColor: Bool, fd: Int32 = STDOUT_FILENO) -> Bool {
 
 struct PlanFileOption: ParsableArguments {
     @Option(name: [.customShort("f"), .customLong("file")],
-            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"))
+            help: ArgumentHelp("The cluster plan, YAML or JSON; `-` reads it from stdin.", valueName: "FILE"), completion: .file())
     var file: String
 }
 
 struct StateOption: ParsableArguments {
     @Option(name: .customLong("state"),
             help: ArgumentHelp("The state file (default: .bootstrap/NAME.state.json in the plan's directory).",
-                               valueName: "PATH"))
+                               valueName: "PATH"), completion: .file())
     var state: String?
 }
 

@@ -32,25 +32,56 @@ enum RunSupport {
         return home + path.dropFirst()
     }
 
-    /// How to reach any host by name, address and port, from the plan's SSH settings.
-    static func resolver(for plan: ClusterPlan, allowInsecure: Bool) throws -> EndpointResolver {
+    /// The user's SSH client configuration (`~/.ssh/config`), read off the pool; nil when there is none.
+    static func sshConfig() async -> SSHConfig? {
+        let path = expand("~/.ssh/config")
+        guard let data = await PlanInput.contents(path) else { return nil }
+        return SSHConfig.parse(String(decoding: data, as: UTF8.self), path: "~/.ssh/config")
+    }
+
+    /// The SSH settings of a host the resolver is asked about: a plan host (at the address asked for, which
+    /// differs when it is being replaced), or one only the state knows (its recorded port counts as written).
+    static func sshSettings(plan: ClusterPlan, config: SSHConfig?, name: String, address: String, port: Int)
+        -> SSHSettings
+    {
+        var host = plan.spec.hosts.first { $0.name == name }
+            ?? ClusterPlan.Host(name: name, address: address, role: .worker,
+                                port: port == plan.spec.ssh.port ? nil : port)
+        host.address = address
+        return SSHSettings.resolve(plan: plan, host: host, config: config)
+    }
+
+    /// How to reach any host by name, address and port: the plan's SSH settings where it writes them, else
+    /// `~/.ssh/config`, else bootstrap's defaults (see `SSHSettings`).
+    static func resolver(for plan: ClusterPlan, allowInsecure: Bool) async throws -> EndpointResolver {
+        let config = await sshConfig()
         let ssh = plan.spec.ssh
-        if ssh.hostKeyPolicy == .off && !allowInsecure {
-            printError("error: spec.ssh.hostKeyPolicy is off; pass --insecure-ignore-host-keys to really connect without checking host keys")
-            throw Exit.badInput
+        // Host key checking off, from the plan or the config, needs the flag.
+        var notes = config?.warnings ?? []
+        for h in plan.spec.hosts {
+            let s = SSHSettings.resolve(plan: plan, host: h, config: config)
+            notes += s.notes.filter { !notes.contains($0) }
+            if s.hostKeyPolicy.value == .off && !allowInsecure {
+                let source = s.hostKeyPolicy.source == .plan("spec.ssh.hostKeyPolicy")
+                    ? "spec.ssh.hostKeyPolicy is off" : "StrictHostKeyChecking no (\(s.hostKeyPolicy.source)) turns host key checking off for \(h.name)"
+                printError("error: \(source); pass --insecure-ignore-host-keys to really connect without checking host keys")
+                throw Exit.badInput
+            }
         }
-        let bastion = ssh.bastion.map { b in
-            HostEndpoint(name: "bastion", address: b.address, port: b.port, user: b.user, keyPath: expand(b.keyPath),
-                         knownHostsPath: expand(ssh.knownHosts), hostKeyPolicy: ssh.hostKeyPolicy,
-                         connectTimeout: .seconds(ssh.connectTimeout))
-        }
-        let hosts = Dictionary(plan.spec.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for n in notes { printError("warning: \(n)") }
+        let timeout = Duration.seconds(ssh.connectTimeout)
         return { name, address, port in
-            let h = hosts[name]
+            let s = sshSettings(plan: plan, config: config, name: name, address: address, port: port)
+            let knownHosts = expand(s.knownHosts.value)
+            let bastion = s.bastion.value.map { b in
+                HostEndpoint(name: "bastion", address: b.address.value, port: b.port.value, user: b.user.value,
+                             keyPath: expand(b.keyPath.value), knownHostsPath: knownHosts,
+                             hostKeyPolicy: s.hostKeyPolicy.value, connectTimeout: timeout)
+            }
             return HostEndpoint(
-                name: name, address: address, port: port, user: h?.user ?? ssh.user,
-                keyPath: expand(h?.keyPath ?? ssh.keyPath), knownHostsPath: expand(ssh.knownHosts),
-                hostKeyPolicy: ssh.hostKeyPolicy, bastion: bastion, connectTimeout: .seconds(ssh.connectTimeout))
+                name: name, address: s.address.value, port: s.port.value, user: s.user.value,
+                keyPath: expand(s.keyPath.value), knownHostsPath: knownHosts, hostKeyPolicy: s.hostKeyPolicy.value,
+                bastion: bastion, connectTimeout: timeout)
         }
     }
 

@@ -17,7 +17,7 @@ struct ShowCommand: AsyncParsableCommand {
             """)
 
     @Option(name: [.customShort("f"), .customLong("file")],
-            help: ArgumentHelp("The cluster plan whose state to show; `-` reads it from stdin.", valueName: "FILE"))
+            help: ArgumentHelp("The cluster plan whose state to show; `-` reads it from stdin.", valueName: "FILE"), completion: .file())
     var file: String?
 
     @OptionGroup var stateOption: StateOption

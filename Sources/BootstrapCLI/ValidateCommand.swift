@@ -9,7 +9,8 @@ struct ValidateCommand: AsyncParsableCommand {
         discussion: """
             Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD.PATH: what is wrong (expected …); \
             past the first 100, they are counted. Errors exit 2; warnings are printed but do not fail. Nothing is contacted. \
-            --show-defaults prints the plan with every default filled in, as YAML.
+            --show-defaults prints the plan with every default filled in, as YAML, then (as comments) each \
+            host's SSH settings and where each came from: the plan, ~/.ssh/config (file:line) or the default.
             """)
 
     @OptionGroup var planFile: PlanFileOption
@@ -43,6 +44,13 @@ struct ValidateCommand: AsyncParsableCommand {
         let objects = try await PlanInput.objects(plan)
         if showDefaults {
             print(PlanRenderer.yaml(plan), terminator: "")
+            // How each host will be reached, and where each SSH value comes from (plan, ~/.ssh/config, default).
+            let config = await RunSupport.sshConfig()
+            var text = "# SSH, per host: what the plan writes wins, then ~/.ssh/config, then the defaults.\n"
+            for h in plan.spec.hosts {
+                text += SSHSettings.resolve(plan: plan, host: h, config: config).describe(host: h.name)
+            }
+            print(text, terminator: "")
             return
         }
         let w = diagnostics.warnings.count

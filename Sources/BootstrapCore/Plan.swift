@@ -163,10 +163,14 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var bastion: Bastion?
         /// Seconds to wait for a TCP connection and the SSH handshake.
         public var connectTimeout: Int
+        /// The fields the plan wrote (`user`, `keyPath`, `knownHosts`, `port`, `hostKeyPolicy`, `bastion`);
+        /// the others hold PlanDefaults' values, which `~/.ssh/config` overrides (see `SSHSettings`).
+        public var explicit: Set<String>
 
         public init(user: String = "ubuntu", keyPath: String = "~/.ssh/id_ed25519",
                     knownHosts: String = "~/.ssh/known_hosts", port: Int = 22,
-                    hostKeyPolicy: HostKeyPolicy = .strict, bastion: Bastion? = nil, connectTimeout: Int = 10) {
+                    hostKeyPolicy: HostKeyPolicy = .strict, bastion: Bastion? = nil, connectTimeout: Int = 10,
+                    explicit: Set<String> = []) {
             self.user = user
             self.keyPath = keyPath
             self.knownHosts = knownHosts
@@ -174,6 +178,25 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.hostKeyPolicy = hostKeyPolicy
             self.bastion = bastion
             self.connectTimeout = connectTimeout
+            self.explicit = explicit
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case user, keyPath, knownHosts, port, hostKeyPolicy, bastion, connectTimeout, explicit
+        }
+
+        /// Plans saved by an earlier version (`plan --out`) have no `explicit`: every field counts as written.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            user = try c.decode(String.self, forKey: .user)
+            keyPath = try c.decode(String.self, forKey: .keyPath)
+            knownHosts = try c.decode(String.self, forKey: .knownHosts)
+            port = try c.decode(Int.self, forKey: .port)
+            hostKeyPolicy = try c.decode(HostKeyPolicy.self, forKey: .hostKeyPolicy)
+            bastion = try c.decodeIfPresent(Bastion.self, forKey: .bastion)
+            connectTimeout = try c.decode(Int.self, forKey: .connectTimeout)
+            explicit = try c.decodeIfPresent(Set<String>.self, forKey: .explicit)
+                ?? ["user", "keyPath", "knownHosts", "port", "hostKeyPolicy", "bastion"]
         }
     }
 

@@ -159,14 +159,18 @@ public enum PlanLoader {
                                           hostKeyPolicy: PlanDefaults.hostKeyPolicy, bastion: nil,
                                           connectTimeout: PlanDefaults.connectTimeout)
         if let m = r.mappingField(s, "ssh") {
-            if let v = r.string(m, "user") { ssh.user = v }
-            if let v = r.string(m, "keyPath") { ssh.keyPath = v }
-            if let v = r.string(m, "knownHosts") { ssh.knownHosts = v }
-            if let v = r.int(m, "port") { ssh.port = v }
-            if let v: ClusterPlan.HostKeyPolicy = r.enumValue(m, "hostKeyPolicy") { ssh.hostKeyPolicy = v }
+            if let v = r.string(m, "user") { ssh.user = v; ssh.explicit.insert("user") }
+            if let v = r.string(m, "keyPath") { ssh.keyPath = v; ssh.explicit.insert("keyPath") }
+            if let v = r.string(m, "knownHosts") { ssh.knownHosts = v; ssh.explicit.insert("knownHosts") }
+            if let v = r.int(m, "port") { ssh.port = v; ssh.explicit.insert("port") }
+            if let v: ClusterPlan.HostKeyPolicy = r.enumValue(m, "hostKeyPolicy") {
+                ssh.hostKeyPolicy = v
+                ssh.explicit.insert("hostKeyPolicy")
+            }
             if let v = r.int(m, "connectTimeout") { ssh.connectTimeout = v }
             if let b = r.mappingField(m, "bastion") {
                 let address = r.string(b, "address", required: true) ?? ""
+                ssh.explicit.insert("bastion")
                 ssh.bastion = PlanDefaults.bastion(address: address, port: r.int(b, "port"),
                                                    user: r.string(b, "user"), keyPath: r.string(b, "keyPath"),
                                                    ssh: ssh)

@@ -69,7 +69,11 @@ extension ApplyEngine {
             }
             try await cp.upload(HelmRecipes.valuesFile(r, secrets: secrets), to: HelmRecipes.valuesPath(r), mode: 0o600)
             let limits = plan.spec.timeouts
-            try await cp.run(HelmRecipes.upgrade(r, limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
+            try await withProgress(host: cp.name, step: "release \(r.key)",
+                                   message: "waiting for release \(r.namespace)/\(r.name) (helm --wait: its pods Ready)",
+                                   awaiting: ["\(r.namespace)/\(r.name)"]) {
+                try await cp.run(HelmRecipes.upgrade(r, limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
+            }
             try await runState.update { $0.addons[r.key] = AddonRecord(r) }
         }
     }

@@ -8,6 +8,8 @@ public struct ApplyOptions: Sendable {
     /// How long to wait for every node to be Ready.
     public var readyTimeout: Duration
     public var readyPollInterval: Duration
+    /// How often a step that waits (wait-ready, each Helm release) says what it still waits for.
+    public var progressInterval: Duration
     public var cancellation: CancellationFlag
     /// Called once the hosts are connected, their facts read, drift shown and preflight passed, before
     /// anything changes on a host or in the state: the CLI shows what will run and asks. Throwing stops the
@@ -15,12 +17,14 @@ public struct ApplyOptions: Sendable {
     public var approve: (@Sendable (Refreshed) async throws -> Void)?
 
     public init(parallelism: Int = 20, kubeconfigPath: String, readyTimeout: Duration = .seconds(600),
-                readyPollInterval: Duration = .seconds(1), cancellation: CancellationFlag = CancellationFlag(),
+                readyPollInterval: Duration = .seconds(1), progressInterval: Duration = .seconds(10),
+                cancellation: CancellationFlag = CancellationFlag(),
                 approve: (@Sendable (Refreshed) async throws -> Void)? = nil) {
         self.parallelism = parallelism
         self.kubeconfigPath = kubeconfigPath
         self.readyTimeout = readyTimeout
         self.readyPollInterval = readyPollInterval
+        self.progressInterval = progressInterval
         self.cancellation = cancellation
         self.approve = approve
     }
@@ -366,6 +370,7 @@ public final class ApplyEngine: Sendable {
         events(.stepStarted(host: cp.name, step: "wait-ready"))
         let names = Set(plan.spec.hosts.map(\.name))
         var notReady: [String: String] = [:]
+        var nextProgress = t0 + options.progressInterval
         while true {
             let result = try await cp.probe(NodeRecipes.nodesJSON, timeout: .seconds(60))
             if result.succeeded {
@@ -385,6 +390,10 @@ public final class ApplyEngine: Sendable {
             } else {
                 notReady = ["(API server)": result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)]
             }
+            if clock.now >= nextProgress {
+                events(Self.readyProgress(host: cp.name, notReady: notReady, elapsed: clock.now - t0))
+                while nextProgress <= clock.now { nextProgress += options.progressInterval }
+            }
             if clock.now >= deadline || options.cancellation.isCancelled {
                 let detail = notReady.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
                 let err = EngineError.timeout("nodes not Ready after \(options.readyTimeout): \(detail)")
@@ -392,6 +401,50 @@ public final class ApplyEngine: Sendable {
                 throw err
             }
             try await Task.sleep(for: options.readyPollInterval)
+        }
+    }
+
+    /// What wait-ready still waits for: the nodes not Ready yet (by name; their reasons are in the time-out
+    /// error, should it come to that), or the API server when it did not answer.
+    static func readyProgress(host: String, notReady: [String: String], elapsed: Duration) -> EngineEvent {
+        if let api = notReady["(API server)"] {
+            return .waiting(host: host, step: "wait-ready", message: "waiting for the API server to answer: \(api)",
+                            awaiting: ["(API server)"], elapsed: elapsed)
+        }
+        let names = notReady.keys.sorted()
+        let what = names.count == 1 ? "1 node" : "\(names.count) nodes"
+        return .waiting(host: host, step: "wait-ready",
+                        message: "waiting for \(what) to be Ready: \(names.joined(separator: ", "))",
+                        awaiting: names, elapsed: elapsed)
+    }
+
+    /// Runs `body` (a long remote command such as `helm upgrade --install --wait`) and, while it runs, sends a
+    /// `.waiting` event every `options.progressInterval`; none follows `body`'s return.
+    @discardableResult
+    func withProgress<T: Sendable>(host: String, step: String, message: String, awaiting: [String],
+                                   _ body: () async throws -> T) async throws -> T {
+        let interval = options.progressInterval
+        let events = self.events
+        let ticker = Task {
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            var next = t0 + interval
+            while !Task.isCancelled {
+                do { try await Task.sleep(until: next, clock: clock) } catch { return }
+                events(.waiting(host: host, step: step, message: message, awaiting: awaiting, elapsed: clock.now - t0))
+                next += interval
+            }
+        }
+        // The ticker is stopped and waited for before returning, so no line about the step follows its end.
+        do {
+            let result = try await body()
+            ticker.cancel()
+            await ticker.value
+            return result
+        } catch {
+            ticker.cancel()
+            await ticker.value
+            throw error
         }
     }
 

@@ -228,6 +228,9 @@ extension ClusterPlan {
             h.keyPath = s.keyPath
             return h
         }
+        // Every spec.ssh field is written out, so each counts as the plan's own (beating ~/.ssh/config).
+        p.spec.ssh.explicit = ["user", "keyPath", "knownHosts", "port", "hostKeyPolicy"]
+        if spec.ssh.bastion != nil { p.spec.ssh.explicit.insert("bastion") }
         return p
     }
 }

@@ -29,13 +29,17 @@ import Testing
         }
 
         func apply(_ plan: ClusterPlan, state: ClusterState, transport: FakeTransport? = nil,
-                   approve: (@Sendable (Refreshed) async throws -> Void)? = nil) async throws -> (RunReport, ClusterState) {
+                   approve: (@Sendable (Refreshed) async throws -> Void)? = nil,
+                   readyTimeout: Duration = .seconds(2), progressInterval: Duration = .seconds(10))
+            async throws -> (RunReport, ClusterState)
+        {
             let run = RunState(state: state, store: store)
             let engine = ApplyEngine(
                 plan: plan, runState: run, transport: transport ?? FakeTransport(hosts: hosts),
                 resolve: { n, a, p in HostEndpoint(name: n, address: a, port: p, user: "root", knownHostsPath: "/dev/null") },
-                options: ApplyOptions(parallelism: 4, kubeconfigPath: kubeconfig, readyTimeout: .seconds(2),
-                                      readyPollInterval: .milliseconds(10), approve: approve),
+                options: ApplyOptions(parallelism: 4, kubeconfigPath: kubeconfig, readyTimeout: readyTimeout,
+                                      readyPollInterval: .milliseconds(10), progressInterval: progressInterval,
+                                      approve: approve),
                 events: log.sink)
             let report = try await engine.run()
             return (report, await run.state)
@@ -345,6 +349,63 @@ import Testing
         #expect(s2.cluster.secrets["certificateKey"]!.value != oldKey)
         #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("init phase upload-certs") }.count == 1)
         #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("kubeadm token create") }.count == 1)
+    }
+
+    /// The `.waiting` events of a run: (host, step, message, awaiting, elapsed).
+    static func waits(_ log: EventLog) -> [(host: String, step: String, message: String, awaiting: [String], elapsed: Duration)] {
+        log.all.compactMap { e in
+            if case .waiting(let h, let s, let m, let a, let d) = e { return (h, s, m, a, d) }
+            return nil
+        }
+    }
+
+    @Test func waitReadySaysWhichNodesItStillWaitsForAtEachInterval() async throws {
+        let plan = Self.plan(workers: 2)
+        let rig = Rig(plan: plan)
+        FakeCluster.shared.notReady = ["worker-2"]
+        let interval = Duration.milliseconds(300)
+        let (report, _) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"),
+                                              readyTimeout: .milliseconds(1400), progressInterval: interval)
+        #expect(!report.succeeded)
+        let waits = Self.waits(rig.log).filter { $0.step == "wait-ready" }
+        // One line per interval over the 1.4 s wait: at most 4, at least 1 however loaded the machine is.
+        #expect((1...4).contains(waits.count), "\(waits.map(\.elapsed))")
+        for (i, w) in waits.enumerated() {
+            #expect(w.host == "cp-1")
+            #expect(w.message == "waiting for 1 node to be Ready: worker-2")
+            #expect(w.awaiting == ["worker-2"])
+            // Never before its time (how late is the machine's business, not a test's).
+            #expect(w.elapsed >= interval * (i + 1), "\(w.elapsed)")
+        }
+        // Once every node is Ready, no line is printed.
+        let quiet = Rig(plan: plan)
+        let (ok, _) = try await quiet.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"),
+                                            progressInterval: .milliseconds(1))
+        #expect(ok.succeeded)
+        #expect(Self.waits(quiet.log).filter { $0.step == "wait-ready" }.count <= 1)
+    }
+
+    @Test func helmReleaseSaysItIsStillWaitingUntilItFinishes() async throws {
+        let plan = Self.plan(workers: 1)
+        let rig = Rig(plan: plan)
+        rig.hosts["cp-1"]!.slow = (match: "helm upgrade --install", duration: .milliseconds(1000))
+        let (report, _) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"),
+                                              progressInterval: .milliseconds(300))
+        #expect(report.succeeded, "\(report.failures)")
+        let waits = Self.waits(rig.log).filter { $0.step == "release cni/flannel" }
+        #expect((2...3).contains(waits.count), "\(waits.map(\.elapsed))")
+        for w in waits {
+            #expect(w.message == "waiting for release kube-flannel/flannel (helm --wait: its pods Ready)")
+            #expect(w.awaiting == ["kube-flannel/flannel"])
+        }
+        // Nothing about the release after it finished.
+        let finishedAt = rig.log.all.firstIndex {
+            if case .stepFinished(_, "release cni/flannel", _, _) = $0 { return true }; return false
+        }!
+        let lastWait = rig.log.all.lastIndex {
+            if case .waiting(_, "release cni/flannel", _, _, _) = $0 { return true }; return false
+        }!
+        #expect(lastWait < finishedAt)
     }
 }
 

@@ -21,6 +21,8 @@ final class FakeHost: @unchecked Sendable {
     var closed = 0
     /// Bootstrap token IDs the cluster lost (deleted with `kubeadm token delete`).
     var deletedTokenIDs: Set<String> = []
+    /// Commands containing `match` take `duration` to finish.
+    var slow: (match: String, duration: Duration)?
 
     init(name: String) {
         self.name = name
@@ -88,10 +90,14 @@ final class FakeCluster: @unchecked Sendable {
     nonisolated(unsafe) static var shared = FakeCluster()
     let lock = NSLock()
     var hosts: [FakeHost] = []
+    /// Nodes reported NotReady.
+    var notReady: Set<String> = []
 
     func nodesJSON() -> String {
-        let items = lock.withLock { hosts }.filter { $0.files.contains("/etc/kubernetes/kubelet.conf") }.map { h in
-            #"{"metadata":{"name":"\#(h.name)"},"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#
+        let (hosts, notReady) = lock.withLock { (self.hosts, self.notReady) }
+        let items = hosts.filter { $0.files.contains("/etc/kubernetes/kubelet.conf") }.map { h in
+            let ready = notReady.contains(h.name) ? "False" : "True"
+            return #"{"metadata":{"name":"\#(h.name)"},"status":{"conditions":[{"type":"Ready","status":"\#(ready)"}]}}"#
         }
         return #"{"items":[\#(items.joined(separator: ","))]}"#
     }
@@ -106,6 +112,9 @@ final class FakeSession: HostSession, @unchecked Sendable {
     }
 
     func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) async throws -> CommandResult {
+        if let slow = host.lock.withLock({ host.slow }), command.script.contains(slow.match) {
+            try await Task.sleep(for: slow.duration)
+        }
         let r = host.handle(command.script, stdin: stdin)
         for line in r.stdoutText.split(separator: "\n") { output?(.stdout, String(line)) }
         return r

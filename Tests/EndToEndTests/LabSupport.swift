@@ -36,6 +36,9 @@ enum E2E {
         ProcessInfo.processInfo.environment["BOOTSTRAP_BIN"]
             ?? packageRoot.appendingPathComponent(".build/debug/bootstrap").path
     }
+
+    /// The release binary to test (`scripts/release` sets it), or nil.
+    static var releaseBinary: String? { ProcessInfo.processInfo.environment["BOOTSTRAP_RELEASE_BIN"] }
 }
 
 struct Output {

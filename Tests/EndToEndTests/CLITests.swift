@@ -1,0 +1,118 @@
+import Foundation
+import BootstrapTestSupport
+import Testing
+
+/// The built binary's command line itself: completions, unknown commands, help texts. No lab, no root.
+@Suite struct CLITests {
+    static func bootstrap(_ args: [String], env: [String: String] = [:]) throws -> Output {
+        try runProgram(E2E.binary, args, env: env)
+    }
+
+    /// The subcommands `bootstrap --help` lists.
+    static func listedSubcommands() throws -> [String] {
+        let help = try bootstrap(["--help"]).stdout
+        guard let start = help.range(of: "SUBCOMMANDS:") else { return [] }
+        let section = help[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false)
+            .dropFirst().prefix { !$0.isEmpty }
+        return section.compactMap { line -> String? in
+            guard line.hasPrefix("  "), !line.hasPrefix("   "), let word = line.split(separator: " ").first else { return nil }
+            return String(word)
+        }
+    }
+
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionScriptNamesEverySubcommand(shell: String) async throws {
+        try await onOwnThread {
+            let listed = try Self.listedSubcommands()
+            // The help lists the documented commands (and no hidden ones).
+            #expect(Set(listed) == ["plan", "apply", "destroy", "validate", "show", "force-unlock", "version",
+                                    "completion"], "\(listed)")
+            let out = try Self.bootstrap(["completion", shell])
+            #expect(out.status == 0, "\(out.all)")
+            #expect(out.stdout.count > 500)
+            for sub in listed {
+                #expect(out.stdout.contains(sub), "the \(shell) script does not name \(sub)")
+            }
+            // Options of subcommands are completed too.
+            for option in ["auto-approve", "show-defaults", "kubernetes"] {
+                #expect(out.stdout.contains(option), "the \(shell) script does not name \(option)")
+            }
+        }
+    }
+
+    @Test func completionScriptsLoadInBash() async throws {
+        try await onOwnThread {
+            let dir = NSTemporaryDirectory() + "bootstrap-completion-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let script = (dir as NSString).appendingPathComponent("bootstrap.bash")
+            try Self.bootstrap(["completion", "bash"]).stdout.write(toFile: script, atomically: true, encoding: .utf8)
+            // Sourcing it registers a completion function for `bootstrap`.
+            let out = try runProgram("/bin/bash", ["-c", "source \(script) && complete -p bootstrap"])
+            #expect(out.status == 0, "\(out.all)")
+            #expect(out.stdout.contains("bootstrap"), "\(out.all)")
+        }
+    }
+
+    @Test func unknownShellIsBadInput() async throws {
+        try await onOwnThread {
+            let out = try Self.bootstrap(["completion", "tcsh"])
+            #expect(out.status == 2, "\(out.all)")
+            #expect(out.stderr.contains("tcsh"))
+        }
+    }
+
+    @Test func mistypedSubcommandGetsSuggestion() async throws {
+        try await onOwnThread {
+            let out = try Self.bootstrap(["aply", "-f", "plan.yaml"])
+            #expect(out.status == 2, "\(out.all)")
+            #expect(out.stderr.contains("unknown command 'aply'; did you mean 'apply'?"), "\(out.stderr)")
+            #expect(out.stdout.isEmpty)
+            let far = try Self.bootstrap(["kubernetes"])
+            #expect(far.status == 2)
+            #expect(far.stderr.contains("unknown command 'kubernetes'"))
+            #expect(!far.stderr.contains("did you mean"), "\(far.stderr)")
+            // Hidden commands still run, and are never suggested.
+            #expect(try Self.bootstrap(["bench-fixture", "--help"]).status == 0)
+        }
+    }
+
+    /// Where `lines` break a sentence: with 400 columns, a prose line (not indented; examples and lists are)
+    /// ends only at its paragraph's end, so a next prose line that starts in lower case continues a sentence
+    /// that a hard-coded newline cut.
+    static func midSentenceBreaks(_ lines: [String]) -> [String] {
+        var found: [String] = []
+        for i in lines.indices.dropLast() {
+            let a = lines[i], b = lines[i + 1]
+            let indentA = a.prefix(while: { $0 == " " }).count
+            let indentB = b.prefix(while: { $0 == " " }).count
+            guard a.count > indentA, let first = b.dropFirst(indentB).first else { continue }
+            if indentA == 0 && indentB == 0 && first.isLowercase && a.count < 300 && !a.hasSuffix(":") {
+                found.append(a + "\n" + b)
+            }
+        }
+        return found
+    }
+
+    /// A help text must not break a sentence at a hard-coded newline: the parser wraps each paragraph itself,
+    /// so a newline inside a paragraph leaves a short line followed by the sentence's rest.
+    @Test func helpTextsDoNotBreakMidSentence() async throws {
+        try await onOwnThread {
+            for sub in try Self.listedSubcommands() {
+                let help = try Self.bootstrap([sub, "--help"], env: ["COLUMNS": "400"]).stdout
+                let breaks = Self.midSentenceBreaks(help.components(separatedBy: "\n"))
+                #expect(breaks.isEmpty, "bootstrap \(sub) --help breaks a sentence:\n\(breaks.joined(separator: "\n\n"))")
+            }
+        }
+    }
+
+    @Test func versionHelpSaysWhatItPrints() async throws {
+        try await onOwnThread {
+            let help = try Self.bootstrap(["version", "--help"]).stdout
+            #expect(help.contains("with --kubernetes"), "\(help)")
+            let plain = try Self.bootstrap(["version"]).stdout
+            #expect(!plain.contains("kubernetes 1."))
+            #expect(try Self.bootstrap(["version", "--kubernetes"]).stdout.contains("kubernetes 1.34: 1.34.0 1.34.1"))
+        }
+    }
+}
