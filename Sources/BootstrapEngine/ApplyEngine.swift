@@ -355,7 +355,7 @@ public final class ApplyEngine: Sendable {
             case .kubeconfig:
                 let data = try await cp.download(NodeRecipes.adminKubeconfig)
                 let text = Kubeconfig.pointing(String(decoding: data, as: UTF8.self), at: plan.apiEndpoint)
-                try LocalFiles.writeAtomically(text, to: options.kubeconfigPath, mode: 0o600)
+                try await LocalFiles.writeAtomically(text, to: options.kubeconfigPath, mode: 0o600)
             }
             try await runState.recordClusterStep(name, inputHash: inputHash)
         }
@@ -607,9 +607,15 @@ enum Kubeconfig {
     }
 }
 
-/// Local file writes of the engine (the kubeconfig).
+/// Local file writes of the engine (the kubeconfig), on a queue of their own (never on the cooperative pool).
 enum LocalFiles {
-    static func writeAtomically(_ text: String, to path: String, mode: Int) throws {
+    static let io = BlockingQueue(label: "bootstrap.local-files")
+
+    static func writeAtomically(_ text: String, to path: String, mode: Int) async throws {
+        try await io.run { try writeNow(text, to: path, mode: mode) }
+    }
+
+    private static func writeNow(_ text: String, to path: String, mode: Int) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
