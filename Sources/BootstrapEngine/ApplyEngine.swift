@@ -245,10 +245,10 @@ public final class ApplyEngine: Sendable {
             })
         }
         for host in plan.spec.hosts {
-            guard let runner = runners[host.name], let f = facts[host.name], let family = OSFamily(osID: f.osID) else { continue }
+            guard let runner = runners[host.name], let f = facts[host.name], let os = NodeOSes.for(f) else { continue }
             let pending = StepCatalogue.pending(for: host, in: plan, record: state.hosts[host.name])
             planned[host.name] = pending.count
-            let ctx = StepContext(plan: plan, host: host, runner: runner, family: family, cluster: cluster)
+            let ctx = StepContext(plan: plan, host: host, runner: runner, os: os, cluster: cluster)
             var previous: String? = removals.contains(host.name) ? "remove/\(host.name)" : nil
             for step in pending {
                 let id = "\(host.name)/\(step.name.rawValue)"
@@ -462,9 +462,9 @@ public final class ApplyEngine: Sendable {
                 _ = try await api.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
             }
             guard let runner else { throw EngineError.unreachable(host: name, reason: "not connected; kept in the state") }
-            let family = await runState.state.hosts[name]?.facts.flatMap { OSFamily(osID: $0.osID) }
+            let os = await runState.state.hosts[name]?.facts.flatMap { NodeOSes.for($0) }
             let limits = plan.spec.timeouts
-            try await runner.run(NodeRecipes.reset(family, purge: false, limits: limits),
+            try await runner.run(NodeRecipes.reset(os, purge: false, limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
             if let api { try await api.run(NodeRecipes.deleteNode(name)) }
             try await runState.update { $0.hosts[name] = nil }

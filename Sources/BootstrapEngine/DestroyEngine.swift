@@ -90,9 +90,9 @@ public final class DestroyEngine: Sendable {
                 previousCP = "destroy/\(name)"
             }
             let runner = runners[name]
-            let family = state.hosts[name]?.facts.flatMap { OSFamily(osID: $0.osID) }
+            let os = state.hosts[name]?.facts.flatMap { NodeOSes.for($0) }
             jobs.append(Job(id: "destroy/\(name)", dependencies: deps, subject: name) { [self] in
-                try await self.destroyHost(name, runner: runner, api: apiUp && name != first ? api : nil, family: family)
+                try await self.destroyHost(name, runner: runner, api: apiUp && name != first ? api : nil, os: os)
             })
         }
         let outcomes = await Scheduler.run(jobs, parallelism: options.parallelism, cancellation: options.cancellation)
@@ -128,7 +128,7 @@ public final class DestroyEngine: Sendable {
                          changed: outcomes.values.contains(.succeeded))
     }
 
-    func destroyHost(_ name: String, runner: HostRunner?, api: HostRunner?, family: OSFamily?) async throws {
+    func destroyHost(_ name: String, runner: HostRunner?, api: HostRunner?, os: (any NodeOS)?) async throws {
         let clock = ContinuousClock()
         let t0 = clock.now
         events(.stepStarted(host: name, step: "destroy"))
@@ -141,7 +141,7 @@ public final class DestroyEngine: Sendable {
             }
             let limits = options.limits
             let seconds = options.purge ? max(limits.join, limits.packages) : limits.join
-            try await runner.run(NodeRecipes.reset(family, purge: options.purge, limits: limits),
+            try await runner.run(NodeRecipes.reset(os, purge: options.purge, limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(seconds)))
             if let api {
                 _ = try await api.probe(NodeRecipes.deleteNode(name), timeout: .seconds(60))

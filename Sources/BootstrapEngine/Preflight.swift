@@ -23,9 +23,8 @@ enum Preflight {
 
         for host in plan.spec.hosts {
             guard let f = facts[host.name] else { continue }
-            let known = OSFamily.supported[f.osID]
-            if known == nil || !(known!.contains(f.osVersion)) {
-                error(host.name, "unsupported OS \(f.osID) \(f.osVersion) (supported: Ubuntu 22.04/24.04, Debian 12, Amazon Linux 2023)")
+            if !NodeOSes.supports(f) {
+                error(host.name, "unsupported OS \(f.osID) \(f.osVersion) (supported: \(NodeOSes.supportedList))")
             }
             if !["amd64", "arm64"].contains(f.architecture) {
                 error(host.name, "unsupported architecture \(f.architecture) (supported: amd64, arm64)")
@@ -62,7 +61,7 @@ enum Preflight {
 
         // One command per host: sudo, ports, endpoint name.
         let endpointHost = plan.spec.kubernetes.controlPlaneEndpoint.map { KubeadmConfig.hostPart($0) }
-        let needsResolve = endpointHost.map { !isIPv4($0) } ?? false
+        let needsResolve = endpointHost.map { IPv4Address($0) == nil } ?? false
         await withTaskGroup(of: [PreflightIssue].self) { group in
             for host in plan.spec.hosts {
                 guard let r = runners[host.name] else { continue }
@@ -105,10 +104,5 @@ enum Preflight {
             for await found in group { issues += found }
         }
         return issues.sorted { ($0.host ?? "", $0.message) < ($1.host ?? "", $1.message) }
-    }
-
-    static func isIPv4(_ s: String) -> Bool {
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { p in Int(p).map { (0...255).contains($0) && String($0) == p } ?? false }
     }
 }

@@ -52,8 +52,8 @@ public enum Refresh {
                     drifts.append(HostDrift(host: host.name, message: "OS changed: \(old.osID) \(old.osVersion) → \(f.osID) \(f.osVersion)"))
                 }
             }
-            if let family = OSFamily(osID: f.osID) {
-                let want = family.kubernetesPackageVersion(plan.spec.kubernetes.version)
+            if let os = NodeOSes.for(f) {
+                let want = os.kubernetesPackageVersion(plan.spec.kubernetes.version)
                 if rec.steps[StepName.kubernetesPackages.rawValue] != nil,
                    NodeRecipes.kubernetesPackages.contains(where: { f.packages[$0] != want })
                 {

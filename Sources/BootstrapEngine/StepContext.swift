@@ -7,7 +7,8 @@ public struct StepContext: Sendable {
     public let plan: ClusterPlan
     public let host: ClusterPlan.Host
     public let runner: HostRunner
-    public let family: OSFamily
+    /// The host's operating system, chosen once from its facts.
+    public let os: any NodeOS
     public let cluster: ClusterSession
 }
 

@@ -4,8 +4,34 @@ import Foundation
 
 /// An in-memory host that answers the commands the engine sends, closely enough to drive the engine's
 /// decisions: facts, file checks, kubeadm init/join (refusing a second one), kubectl get nodes, the clock.
+/// It runs one OS (`os`): only that OS's package manager exists on it, and its facts report versions the way
+/// that OS's package query does.
 final class FakeHost: @unchecked Sendable {
+    /// An OS release a fake host runs, and its package tools.
+    struct OS: Sendable, Hashable {
+        var id: String
+        var version: String
+        /// `apt` or `dnf`
+        var packageManager: String
+        static let ubuntu2204 = OS(id: "ubuntu", version: "22.04", packageManager: "apt")
+        static let ubuntu2404 = OS(id: "ubuntu", version: "24.04", packageManager: "apt")
+        static let debian12 = OS(id: "debian", version: "12", packageManager: "apt")
+        static let amazonLinux2023 = OS(id: "amzn", version: "2023", packageManager: "dnf")
+        static let all = [ubuntu2204, ubuntu2404, debian12, amazonLinux2023]
+
+        /// How the package manager is called, and how it is not.
+        var tool: String { packageManager == "apt" ? "apt-get -o DPkg::Lock::Timeout=" : "dnf --setopt=exit_on_lock=True" }
+        var otherTool: String { packageManager == "apt" ? "dnf " : "apt-get " }
+        /// The facts script's query for this OS's installed packages.
+        var query: String { packageManager == "apt" ? "dpkg-query -W" : "rpm -q --qf" }
+        /// An installed Kubernetes 1.34.1 package's version, as the query prints it.
+        var kubernetesVersion: String { packageManager == "apt" ? "1.34.1-1.1" : "1.34.1" }
+        /// An install of the Kubernetes packages at that version.
+        var installsKubernetes: String { packageManager == "apt" ? "kubeadm=1.34.1-1.1" : "kubeadm-1.34.1" }
+    }
+
     let name: String
+    var os: OS = .ubuntu2204
     let lock = NSLock()
     var files: Set<String> = []
     var log: [String] = []
@@ -35,9 +61,11 @@ final class FakeHost: @unchecked Sendable {
             stdins.append(stdin)
             if let f = failOn, script.contains(f) { return CommandResult(exitStatus: 1, stderr: Data("injected failure".utf8)) }
             if script.contains("/etc/os-release") {
+                let v = os.kubernetesVersion
+                let packages = files.contains("pkgs") && script.contains(os.query)
                 let facts = """
-                    os.id=ubuntu
-                    os.version=22.04
+                    os.id=\(os.id)
+                    os.version=\(os.version)
                     arch=x86_64
                     cpus=\(cpus)
                     mem.kb=4000000
@@ -45,7 +73,7 @@ final class FakeHost: @unchecked Sendable {
                     hostname=\(name)
                     machine-id=\(machineID)
                     product-uuid=uuid-\(name)
-                    \(files.contains("pkgs") ? "pkg.kubeadm=1.34.1-1.1\npkg.kubelet=1.34.1-1.1\npkg.kubectl=1.34.1-1.1\npkg.containerd=1.7" : "")
+                    \(packages ? "pkg.kubeadm=\(v)\npkg.kubelet=\(v)\npkg.kubectl=\(v)\npkg.containerd=1.7" : "")
                     \(files.contains("/etc/kubernetes/kubelet.conf") ? "in-cluster=yes" : "")
                     """
                 return CommandResult(exitStatus: 0, stdout: Data(facts.utf8))
@@ -63,7 +91,11 @@ final class FakeHost: @unchecked Sendable {
             if script.contains("openssl x509") {
                 return CommandResult(exitStatus: 0, stdout: Data((String(repeating: "ab", count: 32) + "\n").utf8))
             }
-            if script.contains("apt-get -o DPkg::Lock::Timeout=") && script.contains(" install ") && script.contains("kubeadm=") { files.insert("pkgs") }
+            if script.contains(os.otherTool) {
+                let tool = os.otherTool.trimmingCharacters(in: .whitespaces)
+                return CommandResult(exitStatus: 127, stderr: Data("sh: \(tool): command not found".utf8))
+            }
+            if script.contains(os.tool) && script.contains(" install ") && script.contains(os.installsKubernetes) { files.insert("pkgs") }
             // The engine's one-shot wrapper skips the command when its marker file exists.
             if script.contains("kubeadm init --config") {
                 if files.contains("/etc/kubernetes/admin.conf") { return CommandResult(exitStatus: 0, stdout: Data("bootstrap: already done".utf8)) }

@@ -16,8 +16,6 @@ public enum HelmRecipes {
         return RemoteGuard(lock: "helm-\(safe)", what: what, seconds: limits.helm, setting: "spec.timeouts.helm")
     }
 
-    static func releaseTarball(_ version: String, arch: String) -> String { "helm-\(version)-linux-\(arch).tar.gz" }
-
     /// Installs Helm `version` from its release artifact, checked against the published SHA-256 (kept when the
     /// right version is already there).
     public static func install(version: String = Releases.helmVersion, limits: ClusterPlan.Timeouts = .init())

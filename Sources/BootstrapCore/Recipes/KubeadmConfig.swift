@@ -1,16 +1,12 @@
 import Foundation
 import Yams
 
-/// kubeadm configuration files generated from the plan. v1beta4 for Kubernetes 1.31 and later (every
-/// version we support), v1beta3 before that.
+/// kubeadm configuration files generated from the plan, in the v1beta4 API (Kubernetes 1.31 and later: every
+/// version in `KubernetesReleases`).
 public enum KubeadmConfig {
     public static let criSocket = "unix:///var/run/containerd/containerd.sock"
     public static let tokenTTL = "2h0m0s"
-
-    public static func apiVersion(forKubernetes version: String) -> String {
-        let parts = version.split(separator: ".").compactMap { Int($0) }
-        return parts.count >= 2 && (parts[0] > 1 || parts[1] >= 31) ? "kubeadm.k8s.io/v1beta4" : "kubeadm.k8s.io/v1beta3"
-    }
+    public static let apiVersion = "kubeadm.k8s.io/v1beta4"
 
     struct BootstrapToken: Encodable {
         var token: String
@@ -69,7 +65,7 @@ public enum KubeadmConfig {
     public static func initConfig(plan: ClusterPlan, host: ClusterPlan.Host, token: Secret, certificateKey: Secret)
         throws -> String
     {
-        let api = apiVersion(forKubernetes: plan.spec.kubernetes.version)
+        let api = apiVersion
         let k = plan.spec.kubernetes
         let net = plan.spec.network
         var sans = k.certSANs
@@ -121,7 +117,7 @@ public enum KubeadmConfig {
                                   certificateKey: Secret?) throws -> String
     {
         let doc = JoinConfiguration(
-            apiVersion: apiVersion(forKubernetes: plan.spec.kubernetes.version),
+            apiVersion: apiVersion,
             discovery: Discovery(bootstrapToken: TokenDiscovery(
                 apiServerEndpoint: plan.apiEndpoint, token: token.revealed, caCertHashes: [caCertHash])),
             nodeRegistration: NodeRegistration(name: host.name, criSocket: criSocket),

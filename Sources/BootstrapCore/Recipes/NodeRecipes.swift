@@ -1,5 +1,5 @@
-/// What each host step runs, per OS family: pure functions from typed values to quoted commands and file
-/// contents. The engine decides when to run them.
+/// What each host step runs: pure functions from typed values to quoted commands and file contents. What differs
+/// per OS comes from the host's `NodeOS`; this wraps it in guards. The engine decides when to run them.
 public enum NodeRecipes {
     public static let kubernetesPackages = ["kubelet", "kubeadm", "kubectl"]
     public static let bootstrapDirectory = "/var/lib/bootstrap"
@@ -7,9 +7,12 @@ public enum NodeRecipes {
 
     // MARK: facts
 
+    /// The packages the facts report the versions of.
+    public static let queriedPackages = ["kubeadm", "kubelet", "kubectl", "containerd"]
+
     /// One round trip that prints `key=value` lines describing the host. Read-only, and cheap: three
-    /// programs (uname, awk, the package query) besides the shell's builtins, since apply and
-    /// `plan --refresh` run it on every host.
+    /// programs (uname, awk, the package query of the host's `NodeOS`) besides the shell's builtins, since
+    /// apply and `plan --refresh` run it on every host.
     public static let facts = ShellCommand(script: """
         . /etc/os-release 2>/dev/null; echo "os.id=$ID"; echo "os.version=$VERSION_ID"
         set -- $(uname -nm); echo "hostname=$1"; echo "arch=$2"
@@ -21,11 +24,7 @@ public enum NodeRecipes {
         echo "$proc"; case "$proc" in *cpus=*) ;; *) echo "cpus=$(nproc)" ;; esac
         mid=; { read -r mid < /etc/machine-id; } 2>/dev/null; echo "machine-id=$mid"
         uuid=; { read -r uuid < /sys/class/dmi/id/product_uuid; } 2>/dev/null; echo "product-uuid=$uuid"
-        if command -v dpkg-query >/dev/null 2>&1; then
-          dpkg-query -W -f='pkg.${Package}=${Version}\\n' kubeadm kubelet kubectl containerd 2>/dev/null
-        else
-          rpm -q --qf 'pkg.%{NAME}=%{VERSION}\\n' kubeadm kubelet kubectl containerd 2>/dev/null | grep '^pkg\\.'
-        fi
+        \(NodeOSes.packageQuery(queriedPackages))
         [ -f /etc/kubernetes/kubelet.conf ] && echo "in-cluster=yes"
         true
         """)
@@ -82,31 +81,8 @@ public enum NodeRecipes {
 
     // MARK: containerd
 
-    /// The package manager, as guarded commands run it: waiting a bounded time for its lock (another
-    /// process, such as unattended-upgrades on a fresh image, may hold it), after repairing an install that a
-    /// killed run left half-done (`dpkg --configure -a`).
-    static func packageManager(_ family: OSFamily, lockWait: Int) -> (prelude: [String], tool: String) {
-        switch family {
-        case .debian:
-            return ([
-                "export DEBIAN_FRONTEND=noninteractive",
-                // dpkg's journal holds what an interrupted run unpacked; apt refuses to work until it is set up
-                "if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ]; then dpkg --configure -a; fi",
-            ], "apt-get -o DPkg::Lock::Timeout=\(lockWait)")
-        case .fedora:
-            // dnf waits for its lock without a bound, or not at all (exit_on_lock): wait here, bounded
-            let pid = "/var/lib/dnf/rpmdb_lock.pid"
-            return ([
-                "i=0; while p=$(cat \(pid) 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; do",
-                "  [ $i -ge \(lockWait) ] && { echo \"dnf is still locked by process $p after \(lockWait)s\" >&2; exit 1; }",
-                "  sleep 1; i=$((i + 1))",
-                "done",
-            ], "dnf --setopt=exit_on_lock=True")
-        }
-    }
-
     /// The package manager's prelude as one step of a script (none when it has none).
-    static func preludeSteps(_ pm: (prelude: [String], tool: String)) -> [ShellCommand.Step] {
+    static func preludeSteps(_ pm: PackageManager) -> [ShellCommand.Step] {
         pm.prelude.isEmpty ? [] : [.init(pm.prelude.joined(separator: "\n"),
                                          name: "preparing the package manager (an interrupted dpkg, its lock)")]
     }
@@ -117,16 +93,12 @@ public enum NodeRecipes {
         RemoteGuard(lock: "packages", what: what, seconds: limits.packages, setting: "spec.timeouts.packages")
     }
 
-    public static func containerd(_ family: OSFamily, version: String?, limits: ClusterPlan.Timeouts = .init())
+    public static func containerd(_ os: any NodeOS, version: String?, limits: ClusterPlan.Timeouts = .init())
         -> ShellCommand
     {
-        let pkg = version.map { family == .debian ? "containerd=\($0)" : "containerd-\($0)" } ?? "containerd"
-        let pm = packageManager(family, lockWait: limits.packages / 2)
-        // A fresh image's package lists are stale or empty: refresh them before installing.
-        let install = family == .debian
-            ? ["\(pm.tool) update -q >/dev/null", "\(pm.tool) install -y -q " + Shell.quote(pkg)]
-            : ["\(pm.tool) install -y -q " + Shell.quote(pkg)]
-        return packagesGuard("install containerd", limits).command(ShellCommand(steps: preludeSteps(pm) + steps(install) + [
+        let pm = os.packageManager(lockWait: limits.packages / 2)
+        return packagesGuard("install containerd", limits).command(ShellCommand(steps: preludeSteps(pm)
+            + steps(os.installContainerd(version: version, pm)) + [
             "mkdir -p /etc/containerd",
             "containerd config default > /etc/containerd/config.toml",
             "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
@@ -140,69 +112,23 @@ public enum NodeRecipes {
 
     // MARK: Kubernetes repository and packages
 
-    public static func repositoryBase(minor: String, family: OSFamily) -> String {
-        "https://pkgs.k8s.io/core:/stable:/v\(minor)/\(family == .debian ? "deb" : "rpm")/"
-    }
-
-    public static func kubernetesRepo(_ family: OSFamily, minor: String, limits: ClusterPlan.Timeouts = .init())
+    public static func kubernetesRepo(_ os: any NodeOS, minor: String, limits: ClusterPlan.Timeouts = .init())
         -> ShellCommand
     {
-        let base = repositoryBase(minor: minor, family: family)
-        let pm = packageManager(family, lockWait: limits.packages / 2)
-        let guarded = packagesGuard("add the Kubernetes \(minor) package repository", limits)
-        switch family {
-        case .debian:
-            let keyring = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
-            let list = "deb [signed-by=\(keyring)] \(base) /\n"
-            return guarded.command(ShellCommand(steps: [
-                "mkdir -p -m 755 /etc/apt/keyrings",
-                "curl -fsSL \(Shell.quote(base + "Release.key")) | gpg --dearmor --yes -o \(keyring)",
-                "printf %s \(Shell.quote(list)) > /etc/apt/sources.list.d/kubernetes.list",
-            ] + preludeSteps(pm) + [
-                "\(pm.tool) update -q >/dev/null",
-            ]))
-        case .fedora:
-            let repo = """
-                [kubernetes]
-                name=Kubernetes
-                baseurl=\(base)
-                enabled=1
-                gpgcheck=1
-                gpgkey=\(base)repodata/repomd.xml.key
-                exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni
-
-                """
-            return guarded.command(ShellCommand(steps: [
-                "printf %s \(Shell.quote(repo)) > /etc/yum.repos.d/kubernetes.repo",
-            ] + preludeSteps(pm) + [
-                "\(pm.tool) makecache -q >/dev/null",
-            ]))
-        }
+        let pm = os.packageManager(lockWait: limits.packages / 2)
+        return packagesGuard("add the Kubernetes \(minor) package repository", limits).command(ShellCommand(
+            steps: steps(os.writeKubernetesRepository(minor: minor)) + preludeSteps(pm) + steps(os.refreshRepositories(pm))))
     }
 
-    public static func kubernetesPackages(_ family: OSFamily, version: String, limits: ClusterPlan.Timeouts = .init())
+    public static func kubernetesPackages(_ os: any NodeOS, version: String, limits: ClusterPlan.Timeouts = .init())
         -> ShellCommand
     {
-        let v = family.kubernetesPackageVersion(version)
-        let pm = packageManager(family, lockWait: limits.packages / 2)
-        let guarded = packagesGuard("install kubelet, kubeadm and kubectl \(version)", limits)
-        switch family {
-        case .debian:
-            let pkgs = kubernetesPackages.map { "\($0)=\(v)" }
-            return guarded.command(ShellCommand(steps: preludeSteps(pm) + steps([
-                // --allow-change-held-packages moves held packages to the pinned version; hold them again after.
-                "\(pm.tool) install -y -q --allow-downgrades --allow-change-held-packages " + Shell.join(pkgs),
-                "apt-mark hold \(Shell.join(kubernetesPackages)) >/dev/null",
+        let pm = os.packageManager(lockWait: limits.packages / 2)
+        return packagesGuard("install kubelet, kubeadm and kubectl \(version)", limits).command(ShellCommand(
+            steps: preludeSteps(pm) + steps(os.installKubernetesPackages(kubernetesPackages, version: version, pm) + [
                 // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
             ])))
-        case .fedora:
-            let pkgs = kubernetesPackages.map { "\($0)-\(v)" }
-            return guarded.command(ShellCommand(steps: preludeSteps(pm) + steps([
-                "\(pm.tool) install -y -q --disableexcludes=kubernetes " + Shell.join(pkgs),
-                "systemctl enable kubelet >/dev/null 2>&1",
-            ])))
-        }
     }
 
     // MARK: kubeadm
@@ -305,9 +231,10 @@ public enum NodeRecipes {
 
     // MARK: reset
 
-    /// `kubeadm reset` and the clean-up kubeadm leaves to the user, guarded under the kubeadm lock (a reset never
-    /// runs while a kubeadm init or join of another run is still going on on the host).
-    public static func reset(_ family: OSFamily?, purge: Bool, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
+    /// `kubeadm reset` and the clean-up kubeadm leaves to the user (with `purge`, the packages and repository
+    /// too, when the OS is known), guarded under the kubeadm lock (a reset never runs while a kubeadm init or
+    /// join of another run is still going on on the host).
+    public static func reset(_ os: (any NodeOS)?, purge: Bool, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         var lines = [
             "if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f >/dev/null 2>&1 || kubeadm reset -f; fi",
             "rm -rf /etc/cni/net.d /var/lib/cni /root/.kube",
@@ -317,24 +244,9 @@ public enum NodeRecipes {
             "for i in cni0 flannel.1 vxlan.calico tunl0; do ip link delete \"$i\" >/dev/null 2>&1 || true; done",
             "iptables -F && iptables -t nat -F && iptables -t mangle -F && iptables -X || true",
         ]
-        if purge {
-            switch family {
-            case .debian?:
-                let pm = packageManager(.debian, lockWait: limits.packages / 2)
-                lines += pm.prelude + [
-                    "apt-mark unhold \(Shell.join(kubernetesPackages)) >/dev/null 2>&1 || true",
-                    "\(pm.tool) purge -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
-                    "rm -f /etc/apt/sources.list.d/kubernetes.list /etc/apt/keyrings/kubernetes-apt-keyring.gpg",
-                ]
-            case .fedora?:
-                let pm = packageManager(.fedora, lockWait: limits.packages / 2)
-                lines += pm.prelude + [
-                    "\(pm.tool) remove -y -q \(Shell.join(kubernetesPackages)) >/dev/null || true",
-                    "rm -f /etc/yum.repos.d/kubernetes.repo",
-                ]
-            case nil:
-                break
-            }
+        if purge, let os {
+            let pm = os.packageManager(lockWait: limits.packages / 2)
+            lines += pm.prelude + os.purgeKubernetes(kubernetesPackages, pm)
         }
         let seconds = purge ? max(limits.join, limits.packages) : limits.join
         return RemoteGuard(lock: "kubeadm", what: "kubeadm reset", seconds: seconds, setting: "spec.timeouts.join")

@@ -6,7 +6,7 @@ struct ContainerdStep: HostStep {
 
     func run(_ ctx: StepContext) async throws -> StepResult {
         let limits = ctx.plan.spec.timeouts
-        try await ctx.runner.run(NodeRecipes.containerd(ctx.family, version: ctx.plan.spec.containerRuntime.containerdVersion,
+        try await ctx.runner.run(NodeRecipes.containerd(ctx.os, version: ctx.plan.spec.containerRuntime.containerdVersion,
                                                         limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
         return .changed

@@ -46,7 +46,7 @@ enum KubeadmCleanup {
         // Not a child of the (possibly cancelled) step: the reset must run even after Ctrl-C. It takes the same
         // kubeadm lock, so it waits for the stopped command to be gone.
         let reset = Task {
-            _ = try? await runner.probe(NodeRecipes.reset(ctx.family, purge: false, limits: limits),
+            _ = try? await runner.probe(NodeRecipes.reset(ctx.os, purge: false, limits: limits),
                                         timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
         }
         await reset.value

@@ -6,7 +6,7 @@ struct KubernetesPackagesStep: HostStep {
 
     func run(_ ctx: StepContext) async throws -> StepResult {
         let limits = ctx.plan.spec.timeouts
-        try await ctx.runner.run(NodeRecipes.kubernetesPackages(ctx.family, version: ctx.plan.spec.kubernetes.version,
+        try await ctx.runner.run(NodeRecipes.kubernetesPackages(ctx.os, version: ctx.plan.spec.kubernetes.version,
                                                                 limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
         return .changed

@@ -6,7 +6,7 @@ struct KubernetesRepoStep: HostStep {
 
     func run(_ ctx: StepContext) async throws -> StepResult {
         let limits = ctx.plan.spec.timeouts
-        try await ctx.runner.run(NodeRecipes.kubernetesRepo(ctx.family, minor: ctx.plan.kubernetesMinor, limits: limits),
+        try await ctx.runner.run(NodeRecipes.kubernetesRepo(ctx.os, minor: ctx.plan.kubernetesMinor, limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
         return .changed
     }

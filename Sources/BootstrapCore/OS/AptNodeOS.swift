@@ -1,0 +1,69 @@
+/// Ubuntu and Debian: apt and dpkg, the `deb` repositories of pkgs.k8s.io.
+public struct AptNodeOS: NodeOS {
+    public init() {}
+
+    public var id: String { "apt" }
+    public var releases: [OSRelease] {
+        [OSRelease(id: "ubuntu", name: "Ubuntu", versions: ["22.04", "24.04"]),
+         OSRelease(id: "debian", name: "Debian", versions: ["12"])]
+    }
+
+    public var detect: String { "command -v dpkg-query >/dev/null 2>&1" }
+    public func packageQuery(_ packages: [String]) -> String {
+        // Known but not installed packages print an empty version.
+        "dpkg-query -W -f='pkg.${Package}=${Version}\\n' \(Shell.join(packages)) 2>/dev/null"
+    }
+
+    public func kubernetesPackageVersion(_ version: String) -> String { "\(version)-1.1" }
+    public func repositoryBase(minor: String) -> String { "https://pkgs.k8s.io/core:/stable:/v\(minor)/deb/" }
+
+    static let keyring = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+    static let sourcesList = "/etc/apt/sources.list.d/kubernetes.list"
+    public var repositoryFiles: [String] { [Self.sourcesList, Self.keyring] }
+
+    /// Waits a bounded time for the dpkg lock (unattended-upgrades may hold it on a fresh image), after
+    /// repairing an install a killed run left half-done (`dpkg --configure -a`).
+    public func packageManager(lockWait: Int) -> PackageManager {
+        PackageManager(prelude: [
+            "export DEBIAN_FRONTEND=noninteractive",
+            // dpkg's journal holds what an interrupted run unpacked; apt refuses to work until it is set up
+            "if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ]; then dpkg --configure -a; fi",
+        ], tool: "apt-get -o DPkg::Lock::Timeout=\(lockWait)")
+    }
+
+    public func installContainerd(version: String?, _ pm: PackageManager) -> [String] {
+        let pkg = version.map { "containerd=\($0)" } ?? "containerd"
+        // A fresh image's package lists are stale or empty: refresh them before installing.
+        return ["\(pm.tool) update -q >/dev/null", "\(pm.tool) install -y -q " + Shell.quote(pkg)]
+    }
+
+    public func writeKubernetesRepository(minor: String) -> [String] {
+        let base = repositoryBase(minor: minor)
+        let list = "deb [signed-by=\(Self.keyring)] \(base) /\n"
+        return [
+            "mkdir -p -m 755 /etc/apt/keyrings",
+            "curl -fsSL \(Shell.quote(base + "Release.key")) | gpg --dearmor --yes -o \(Self.keyring)",
+            "printf %s \(Shell.quote(list)) > \(Self.sourcesList)",
+        ]
+    }
+
+    public func refreshRepositories(_ pm: PackageManager) -> [String] { ["\(pm.tool) update -q >/dev/null"] }
+
+    public func installKubernetesPackages(_ packages: [String], version: String, _ pm: PackageManager) -> [String] {
+        let v = kubernetesPackageVersion(version)
+        return [
+            // --allow-change-held-packages moves held packages to the pinned version; hold them again after.
+            "\(pm.tool) install -y -q --allow-downgrades --allow-change-held-packages "
+                + Shell.join(packages.map { "\($0)=\(v)" }),
+            "apt-mark hold \(Shell.join(packages)) >/dev/null",
+        ]
+    }
+
+    public func purgeKubernetes(_ packages: [String], _ pm: PackageManager) -> [String] {
+        [
+            "apt-mark unhold \(Shell.join(packages)) >/dev/null 2>&1 || true",
+            "\(pm.tool) purge -y -q \(Shell.join(packages)) >/dev/null || true",
+            "rm -f \(Shell.join(repositoryFiles))",
+        ]
+    }
+}

@@ -1,0 +1,67 @@
+/// Amazon Linux 2023: dnf and rpm, the `rpm` repositories of pkgs.k8s.io.
+public struct DnfNodeOS: NodeOS {
+    public init() {}
+
+    public var id: String { "dnf" }
+    public var releases: [OSRelease] { [OSRelease(id: "amzn", name: "Amazon Linux", versions: ["2023"])] }
+
+    public var detect: String { "command -v rpm >/dev/null 2>&1" }
+    public func packageQuery(_ packages: [String]) -> String {
+        // rpm prints "package X is not installed" on stdout for the others.
+        "rpm -q --qf 'pkg.%{NAME}=%{VERSION}\\n' \(Shell.join(packages)) 2>/dev/null | grep '^pkg\\.'"
+    }
+
+    public func kubernetesPackageVersion(_ version: String) -> String { version }
+    public func repositoryBase(minor: String) -> String { "https://pkgs.k8s.io/core:/stable:/v\(minor)/rpm/" }
+
+    static let repoFile = "/etc/yum.repos.d/kubernetes.repo"
+    /// The repository's section name (`--disableexcludes` names it).
+    static let repoName = "kubernetes"
+    public var repositoryFiles: [String] { [Self.repoFile] }
+
+    /// dnf waits for its lock without a bound, or not at all (exit_on_lock): wait here, bounded.
+    public func packageManager(lockWait: Int) -> PackageManager {
+        let pid = "/var/lib/dnf/rpmdb_lock.pid"
+        return PackageManager(prelude: [
+            "i=0; while p=$(cat \(pid) 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; do",
+            "  [ $i -ge \(lockWait) ] && { echo \"dnf is still locked by process $p after \(lockWait)s\" >&2; exit 1; }",
+            "  sleep 1; i=$((i + 1))",
+            "done",
+        ], tool: "dnf --setopt=exit_on_lock=True")
+    }
+
+    public func installContainerd(version: String?, _ pm: PackageManager) -> [String] {
+        // dnf reads its metadata when it is stale by itself.
+        ["\(pm.tool) install -y -q " + Shell.quote(version.map { "containerd-\($0)" } ?? "containerd")]
+    }
+
+    public func writeKubernetesRepository(minor: String) -> [String] {
+        let base = repositoryBase(minor: minor)
+        let repo = """
+            [\(Self.repoName)]
+            name=Kubernetes
+            baseurl=\(base)
+            enabled=1
+            gpgcheck=1
+            gpgkey=\(base)repodata/repomd.xml.key
+            exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni
+
+            """
+        return ["printf %s \(Shell.quote(repo)) > \(Self.repoFile)"]
+    }
+
+    public func refreshRepositories(_ pm: PackageManager) -> [String] { ["\(pm.tool) makecache -q >/dev/null"] }
+
+    public func installKubernetesPackages(_ packages: [String], version: String, _ pm: PackageManager) -> [String] {
+        // The repository excludes them from every other dnf command, so no upgrade moves them.
+        let v = kubernetesPackageVersion(version)
+        return ["\(pm.tool) install -y -q --disableexcludes=\(Self.repoName) " + Shell.join(packages.map { "\($0)-\(v)" })]
+    }
+
+    public func purgeKubernetes(_ packages: [String], _ pm: PackageManager) -> [String] {
+        [
+            "\(pm.tool) remove -y -q \(Shell.join(packages)) >/dev/null || true",
+            "rm -f \(Shell.join(repositoryFiles))",
+        ]
+    }
+}
