@@ -1,7 +1,7 @@
 import BootstrapCore
 import Foundation
 
-/// Everything a transport needs to reach one host. Built by the CLI from the plan.
+/// Everything a transport needs to reach one host. Built from the plan by `HostEndpoint.resolver` (engine).
 public struct HostEndpoint: Sendable, Hashable {
     public var name: String
     public var address: String
