@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "bootstrap",
-    platforms: [.macOS(.v13)],
+    // Linux only (Glibc calls, libssh2 from the distribution): no `platforms` line for macOS.
     products: [
         .executable(name: "bootstrap", targets: ["bootstrap"]),
     ],
@@ -25,13 +25,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Host protocols, endpoints, results, cancellation, BlockingQueue: what the SSH layer and the engine share.
         .target(
-            name: "BootstrapEngine",
+            name: "BootstrapTransport",
             dependencies: ["BootstrapCore"]
         ),
         .target(
+            name: "BootstrapEngine",
+            dependencies: ["BootstrapCore", "BootstrapTransport"]
+        ),
+        .target(
             name: "BootstrapSSH",
-            dependencies: ["BootstrapEngine", "CLibSSH2"]
+            dependencies: ["BootstrapCore", "BootstrapTransport", "CLibSSH2"]
         ),
         .target(
             name: "BootstrapCLI",
@@ -41,12 +46,20 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "bootstrap", dependencies: ["BootstrapCLI"]),
+        // scripts/bench's measuring side (fixtures, SSH round trips); not part of the product.
+        .executableTarget(
+            name: "bootstrap-bench",
+            dependencies: [
+                "BootstrapCore", "BootstrapEngine", "BootstrapSSH",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Test helpers shared by the test targets (not part of the product).
         .target(name: "BootstrapTestSupport", path: "Tests/BootstrapTestSupport"),
         .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
-        .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH"]),
+        .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTransport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -129,7 +129,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
         let engine = ApplyEngine(
             plan: plan, objects: objects, runState: RunState(state: state, store: store),
-            transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
+            transport: RunSupport.sshTransport(notice: { printer.note($0) }), resolve: resolve,
             options: ApplyOptions(parallelism: run.parallelism ?? plan.spec.parallelism,
                                   kubeconfigPath: RunSupport.kubeconfigPath(for: plan),
                                   readyTimeout: .seconds(readyTimeout ?? plan.spec.timeouts.waitReady),

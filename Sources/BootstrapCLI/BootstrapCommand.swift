@@ -15,7 +15,7 @@ public struct BootstrapCommand: AsyncParsableCommand {
             """,
         version: ToolVersion.current,
         subcommands: [PlanCommand.self, ApplyCommand.self, DestroyCommand.self, ValidateCommand.self, ShowCommand.self, ForceUnlockCommand.self,
-                      VersionCommand.self, CompletionCommand.self, BenchFixtureCommand.self, BenchSSHCommand.self]
+                      VersionCommand.self, CompletionCommand.self]
     )
     public init() {}
 

@@ -61,7 +61,7 @@ struct DestroyCommand: AsyncParsableCommand {
         defer { signalSource.cancel() }
         let engine = DestroyEngine(
             runState: RunState(state: state, store: store),
-            transport: SSHTransport(options: .init(notice: { printer.note($0) })), resolve: resolve,
+            transport: RunSupport.sshTransport(notice: { printer.note($0) }), resolve: resolve,
             options: DestroyOptions(parallelism: run.parallelism ?? plan.spec.parallelism, purge: purge,
                                     kubeconfigPath: RunSupport.kubeconfigPath(for: plan), cancellation: flag,
                                     limits: plan.spec.timeouts),

@@ -121,7 +121,7 @@ struct PlanCommand: AsyncParsableCommand {
         -> PlanRefresh.Result
     {
         let resolve = try await RunSupport.resolver(for: plan, allowInsecure: allowInsecure)
-        let refresher = PlanRefresh(plan: plan, transport: SSHTransport(), resolve: resolve,
+        let refresher = PlanRefresh(plan: plan, transport: RunSupport.sshTransport(), resolve: resolve,
                                     parallelism: parallelism ?? plan.spec.parallelism)
         return await refresher.run(state: state)
     }

@@ -39,23 +39,11 @@ enum RunSupport {
         return SSHConfig.parse(String(decoding: data, as: UTF8.self), path: "~/.ssh/config")
     }
 
-    /// The SSH settings of a host the resolver is asked about: a plan host (at the address asked for, which
-    /// differs when it is being replaced), or one only the state knows (its recorded port counts as written).
-    static func sshSettings(plan: ClusterPlan, config: SSHConfig?, name: String, address: String, port: Int)
-        -> SSHSettings
-    {
-        var host = plan.spec.hosts.first { $0.name == name }
-            ?? ClusterPlan.Host(name: name, address: address, role: .worker,
-                                port: port == plan.spec.ssh.port ? nil : port)
-        host.address = address
-        return SSHSettings.resolve(plan: plan, host: host, config: config)
-    }
-
-    /// How to reach any host by name, address and port: the plan's SSH settings where it writes them, else
-    /// `~/.ssh/config`, else bootstrap's defaults (see `SSHSettings`).
+    /// How to reach any host by name, address and port (`HostEndpoint.resolver`: the plan's SSH settings where
+    /// it writes them, else `~/.ssh/config`, else bootstrap's defaults). Refuses host key checking turned off
+    /// without `--insecure-ignore-host-keys`, and prints what the config says bootstrap cannot follow.
     static func resolver(for plan: ClusterPlan, allowInsecure: Bool) async throws -> EndpointResolver {
         let config = await sshConfig()
-        let ssh = plan.spec.ssh
         // Host key checking off, from the plan or the config, needs the flag.
         var notes = config?.warnings ?? []
         for h in plan.spec.hosts {
@@ -69,20 +57,13 @@ enum RunSupport {
             }
         }
         for n in notes { printError("warning: \(n)") }
-        let timeout = Duration.seconds(ssh.connectTimeout)
-        return { name, address, port in
-            let s = sshSettings(plan: plan, config: config, name: name, address: address, port: port)
-            let knownHosts = expand(s.knownHosts.value)
-            let bastion = s.bastion.value.map { b in
-                HostEndpoint(name: "bastion", address: b.address.value, port: b.port.value, user: b.user.value,
-                             keyPath: expand(b.keyPath.value), knownHostsPath: knownHosts,
-                             hostKeyPolicy: s.hostKeyPolicy.value, connectTimeout: timeout)
-            }
-            return HostEndpoint(
-                name: name, address: s.address.value, port: s.port.value, user: s.user.value,
-                keyPath: expand(s.keyPath.value), knownHostsPath: knownHosts, hostKeyPolicy: s.hostKeyPolicy.value,
-                bastion: bastion, connectTimeout: timeout)
-        }
+        return HostEndpoint.resolver(plan: plan, config: config, home: expand("~"))
+    }
+
+    /// The SSH transport, with the CLI's side of it: `notice` shows what it has to say (host keys added,
+    /// checking off), and a key's passphrase is asked on the terminal (`PassphrasePrompt`).
+    static func sshTransport(notice: @escaping @Sendable (String) -> Void = { printError($0) }) -> SSHTransport {
+        SSHTransport(options: .init(passphrase: { PassphrasePrompt.ask(for: $0) }, notice: notice))
     }
 
     static func kubeconfigPath(for plan: ClusterPlan) -> String {

@@ -1,14 +1,5 @@
 import BootstrapCore
 
-/// An error about one host. `description` names the host; `detail` says the rest, for a line that already
-/// names it (that host's event, its summary row): a host is named once, whatever the layer the error came from.
-public protocol HostScopedError: Error, CustomStringConvertible {
-    /// The host's name in the plan, when the error is about one.
-    var hostName: String? { get }
-    /// The message without the host's name.
-    var detail: String { get }
-}
-
 public enum ErrorText {
     /// `error` for a line about `host`: without the host's name when the error is about that host.
     public static func describe(_ error: any Error, about host: String?) -> String {

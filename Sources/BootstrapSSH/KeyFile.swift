@@ -1,9 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 
-/// What we need to know about a private key file before handing it to libssh2.
+/// What the RSA hint of a failed authentication needs to know about a private key file: its type. Whether a key
+/// is encrypted is libssh2's to say (see `Connection.authenticate`).
 enum KeyFile {
     /// The key's type as OpenSSH names it (`ssh-ed25519`, `ssh-rsa`, …), from `PATH.pub` or the private key.
     static func keyType(_ path: String) -> String? {
@@ -14,6 +12,8 @@ enum KeyFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         if text.contains("BEGIN RSA PRIVATE KEY") { return "ssh-rsa" }
         if text.contains("BEGIN EC PRIVATE KEY") { return "ecdsa-sha2" }
+        // Neither libssh2 1.10 nor swift-crypto reads an OpenSSH private key's type, so its (unencrypted)
+        // public part is read here: magic, cipher, kdf, kdf options, key count, then the public key blob.
         guard let bytes = openSSHBody(text) else { return nil }
         var reader = Reader(bytes: bytes, offset: 15)
         guard reader.string() != nil, reader.string() != nil, reader.string() != nil, reader.uint32() != nil,
@@ -51,51 +51,5 @@ enum KeyFile {
             defer { offset += length }
             return Array(bytes[offset..<offset + length])
         }
-    }
-
-    /// Whether the key is protected by a passphrase (OpenSSH format: cipher other than `none`; PEM:
-    /// `ENCRYPTED` header). Unreadable or unknown formats count as not encrypted: libssh2 will report them.
-    static func isEncrypted(_ path: String) -> Bool {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
-        if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
-            guard let bytes = openSSHBody(text) else { return false }
-            var reader = Reader(bytes: bytes, offset: 15)
-            guard let cipher = reader.string() else { return false }
-            return String(decoding: cipher, as: UTF8.self) != "none"
-        }
-        return text.contains("ENCRYPTED")
-    }
-}
-
-/// Asks for a passphrase on the terminal, without echo. One prompt per key file per process.
-enum PassphrasePrompt {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var cache: [String: String] = [:]
-
-    static func ask(for keyPath: String) -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        if let known = cache[keyPath] { return known }
-        guard isatty(STDIN_FILENO) == 1 else { return nil }
-        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
-        guard tty >= 0 else { return nil }
-        defer { close(tty) }
-        let prompt = "Enter passphrase for key \(keyPath): "
-        _ = prompt.withCString { write(tty, $0, strlen($0)) }
-        var saved = termios()
-        let haveTermios = tcgetattr(tty, &saved) == 0
-        if haveTermios {
-            var quiet = saved
-            quiet.c_lflag &= ~tcflag_t(ECHO)
-            tcsetattr(tty, TCSAFLUSH, &quiet)
-        }
-        var bytes: [UInt8] = []
-        var c: UInt8 = 0
-        while read(tty, &c, 1) == 1, c != 0x0A, c != 0x0D { bytes.append(c) }
-        if haveTermios { tcsetattr(tty, TCSAFLUSH, &saved) }
-        _ = "\n".withCString { write(tty, $0, 1) }
-        let value = String(decoding: bytes, as: UTF8.self)
-        cache[keyPath] = value
-        return value
     }
 }

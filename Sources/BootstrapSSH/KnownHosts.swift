@@ -1,8 +1,6 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import BootstrapCore
-import BootstrapEngine
+import BootstrapTransport
 import CLibSSH2
 import Foundation
 

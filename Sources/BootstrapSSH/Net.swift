@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 
 /// Sockets: name resolution, non-blocking connect with a deadline, waiting on descriptors.
@@ -24,11 +20,7 @@ enum Net {
     static func resolve(_ host: String, port: Int) throws(ConnectFailure) -> [Address] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        #if canImport(Glibc)
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #else
-        hints.ai_socktype = SOCK_STREAM
-        #endif
         var result: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &result)
         if rc != 0 {
@@ -56,11 +48,7 @@ enum Net {
         let addresses = try resolve(host, port: port)
         var lastFailure = ConnectFailure.failed("no address")
         for address in addresses {
-            #if canImport(Glibc)
             let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            #else
-            let fd = socket(address.family, SOCK_STREAM, 0)
-            #endif
             if fd < 0 { lastFailure = .failed(errnoText()); continue }
             setNonBlocking(fd)
             let rc = address.storage.withUnsafeBytes { raw in
@@ -91,14 +79,12 @@ enum Net {
             let size = socklen_t(MemoryLayout<Int32>.size)
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, size)
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, size)
-            #if os(Linux)
             // A peer that vanished is noticed within about a minute (the default is two hours), even in
             // the middle of a long command or transfer, when no SSH keepalive can be sent.
             var idle: Int32 = 30, interval: Int32 = 10, count: Int32 = 3
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
-            #endif
             return fd
         }
         throw lastFailure

@@ -1,6 +1,5 @@
-import BootstrapEngine
+import BootstrapTransport
 import Foundation
-import BootstrapEngine
 
 /// A failure of the SSH transport: what went wrong, on which host, and what libssh2 said.
 ///

@@ -1,43 +1,51 @@
 import BootstrapCore
-import BootstrapEngine
+import BootstrapTransport
 import Foundation
 
 // BootstrapSSH: the SSH transport on libssh2 (1.10).
 //
-// - `SSHTransport().connect(endpoint)` opens one `SSHSession` per host, reused for every step. Each session
+// - `SSHTransport(options:).connect(endpoint)` opens one `SSHSession` per host, reused for every step. Each session
 //   owns a thread; its libssh2 session is non-blocking and every wait is a `poll` on the socket with a
 //   deadline, so connect/handshake/command time-outs and task cancellation all work the same way, and
 //   Swift's cooperative pool never blocks in C.
 // - Host keys: OpenSSH known_hosts (plain, hashed, `[host]:port`, `@revoked`) through libssh2_knownhost_*;
-//   policies strict / accept-new / off. Auth: key file (passphrase from the endpoint's variable or a TTY
-//   prompt), then ssh-agent. libssh2 1.10 signs RSA user keys with SHA-1 `ssh-rsa` only: prefer ed25519/ecdsa.
+//   policies strict / accept-new / off. Auth: key file (passphrase from the endpoint's variable or the
+//   `Options.passphrase` provider the CLI gives), then ssh-agent. libssh2 1.10 signs RSA user keys with
+//   SHA-1 `ssh-rsa` only: prefer ed25519/ecdsa.
 // - `run` wraps privileged commands in `sudo -n sh -c` for non-root users and reads stdout and stderr in one
 //   loop; `upload` writes over SFTP to a temp file and renames it into place (via `sudo install` when not
 //   root); `download` reads over SFTP, or through `sudo -n cat` when the user may not read the file.
 // - Bastion: a direct-tcpip channel on the bastion's session, pumped through a socket pair whose other end
 //   carries the target's SSH session.
-// - `SSHBenchmark.main(arguments:)` backs the hidden `bootstrap bench-ssh` subcommand used by scripts/bench-ssh.
+// - Nothing here prints or prompts: notices and passphrase requests go through `SSHTransport.Options`.
+// - `Connection` (one file per concern: connect, auth, exec, sudo, SFTP, tunnel, waiting) holds the libssh2 work.
 
-/// The real transport: libssh2 sessions, one per host, each on its own thread.
+/// Asks the person running bootstrap for a key file's passphrase (the CLI reads it from the terminal); nil when
+/// there is no one to ask. Called on the session's own thread, which may block while the person types.
+public typealias PassphraseProvider = @Sendable (_ keyPath: String) -> String?
+
+/// The real transport: libssh2 sessions, one per host, each on its own thread. It never prints and never
+/// prompts: what it has to say goes to `Options.notice`, a passphrase it needs comes from `Options.passphrase`.
 public struct SSHTransport: HostTransport {
     public struct Options: Sendable {
         /// Where passphrase variables (`HostEndpoint.passphraseEnvironment`) and `SSH_AUTH_SOCK` are read.
         public var environment: [String: String]
         /// The ssh-agent socket; `nil`: `SSH_AUTH_SOCK` from `environment`.
         public var agentSocketPath: String?
-        /// Ask for a key passphrase on the terminal when stdin is a TTY and no variable holds it.
-        public var allowPassphrasePrompt: Bool
+        /// Asked for a key's passphrase when libssh2 cannot load the key without one and no variable holds it;
+        /// nil: never ask.
+        public var passphrase: PassphraseProvider?
         /// Seconds between SSH keepalives on an idle session (0: none).
         public var keepaliveInterval: Int
         /// Receives notices: host keys added (accept-new), the warning when host key checking is off.
         public var notice: @Sendable (String) -> Void
 
         public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                    agentSocketPath: String? = nil, allowPassphrasePrompt: Bool = true, keepaliveInterval: Int = 15,
-                    notice: @escaping @Sendable (String) -> Void = SSHTransport.printToStandardError) {
+                    agentSocketPath: String? = nil, passphrase: PassphraseProvider? = nil, keepaliveInterval: Int = 15,
+                    notice: @escaping @Sendable (String) -> Void) {
             self.environment = environment
             self.agentSocketPath = agentSocketPath
-            self.allowPassphrasePrompt = allowPassphrasePrompt
+            self.passphrase = passphrase
             self.keepaliveInterval = keepaliveInterval
             self.notice = notice
         }
@@ -45,16 +53,12 @@ public struct SSHTransport: HostTransport {
 
     public var options: Options
 
-    public init(options: Options = Options()) {
+    public init(options: Options) {
         self.options = options
     }
 
     public func connect(_ endpoint: HostEndpoint) async throws -> any HostSession {
         try await SSHSession.open(endpoint, options: options)
-    }
-
-    @Sendable public static func printToStandardError(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
 
@@ -82,7 +86,7 @@ public final class SSHSession: HostSession, @unchecked Sendable {
     }
 
     /// Connects (through the bastion when there is one), checks the host key and authenticates.
-    public static func open(_ endpoint: HostEndpoint, options: SSHTransport.Options = .init()) async throws
+    public static func open(_ endpoint: HostEndpoint, options: SSHTransport.Options) async throws
         -> SSHSession
     {
         let (worker, connection) = try await establish(endpoint, options: options)
@@ -138,7 +142,7 @@ public final class SSHSession: HostSession, @unchecked Sendable {
                 try connection.run(command, stdin: stdin, timeout: timeout, output: output, cancellation: cancellation)
             }
         } onCancel: {
-            cancellation.raise()
+            cancellation.cancel()
         }
     }
 
@@ -148,7 +152,7 @@ public final class SSHSession: HostSession, @unchecked Sendable {
         try await withTaskCancellationHandler {
             try await worker.perform { try connection.upload(data, to: path, mode: mode, cancellation: cancellation) }
         } onCancel: {
-            cancellation.raise()
+            cancellation.cancel()
         }
     }
 
@@ -158,7 +162,7 @@ public final class SSHSession: HostSession, @unchecked Sendable {
         return try await withTaskCancellationHandler {
             try await worker.perform { try connection.download(path, cancellation: cancellation) }
         } onCancel: {
-            cancellation.raise()
+            cancellation.cancel()
         }
     }
 

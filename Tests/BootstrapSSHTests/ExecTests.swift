@@ -1,5 +1,5 @@
 import BootstrapCore
-import BootstrapEngine
+import BootstrapTransport
 @testable import BootstrapSSH
 import Foundation
 import Testing

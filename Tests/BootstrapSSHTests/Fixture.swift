@@ -1,5 +1,5 @@
 import BootstrapCore
-import BootstrapEngine
+import BootstrapTransport
 @testable import BootstrapSSH
 import Foundation
 import Testing
@@ -448,10 +448,10 @@ final class Notices: @unchecked Sendable {
     }
 }
 
-func testOptions(notices: Notices = Notices(), environment: [String: String] = [:], agent: String? = nil)
-    -> SSHTransport.Options
+func testOptions(notices: Notices = Notices(), environment: [String: String] = [:], agent: String? = nil,
+                 passphrase: PassphraseProvider? = nil) -> SSHTransport.Options
 {
-    SSHTransport.Options(environment: environment, agentSocketPath: agent, allowPassphrasePrompt: false,
+    SSHTransport.Options(environment: environment, agentSocketPath: agent, passphrase: passphrase,
                          keepaliveInterval: 15, notice: { notices.add($0) })
 }
 

@@ -1,5 +1,5 @@
 import BootstrapCore
-import BootstrapEngine
+import BootstrapTransport
 @testable import BootstrapSSH
 import Foundation
 import Testing
@@ -184,8 +184,6 @@ struct HostKeyAuthTests {
         let server = try await SSHD.start()
         defer { server.stop() }
         let knownHosts = try server.knownHostsFile()
-        #expect(KeyFile.isEncrypted(keys.encrypted.privatePath))
-        #expect(!KeyFile.isEncrypted(keys.ed25519.privatePath))
         let ep = endpoint(server, key: keys.encrypted.privatePath, knownHosts: knownHosts,
                           passphraseVariable: "TEST_KEY_PASSPHRASE")
 
@@ -207,6 +205,44 @@ struct HostKeyAuthTests {
         #expect(wrong?.kind == .authentication)
         #expect(wrong?.message.contains("nope-xyzzy") == false)
         #expect(wrong?.message.contains(Keys.passphrase) == false)
+    }
+
+    @Test("passphrase-protected key: the transport asks its provider (the CLI's prompt), once, only for an encrypted key")
+    func passphraseProvider() async throws {
+        let keys = try await Keys.load()
+        let server = try await SSHD.start()
+        defer { server.stop() }
+        let knownHosts = try server.knownHostsFile()
+        let asked = Notices()
+        let provider: PassphraseProvider = { path in asked.add(path); return Keys.passphrase }
+
+        // An unencrypted key loads without one: the provider is not asked.
+        let plain = try await SSHSession.open(endpoint(server, key: keys.ed25519.privatePath, knownHosts: knownHosts),
+                                              options: testOptions(passphrase: provider))
+        await plain.close()
+        #expect(asked.all.isEmpty)
+
+        // An encrypted key with no variable set: asked once, with the key's path, and the answer is used.
+        let ep = endpoint(server, key: keys.encrypted.privatePath, knownHosts: knownHosts,
+                          passphraseVariable: "TEST_KEY_PASSPHRASE")
+        let s = try await SSHSession.open(ep, options: testOptions(passphrase: provider))
+        #expect(try await s.run(ShellCommand(["true"])).succeeded)
+        await s.close()
+        #expect(asked.all == [keys.encrypted.privatePath])
+
+        // The variable, when set, wins: no question.
+        let fromVariable = try await SSHSession.open(
+            ep, options: testOptions(environment: ["TEST_KEY_PASSPHRASE": Keys.passphrase], passphrase: provider))
+        await fromVariable.close()
+        #expect(asked.all.count == 1)
+
+        // No one to ask (the provider answers nil): the error says what to set.
+        let unanswered = await expectSSHError {
+            let s = try await SSHSession.open(ep, options: testOptions(passphrase: { _ in nil }))
+            await s.close()
+        }
+        #expect(unanswered?.message.contains("encrypted: $TEST_KEY_PASSPHRASE is not set") == true,
+                "\(unanswered?.message ?? "")")
     }
 
     @Test("ssh-agent: a key held by a real ssh-agent authenticates")

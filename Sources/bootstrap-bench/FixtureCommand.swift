@@ -3,12 +3,11 @@ import BootstrapCore
 import BootstrapEngine
 import Foundation
 
-/// Hidden: writes a large plan and a state in which every step of it is done, for `scripts/bench`.
-struct BenchFixtureCommand: AsyncParsableCommand {
+/// Writes a large plan and a state in which every step of it is done, for `scripts/bench`.
+struct FixtureCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-fixture",
-        abstract: "Write a large plan and its matching state (for scripts/bench).",
-        shouldDisplay: false)
+        commandName: "fixture",
+        abstract: "Write a large plan and its matching state (for scripts/bench).")
 
     @Option(help: "Number of hosts (3 control planes, the rest workers).")
     var hosts = 5000
@@ -48,12 +47,12 @@ struct BenchFixtureCommand: AsyncParsableCommand {
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: planPath))
         let result = PlanLoader.load(text: yaml, path: planPath, baseDirectory: dir, fileExists: { _ in false })
         guard let plan = result.plan else {
-            PlanInput.printDiagnostics(result, file: planPath)
-            throw Exit.failure
+            FileHandle.standardError.write(Data((result.rendered(file: planPath) + "\n").utf8))
+            throw ExitCode.failure
         }
         let state = ClusterState.converged(plan, at: Date())
         let store = StateStore(path: StateStore.defaultPath(for: plan))
-        try await store.lock(command: "bootstrap bench-fixture")
+        try await store.lock(command: "bootstrap-bench fixture")
         defer { store.unlock() }
         for old in [store.path, store.backupPath] { try? FileManager.default.removeItem(atPath: old) }
         _ = try await store.load(expectName: nil)
