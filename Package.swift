@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
-        .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH"]),
+        .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
