@@ -86,13 +86,15 @@ extension EndToEnd {
             return p
         }
 
-        /// The `command` the lock file names once `process` has taken it (nil if it never does within 30 s).
+        /// The `command` the lock file names once `process` has taken it (its pid there; a killed holder's
+        /// record stays until the next holder replaces it), or nil if it never does within 30 s.
         static func holderCommand(_ lockPath: String, while process: Process) -> String? {
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline && process.isRunning {
                 if let data = FileManager.default.contents(atPath: lockPath), !data.isEmpty,
                    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                   let command = object["command"] as? String {
+                   let command = object["command"] as? String,
+                   (object["pid"] as? Int).map(Int32.init) == process.processIdentifier {
                     return command
                 }
                 usleep(50_000)
