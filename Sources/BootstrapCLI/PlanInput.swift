@@ -49,9 +49,11 @@ enum PlanInput {
             return String(decoding: data, as: UTF8.self)
         }
         guard let data = await contents(file) else {
-            var isDir: ObjCBool = false
-            let why = FileManager.default.fileExists(atPath: file, isDirectory: &isDir)
-                ? (isDir.boolValue ? "is a directory" : "cannot be read") : "does not exist"
+            let why = await files.run {
+                var isDir: ObjCBool = false
+                return FileManager.default.fileExists(atPath: file, isDirectory: &isDir)
+                    ? (isDir.boolValue ? "is a directory" : "cannot be read") : "does not exist"
+            }
             printError("error: plan file \(file) \(why)")
             throw Exit.badInput
         }
