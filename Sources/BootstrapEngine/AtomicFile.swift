@@ -60,7 +60,7 @@ public enum AtomicFile {
             defer { close(fd) }
             // The mode is the file's before it gets its name: never readable by others under the target's name.
             if fchmod(fd, mode) != 0 { throw FileWriteError(path: tmp, operation: "cannot set the mode of", errno: errno) }
-            if let e = writeAll(fd, data) { throw FileWriteError(path: tmp, operation: "cannot write", errno: e) }
+            if let e = FileDescriptor.writeAll(fd, data) { throw FileWriteError(path: tmp, operation: "cannot write", errno: e) }
             if fsync(fd) != 0 { throw FileWriteError(path: tmp, operation: "cannot fsync", errno: errno) }
             identity = FileIdentity(fd: fd)
         }
@@ -75,9 +75,12 @@ public enum AtomicFile {
         }
         return identity
     }
+}
 
-    /// Writes all of `data` to `fd`; the errno of a failed write, or nil.
-    static func writeAll(_ fd: Int32, _ data: Data) -> Int32? {
+public enum FileDescriptor {
+    /// Writes all of `data` to `fd` (blocking: on a `BlockingQueue`), going on after short writes and EINTR;
+    /// the errno of a failed write, or nil.
+    public static func writeAll(_ fd: Int32, _ data: Data) -> Int32? {
         data.withUnsafeBytes { buf -> Int32? in
             var off = 0
             while off < buf.count {
