@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
-        .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTransport"]),
+        .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTransport", "BootstrapTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

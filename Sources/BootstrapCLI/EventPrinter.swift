@@ -77,7 +77,7 @@ final class EventPrinter: @unchecked Sendable {
         }
         io.enqueue { [self] in
             guard !outputFailed else { return }
-            if let e = Self.writeAll(STDOUT_FILENO, bytes) {
+            if let e = FileDescriptor.writeAll(STDOUT_FILENO, bytes) {
                 outputFailed = true
                 fail("cannot write to standard output: \(String(cString: strerror(e)))")
             }
@@ -102,7 +102,7 @@ final class EventPrinter: @unchecked Sendable {
                 }
                 logs[host] = fd
             }
-            if let e = Self.writeAll(fd, bytes) {
+            if let e = FileDescriptor.writeAll(fd, bytes) {
                 logsFailed = true
                 fail("cannot write the log \(path): \(String(cString: strerror(e)))")
             }
@@ -111,24 +111,8 @@ final class EventPrinter: @unchecked Sendable {
 
     /// On `io`: says once what failed and lets the command stop.
     private func fail(_ what: String) {
-        _ = Self.writeAll(STDERR_FILENO, Data("error: \(what); stopping: no new steps start, the state keeps every finished one\n".utf8))
+        _ = FileDescriptor.writeAll(STDERR_FILENO, Data("error: \(what); stopping: no new steps start, the state keeps every finished one\n".utf8))
         onFailure(what)
-    }
-
-    /// Writes all of `data`; the errno of a failed write, or nil.
-    private static func writeAll(_ fd: Int32, _ data: Data) -> Int32? {
-        data.withUnsafeBytes { buf -> Int32? in
-            var off = 0
-            while off < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                off += n
-            }
-            return nil
-        }
     }
 
     func handle(_ e: EngineEvent) {

@@ -8,8 +8,9 @@ struct ForceUnlockCommand: AsyncParsableCommand {
         commandName: "force-unlock",
         abstract: "Remove a state lock left behind by a command that is gone.",
         discussion: """
-            Commands that write the state hold FILE.lock (flock) with their pid, host and start time. The \
-            kernel releases the lock when its process exits, so a stale lock file is harmless; this command \
+            Commands that write the state (apply, destroy) hold FILE.lock (flock) with their pid, host, full \
+            command line and start time. The kernel releases the lock when its process exits, so a stale lock \
+            file is harmless; this command \
             removes it when nobody holds it. A lock held by a live process is refused unless --force is given: \
             use that only when you are sure the holder (perhaps on another machine sharing the file) is stuck.
             """)

@@ -109,7 +109,7 @@ struct PlanCommand: AsyncParsableCommand {
         if let out {
             let saved = SavedPlan(plan: plan, state: state, changes: changes)
             let data = Data(PlanRenderer.json(saved).utf8)
-            try await PlanInput.files.run { try writePrivateFile(data, to: out) }
+            try await PlanInput.writePrivateFile(data, to: out)
             if !json { print("\nSaved the plan to \(out); `bootstrap apply \(out)` will carry out exactly these changes.") }
         }
         if !changes.blocking.isEmpty { throw Exit.failure }

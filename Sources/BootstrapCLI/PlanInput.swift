@@ -49,9 +49,11 @@ enum PlanInput {
             return String(decoding: data, as: UTF8.self)
         }
         guard let data = await contents(file) else {
-            var isDir: ObjCBool = false
-            let why = FileManager.default.fileExists(atPath: file, isDirectory: &isDir)
-                ? (isDir.boolValue ? "is a directory" : "cannot be read") : "does not exist"
+            let why = await files.run {
+                var isDir: ObjCBool = false
+                return FileManager.default.fileExists(atPath: file, isDirectory: &isDir)
+                    ? (isDir.boolValue ? "is a directory" : "cannot be read") : "does not exist"
+            }
             printError("error: plan file \(file) \(why)")
             throw Exit.badInput
         }
@@ -67,11 +69,19 @@ enum PlanInput {
 
     static func label(for file: String) -> String { file == "-" ? "<stdin>" : file }
 
+    /// Reads, decodes and validates the plan, on `files` (validation asks whether manifest files exist).
+    static func loadResult(_ file: String) async throws -> PlanLoadResult {
+        let text = try await read(file)
+        let base = baseDirectory(for: file)
+        return await files.run {
+            PlanLoader.load(text: text, path: file, baseDirectory: base,
+                            fileExists: { FileManager.default.fileExists(atPath: $0) })
+        }
+    }
+
     /// Loads and validates; prints every diagnostic to stderr. Errors → exit 2.
     static func load(_ file: String) async throws -> (ClusterPlan, [Diagnostic]) {
-        let text = try await read(file)
-        let result = PlanLoader.load(text: text, path: file, baseDirectory: baseDirectory(for: file),
-                                     fileExists: { FileManager.default.fileExists(atPath: $0) })
+        let result = try await loadResult(file)
         printDiagnostics(result, file: file)
         guard let plan = result.plan else { throw Exit.badInput }
         return (plan, result.diagnostics)
@@ -82,23 +92,24 @@ enum PlanInput {
         if !text.isEmpty { printError(text) }
     }
 
-    /// The Kubernetes objects bootstrap applies for the plan: generated ones and the manifest files'.
-    /// A file that cannot be read or parsed is bad input (exit 2).
+    /// The Kubernetes objects bootstrap applies for the plan: generated ones and the manifest files', read
+    /// off the pool (`Manifests.load`). A file that cannot be read or parsed is bad input (exit 2).
     static func objects(_ plan: ClusterPlan) async throws -> [KubeObject] {
-        var files: [String: String] = [:]
-        for m in plan.spec.manifests {
-            let p = Validation.resolve(m, against: plan.source.baseDirectory)
-            guard let data = await contents(p) else {
-                printError("error: cannot read manifest \(p)")
-                throw Exit.badInput
-            }
-            files[m] = String(decoding: data, as: UTF8.self)
-        }
         do {
-            return try Manifests.desired(for: plan, files: files)
+            return try await Manifests.load(for: plan, read: contents)
         } catch {
             printError("error: manifest \(error)")
             throw Exit.badInput
+        }
+    }
+
+    /// Writes `data` to `path`, mode 0600, atomically (`AtomicFile`, on `files`); a failure → exit 1.
+    static func writePrivateFile(_ data: Data, to path: String) async throws {
+        do {
+            try await AtomicFile.write(data, to: path, mode: 0o600, on: files)
+        } catch {
+            printError("error: cannot write \(path): \(error)")
+            throw Exit.failure
         }
     }
 
@@ -117,22 +128,8 @@ enum PlanInput {
     }
 }
 
-/// Writes `data` to `path` with mode 0600 (temp file + rename).
-func writePrivateFile(_ data: Data, to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
-        printError("error: cannot write \(path)")
-        throw Exit.failure
-    }
-    chmod(tmp, 0o600)
-    if rename(tmp, path) != 0 {
-        unlink(tmp)
-        printError("error: cannot write \(path)")
-        throw Exit.failure
-    }
-}
-
-/// The command line as typed, for the lock file (`bootstrap apply -f lab.yaml`).
+/// The command line as typed, for the lock file of the commands that write the state (apply, destroy):
+/// every argument, quoted where a shell would need it (`bootstrap apply -f 'my plans/lab.yaml' --auto-approve`).
 var commandLineForLock: String {
-    (["bootstrap"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+    Shell.join(["bootstrap"] + CommandLine.arguments.dropFirst())
 }

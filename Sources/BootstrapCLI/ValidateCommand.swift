@@ -23,10 +23,7 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         if json {
-            let text = try await PlanInput.read(planFile.file)
-            let r = PlanLoader.load(text: text, path: planFile.file,
-                                    baseDirectory: PlanInput.baseDirectory(for: planFile.file),
-                                    fileExists: { FileManager.default.fileExists(atPath: $0) })
+            let r = try await PlanInput.loadResult(planFile.file)
             struct Report: Encodable {
                 var valid: Bool
                 var diagnostics: [Diagnostic]

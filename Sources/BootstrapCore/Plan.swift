@@ -47,7 +47,7 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
                     addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
-                    parallelism: Int = 20, timeouts: Timeouts = Timeouts()) {
+                    parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts()) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -124,8 +124,9 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         /// Calico only: how pod traffic crosses nodes.
         public var calicoEncapsulation: CalicoEncapsulation
 
-        public init(cni: CNI = .flannel, podSubnet: String = "10.244.0.0/16", serviceSubnet: String = "10.96.0.0/12",
-                    dnsDomain: String = "cluster.local", calicoEncapsulation: CalicoEncapsulation = .vxlan) {
+        public init(cni: CNI = PlanDefaults.cni, podSubnet: String = PlanDefaults.podSubnet(for: PlanDefaults.cni),
+                    serviceSubnet: String = PlanDefaults.serviceSubnet, dnsDomain: String = PlanDefaults.dnsDomain,
+                    calicoEncapsulation: CalicoEncapsulation = PlanDefaults.calicoEncapsulation) {
             self.cni = cni
             self.podSubnet = podSubnet
             self.serviceSubnet = serviceSubnet
@@ -146,7 +147,7 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var user: String
         public var keyPath: String
 
-        public init(address: String, port: Int = 22, user: String, keyPath: String) {
+        public init(address: String, port: Int = PlanDefaults.sshPort, user: String, keyPath: String) {
             self.address = address
             self.port = port
             self.user = user
@@ -167,10 +168,10 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         /// the others hold PlanDefaults' values, which `~/.ssh/config` overrides (see `SSHSettings`).
         public var explicit: Set<String>
 
-        public init(user: String = "ubuntu", keyPath: String = "~/.ssh/id_ed25519",
-                    knownHosts: String = "~/.ssh/known_hosts", port: Int = 22,
-                    hostKeyPolicy: HostKeyPolicy = .strict, bastion: Bastion? = nil, connectTimeout: Int = 10,
-                    explicit: Set<String> = []) {
+        public init(user: String = PlanDefaults.sshUser, keyPath: String = PlanDefaults.sshKeyPath,
+                    knownHosts: String = PlanDefaults.sshKnownHosts, port: Int = PlanDefaults.sshPort,
+                    hostKeyPolicy: HostKeyPolicy = PlanDefaults.hostKeyPolicy, bastion: Bastion? = nil,
+                    connectTimeout: Int = PlanDefaults.connectTimeout, explicit: Set<String> = []) {
             self.user = user
             self.keyPath = keyPath
             self.knownHosts = knownHosts

@@ -1,5 +1,6 @@
 /// Every default of the plan format, in one place. `PlanLoader` takes a value from here whenever the plan
-/// leaves a field out; `bootstrap validate --show-defaults` prints the result.
+/// leaves a field out, and the memberwise initialisers of `ClusterPlan` default to the same values;
+/// `bootstrap validate --show-defaults` prints the result.
 public enum PlanDefaults {
     public static let cni: ClusterPlan.CNI = .flannel
     /// The pod network each CNI's stock manifest expects.

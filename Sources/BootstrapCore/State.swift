@@ -68,7 +68,7 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     public var caCertHash: String?
     /// Named secrets with expiry: `bootstrapToken`, `certificateKey`, `grafanaAdminPassword`, …
     public var secrets: [String: SecretRecord]
-    /// Finished cluster-level steps (`cni`, `kubeconfig`), like `HostRecord.steps`.
+    /// Finished cluster-level steps by `ClusterStepName` (`helm`, `kubeconfig`), like `HostRecord.steps`.
     public var steps: [String: StepRecord]
 
     public init(name: String) {
@@ -162,7 +162,8 @@ public struct HostRecord: Sendable, Hashable, Codable {
     public var labels: [String: String]
     public var taints: [ClusterPlan.Taint]
     public var facts: HostFacts?
-    /// Finished steps by step name (`prepare`, `containerd`, `packages`, `init`, `join`, …).
+    /// Finished steps by `StepName` (`prepare`, `containerd`, `kubernetes-repo`, `kubernetes-packages`, `init`,
+    /// `join-control-plane`, `join-worker`, `node-config`).
     public var steps: [String: StepRecord]
 
     public init(address: String, port: Int, role: ClusterPlan.Role, labels: [String: String] = [:],

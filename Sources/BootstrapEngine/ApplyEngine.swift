@@ -355,7 +355,7 @@ public final class ApplyEngine: Sendable {
             case .kubeconfig:
                 let data = try await cp.download(NodeRecipes.adminKubeconfig)
                 let text = Kubeconfig.pointing(String(decoding: data, as: UTF8.self), at: plan.apiEndpoint)
-                try await LocalFiles.writeAtomically(text, to: options.kubeconfigPath, mode: 0o600)
+                try await AtomicFile.write(Data(text.utf8), to: options.kubeconfigPath, mode: 0o600, createDirectory: true)
             }
             try await runState.recordClusterStep(name, inputHash: inputHash)
         }
@@ -604,29 +604,5 @@ enum Kubeconfig {
             let indent = line.prefix { $0 == " " }
             return "\(indent)server: https://\(endpoint)"
         }.joined(separator: "\n")
-    }
-}
-
-/// Local file writes of the engine (the kubeconfig), on a queue of their own (never on the cooperative pool).
-enum LocalFiles {
-    static let io = BlockingQueue(label: "bootstrap.local-files")
-
-    static func writeAtomically(_ text: String, to path: String, mode: Int) async throws {
-        try await io.run { try writeNow(text, to: path, mode: mode) }
-    }
-
-    private static func writeNow(_ text: String, to path: String, mode: Int) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: Data(text.utf8),
-                                             attributes: [.posixPermissions: mode]) else {
-            throw EngineError.refused("cannot write \(tmp.path)")
-        }
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: tmp.path)
-        if rename(tmp.path, url.path) != 0 {
-            throw EngineError.refused("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
     }
 }

@@ -53,24 +53,9 @@ struct HostKey {
 public enum Fingerprint {
     /// `SHA256:` + unpadded base64 of the SHA-256 of the raw key blob, as `ssh-keygen -l` prints it.
     public static func sha256(_ blob: Data) -> String {
-        let hex = Array(Hashing.sha256(blob).utf8)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(32)
-        var i = 0
-        while i + 1 < hex.count {
-            bytes.append(UInt8(hexValue(hex[i]) << 4 | hexValue(hex[i + 1])))
-            i += 2
-        }
-        var text = Data(bytes).base64EncodedString()
+        var text = Hashing.sha256Digest(blob).base64EncodedString()
         while text.hasSuffix("=") { text.removeLast() }
         return "SHA256:" + text
-    }
-
-    private static func hexValue(_ c: UInt8) -> Int {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(c - UInt8(ascii: "0"))
-        default: return Int(c - UInt8(ascii: "a")) + 10
-        }
     }
 }
 

@@ -48,6 +48,38 @@ import Testing
         #expect(try Manifests.desired(for: p, files: [:]).first?.source == "spec.namespaces[0]")
     }
 
+    /// Core loads the manifest files through the reader it is given: paths resolved against the plan's
+    /// directory (absolute ones as they are), each file read once; problems name the file as the plan writes it.
+    @Test func loadReadsEachFileThroughTheReaderRelativeToThePlan() async throws {
+        let p = try plan(basePlanYAML + "\n  manifests: [apps/a.yaml, /abs/b.yaml, apps/a.yaml]\n",
+                         files: ["/plans/apps/a.yaml", "/abs/b.yaml"])
+        let disk = ["/plans/apps/a.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+                    "/abs/b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: a}\n"]
+        let asked = Asked()
+        let objects = try await Manifests.load(for: p) { path in
+            await asked.add(path)
+            return disk[path].map { Data($0.utf8) }
+        }
+        #expect(objects.map(\.key) == ["Namespace/a", "ConfigMap/a/b"])
+        #expect(objects.map(\.source) == ["apps/a.yaml", "/abs/b.yaml"])
+        #expect(await asked.paths == ["/plans/apps/a.yaml", "/abs/b.yaml"])
+
+        await #expect { _ = try await Manifests.load(for: p) { _ in nil } } throws: { error in
+            (error as? ManifestProblem)?.description == "apps/a.yaml: cannot be read (looked for /plans/apps/a.yaml)"
+        }
+        await #expect {
+            _ = try await Manifests.load(for: p) { path in Data((path == "/abs/b.yaml" ? "a: b\nc: [x\n" : disk[path]!).utf8) }
+        } throws: { error in
+            guard let e = error as? ManifestProblem else { return false }
+            return e.file == "/abs/b.yaml" && e.line != nil && e.message.hasPrefix("not valid YAML")
+        }
+    }
+
+    actor Asked {
+        var paths: [String] = []
+        func add(_ p: String) { paths.append(p) }
+    }
+
     @Test func namespacesAreAppliedFirst() throws {
         let objects = try Manifests.parse("""
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "x"}}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import BootstrapTestSupport
 @testable import BootstrapCore
 
 /// Every host recipe for every supported OS release: which package manager it drives, with which package
@@ -53,7 +54,8 @@ import Testing
         let apt = os.id == "apt"
         for (name, command) in Self.recipes(os) {
             // The shell parses it.
-            let (status, _, stderr) = try await ShellStepsTests.run("/bin/sh", ["-n", "-c", command.script])
+            let parsed = try await Program.runAsync("/bin/sh", ["-n", "-c", command.script])
+            let (status, stderr) = (parsed.status, parsed.stderr)
             #expect(status == 0, "\(release) \(name): \(stderr)")
             // Only this OS's package manager runs (the facts script asks each OS in turn, read-only).
             if name != "facts" {
@@ -140,7 +142,8 @@ import Testing
                 guard let real = ["/usr/bin/\(tool)", "/bin/\(tool)"].first(where: FileManager.default.isExecutableFile) else { continue }
                 try FileManager.default.createSymbolicLink(atPath: "\(bin)/\(tool)", withDestinationPath: real)
             }
-            let (status, stdout, stderr) = try await ShellStepsTests.run("/usr/bin/env", ["PATH=\(bin)", "/bin/sh", "-c", NodeRecipes.facts.script])
+            let ran = try await Program.runAsync("/usr/bin/env", ["PATH=\(bin)", "/bin/sh", "-c", NodeRecipes.facts.script])
+            let (status, stdout, stderr) = (ran.status, ran.stdout, ran.stderr)
             #expect(status == 0, "\(stderr)")
             let facts = try #require(NodeRecipes.parseFacts(stdout), "\(stdout)")
             #expect(facts.packages == ["kubeadm": want, "kubelet": want], "\(tools.keys.sorted()): \(stdout)")

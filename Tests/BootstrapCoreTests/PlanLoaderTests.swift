@@ -21,6 +21,20 @@ import Testing
         #expect(p.spec.addons.all.allSatisfy { !$0.addon.enabled })
     }
 
+    /// One source of truth: what the loader fills in for a field the plan leaves out is what `ClusterPlan`'s
+    /// initialisers default to (they used to say parallelism 20 where the loader said 10).
+    @Test func theInitialisersDefaultToPlanDefaults() throws {
+        let p = try plan(basePlanYAML)
+        let spec = ClusterPlan.Spec(kubernetes: p.spec.kubernetes, hosts: p.spec.hosts)
+        #expect(spec.parallelism == PlanDefaults.parallelism)
+        #expect(p.spec.parallelism == PlanDefaults.parallelism)
+        #expect(spec.network == p.spec.network)
+        #expect(spec.ssh == p.spec.ssh)
+        #expect(spec.timeouts == p.spec.timeouts)
+        #expect(spec.containerRuntime == p.spec.containerRuntime)
+        #expect(ClusterPlan.Bastion(address: "jump", user: "u", keyPath: "k").port == PlanDefaults.sshPort)
+    }
+
     @Test func calicoGetsItsOwnDefaultPodSubnet() throws {
         let p = try plan(edited("cni: flannel", "cni: calico"))
         #expect(p.spec.network.podSubnet == "192.168.0.0/16")

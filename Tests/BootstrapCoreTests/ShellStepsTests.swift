@@ -1,3 +1,4 @@
+import BootstrapTestSupport
 import Foundation
 import Testing
 @testable import BootstrapCore
@@ -38,33 +39,10 @@ import Testing
     @Test func theScriptReallyReportsTheFailedStepAndKeepsItsExitStatus() async throws {
         let script = ShellCommand(steps: ["echo one", "(exit 3)", "echo never"], cleanup: "echo cleaned").script
         for shell in ["/bin/sh", "/bin/bash"] where FileManager.default.isExecutableFile(atPath: shell) {
-            let (status, stdout, stderr) = try await Self.run(shell, ["-c", script])
-            #expect(status == 3, "\(shell)")
-            #expect(stdout == "one\n", "\(shell): cleanup output goes nowhere")
-            #expect(stderr == "\(ShellCommand.stepMarker)1@@\n", "\(shell)")
-        }
-    }
-
-    /// Runs a program on a thread of its own (waiting for it must not hold the cooperative pool).
-    static func run(_ path: String, _ args: [String]) async throws -> (Int32, String, String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: path)
-                    p.arguments = args
-                    let out = Pipe(), err = Pipe()
-                    p.standardOutput = out
-                    p.standardError = err
-                    try p.run()
-                    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    p.waitUntilExit()
-                    continuation.resume(returning: (p.terminationStatus, stdout, stderr))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
+            let out = try await Program.runAsync(shell, ["-c", script])
+            #expect(out.status == 3, "\(shell)")
+            #expect(out.stdout == "one\n", "\(shell): cleanup output goes nowhere")
+            #expect(out.stderr == "\(ShellCommand.stepMarker)1@@\n", "\(shell)")
         }
     }
 }

@@ -1,4 +1,4 @@
-import BootstrapCore
+@testable import BootstrapCore
 import Foundation
 import Testing
 
@@ -22,6 +22,29 @@ struct TimestampTests {
         }
         for d in dates {
             #expect(Timestamp.iso8601(d) == reference.string(from: d), "\(d.timeIntervalSince1970)")
+        }
+    }
+
+    @Test func fastDateParserAgreesWithTheFormatter() {
+        let f = ISO8601DateFormatter()
+        for t in [0.0, 951_782_400, 1_700_000_000, 1_709_164_800, 4_102_444_799, 1_234_567_890] {
+            let text = f.string(from: Date(timeIntervalSince1970: t))
+            #expect(Timestamp.fast(text) == Date(timeIntervalSince1970: t), "\(text)")
+            #expect(Timestamp.parse(text) == Date(timeIntervalSince1970: t), "\(text)")
+        }
+        #expect(Timestamp.fast("2024-13-01T00:00:00Z") == nil)
+        #expect(Timestamp.fast("2024-01-01T00:00:00+01:00") == nil)
+    }
+
+    /// What the fast path leaves is read by Foundation (as `ISO8601DateFormatter` read it before); nonsense is nil.
+    @Test func otherFormsGoToFoundation() {
+        #expect(Timestamp.parse("2024-01-01T01:00:00+01:00") == Date(timeIntervalSince1970: 1_704_067_200))
+        #expect(Timestamp.parse("2024-13-01T00:00:00Z") == nil)
+        #expect(Timestamp.parse("yesterday") == nil)
+        #expect(Timestamp.parse("") == nil)
+        for t in [0.0, -1, 1_795_291_240, 253_402_300_799] {
+            let d = Date(timeIntervalSince1970: t)
+            #expect(Timestamp.parse(Timestamp.iso8601(d)) == d)
         }
     }
 }

@@ -316,15 +316,3 @@ struct Crash: Error {}
         #expect(StateStore.defaultPath(for: p) == "/repo/Plans/.bootstrap/lab.state.json")
     }
 }
-
-@Suite struct StateDateTests {
-    @Test func fastDateParserAgreesWithTheFormatter() {
-        let f = ISO8601DateFormatter()
-        for t in [0.0, 951_782_400, 1_700_000_000, 1_709_164_800, 4_102_444_799, 1_234_567_890] {
-            let text = f.string(from: Date(timeIntervalSince1970: t))
-            #expect(fastISO8601(text) == Date(timeIntervalSince1970: t), "\(text)")
-        }
-        #expect(fastISO8601("2024-13-01T00:00:00Z") == nil)
-        #expect(fastISO8601("2024-01-01T00:00:00+01:00") == nil)
-    }
-}

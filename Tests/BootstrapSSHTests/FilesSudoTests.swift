@@ -1,3 +1,4 @@
+import BootstrapTestSupport
 import BootstrapCore
 import BootstrapTransport
 @testable import BootstrapSSH

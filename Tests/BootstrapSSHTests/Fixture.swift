@@ -1,5 +1,6 @@
 import BootstrapCore
 import BootstrapTransport
+import BootstrapTestSupport
 @testable import BootstrapSSH
 import Foundation
 import Testing
@@ -27,46 +28,19 @@ struct FixtureError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-struct Output {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs blocking fixture work (a program, key generation, waiting for a daemon to listen) on a thread of
-/// its own and hands the result back: a test never holds one of the cooperative pool's few threads.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result(catching: body)) }
-    }
-}
-
 /// `runProgram` for async tests.
 @discardableResult
 func runAsync(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
-              check: Bool = true) async throws -> Output {
+              check: Bool = true) async throws -> ProgramOutput {
     try await offPool { try runProgram(path, arguments, environment: environment, check: check) }
 }
 
-/// Runs a program and waits for it (blocking: from async code, use `runAsync`).
+/// Runs a program and waits for it (blocking: from async code, use `runAsync`); a failure throws unless
+/// `check` is false.
 @discardableResult
 func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
-                check: Bool = true) throws -> Output {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let result = Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                        stderr: String(decoding: errData, as: UTF8.self))
+                check: Bool = true) throws -> ProgramOutput {
+    let result = try Program.run(path, arguments, environment: environment)
     if check && result.status != 0 {
         throw FixtureError("\(path) \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.stderr)")
     }

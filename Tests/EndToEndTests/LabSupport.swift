@@ -1,3 +1,4 @@
+import BootstrapTestSupport
 import Foundation
 import Testing
 
@@ -41,38 +42,12 @@ enum E2E {
     static var releaseBinary: String? { ProcessInfo.processInfo.environment["BOOTSTRAP_RELEASE_BIN"] }
 }
 
-struct Output {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var all: String { stdout + stderr }
-}
+typealias Output = ProgramOutput
 
-/// Runs a program and waits for it.
+/// Runs a program and waits for it, with `env` added to this process's environment.
 @discardableResult
 func runProgram(_ path: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> Output {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    var environment = ProcessInfo.processInfo.environment
-    for (k, v) in env { environment[k] = v }
-    p.environment = environment
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    // Read both pipes concurrently so neither fills up.
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
-    return Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                  stderr: String(decoding: errData, as: UTF8.self))
+    try Program.run(path, args, cwd: cwd, environment: Program.environment(adding: env))
 }
 
 /// A lab of simulated hosts (scripts/lab) in its own directory and loopback range, plus a work directory for

@@ -114,7 +114,9 @@ public enum Manifests {
             order.append(o.key)
         }
         var fromFiles: [String: String] = [:]
-        for file in plan.spec.manifests {
+        var read: Set<String> = []
+        // A file listed twice is read once (validation warns about it; its objects are not a clash with themselves).
+        for file in plan.spec.manifests where read.insert(file).inserted {
             guard let text = files[file] else { continue }
             for o in try parse(text, file: file) {
                 if let other = fromFiles[o.key] {

@@ -152,7 +152,7 @@ public enum SecretGenerator {
     /// 32 random bytes as 64 hex characters.
     public static func certificateKey() -> Secret {
         var rng = SystemRandomNumberGenerator()
-        return Secret((0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined())
+        return Secret(Hashing.hex((0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }))
     }
 
     /// A password of letters and digits.

@@ -1,4 +1,5 @@
 import Foundation
+import BootstrapCore
 
 /// The chart values bootstrap's generated values set, per pinned chart version, each looked up in that version's
 /// `values.yaml` (and, where the file leaves a key commented out, in the template that reads it). Helm ignores a
@@ -10,9 +11,9 @@ import Foundation
 /// Path syntax: keys joined by `.`; `[]` stands for every item of a list; a key containing `.` is written
 /// `["key"]`; a final `.*` admits anything below the key (a Kubernetes object the chart copies verbatim,
 /// such as a list of `EnvVar`).
-public enum ChartValues {
+enum ChartValues {
     /// `chart version` (as `ChartRef.chart` and `ChartRef.version`) → the value paths we rely on.
-    public static let verified: [String: [String]] = [
+    static let verified: [String: [String]] = [
         // flannel-io/flannel chart/kube-flannel/values.yaml (`podCidr`, `flannel.backend`), read by
         // templates/config.yaml into net-conf.json. The chart's own DaemonSet sets the flanneld requests.
         "flannel v0.26.1": entry([
@@ -104,7 +105,7 @@ public enum ChartValues {
     ]
 
     /// The key of `chart` in `verified`.
-    public static func key(_ chart: ChartRef) -> String { "\(chart.chart) \(chart.version)" }
+    static func key(_ chart: ChartRef) -> String { "\(chart.chart) \(chart.version)" }
 
     /// `paths`, plus CPU and memory requests and limits under each of `resources`.
     static func entry(_ paths: [String], resources: [String] = []) -> [String] {
@@ -113,7 +114,7 @@ public enum ChartValues {
     }
 
     /// Every leaf of `value` as a path (see the type's comment). Empty mappings and lists count as leaves.
-    public static func leafPaths(_ value: JSONValue) -> [String] {
+    static func leafPaths(_ value: JSONValue) -> [String] {
         var out: [String] = []
         func walk(_ v: JSONValue, _ path: String) {
             switch v {
@@ -138,7 +139,7 @@ public enum ChartValues {
     }
 
     /// Whether `path` is one of `known`, or lies below a `….*` entry of it.
-    public static func admits(_ known: [String], _ path: String) -> Bool {
+    static func admits(_ known: [String], _ path: String) -> Bool {
         known.contains { k in
             if k.hasSuffix(".*") {
                 let prefix = String(k.dropLast(2))
@@ -149,7 +150,7 @@ public enum ChartValues {
     }
 
     /// The leaf paths of `values` that the list for `chart` does not admit; nil when there is no list for it.
-    public static func unknownPaths(in values: JSONValue, chart: ChartRef) -> [String]? {
+    static func unknownPaths(in values: JSONValue, chart: ChartRef) -> [String]? {
         guard let known = verified[key(chart)] else { return nil }
         return leafPaths(values).filter { !admits(known, $0) }
     }

@@ -1,0 +1,116 @@
+import Foundation
+
+/// Hosts: names, addresses, roles and the control-plane layout, labels and taints.
+extension Validator {
+    mutating func checkHosts(_ plan: ClusterPlan, pod: CIDR?, svc: CIDR?) {
+        let hosts = plan.spec.hosts
+        if hosts.isEmpty {
+            error("spec.hosts", "the plan has no hosts", expected: "at least one control-plane host")
+            return
+        }
+        var names: [String: Int] = [:]
+        var endpoints: [String: Int] = [:]
+        for (i, h) in hosts.enumerated() {
+            let p = "spec.hosts[\(i)]"
+            if h.name.isEmpty {
+                error("\(p).name", "must not be empty", expected: "a DNS-1123 label, like worker-1")
+            } else {
+                if !DNSName.isLabel(h.name) {
+                    error("\(p).name", "\"\(h.name)\" is not a DNS-1123 label",
+                          expected: "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63")
+                }
+                if let first = names[h.name] {
+                    error("\(p).name", "duplicate host name \"\(h.name)\" (also spec.hosts[\(first)])",
+                          expected: "a name used once")
+                } else {
+                    names[h.name] = i
+                }
+            }
+            port(h.port, "\(p).port")
+            if let u = h.user, u.isEmpty { error("\(p).user", "must not be empty", expected: "a login name") }
+            if h.address.isEmpty { error("\(p).address", "must not be empty", expected: Validation.addressExpectation) }
+            if !h.address.isEmpty, let addr = address(h.address, "\(p).address") {
+                let sshPort = h.port ?? plan.spec.ssh.port
+                let key = "\(h.address.lowercased()):\(sshPort)"
+                if let first = endpoints[key] {
+                    error("\(p).address", "\(h.address):\(sshPort) is already used by spec.hosts[\(first)] (\(hosts[first].name))",
+                          expected: "one host per address and port")
+                } else {
+                    endpoints[key] = i
+                }
+                if let ip = addr.ipv4 {
+                    if let pod, pod.contains(ip) {
+                        error("\(p).address", "\(ip) lies inside the pod subnet \(pod)",
+                              expected: "host addresses outside spec.network.podSubnet")
+                    }
+                    if let svc, svc.contains(ip) {
+                        error("\(p).address", "\(ip) lies inside the service subnet \(svc)",
+                              expected: "host addresses outside spec.network.serviceSubnet")
+                    }
+                }
+            }
+            for (k, val) in h.labels.sorted(by: { $0.key < $1.key }) {
+                if let why = Validator.labelKeyProblem(k) {
+                    error("\(p).labels.\(k)", "label key \"\(k)\" \(why)", expected: Validator.labelKeyExpectation)
+                }
+                if let why = Validator.labelValueProblem(val) {
+                    error("\(p).labels.\(k)", "label value \"\(val)\" \(why)", expected: Validator.labelValueExpectation)
+                }
+            }
+            var taintKeys: Set<String> = []
+            for (j, t) in h.taints.enumerated() {
+                let tp = "\(p).taints[\(j)]"
+                if !t.key.isEmpty, let why = Validator.labelKeyProblem(t.key) {
+                    error("\(tp).key", "taint key \"\(t.key)\" \(why)", expected: Validator.labelKeyExpectation)
+                }
+                if let v = t.value, let why = Validator.labelValueProblem(v) {
+                    error("\(tp).value", "taint value \"\(v)\" \(why)", expected: Validator.labelValueExpectation)
+                }
+                if !taintKeys.insert("\(t.key):\(t.effect.rawValue)").inserted {
+                    error(tp, "duplicate taint \(t.key):\(t.effect.rawValue)", expected: "each key and effect once")
+                }
+            }
+        }
+
+        let cps = hosts.filter { $0.role == .controlPlane }
+        if cps.isEmpty {
+            if !hosts.enumerated().contains(where: { skip.contains("spec.hosts[\($0.offset)].role") }) {
+                error("spec.hosts", "no host has role control-plane", expected: "at least one control-plane host")
+            }
+        } else {
+            if cps.count > 1, plan.spec.kubernetes.controlPlaneEndpoint == nil {
+                error("spec.kubernetes.controlPlaneEndpoint",
+                      "\(cps.count) control planes need a shared controlPlaneEndpoint (kubeadm cannot add control planes to a cluster initialised without one)",
+                      expected: "HOST:PORT of a load balancer or DNS name in front of all control planes")
+            }
+            if cps.count % 2 == 0 {
+                warning("spec.hosts",
+                        "\(cps.count) control planes: an even number adds no etcd fault tolerance over \(cps.count - 1)",
+                        expected: "an odd number of control planes (1, 3, 5)")
+            }
+        }
+    }
+
+    // Kubernetes label syntax: [prefix/]name, name ≤ 63 of [A-Za-z0-9-_.] starting and ending alphanumeric.
+    static let labelKeyExpectation = "[DNS-subdomain/]name, name at most 63 of letters, digits, '-', '_', '.'"
+    static let labelValueExpectation = "empty, or at most 63 of letters, digits, '-', '_', '.', starting and ending with a letter or digit"
+
+    static func isLabelName(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard !u.isEmpty, u.count <= 63 else { return false }
+        func alnum(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) }
+        return alnum(u.first!) && alnum(u.last!) && u.allSatisfy { alnum($0) || $0 == 45 || $0 == 95 || $0 == 46 }
+    }
+
+    static func labelKeyProblem(_ k: String) -> String? {
+        let parts = k.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count > 2 { return "has more than one '/'" }
+        if parts.count == 2, !DNSName.isSubdomain(String(parts[0])) { return "has a prefix that is not a DNS subdomain" }
+        if !isLabelName(String(parts.last!)) { return "is not a valid label name" }
+        return nil
+    }
+
+    static func labelValueProblem(_ v: String) -> String? {
+        v.isEmpty || isLabelName(v) ? nil : "is not a valid label value"
+    }
+}
