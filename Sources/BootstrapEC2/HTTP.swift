@@ -17,6 +17,13 @@ public struct HTTPResponse: Sendable {
 }
 
 /// Sends one request and returns the status and body; a failure to connect throws.
+///
+/// The client sits behind this protocol because the choice matters for the release binary (measured with
+/// `--static-swift-stdlib` on Debian 12): URLSession statically linked needs libcurl-dev to link and then
+/// `libcurl.so.4` and ~30 libraries under it at run time; async-http-client keeps the binary at glibc,
+/// libstdc++/libgcc_s and zlib, but adds NIO, NIOSSL and its own BoringSSL to the build (about 18 minutes
+/// from scratch for a debug build on the shared 2-core machine). `XMLParser` (FoundationXML) likewise brings in
+/// `libxml2.so.2` with ICU 72, zlib and liblzma. Only the tests use this module so far.
 public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
 }
