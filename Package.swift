@@ -54,12 +54,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // EC2: SigV4, credentials, the Query API client, host discovery and security-group rules (issue 15).
+        .target(name: "BootstrapEC2", dependencies: [
+            "BootstrapCore", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Test helpers shared by the test targets (not part of the product).
         .target(name: "BootstrapTestSupport", path: "Tests/BootstrapTestSupport"),
         .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
         .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTransport", "BootstrapTestSupport"]),
+        .testTarget(name: "BootstrapEC2Tests", dependencies: ["BootstrapEC2", "BootstrapTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
