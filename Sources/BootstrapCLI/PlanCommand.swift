@@ -90,11 +90,15 @@ struct PlanCommand: AsyncParsableCommand {
             report = RefreshReport(refreshed: result.refreshed, drift: result.drift,
                                    failures: result.failures.map { RefreshReport.Failure(host: $0.host, reason: $0.reason) })
         }
-        var changes = ChangeSet.diff(plan: plan, state: state, objects: objects)
-        if let report { changes.explain(report.drift) }
+        // The same plan apply makes and runs (the local kubeconfig counts: apply fetches it again when missing).
+        let kubeconfig = RunSupport.kubeconfigPath(for: plan)
+        let kubeconfigMissing = await !PlanInput.files.run { FileManager.default.fileExists(atPath: kubeconfig) }
+        let applyPlan = ApplyPlan.make(plan: plan, state: state, objects: objects, drift: report?.drift ?? [],
+                                       kubeconfigMissing: kubeconfigMissing)
+        let changes = applyPlan.changes
 
         if json {
-            print(PlanRenderer.json(PlanRenderer.document(changes, state: state, refresh: report)), terminator: "")
+            print(PlanRenderer.json(PlanRenderer.document(applyPlan, state: state, refresh: report)), terminator: "")
         } else {
             if let report { print(Self.refreshText(report, color: color), terminator: "") }
             print(PlanRenderer.text(changes, plan: plan, state: state, color: color), terminator: "")
@@ -107,12 +111,16 @@ struct PlanCommand: AsyncParsableCommand {
             throw Exit.failure
         }
         if let out {
-            let saved = SavedPlan(plan: plan, state: state, changes: changes)
+            let saved = SavedPlan(plan: plan, state: state, applyPlan: applyPlan)
             let data = Data(PlanRenderer.json(saved).utf8)
             try await PlanInput.files.run { try writePrivateFile(data, to: out) }
             if !json { print("\nSaved the plan to \(out); `bootstrap apply \(out)` will carry out exactly these changes.") }
         }
-        if !changes.blocking.isEmpty { throw Exit.failure }
+        if let why = applyPlan.refusal {
+            // The words apply refuses with.
+            printError("error: \(why)")
+            throw Exit.failure
+        }
         return !changes.changes.isEmpty
     }
 
@@ -128,12 +136,11 @@ struct PlanCommand: AsyncParsableCommand {
 
     /// `Refreshed N hosts.` and one line per drift, as apply prints them.
     static func refreshText(_ r: RefreshReport, color: Bool) -> String {
-        func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         let n = r.refreshed.count
         var out = "Refreshed \(n) host\(n == 1 ? "" : "s") over SSH"
         out += r.drift.isEmpty ? (n == 0 ? ".\n" : ": no drift.\n") : ":\n"
-        for d in r.drift { out += paint("  ~ \(d.host): drift: \(d.message)", "33") + "\n" }
-        for f in r.failures { out += paint("  ✗ \(f.host): not refreshed: \(f.reason)", "31") + "\n" }
+        for d in r.drift { out += Paint.yellow("  ~ \(d.host): drift: \(d.message)", color) + "\n" }
+        for f in r.failures { out += Paint.red("  ✗ \(f.host): not refreshed: \(f.reason)", color) + "\n" }
         return out + "\n"
     }
 }

@@ -148,7 +148,7 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         var set = ChangeSet(cluster: plan.name)
         set.diffCluster(plan, state)
         set.diffHosts(plan, state)
-        set.checkControlPlanes(plan, state)
+        set.blocking = Blockers.find(plan: plan, state: state)
         set.diffReleases(plan, state)
         set.diffObjects(objects, state)
         return set
@@ -156,29 +156,13 @@ public struct ChangeSet: Sendable, Hashable, Codable {
 
     mutating func diffCluster(_ plan: ClusterPlan, _ state: ClusterState?) {
         let pending = ClusterStepCatalogue.pending(in: plan, state: state).map(\.name.rawValue)
-        let k = plan.spec.kubernetes, net = plan.spec.network
+        let k = plan.spec.kubernetes
         guard let state, state.cluster.initializedOn != nil else {
             changes.append(Change(subject: .cluster, action: .create, name: plan.name, address: plan.apiEndpoint,
                                   version: k.version, steps: pending))
             return
         }
         let c = state.cluster
-        if let old = c.cni, old != net.cni.rawValue {
-            blocking.append(Blocker(path: "spec.network.cni",
-                                    reason: "CNI changed \(old) → \(net.cni.rawValue) on an initialised cluster; a CNI cannot be swapped in place (destroy and re-create the cluster)"))
-        }
-        if let old = c.podSubnet, old != net.podSubnet {
-            blocking.append(Blocker(path: "spec.network.podSubnet",
-                                    reason: "pod subnet changed \(old) → \(net.podSubnet) on an initialised cluster; running pods and node ranges cannot move (destroy and re-create the cluster)"))
-        }
-        if let old = c.serviceSubnet, old != net.serviceSubnet {
-            blocking.append(Blocker(path: "spec.network.serviceSubnet",
-                                    reason: "service subnet changed \(old) → \(net.serviceSubnet) on an initialised cluster; existing Service IPs and certificates depend on it"))
-        }
-        if let newEndpoint = k.controlPlaneEndpoint, let old = c.endpoint, old != newEndpoint {
-            blocking.append(Blocker(path: "spec.kubernetes.controlPlaneEndpoint",
-                                    reason: "control-plane endpoint changed \(old) → \(newEndpoint) on an initialised cluster; certificates and every kubeconfig name the old one"))
-        }
         var reasons: [String] = []
         var supported = true
         if let old = c.kubernetesVersion, old != k.version {
@@ -251,25 +235,6 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         for (name, rec) in recorded.sorted(by: { $0.key < $1.key }) where !planned.contains(name) {
             changes.append(Change(subject: .host, action: .delete, name: name, address: rec.address, role: rec.role,
                                   reasons: ["not in the plan any more"]))
-        }
-    }
-
-    /// On a live cluster: some recorded control plane must survive, and the host that ran `kubeadm init`
-    /// must stay first among the control planes (the catalogue gives `init` to the first one).
-    mutating func checkControlPlanes(_ plan: ClusterPlan, _ state: ClusterState?) {
-        guard let state, let initHost = state.cluster.initializedOn else { return }
-        let removed = Set(changes.filter { $0.subject == .host && ($0.action == .delete || $0.action == .replace) }
-            .map(\.name))
-        let recordedCPs = state.hosts.filter { $0.value.role == .controlPlane }.map(\.key)
-        if !recordedCPs.isEmpty, recordedCPs.allSatisfy({ removed.contains($0) }) {
-            blocking.append(Blocker(path: "spec.hosts",
-                                    reason: "every control plane of the live cluster (\(recordedCPs.sorted().joined(separator: ", "))) would be removed or replaced; use `bootstrap destroy` to tear the cluster down"))
-            return
-        }
-        if let first = plan.firstControlPlane, first.name != initHost, !removed.contains(initHost),
-           plan.spec.hosts.contains(where: { $0.name == initHost }) {
-            blocking.append(Blocker(path: "spec.hosts",
-                                    reason: "\(initHost) ran kubeadm init and must stay the first control plane listed (found \(first.name) first); move it back to the top"))
         }
     }
 
@@ -347,10 +312,11 @@ public struct ChangeSet: Sendable, Hashable, Codable {
     }
 }
 
-/// A plan saved by `bootstrap plan --out FILE`: the resolved plan, the changes, and the state it was made
-/// against, so `apply FILE` can refuse it once the state has moved on.
+/// A plan saved by `bootstrap plan --out FILE`: the resolved plan, the `ApplyPlan` (changes and actions),
+/// and the state it was made against, so `apply FILE` can refuse it once the state has moved on.
 public struct SavedPlan: Sendable, Hashable, Codable {
-    public static let currentFormatVersion = 1
+    /// 2: the actions were added (format 1 had only the changes).
+    public static let currentFormatVersion = 2
 
     public var formatVersion: Int
     public var toolVersion: String
@@ -359,15 +325,27 @@ public struct SavedPlan: Sendable, Hashable, Codable {
     public var stateSerial: Int?
     public var stateLineage: String?
     public var changes: ChangeSet
+    /// What `apply FILE` runs.
+    public var actions: [PlannedAction]
 
-    public init(plan: ClusterPlan, state: ClusterState?, changes: ChangeSet, toolVersion: String = ToolVersion.current) {
+    public init(plan: ClusterPlan, state: ClusterState?, changes: ChangeSet, actions: [PlannedAction] = [],
+                toolVersion: String = ToolVersion.current) {
         self.formatVersion = SavedPlan.currentFormatVersion
         self.toolVersion = toolVersion
         self.plan = plan
         self.stateSerial = state?.serial
         self.stateLineage = state?.lineage
         self.changes = changes
+        self.actions = actions
     }
+
+    public init(plan: ClusterPlan, state: ClusterState?, applyPlan: ApplyPlan, toolVersion: String = ToolVersion.current) {
+        self.init(plan: plan, state: state, changes: applyPlan.changes, actions: applyPlan.actions,
+                  toolVersion: toolVersion)
+    }
+
+    /// The saved changes and actions.
+    public var applyPlan: ApplyPlan { ApplyPlan(changes: changes, actions: actions) }
 
     /// Why this saved plan may no longer be applied to `state`, or nil when it is still current.
     public func staleness(against state: ClusterState?) -> String? {

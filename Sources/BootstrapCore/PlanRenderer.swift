@@ -91,12 +91,27 @@ public enum PlanRenderer {
         public var summary: ChangeSummary
         /// With `plan --refresh`: what the hosts showed (absent otherwise).
         public var refresh: RefreshReport?
+        /// What apply will run, in order, each with the actions it waits for (absent when not given).
+        public var actions: [Action]?
+
+        public struct Action: Sendable, Hashable, Codable {
+            /// `HOST/STEP`, `cluster/STEP`, `release/KEY`, `uninstall/KEY`, `cluster/manifests`, `remove/HOST`,
+            /// `cluster/ready`.
+            public var id: String
+            public var after: [String]
+        }
     }
 
-    public static func document(_ set: ChangeSet, state: ClusterState?, refresh: RefreshReport? = nil) -> Document {
+    public static func document(_ set: ChangeSet, state: ClusterState?, refresh: RefreshReport? = nil,
+                                actions: [PlannedAction]? = nil) -> Document {
         Document(formatVersion: Document.currentFormatVersion, cluster: set.cluster, stateSerial: state?.serial,
                  stateLineage: state?.lineage, changes: set.changes, blocking: set.blocking, summary: set.summary,
-                 refresh: refresh)
+                 refresh: refresh,
+                 actions: actions?.map { Document.Action(id: $0.id.description, after: $0.after.map(\.description)) })
+    }
+
+    public static func document(_ plan: ApplyPlan, state: ClusterState?, refresh: RefreshReport? = nil) -> Document {
+        document(plan.changes, state: state, refresh: refresh, actions: plan.actions)
     }
 
     /// Pretty JSON with sorted keys, ending with a newline.

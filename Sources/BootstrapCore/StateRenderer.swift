@@ -109,12 +109,15 @@ extension SavedPlan {
     public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
         case notASavedPlan(String)
         case newerFormat(Int)
+        case olderFormat(Int)
 
         public var description: String {
             switch self {
             case .notASavedPlan(let d): return "not a plan saved by `bootstrap plan --out` (\(d))"
             case .newerFormat(let v):
                 return "the saved plan has format \(v); this bootstrap reads up to \(SavedPlan.currentFormatVersion)"
+            case .olderFormat(let v):
+                return "the saved plan has format \(v), from an older bootstrap; run `bootstrap plan --out` again"
             }
         }
     }
@@ -126,6 +129,7 @@ extension SavedPlan {
             throw LoadError.notASavedPlan("no formatVersion")
         }
         if v > SavedPlan.currentFormatVersion { throw LoadError.newerFormat(v) }
+        if v < SavedPlan.currentFormatVersion { throw LoadError.olderFormat(v) }
         do {
             return try JSONDecoder().decode(SavedPlan.self, from: data)
         } catch {

@@ -136,7 +136,8 @@ import Testing
         #expect(c?.action == .update)
         #expect(c?.supported == false)
         #expect(c?.reasons.first == "Kubernetes 1.33.5 → 1.34.0: cluster upgrade (not supported by apply yet)")
-        #expect(set.blocking.isEmpty)
+        // Apply refuses it, so plan does too (it was shown, not blocked, before the plan became the contract).
+        #expect(set.blocking.map(\.path) == ["spec.kubernetes.version"])
     }
 
     @Test func networkChangesOnALiveClusterAreRefused() {
