@@ -43,10 +43,10 @@ let package = Package(
         .executableTarget(name: "bootstrap", dependencies: ["BootstrapCLI"]),
         // Test helpers shared by the test targets (not part of the product).
         .target(name: "BootstrapTestSupport", path: "Tests/BootstrapTestSupport"),
-        .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"],
-                    resources: [.copy("Golden")]),
+        .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
         .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH"]),
+        .testTarget(name: "BootstrapCLITests", dependencies: ["BootstrapCLI", "BootstrapCore"], resources: [.copy("Golden")]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

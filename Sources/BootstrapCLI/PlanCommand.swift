@@ -112,7 +112,7 @@ struct PlanCommand: AsyncParsableCommand {
         }
         if let out {
             let saved = SavedPlan(plan: plan, state: state, applyPlan: applyPlan)
-            let data = Data(PlanRenderer.json(saved).utf8)
+            let data = saved.encoded()
             try await PlanInput.files.run { try writePrivateFile(data, to: out) }
             if !json { print("\nSaved the plan to \(out); `bootstrap apply \(out)` will carry out exactly these changes.") }
         }

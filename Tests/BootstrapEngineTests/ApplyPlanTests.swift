@@ -26,7 +26,7 @@ extension ApplyEngineTests {
         next.spec.hosts.removeAll { $0.name == "worker-2" }
         next.spec.hosts[1].labels["zone"] = "a"
         let saved = SavedPlan(plan: next, state: s1, applyPlan: ApplyPlan.make(plan: next, state: s1))
-        let decoded = try SavedPlan.decode(Data(PlanRenderer.json(saved).utf8))
+        let decoded = try SavedPlan.decode(saved.encoded())
         #expect(decoded.actions == saved.actions)
         #expect(decoded.applyPlan.removals == ["worker-2"])
         #expect(decoded.applyPlan.steps(of: "worker-1") == [.nodeConfig])
@@ -84,5 +84,31 @@ extension ApplyEngineTests {
         // Every dependency is an action of the plan.
         let ids = Set(actions.map(\.id))
         #expect(actions.allSatisfy { $0.after.allSatisfy(ids.contains) })
+    }
+}
+
+extension ApplyEngineTests {
+    @Test func aReplacedHostIsResetThenBuiltAgainInOneRun() async throws {
+        let plan = Self.plan(workers: 1)
+        let rig = Rig(plan: plan)
+        let (_, s1) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        var moved = plan
+        moved.spec.hosts[1].address = "10.0.1.99"
+        let applyPlan = ApplyPlan.make(plan: moved, state: s1)
+        #expect(applyPlan.removals == ["worker-1"])
+        #expect(applyPlan.steps(of: "worker-1") == StepCatalogue.steps(for: moved.spec.hosts[1], in: moved).map(\.name))
+        let skip = rig.log.all.count
+        let (report, s2) = try await rig.apply(moved, state: s1)
+        #expect(report.succeeded, "\(report.failures)")
+        #expect(rig.hosts["worker-1"]!.commands.contains { $0.contains("kubeadm reset -f") })
+        // The new machine went through every step, the join included, after the old one was reset.
+        let started = rig.log.all.dropFirst(skip).compactMap { e -> String? in
+            if case .stepStarted("worker-1", let s) = e { return s }
+            return nil
+        }
+        #expect(started == ["remove"] + StepCatalogue.steps(for: moved.spec.hosts[1], in: moved).map(\.name.rawValue))
+        #expect(s2.hosts["worker-1"]?.address == "10.0.1.99")
+        #expect(s2.hosts["worker-1"]?.steps.count == StepCatalogue.steps(for: moved.spec.hosts[1], in: moved).count)
+        #expect(ApplyPlan.make(plan: moved, state: s2).actions.map(\.id) == [.waitReady])
     }
 }

@@ -5,8 +5,11 @@ import Foundation
 extension ApplyEngine {
     /// The kubeadm procedure for removing a node: drain it (through the first control plane), reset the host,
     /// then delete the Node (deleted before the reset, its still-running kubelet would register it again), and
-    /// forget it.
-    func removeHost(_ name: String, runner: HostRunner?, cluster: ClusterSession) async throws {
+    /// forget it; a replaced host's record starts again as `replacement` (the new machine), so that the steps
+    /// the plan runs on it next are recorded.
+    func removeHost(_ name: String, runner: HostRunner?, replacement: HostRecord?, cluster: ClusterSession)
+        async throws
+    {
         try await stepEvents.run(host: name, step: "remove") {
             let cp = try? await cluster.controlPlaneRunner()
             let api = cp.flatMap { $0.name != name ? $0 : nil }
@@ -19,7 +22,7 @@ extension ApplyEngine {
             try await runner.run(NodeRecipes.reset(family, purge: false, limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
             if let api { try await api.run(NodeRecipes.deleteNode(name)) }
-            try await runState.update { $0.hosts[name] = nil }
+            try await runState.update { $0.hosts[name] = replacement }
             return true
         }
     }

@@ -12,7 +12,12 @@ extension ApplyEngine {
         switch action.id {
         case .removal(let name):
             let runner = oldRunners[name]
-            return { [self] in try await self.removeHost(name, runner: runner, cluster: cluster) }
+            let replacement = plan.spec.hosts.first { $0.name == name }.map { h in
+                HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, facts: facts[name])
+            }
+            return { [self] in
+                try await self.removeHost(name, runner: runner, replacement: replacement, cluster: cluster)
+            }
         case .hostStep(let name, let step):
             guard let host = plan.spec.hosts.first(where: { $0.name == name }), let runner = runners[name],
                   let family = facts[name].flatMap({ OSFamily(osID: $0.osID) }) else {
