@@ -144,10 +144,12 @@ public struct ChangeSet: Sendable, Hashable, Codable {
 
     /// Computes the changes. `objects` are the Kubernetes objects bootstrap applies for the plan
     /// (`Manifests.desired`: generated ones and the manifest files'); the engine records the same hashes.
-    public static func diff(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = []) -> ChangeSet {
+    /// `pending`: each plan host's pending steps (`Planner.pendingSteps`) when the caller has them already.
+    public static func diff(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = [],
+                            pending: [String: [PlannedStep]]? = nil) -> ChangeSet {
         var set = ChangeSet(cluster: plan.name)
         set.diffCluster(plan, state)
-        set.diffHosts(plan, state)
+        set.diffHosts(plan, state, pending: pending ?? Planner.pendingSteps(plan: plan, state: state))
         set.blocking = Blockers.find(plan: plan, state: state)
         set.diffReleases(plan, state)
         set.diffObjects(objects, state)
@@ -180,12 +182,12 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         }
     }
 
-    mutating func diffHosts(_ plan: ClusterPlan, _ state: ClusterState?) {
+    mutating func diffHosts(_ plan: ClusterPlan, _ state: ClusterState?, pending allPending: [String: [PlannedStep]]) {
         let recorded = state?.hosts ?? [:]
         for host in plan.spec.hosts {
             let port = plan.ssh(for: host).port
             guard let rec = recorded[host.name] else {
-                let steps = StepCatalogue.pending(for: host, in: plan, record: nil).map(\.name.rawValue)
+                let steps = (allPending[host.name] ?? []).map(\.name.rawValue)
                 changes.append(Change(subject: .host, action: .create, name: host.name, address: host.address,
                                       role: host.role, steps: steps))
                 continue
@@ -198,12 +200,12 @@ public struct ChangeSet: Sendable, Hashable, Codable {
                 forcing.append("role changed \(rec.role.rawValue) → \(host.role.rawValue) forces replacement")
             }
             if !forcing.isEmpty {
-                let steps = StepCatalogue.pending(for: host, in: plan, record: nil).map(\.name.rawValue)
+                let steps = (allPending[host.name] ?? []).map(\.name.rawValue)
                 changes.append(Change(subject: .host, action: .replace, name: host.name, address: host.address,
                                       role: host.role, steps: steps, reasons: forcing))
                 continue
             }
-            let pending = StepCatalogue.pending(for: host, in: plan, record: rec)
+            let pending = allPending[host.name] ?? []
             var reasons: [String] = []
             var paths: [String] = []
             if rec.port != port { reasons.append("SSH port changed \(rec.port) → \(port)") }

@@ -106,12 +106,14 @@ public struct ApplyPlan: Sendable, Hashable, Codable {
     public static func make(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = [],
                             drift: [HostDrift] = [], kubeconfigMissing: Bool = false) -> ApplyPlan
     {
-        var changes = ChangeSet.diff(plan: plan, state: state, objects: objects)
+        let pending = Planner.pendingSteps(plan: plan, state: state)
+        var changes = ChangeSet.diff(plan: plan, state: state, objects: objects, pending: pending)
         changes.explain(drift)
         let refetch = kubeconfigMissing && state?.cluster.initializedOn != nil
         if refetch { changes.kubeconfigMissing(plan: plan, state: state) }
         return ApplyPlan(changes: changes,
-                         actions: Planner.actions(plan: plan, state: state, objects: objects, refetchKubeconfig: refetch))
+                         actions: Planner.actions(plan: plan, state: state, objects: objects, pending: pending,
+                                                  refetchKubeconfig: refetch))
     }
 }
 
@@ -122,8 +124,9 @@ public enum Planner {
     public static func removals(plan: ClusterPlan, state: ClusterState?) -> [String] {
         guard let state else { return [] }
         var out: [String] = []
+        let planned = Dictionary(plan.spec.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (name, rec) in state.hosts {
-            if let h = plan.spec.hosts.first(where: { $0.name == name }) {
+            if let h = planned[name] {
                 if h.address != rec.address || h.role != rec.role { out.append(name) }
             } else {
                 out.append(name)
@@ -137,10 +140,23 @@ public enum Planner {
         names.sorted { (role($0) == .worker ? 0 : 1, $0) < (role($1) == .worker ? 0 : 1, $1) }
     }
 
+    /// Each plan host's pending steps (`StepCatalogue.pending`): all of them for a new host or one being
+    /// replaced (its record goes with the old machine).
+    public static func pendingSteps(plan: ClusterPlan, state: ClusterState?) -> [String: [PlannedStep]] {
+        let removed = Set(removals(plan: plan, state: state))
+        var out: [String: [PlannedStep]] = [:]
+        for host in plan.spec.hosts {
+            let record = removed.contains(host.name) ? nil : state?.hosts[host.name]
+            out[host.name] = StepCatalogue.pending(for: host, in: plan, record: record)
+        }
+        return out
+    }
+
     /// The steps `host` will run: the catalogue's pending ones (all of them for a new or replaced host), and
     /// node-config when the recorded labels or taints differ from the plan's although its hash says done.
-    public static func hostSteps(for host: ClusterPlan.Host, in plan: ClusterPlan, record: HostRecord?) -> [PlannedStep] {
-        var steps = StepCatalogue.pending(for: host, in: plan, record: record)
+    public static func hostSteps(for host: ClusterPlan.Host, in plan: ClusterPlan, record: HostRecord?,
+                                 pending: [PlannedStep]? = nil) -> [PlannedStep] {
+        var steps = pending ?? StepCatalogue.pending(for: host, in: plan, record: record)
         if let record, record.labels != host.labels || record.taints != host.taints,
            !steps.contains(where: { $0.name == .nodeConfig }),
            let nodeConfig = StepCatalogue.steps(for: host, in: plan).first(where: { $0.name == .nodeConfig })
@@ -150,21 +166,23 @@ public enum Planner {
         return steps
     }
 
-    static func actions(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject], refetchKubeconfig: Bool)
+    static func actions(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject],
+                         pending: [String: [PlannedStep]], refetchKubeconfig: Bool)
         -> [PlannedAction]
     {
         var actions: [PlannedAction] = []
-        let removals = removals(plan: plan, state: state)
-        for name in removals { actions.append(PlannedAction(id: .removal(host: name))) }
+        let removalOrder = removals(plan: plan, state: state)
+        let removed = Set(removalOrder)
+        for name in removalOrder { actions.append(PlannedAction(id: .removal(host: name))) }
 
         // Host steps, with the dependencies the catalogue gives each step.
         let initID = plan.firstControlPlane.map { ActionID.hostStep(host: $0.name, step: .initControlPlane) }
         var previousCPJoin: ActionID?
         var hostStepIDs: [ActionID] = []
         for host in plan.spec.hosts {
-            let record = removals.contains(host.name) ? nil : state?.hosts[host.name]
-            var previous: ActionID? = removals.contains(host.name) ? .removal(host: host.name) : nil
-            for step in hostSteps(for: host, in: plan, record: record) {
+            let record = removed.contains(host.name) ? nil : state?.hosts[host.name]
+            var previous: ActionID? = removed.contains(host.name) ? .removal(host: host.name) : nil
+            for step in hostSteps(for: host, in: plan, record: record, pending: pending[host.name]) {
                 let id = ActionID.hostStep(host: host.name, step: step.name)
                 var after = previous.map { [$0] } ?? []
                 for dependency in StepCatalogue.waitsFor(step.name) {
