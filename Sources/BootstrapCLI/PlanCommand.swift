@@ -24,8 +24,11 @@ struct PlanCommand: AsyncParsableCommand {
             locked either). A host that cannot be reached is reported and the command exits 1. Refresh is off \
             by default: plan then works offline, before the hosts exist; apply always refreshes first.
 
-            Changes a live cluster cannot take (a new pod subnet, service subnet or CNI) are shown as errors \
-            and the command exits 1.
+            The plan is what apply runs: --out saves its changes and its actions, and --json lists the actions. \
+            Changes apply refuses are refused here too, shown as errors with apply's reason, exit 1: a new pod \
+            subnet, service subnet, CNI, control-plane endpoint or Kubernetes version on a live cluster; removing \
+            or replacing every control plane or the one that ran kubeadm init, or enough of them to lose etcd \
+            quorum; that host no longer listed first.
 
             Examples:
               bootstrap plan -f Plans/lab.yaml
@@ -43,7 +46,7 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit 0 when there are no changes, 2 when there are, 1 on any error (an invalid plan too).")
     var detailedExitcode = false
 
-    @Option(name: .long, help: ArgumentHelp("Save the plan (with the state's serial and lineage) for `apply FILE`.",
+    @Option(name: .long, help: ArgumentHelp("Save the plan (its changes and actions, with the state's serial and lineage) for `apply FILE`.",
                                             valueName: "FILE"), completion: .file())
     var out: String?
 
