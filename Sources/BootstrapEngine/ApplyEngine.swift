@@ -134,39 +134,14 @@ public final class ApplyEngine: Sendable {
         // Record hosts and facts.
         try await recordHosts(hosts)
 
-        // 4. The actions of the plan.
-        events(.phase("apply"))
-        let state = await runState.state
-        let firstName = state.cluster.initializedOn ?? plan.firstControlPlane?.name
-        let cluster = ClusterSession(plan: plan, runState: runState, redactor: redactor,
-                                     firstControlPlane: firstName.flatMap { runners[$0] })
-        var jobs: [Job<ActionID>] = []
-        for action in applyPlan.actions {
-            let work = try work(for: action, state: state, facts: facts, runners: runners, oldRunners: oldRunners,
-                                cluster: cluster)
-            jobs.append(Job(id: action.id, dependencies: action.after,
-                            subject: action.id.host ?? { if case .removal(let h) = action.id { return h }; return nil }(),
-                            work: work))
-        }
-        let outcomes = await Scheduler.run(jobs, parallelism: options.parallelism, cancellation: options.cancellation)
-
-        // 5. The summary.
-        var failures: [String] = []
-        for job in jobs {
-            switch outcomes[job.id] {
-            case .failed(let e)?: failures.append("\(job.id): \(e)")
-            case .skipped(let why)? where why != "cancelled":
-                let host: String
-                switch job.id {
-                case .hostStep(let h, _), .removal(let h): host = h
-                default: host = firstName ?? plan.name
-                }
-                events(.stepSkipped(host: host, step: job.id.stepLabel, reason: why))
-            default: break
-            }
-        }
+        // 4. The plan's actions, as a step graph; then the summary.
+        let outcomes = try await stepsPhase(applyPlan, facts: facts, runners: runners, oldRunners: oldRunners)
         let summaries = summarize(applyPlan, outcomes: outcomes, elapsed: clock.now - started)
-        let changed = jobs.contains { $0.id != .waitReady && outcomes[$0.id] == .succeeded }
+        let failures = applyPlan.actions.compactMap { a -> String? in
+            if case .failed(let e)? = outcomes[a.id] { return "\(a.id): \(e)" }
+            return nil
+        }
+        let changed = applyPlan.actions.contains { $0.id != .waitReady && outcomes[$0.id] == .succeeded }
         return RunReport(hosts: summaries, failures: failures, cancelled: options.cancellation.isCancelled,
                          changed: changed)
     }

@@ -3,6 +3,35 @@ import Foundation
 
 /// The steps phase: the plan's actions as jobs of the step graph, host and cluster steps.
 extension ApplyEngine {
+    /// Runs the plan's actions as one step graph (`Scheduler`): each after the actions it waits for, at most
+    /// `parallelism` at once; a failure skips what depends on it, and each skip is reported.
+    func stepsPhase(_ applyPlan: ApplyPlan, facts: [String: HostFacts], runners: [String: HostRunner],
+                    oldRunners: [String: HostRunner]) async throws -> [ActionID: JobOutcome]
+    {
+        events(.phase("apply"))
+        let state = await runState.state
+        let firstName = state.cluster.initializedOn ?? plan.firstControlPlane?.name
+        let cluster = ClusterSession(plan: plan, runState: runState, redactor: redactor,
+                                     firstControlPlane: firstName.flatMap { runners[$0] })
+        var jobs: [Job<ActionID>] = []
+        for action in applyPlan.actions {
+            let work = try work(for: action, state: state, facts: facts, runners: runners, oldRunners: oldRunners,
+                                cluster: cluster)
+            let subject: String? = switch action.id {
+            case .hostStep(let h, _), .removal(let h): h
+            default: nil
+            }
+            jobs.append(Job(id: action.id, dependencies: action.after, subject: subject, work: work))
+        }
+        let outcomes = await Scheduler.run(jobs, parallelism: options.parallelism, cancellation: options.cancellation)
+        for job in jobs {
+            guard case .skipped(let why)? = outcomes[job.id], why != "cancelled" else { continue }
+            // Cluster-wide work is told on the first control plane, where it runs.
+            events(.stepSkipped(host: job.subject ?? firstName ?? plan.name, step: job.id.stepLabel, reason: why))
+        }
+        return outcomes
+    }
+
     /// What running `action` means. A plan host without facts or with an unknown OS never gets here
     /// (preflight refuses it).
     func work(for action: PlannedAction, state: ClusterState, facts: [String: HostFacts],
