@@ -12,8 +12,8 @@ struct ApplyCommand: AsyncParsableCommand {
             Connects to every host over SSH (one session per host for the whole run), gathers facts and shows \
             drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then shows \
             the plan as the hosts are now (the steps drift undoes included) and asks before anything changes \
-            (without a terminal, --auto-approve is required; a saved plan is not asked about unless the refresh \
-            found more to do). Then it runs the steps the plan needs: prepare, containerd, kubernetes-repo, kubernetes-packages, init on the \
+            (without a terminal, --auto-approve is required; a saved plan runs exactly its saved actions and is not \
+            asked about unless the refresh found more to do). Then it runs the plan's actions, and nothing else: prepare, containerd, kubernetes-repo, kubernetes-packages, init on the \
             first control plane, join-control-plane one at a time, join-worker in parallel, node-config; \
             Helm on the first control plane and the CNI release; it fetches the admin kubeconfig to \
             NAME.kubeconfig beside the plan (0600) and waits until every node is Ready. Then the add-on \
@@ -66,9 +66,9 @@ struct ApplyCommand: AsyncParsableCommand {
                 throw Exit.badInput
             }
             do {
-                saved = try JSONDecoder.iso.decode(SavedPlan.self, from: data)
+                saved = try SavedPlan.decode(data)
             } catch {
-                printError("error: \(savedPlan) is not a plan saved by `bootstrap plan --out` (\(error))")
+                printError("error: \(savedPlan): \(error)")
                 throw Exit.badInput
             }
             plan = saved!.plan
@@ -86,10 +86,12 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let objects = try await PlanInput.objects(plan)
         let color = useColor(noColor: run.noColor)
-        // Changes no refresh can make acceptable (a new pod subnet, …) stop the run before any host is contacted.
-        let offline = ChangeSet.diff(plan: plan, state: existing, objects: objects)
-        if !offline.blocking.isEmpty {
-            if !run.json { print(PlanRenderer.text(offline, plan: plan, state: existing, color: color), terminator: "") }
+        // Changes no refresh can make acceptable (a new pod subnet, …) stop the run before any host is
+        // contacted, shown as `plan` shows them (the engine refuses them with the same reasons).
+        let offline = ApplyPlan.make(plan: plan, state: existing, objects: objects)
+        if !offline.blockers.isEmpty {
+            if !run.json { print(PlanRenderer.text(offline.changes, plan: plan, state: existing, color: color), terminator: "") }
+            printError("error: \(offline.refusal ?? "")")
             throw Exit.failure
         }
 
@@ -103,11 +105,10 @@ struct ApplyCommand: AsyncParsableCommand {
         // What will run is known only after the refresh (drift adds steps): shown and asked for then.
         let json = run.json
         let autoApprove = run.autoApprove
-        let savedChanges = saved?.changes.changes
+        let savedPlan = saved?.applyPlan
         let approve: @Sendable (Refreshed) async throws -> Void = { refreshed in
             await printer.flush()  // the refresh's lines first
-            var changes = ChangeSet.diff(plan: plan, state: refreshed.state, objects: objects)
-            changes.explain(refreshed.drift)
+            let changes = refreshed.plan.changes
             if !json {
                 print("")
                 print(PlanRenderer.text(changes, plan: plan, state: refreshed.state, color: color), terminator: "")
@@ -115,9 +116,10 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             if !changes.blocking.isEmpty { throw Exit.failure }
             if changes.changes.isEmpty { return }
-            if let savedChanges {
-                // A saved plan was approved as it was shown; anything the refresh added was not.
-                if savedChanges == changes.changes { return }
+            if let savedPlan {
+                // A saved plan was approved as it was shown: run without asking when the refreshed plan has
+                // exactly its changes and actions. Anything the refresh added was not approved: ask.
+                if savedPlan.changes.changes == changes.changes && savedPlan.actions == refreshed.plan.actions { return }
                 try await Approval.confirm("The hosts have changed since the plan was saved (above: what will run now). "
                                            + "Do you want to apply these changes to cluster \(plan.name)?",
                                            autoApprove: autoApprove)
@@ -139,7 +141,7 @@ struct ApplyCommand: AsyncParsableCommand {
         do {
             report = try await engine.run()
         } catch let e as EngineError {
-            printer.handle(.message((color ? "\u{1B}[31m" : "") + "error: \(e)" + (color ? "\u{1B}[0m" : "")))
+            printer.handle(.message(Paint.red("error: \(e)", color)))
             await printer.flush()
             throw Exit.failure
         } catch let e as StateError {
@@ -158,13 +160,5 @@ struct ApplyCommand: AsyncParsableCommand {
         if await printer.failed { throw Exit.failure }
         let code = RunSupport.exitCode(for: report)
         if code != .success { throw code }
-    }
-}
-
-extension JSONDecoder {
-    static var iso: JSONDecoder {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
-        return d
     }
 }

@@ -44,9 +44,9 @@ struct DestroyCommand: AsyncParsableCommand {
         }
         if !run.json {
             print("bootstrap will destroy cluster \(plan.name):")
-            for (name, h) in existing.hosts.sorted(by: { ($0.value.role == .worker ? 0 : 1, $0.key) < ($1.value.role == .worker ? 0 : 1, $1.key) }) {
-                let line = "  - \(name) (\(h.address), \(h.role.rawValue)): drain, delete node, kubeadm reset\(purge ? ", purge packages" : "")"
-                print(color ? "\u{1B}[31m\(line)\u{1B}[0m" : line)
+            for name in Planner.workersFirst(Array(existing.hosts.keys), role: { existing.hosts[$0]?.role ?? .worker }) {
+                guard let h = existing.hosts[name] else { continue }
+                print(Paint.red("  - \(name) (\(h.address), \(h.role.rawValue)): drain, delete node, kubeadm reset\(purge ? ", purge packages" : "")", color))
             }
             print("\nPlan: 0 to add, 0 to change, \(existing.hosts.count) to destroy.")
         }

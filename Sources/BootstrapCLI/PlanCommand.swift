@@ -24,8 +24,11 @@ struct PlanCommand: AsyncParsableCommand {
             locked either). A host that cannot be reached is reported and the command exits 1. Refresh is off \
             by default: plan then works offline, before the hosts exist; apply always refreshes first.
 
-            Changes a live cluster cannot take (a new pod subnet, service subnet or CNI) are shown as errors \
-            and the command exits 1.
+            The plan is what apply runs: --out saves its changes and its actions, and --json lists the actions. \
+            Changes apply refuses are refused here too, shown as errors with apply's reason, exit 1: a new pod \
+            subnet, service subnet, CNI, control-plane endpoint or Kubernetes version on a live cluster; removing \
+            or replacing every control plane or the one that ran kubeadm init, or enough of them to lose etcd \
+            quorum; that host no longer listed first.
 
             Examples:
               bootstrap plan -f Plans/lab.yaml
@@ -43,7 +46,7 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit 0 when there are no changes, 2 when there are, 1 on any error (an invalid plan too).")
     var detailedExitcode = false
 
-    @Option(name: .long, help: ArgumentHelp("Save the plan (with the state's serial and lineage) for `apply FILE`.",
+    @Option(name: .long, help: ArgumentHelp("Save the plan (its changes and actions, with the state's serial and lineage) for `apply FILE`.",
                                             valueName: "FILE"), completion: .file())
     var out: String?
 
@@ -90,11 +93,15 @@ struct PlanCommand: AsyncParsableCommand {
             report = RefreshReport(refreshed: result.refreshed, drift: result.drift,
                                    failures: result.failures.map { RefreshReport.Failure(host: $0.host, reason: $0.reason) })
         }
-        var changes = ChangeSet.diff(plan: plan, state: state, objects: objects)
-        if let report { changes.explain(report.drift) }
+        // The same plan apply makes and runs (the local kubeconfig counts: apply fetches it again when missing).
+        let kubeconfig = RunSupport.kubeconfigPath(for: plan)
+        let kubeconfigMissing = await !PlanInput.files.run { FileManager.default.fileExists(atPath: kubeconfig) }
+        let applyPlan = ApplyPlan.make(plan: plan, state: state, objects: objects, drift: report?.drift ?? [],
+                                       kubeconfigMissing: kubeconfigMissing)
+        let changes = applyPlan.changes
 
         if json {
-            print(PlanRenderer.json(PlanRenderer.document(changes, state: state, refresh: report)), terminator: "")
+            print(PlanRenderer.json(PlanRenderer.document(applyPlan, state: state, refresh: report)), terminator: "")
         } else {
             if let report { print(Self.refreshText(report, color: color), terminator: "") }
             print(PlanRenderer.text(changes, plan: plan, state: state, color: color), terminator: "")
@@ -107,12 +114,15 @@ struct PlanCommand: AsyncParsableCommand {
             throw Exit.failure
         }
         if let out {
-            let saved = SavedPlan(plan: plan, state: state, changes: changes)
-            let data = Data(PlanRenderer.json(saved).utf8)
-            try await PlanInput.writePrivateFile(data, to: out)
+            let saved = SavedPlan(plan: plan, state: state, applyPlan: applyPlan)
+            try await PlanInput.writePrivateFile(saved.encoded(), to: out)
             if !json { print("\nSaved the plan to \(out); `bootstrap apply \(out)` will carry out exactly these changes.") }
         }
-        if !changes.blocking.isEmpty { throw Exit.failure }
+        if let why = applyPlan.refusal {
+            // The words apply refuses with.
+            printError("error: \(why)")
+            throw Exit.failure
+        }
         return !changes.changes.isEmpty
     }
 
@@ -128,12 +138,11 @@ struct PlanCommand: AsyncParsableCommand {
 
     /// `Refreshed N hosts.` and one line per drift, as apply prints them.
     static func refreshText(_ r: RefreshReport, color: Bool) -> String {
-        func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         let n = r.refreshed.count
         var out = "Refreshed \(n) host\(n == 1 ? "" : "s") over SSH"
         out += r.drift.isEmpty ? (n == 0 ? ".\n" : ": no drift.\n") : ":\n"
-        for d in r.drift { out += paint("  ~ \(d.host): drift: \(d.message)", "33") + "\n" }
-        for f in r.failures { out += paint("  ✗ \(f.host): not refreshed: \(f.reason)", "31") + "\n" }
+        for d in r.drift { out += Paint.yellow("  ~ \(d.host): drift: \(d.message)", color) + "\n" }
+        for f in r.failures { out += Paint.red("  ✗ \(f.host): not refreshed: \(f.reason)", color) + "\n" }
         return out + "\n"
     }
 }

@@ -144,11 +144,13 @@ public struct ChangeSet: Sendable, Hashable, Codable {
 
     /// Computes the changes. `objects` are the Kubernetes objects bootstrap applies for the plan
     /// (`Manifests.desired`: generated ones and the manifest files'); the engine records the same hashes.
-    public static func diff(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = []) -> ChangeSet {
+    /// `pending`: each plan host's pending steps (`Planner.pendingSteps`) when the caller has them already.
+    public static func diff(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = [],
+                            pending: [String: [PlannedStep]]? = nil) -> ChangeSet {
         var set = ChangeSet(cluster: plan.name)
         set.diffCluster(plan, state)
-        set.diffHosts(plan, state)
-        set.checkControlPlanes(plan, state)
+        set.diffHosts(plan, state, pending: pending ?? Planner.pendingSteps(plan: plan, state: state))
+        set.blocking = Blockers.find(plan: plan, state: state)
         set.diffReleases(plan, state)
         set.diffObjects(objects, state)
         return set
@@ -156,29 +158,13 @@ public struct ChangeSet: Sendable, Hashable, Codable {
 
     mutating func diffCluster(_ plan: ClusterPlan, _ state: ClusterState?) {
         let pending = ClusterStepCatalogue.pending(in: plan, state: state).map(\.name.rawValue)
-        let k = plan.spec.kubernetes, net = plan.spec.network
+        let k = plan.spec.kubernetes
         guard let state, state.cluster.initializedOn != nil else {
             changes.append(Change(subject: .cluster, action: .create, name: plan.name, address: plan.apiEndpoint,
                                   version: k.version, steps: pending))
             return
         }
         let c = state.cluster
-        if let old = c.cni, old != net.cni.rawValue {
-            blocking.append(Blocker(path: "spec.network.cni",
-                                    reason: "CNI changed \(old) → \(net.cni.rawValue) on an initialised cluster; a CNI cannot be swapped in place (destroy and re-create the cluster)"))
-        }
-        if let old = c.podSubnet, old != net.podSubnet {
-            blocking.append(Blocker(path: "spec.network.podSubnet",
-                                    reason: "pod subnet changed \(old) → \(net.podSubnet) on an initialised cluster; running pods and node ranges cannot move (destroy and re-create the cluster)"))
-        }
-        if let old = c.serviceSubnet, old != net.serviceSubnet {
-            blocking.append(Blocker(path: "spec.network.serviceSubnet",
-                                    reason: "service subnet changed \(old) → \(net.serviceSubnet) on an initialised cluster; existing Service IPs and certificates depend on it"))
-        }
-        if let newEndpoint = k.controlPlaneEndpoint, let old = c.endpoint, old != newEndpoint {
-            blocking.append(Blocker(path: "spec.kubernetes.controlPlaneEndpoint",
-                                    reason: "control-plane endpoint changed \(old) → \(newEndpoint) on an initialised cluster; certificates and every kubeconfig name the old one"))
-        }
         var reasons: [String] = []
         var supported = true
         if let old = c.kubernetesVersion, old != k.version {
@@ -196,12 +182,12 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         }
     }
 
-    mutating func diffHosts(_ plan: ClusterPlan, _ state: ClusterState?) {
+    mutating func diffHosts(_ plan: ClusterPlan, _ state: ClusterState?, pending allPending: [String: [PlannedStep]]) {
         let recorded = state?.hosts ?? [:]
         for host in plan.spec.hosts {
             let port = plan.ssh(for: host).port
             guard let rec = recorded[host.name] else {
-                let steps = StepCatalogue.pending(for: host, in: plan, record: nil).map(\.name.rawValue)
+                let steps = (allPending[host.name] ?? []).map(\.name.rawValue)
                 changes.append(Change(subject: .host, action: .create, name: host.name, address: host.address,
                                       role: host.role, steps: steps))
                 continue
@@ -214,12 +200,12 @@ public struct ChangeSet: Sendable, Hashable, Codable {
                 forcing.append("role changed \(rec.role.rawValue) → \(host.role.rawValue) forces replacement")
             }
             if !forcing.isEmpty {
-                let steps = StepCatalogue.pending(for: host, in: plan, record: nil).map(\.name.rawValue)
+                let steps = (allPending[host.name] ?? []).map(\.name.rawValue)
                 changes.append(Change(subject: .host, action: .replace, name: host.name, address: host.address,
                                       role: host.role, steps: steps, reasons: forcing))
                 continue
             }
-            let pending = StepCatalogue.pending(for: host, in: plan, record: rec)
+            let pending = allPending[host.name] ?? []
             var reasons: [String] = []
             var paths: [String] = []
             if rec.port != port { reasons.append("SSH port changed \(rec.port) → \(port)") }
@@ -251,25 +237,6 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         for (name, rec) in recorded.sorted(by: { $0.key < $1.key }) where !planned.contains(name) {
             changes.append(Change(subject: .host, action: .delete, name: name, address: rec.address, role: rec.role,
                                   reasons: ["not in the plan any more"]))
-        }
-    }
-
-    /// On a live cluster: some recorded control plane must survive, and the host that ran `kubeadm init`
-    /// must stay first among the control planes (the catalogue gives `init` to the first one).
-    mutating func checkControlPlanes(_ plan: ClusterPlan, _ state: ClusterState?) {
-        guard let state, let initHost = state.cluster.initializedOn else { return }
-        let removed = Set(changes.filter { $0.subject == .host && ($0.action == .delete || $0.action == .replace) }
-            .map(\.name))
-        let recordedCPs = state.hosts.filter { $0.value.role == .controlPlane }.map(\.key)
-        if !recordedCPs.isEmpty, recordedCPs.allSatisfy({ removed.contains($0) }) {
-            blocking.append(Blocker(path: "spec.hosts",
-                                    reason: "every control plane of the live cluster (\(recordedCPs.sorted().joined(separator: ", "))) would be removed or replaced; use `bootstrap destroy` to tear the cluster down"))
-            return
-        }
-        if let first = plan.firstControlPlane, first.name != initHost, !removed.contains(initHost),
-           plan.spec.hosts.contains(where: { $0.name == initHost }) {
-            blocking.append(Blocker(path: "spec.hosts",
-                                    reason: "\(initHost) ran kubeadm init and must stay the first control plane listed (found \(first.name) first); move it back to the top"))
         }
     }
 
@@ -343,55 +310,6 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         for (key, rec) in recorded.sorted(by: { $0.key < $1.key }) where !seen.contains(key) {
             changes.append(Change(subject: .manifest, action: .delete, name: key, steps: ["prune"],
                                   reasons: ["no longer in \(rec.file)"]))
-        }
-    }
-}
-
-/// A plan saved by `bootstrap plan --out FILE`: the resolved plan, the changes, and the state it was made
-/// against, so `apply FILE` can refuse it once the state has moved on.
-public struct SavedPlan: Sendable, Hashable, Codable {
-    public static let currentFormatVersion = 1
-
-    public var formatVersion: Int
-    public var toolVersion: String
-    public var plan: ClusterPlan
-    /// Serial and lineage of the state the plan was made against; nil when there was no state yet.
-    public var stateSerial: Int?
-    public var stateLineage: String?
-    public var changes: ChangeSet
-
-    public init(plan: ClusterPlan, state: ClusterState?, changes: ChangeSet, toolVersion: String = ToolVersion.current) {
-        self.formatVersion = SavedPlan.currentFormatVersion
-        self.toolVersion = toolVersion
-        self.plan = plan
-        self.stateSerial = state?.serial
-        self.stateLineage = state?.lineage
-        self.changes = changes
-    }
-
-    /// Why this saved plan may no longer be applied to `state`, or nil when it is still current.
-    public func staleness(against state: ClusterState?) -> String? {
-        if formatVersion > SavedPlan.currentFormatVersion {
-            return "the saved plan has format \(formatVersion); this bootstrap reads up to \(SavedPlan.currentFormatVersion)"
-        }
-        switch (stateLineage, state) {
-        case (nil, nil):
-            return nil
-        case (nil, let s?):
-            return "the plan was made when no state existed, but the state now exists (serial \(s.serial)); run `bootstrap plan` again"
-        case (_?, nil):
-            return "the plan was made against state serial \(stateSerial ?? 0), but there is no state file now; run `bootstrap plan` again"
-        case (let lineage?, let s?):
-            if lineage != s.lineage {
-                return "the plan was made against another state (lineage \(lineage), the state is \(s.lineage))"
-            }
-            if let serial = stateSerial, serial != s.serial {
-                return "the state changed since the plan was made (serial \(serial) → \(s.serial)); run `bootstrap plan` again"
-            }
-            if s.cluster.name != plan.name {
-                return "the plan is for cluster \"\(plan.name)\", the state for \"\(s.cluster.name)\""
-            }
-            return nil
         }
     }
 }

@@ -38,7 +38,24 @@ public struct PlannedStep: Sendable, Hashable {
     }
 }
 
+/// What a host step waits for besides the host's previous step.
+public enum StepDependency: Sendable, Hashable {
+    /// `kubeadm init` on the first control plane (the cluster must exist).
+    case initOfFirstControlPlane
+    /// The join of the control plane listed before (control planes join one at a time).
+    case previousControlPlaneJoin
+}
+
 public enum StepCatalogue {
+    /// What `step` waits for on other hosts (each host's steps also run in order).
+    public static func waitsFor(_ step: StepName) -> [StepDependency] {
+        switch step {
+        case .joinWorker, .nodeConfig: return [.initOfFirstControlPlane]
+        case .joinControlPlane: return [.initOfFirstControlPlane, .previousControlPlaneJoin]
+        case .prepare, .containerd, .kubernetesRepo, .kubernetesPackages, .initControlPlane: return []
+        }
+    }
+
     /// The ordered steps `host` needs under `plan`.
     public static func steps(for host: ClusterPlan.Host, in plan: ClusterPlan) -> [PlannedStep] {
         let k = plan.spec.kubernetes

@@ -54,8 +54,8 @@ public final class DestroyEngine: Sendable {
         let first = state.cluster.initializedOn
         let names = state.hosts.keys.sorted()
         let workers = names.filter { state.hosts[$0]?.role == .worker }
-        let controlPlanes = names.filter { state.hosts[$0]?.role == .controlPlane && $0 != first }
-        let order = workers + controlPlanes + (first.map { state.hosts[$0] != nil ? [$0] : [] } ?? [])
+        let order = Planner.workersFirst(names.filter { $0 != first }, role: { state.hosts[$0]?.role ?? .worker })
+            + (first.map { state.hosts[$0] != nil ? [$0] : [] } ?? [])
 
         events(.phase("connect"))
         let endpoints = order.compactMap { n in state.hosts[n].map { resolve(n, $0.address, $0.port) } }
@@ -79,7 +79,7 @@ public final class DestroyEngine: Sendable {
         if let api { apiUp = (try? await api.probe(NodeRecipes.nodesJSON, timeout: .seconds(30)).succeeded) ?? false } else { apiUp = false }
 
         events(.phase("destroy"))
-        var jobs: [Job] = []
+        var jobs: [Job<String>] = []
         var previousCP: String?
         for name in order {
             let role = state.hosts[name]?.role ?? .worker
@@ -129,10 +129,7 @@ public final class DestroyEngine: Sendable {
     }
 
     func destroyHost(_ name: String, runner: HostRunner?, api: HostRunner?, os: (any NodeOS)?) async throws {
-        let clock = ContinuousClock()
-        let t0 = clock.now
-        events(.stepStarted(host: name, step: "destroy"))
-        do {
+        try await StepEvents(events: events, redactor: redactor).run(host: name, step: "destroy") {
             guard let runner else { throw EngineError.unreachable(host: name, reason: "not connected; kept in the state") }
             // The kubeadm procedure: drain, reset, then delete the Node (deleted first, it would be registered
             // again by the kubelet that still runs).
@@ -147,11 +144,7 @@ public final class DestroyEngine: Sendable {
                 _ = try await api.probe(NodeRecipes.deleteNode(name), timeout: .seconds(60))
             }
             try await runState.update { $0.hosts[name] = nil }
-            events(.stepFinished(host: name, step: "destroy", elapsed: clock.now - t0, ran: true))
-        } catch {
-            events(.stepFailed(host: name, step: "destroy", elapsed: clock.now - t0,
-                               error: redact(ErrorText.describe(error, about: name), redactor.secrets)))
-            throw error
+            return true
         }
     }
 }

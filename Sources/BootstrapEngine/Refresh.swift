@@ -4,25 +4,6 @@ import Foundation
 /// What the hosts' facts say against the recorded state: the refresh `apply` does before acting and
 /// `plan --refresh` does to show drift. One facts round trip per host; nothing on a host changes.
 public enum Refresh {
-    /// Reads the facts of every host in parallel (the one-round-trip facts recipe).
-    static func facts(of runners: [HostRunner], events: @escaping EventSink) async throws -> [String: HostFacts] {
-        try await withThrowingTaskGroup(of: (String, HostFacts).self) { group in
-            for r in runners {
-                group.addTask {
-                    let result = try await r.run(NodeRecipes.facts, timeout: .seconds(60))
-                    guard let f = NodeRecipes.parseFacts(result.stdoutText) else {
-                        throw EngineError.invalidOutput(host: r.name, what: "the host facts")
-                    }
-                    events(.facts(host: r.name, f))
-                    return (r.name, f)
-                }
-            }
-            var out: [String: HostFacts] = [:]
-            for try await (k, v) in group { out[k] = v }
-            return out
-        }
-    }
-
     /// The host records `facts` imply: new plan hosts get a record, facts are updated, and steps the facts
     /// contradict are forgotten (so they run again), each with the drift that explains it. Hosts in
     /// `removals` (leaving, or being replaced) keep their records; hosts without facts are left as they are.
@@ -142,7 +123,7 @@ public struct PlanRefresh: Sendable {
                     case nil: break
                     }
                 }
-                let facts = await Self.facts(of: runners, events: events, failures: &failures)
+                let facts = await Self.facts(of: runners, parallelism: parallelism, events: events, failures: &failures)
                 return (facts, failures)
             }) ?? ([:], [])
         var (facts, failures) = gathered
@@ -155,27 +136,19 @@ public struct PlanRefresh: Sendable {
     }
 
     /// Facts of each runner on its own, so one host's failure does not hide the others'.
-    private static func facts(of runners: [HostRunner], events: @escaping EventSink, failures: inout [(String, String)]) async
-        -> [String: HostFacts]
+    private static func facts(of runners: [HostRunner], parallelism: Int, events: @escaping EventSink,
+                              failures: inout [(String, String)]) async -> [String: HostFacts]
     {
-        await withTaskGroup(of: (String, Swift.Result<HostFacts, Error>).self) { group in
-            for r in runners {
-                group.addTask {
-                    do {
-                        return (r.name, .success(try await Refresh.facts(of: [r], events: events)[r.name]!))
-                    } catch {
-                        return (r.name, .failure(error))
-                    }
-                }
-            }
-            var out: [String: HostFacts] = [:]
-            for await (name, result) in group {
-                switch result {
-                case .success(let f): out[name] = f
-                case .failure(let e): failures.append((name, ErrorText.describe(e, about: name)))
-                }
-            }
-            return out
+        let results = await Parallel.map(runners, limit: parallelism) { r -> Swift.Result<HostFacts, Error> in
+            do { return .success(try await Refresh.facts(of: r, events: events)) } catch { return .failure(error) }
         }
+        var out: [String: HostFacts] = [:]
+        for (r, result) in zip(runners, results) {
+            switch result {
+            case .success(let f): out[r.name] = f
+            case .failure(let e): failures.append((r.name, ErrorText.describe(e, about: r.name)))
+            }
+        }
+        return out
     }
 }

@@ -1,15 +1,15 @@
 import BootstrapCore
 import Foundation
 
-/// A unit of work in the step graph.
-public struct Job: Sendable {
-    public var id: String
-    public var dependencies: [String]
+/// A unit of work in the step graph, named by a typed id (`ActionID` for apply).
+public struct Job<ID: Hashable & Sendable & CustomStringConvertible>: Sendable {
+    public var id: ID
+    public var dependencies: [ID]
     /// The host the job works on, if one: its failure is told without naming that host again.
     public var subject: String?
     public var work: @Sendable () async throws -> Void
 
-    public init(id: String, dependencies: [String] = [], subject: String? = nil,
+    public init(id: ID, dependencies: [ID] = [], subject: String? = nil,
                 work: @escaping @Sendable () async throws -> Void) {
         self.id = id
         self.dependencies = dependencies
@@ -29,28 +29,26 @@ public enum JobOutcome: Sendable, Equatable {
 /// every independent job go on; cancellation stops new jobs from starting, gives running ones `grace` to
 /// finish, then cancels their tasks (the transport stops their remote commands).
 public enum Scheduler {
-    /// The id of the task that waits for the cancellation flag; never a job's.
-    static let watcher = "\u{0}cancellation"
-
-    public static func run(_ jobs: [Job], parallelism: Int, cancellation: CancellationFlag? = nil,
+    public static func run<ID>(_ jobs: [Job<ID>], parallelism: Int, cancellation: CancellationFlag? = nil,
                            grace: Duration = .seconds(PlanDefaults.interruptGraceSeconds))
-        async -> [String: JobOutcome]
+        async -> [ID: JobOutcome]
     {
         let byID = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var outcome: [String: JobOutcome] = [:]
+        var outcome: [ID: JobOutcome] = [:]
         var waiting = jobs.map(\.id)
         var running = 0
         let limit = max(1, parallelism)
 
         // A dependency that is not in the graph counts as done (its step was already recorded).
-        func state(of id: String) -> JobOutcome? { byID[id] == nil ? .succeeded : outcome[id] }
+        func state(of id: ID) -> JobOutcome? { byID[id] == nil ? .succeeded : outcome[id] }
 
-        await withTaskGroup(of: (String, JobOutcome).self) { group in
+        // The task that waits for the cancellation flag answers with no id.
+        await withTaskGroup(of: (ID?, JobOutcome).self) { group in
             if let cancellation {
                 group.addTask {
                     await cancellation.wait()
                     if !Task.isCancelled { try? await Task.sleep(for: grace) }
-                    return (watcher, .succeeded)
+                    return (nil, .succeeded)
                 }
             }
             while true {
@@ -80,9 +78,9 @@ public enum Scheduler {
                     group.addTask {
                         do {
                             try await job.work()
-                            return (id, .succeeded)
+                            return (Optional(id), .succeeded)
                         } catch {
-                            return (id, .failed(ErrorText.describe(error, about: job.subject)))
+                            return (Optional(id), .failed(ErrorText.describe(error, about: job.subject)))
                         }
                     }
                 }
@@ -92,8 +90,8 @@ public enum Scheduler {
                     group.cancelAll()  // the watcher
                     return
                 }
-                guard let (id, result) = await group.next() else { return }
-                if id == watcher {
+                guard let (next, result) = await group.next() else { return }
+                guard let id = next else {
                     // Interrupted and the grace period is over: stop what still runs.
                     if !Task.isCancelled { group.cancelAll() }
                     continue

@@ -222,7 +222,7 @@ import Testing
             let base = url.deletingLastPathComponent().path
             let exists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
             let first = try #require(PlanLoader.load(text: text, path: name, baseDirectory: base, fileExists: exists).plan)
-            let yaml = PlanRenderer.yaml(first)
+            let yaml = PlanYAML.text(first)
             let again = PlanLoader.load(text: yaml, path: name, baseDirectory: base, fileExists: exists)
             #expect(again.diagnostics.isEmpty, "\(again.diagnostics)")
             #expect(again.plan == first.withExplicitSSHOverrides())
@@ -258,7 +258,7 @@ extension ClusterPlan {
                   enabled: true
                   values: {a: "true", b: "1.5", c: "null", d: "", e: 3, f: false, g: "yes"}
             """)
-        let yaml = PlanRenderer.yaml(p)
+        let yaml = PlanYAML.text(p)
         let again = try plan(yaml)
         #expect(again.spec.addons.monitoring.values == p.spec.addons.monitoring.values, "\(yaml)")
         #expect(p.spec.addons.monitoring.values["a"] == .string("true"))

@@ -139,7 +139,7 @@ import Testing
         let raised = try plan(basePlanYAML + "\n  timeouts: { packages: 1800, join: 1200 }\n")
         #expect(raised.spec.timeouts.packages == 1800 && raised.spec.timeouts.join == 1200)
         #expect(raised.spec.timeouts.`init` == PlanDefaults.Timeout.initialize)
-        #expect(PlanRenderer.yaml(raised).contains("timeouts:\n    packages: 1800\n    init: 600\n    join: 1200\n"))
+        #expect(PlanYAML.text(raised).contains("timeouts:\n    packages: 1800\n    init: 600\n    join: 1200\n"))
         let r = load(basePlanYAML + "\n  timeouts: { join: 5, helm: 100000, waitReady: \"soon\", install: 10 }\n")
         #expect(has(r, path: "spec.timeouts.join", containing: "must be between 30 and 86400 seconds, found 5"))
         #expect(has(r, path: "spec.timeouts.helm", containing: "found 100000"))

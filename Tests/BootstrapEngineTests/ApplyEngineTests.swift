@@ -320,18 +320,30 @@ import Testing
         let plan = Self.plan(workers: 0, controlPlanes: 3)
         let rig = Rig(plan: plan)
         let (_, s1) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        func refusal(_ p: ClusterPlan) -> String? { ApplyPlan.make(plan: p, state: s1).refusal }
         var two = plan
         two.spec.hosts.removeAll { $0.name == "cp-3" || $0.name == "cp-2" }
-        #expect(throws: EngineError.self) { try ApplyEngine.refuseUnsupported(plan: two, state: s1, removals: ["cp-2", "cp-3"]) }
+        #expect(refusal(two)?.contains("etcd needs a majority (2) to keep quorum") == true, "\(refusal(two) ?? "")")
         var one = plan
         one.spec.hosts.removeAll { $0.name == "cp-3" }
-        #expect(throws: Never.self) { try ApplyEngine.refuseUnsupported(plan: one, state: s1, removals: ["cp-3"]) }
+        #expect(refusal(one) == nil)
         var calico = plan
         calico.spec.network.cni = .calico
-        #expect(throws: EngineError.self) { try ApplyEngine.refuseUnsupported(plan: calico, state: s1, removals: []) }
+        #expect(refusal(calico) != nil)
         var pods = plan
         pods.spec.network.podSubnet = "10.200.0.0/16"
-        #expect(throws: EngineError.self) { try ApplyEngine.refuseUnsupported(plan: pods, state: s1, removals: []) }
+        #expect(refusal(pods) != nil)
+        // The engine refuses each with the plan's words, before contacting any host.
+        for p in [two, calico, pods] {
+            let before = rig.hosts.mapValues { $0.commands.count }
+            do {
+                _ = try await rig.apply(p, state: s1)
+                Issue.record("not refused")
+            } catch EngineError.refused(let why) {
+                #expect(why == refusal(p))
+            }
+            #expect(rig.hosts.mapValues { $0.commands.count } == before)
+        }
     }
 
     @Test func expiredCertificateKeyIsRenewedForALaterControlPlane() async throws {

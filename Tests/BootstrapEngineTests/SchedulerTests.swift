@@ -15,7 +15,7 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom" }
 @Suite struct SchedulerTests {
     @Test func respectsParallelismAndDependencies() async {
         let c = Counter()
-        var jobs: [Job] = []
+        var jobs: [Job<String>] = []
         for i in 0..<10 {
             jobs.append(Job(id: "w\(i)", dependencies: ["init"]) {
                 await c.enter("w\(i)")

@@ -1,116 +1,22 @@
 import Foundation
 import Yams
 
-/// Turns a `ChangeSet` into what `bootstrap plan` prints (text or JSON), and a `ClusterPlan` back into YAML.
-public enum PlanRenderer {
-    public struct Style: Sendable {
-        public var color: Bool
-        public init(color: Bool) { self.color = color }
-
-        func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
-        func bold(_ s: String) -> String { paint(s, "1") }
-
-        func action(_ a: Change.Action) -> String {
-            switch a {
-            case .create: return paint(a.symbol, "32")
-            case .update: return paint(a.symbol, "33")
-            case .delete: return paint(a.symbol, "31")
-            case .replace: return paint(a.symbol, "35")
-            }
-        }
-    }
-
-    /// Terraform-style text, ending with a newline.
-    public static func text(_ set: ChangeSet, plan: ClusterPlan, state: ClusterState?, color: Bool = false) -> String {
-        let st = Style(color: color)
-        var out = ""
-        let k = plan.spec.kubernetes
-        let stateText = state.map { "state serial \($0.serial)" } ?? "no state yet"
-        let net = plan.spec.network
-        out += st.bold("Cluster \"\(plan.name)\"") + ": Kubernetes \(k.version), \(net.cni.rawValue) "
-            + "(pods \(net.podSubnet), services \(net.serviceSubnet)), "
-            + "\(plan.controlPlanes.count) control plane\(plan.controlPlanes.count == 1 ? "" : "s"), "
-            + "\(plan.workers.count) worker\(plan.workers.count == 1 ? "" : "s") (\(stateText))\n\n"
-
-        if set.changes.isEmpty && set.blocking.isEmpty {
-            out += st.paint("No changes.", "32;1") + " The cluster matches the plan.\n"
-            return out
-        }
-        if !set.changes.isEmpty {
-            let used = Set(set.changes.map(\.action))
-            let legend: [(Change.Action, String)] = [(.create, "create"), (.update, "update in place"),
-                                                     (.delete, "destroy"), (.replace, "destroy and re-create")]
-            out += "bootstrap will perform the following actions:\n"
-            for (a, words) in legend where used.contains(a) {
-                out += "  \(st.action(a)) \(words)\n"
-            }
-            out += "\n"
-        }
-        for (i, c) in set.changes.enumerated() {
-            if i > 0 { out += "\n" }
-            var head = "  \(st.action(c.action)) \(c.subject.rawValue) \(st.bold(c.name))"
-            var facts: [String] = []
-            switch c.subject {
-            case .host:
-                if let a = c.address { facts.append(a) }
-                if let r = c.role { facts.append(r.rawValue) }
-            case .cluster:
-                if let a = c.address { facts.append("endpoint \(a)") }
-                if let v = c.version { facts.append("Kubernetes \(v)") }
-            case .addon:
-                facts.append("version \(c.version ?? "default")")
-            case .manifest:
-                break
-            }
-            if !facts.isEmpty { head += "  (" + facts.joined(separator: ", ") + ")" }
-            out += head + "\n"
-            for r in c.reasons { out += "      reason: \(r)\n" }
-            if !c.changedPaths.isEmpty { out += "      changed: \(c.changedPaths.joined(separator: ", "))\n" }
-            if !c.steps.isEmpty { out += "      steps: \(c.steps.joined(separator: ", "))\n" }
-            if !c.supported { out += "      " + st.paint("note: apply cannot do this yet", "33") + "\n" }
-        }
-        let s = set.summary
-        if !set.changes.isEmpty { out += "\n" }
-        out += st.bold("Plan:") + " \(s.add) to add, \(s.change) to change, \(s.destroy) to destroy.\n"
-        if !set.blocking.isEmpty {
-            out += "\n" + st.paint("Error:", "31;1") + " this plan cannot be applied:\n"
-            for b in set.blocking { out += "  ✗ \(b.path): \(b.reason)\n" }
-        }
-        return out
-    }
-
-    /// The machine-readable plan (`bootstrap plan --json`).
-    public struct Document: Sendable, Hashable, Codable {
-        public static let currentFormatVersion = 1
-        public var formatVersion: Int
-        public var cluster: String
-        public var stateSerial: Int?
-        public var stateLineage: String?
-        public var changes: [Change]
-        public var blocking: [Blocker]
-        public var summary: ChangeSummary
-        /// With `plan --refresh`: what the hosts showed (absent otherwise).
-        public var refresh: RefreshReport?
-    }
-
-    public static func document(_ set: ChangeSet, state: ClusterState?, refresh: RefreshReport? = nil) -> Document {
-        Document(formatVersion: Document.currentFormatVersion, cluster: set.cluster, stateSerial: state?.serial,
-                 stateLineage: state?.lineage, changes: set.changes, blocking: set.blocking, summary: set.summary,
-                 refresh: refresh)
-    }
-
+/// Pretty JSON with sorted keys and ISO 8601 dates: how documents (`plan --json`, `show --json`, saved
+/// plans) are written.
+public enum PrettyJSON {
     /// Pretty JSON with sorted keys, ending with a newline.
-    public static func json<T: Encodable>(_ value: T) -> String {
+    public static func text<T: Encodable>(_ value: T) -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         enc.dateEncodingStrategy = .iso8601
         guard let data = try? enc.encode(value) else { return "{}\n" }
         return String(decoding: data, as: UTF8.self) + "\n"
     }
+}
 
-    // MARK: the resolved plan as YAML (validate --show-defaults)
-
-    public static func yaml(_ plan: ClusterPlan) -> String {
+/// A `ClusterPlan` back as YAML: the resolved plan `validate --show-defaults` prints.
+public enum PlanYAML {
+    public static func text(_ plan: ClusterPlan) -> String {
         let s = plan.spec
         // A string a YAML reader would take for a bool, number or null is written quoted.
         func str(_ v: String) -> Node {

@@ -46,7 +46,7 @@ final class EventPrinter: @unchecked Sendable {
     /// True once a log or output write has failed.
     var failed: Bool { get async { await io.run { [self] in logsFailed || outputFailed } } }
 
-    private func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+    private func paint(_ s: String, _ colour: Paint.Colour) -> String { Paint.paint(s, colour, color) }
 
     static func seconds(_ d: Duration) -> String {
         let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
@@ -60,7 +60,7 @@ final class EventPrinter: @unchecked Sendable {
     }
 
     func note(_ text: String) {
-        emit(json: ["event": "note", "message": text], text: paint(text, "33"))
+        emit(json: ["event": "note", "message": text], text: paint(text, .yellow))
     }
 
     private func emit(json obj: [String: Any], text: String?) {
@@ -118,7 +118,7 @@ final class EventPrinter: @unchecked Sendable {
     func handle(_ e: EngineEvent) {
         switch e {
         case .phase(let p):
-            emit(json: ["event": "phase", "phase": p], text: paint("==> \(p)", "1"))
+            emit(json: ["event": "phase", "phase": p], text: paint("==> \(p)", .bold))
         case .connected(let h, let d):
             log(h, "connected in \(Self.seconds(d))")
             emit(json: ["event": "connected", "host": h, "elapsed": Self.seconds(d)], text: nil)
@@ -128,32 +128,32 @@ final class EventPrinter: @unchecked Sendable {
                  text: "    \(h): \(f.osID) \(f.osVersion) \(f.architecture), \(f.cpus) CPUs, \(f.memoryMB) MB")
         case .drift(let h, let m):
             log(h, "drift: \(m)")
-            emit(json: ["event": "drift", "host": h, "message": m], text: paint("  ~ \(h): drift: \(m)", "33"))
+            emit(json: ["event": "drift", "host": h, "message": m], text: paint("  ~ \(h): drift: \(m)", .yellow))
         case .preflight(let h, let sev, let m):
             if let h { log(h, "preflight \(sev.rawValue): \(m)") }
-            let color = sev == .error ? "31" : "33"
+            let colour: Paint.Colour = sev == .error ? .red : .yellow
             emit(json: ["event": "preflight", "host": h ?? "", "severity": sev.rawValue, "message": m],
-                 text: paint("  \(sev.rawValue): \(h.map { "\($0): " } ?? "")\(m)", color))
+                 text: paint("  \(sev.rawValue): \(h.map { "\($0): " } ?? "")\(m)", colour))
         case .stepStarted(let h, let s):
             log(h, "step \(s): started")
             emit(json: ["event": "step-started", "host": h, "step": s], text: "  \(h): \(s) ...")
         case .stepFinished(let h, let s, let d, let ran):
             log(h, "step \(s): \(ran ? "done" : "already done") in \(Self.seconds(d))")
             emit(json: ["event": "step-finished", "host": h, "step": s, "elapsed": Self.seconds(d), "changed": ran],
-                 text: "  \(h): \(s) " + paint(ran ? "done" : "ok", "32") + " (\(Self.seconds(d)))")
+                 text: "  \(h): \(s) " + paint(ran ? "done" : "ok", .green) + " (\(Self.seconds(d)))")
         case .stepFailed(let h, let s, let d, let err):
             log(h, "step \(s): FAILED after \(Self.seconds(d)): \(err)")
             emit(json: ["event": "step-failed", "host": h, "step": s, "elapsed": Self.seconds(d), "error": err],
-                 text: paint("  \(h): \(s) FAILED (\(Self.seconds(d))): \(err)", "31"))
+                 text: paint("  \(h): \(s) FAILED (\(Self.seconds(d))): \(err)", .red))
         case .stepSkipped(let h, let s, let why):
             log(h, "step \(s): skipped: \(why)")
             emit(json: ["event": "step-skipped", "host": h, "step": s, "reason": why],
-                 text: paint("  \(h): \(s) skipped (\(why))", "33"))
+                 text: paint("  \(h): \(s) skipped (\(why))", .yellow))
         case .waiting(let h, let s, let m, let awaiting, let d):
             log(h, "\(s): \(m) (\(Self.seconds(d)))")
             emit(json: ["event": "waiting", "host": h, "step": s, "message": m, "awaiting": awaiting,
                         "elapsed": Self.seconds(d)],
-                 text: paint("  \(h): \(m) (\(Self.minutesAndSeconds(d)))", "2"))
+                 text: paint("  \(h): \(m) (\(Self.minutesAndSeconds(d)))", .dim))
         case .command(let h, let c):
             log(h, "$ \(c)")
         case .output(let h, let stream, let line):
@@ -178,17 +178,17 @@ final class EventPrinter: @unchecked Sendable {
         for h in r.hosts {
             let steps = "\(h.stepsDone)/\(h.stepsPlanned)".padding(toLength: 6, withPad: " ", startingAt: 0)
             let result = h.result.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-            let c = h.result == .failed ? "31" : (h.result == .skipped ? "33" : "32")
+            let c: Paint.Colour = h.result == .failed ? .red : (h.result == .skipped ? .yellow : .green)
             out += h.host.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(steps)  " + paint(result, c)
                 + "  \(Self.seconds(h.elapsed))\n"
         }
         let total = Self.seconds(.milliseconds(Int(Date().timeIntervalSince(started) * 1000)))
         if r.cancelled {
-            out += paint("\nInterrupted after \(total); the state records every finished step. Run the command again to continue.", "33")
+            out += paint("\nInterrupted after \(total); the state records every finished step. Run the command again to continue.", .yellow)
         } else if r.succeeded {
-            out += paint("\nDone in \(total).", "32")
+            out += paint("\nDone in \(total).", .green)
         } else {
-            out += paint("\nFailed after \(total):", "31") + "\n" + r.failures.map { "  - \($0)" }.joined(separator: "\n")
+            out += paint("\nFailed after \(total):", .red) + "\n" + r.failures.map { "  - \($0)" }.joined(separator: "\n")
                 + "\nThe state records every finished step; fix the cause and run the command again to continue."
         }
         emit(json: [:], text: out)

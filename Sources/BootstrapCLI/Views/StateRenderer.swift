@@ -1,19 +1,20 @@
+import BootstrapCore
 import Foundation
 
 /// What `bootstrap show` prints: a summary of the recorded state. Secret values appear only when asked.
 /// What a cluster offers its users, like Terraform outputs: where the API is, the kubeconfig, and the add-ons'
 /// web interfaces (the first control plane's address and each NodePort).
-public struct ClusterOutputs: Sendable, Hashable, Codable {
-    public var apiEndpoint: String?
-    public var kubeconfig: String?
+struct ClusterOutputs: Sendable, Hashable, Codable {
+    var apiEndpoint: String?
+    var kubeconfig: String?
     /// By service (`grafana`, `prometheus`, `kibana`, `jaeger`, `dashboard`).
-    public var urls: [String: String]
+    var urls: [String: String]
     /// Grafana's `admin` password: `<redacted>` unless asked for.
-    public var grafanaAdminPassword: String?
+    var grafanaAdminPassword: String?
 
     static let schemes = ["dashboard": "https"]
 
-    public init(_ s: ClusterState, kubeconfig: String?, showSecrets: Bool) {
+    init(_ s: ClusterState, kubeconfig: String?, showSecrets: Bool) {
         apiEndpoint = s.cluster.endpoint
         self.kubeconfig = kubeconfig
         let address = s.cluster.initializedOn.flatMap { s.hosts[$0]?.address }
@@ -32,7 +33,7 @@ public struct ClusterOutputs: Sendable, Hashable, Codable {
         }
     }
 
-    public var text: String {
+    var text: String {
         var pairs: [(String, String)] = []
         if let e = apiEndpoint { pairs.append(("api_endpoint", "https://\(e)")) }
         if let k = kubeconfig { pairs.append(("kubeconfig", k)) }
@@ -45,8 +46,8 @@ public struct ClusterOutputs: Sendable, Hashable, Codable {
     }
 }
 
-public enum StateRenderer {
-    public static func summary(_ s: ClusterState, path: String, showSecrets: Bool = false, kubeconfig: String? = nil)
+enum StateRenderer {
+    static func summary(_ s: ClusterState, path: String, showSecrets: Bool = false, kubeconfig: String? = nil)
         -> String
     {
         let c = s.cluster
@@ -98,38 +99,9 @@ public enum StateRenderer {
     }
 
     /// The state with every secret value replaced by `<redacted>` (for `show --json`).
-    public static func redacted(_ s: ClusterState) -> ClusterState {
+    static func redacted(_ s: ClusterState) -> ClusterState {
         var r = s
         for k in r.cluster.secrets.keys { r.cluster.secrets[k]?.value = Secret("<redacted>") }
         return r
-    }
-}
-
-extension SavedPlan {
-    public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
-        case notASavedPlan(String)
-        case newerFormat(Int)
-
-        public var description: String {
-            switch self {
-            case .notASavedPlan(let d): return "not a plan saved by `bootstrap plan --out` (\(d))"
-            case .newerFormat(let v):
-                return "the saved plan has format \(v); this bootstrap reads up to \(SavedPlan.currentFormatVersion)"
-            }
-        }
-    }
-
-    /// Reads a file written by `bootstrap plan --out`.
-    public static func decode(_ data: Data) throws -> SavedPlan {
-        struct Probe: Decodable { var formatVersion: Int? }
-        guard let probe = try? JSONDecoder().decode(Probe.self, from: data), let v = probe.formatVersion else {
-            throw LoadError.notASavedPlan("no formatVersion")
-        }
-        if v > SavedPlan.currentFormatVersion { throw LoadError.newerFormat(v) }
-        do {
-            return try JSONDecoder().decode(SavedPlan.self, from: data)
-        } catch {
-            throw LoadError.notASavedPlan("\(error)")
-        }
     }
 }

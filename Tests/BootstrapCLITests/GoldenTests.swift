@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import BootstrapCLI
 @testable import BootstrapCore
 
 /// `bootstrap plan` output for the example plans, compared with files under Golden/.
@@ -23,7 +24,7 @@ import Testing
 
     func check(_ actual: String, golden name: String) throws {
         if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] != nil {
-            let dst = repoRoot.appendingPathComponent("Tests/BootstrapCoreTests/Golden/\(name)")
+            let dst = repoRoot.appendingPathComponent("Tests/BootstrapCLITests/Golden/\(name)")
             try Data(actual.utf8).write(to: dst)
             return
         }

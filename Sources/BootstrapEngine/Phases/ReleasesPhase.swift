@@ -1,0 +1,42 @@
+import BootstrapCore
+import Foundation
+
+/// The releases phase: Helm releases (the CNI and the add-ons) installed, upgraded or uninstalled on the
+/// first control plane.
+extension ApplyEngine {
+    /// Runs `body` on the first control plane as the step `step`, with start/finish events.
+    func onControlPlane(_ step: String, cluster: ClusterSession, _ body: (HostRunner) async throws -> Void)
+        async throws
+    {
+        let cp = try await cluster.controlPlaneRunner()
+        try await stepEvents.run(host: cp.name, step: step) {
+            try await body(cp)
+            return true
+        }
+    }
+
+    func install(_ r: HelmRelease, cluster: ClusterSession) async throws {
+        try await onControlPlane("release \(r.key)", cluster: cluster) { cp in
+            var secrets: [String: Secret] = [:]
+            for name in r.secrets {
+                secrets[name] = try await cluster.storedSecret(name) { SecretGenerator.password() }
+            }
+            try await cp.upload(HelmRecipes.valuesFile(r, secrets: secrets), to: HelmRecipes.valuesPath(r), mode: 0o600)
+            let limits = plan.spec.timeouts
+            try await withProgress(host: cp.name, step: "release \(r.key)",
+                                   message: "waiting for release \(r.namespace)/\(r.name) (helm --wait: its pods Ready)",
+                                   awaiting: ["\(r.namespace)/\(r.name)"]) {
+                try await cp.run(HelmRecipes.upgrade(r, limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
+            }
+            try await runState.update { $0.addons[r.key] = AddonRecord(r) }
+        }
+    }
+
+    func uninstall(_ key: String, _ rec: AddonRecord, cluster: ClusterSession) async throws {
+        try await onControlPlane("uninstall \(key)", cluster: cluster) { cp in
+            let limits = plan.spec.timeouts
+            try await cp.run(HelmRecipes.uninstall(rec, limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
+            try await runState.update { $0.addons[key] = nil }
+        }
+    }
+}

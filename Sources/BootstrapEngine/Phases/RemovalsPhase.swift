@@ -1,0 +1,29 @@
+import BootstrapCore
+import Foundation
+
+/// The removals phase: hosts gone from the plan, or replaced, leave the cluster.
+extension ApplyEngine {
+    /// The kubeadm procedure for removing a node: drain it (through the first control plane), reset the host,
+    /// then delete the Node (deleted before the reset, its still-running kubelet would register it again), and
+    /// forget it; a replaced host's record starts again as `replacement` (the new machine), so that the steps
+    /// the plan runs on it next are recorded.
+    func removeHost(_ name: String, runner: HostRunner?, replacement: HostRecord?, cluster: ClusterSession)
+        async throws
+    {
+        try await stepEvents.run(host: name, step: "remove") {
+            let cp = try? await cluster.controlPlaneRunner()
+            let api = cp.flatMap { $0.name != name ? $0 : nil }
+            if let api {
+                _ = try await api.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
+            }
+            guard let runner else { throw EngineError.unreachable(host: name, reason: "not connected; kept in the state") }
+            let os = await runState.state.hosts[name]?.facts.flatMap { NodeOSes.for($0) }
+            let limits = plan.spec.timeouts
+            try await runner.run(NodeRecipes.reset(os, purge: false, limits: limits),
+                                 timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
+            if let api { try await api.run(NodeRecipes.deleteNode(name)) }
+            try await runState.update { $0.hosts[name] = replacement }
+            return true
+        }
+    }
+}

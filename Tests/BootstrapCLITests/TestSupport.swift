@@ -1,0 +1,48 @@
+import Foundation
+@testable import BootstrapCore
+
+let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// A valid plan to start from (as in the Core tests).
+let basePlanYAML = """
+    apiVersion: bootstrap.k8s.lab/v1alpha1
+    kind: Cluster
+    metadata:
+      name: demo
+    spec:
+      kubernetes:
+        version: "1.34.1"
+      network:
+        cni: flannel
+      hosts:
+        - name: cp-1
+          address: 10.0.1.10
+          role: control-plane
+        - name: worker-1
+          address: 10.0.1.21
+          role: worker
+    """
+
+struct PlanTestError: Error, CustomStringConvertible {
+    var text: String
+    var description: String { text }
+}
+
+/// Loads a plan that must be valid.
+func plan(_ yaml: String) throws -> ClusterPlan {
+    let r = PlanLoader.load(text: yaml, path: "plan.yaml", baseDirectory: "/plans", fileExists: { _ in false })
+    guard let p = r.plan else {
+        throw PlanTestError(text: r.diagnostics.map { $0.rendered(file: "plan.yaml") }.joined(separator: "\n"))
+    }
+    return p
+}
+
+/// A state in which everything `plan` asks for has been done.
+func appliedState(_ plan: ClusterPlan, at date: Date = Date(timeIntervalSince1970: 1_700_000_000),
+                  objects: [KubeObject] = []) -> ClusterState {
+    var s = ClusterState.converged(plan, objects: objects, at: date, lineage: "11111111-2222-3333-4444-555555555555",
+                                   toolVersion: "0.1.0")
+    s.serial = 7
+    return s
+}

@@ -1,0 +1,90 @@
+import BootstrapCore
+import BootstrapTestSupport
+import Foundation
+import Testing
+
+/// `plan` and `apply` cannot disagree: every change apply refuses, `plan` refuses too, exit 1, with the same
+/// reason. The built binary against a recorded state; no lab (apply refuses before contacting a host).
+@Suite struct PlanContractTests {
+    static let base = """
+        apiVersion: bootstrap.k8s.lab/v1alpha1
+        kind: Cluster
+        metadata:
+          name: contract
+        spec:
+          kubernetes:
+            version: "1.34.1"
+            controlPlaneEndpoint: "10.0.1.10:6443"
+          network:
+            cni: flannel
+          hosts:
+            - { name: cp-1, address: 10.0.1.10, role: control-plane }
+            - { name: cp-2, address: 10.0.1.11, role: control-plane }
+            - { name: cp-3, address: 10.0.1.12, role: control-plane }
+            - { name: worker-1, address: 10.0.1.21, role: worker }
+
+        """
+
+    /// Each blocker: how the plan changes, and the words of its reason.
+    static let cases: [(name: String, edit: @Sendable (String) -> String, reason: String)] = [
+        ("cni", { $0.replacingOccurrences(of: "cni: flannel", with: "cni: calico") }, "CNI changed flannel → calico"),
+        ("pod subnet", { $0.replacingOccurrences(of: "cni: flannel", with: "cni: flannel\n    podSubnet: 10.240.0.0/16") },
+         "pod subnet changed 10.244.0.0/16 → 10.240.0.0/16"),
+        ("service subnet", { $0.replacingOccurrences(of: "cni: flannel", with: "cni: flannel\n    serviceSubnet: 10.112.0.0/12") },
+         "service subnet changed 10.96.0.0/12 → 10.112.0.0/12"),
+        ("endpoint", { $0.replacingOccurrences(of: "\"10.0.1.10:6443\"", with: "\"10.0.1.99:6443\"") },
+         "control-plane endpoint changed 10.0.1.10:6443 → 10.0.1.99:6443"),
+        ("version", { $0.replacingOccurrences(of: "\"1.34.1\"", with: "\"1.33.5\"") },
+         "Kubernetes 1.34.1 → 1.33.5: apply cannot upgrade or downgrade a cluster yet"),
+        ("every control plane", { $0.replacingOccurrences(of: "10.0.1.1", with: "10.0.2.1") },
+         "every control plane of the live cluster (cp-1, cp-2, cp-3) would be removed or replaced"),
+        ("init host removed", { $0.replacingOccurrences(of: "    - { name: cp-1, address: 10.0.1.10, role: control-plane }\n", with: "") },
+         "cp-1 ran kubeadm init and holds the cluster's first control plane; it cannot be removed or replaced"),
+        ("init host first", {
+            $0.replacingOccurrences(of: "    - { name: cp-1, address: 10.0.1.10, role: control-plane }\n", with: "")
+                .replacingOccurrences(of: "    - { name: cp-3, address: 10.0.1.12, role: control-plane }\n",
+                                      with: "    - { name: cp-3, address: 10.0.1.12, role: control-plane }\n    - { name: cp-1, address: 10.0.1.10, role: control-plane }\n")
+        }, "cp-1 ran kubeadm init and must stay the first control plane listed (found cp-2 first)"),
+        ("quorum", {
+            $0.replacingOccurrences(of: "    - { name: cp-2, address: 10.0.1.11, role: control-plane }\n", with: "")
+                .replacingOccurrences(of: "    - { name: cp-3, address: 10.0.1.12, role: control-plane }\n", with: "")
+        }, "removing 2 of 3 control planes would leave 1: etcd needs a majority (2) to keep quorum"),
+    ]
+
+    static func run(_ args: [String], in dir: String) throws -> Output {
+        try runProgram(E2E.binary, args, cwd: dir, env: ["NO_COLOR": "1", "HOME": dir])
+    }
+
+    @Test(arguments: 0..<PlanContractTests.cases.count)
+    func planRefusesWhatApplyRefusesWithTheSameReason(index: Int) async throws {
+        let (name, edit, reason) = Self.cases[index]
+        try await onOwnThread {
+            let dir = NSTemporaryDirectory() + "bootstrap-contract-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // The state a complete apply of the base plan left.
+            let loaded = PlanLoader.load(text: Self.base, path: "plan.yaml", baseDirectory: dir, fileExists: { _ in false })
+            let plan = try #require(loaded.plan, "\(loaded.diagnostics)")
+            let enc = JSONEncoder()
+            enc.dateEncodingStrategy = .iso8601
+            let state = ClusterState.converged(plan, at: Date(timeIntervalSince1970: 1_700_000_000))
+            let statePath = (dir as NSString).appendingPathComponent("contract.state.json")
+            try enc.encode(state).write(to: URL(fileURLWithPath: statePath))
+            let planPath = (dir as NSString).appendingPathComponent("plan.yaml")
+            let text = edit(Self.base)
+            #expect(text != Self.base, "\(name): the edit changed nothing")
+            try text.write(toFile: planPath, atomically: true, encoding: .utf8)
+
+            let planned = try Self.run(["plan", "-f", planPath, "--state", statePath], in: dir)
+            let applied = try Self.run(["apply", "-f", planPath, "--state", statePath, "--auto-approve"], in: dir)
+            #expect(planned.status == 1, "\(name): \(planned.all)")
+            #expect(applied.status == 1, "\(name): \(applied.all)")
+            let planError = planned.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+            let applyError = applied.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+            #expect(planError.count == 1 && planError == applyError, "\(name):\n\(planned.stderr)\n\(applied.stderr)")
+            #expect(planError.first?.contains(reason) == true, "\(name): \(planned.stderr)")
+            // Refused before any host was contacted.
+            #expect(!applied.stdout.contains("==> connect"), "\(applied.stdout)")
+        }
+    }
+}
