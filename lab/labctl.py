@@ -398,6 +398,9 @@ def build_template(ld, osname, pubkey, scale_profile):
     lab_assets.build_binary_assets(assets_dst)
     save_json(os.path.join(opt, "realtools.json"), real_tools(ld))
     build_client(ld, os.path.join(opt, "bin", "labnode"))
+    # coreutils' date, which the lab-clock wrapper in /usr/bin shadows (os_facts.date)
+    if os.path.exists("/usr/bin/date"):
+        shutil.copy2("/usr/bin/date", os.path.join(opt, "bin", "date.real"))
     # bytecode compiled once here, not by every first import in every host (the login user cannot write it there)
     subprocess.run([sys.executable if os.path.exists(sys.executable) else "python3", "-m", "compileall", "-q",
                     "-d", "/opt/labnode/labnode", os.path.join(opt, "labnode")], check=False,

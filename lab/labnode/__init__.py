@@ -32,6 +32,7 @@ TOOLS = {
     "ss": "os_ss",
     "netstat": "os_ss",
     "nproc": "os_facts",
+    "date": "os_facts",
     "hostname": "os_facts",
     "reboot": "os_facts",
     "shutdown": "os_facts",

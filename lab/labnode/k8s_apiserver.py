@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -113,9 +114,20 @@ def cert_issued_by(cert_b64, ca_pem):
                 f.write(ca_pem)
             with open(crt, "wb") as f:
                 f.write(pem)
-            r = subprocess.run(["/usr/bin/openssl", "verify", "-CAfile", ca, crt], capture_output=True)
+            # the signature here; the validity below, on the lab clock (certificates are dated on it)
+            r = subprocess.run(["/usr/bin/openssl", "verify", "-no_check_time", "-CAfile", ca, crt],
+                               capture_output=True)
         _verified_certs[key] = r.returncode == 0
-    return _verified_certs[key]
+    if not _verified_certs[key]:
+        return False
+    from . import k8s_pki as PKI
+    msg = PKI.expired_message(base64.b64decode(cert_b64), common.now())
+    if msg:
+        sys.stderr.write('E%s authentication.go:73] "Unable to authenticate the request" err="[%s]"\n'
+                         % (time.strftime("%m%d %H:%M:%S", time.gmtime(common.now())), msg))
+        sys.stderr.flush()
+        return False
+    return True
 
 
 def authorize(st, op, headers, now):
@@ -662,6 +674,61 @@ class Handler(BaseHTTPRequestHandler):
             self._send(500, {"reason": "InternalError", "message": "Internal error occurred: %s" % e})
 
 
+class ServingTLS:
+    """The serving certificate, read once at start (a renewed one is served after a restart of the static pod,
+    as kubeadm's renewal procedure says), and client certificates asked for (kubeconfig users; the lab's own
+    tools send none). The lab clock: certificates are dated on it, so the TLS layer checks signatures only and
+    the authenticator checks validity on the lab clock (cert_issued_by). Clients on the machine's real clock
+    (the real kubectl, Python's ssl) get the serving certificate translated to real time (both dates minus the
+    clock offset, signed again by the cluster CA), so what they accept or refuse (`x509: certificate has
+    expired`) is what a client on the lab clock would."""
+
+    def __init__(self, cert, key, client_ca=None, requestheader_ca=None):
+        with open(cert) as f:
+            self.cert_pem = f.read()
+        with open(key) as f:
+            self.key_pem = f.read()
+        self.key_path, self.cert_path = key, cert
+        self.client_ca = client_ca if client_ca and os.path.exists(client_ca) else None
+        self.requestheader_ca = requestheader_ca if requestheader_ca and os.path.exists(requestheader_ca) else None
+        self.contexts = {}
+        self.lock = threading.Lock()
+
+    def context(self):
+        off = common.clock_offset()
+        with self.lock:
+            ctx = self.contexts.get(off)
+            if ctx is None:
+                ctx = self.contexts[off] = self._make(off)
+            return ctx
+
+    def _make(self, off):
+        import tempfile
+        from . import k8s_pki as PKI
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert = self.cert_pem
+        ca_dir = os.path.dirname(self.client_ca or "")
+        v = PKI.validity(cert)
+        if off and v and self.client_ca and os.path.exists(os.path.join(ca_dir, "ca.key")):
+            try:
+                cert = PKI.resign(cert, self.key_pem, self.client_ca, os.path.join(ca_dir, "ca.key"),
+                                  v[0] - off, v[1] - off)
+            except RuntimeError as e:
+                sys.stderr.write("lab: could not translate the serving certificate to real time: %s\n" % e)
+        with tempfile.TemporaryDirectory() as d:
+            c = os.path.join(d, "tls.crt")
+            with open(c, "w") as f:
+                f.write(cert)
+            ctx.load_cert_chain(c, self.key_path)
+        if self.client_ca:
+            ctx.load_verify_locations(self.client_ca)
+            if self.requestheader_ca:
+                ctx.load_verify_locations(self.requestheader_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.verify_flags |= 0x200000            # X509_V_FLAG_NO_CHECK_TIME: validity is the lab clock's
+        return ctx
+
+
 class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -675,7 +742,7 @@ class HTTPServer(ThreadingHTTPServer):
             # the TLS handshake happens in the request's thread, so a silent client cannot stall accept()
             request.settimeout(10)
             try:
-                request = self.tls.wrap_socket(request, server_side=True)
+                request = self.tls.context().wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
                 request.close()
                 return
@@ -701,15 +768,8 @@ def main(tool, argv):
     api = Server(a.store, a.upstream, a.address, a.port)
     srv = HTTPServer((a.address, a.port), Handler)
     if a.tls_cert_file:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(a.tls_cert_file, a.tls_private_key_file)
-        if a.client_ca_file and os.path.exists(a.client_ca_file):
-            # ask for a client certificate (kubeconfig users); the lab's own tools send none
-            ctx.load_verify_locations(a.client_ca_file)
-            if a.requestheader_client_ca_file and os.path.exists(a.requestheader_client_ca_file):
-                ctx.load_verify_locations(a.requestheader_client_ca_file)
-            ctx.verify_mode = ssl.CERT_OPTIONAL
-        srv.tls = ctx
+        srv.tls = ServingTLS(a.tls_cert_file, a.tls_private_key_file, a.client_ca_file,
+                             a.requestheader_client_ca_file)
     srv.api = api
 
     def stop(*_):

@@ -1154,6 +1154,88 @@ def cmd_check_expiration():
     return 0
 
 
+# ------------------------------------------------------------------ certs renew
+# name -> (what kubeadm calls it, file under /etc/kubernetes (a kubeconfig) or pki/, issuing CA under pki/)
+RENEWABLE = [
+    ("admin.conf", "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself",
+     "admin.conf", "ca"),
+    ("apiserver", "certificate for serving the Kubernetes API", "pki/apiserver.crt", "ca"),
+    ("apiserver-etcd-client", "certificate the apiserver uses to access etcd", "pki/apiserver-etcd-client.crt",
+     "etcd/ca"),
+    ("apiserver-kubelet-client", "certificate for the API server to connect to kubelet",
+     "pki/apiserver-kubelet-client.crt", "ca"),
+    ("controller-manager.conf", "certificate embedded in the kubeconfig file for the controller manager to use",
+     "controller-manager.conf", "ca"),
+    ("etcd-healthcheck-client", "certificate for liveness probes to healthcheck etcd",
+     "pki/etcd/healthcheck-client.crt", "etcd/ca"),
+    ("etcd-peer", "certificate for etcd nodes to communicate with each other", "pki/etcd/peer.crt", "etcd/ca"),
+    ("etcd-server", "certificate for serving etcd", "pki/etcd/server.crt", "etcd/ca"),
+    ("front-proxy-client", "certificate for the front proxy client", "pki/front-proxy-client.crt",
+     "front-proxy-ca"),
+    ("scheduler.conf", "certificate embedded in the kubeconfig file for the scheduler manager to use",
+     "scheduler.conf", "ca"),
+    ("super-admin.conf", "certificate embedded in the kubeconfig file for the super-admin", "super-admin.conf",
+     "ca"),
+]
+
+
+def cmd_certs_renew(argv):
+    """`kubeadm certs renew all|NAME`: the same certificates (subject, key, SANs) signed again by the local CA,
+    valid one year from now on the lab clock. Running components keep the old ones until restarted."""
+    import base64
+    names = [r[0] for r in RENEWABLE]
+    args = [x for x in argv if not x.startswith("-")]
+    if len(args) != 1 or (args[0] != "all" and args[0] not in names):
+        die('unknown command "%s" for "kubeadm certs renew"' % (args[0] if args else ""))
+    if not common.is_root():
+        die("[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root")
+    pki = os.path.join(K8S, "pki")
+    if not os.path.exists(os.path.join(pki, "ca.key")):
+        die("error execution phase renew: failed to load existing certificate ca: open /etc/kubernetes/pki/ca.crt: "
+            "no such file or directory")
+    say('[renew] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    conf = os.path.join(K8S, "admin.conf")
+    try:
+        server, kca, hdrs = C.kubeconfig_auth(conf)
+        C.call(server, "cluster_get", ca=kca, headers=hdrs, timeout=5)
+        say("[renew] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
+    except (C.ClientError, OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        sys.stderr.write("W%s renew.go:xx] [renew] Error reading configuration from the Cluster. Falling back to "
+                         "default configuration\n" % time.strftime("%m%d %H:%M:%S", time.gmtime(common.now())))
+    say("")
+    now = common.now()
+    for name, what, rel, ca in RENEWABLE:
+        if args[0] != "all" and name != args[0]:
+            continue
+        path = os.path.join(K8S, rel)
+        ca_crt, ca_key = os.path.join(pki, ca + ".crt"), os.path.join(pki, ca + ".key")
+        if not os.path.exists(path):
+            if args[0] != "all":
+                die("error execution phase renew: %s: open %s: no such file or directory" % (name, path))
+            continue
+        if rel.endswith(".conf"):
+            with open(path) as f:
+                cfg = yaml.safe_load(f) or {}
+            u = cfg["users"][0]["user"]
+            cert = base64.b64decode(u["client-certificate-data"]).decode()
+            key = base64.b64decode(u["client-key-data"]).decode()
+            new = PKI.resign(cert, key, ca_crt, ca_key, now - PKI.BACKDATE, now + 365 * 86400)
+            u["client-certificate-data"] = base64.b64encode(new.encode()).decode()
+            common.write_file(path, yaml.safe_dump(cfg, default_flow_style=False, sort_keys=False), 0o600)
+        else:
+            with open(path) as f:
+                cert = f.read()
+            with open(path[:-4] + ".key") as f:
+                key = f.read()
+            new = PKI.resign(cert, key, ca_crt, ca_key, now - PKI.BACKDATE, now + 365 * 86400)
+            common.write_file(path, new, 0o644)
+        say("%s renewed" % what)
+    say("")
+    say("Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler "
+        "and etcd, so that they can use the new certificates.")
+    return 0
+
+
 # ------------------------------------------------------------------ upgrade
 def _vstr(v):
     return "v%d.%d.%d" % v
@@ -1369,6 +1451,8 @@ def main(tool, argv):
         return 0
     if cmd == "certs" and rest[:1] == ["check-expiration"]:
         return cmd_check_expiration()
+    if cmd == "certs" and rest[:1] == ["renew"]:
+        return cmd_certs_renew(rest[1:])
     if cmd == "kubeconfig" and rest[:1] == ["user"]:
         p = argparse.ArgumentParser(prog="kubeadm kubeconfig user", add_help=False)
         p.add_argument("--client-name")
@@ -1386,7 +1470,16 @@ def main(tool, argv):
         server = c["clusters"][0]["cluster"]["server"] if c else "https://%s:6443" % common.host_address()
         import tempfile
         with tempfile.TemporaryDirectory() as d:
-            PKI.write_kubeconfig(os.path.join(d, "u.conf"), server, a.client_name, "/O=".join(a.org) or None)
+            days = 365
+            if a.validity_period:
+                m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", a.validity_period)
+                if not m or not a.validity_period:
+                    die('invalid argument "%s" for "--validity-period" flag: time: invalid duration "%s"'
+                        % (a.validity_period, a.validity_period))
+                secs = int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + int(m.group(3) or 0)
+                days = secs / 86400.0
+            PKI.write_kubeconfig(os.path.join(d, "u.conf"), server, a.client_name, "/O=".join(a.org) or None,
+                                 days=days)
             with open(os.path.join(d, "u.conf")) as f:
                 common.out(f.read())
         return 0

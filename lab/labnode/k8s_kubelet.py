@@ -6,6 +6,7 @@ static pods (the lab kube-apiserver daemon, when /etc/kubernetes/manifests/kube-
 container runtime is healthy) and posts the node's status to the API server about every second. When the
 cluster runs a pod network add-on that fits, it writes that add-on's CNI config into /etc/cni/net.d (what the
 add-on's DaemonSet does on a real node)."""
+import hashlib
 import os
 import re
 import socket
@@ -147,8 +148,18 @@ def sync_static_pods(runtime_ok):
         return False
     if not runtime_ok:
         return False
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        digest = None
+    seen = os.path.join(common.RUN_DIR, "kube-apiserver.manifest")
     if common.daemon_running("kube-apiserver"):
-        return True
+        if digest == read(seen, digest):
+            return True
+        # a changed manifest (an upgrade's new image, new flags): the kubelet replaces the static pod
+        log("static pod kube-apiserver: manifest changed, restarting")
+        common.stop_daemon("kube-apiserver")
     try:
         with open(path) as f:
             pod = yaml.safe_load(f)
@@ -174,6 +185,8 @@ def sync_static_pods(runtime_ok):
     elif ann.get("lab.bootstrap/upstream"):
         argv += ["--upstream", ann["lab.bootstrap/upstream"]]
     common.start_daemon("kube-apiserver", argv)
+    if digest:
+        common.write_file(seen, digest + "\n")
     log("started static pod kube-apiserver-%s" % node_name())
     return True
 

@@ -53,6 +53,12 @@ def require_root():
 
 class Lab:
     def __init__(self, name, net, hosts=2, args=()):
+        # LAB_TEST_NET_PREFIX=127.86 moves every module's fixed 127.0.X net to 127.86.X (and its LAB_DIR), so
+        # two people can run the lab tests at once
+        pre = os.environ.get("LAB_TEST_NET_PREFIX")
+        if pre:
+            net = pre + "." + net.rsplit(".", 1)[1]
+            name = "%s-%s" % (name, pre)
         self.name, self.net, self.n = name, net, hosts
         self.dir = "/srv/lab-t-%s" % name
         self.args = list(args)
