@@ -19,10 +19,12 @@ FLANNEL_VERSION = "v0.26.1"
 CALICO_VERSION = "v3.28.2"
 
 # pkgs.k8s.io: one repository per minor; the patch releases each carries (KubernetesReleases).
-K8S_PATCHES = {"1.32": 9, "1.33": 5, "1.34": 1}
+# The maintained minors at the newest patch public material shows (late 2026: 1.34.7, 1.35.5, 1.36.1), 1.33 as a
+# source to upgrade from; 1.32 (past its end of life) is still served, as pkgs.k8s.io keeps old repositories.
+K8S_PATCHES = {"1.32": 9, "1.33": 5, "1.34": 7, "1.35": 5, "1.36": 1}
 K8S_PACKAGES = ["kubeadm", "kubelet", "kubectl", "cri-tools", "kubernetes-cni"]
-CRI_TOOLS = {"1.32": "1.32.0", "1.33": "1.33.0", "1.34": "1.34.0"}
-CNI_VERSION = {"1.32": "1.6.0", "1.33": "1.6.0", "1.34": "1.7.1"}
+CRI_TOOLS = {"1.32": "1.32.0", "1.33": "1.33.0", "1.34": "1.34.0", "1.35": "1.35.0", "1.36": "1.36.0"}
+CNI_VERSION = {"1.32": "1.6.0", "1.33": "1.6.0", "1.34": "1.7.1", "1.35": "1.7.1", "1.36": "1.7.1"}
 # The signing key of core:/stable (same key for every minor).
 K8S_KEY_FINGERPRINT = "DE15B14486CD377B9E876E1A234654DA9A296436"
 K8S_KEY_ID = K8S_KEY_FINGERPRINT[-16:]

@@ -509,7 +509,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path in ("/version", "/version/"):
             try:
-                v = self.server.api.call("version", {})
+                v = ({"gitVersion": self.server.api.version} if getattr(self.server.api, "version", None)
+                     else self.server.api.call("version", {}))
                 parts = v["gitVersion"].lstrip("v").split(".")
                 self._send(200, {"major": parts[0], "minor": parts[1], "emulationMajor": parts[0],
                                  "emulationMinor": parts[1], "minCompatibilityMajor": parts[0],
@@ -756,6 +757,7 @@ def main(tool, argv):
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--store")
     p.add_argument("--upstream")
+    p.add_argument("--lab-version")      # the static pod's image tag: what this API server's /version says
     p.add_argument("--tls-cert-file")
     p.add_argument("--tls-private-key-file")
     p.add_argument("--client-ca-file")
@@ -766,6 +768,7 @@ def main(tool, argv):
         with open(a.client_ca_file) as f:
             UPSTREAM_CA = f.read()
     api = Server(a.store, a.upstream, a.address, a.port)
+    api.version = a.lab_version
     srv = HTTPServer((a.address, a.port), Handler)
     if a.tls_cert_file:
         srv.tls = ServingTLS(a.tls_cert_file, a.tls_private_key_file, a.client_ca_file,

@@ -1302,6 +1302,11 @@ def cmd_upgrade(argv):
         if target > kadm:
             die("error execution phase control-plane: couldn't complete the static pod upgrade: the cluster version "
                 "%s is newer than this kubeadm %s. Upgrade kubeadm first" % (_vstr(target), _vstr(kadm)))
+        if kadm > target:
+            # the lab is strict here: the nodes follow the cluster, which `upgrade apply` upgrades first
+            die("error execution phase preflight: the cluster is at %s (kubeadm-config), older than this kubeadm %s: "
+                "run 'kubeadm upgrade apply %s' on a control plane node first, then 'kubeadm upgrade node' on the "
+                "other nodes" % (_vstr(target), _vstr(kadm), _vstr(kadm)))
         if os.path.exists(os.path.join(MANIFESTS, "kube-apiserver.yaml")):
             say("[upgrade/staticpods] Preparing for \"kube-apiserver\" upgrade")
             rewrite_manifests(_vstr(target))
@@ -1332,6 +1337,9 @@ def cmd_upgrade(argv):
         say("[upgrade] Fetching available versions to upgrade to")
         say("[upgrade/versions] Cluster version: %s" % _vstr(cur))
         say("[upgrade/versions] kubeadm version: %s" % _vstr(kadm))
+        if kadm < cur:
+            die("[upgrade/versions] FATAL: the kubeadm version %s is lower than the cluster version %s: install the "
+                "kubeadm of the cluster's version or newer" % (_vstr(kadm), _vstr(cur)))
         if target <= cur:
             say("")
             say("Awesome, you're up-to-date! Enjoy!")
@@ -1376,6 +1384,9 @@ def cmd_upgrade(argv):
     if target[:2] > (cur[0], cur[1] + 1):
         errs.append('Specified version to upgrade to "%s" is too high; kubeadm can upgrade only 1 minor version at a '
                     'time' % _vstr(target))
+    if kadm[:2] > target[:2]:
+        errs.append('Kubeadm version "%s" can only be used to upgrade to Kubernetes version "v%d.%d"'
+                    % (_vstr(kadm), kadm[0], kadm[1]))
     if target < cur:
         errs.append('Specified version to upgrade to "%s" is equal to or lower than the cluster version "%s". '
                     'Downgrades are not supported yet' % (_vstr(target), _vstr(cur)))

@@ -180,6 +180,12 @@ def sync_static_pods(runtime_ok):
     for fl in ("tls-cert-file", "tls-private-key-file", "client-ca-file", "requestheader-client-ca-file"):
         if flags.get(fl):
             argv += ["--" + fl, flags[fl]]
+    try:
+        image = pod["spec"]["containers"][0].get("image") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        image = ""
+    if re.search(r":v\d+\.\d+\.\d+$", image):
+        argv += ["--lab-version", image.rsplit(":", 1)[1]]      # the binary the image holds: its /version
     if ann.get("lab.bootstrap/store"):
         argv += ["--store", ann["lab.bootstrap/store"]]
     elif ann.get("lab.bootstrap/upstream"):

@@ -345,7 +345,8 @@ def test_curl_option_parsing_and_url_table():
     assert assets.lookup("https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 302
     assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 200
     assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.31/deb/Release.key")[0] == 404
-    assert assets.k8s_versions("1.34") == ["1.34.0", "1.34.1"] and len(assets.k8s_versions("1.32")) == 10
+    assert assets.k8s_versions("1.34") == ["1.34.%d" % p for p in range(8)] and len(assets.k8s_versions("1.32")) == 10
+    assert assets.k8s_versions("1.35")[-1] == "1.35.5" and assets.k8s_versions("1.36") == ["1.36.0", "1.36.1"]
 
 
 def test_version_ordering():
