@@ -46,6 +46,9 @@ TOOLS = {
     "kubectl": "k8s_kubectl",
     "helm": "k8s_helm",
     "kube-apiserver-daemon": "k8s_apiserver",
+    "etcd-daemon": "k8s_etcd",
+    "etcdctl": "k8s_etcd",
+    "etcdutl": "k8s_etcd",
 }
 
 # Commands that exist in the host only once a package put them there (apt/dnf install writes the wrapper),
@@ -56,7 +59,8 @@ PACKAGE_BINARIES = {
     "kubelet": ["kubelet"],
     "kubectl": ["kubectl"],
 }
-NOT_PREINSTALLED = {"helm", "containerd-daemon", "kubelet-daemon", "kube-apiserver-daemon"}
+NOT_PREINSTALLED = {"helm", "containerd-daemon", "kubelet-daemon", "kube-apiserver-daemon", "etcd-daemon", "etcdctl",
+                    "etcdutl"}
 # Tools that only exist on one OS family ('deb' = ubuntu/debian, 'rpm' = amazon linux).
 FAMILY_ONLY = {
     "apt-get": "deb", "apt": "deb", "apt-mark": "deb", "apt-cache": "deb", "dpkg-query": "deb", "dpkg": "deb",

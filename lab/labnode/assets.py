@@ -160,6 +160,28 @@ def helm_tarball_bytes():
     return buf.getvalue()
 
 
+ETCD_VERSION = "v3.6.4"
+ETCD_TARBALL = "etcd-%s-linux-amd64.tar.gz" % ETCD_VERSION
+
+
+def etcd_tarball_bytes():
+    """The etcd release tarball: etcd, etcdctl, etcdutl (the lab's, k8s_etcd.py) in etcd-vX-linux-amd64/."""
+    buf = io.BytesIO()
+    top = ETCD_TARBALL[:-len(".tar.gz")]
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tf:
+        for name, data, mode in (("etcd", wrapper_script("etcd-daemon").encode(), 0o755),
+                                 ("etcdctl", wrapper_script("etcdctl").encode(), 0o755),
+                                 ("etcdutl", wrapper_script("etcdutl").encode(), 0o755),
+                                 ("README.md", b"etcd: a distributed reliable key-value store (lab).\n", 0o644)):
+            ti = tarfile.TarInfo(top + "/" + name)
+            ti.size = len(data)
+            ti.mode = mode
+            ti.mtime = 1754006400
+            ti.uname = ti.gname = "root"
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def build_binary_assets(dest):
     data = helm_tarball_bytes()
     with open(os.path.join(dest, HELM_TARBALL), "wb") as f:
@@ -227,6 +249,9 @@ def lookup(url):
             # GitHub release downloads redirect to objects.githubusercontent.com (needs -L)
             return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/flannel/"
                                "%s/kube-flannel.yml" % FLANNEL_VERSION)
+        if path == "/etcd-io/etcd/releases/download/%s/%s" % (ETCD_VERSION, ETCD_TARBALL):
+            return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/etcd/"
+                               "%s/%s" % (ETCD_VERSION, ETCD_TARBALL))
         if path == "/kubernetes-sigs/metrics-server/releases/latest/download/components.yaml":
             return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/"
                                "metrics-server/components.yaml")
@@ -234,6 +259,8 @@ def lookup(url):
     if host == "objects.githubusercontent.com":
         if path.endswith("/flannel/%s/kube-flannel.yml" % FLANNEL_VERSION):
             return (200, _file("kube-flannel.yml"), None)
+        if path.endswith("/etcd/%s/%s" % (ETCD_VERSION, ETCD_TARBALL)):
+            return (200, etcd_tarball_bytes, None)
         if path.endswith("/metrics-server/components.yaml"):
             return (200, _file("metrics-server-components.yaml"), None)
         return (404, None, None)

@@ -51,6 +51,11 @@ class Server:
             return forward(self.upstream, op, args, headers, timeout=WATCH_MAX + 10 if op == "node_watch" else 30)
         if op == "node_watch":
             return self.watch_node(args or {}, headers)
+        from . import k8s_etcd
+        if op.startswith("etcd_"):
+            return self.etcd_call(op, args or {}, headers or {})
+        if op not in READ_ONLY:
+            self.check_quorum()
         with LOCK:
             if self.st is None or self.st.get("cluster") is None:
                 raise S.ApiError("ServiceUnavailable", "the cluster store is empty", 503)
@@ -65,6 +70,41 @@ class Server:
             if op not in READ_ONLY:
                 CHANGED.notify_all()
             return res
+
+    def check_quorum(self):
+        """etcd answers writes only while more than half its members do (probed outside the lock)."""
+        from . import k8s_etcd
+        if self.upstream:
+            return
+        with LOCK:
+            ms = [dict(m) for m in k8s_etcd.members(self.st or {})]
+        if not k8s_etcd.has_quorum(ms):
+            raise S.ApiError("InternalError", "etcdserver: request timed out", 500)
+
+    def etcd_call(self, op, args, headers):
+        """An etcd client's request (through an etcd static pod): the client certificate must be the etcd CA's."""
+        from . import k8s_etcd
+        import copy
+        cert = headers.get("X-Lab-Etcd-Cert")
+        try:
+            with open("/etc/kubernetes/pki/etcd/ca.crt") as f:
+                eca = f.read()
+        except OSError:
+            eca = None
+        if not cert or not eca or not cert_issued_by(cert, eca):
+            raise S.ApiError("Unauthorized", "remote error: tls: bad certificate", 401)
+        if op in ("etcd_member_add", "etcd_member_remove"):
+            self.check_quorum()
+        with LOCK:
+            if self.st is None or self.st.get("cluster") is None:
+                raise S.ApiError("ServiceUnavailable", "etcdserver: not capable", 503)
+            try:
+                res = k8s_etcd.op(self.st, op, args)
+            except ValueError as e:
+                raise S.ApiError("InternalError", str(e), 500)
+            if op in ("etcd_member_add", "etcd_member_remove") or (op == "etcd_publish" and res.get("published")):
+                self.save()
+            return copy.deepcopy(res) if op == "etcd_snapshot" else res
 
     def watch_node(self, a, headers):
         """A kubelet's watch of its own Node (what its node informer gives a real kubelet): returns at once
@@ -226,7 +266,7 @@ def forward(upstream, op, args, headers=None, timeout=30):
     from . import k8s_client as C
     try:
         return C.call(upstream, op, args, timeout=timeout, ca=UPSTREAM_CA, headers={k: v for k, v in (headers or {}).items()
-                                                                   if k in ("Authorization", "X-Lab-Client-Cert")})
+                                                                   if k in ("Authorization", "X-Lab-Client-Cert", "X-Lab-Etcd-Cert")})
     except C.ClientError as e:
         if e.reason in ("Refused", "Timeout", "NoHost", "TLS"):
             raise S.ApiError("ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)"
@@ -440,6 +480,10 @@ def bootstrap(st, a, now):
             raise S.ApiError("BadKey", "error downloading certs: error decoding secret data with provided key: "
                              "cipher: message authentication failed", 400)
         out["certs"] = up["certs"]
+        if a.get("address"):
+            # kubeadm's control-plane join adds the node's etcd as a member
+            from . import k8s_etcd
+            k8s_etcd.member_started(st, name, a["address"])
     cred = "node-" + S.short_hash(name, str(now), n=16)
     st["credentials"][cred] = {"user": "system:node:" + name}
     out["credential"] = cred
@@ -547,6 +591,8 @@ class Handler(BaseHTTPRequestHandler):
                 if api.st is None or api.st.get("cluster") is None:
                     raise R.Fail(503, "ServiceUnavailable", "the cluster store is empty")
                 user = rest_user(api.st, self._peer(), self.headers)
+            if method not in ("GET", "HEAD"):
+                api.check_quorum()
             rep = api.rest.handle(method, u.path, query, self.headers, body, user, LOCK)
         except R.Fail as e:
             self._send(e.code, e.status())
@@ -664,7 +710,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             n = int(self.headers.get("Content-Length") or 0)
             req = json.loads(self.rfile.read(n) or b"{}")
-            hdrs = {k: self.headers.get(k) for k in ("Authorization", "X-Lab-Client-Cert") if self.headers.get(k)}
+            hdrs = {k: self.headers.get(k) for k in ("Authorization", "X-Lab-Client-Cert", "X-Lab-Etcd-Cert") if self.headers.get(k)}
             res = self.server.api.call(req.get("op"), req.get("args") or {}, hdrs)
             self._send(200, {"result": res})
         except S.ApiError as e:

@@ -240,8 +240,13 @@ def static_manifest(component, node, address, port, cluster, lab_annotations=Non
                                       (["--cluster-cidr=%s" % cluster["podSubnet"]] if cluster.get("podSubnet") else []) +
                                       ["--kubeconfig=/etc/kubernetes/controller-manager.conf", "--leader-elect=true"],
            "kube-scheduler": ["kube-scheduler", "--kubeconfig=/etc/kubernetes/scheduler.conf", "--leader-elect=true"],
-           "etcd": ["etcd", "--advertise-client-urls=https://%s:2379" % address, "--data-dir=/var/lib/etcd",
-                    "--name=%s" % node, "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % address]}[component]
+           "etcd": ["etcd", "--advertise-client-urls=https://%s:2379" % address,
+                    "--cert-file=/etc/kubernetes/pki/etcd/server.crt", "--client-cert-auth=true",
+                    "--data-dir=/var/lib/etcd", "--initial-advertise-peer-urls=https://%s:2380" % address,
+                    "--key-file=/etc/kubernetes/pki/etcd/server.key",
+                    "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % address,
+                    "--listen-peer-urls=https://%s:2380" % address, "--name=%s" % node,
+                    "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt"]}[component]
     image = "registry.k8s.io/%s:%s" % (component, cluster["kubernetesVersion"]) if component != "etcd" \
         else "registry.k8s.io/etcd:3.6.4-0"
     md = {"name": component, "namespace": "kube-system",
@@ -560,6 +565,8 @@ def cmd_init(argv):
     now = common.now()
     st = S.new_store()
     S.init_cluster(st, cluster, node, now)
+    from . import k8s_etcd
+    k8s_etcd.init_membership(st, node, address)
     for t, ttl, desc, usages, groups in tokens:
         S.add_token(st, t, ttl, now, desc, usages, groups)
     if a.upload_certs:
@@ -777,7 +784,8 @@ def cmd_join(argv):
                 "/etc/kubernetes/pki/ca.crt: no such file or directory")
     try:
         boot = C.call(server, "bootstrap", {"token": token, "node": node, "controlPlane": control_plane,
-                                           "certificateKey": cert_key}, timeout=10, ca=info["caPem"])
+                                           "certificateKey": cert_key, "address": address}, timeout=10,
+                      ca=info["caPem"])
     except C.ClientError as e:
         if e.reason in ("CertsNotFound", "BadKey"):
             die("error execution phase control-plane-prepare/download-certs: " + e.message)
@@ -892,6 +900,7 @@ def cmd_reset(argv):
     systemctl("stop", "kubelet")
     common.stop_daemon("kubelet")
     common.stop_daemon("kube-apiserver")
+    common.stop_daemon("etcd")
     say('[reset] Unmounting mounted directories in "/var/lib/kubelet"')
     dirs = [MANIFESTS, KUBELET_DIR, os.path.join(K8S, "pki"), ETCD_DIR]
     for d in dirs:

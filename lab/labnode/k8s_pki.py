@@ -274,7 +274,7 @@ def create_control_plane_pki(node, address, endpoint_host, service_ip="10.96.0.1
                 "/CN=front-proxy-client")
     eca, ecak = os.path.join(PKI, "etcd/ca.crt"), os.path.join(PKI, "etcd/ca.key")
     make_signed(eca, ecak, os.path.join(PKI, "etcd/server.crt"), os.path.join(PKI, "etcd/server.key"),
-                "/CN=" + node, sans=["DNS:" + node, "DNS:localhost", "IP:" + address])
+                "/CN=" + node, sans=["DNS:" + node, "DNS:localhost", "IP:" + address, "IP:127.0.0.1", "IP:::1"])
     make_signed(eca, ecak, os.path.join(PKI, "etcd/peer.crt"), os.path.join(PKI, "etcd/peer.key"),
                 "/CN=" + node, sans=["DNS:" + node, "DNS:localhost", "IP:" + address])
     make_signed(eca, ecak, os.path.join(PKI, "etcd/healthcheck-client.crt"),
