@@ -100,3 +100,17 @@ def test_bootstrap_tokens_expire_on_the_lab_clock(lab):
     assert tok.split(".")[0] in lab.ok(1, "kubeadm token list")
     lab.clock("2h")
     assert tok.split(".")[0] not in lab.ok(1, "kubeadm token list")
+
+
+def test_destroy_host_wipes_it(lab):
+    lab.ok(1, "touch /root/mark && test -e /etc/kubernetes/admin.conf")
+    out = lab.lab("destroy-host", "lab-1").stdout
+    assert "destroyed and booted again as a fresh machine" in out
+    # a fresh machine: no cluster, no packages, no files of before; sshd answers with the same host key
+    p = lab.sh(1, "test -e /root/mark || test -e /etc/kubernetes/admin.conf || command -v kubeadm")
+    assert p.returncode == 1, p.stdout
+    assert lab.ok(1, "swapon --show --noheadings | wc -l").strip() != "0"
+    p = lab.lab("ssh", "lab-1", "hostname")
+    assert p.stdout.strip() == "lab-1"
+    # the lab clock is the lab's, not the host's
+    assert abs(int(lab.ok(1, "date +%s")) - (time.time() + 372 * 86400 + 2 * 3600)) < 10
