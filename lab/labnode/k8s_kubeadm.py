@@ -867,6 +867,27 @@ def cmd_join(argv):
 
 
 # ------------------------------------------------------------------ reset
+def _remove_own_etcd_member():
+    import base64
+    addr = common.host_address()
+    try:
+        with open(os.path.join(K8S, "pki", "apiserver-etcd-client.crt")) as f:
+            cert = base64.b64encode(f.read().encode()).decode()
+        with open(os.path.join(K8S, "pki", "ca.crt")) as f:
+            ca = f.read()
+        server = "https://%s:6443" % addr
+        ms = C.call(server, "etcd_member_list", ca=ca, headers={"X-Lab-Etcd-Cert": cert}, timeout=5)["members"]
+        mine = [m for m in ms if "https://%s:2380" % addr in m["peerURLs"]]
+        if not mine or len(ms) < 2:
+            return
+        C.call(server, "etcd_member_remove", {"id": mine[0]["id"]}, ca=ca, headers={"X-Lab-Etcd-Cert": cert},
+               timeout=10)
+        say("[reset] Removing member %s from the etcd cluster" % mine[0]["id"])
+    except (OSError, KeyError, C.ClientError) as e:
+        sys.stderr.write("W%s reset.go:xx] [reset] Failed to remove etcd member: %s\n.Please manually remove this "
+                         "etcd member using etcdctl\n" % (time.strftime("%m%d %H:%M:%S"), getattr(e, "message", e)))
+
+
 def cmd_reset(argv):
     p = argparse.ArgumentParser(prog="kubeadm reset", add_help=False)
     p.add_argument("-f", "--force", action="store_true")
@@ -894,6 +915,9 @@ def cmd_reset(argv):
         if ans not in ("y", "yes"):
             die("error execution phase preflight: won't proceed; the user didn't answer (Y|y) in order to continue")
     say("[preflight] Running pre-flight checks")
+    if os.path.exists(os.path.join(MANIFESTS, "etcd.yaml")):
+        # a control plane's reset removes its stacked etcd member first (the cluster keeps its quorum)
+        _remove_own_etcd_member()
     if os.path.isdir(ETCD_DIR) and os.path.exists(os.path.join(MANIFESTS, "etcd.yaml")):
         say("[reset] Deleted contents of the etcd data directory: /var/lib/etcd")
     say("[reset] Stopping the kubelet service")
@@ -1259,17 +1283,47 @@ def local_manifest_version():
         return None
 
 
+def wait_static_pod_restart(since):
+    """After new manifests: the kubelet replaces the API server static pod; kubeadm waits for it to be back."""
+    say("[upgrade/staticpods] Waiting for the kubelet to restart the component")
+    say("[upgrade/staticpods] This can take up to 5m0s")
+    seen = os.path.join(common.RUN_DIR, "kube-apiserver.manifest")
+    address = common.host_address()
+    deadline = time.time() + wait_seconds(300)
+    while time.time() < deadline:
+        try:
+            restarted = os.stat(seen).st_mtime >= since
+        except OSError:
+            restarted = False
+        if restarted:
+            try:
+                C.call("https://%s:6443" % address, "version", timeout=2, ca=local_ca())
+                say("[apiclient] Found 1 Pods for label selector component=kube-apiserver")
+                return
+            except C.ClientError:
+                pass
+        time.sleep(0.1)
+    die("[upgrade/apply] FATAL: couldn't upgrade control plane. kubeadm has tried to recover everything into the "
+        "earlier state. Errors faced: timed out waiting for the condition: static Pod hash for component "
+        "kube-apiserver on Node %s did not change after 5m0s" % common.host_name())
+
+
 def rewrite_manifests(version):
+    since = time.time()
     for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         path = os.path.join(MANIFESTS, comp + ".yaml")
         if not os.path.exists(path):
             continue
         with open(path) as f:
             pod = yaml.safe_load(f)
-        pod["spec"]["containers"][0]["image"] = "registry.k8s.io/%s:%s" % (comp, version)
+        image = "registry.k8s.io/%s:%s" % (comp, version)
+        changed = pod["spec"]["containers"][0].get("image") != image
+        pod["spec"]["containers"][0]["image"] = image
         common.write_file(path, yaml.safe_dump(pod, sort_keys=False), 0o600)
         say('[upgrade/staticpods] Moving new manifest to "%s" and backing up old manifest to '
             '"/etc/kubernetes/tmp/kubeadm-backup-manifests/%s.yaml"' % (path, comp))
+        if comp == "kube-apiserver" and changed:
+            wait_static_pod_restart(since)
         say("[upgrade/staticpods] Component %s upgraded successfully!" % comp)
 
 

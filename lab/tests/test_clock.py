@@ -84,8 +84,9 @@ def test_certificates_expire_and_renew_on_the_lab_clock(lab):
     p = lab.kubectl(1, "get nodes")
     assert p.returncode == 1 and "x509: certificate has expired" in p.stderr, p.stderr
     # restart of the static pods, as the documentation says: manifests out, wait, back
-    lab.ok(1, "mkdir -p /root/m && mv /etc/kubernetes/manifests/*.yaml /root/m/ && sleep 3 && "
-              "mv /root/m/*.yaml /etc/kubernetes/manifests/")
+    lab.ok(1, "mkdir -p /root/m && mv /etc/kubernetes/manifests/*.yaml /root/m/ && "
+              "for i in $(seq 60); do curl -sk https://%s:6443/livez >/dev/null || break; sleep 0.5; done && "
+              "mv /root/m/*.yaml /etc/kubernetes/manifests/" % lab.addr(1))
     p = wait_ok(lab, KC + "get nodes -o json")
     assert p.returncode == 0, p.stderr
     assert [n["metadata"]["name"] for n in json.loads(p.stdout)["items"]] == ["lab-1"]

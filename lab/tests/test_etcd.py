@@ -89,7 +89,8 @@ def test_snapshot_save_status_and_restore(lab):
         time.sleep(0.5)
     # the documented restore: static pods stopped, snapshot restored into a new data dir, etcd pointed at it
     a1 = lab.addr(1)
-    lab.ok(1, "mkdir -p /root/m && mv /etc/kubernetes/manifests/*.yaml /root/m/ && sleep 3")
+    lab.ok(1, "mkdir -p /root/m && mv /etc/kubernetes/manifests/*.yaml /root/m/ && "
+              "for i in $(seq 60); do curl -sk https://%s:6443/livez >/dev/null || break; sleep 0.5; done" % a1)
     p = lab.sh(1, "etcdutl snapshot restore /root/snap.db --data-dir /var/lib/etcd")
     assert p.returncode == 1 and "not empty" in p.stderr
     lab.ok(1, "etcdutl snapshot restore /root/snap.db --data-dir /var/lib/etcd-restored --name lab-1 "
@@ -140,3 +141,11 @@ def test_losing_quorum_stops_writes(lab):
     out = lab.ok(1, "etcdctl " + CERTS + "member remove " + ids["lab-3"])
     assert "Member %s removed from cluster" % ids["lab-3"] in out
     assert sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
+
+
+def test_reset_of_a_control_plane_removes_its_member(lab):
+    assert sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
+    out = lab.ok(2, "kubeadm reset -f")
+    assert "Removing member" in out
+    assert [m[2] for m in members(lab)] == ["lab-1"]
+    assert lab.kubectl(1, "create namespace q4").returncode == 0
