@@ -90,9 +90,10 @@ def op(st, name, a):
     if name == "etcd_publish":
         # a member's etcd, once running, publishes its name: from then on it is "started"
         for m in ms:
-            if a.get("peerURL") in m["peerURLs"] and not m.get("name"):
-                m["name"] = a.get("name") or ""
+            if a.get("peerURL") in m["peerURLs"] and (not m.get("name") or m.get("isLearner")):
+                m["name"] = m.get("name") or a.get("name") or ""
                 m["clientURLs"] = [a["peerURL"].replace(":2380", ":2379")]
+                m["isLearner"] = False          # a learner that runs is promoted (kubeadm's learner mode)
                 st["resourceVersion"] += 1
                 return {"published": True}
         return {"published": False}
@@ -122,14 +123,15 @@ def op(st, name, a):
 
 
 def member_started(st, name, address):
-    """A joining control plane's etcd: kubeadm adds it as a member (named, so started)."""
+    """A joining control plane's etcd: kubeadm adds it as a learner (non-voting: the cluster keeps its quorum
+    while the new etcd starts) and promotes it once it runs (its first publish)."""
     url = "https://%s:2380" % address
     for m in members(st):
         if url in m["peerURLs"]:
             m["name"] = name
             m["clientURLs"] = ["https://%s:2379" % address]
             return
-    add_member(st, name, [url], ["https://%s:2379" % address])
+    add_member(st, name, [url], ["https://%s:2379" % address], learner=True)
 
 
 # ------------------------------------------------------------------ the etcd static pod
