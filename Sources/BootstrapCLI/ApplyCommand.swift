@@ -95,11 +95,7 @@ struct ApplyCommand: AsyncParsableCommand {
             throw Exit.failure
         }
 
-        fflush(nil)
-        let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
-        let flag = CancellationFlag()
-        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir, onFailure: { _ in flag.cancel() })
-        let signalSource = RunSupport.installInterruptHandler(flag, printer: printer)
+        let (printer, flag, signalSource) = RunSupport.startRun(statePath: store.path, json: run.json, color: color)
         defer { signalSource.cancel() }
 
         // What will run is known only after the refresh (drift adds steps): shown and asked for then.

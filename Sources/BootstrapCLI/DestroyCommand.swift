@@ -53,11 +53,7 @@ struct DestroyCommand: AsyncParsableCommand {
         try await Approval.confirm("Do you really want to destroy cluster \(plan.name)? This cannot be undone.",
                                autoApprove: run.autoApprove)
 
-        fflush(nil)
-        let logDir = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("logs").path
-        let flag = CancellationFlag()
-        let printer = EventPrinter(json: run.json, color: color, logDirectory: logDir, onFailure: { _ in flag.cancel() })
-        let signalSource = RunSupport.installInterruptHandler(flag, printer: printer)
+        let (printer, flag, signalSource) = RunSupport.startRun(statePath: store.path, json: run.json, color: color)
         defer { signalSource.cancel() }
         let engine = DestroyEngine(
             runState: RunState(state: state, store: store),

@@ -70,6 +70,19 @@ enum RunSupport {
         URL(fileURLWithPath: plan.source.baseDirectory).appendingPathComponent("\(plan.name).kubeconfig").path
     }
 
+    /// What a command that changes hosts prints through, and how Ctrl-C reaches it: the event printer (per-host
+    /// logs beside the state), the run's cancellation flag (a failed write to the terminal or logs cancels the
+    /// run too) and the SIGINT handler, which the caller cancels when the run ends.
+    static func startRun(statePath: String, json: Bool, color: Bool)
+        -> (printer: EventPrinter, flag: CancellationFlag, signals: DispatchSourceSignal)
+    {
+        fflush(nil)
+        let logDir = URL(fileURLWithPath: statePath).deletingLastPathComponent().appendingPathComponent("logs").path
+        let flag = CancellationFlag()
+        let printer = EventPrinter(json: json, color: color, logDirectory: logDir, onFailure: { _ in flag.cancel() })
+        return (printer, flag, installInterruptHandler(flag, printer: printer))
+    }
+
     /// Ctrl-C: stop starting steps, stop running ones after the grace period; a second Ctrl-C exits at once.
     static func installInterruptHandler(_ flag: CancellationFlag, printer: EventPrinter) -> DispatchSourceSignal {
         signal(SIGINT, SIG_IGN)

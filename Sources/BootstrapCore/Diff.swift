@@ -1,40 +1,5 @@
 import Foundation
 
-/// Cluster-level steps: run once per cluster after the first control plane is up.
-public enum ClusterStepName: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Helm installed on the first control plane.
-    case helm
-    /// An admin kubeconfig fetched to the operator's machine.
-    case kubeconfig
-}
-
-public struct PlannedClusterStep: Sendable, Hashable {
-    public var name: ClusterStepName
-    public var inputHash: String
-    public init(name: ClusterStepName, inputHash: String) {
-        self.name = name
-        self.inputHash = inputHash
-    }
-}
-
-public enum ClusterStepCatalogue {
-    public static func steps(in plan: ClusterPlan) -> [PlannedClusterStep] {
-        [
-            PlannedClusterStep(name: .helm, inputHash: Hashing.inputs([
-                ("step", "helm/1"), ("version", Releases.helmVersion),
-            ])),
-            PlannedClusterStep(name: .kubeconfig, inputHash: Hashing.inputs([
-                ("step", "kubeconfig/1"), ("cluster", plan.name), ("endpoint", plan.apiEndpoint),
-            ])),
-        ]
-    }
-
-    /// Cluster steps not yet recorded in `state.cluster.steps` with the same input hash.
-    public static func pending(in plan: ClusterPlan, state: ClusterState?) -> [PlannedClusterStep] {
-        steps(in: plan).filter { s in state?.cluster.steps[s.name.rawValue]?.inputHash != s.inputHash }
-    }
-}
-
 /// One line of a plan: something to create, update, delete or replace.
 public struct Change: Sendable, Hashable, Codable {
     public enum Action: String, Sendable, Hashable, Codable {

@@ -16,7 +16,7 @@ public struct ApplyOptions: Sendable {
     /// run there, with nothing changed. nil: go ahead.
     public var approve: (@Sendable (Refreshed) async throws -> Void)?
 
-    public init(parallelism: Int = 20, kubeconfigPath: String, readyTimeout: Duration = .seconds(600),
+    public init(parallelism: Int = PlanDefaults.parallelism, kubeconfigPath: String, readyTimeout: Duration = .seconds(600),
                 readyPollInterval: Duration = .seconds(1), progressInterval: Duration = .seconds(10),
                 cancellation: CancellationFlag = CancellationFlag(),
                 approve: (@Sendable (Refreshed) async throws -> Void)? = nil) {

@@ -11,7 +11,7 @@ public struct DestroyOptions: Sendable {
     /// The plan's time limits (the reset runs under the join limit).
     public var limits: ClusterPlan.Timeouts
 
-    public init(parallelism: Int = 20, purge: Bool = false, kubeconfigPath: String? = nil,
+    public init(parallelism: Int = PlanDefaults.parallelism, purge: Bool = false, kubeconfigPath: String? = nil,
                 cancellation: CancellationFlag = CancellationFlag(), limits: ClusterPlan.Timeouts = .init()) {
         self.parallelism = parallelism
         self.purge = purge

@@ -16,7 +16,7 @@ enum Preflight {
     static let workerPorts = [10250]
 
     static func check(plan: ClusterPlan, state: ClusterState, facts: [String: HostFacts],
-                      runners: [String: HostRunner]) async -> [PreflightIssue]
+                      runners: [String: HostRunner], parallelism: Int = PlanDefaults.parallelism) async -> [PreflightIssue]
     {
         var issues: [PreflightIssue] = []
         func error(_ host: String?, _ m: String) { issues.append(PreflightIssue(host: host, severity: .error, message: m)) }
@@ -62,47 +62,43 @@ enum Preflight {
         // One command per host: sudo, ports, endpoint name.
         let endpointHost = plan.spec.kubernetes.controlPlaneEndpoint.map { KubeadmConfig.hostPart($0) }
         let needsResolve = endpointHost.map { IPv4Address($0) == nil } ?? false
-        await withTaskGroup(of: [PreflightIssue].self) { group in
-            for host in plan.spec.hosts {
-                guard let r = runners[host.name] else { continue }
-                let record = state.hosts[host.name]
-                // A node's ports are its own kubelet's and API server's; that includes a host whose join finished
-                // in a run that was killed before recording it (its join step will find it done).
-                let startedCluster = state.cluster.initializedOn != nil || state.cluster.secrets["bootstrapToken"] != nil
-                let isNode = (record?.steps.keys.contains { StepName(rawValue: $0)?.isOneShot == true }) ?? false
-                    || (facts[host.name]?.inCluster == true && startedCluster)
-                let ports = isNode ? [] : (host.role == .controlPlane ? controlPlanePorts : workerPorts)
-                group.addTask {
-                    var out: [PreflightIssue] = []
-                    var lines = ["true"]
-                    for p in ports {
-                        lines.append("if timeout 2 bash -c \(Shell.quote("exec 3<>/dev/tcp/\(host.address)/\(p)")) 2>/dev/null; then echo port-busy=\(p); fi")
-                    }
-                    if needsResolve, let name = endpointHost {
-                        lines.append("getent hosts \(Shell.quote(name)) >/dev/null || echo resolve-failed")
-                    }
-                    // The facts already ran through sudo: with nothing else to check, no round trip is needed.
-                    if lines == ["true"] { return out }
-                    do {
-                        let result = try await r.run(ShellCommand(script: lines.joined(separator: "\n")), timeout: .seconds(60))
-                        for line in result.stdoutText.split(separator: "\n") {
-                            if line.hasPrefix("port-busy=") {
-                                out.append(PreflightIssue(host: host.name, severity: .error,
-                                    message: "port \(line.dropFirst(10)) on \(host.address) is already in use"))
-                            } else if line == "resolve-failed" {
-                                out.append(PreflightIssue(host: host.name, severity: .error,
-                                    message: "the control-plane endpoint \(endpointHost ?? "") does not resolve on this host"))
-                            }
-                        }
-                    } catch {
-                        out.append(PreflightIssue(host: host.name, severity: .error,
-                                                  message: ErrorText.describe(error, about: host.name)))
-                    }
-                    return out
-                }
+        let probed = plan.spec.hosts.compactMap { h in runners[h.name].map { (h, $0) } }
+        let found = await Parallel.map(probed, limit: parallelism) { (host, r) -> [PreflightIssue] in
+            let record = state.hosts[host.name]
+            // A node's ports are its own kubelet's and API server's; that includes a host whose join finished
+            // in a run that was killed before recording it (its join step will find it done).
+            let startedCluster = state.cluster.initializedOn != nil || state.cluster.secrets["bootstrapToken"] != nil
+            let isNode = (record?.steps.keys.contains { StepName(rawValue: $0)?.isOneShot == true }) ?? false
+                || (facts[host.name]?.inCluster == true && startedCluster)
+            let ports = isNode ? [] : (host.role == .controlPlane ? controlPlanePorts : workerPorts)
+            var out: [PreflightIssue] = []
+            var lines = ["true"]
+            for p in ports {
+                lines.append("if timeout 2 bash -c \(Shell.quote("exec 3<>/dev/tcp/\(host.address)/\(p)")) 2>/dev/null; then echo port-busy=\(p); fi")
             }
-            for await found in group { issues += found }
+            if needsResolve, let name = endpointHost {
+                lines.append("getent hosts \(Shell.quote(name)) >/dev/null || echo resolve-failed")
+            }
+            // The facts already ran through sudo: with nothing else to check, no round trip is needed.
+            if lines == ["true"] { return out }
+            do {
+                let result = try await r.run(ShellCommand(script: lines.joined(separator: "\n")), timeout: .seconds(60))
+                for line in result.stdoutText.split(separator: "\n") {
+                    if line.hasPrefix("port-busy=") {
+                        out.append(PreflightIssue(host: host.name, severity: .error,
+                            message: "port \(line.dropFirst(10)) on \(host.address) is already in use"))
+                    } else if line == "resolve-failed" {
+                        out.append(PreflightIssue(host: host.name, severity: .error,
+                            message: "the control-plane endpoint \(endpointHost ?? "") does not resolve on this host"))
+                    }
+                }
+            } catch {
+                out.append(PreflightIssue(host: host.name, severity: .error,
+                                          message: ErrorText.describe(error, about: host.name)))
+            }
+            return out
         }
+        issues += found.flatMap { $0 }
         return issues.sorted { ($0.host ?? "", $0.message) < ($1.host ?? "", $1.message) }
     }
 }

@@ -1,10 +1,6 @@
 import BootstrapCore
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Who holds a state lock: written as JSON into the lock file.
 public struct LockHolder: Sendable, Hashable, Codable, CustomStringConvertible {

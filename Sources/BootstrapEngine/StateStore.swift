@@ -1,10 +1,6 @@
 import BootstrapCore
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The state file of one cluster: load, atomic write with a backup, and an exclusive lock.
 ///

@@ -51,7 +51,6 @@ enum StateRenderer {
         -> String
     {
         let c = s.cluster
-        let date = ISO8601DateFormatter()
         var out = "Cluster \(c.name)  (state \(path), serial \(s.serial), lineage \(s.lineage), written by bootstrap \(s.toolVersion))\n"
         var facts: [String] = []
         if let v = c.kubernetesVersion { facts.append("Kubernetes \(v)") }
@@ -66,7 +65,7 @@ enum StateRenderer {
             out += "  cluster steps done: \(c.steps.keys.sorted().joined(separator: ", "))\n"
         }
         for (name, sec) in c.secrets.sorted(by: { $0.key < $1.key }) {
-            let exp = sec.expiresAt.map { ", expires \(date.string(from: $0))" } ?? ""
+            let exp = sec.expiresAt.map { ", expires \(Timestamp.iso8601($0))" } ?? ""
             out += "  secret \(name): \(showSecrets ? sec.value.revealed : "\(sec.value)")\(exp)\n"
         }
         out += "Hosts (\(s.hosts.count)):\n"
