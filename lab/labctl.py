@@ -398,6 +398,9 @@ def build_template(ld, osname, pubkey, scale_profile):
     lab_assets.build_binary_assets(assets_dst)
     save_json(os.path.join(opt, "realtools.json"), real_tools(ld))
     build_client(ld, os.path.join(opt, "bin", "labnode"))
+    # coreutils' date, which the lab-clock wrapper in /usr/bin shadows (os_facts.date)
+    if os.path.exists("/usr/bin/date"):
+        shutil.copy2("/usr/bin/date", os.path.join(opt, "bin", "date.real"))
     # bytecode compiled once here, not by every first import in every host (the login user cannot write it there)
     subprocess.run([sys.executable if os.path.exists(sys.executable) else "python3", "-m", "compileall", "-q",
                     "-d", "/opt/labnode/labnode", os.path.join(opt, "labnode")], check=False,
@@ -934,6 +937,47 @@ def cmd_clock(args):
                                                                             time.gmtime(time.time() + off))))
 
 
+def cmd_destroy_host(args):
+    """Wipe a host: every process of it killed, its disk state (upper dirs) gone, then booted again as the fresh
+    machine `up` made (same name, address, SSH host keys and login key)."""
+    need_root()
+    ld = lab_dir()
+    inv, h = find_host(ld, args.host)
+    name = h["name"]
+    hd = host_dir(ld, name)
+    ns = host_ns(ld, name)
+    if ns and ns != mnt_ns(os.getpid()):
+        deadline = time.time() + 10
+        while True:
+            pids = [p for p in pids_in_ns({ns}) if p != os.getpid()]
+            if not pids:
+                break
+            for p in pids:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if time.time() > deadline:
+                die("could not kill %d processes of %s" % (len(pids), name), 1)
+            time.sleep(0.05)
+    for entry in os.listdir(hd):
+        if entry.startswith("ssh_host_"):
+            continue
+        p = os.path.join(hd, entry)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    i = int(name.rsplit("-", 1)[1])
+    prepare_host(ld, i, h["os"], inv["net"], h["cpus"], h["memoryMB"], inv.get("profile", "fast"),
+                 float(os.environ.get("LAB_SCALE", "0.05")), None)
+    procs = {name: boot_host(ld, name)}
+    missing = wait_ready(ld, [h], procs)
+    if missing:
+        die("%s did not come back: %s" % (name, missing[0][1]), 1)
+    print("lab: %s destroyed and booted again as a fresh machine (%s)" % (name, h["address"]))
+
+
 def cmd_reboot(args):
     """Reboot a host: its processes die, runtime state resets from its files, enabled services start."""
     need_root()
@@ -981,6 +1025,9 @@ def main(argv=None):
     p.add_argument("match", nargs="?")
     p.add_argument("--code", type=int, default=None, help="exit code of an injected failure (default 1)")
     p.set_defaults(fn=cmd_fault)
+    p = sub.add_parser("destroy-host", help="wipe a host: processes and disk state gone, booted again fresh")
+    p.add_argument("host")
+    p.set_defaults(fn=cmd_destroy_host)
     p = sub.add_parser("clock", help="advance DURATION | show | reset")
     p.add_argument("action", choices=["advance", "show", "reset"])
     p.add_argument("duration", nargs="?")

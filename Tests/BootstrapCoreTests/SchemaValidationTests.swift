@@ -46,7 +46,7 @@ enum KubernetesValidate {
     }
 
     /// The version to validate each supported Kubernetes minor against: its newest pinned patch. The tool maps it
-    /// to that minor's schemas; kubernetes-validate 1.37.0 has 1.25–1.37, so every minor we install (1.32–1.34)
+    /// to that minor's schemas; kubernetes-validate 1.37.0 has 1.25–1.37, so every minor we install (1.33–1.36)
     /// is checked against its own schemas. A minor it lacks makes it exit with "does not support": then raise
     /// the pin in scripts/test-tools.
     static var versions: [String] {

@@ -278,11 +278,13 @@ import Testing
     }
 
     @Test func kubernetesReleaseTable() {
-        #expect(KubernetesReleases.minors == ["1.32", "1.33", "1.34"])
-        #expect(KubernetesReleases.latest == "1.34.1")
-        #expect(KubernetesReleases.all.count == 10 + 6 + 2)
-        #expect(KubernetesReleases.resolve("v1.32.9") == .success("1.32.9"))
-        #expect(KubernetesReleases.resolve("1.32.10") == .failure(.unknownPatch(minor: "1.32", patch: 10)))
+        #expect(KubernetesReleases.minors == ["1.33", "1.34", "1.35", "1.36"])
+        #expect(KubernetesReleases.maintainedMinors == ["1.34", "1.35", "1.36"])
+        #expect(KubernetesReleases.latest == "1.36.1")
+        #expect(KubernetesReleases.all.count == 6 + 8 + 6 + 2)
+        #expect(KubernetesReleases.resolve("v1.34.7") == .success("1.34.7"))
+        #expect(KubernetesReleases.resolve("1.34.8") == .failure(.unknownPatch(minor: "1.34", patch: 8)))
+        #expect(KubernetesReleases.resolve("1.32.9") == .failure(.unsupportedMinor(minor: "1.32")))
     }
 }
 

@@ -32,6 +32,7 @@ TOOLS = {
     "ss": "os_ss",
     "netstat": "os_ss",
     "nproc": "os_facts",
+    "date": "os_facts",
     "hostname": "os_facts",
     "reboot": "os_facts",
     "shutdown": "os_facts",
@@ -45,6 +46,9 @@ TOOLS = {
     "kubectl": "k8s_kubectl",
     "helm": "k8s_helm",
     "kube-apiserver-daemon": "k8s_apiserver",
+    "etcd-daemon": "k8s_etcd",
+    "etcdctl": "k8s_etcd",
+    "etcdutl": "k8s_etcd",
 }
 
 # Commands that exist in the host only once a package put them there (apt/dnf install writes the wrapper),
@@ -55,7 +59,8 @@ PACKAGE_BINARIES = {
     "kubelet": ["kubelet"],
     "kubectl": ["kubectl"],
 }
-NOT_PREINSTALLED = {"helm", "containerd-daemon", "kubelet-daemon", "kube-apiserver-daemon"}
+NOT_PREINSTALLED = {"helm", "containerd-daemon", "kubelet-daemon", "kube-apiserver-daemon", "etcd-daemon", "etcdctl",
+                    "etcdutl"}
 # Tools that only exist on one OS family ('deb' = ubuntu/debian, 'rpm' = amazon linux).
 FAMILY_ONLY = {
     "apt-get": "deb", "apt": "deb", "apt-mark": "deb", "apt-cache": "deb", "dpkg-query": "deb", "dpkg": "deb",

@@ -19,10 +19,12 @@ FLANNEL_VERSION = "v0.26.1"
 CALICO_VERSION = "v3.28.2"
 
 # pkgs.k8s.io: one repository per minor; the patch releases each carries (KubernetesReleases).
-K8S_PATCHES = {"1.32": 9, "1.33": 5, "1.34": 1}
+# The maintained minors at the newest patch public material shows (late 2026: 1.34.7, 1.35.5, 1.36.1), 1.33 as a
+# source to upgrade from; 1.32 (past its end of life) is still served, as pkgs.k8s.io keeps old repositories.
+K8S_PATCHES = {"1.32": 9, "1.33": 5, "1.34": 7, "1.35": 5, "1.36": 1}
 K8S_PACKAGES = ["kubeadm", "kubelet", "kubectl", "cri-tools", "kubernetes-cni"]
-CRI_TOOLS = {"1.32": "1.32.0", "1.33": "1.33.0", "1.34": "1.34.0"}
-CNI_VERSION = {"1.32": "1.6.0", "1.33": "1.6.0", "1.34": "1.7.1"}
+CRI_TOOLS = {"1.32": "1.32.0", "1.33": "1.33.0", "1.34": "1.34.0", "1.35": "1.35.0", "1.36": "1.36.0"}
+CNI_VERSION = {"1.32": "1.6.0", "1.33": "1.6.0", "1.34": "1.7.1", "1.35": "1.7.1", "1.36": "1.7.1"}
 # The signing key of core:/stable (same key for every minor).
 K8S_KEY_FINGERPRINT = "DE15B14486CD377B9E876E1A234654DA9A296436"
 K8S_KEY_ID = K8S_KEY_FINGERPRINT[-16:]
@@ -158,6 +160,28 @@ def helm_tarball_bytes():
     return buf.getvalue()
 
 
+ETCD_VERSION = "v3.6.4"
+ETCD_TARBALL = "etcd-%s-linux-amd64.tar.gz" % ETCD_VERSION
+
+
+def etcd_tarball_bytes():
+    """The etcd release tarball: etcd, etcdctl, etcdutl (the lab's, k8s_etcd.py) in etcd-vX-linux-amd64/."""
+    buf = io.BytesIO()
+    top = ETCD_TARBALL[:-len(".tar.gz")]
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tf:
+        for name, data, mode in (("etcd", wrapper_script("etcd-daemon").encode(), 0o755),
+                                 ("etcdctl", wrapper_script("etcdctl").encode(), 0o755),
+                                 ("etcdutl", wrapper_script("etcdutl").encode(), 0o755),
+                                 ("README.md", b"etcd: a distributed reliable key-value store (lab).\n", 0o644)):
+            ti = tarfile.TarInfo(top + "/" + name)
+            ti.size = len(data)
+            ti.mode = mode
+            ti.mtime = 1754006400
+            ti.uname = ti.gname = "root"
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def build_binary_assets(dest):
     data = helm_tarball_bytes()
     with open(os.path.join(dest, HELM_TARBALL), "wb") as f:
@@ -225,6 +249,9 @@ def lookup(url):
             # GitHub release downloads redirect to objects.githubusercontent.com (needs -L)
             return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/flannel/"
                                "%s/kube-flannel.yml" % FLANNEL_VERSION)
+        if path == "/etcd-io/etcd/releases/download/%s/%s" % (ETCD_VERSION, ETCD_TARBALL):
+            return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/etcd/"
+                               "%s/%s" % (ETCD_VERSION, ETCD_TARBALL))
         if path == "/kubernetes-sigs/metrics-server/releases/latest/download/components.yaml":
             return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/"
                                "metrics-server/components.yaml")
@@ -232,6 +259,8 @@ def lookup(url):
     if host == "objects.githubusercontent.com":
         if path.endswith("/flannel/%s/kube-flannel.yml" % FLANNEL_VERSION):
             return (200, _file("kube-flannel.yml"), None)
+        if path.endswith("/etcd/%s/%s" % (ETCD_VERSION, ETCD_TARBALL)):
+            return (200, etcd_tarball_bytes, None)
         if path.endswith("/metrics-server/components.yaml"):
             return (200, _file("metrics-server-components.yaml"), None)
         return (404, None, None)

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -50,6 +51,11 @@ class Server:
             return forward(self.upstream, op, args, headers, timeout=WATCH_MAX + 10 if op == "node_watch" else 30)
         if op == "node_watch":
             return self.watch_node(args or {}, headers)
+        from . import k8s_etcd
+        if op.startswith("etcd_"):
+            return self.etcd_call(op, args or {}, headers or {})
+        if op not in READ_ONLY:
+            self.check_quorum()
         with LOCK:
             if self.st is None or self.st.get("cluster") is None:
                 raise S.ApiError("ServiceUnavailable", "the cluster store is empty", 503)
@@ -64,6 +70,41 @@ class Server:
             if op not in READ_ONLY:
                 CHANGED.notify_all()
             return res
+
+    def check_quorum(self):
+        """etcd answers writes only while more than half its members do (probed outside the lock)."""
+        from . import k8s_etcd
+        if self.upstream:
+            return
+        with LOCK:
+            ms = [dict(m) for m in k8s_etcd.members(self.st or {})]
+        if not k8s_etcd.has_quorum(ms):
+            raise S.ApiError("InternalError", "etcdserver: request timed out", 500)
+
+    def etcd_call(self, op, args, headers):
+        """An etcd client's request (through an etcd static pod): the client certificate must be the etcd CA's."""
+        from . import k8s_etcd
+        import copy
+        cert = headers.get("X-Lab-Etcd-Cert")
+        try:
+            with open("/etc/kubernetes/pki/etcd/ca.crt") as f:
+                eca = f.read()
+        except OSError:
+            eca = None
+        if not cert or not eca or not cert_issued_by(cert, eca):
+            raise S.ApiError("Unauthorized", "remote error: tls: bad certificate", 401)
+        if op in ("etcd_member_add", "etcd_member_remove"):
+            self.check_quorum()
+        with LOCK:
+            if self.st is None or self.st.get("cluster") is None:
+                raise S.ApiError("ServiceUnavailable", "etcdserver: not capable", 503)
+            try:
+                res = k8s_etcd.op(self.st, op, args)
+            except ValueError as e:
+                raise S.ApiError("InternalError", str(e), 500)
+            if op in ("etcd_member_add", "etcd_member_remove") or (op == "etcd_publish" and res.get("published")):
+                self.save()
+            return copy.deepcopy(res) if op == "etcd_snapshot" else res
 
     def watch_node(self, a, headers):
         """A kubelet's watch of its own Node (what its node informer gives a real kubelet): returns at once
@@ -113,9 +154,20 @@ def cert_issued_by(cert_b64, ca_pem):
                 f.write(ca_pem)
             with open(crt, "wb") as f:
                 f.write(pem)
-            r = subprocess.run(["/usr/bin/openssl", "verify", "-CAfile", ca, crt], capture_output=True)
+            # the signature here; the validity below, on the lab clock (certificates are dated on it)
+            r = subprocess.run(["/usr/bin/openssl", "verify", "-no_check_time", "-CAfile", ca, crt],
+                               capture_output=True)
         _verified_certs[key] = r.returncode == 0
-    return _verified_certs[key]
+    if not _verified_certs[key]:
+        return False
+    from . import k8s_pki as PKI
+    msg = PKI.expired_message(base64.b64decode(cert_b64), common.now())
+    if msg:
+        sys.stderr.write('E%s authentication.go:73] "Unable to authenticate the request" err="[%s]"\n'
+                         % (time.strftime("%m%d %H:%M:%S", time.gmtime(common.now())), msg))
+        sys.stderr.flush()
+        return False
+    return True
 
 
 def authorize(st, op, headers, now):
@@ -214,7 +266,7 @@ def forward(upstream, op, args, headers=None, timeout=30):
     from . import k8s_client as C
     try:
         return C.call(upstream, op, args, timeout=timeout, ca=UPSTREAM_CA, headers={k: v for k, v in (headers or {}).items()
-                                                                   if k in ("Authorization", "X-Lab-Client-Cert")})
+                                                                   if k in ("Authorization", "X-Lab-Client-Cert", "X-Lab-Etcd-Cert")})
     except C.ClientError as e:
         if e.reason in ("Refused", "Timeout", "NoHost", "TLS"):
             raise S.ApiError("ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)"
@@ -428,6 +480,10 @@ def bootstrap(st, a, now):
             raise S.ApiError("BadKey", "error downloading certs: error decoding secret data with provided key: "
                              "cipher: message authentication failed", 400)
         out["certs"] = up["certs"]
+        if a.get("address"):
+            # kubeadm's control-plane join adds the node's etcd as a member
+            from . import k8s_etcd
+            k8s_etcd.member_started(st, name, a["address"])
     cred = "node-" + S.short_hash(name, str(now), n=16)
     st["credentials"][cred] = {"user": "system:node:" + name}
     out["credential"] = cred
@@ -497,7 +553,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path in ("/version", "/version/"):
             try:
-                v = self.server.api.call("version", {})
+                v = ({"gitVersion": self.server.api.version} if getattr(self.server.api, "version", None)
+                     else self.server.api.call("version", {}))
                 parts = v["gitVersion"].lstrip("v").split(".")
                 self._send(200, {"major": parts[0], "minor": parts[1], "emulationMajor": parts[0],
                                  "emulationMinor": parts[1], "minCompatibilityMajor": parts[0],
@@ -534,6 +591,8 @@ class Handler(BaseHTTPRequestHandler):
                 if api.st is None or api.st.get("cluster") is None:
                     raise R.Fail(503, "ServiceUnavailable", "the cluster store is empty")
                 user = rest_user(api.st, self._peer(), self.headers)
+            if method not in ("GET", "HEAD"):
+                api.check_quorum()
             rep = api.rest.handle(method, u.path, query, self.headers, body, user, LOCK)
         except R.Fail as e:
             self._send(e.code, e.status())
@@ -651,7 +710,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             n = int(self.headers.get("Content-Length") or 0)
             req = json.loads(self.rfile.read(n) or b"{}")
-            hdrs = {k: self.headers.get(k) for k in ("Authorization", "X-Lab-Client-Cert") if self.headers.get(k)}
+            hdrs = {k: self.headers.get(k) for k in ("Authorization", "X-Lab-Client-Cert", "X-Lab-Etcd-Cert") if self.headers.get(k)}
             res = self.server.api.call(req.get("op"), req.get("args") or {}, hdrs)
             self._send(200, {"result": res})
         except S.ApiError as e:
@@ -660,6 +719,61 @@ class Handler(BaseHTTPRequestHandler):
             import traceback
             traceback.print_exc()
             self._send(500, {"reason": "InternalError", "message": "Internal error occurred: %s" % e})
+
+
+class ServingTLS:
+    """The serving certificate, read once at start (a renewed one is served after a restart of the static pod,
+    as kubeadm's renewal procedure says), and client certificates asked for (kubeconfig users; the lab's own
+    tools send none). The lab clock: certificates are dated on it, so the TLS layer checks signatures only and
+    the authenticator checks validity on the lab clock (cert_issued_by). Clients on the machine's real clock
+    (the real kubectl, Python's ssl) get the serving certificate translated to real time (both dates minus the
+    clock offset, signed again by the cluster CA), so what they accept or refuse (`x509: certificate has
+    expired`) is what a client on the lab clock would."""
+
+    def __init__(self, cert, key, client_ca=None, requestheader_ca=None):
+        with open(cert) as f:
+            self.cert_pem = f.read()
+        with open(key) as f:
+            self.key_pem = f.read()
+        self.key_path, self.cert_path = key, cert
+        self.client_ca = client_ca if client_ca and os.path.exists(client_ca) else None
+        self.requestheader_ca = requestheader_ca if requestheader_ca and os.path.exists(requestheader_ca) else None
+        self.contexts = {}
+        self.lock = threading.Lock()
+
+    def context(self):
+        off = common.clock_offset()
+        with self.lock:
+            ctx = self.contexts.get(off)
+            if ctx is None:
+                ctx = self.contexts[off] = self._make(off)
+            return ctx
+
+    def _make(self, off):
+        import tempfile
+        from . import k8s_pki as PKI
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert = self.cert_pem
+        ca_dir = os.path.dirname(self.client_ca or "")
+        v = PKI.validity(cert)
+        if off and v and self.client_ca and os.path.exists(os.path.join(ca_dir, "ca.key")):
+            try:
+                cert = PKI.resign(cert, self.key_pem, self.client_ca, os.path.join(ca_dir, "ca.key"),
+                                  v[0] - off, v[1] - off)
+            except RuntimeError as e:
+                sys.stderr.write("lab: could not translate the serving certificate to real time: %s\n" % e)
+        with tempfile.TemporaryDirectory() as d:
+            c = os.path.join(d, "tls.crt")
+            with open(c, "w") as f:
+                f.write(cert)
+            ctx.load_cert_chain(c, self.key_path)
+        if self.client_ca:
+            ctx.load_verify_locations(self.client_ca)
+            if self.requestheader_ca:
+                ctx.load_verify_locations(self.requestheader_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.verify_flags |= 0x200000            # X509_V_FLAG_NO_CHECK_TIME: validity is the lab clock's
+        return ctx
 
 
 class HTTPServer(ThreadingHTTPServer):
@@ -675,7 +789,7 @@ class HTTPServer(ThreadingHTTPServer):
             # the TLS handshake happens in the request's thread, so a silent client cannot stall accept()
             request.settimeout(10)
             try:
-                request = self.tls.wrap_socket(request, server_side=True)
+                request = self.tls.context().wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
                 request.close()
                 return
@@ -689,6 +803,7 @@ def main(tool, argv):
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--store")
     p.add_argument("--upstream")
+    p.add_argument("--lab-version")      # the static pod's image tag: what this API server's /version says
     p.add_argument("--tls-cert-file")
     p.add_argument("--tls-private-key-file")
     p.add_argument("--client-ca-file")
@@ -699,17 +814,11 @@ def main(tool, argv):
         with open(a.client_ca_file) as f:
             UPSTREAM_CA = f.read()
     api = Server(a.store, a.upstream, a.address, a.port)
+    api.version = a.lab_version
     srv = HTTPServer((a.address, a.port), Handler)
     if a.tls_cert_file:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(a.tls_cert_file, a.tls_private_key_file)
-        if a.client_ca_file and os.path.exists(a.client_ca_file):
-            # ask for a client certificate (kubeconfig users); the lab's own tools send none
-            ctx.load_verify_locations(a.client_ca_file)
-            if a.requestheader_client_ca_file and os.path.exists(a.requestheader_client_ca_file):
-                ctx.load_verify_locations(a.requestheader_client_ca_file)
-            ctx.verify_mode = ssl.CERT_OPTIONAL
-        srv.tls = ctx
+        srv.tls = ServingTLS(a.tls_cert_file, a.tls_private_key_file, a.client_ca_file,
+                             a.requestheader_client_ca_file)
     srv.api = api
 
     def stop(*_):

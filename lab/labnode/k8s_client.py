@@ -131,6 +131,9 @@ def call(server, op, args=None, timeout=30, ca=None, headers=None):
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         if isinstance(reason, ssl.SSLCertVerificationError):
+            if getattr(reason, "verify_code", None) in (9, 10):   # X509_V_ERR_CERT_NOT_YET_VALID / HAS_EXPIRED
+                raise ClientError("tls: failed to verify certificate: x509: certificate has expired or is not yet "
+                                  "valid", "TLS")
             if "match" in str(reason) or "mismatch" in str(reason):
                 raise ClientError("tls: failed to verify certificate: x509: certificate is valid for other names, "
                                   "not %s" % host, "TLS")

@@ -116,6 +116,25 @@ def _obj(api, kind, name, ns, rel, chart, **body):
     return d
 
 
+def _pdb(name, ns, rel, chart, match, spec_values):
+    """A chart's PodDisruptionBudget (policy/v1) over the pods labelled `match`."""
+    spec = {"selector": {"matchLabels": dict(match)}}
+    for k in ("minAvailable", "maxUnavailable"):
+        if spec_values.get(k) is not None:
+            spec[k] = spec_values[k]
+    if "minAvailable" not in spec and "maxUnavailable" not in spec:
+        spec["minAvailable"] = 1
+    return _obj("policy/v1", "PodDisruptionBudget", name, ns, rel, chart, spec=spec)
+
+
+def _enabled_pdb(v, *path):
+    """values[path...].podDisruptionBudget when `enabled` (the charts' default is off), else None."""
+    for k in path:
+        v = (v or {}).get(k) or {}
+    pdb = (v or {}).get("podDisruptionBudget") or {}
+    return pdb if pdb.get("enabled") is True else None
+
+
 def chart_objects(chart, rel, ns, values):
     """What installing the chart creates (the parts that matter to the lab)."""
     v = values or {}
@@ -147,12 +166,20 @@ def chart_objects(chart, rel, ns, values):
                                                "effect": "NoSchedule"}, {"key": "CriticalAddonsOnly",
                                                                          "operator": "Exists"}]))
         return out
+    # PodDisruptionBudgets as the real charts make them: metrics-server and kube-prometheus-stack only when the
+    # values enable one (`podDisruptionBudget.enabled`, off by default); elasticsearch by default
+    # (`maxUnavailable: 1`), which is what blocks a drain of a node holding one of too few healthy pods
     if chart == "metrics-server":
-        return [_workload("Deployment", rel, ns, rel, chart, "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
-                          replicas=int(v.get("replicas", 1)), volumes=[{"name": "tmp-dir", "emptyDir": {}}])]
+        out = [_workload("Deployment", rel, ns, rel, chart, "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
+                         replicas=int(v.get("replicas", 1)), volumes=[{"name": "tmp-dir", "emptyDir": {}}])]
+        pdb = _enabled_pdb(v)
+        if pdb:
+            out.append(_pdb(rel, ns, rel, chart, _labels(rel, chart), pdb))
+        return out
     if chart == "kube-prometheus-stack":
         short = rel[:26]
-        return [
+        am, prom = {"app.kubernetes.io/component": "alertmanager"}, {"app.kubernetes.io/component": "prometheus"}
+        out = [
             _workload("Deployment", "%s-operator" % short, ns, rel, chart, "quay.io/prometheus-operator/prometheus-operator:v0.77.1"),
             _workload("Deployment", "%s-grafana" % rel, ns, rel, chart, "docker.io/grafana/grafana:11.2.1"),
             _workload("Deployment", "%s-kube-state-metrics" % rel, ns, rel, chart,
@@ -161,14 +188,24 @@ def chart_objects(chart, rel, ns, values):
                       "quay.io/prometheus/node-exporter:v1.8.2", host_network=True, tolerations=all_tol),
             _workload("StatefulSet", "prometheus-%s-prometheus" % short, ns, rel, chart,
                       "quay.io/prometheus/prometheus:v2.54.1",
-                      volumes=[{"name": "config-out", "emptyDir": {}}]),
+                      volumes=[{"name": "config-out", "emptyDir": {}}], labels=prom,
+                      replicas=int(((v.get("prometheus") or {}).get("prometheusSpec") or {}).get("replicas", 1))),
             _workload("StatefulSet", "alertmanager-%s-alertmanager" % short, ns, rel, chart,
-                      "quay.io/prometheus/alertmanager:v0.27.0"),
+                      "quay.io/prometheus/alertmanager:v0.27.0", labels=am,
+                      replicas=int(((v.get("alertmanager") or {}).get("alertmanagerSpec") or {}).get("replicas", 1))),
         ]
+        for part, sel in (("alertmanager", am), ("prometheus", prom)):
+            pdb = _enabled_pdb(v, part)
+            if pdb:
+                out.append(_pdb("%s-%s" % (short, part), ns, rel, chart, _labels(rel, chart, sel), pdb))
+        return out
     if chart == "elasticsearch":
-        return [_workload("StatefulSet", v.get("clusterName", "elasticsearch") + "-" + v.get("nodeGroup", "master"),
-                          ns, rel, chart, "docker.elastic.co/elasticsearch/elasticsearch:8.5.1",
-                          replicas=int(v.get("replicas", 3)))]
+        name = v.get("clusterName", "elasticsearch") + "-" + v.get("nodeGroup", "master")
+        out = [_workload("StatefulSet", name, ns, rel, chart, "docker.elastic.co/elasticsearch/elasticsearch:8.5.1",
+                         replicas=int(v.get("replicas", 3)), labels={"app": name})]
+        if v.get("maxUnavailable", 1):
+            out.append(_pdb(name + "-pdb", ns, rel, chart, {"app": name}, {"maxUnavailable": v.get("maxUnavailable", 1)}))
+        return out
     if chart == "kibana":
         return [_workload("Deployment", "%s-kibana" % rel, ns, rel, chart, "docker.elastic.co/kibana/kibana:8.5.1",
                           replicas=int(v.get("replicas", 1)))]

@@ -240,8 +240,13 @@ def static_manifest(component, node, address, port, cluster, lab_annotations=Non
                                       (["--cluster-cidr=%s" % cluster["podSubnet"]] if cluster.get("podSubnet") else []) +
                                       ["--kubeconfig=/etc/kubernetes/controller-manager.conf", "--leader-elect=true"],
            "kube-scheduler": ["kube-scheduler", "--kubeconfig=/etc/kubernetes/scheduler.conf", "--leader-elect=true"],
-           "etcd": ["etcd", "--advertise-client-urls=https://%s:2379" % address, "--data-dir=/var/lib/etcd",
-                    "--name=%s" % node, "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % address]}[component]
+           "etcd": ["etcd", "--advertise-client-urls=https://%s:2379" % address,
+                    "--cert-file=/etc/kubernetes/pki/etcd/server.crt", "--client-cert-auth=true",
+                    "--data-dir=/var/lib/etcd", "--initial-advertise-peer-urls=https://%s:2380" % address,
+                    "--key-file=/etc/kubernetes/pki/etcd/server.key",
+                    "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % address,
+                    "--listen-peer-urls=https://%s:2380" % address, "--name=%s" % node,
+                    "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt"]}[component]
     image = "registry.k8s.io/%s:%s" % (component, cluster["kubernetesVersion"]) if component != "etcd" \
         else "registry.k8s.io/etcd:3.6.4-0"
     md = {"name": component, "namespace": "kube-system",
@@ -560,6 +565,8 @@ def cmd_init(argv):
     now = common.now()
     st = S.new_store()
     S.init_cluster(st, cluster, node, now)
+    from . import k8s_etcd
+    k8s_etcd.init_membership(st, node, address)
     for t, ttl, desc, usages, groups in tokens:
         S.add_token(st, t, ttl, now, desc, usages, groups)
     if a.upload_certs:
@@ -777,7 +784,8 @@ def cmd_join(argv):
                 "/etc/kubernetes/pki/ca.crt: no such file or directory")
     try:
         boot = C.call(server, "bootstrap", {"token": token, "node": node, "controlPlane": control_plane,
-                                           "certificateKey": cert_key}, timeout=10, ca=info["caPem"])
+                                           "certificateKey": cert_key, "address": address}, timeout=10,
+                      ca=info["caPem"])
     except C.ClientError as e:
         if e.reason in ("CertsNotFound", "BadKey"):
             die("error execution phase control-plane-prepare/download-certs: " + e.message)
@@ -859,6 +867,27 @@ def cmd_join(argv):
 
 
 # ------------------------------------------------------------------ reset
+def _remove_own_etcd_member():
+    import base64
+    addr = common.host_address()
+    try:
+        with open(os.path.join(K8S, "pki", "apiserver-etcd-client.crt")) as f:
+            cert = base64.b64encode(f.read().encode()).decode()
+        with open(os.path.join(K8S, "pki", "ca.crt")) as f:
+            ca = f.read()
+        server = "https://%s:6443" % addr
+        ms = C.call(server, "etcd_member_list", ca=ca, headers={"X-Lab-Etcd-Cert": cert}, timeout=5)["members"]
+        mine = [m for m in ms if "https://%s:2380" % addr in m["peerURLs"]]
+        if not mine or len(ms) < 2:
+            return
+        C.call(server, "etcd_member_remove", {"id": mine[0]["id"]}, ca=ca, headers={"X-Lab-Etcd-Cert": cert},
+               timeout=10)
+        say("[reset] Removing member %s from the etcd cluster" % mine[0]["id"])
+    except (OSError, KeyError, C.ClientError) as e:
+        sys.stderr.write("W%s reset.go:xx] [reset] Failed to remove etcd member: %s\n.Please manually remove this "
+                         "etcd member using etcdctl\n" % (time.strftime("%m%d %H:%M:%S"), getattr(e, "message", e)))
+
+
 def cmd_reset(argv):
     p = argparse.ArgumentParser(prog="kubeadm reset", add_help=False)
     p.add_argument("-f", "--force", action="store_true")
@@ -886,12 +915,16 @@ def cmd_reset(argv):
         if ans not in ("y", "yes"):
             die("error execution phase preflight: won't proceed; the user didn't answer (Y|y) in order to continue")
     say("[preflight] Running pre-flight checks")
+    if os.path.exists(os.path.join(MANIFESTS, "etcd.yaml")):
+        # a control plane's reset removes its stacked etcd member first (the cluster keeps its quorum)
+        _remove_own_etcd_member()
     if os.path.isdir(ETCD_DIR) and os.path.exists(os.path.join(MANIFESTS, "etcd.yaml")):
         say("[reset] Deleted contents of the etcd data directory: /var/lib/etcd")
     say("[reset] Stopping the kubelet service")
     systemctl("stop", "kubelet")
     common.stop_daemon("kubelet")
     common.stop_daemon("kube-apiserver")
+    common.stop_daemon("etcd")
     say('[reset] Unmounting mounted directories in "/var/lib/kubelet"')
     dirs = [MANIFESTS, KUBELET_DIR, os.path.join(K8S, "pki"), ETCD_DIR]
     for d in dirs:
@@ -1154,6 +1187,88 @@ def cmd_check_expiration():
     return 0
 
 
+# ------------------------------------------------------------------ certs renew
+# name -> (what kubeadm calls it, file under /etc/kubernetes (a kubeconfig) or pki/, issuing CA under pki/)
+RENEWABLE = [
+    ("admin.conf", "certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself",
+     "admin.conf", "ca"),
+    ("apiserver", "certificate for serving the Kubernetes API", "pki/apiserver.crt", "ca"),
+    ("apiserver-etcd-client", "certificate the apiserver uses to access etcd", "pki/apiserver-etcd-client.crt",
+     "etcd/ca"),
+    ("apiserver-kubelet-client", "certificate for the API server to connect to kubelet",
+     "pki/apiserver-kubelet-client.crt", "ca"),
+    ("controller-manager.conf", "certificate embedded in the kubeconfig file for the controller manager to use",
+     "controller-manager.conf", "ca"),
+    ("etcd-healthcheck-client", "certificate for liveness probes to healthcheck etcd",
+     "pki/etcd/healthcheck-client.crt", "etcd/ca"),
+    ("etcd-peer", "certificate for etcd nodes to communicate with each other", "pki/etcd/peer.crt", "etcd/ca"),
+    ("etcd-server", "certificate for serving etcd", "pki/etcd/server.crt", "etcd/ca"),
+    ("front-proxy-client", "certificate for the front proxy client", "pki/front-proxy-client.crt",
+     "front-proxy-ca"),
+    ("scheduler.conf", "certificate embedded in the kubeconfig file for the scheduler manager to use",
+     "scheduler.conf", "ca"),
+    ("super-admin.conf", "certificate embedded in the kubeconfig file for the super-admin", "super-admin.conf",
+     "ca"),
+]
+
+
+def cmd_certs_renew(argv):
+    """`kubeadm certs renew all|NAME`: the same certificates (subject, key, SANs) signed again by the local CA,
+    valid one year from now on the lab clock. Running components keep the old ones until restarted."""
+    import base64
+    names = [r[0] for r in RENEWABLE]
+    args = [x for x in argv if not x.startswith("-")]
+    if len(args) != 1 or (args[0] != "all" and args[0] not in names):
+        die('unknown command "%s" for "kubeadm certs renew"' % (args[0] if args else ""))
+    if not common.is_root():
+        die("[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root")
+    pki = os.path.join(K8S, "pki")
+    if not os.path.exists(os.path.join(pki, "ca.key")):
+        die("error execution phase renew: failed to load existing certificate ca: open /etc/kubernetes/pki/ca.crt: "
+            "no such file or directory")
+    say('[renew] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...')
+    conf = os.path.join(K8S, "admin.conf")
+    try:
+        server, kca, hdrs = C.kubeconfig_auth(conf)
+        C.call(server, "cluster_get", ca=kca, headers=hdrs, timeout=5)
+        say("[renew] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.")
+    except (C.ClientError, OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        sys.stderr.write("W%s renew.go:xx] [renew] Error reading configuration from the Cluster. Falling back to "
+                         "default configuration\n" % time.strftime("%m%d %H:%M:%S", time.gmtime(common.now())))
+    say("")
+    now = common.now()
+    for name, what, rel, ca in RENEWABLE:
+        if args[0] != "all" and name != args[0]:
+            continue
+        path = os.path.join(K8S, rel)
+        ca_crt, ca_key = os.path.join(pki, ca + ".crt"), os.path.join(pki, ca + ".key")
+        if not os.path.exists(path):
+            if args[0] != "all":
+                die("error execution phase renew: %s: open %s: no such file or directory" % (name, path))
+            continue
+        if rel.endswith(".conf"):
+            with open(path) as f:
+                cfg = yaml.safe_load(f) or {}
+            u = cfg["users"][0]["user"]
+            cert = base64.b64decode(u["client-certificate-data"]).decode()
+            key = base64.b64decode(u["client-key-data"]).decode()
+            new = PKI.resign(cert, key, ca_crt, ca_key, now - PKI.BACKDATE, now + 365 * 86400)
+            u["client-certificate-data"] = base64.b64encode(new.encode()).decode()
+            common.write_file(path, yaml.safe_dump(cfg, default_flow_style=False, sort_keys=False), 0o600)
+        else:
+            with open(path) as f:
+                cert = f.read()
+            with open(path[:-4] + ".key") as f:
+                key = f.read()
+            new = PKI.resign(cert, key, ca_crt, ca_key, now - PKI.BACKDATE, now + 365 * 86400)
+            common.write_file(path, new, 0o644)
+        say("%s renewed" % what)
+    say("")
+    say("Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler "
+        "and etcd, so that they can use the new certificates.")
+    return 0
+
+
 # ------------------------------------------------------------------ upgrade
 def _vstr(v):
     return "v%d.%d.%d" % v
@@ -1168,17 +1283,47 @@ def local_manifest_version():
         return None
 
 
+def wait_static_pod_restart(since):
+    """After new manifests: the kubelet replaces the API server static pod; kubeadm waits for it to be back."""
+    say("[upgrade/staticpods] Waiting for the kubelet to restart the component")
+    say("[upgrade/staticpods] This can take up to 5m0s")
+    seen = os.path.join(common.RUN_DIR, "kube-apiserver.manifest")
+    address = common.host_address()
+    deadline = time.time() + wait_seconds(300)
+    while time.time() < deadline:
+        try:
+            restarted = os.stat(seen).st_mtime >= since
+        except OSError:
+            restarted = False
+        if restarted:
+            try:
+                C.call("https://%s:6443" % address, "version", timeout=2, ca=local_ca())
+                say("[apiclient] Found 1 Pods for label selector component=kube-apiserver")
+                return
+            except C.ClientError:
+                pass
+        time.sleep(0.1)
+    die("[upgrade/apply] FATAL: couldn't upgrade control plane. kubeadm has tried to recover everything into the "
+        "earlier state. Errors faced: timed out waiting for the condition: static Pod hash for component "
+        "kube-apiserver on Node %s did not change after 5m0s" % common.host_name())
+
+
 def rewrite_manifests(version):
+    since = time.time()
     for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         path = os.path.join(MANIFESTS, comp + ".yaml")
         if not os.path.exists(path):
             continue
         with open(path) as f:
             pod = yaml.safe_load(f)
-        pod["spec"]["containers"][0]["image"] = "registry.k8s.io/%s:%s" % (comp, version)
+        image = "registry.k8s.io/%s:%s" % (comp, version)
+        changed = pod["spec"]["containers"][0].get("image") != image
+        pod["spec"]["containers"][0]["image"] = image
         common.write_file(path, yaml.safe_dump(pod, sort_keys=False), 0o600)
         say('[upgrade/staticpods] Moving new manifest to "%s" and backing up old manifest to '
             '"/etc/kubernetes/tmp/kubeadm-backup-manifests/%s.yaml"' % (path, comp))
+        if comp == "kube-apiserver" and changed:
+            wait_static_pod_restart(since)
         say("[upgrade/staticpods] Component %s upgraded successfully!" % comp)
 
 
@@ -1220,6 +1365,11 @@ def cmd_upgrade(argv):
         if target > kadm:
             die("error execution phase control-plane: couldn't complete the static pod upgrade: the cluster version "
                 "%s is newer than this kubeadm %s. Upgrade kubeadm first" % (_vstr(target), _vstr(kadm)))
+        if kadm > target:
+            # the lab is strict here: the nodes follow the cluster, which `upgrade apply` upgrades first
+            die("error execution phase preflight: the cluster is at %s (kubeadm-config), older than this kubeadm %s: "
+                "run 'kubeadm upgrade apply %s' on a control plane node first, then 'kubeadm upgrade node' on the "
+                "other nodes" % (_vstr(target), _vstr(kadm), _vstr(kadm)))
         if os.path.exists(os.path.join(MANIFESTS, "kube-apiserver.yaml")):
             say("[upgrade/staticpods] Preparing for \"kube-apiserver\" upgrade")
             rewrite_manifests(_vstr(target))
@@ -1250,6 +1400,9 @@ def cmd_upgrade(argv):
         say("[upgrade] Fetching available versions to upgrade to")
         say("[upgrade/versions] Cluster version: %s" % _vstr(cur))
         say("[upgrade/versions] kubeadm version: %s" % _vstr(kadm))
+        if kadm < cur:
+            die("[upgrade/versions] FATAL: the kubeadm version %s is lower than the cluster version %s: install the "
+                "kubeadm of the cluster's version or newer" % (_vstr(kadm), _vstr(cur)))
         if target <= cur:
             say("")
             say("Awesome, you're up-to-date! Enjoy!")
@@ -1294,6 +1447,9 @@ def cmd_upgrade(argv):
     if target[:2] > (cur[0], cur[1] + 1):
         errs.append('Specified version to upgrade to "%s" is too high; kubeadm can upgrade only 1 minor version at a '
                     'time' % _vstr(target))
+    if kadm[:2] > target[:2]:
+        errs.append('Kubeadm version "%s" can only be used to upgrade to Kubernetes version "v%d.%d"'
+                    % (_vstr(kadm), kadm[0], kadm[1]))
     if target < cur:
         errs.append('Specified version to upgrade to "%s" is equal to or lower than the cluster version "%s". '
                     'Downgrades are not supported yet' % (_vstr(target), _vstr(cur)))
@@ -1369,6 +1525,8 @@ def main(tool, argv):
         return 0
     if cmd == "certs" and rest[:1] == ["check-expiration"]:
         return cmd_check_expiration()
+    if cmd == "certs" and rest[:1] == ["renew"]:
+        return cmd_certs_renew(rest[1:])
     if cmd == "kubeconfig" and rest[:1] == ["user"]:
         p = argparse.ArgumentParser(prog="kubeadm kubeconfig user", add_help=False)
         p.add_argument("--client-name")
@@ -1386,7 +1544,16 @@ def main(tool, argv):
         server = c["clusters"][0]["cluster"]["server"] if c else "https://%s:6443" % common.host_address()
         import tempfile
         with tempfile.TemporaryDirectory() as d:
-            PKI.write_kubeconfig(os.path.join(d, "u.conf"), server, a.client_name, "/O=".join(a.org) or None)
+            days = 365
+            if a.validity_period:
+                m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", a.validity_period)
+                if not m or not a.validity_period:
+                    die('invalid argument "%s" for "--validity-period" flag: time: invalid duration "%s"'
+                        % (a.validity_period, a.validity_period))
+                secs = int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + int(m.group(3) or 0)
+                days = secs / 86400.0
+            PKI.write_kubeconfig(os.path.join(d, "u.conf"), server, a.client_name, "/O=".join(a.org) or None,
+                                 days=days)
             with open(os.path.join(d, "u.conf")) as f:
                 common.out(f.read())
         return 0

@@ -6,6 +6,7 @@ static pods (the lab kube-apiserver daemon, when /etc/kubernetes/manifests/kube-
 container runtime is healthy) and posts the node's status to the API server about every second. When the
 cluster runs a pod network add-on that fits, it writes that add-on's CNI config into /etc/cni/net.d (what the
 add-on's DaemonSet does on a real node)."""
+import hashlib
 import os
 import re
 import socket
@@ -138,8 +139,48 @@ def cni_config():
     return names[0] if names else None
 
 
+def _manifest_flags(path):
+    """(command flags, digest) of a static pod manifest, or (None, None)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+        pod = yaml.safe_load(text)
+        cmd = pod["spec"]["containers"][0]["command"]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return None, None
+    return dict(x[2:].split("=", 1) for x in cmd[1:] if x.startswith("--") and "=" in x), \
+        hashlib.sha256(text).hexdigest()
+
+
+def sync_etcd(runtime_ok):
+    """The etcd static pod (k8s_etcd.daemon) while its manifest exists; restarted when the manifest changes.
+    Returns its --data-dir (where the API server's registry lives) or None."""
+    path = os.path.join(MANIFESTS, "etcd.yaml")
+    flags, digest = _manifest_flags(path) if os.path.exists(path) else (None, None)
+    seen = os.path.join(common.RUN_DIR, "etcd.manifest")
+    if flags is None or not runtime_ok:
+        if common.daemon_running("etcd"):
+            common.stop_daemon("etcd")
+        return flags.get("data-dir") if flags else None
+    if common.daemon_running("etcd"):
+        if digest == read(seen, digest):
+            return flags.get("data-dir")
+        log("static pod etcd: manifest changed, restarting")
+        common.stop_daemon("etcd")
+    addr = common.host_address()
+    argv = ["/usr/bin/python3", "-m", "labnode", "etcd-daemon", "--address=" + addr]
+    for fl in ("cert-file", "key-file", "trusted-ca-file", "data-dir", "name"):
+        if flags.get(fl):
+            argv.append("--%s=%s" % (fl, flags[fl]))
+    common.start_daemon("etcd", argv)
+    common.write_file(seen, digest + "\n")
+    log("started static pod etcd-%s" % node_name())
+    return flags.get("data-dir")
+
+
 def sync_static_pods(runtime_ok):
     """Run the API server static pod as a lab daemon while its manifest exists (and the runtime works)."""
+    data_dir = sync_etcd(runtime_ok)
     path = os.path.join(MANIFESTS, "kube-apiserver.yaml")
     if not os.path.exists(path):
         if common.daemon_running("kube-apiserver"):
@@ -147,8 +188,20 @@ def sync_static_pods(runtime_ok):
         return False
     if not runtime_ok:
         return False
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        digest = None
+    # the registry is etcd's: an API server restarts when etcd moves to another data directory (a restore)
+    digest = digest and hashlib.sha256(("%s %s" % (digest, data_dir)).encode()).hexdigest()
+    seen = os.path.join(common.RUN_DIR, "kube-apiserver.manifest")
     if common.daemon_running("kube-apiserver"):
-        return True
+        if digest == read(seen, digest):
+            return True
+        # a changed manifest (an upgrade's new image, new flags): the kubelet replaces the static pod
+        log("static pod kube-apiserver: manifest changed, restarting")
+        common.stop_daemon("kube-apiserver")
     try:
         with open(path) as f:
             pod = yaml.safe_load(f)
@@ -169,11 +222,22 @@ def sync_static_pods(runtime_ok):
     for fl in ("tls-cert-file", "tls-private-key-file", "client-ca-file", "requestheader-client-ca-file"):
         if flags.get(fl):
             argv += ["--" + fl, flags[fl]]
+    try:
+        image = pod["spec"]["containers"][0].get("image") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        image = ""
+    if re.search(r":v\d+\.\d+\.\d+$", image):
+        argv += ["--lab-version", image.rsplit(":", 1)[1]]      # the binary the image holds: its /version
     if ann.get("lab.bootstrap/store"):
-        argv += ["--store", ann["lab.bootstrap/store"]]
+        store = ann["lab.bootstrap/store"]
+        if data_dir and os.path.dirname(store) != data_dir.rstrip("/"):
+            store = os.path.join(data_dir, "store.json")
+        argv += ["--store", store]
     elif ann.get("lab.bootstrap/upstream"):
         argv += ["--upstream", ann["lab.bootstrap/upstream"]]
     common.start_daemon("kube-apiserver", argv)
+    if digest:
+        common.write_file(seen, digest + "\n")
     log("started static pod kube-apiserver-%s" % node_name())
     return True
 

@@ -8,6 +8,7 @@ import hashlib
 import os
 import subprocess
 import tempfile
+import time
 
 import yaml
 
@@ -26,34 +27,158 @@ def _openssl(*args, stdin=None):
     return p.stdout
 
 
+# kubeadm backdates NotBefore by 5 minutes (clock skew between nodes)
+BACKDATE = 300
+LEAF_EXT = ["basicConstraints = critical,CA:FALSE", "keyUsage = critical,digitalSignature,keyEncipherment",
+            "extendedKeyUsage = serverAuth,clientAuth"]
+CA_EXT = ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,digitalSignature,keyEncipherment,keyCertSign",
+          "subjectKeyIdentifier = hash"]
+
+
+def lab_now():
+    """Certificates are dated on the lab clock (`scripts/lab clock advance`), like everything in the hosts."""
+    from . import common
+    return common.now()
+
+
+def _asn1_time(t):
+    tm = time.gmtime(t)
+    return time.strftime("%y%m%d%H%M%SZ" if tm.tm_year < 2050 else "%Y%m%d%H%M%SZ", tm)
+
+
+def _ca_sign(csr, out, issuer_cert, issuer_key, not_before, not_after, ext=None, selfsign=False):
+    """Sign the request `csr` with explicit validity dates (`openssl ca`: `x509 -req` only knows `-days` from
+    the machine's real time). `ext`: extension lines, or None to copy the request's extensions."""
+    with tempfile.TemporaryDirectory() as tmp:
+        open(os.path.join(tmp, "index.txt"), "w").close()
+        with open(os.path.join(tmp, "serial"), "w") as f:
+            f.write("%032X\n" % (int.from_bytes(os.urandom(15), "big") | 1 << 119))
+        cnf = os.path.join(tmp, "ca.cnf")
+        with open(cnf, "w") as f:
+            f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = %s/index.txt\nnew_certs_dir = %s\nserial = %s/serial\n"
+                    "policy = p\ndefault_md = sha256\nunique_subject = no\ncopy_extensions = %s\n"
+                    "[p]\ncommonName = supplied\norganizationName = optional\n[ext]\n%s\n"
+                    % (tmp, tmp, tmp, "copyall" if ext is None else "none", "\n".join(ext or [])))
+        args = ["ca", "-batch", "-config", cnf, "-notext", "-preserveDN", "-startdate", _asn1_time(not_before),
+                "-enddate", _asn1_time(not_after), "-in", csr, "-out", out, "-keyfile", issuer_key]
+        args += ["-selfsign"] if selfsign else ["-cert", issuer_cert]
+        if ext is not None:
+            args += ["-extensions", "ext"]
+        _openssl(*args)
+
+
 def make_ca(cert, key, cn, days=3650):
     os.makedirs(os.path.dirname(cert), exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-             "-days", str(days), "-subj", "/CN=" + cn,
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign")
-    os.chmod(key, 0o600)
+    with tempfile.TemporaryDirectory() as tmp:
+        csr = os.path.join(tmp, "req.csr")
+        _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+        os.chmod(key, 0o600)
+        now = lab_now()
+        _ca_sign(csr, cert, None, key, now - BACKDATE, now + days * 86400, ext=CA_EXT, selfsign=True)
 
 
 def make_signed(ca_cert, ca_key, cert, key, subj, days=365, sans=None):
-    """A leaf certificate (EC P-256 key, quick to make) signed by the given CA."""
+    """A leaf certificate (EC P-256 key, quick to make) signed by the given CA, valid from the lab's now."""
     os.makedirs(os.path.dirname(cert), exist_ok=True)
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
     os.chmod(key, 0o600)
     with tempfile.TemporaryDirectory() as tmp:
         csr = os.path.join(tmp, "req.csr")
         _openssl("req", "-new", "-key", key, "-subj", subj, "-out", csr)
-        args = ["x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-                "-out", cert, "-days", str(days), "-sha256"]
-        if sans:
-            ext = os.path.join(tmp, "ext.cnf")
-            with open(ext, "w") as f:
-                f.write("subjectAltName=" + ",".join(sans) + "\n")
-            args += ["-extfile", ext]
-        _openssl(*args)
-    srl = os.path.splitext(ca_cert)[0] + ".srl"
-    if os.path.exists(srl):
-        os.unlink(srl)
+        ext = LEAF_EXT + (["subjectAltName = " + ",".join(sans)] if sans else [])
+        now = lab_now()
+        _ca_sign(csr, cert, ca_cert, ca_key, now - BACKDATE, now + days * 86400, ext=ext)
+
+
+def resign(cert_pem, key_pem, ca_cert, ca_key, not_before, not_after):
+    """The same certificate (subject, key, extensions) signed again by the CA with other validity dates: what
+    `kubeadm certs renew` makes. Returns the PEM text."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c, k, csr, out = (os.path.join(tmp, n) for n in ("c.crt", "c.key", "r.csr", "out.crt"))
+        with open(c, "w") as f:
+            f.write(cert_pem)
+        with open(k, "w") as f:
+            f.write(key_pem)
+        os.chmod(k, 0o600)
+        _openssl("x509", "-x509toreq", "-copy_extensions", "copyall", "-in", c, "-signkey", k, "-out", csr)
+        _ca_sign(csr, out, ca_cert, ca_key, not_before, not_after)
+        with open(out) as f:
+            return f.read()
+
+
+def _der_of_pem(text):
+    lines = text.strip().splitlines()
+    try:
+        begin = lines.index("-----BEGIN CERTIFICATE-----")
+        end = lines.index("-----END CERTIFICATE-----", begin)
+        return base64.b64decode("".join(lines[begin + 1:end]), validate=True)
+    except (ValueError, base64.binascii.Error):
+        return None
+
+
+def validity(cert):
+    """(notBefore, notAfter) as epoch seconds of a certificate (PEM text/bytes or DER bytes), or None."""
+    import calendar
+    if isinstance(cert, bytes) and not cert.lstrip().startswith(b"-----"):
+        der = cert
+    else:
+        der = _der_of_pem(cert.decode() if isinstance(cert, bytes) else cert)
+    if der is None:
+        return None
+    try:
+        i = _tbs_field(der, 3)                      # serialNumber, signature, issuer, *validity*
+        tag, start, end = _tlv(der, i)
+        out = []
+        j = start
+        for _ in range(2):
+            tag, vs, ve = _tlv(der, j)
+            s = der[vs:ve].decode()
+            if tag == 0x17:
+                s = ("19" if int(s[:2]) >= 50 else "20") + s
+            out.append(calendar.timegm(time.strptime(s[:14], "%Y%m%d%H%M%S")))
+            j = ve
+        return tuple(out)
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _tlv(der, i):
+    """(tag, start of the value, end) of the DER element at offset i."""
+    tag, n = der[i], der[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(der[i:i + k], "big")
+        i += k
+    if i + n > len(der):
+        raise IndexError("truncated")
+    return tag, i, i + n
+
+
+def _tbs_field(der, k):
+    """Offset of the k-th field (0 = serialNumber) of the certificate's tbsCertificate."""
+    _, cert_start, _ = _tlv(der, 0)
+    _, i, _ = _tlv(der, cert_start)
+    if der[i] == 0xA0:
+        i = _tlv(der, i)[2]
+    for _ in range(k):
+        i = _tlv(der, i)[2]
+    return i
+
+
+def expired_message(cert, now):
+    """Go's x509 error for a certificate outside its validity at `now`, or None while it is valid."""
+    v = validity(cert)
+    if v is None:
+        return None
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    if now > v[1]:
+        return "x509: certificate has expired or is not yet valid: current time %s is after %s" % (
+            time.strftime(fmt, time.gmtime(now)), time.strftime(fmt, time.gmtime(v[1])))
+    if now < v[0]:
+        return "x509: certificate has expired or is not yet valid: current time %s is before %s" % (
+            time.strftime(fmt, time.gmtime(now)), time.strftime(fmt, time.gmtime(v[0])))
+    return None
 
 
 def make_keypair(priv, pub):
@@ -149,7 +274,7 @@ def create_control_plane_pki(node, address, endpoint_host, service_ip="10.96.0.1
                 "/CN=front-proxy-client")
     eca, ecak = os.path.join(PKI, "etcd/ca.crt"), os.path.join(PKI, "etcd/ca.key")
     make_signed(eca, ecak, os.path.join(PKI, "etcd/server.crt"), os.path.join(PKI, "etcd/server.key"),
-                "/CN=" + node, sans=["DNS:" + node, "DNS:localhost", "IP:" + address])
+                "/CN=" + node, sans=["DNS:" + node, "DNS:localhost", "IP:" + address, "IP:127.0.0.1", "IP:::1"])
     make_signed(eca, ecak, os.path.join(PKI, "etcd/peer.crt"), os.path.join(PKI, "etcd/peer.key"),
                 "/CN=" + node, sans=["DNS:" + node, "DNS:localhost", "IP:" + address])
     make_signed(eca, ecak, os.path.join(PKI, "etcd/healthcheck-client.crt"),
@@ -185,7 +310,7 @@ def kubeconfig(server, ca_pem, user, cert_pem=None, key_pem=None, token=None, cl
     }, default_flow_style=False, sort_keys=False)
 
 
-def write_kubeconfig(path, server, user, org=None, client=True):
+def write_kubeconfig(path, server, user, org=None, client=True, days=365):
     """Write a kubeconfig for `user` (a client certificate signed by the cluster CA)."""
     ca, cak = os.path.join(PKI, "ca.crt"), os.path.join(PKI, "ca.key")
     with open(ca) as f:
@@ -195,7 +320,7 @@ def write_kubeconfig(path, server, user, org=None, client=True):
         with tempfile.TemporaryDirectory() as tmp:
             c, k = os.path.join(tmp, "c.crt"), os.path.join(tmp, "c.key")
             subj = ("/O=%s" % org if org else "") + "/CN=" + user
-            make_signed(ca, cak, c, k, subj)
+            make_signed(ca, cak, c, k, subj, days=days)
             with open(c) as f:
                 cert_pem = f.read()
             with open(k) as f:

@@ -733,9 +733,20 @@ def node_view(st, name, now):
     }
 
 
+def _version_tuple(v):
+    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", v or "")
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
 def heartbeat(st, name, report, now):
     """A kubelet's status update; registers the node the first time (like the kubelet does)."""
     n = st["nodes"].get(name)
+    kv, cv = _version_tuple(report.get("kubeletVersion")), _version_tuple((st.get("cluster") or {}).get("kubernetesVersion"))
+    if kv and cv and kv > cv:
+        # the version skew policy: a kubelet is never newer than kube-apiserver (upgrade the control plane first)
+        raise ApiError("Forbidden", 'nodes "%s" is forbidden: kubelet version v%d.%d.%d is newer than the API server '
+                       'version v%d.%d.%d: upgrade the control plane first (kubeadm upgrade apply)'
+                       % ((name,) + kv + cv), 403)
     if n is None and not report.get("register", True):
         # a status update of a Node that is gone: the kubelet registers it again (it asks with register)
         raise ApiError("NotFound", 'nodes "%s" not found' % name, 404)

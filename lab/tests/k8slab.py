@@ -44,6 +44,12 @@ def prepare_script(minor="1.34", deb="1.34.1-1.1"):
 PREPARE = prepare_script()
 
 
+def module_net(net):
+    """A module's fixed 127.0.X net, moved to $LAB_TEST_NET_PREFIX.X when that is set."""
+    pre = os.environ.get("LAB_TEST_NET_PREFIX")
+    return pre + "." + net.rsplit(".", 1)[1] if pre and net.startswith("127.0.") else net
+
+
 def require_root():
     if os.geteuid() != 0:
         if os.environ.get("CI"):
@@ -53,6 +59,12 @@ def require_root():
 
 class Lab:
     def __init__(self, name, net, hosts=2, args=()):
+        # LAB_TEST_NET_PREFIX=127.86 moves every module's fixed 127.0.X net to 127.86.X (and its LAB_DIR), so
+        # two people can run the lab tests at once
+        pre = os.environ.get("LAB_TEST_NET_PREFIX")
+        if pre:
+            net = module_net(net)
+            name = "%s-%s" % (name, pre)
         self.name, self.net, self.n = name, net, hosts
         self.dir = "/srv/lab-t-%s" % name
         self.args = list(args)

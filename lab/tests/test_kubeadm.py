@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from k8slab import Lab, join_command, prepare_script, require_root
+from k8slab import Lab, join_command, prepare_script, require_root, module_net
 
-NET = "127.0.61"
+NET = module_net("127.0.61")
 CERT_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 TOKEN = "abcdef.0123456789abcdef"
 

@@ -4,14 +4,14 @@ import time
 
 import pytest
 
-from k8slab import Lab, join_command, require_root
+from k8slab import Lab, join_command, require_root, module_net
 
 import os
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from labnode import k8s_store as S  # noqa: E402
 
-NET = "127.0.62"
+NET = module_net("127.0.62")
 KC = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
 
 APP = """apiVersion: v1

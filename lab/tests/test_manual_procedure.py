@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from k8slab import Lab, require_root
+from k8slab import Lab, require_root, module_net
 
-NET = "127.0.64"
+NET = module_net("127.0.64")
 
 # https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/install-kubeadm/ and
 # .../container-runtimes/ and .../create-cluster-kubeadm/, for v1.34 with containerd and flannel.

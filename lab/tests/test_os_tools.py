@@ -89,7 +89,7 @@ def test_apt_install_of_another_minor_needs_its_repository(lab):
     r = l.ssh(h, "sudo -n apt-get install -y kubeadm=1.33.5-1.1")
     assert r.returncode == 100 and "Version '1.33.5-1.1' for 'kubeadm' was not found" in r.stderr
     r = l.ssh(h, "apt-cache madison kubeadm", check=True)
-    assert [x.split("|")[1].strip() for x in r.stdout.splitlines()] == ["1.34.1-1.1", "1.34.0-1.1"]
+    assert [x.split("|")[1].strip() for x in r.stdout.splitlines()] == ["1.34.%d-1.1" % p for p in range(7, -1, -1)]
     r = l.ssh(h, "sudo -n sed -i 's/v1.34/v1.33/' /etc/apt/sources.list.d/kubernetes.list && "
                  "sudo -n apt-get update -qq && sudo -n apt-get install -y kubeadm=1.33.5-1.1 >/dev/null && "
                  "kubeadm_v=$(dpkg-query -W -f='${Version}' kubeadm) && echo $kubeadm_v", check=True)
@@ -345,7 +345,8 @@ def test_curl_option_parsing_and_url_table():
     assert assets.lookup("https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 302
     assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.34/deb/Release.key")[0] == 200
     assert assets.lookup("https://prod-cdn.packages.k8s.io/core:/stable:/v1.31/deb/Release.key")[0] == 404
-    assert assets.k8s_versions("1.34") == ["1.34.0", "1.34.1"] and len(assets.k8s_versions("1.32")) == 10
+    assert assets.k8s_versions("1.34") == ["1.34.%d" % p for p in range(8)] and len(assets.k8s_versions("1.32")) == 10
+    assert assets.k8s_versions("1.35")[-1] == "1.35.5" and assets.k8s_versions("1.36") == ["1.36.0", "1.36.1"]
 
 
 def test_version_ordering():

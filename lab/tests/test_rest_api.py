@@ -15,9 +15,9 @@ import time
 import pytest
 import yaml
 
-from k8slab import Lab, join_command, require_root
+from k8slab import Lab, join_command, require_root, module_net
 
-NET = "127.0.74"
+NET = module_net("127.0.74")
 SERVER = NET + ".11"
 
 
