@@ -70,4 +70,16 @@ struct BackupArchiveTests {
                 == "lab-20261121T200040Z.bootstrap-backup")
         #expect(BackupArchive.fileName(cluster: "x", at: Date(timeIntervalSince1970: 0)) == "x-19700101T000000Z.bootstrap-backup")
     }
+
+    /// The state lists backups; a state without any is written and read as before backups existed.
+    @Test func stateListsBackups() throws {
+        var s = ClusterState(name: "lab", toolVersion: "test")
+        let empty = try JSONEncoder().encode(s)
+        #expect(!String(decoding: empty, as: UTF8.self).contains("backups"))
+        #expect(try JSONDecoder().decode(ClusterState.self, from: empty).backups == [])
+        s.backups.append(BackupRecord(path: "/x/lab-20261121T200040Z.bootstrap-backup",
+                                      createdAt: Date(timeIntervalSince1970: 1_795_291_240), size: 10, sha256: "ab"))
+        let full = try JSONEncoder().encode(s)
+        #expect(try JSONDecoder().decode(ClusterState.self, from: full) == s)
+    }
 }
