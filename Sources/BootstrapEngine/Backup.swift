@@ -32,6 +32,11 @@ public enum Backup {
         guard !cps.isEmpty else {
             throw BackupError("the state records no control plane of the plan: nothing to back up")
         }
+        // Never replace an archive (the state may list it): a second backup in the same second, or --out naming
+        // an existing file, is refused before anything runs.
+        if await AtomicFile.queue.run({ FileManager.default.fileExists(atPath: path) }) {
+            throw BackupError("\(path) already exists; not replacing a backup (remove it, or choose another --out)")
+        }
         var failures: [String] = []
         for host in cps {
             let ep = resolve(host.name, host.address, plan.ssh(for: host).port)

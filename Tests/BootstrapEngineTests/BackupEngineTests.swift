@@ -100,6 +100,17 @@ struct BackupEngineTests {
         #expect(entries[BackupArchive.snapshotEntry] == Data("content of \(remote)\n".utf8))
         #expect(entries["pki/sa.key"] == Data("content of /etc/kubernetes/pki/sa.key\n".utf8))
         #expect(r.record == BackupRecord(path: path, createdAt: now, size: data.count, sha256: Hashing.sha256(data)))
+        // A second backup to the same file is refused before anything runs.
+        let before = cp2.all.count
+        do {
+            _ = try await Backup.run(plan: Self.plan, state: Self.state(), transport: Transport(hosts: hosts),
+                                     resolve: Self.resolve, path: path, now: now)
+            Issue.record("an existing archive was replaced")
+        } catch let e as BackupError {
+            #expect(e.description.contains("already exists"), "\(e)")
+        }
+        #expect(cp2.all.count == before && hosts["cp-1"]!.all.isEmpty)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == data)
         // etcdctl of the cluster's etcd, from the release tarball, checked.
         let install = try #require(cp2.all.first { $0.contains("SHA256SUMS") })
         #expect(install.contains("https://github.com/etcd-io/etcd/releases/download/v3.6.4/"))

@@ -81,6 +81,9 @@ extension EndToEnd {
                 #expect(second.status == 0, "\(second.all)")
                 #expect(try BackupArchive.decode(Data(contentsOf: URL(fileURLWithPath: out))).0.cluster == "e2e")
                 #expect((try lab.state()["backups"] as? [Any])?.count == 2)
+                let again = try lab.bootstrap(["backup", "-f", plan, "--out", out])
+                #expect(again.status == 1 && again.stderr.contains("already exists"), "\(again.all)")
+                #expect((try lab.state()["backups"] as? [Any])?.count == 2)
 
                 try lab.lab(["fault", "lab-1", "sshd-down"])
                 let down = try lab.bootstrap(["backup", "-f", plan, "--out", out + ".2"])
