@@ -16,6 +16,8 @@ public struct ClusterState: Sendable, Hashable, Codable {
     public var addons: [String: AddonRecord]
     /// Manifest objects applied from `spec.manifests`, keyed by `kind/namespace/name`.
     public var manifests: [String: ManifestRecord]
+    /// Backups taken by `bootstrap backup`, oldest first (absent in state files written before backups).
+    public var backups: [BackupRecord]
 
     public init(name: String, lineage: String = UUID().uuidString.lowercased(), toolVersion: String) {
         self.formatVersion = ClusterState.currentFormatVersion
@@ -26,6 +28,7 @@ public struct ClusterState: Sendable, Hashable, Codable {
         self.hosts = [:]
         self.addons = [:]
         self.manifests = [:]
+        self.backups = []
     }
 
     /// True when nothing has been done yet (a fresh or destroyed cluster).
@@ -34,7 +37,7 @@ public struct ClusterState: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case formatVersion, serial, lineage, toolVersion, cluster, hosts, addons, manifests
+        case formatVersion, serial, lineage, toolVersion, cluster, hosts, addons, manifests, backups
     }
 
     /// Refuses what no write of ours produces: a negative serial (every write counts up from 0).
@@ -52,6 +55,37 @@ public struct ClusterState: Sendable, Hashable, Codable {
         hosts = try c.decode([String: HostRecord].self, forKey: .hosts)
         addons = try c.decode([String: AddonRecord].self, forKey: .addons)
         manifests = try c.decode([String: ManifestRecord].self, forKey: .manifests)
+        backups = try c.decodeIfPresent([BackupRecord].self, forKey: .backups) ?? []
+    }
+
+    /// `backups` only when there are some: a state without backups reads as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(formatVersion, forKey: .formatVersion)
+        try c.encode(serial, forKey: .serial)
+        try c.encode(lineage, forKey: .lineage)
+        try c.encode(toolVersion, forKey: .toolVersion)
+        try c.encode(cluster, forKey: .cluster)
+        try c.encode(hosts, forKey: .hosts)
+        try c.encode(addons, forKey: .addons)
+        try c.encode(manifests, forKey: .manifests)
+        if !backups.isEmpty { try c.encode(backups, forKey: .backups) }
+    }
+}
+
+/// A backup archive written by `bootstrap backup`.
+public struct BackupRecord: Sendable, Hashable, Codable {
+    public var path: String
+    public var createdAt: Date
+    public var size: Int
+    /// SHA-256 of the whole archive file.
+    public var sha256: String
+
+    public init(path: String, createdAt: Date, size: Int, sha256: String) {
+        self.path = path
+        self.createdAt = createdAt
+        self.size = size
+        self.sha256 = sha256
     }
 }
 

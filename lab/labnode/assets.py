@@ -5,6 +5,7 @@ Static payloads live in lab/assets/ (copied to /opt/labnode/assets in each host)
 release tarball) are built by `build_binary_assets` at `lab up`.
 """
 import base64
+import gzip
 import hashlib
 import io
 import os
@@ -168,7 +169,9 @@ def etcd_tarball_bytes():
     """The etcd release tarball: etcd, etcdctl, etcdutl (the lab's, k8s_etcd.py) in etcd-vX-linux-amd64/."""
     buf = io.BytesIO()
     top = ETCD_TARBALL[:-len(".tar.gz")]
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tf:
+    # a fixed gzip mtime: the same bytes on every download, so the published SHA256SUMS holds
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tf:
         for name, data, mode in (("etcd", wrapper_script("etcd-daemon").encode(), 0o755),
                                  ("etcdctl", wrapper_script("etcdctl").encode(), 0o755),
                                  ("etcdutl", wrapper_script("etcdutl").encode(), 0o755),
@@ -249,6 +252,9 @@ def lookup(url):
             # GitHub release downloads redirect to objects.githubusercontent.com (needs -L)
             return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/flannel/"
                                "%s/kube-flannel.yml" % FLANNEL_VERSION)
+        if path == "/etcd-io/etcd/releases/download/%s/SHA256SUMS" % ETCD_VERSION:
+            return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/etcd/"
+                               "%s/SHA256SUMS" % ETCD_VERSION)
         if path == "/etcd-io/etcd/releases/download/%s/%s" % (ETCD_VERSION, ETCD_TARBALL):
             return (302, None, "https://objects.githubusercontent.com/github-production-release-asset/etcd/"
                                "%s/%s" % (ETCD_VERSION, ETCD_TARBALL))
@@ -259,6 +265,9 @@ def lookup(url):
     if host == "objects.githubusercontent.com":
         if path.endswith("/flannel/%s/kube-flannel.yml" % FLANNEL_VERSION):
             return (200, _file("kube-flannel.yml"), None)
+        if path.endswith("/etcd/%s/SHA256SUMS" % ETCD_VERSION):
+            return (200, lambda: ("%s  %s\n" % (hashlib.sha256(etcd_tarball_bytes()).hexdigest(), ETCD_TARBALL))
+                    .encode(), None)
         if path.endswith("/etcd/%s/%s" % (ETCD_VERSION, ETCD_TARBALL)):
             return (200, etcd_tarball_bytes, None)
         if path.endswith("/metrics-server/components.yaml"):
