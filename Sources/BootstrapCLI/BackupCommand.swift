@@ -43,7 +43,9 @@ struct BackupCommand: AsyncParsableCommand {
             throw Exit.badInput
         }
         let now = Date()
-        let path = out.map(RunSupport.expand) ?? Backup.defaultPath(statePath: statePath, cluster: plan.name, at: now)
+        // Recorded in the state as an absolute path, so `show` names the file wherever it is run from.
+        let path = out.map { URL(fileURLWithPath: RunSupport.expand($0)).standardizedFileURL.path }
+            ?? Backup.defaultPath(statePath: statePath, cluster: plan.name, at: now)
         let result: Backup.Result
         do {
             result = try await Backup.run(plan: plan, state: state, transport: RunSupport.sshTransport(),

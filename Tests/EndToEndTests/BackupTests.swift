@@ -77,10 +77,13 @@ extension EndToEnd {
 
                 // --out, then no reachable control plane.
                 let out = (lab.work as NSString).appendingPathComponent("mine.bootstrap-backup")
-                let second = try lab.bootstrap(["backup", "-f", plan, "--out", out])
+                // Given relative to the working directory, recorded in the state as an absolute path.
+                let second = try lab.bootstrap(["backup", "-f", plan, "--out", "mine.bootstrap-backup"])
                 #expect(second.status == 0, "\(second.all)")
                 #expect(try BackupArchive.decode(Data(contentsOf: URL(fileURLWithPath: out))).0.cluster == "e2e")
-                #expect((try lab.state()["backups"] as? [Any])?.count == 2)
+                let listed = try lab.state()["backups"] as? [[String: Any]]
+                #expect(listed?.count == 2)
+                #expect(listed?.last?["path"] as? String == URL(fileURLWithPath: out).standardizedFileURL.path)
                 let again = try lab.bootstrap(["backup", "-f", plan, "--out", out])
                 #expect(again.status == 1 && again.stderr.contains("already exists"), "\(again.all)")
                 #expect((try lab.state()["backups"] as? [Any])?.count == 2)
