@@ -59,12 +59,12 @@ let package = Package(
             "BootstrapCore", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Test helpers shared by the test targets (not part of the product).
-        .target(name: "BootstrapTestSupport", path: "Tests/BootstrapTestSupport"),
+        .target(name: "BootstrapTestSupport", dependencies: ["BootstrapCore"], path: "Tests/BootstrapTestSupport"),
         .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
         .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTransport", "BootstrapTestSupport"]),
         .testTarget(name: "BootstrapEC2Tests", dependencies: ["BootstrapEC2", "BootstrapTestSupport"]),
-        .testTarget(name: "BootstrapCLITests", dependencies: ["BootstrapCLI", "BootstrapCore"], resources: [.copy("Golden")]),
+        .testTarget(name: "BootstrapCLITests", dependencies: ["BootstrapCLI", "BootstrapCore", "BootstrapTestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

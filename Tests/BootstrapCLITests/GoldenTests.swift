@@ -1,4 +1,5 @@
 import Foundation
+import BootstrapTestSupport
 import Testing
 @testable import BootstrapCLI
 @testable import BootstrapCore

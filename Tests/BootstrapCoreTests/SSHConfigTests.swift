@@ -1,5 +1,6 @@
 import BootstrapCore
 import Foundation
+import BootstrapTestSupport
 import Testing
 
 @Suite struct SSHConfigTests {
