@@ -79,7 +79,11 @@ enum RunSupport {
         fflush(nil)
         let logDir = URL(fileURLWithPath: statePath).deletingLastPathComponent().appendingPathComponent("logs").path
         let flag = CancellationFlag()
-        let printer = EventPrinter(json: json, color: color, logDirectory: logDir, onFailure: { _ in flag.cancel() })
+        // Live status lines where colour is on (a terminal, no --no-color or NO_COLOR) and the terminal can move
+        // its cursor.
+        let live = color && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        let printer = EventPrinter(json: json, color: color, live: live, logDirectory: logDir,
+                                   onFailure: { _ in flag.cancel() })
         return (printer, flag, installInterruptHandler(flag, printer: printer))
     }
 
