@@ -39,7 +39,8 @@ struct ApplyCommand: AsyncParsableCommand {
             Examples:
               bootstrap apply -f Plans/lab.yaml
               bootstrap apply -f Plans/lab.yaml --auto-approve --json
-              bootstrap plan -f Plans/lab.yaml --out lab.plan.json && bootstrap apply lab.plan.json
+              bootstrap plan -f Plans/lab.yaml --out lab.plan.json
+              bootstrap apply lab.plan.json
             """)
 
     @Option(name: [.customShort("f"), .customLong("file")],

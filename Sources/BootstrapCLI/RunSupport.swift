@@ -9,7 +9,8 @@ struct RunOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not ask for confirmation (required when stdin is not a terminal).")
     var autoApprove = false
 
-    @Option(name: .long, help: "How many hosts to work on at once (default: the plan's spec.parallelism).")
+    @Option(name: .long, help: ArgumentHelp("How many hosts to work on at once (default: the plan's spec.parallelism).",
+                                            valueName: "N"))
     var parallelism: Int?
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for another command's state lock.", valueName: "SECONDS"))
