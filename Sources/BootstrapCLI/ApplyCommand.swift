@@ -59,7 +59,10 @@ struct ApplyCommand: AsyncParsableCommand {
     var readyTimeout: Int?
 
     func validate() throws {
-        if (file == nil) == (savedPlan == nil) {
+        if file == nil && savedPlan == nil {
+            throw ValidationError("give the plan: -f FILE, or a SAVED-PLAN from `bootstrap plan --out`")
+        }
+        if file != nil && savedPlan != nil {
             throw ValidationError("give either -f FILE (a plan) or SAVED-PLAN (from `bootstrap plan --out`), not both")
         }
     }

@@ -139,6 +139,19 @@ import Testing
         }
     }
 
+    /// `apply` says what it lacks: no plan at all is not "not both".
+    @Test func applyWithoutAPlanSaysWhatToGive() async throws {
+        try await onOwnThread {
+            let none = try Self.bootstrap(["apply"])
+            #expect(none.status == 2, "\(none.all)")
+            #expect(none.stderr.contains("give the plan: -f FILE, or a SAVED-PLAN from `bootstrap plan --out`"), "\(none.stderr)")
+            #expect(!none.stderr.contains("not both"), "\(none.stderr)")
+            let both = try Self.bootstrap(["apply", "-f", "a.yaml", "b.plan.json"])
+            #expect(both.status == 2, "\(both.all)")
+            #expect(both.stderr.contains("not both"), "\(both.stderr)")
+        }
+    }
+
     @Test func versionHelpSaysWhatItPrints() async throws {
         try await onOwnThread {
             let help = try Self.bootstrap(["version", "--help"]).stdout
