@@ -116,8 +116,10 @@ extension EndToEnd {
                 p.standardError = out
                 p.standardInput = FileHandle.nullDevice
                 try p.run()
+                // Uncordoned about 25 s after Helm started: lines at about 10 and 20 s while it waits.
+                lab.waitForCommand(host: "cp-1", timeout: 120) { $0.contains("upgrade --install kube-prometheus-stack") }
                 let started = Date()
-                while p.isRunning, Date().timeIntervalSince(started) < 26 { Thread.sleep(forTimeInterval: 0.5) }
+                while p.isRunning, Date().timeIntervalSince(started) < 25 { Thread.sleep(forTimeInterval: 0.5) }
                 #expect(try lab.kubectl("uncordon worker-1").status == 0)
                 p.waitUntilExit()
                 try out.close()
@@ -160,6 +162,7 @@ extension EndToEnd {
                 pty.standardError = screenFile
                 pty.standardInput = FileHandle.nullDevice
                 try pty.run()
+                lab.waitForCommand(host: "cp-1", timeout: 120) { $0.contains("upgrade --install metrics-server") }
                 let again = Date()
                 while pty.isRunning, Date().timeIntervalSince(again) < 14 { Thread.sleep(forTimeInterval: 0.5) }
                 #expect(try lab.kubectl("uncordon worker-1").status == 0)

@@ -62,7 +62,7 @@ final class EventPrinter: @unchecked Sendable {
         if live && !json, let redrawInterval {
             Task { [weak self] in
                 while true {
-                    try? await Task.sleep(for: redrawInterval)
+                    do { try await Task.sleep(for: redrawInterval) } catch { return }
                     guard let self else { return }
                     self.redraw()
                 }
