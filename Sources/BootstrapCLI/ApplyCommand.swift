@@ -9,7 +9,8 @@ struct ApplyCommand: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Make the cluster match the plan: prepare hosts, kubeadm init/join, CNI and add-ons, manifests.",
         discussion: """
-            Connects to every host over SSH (one session per host for the whole run), gathers facts and shows \
+            Connects to every host over SSH (one session per host for the whole run, and a second one to the \
+            first control plane to count a Helm release's pods while Helm waits), gathers facts and shows \
             drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then shows \
             the plan as the hosts are now (the steps drift undoes included) and asks before anything changes \
             (without a terminal, --auto-approve is required; a saved plan runs exactly its saved actions and is not \
@@ -28,12 +29,18 @@ struct ApplyCommand: AsyncParsableCommand {
             their output in a file, so a killed run's command finishes on its own and the next run waits for it \
             (and names it when it holds the lock too long).
 
+            While it waits for nodes to be Ready or for a Helm release's pods, it says every 10 seconds what it \
+            still waits for (a release: how many of its pods are Ready). On a terminal in colour each running \
+            step has a live status line, redrawn in place; otherwise (--no-color, NO_COLOR, a pipe) every line is \
+            plain. --json prints one JSON event per line instead (see the README).
+
             Remote output goes to .bootstrap/logs/HOST.log beside the state. Secrets are redacted everywhere.
 
             Examples:
               bootstrap apply -f Plans/lab.yaml
               bootstrap apply -f Plans/lab.yaml --auto-approve --json
-              bootstrap plan -f Plans/lab.yaml --out lab.plan.json && bootstrap apply lab.plan.json
+              bootstrap plan -f Plans/lab.yaml --out lab.plan.json
+              bootstrap apply lab.plan.json
             """)
 
     @Option(name: [.customShort("f"), .customLong("file")],
@@ -52,7 +59,10 @@ struct ApplyCommand: AsyncParsableCommand {
     var readyTimeout: Int?
 
     func validate() throws {
-        if (file == nil) == (savedPlan == nil) {
+        if file == nil && savedPlan == nil {
+            throw ValidationError("give the plan: -f FILE, or a SAVED-PLAN from `bootstrap plan --out`")
+        }
+        if file != nil && savedPlan != nil {
             throw ValidationError("give either -f FILE (a plan) or SAVED-PLAN (from `bootstrap plan --out`), not both")
         }
     }

@@ -47,7 +47,12 @@ extension BootstrapCommand {
     /// The error for a first argument that names no subcommand (`bootstrap aply`), with the closest one as a
     /// suggestion; nil when the arguments start with a subcommand or an option.
     static func unknownSubcommand(_ arguments: [String]) -> String? {
-        guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+        guard var first = arguments.first, !first.hasPrefix("-") else { return nil }
+        // `bootstrap help NAME` asks about a command too.
+        if first == "help" {
+            guard arguments.count > 1, !arguments[1].hasPrefix("-") else { return nil }
+            first = arguments[1]
+        }
         var names: [String] = []
         var shown: [String] = []
         for command in configuration.subcommands {

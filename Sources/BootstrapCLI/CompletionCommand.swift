@@ -8,11 +8,12 @@ struct CompletionCommand: ParsableCommand {
         abstract: "Print the shell completion script for bash, zsh or fish.",
         discussion: """
             The script completes subcommands, options and flags, and file names for -f and --state. \
-            Load it in the current shell, or install it where the shell finds completions:
+            Load it in the current shell, or install it where the shell finds completions (zsh: then start a \
+            new shell):
 
               bash:  source <(bootstrap completion bash)
                      bootstrap completion bash > /etc/bash_completion.d/bootstrap
-              zsh:   bootstrap completion zsh > "${fpath[1]}/_bootstrap"   (then start a new shell)
+              zsh:   bootstrap completion zsh > "${fpath[1]}/_bootstrap"
               fish:  bootstrap completion fish > ~/.config/fish/completions/bootstrap.fish
             """)
 

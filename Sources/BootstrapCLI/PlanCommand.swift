@@ -57,7 +57,8 @@ struct PlanCommand: AsyncParsableCommand {
           help: "Read the recorded hosts' facts over SSH first (read-only) and show drift as changes.")
     var refresh = false
 
-    @Option(name: .long, help: "With --refresh: how many hosts to connect to at once (default: the plan's spec.parallelism).")
+    @Option(name: .long, help: ArgumentHelp("With --refresh: how many hosts to connect to at once (default: the plan's spec.parallelism).",
+                                            valueName: "N"))
     var parallelism: Int?
 
     @Flag(name: .long, help: "With --refresh: allow spec.ssh.hostKeyPolicy: off (host keys are not checked; a warning is printed).")

@@ -9,7 +9,8 @@ struct RunOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not ask for confirmation (required when stdin is not a terminal).")
     var autoApprove = false
 
-    @Option(name: .long, help: "How many hosts to work on at once (default: the plan's spec.parallelism).")
+    @Option(name: .long, help: ArgumentHelp("How many hosts to work on at once (default: the plan's spec.parallelism).",
+                                            valueName: "N"))
     var parallelism: Int?
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for another command's state lock.", valueName: "SECONDS"))
@@ -79,7 +80,11 @@ enum RunSupport {
         fflush(nil)
         let logDir = URL(fileURLWithPath: statePath).deletingLastPathComponent().appendingPathComponent("logs").path
         let flag = CancellationFlag()
-        let printer = EventPrinter(json: json, color: color, logDirectory: logDir, onFailure: { _ in flag.cancel() })
+        // Live status lines where colour is on (a terminal, no --no-color or NO_COLOR) and the terminal can move
+        // its cursor.
+        let live = color && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        let printer = EventPrinter(json: json, color: color, live: live, logDirectory: logDir,
+                                   onFailure: { _ in flag.cancel() })
         return (printer, flag, installInterruptHandler(flag, printer: printer))
     }
 

@@ -42,8 +42,10 @@ public enum Backup {
             let ep = resolve(host.name, host.address, plan.ssh(for: host).port)
             let session: any HostSession
             do { session = try await transport.connect(ep) } catch {
-                failures.append("\(host.name): \(error)")
-                note("\(host.name): not reachable (\(error))")
+                // The host named once: the line names it, the error's own text need not.
+                let why = ErrorText.describe(error, about: host.name)
+                failures.append("\(host.name): \(why)")
+                note("\(host.name): \(why)")
                 continue
             }
             do {

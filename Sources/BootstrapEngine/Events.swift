@@ -17,8 +17,10 @@ public enum EngineEvent: Sendable {
     case stepSkipped(host: String, step: String, reason: String)
     /// A step that waits (for nodes to be Ready, for a Helm release) is still waiting: `message` says for what
     /// (`waiting for 2 nodes to be Ready: worker-3, worker-7`), `awaiting` names what it still waits for, and
-    /// `elapsed` is the time since the step started. Sent every `ApplyOptions.progressInterval`.
-    case waiting(host: String, step: String, message: String, awaiting: [String], elapsed: Duration)
+    /// `elapsed` is the time since the step started, `pods` (a Helm release, once read) its pods Ready of
+    /// the pods its workloads want. Sent every `ApplyOptions.progressInterval`.
+    case waiting(host: String, step: String, message: String, awaiting: [String], elapsed: Duration,
+                 pods: ReleasePods.Count? = nil)
     /// A remote command about to run (secrets redacted).
     case command(host: String, command: String)
     /// A line of remote output (secrets redacted).

@@ -49,6 +49,9 @@ public actor ClusterSession {
     public let runState: RunState
     let redactor: Redactor
     var firstControlPlane: HostRunner?
+    /// Opens another session to the first control plane (`watcher()`).
+    private let openWatcher: (@Sendable (HostEndpoint) async throws -> HostRunner)?
+    private var watcherTask: Task<HostRunner, Error>?
     private var tokenTask: Task<Secret, Error>?
     private var keyTask: Task<Secret, Error>?
 
@@ -57,11 +60,26 @@ public actor ClusterSession {
     static let tokenLifetime: TimeInterval = 2 * 3600
     static let certificateKeyLifetime: TimeInterval = 2 * 3600
 
-    init(plan: ClusterPlan, runState: RunState, redactor: Redactor, firstControlPlane: HostRunner?) {
+    init(plan: ClusterPlan, runState: RunState, redactor: Redactor, firstControlPlane: HostRunner?,
+         openWatcher: (@Sendable (HostEndpoint) async throws -> HostRunner)? = nil) {
         self.plan = plan
         self.runState = runState
         self.redactor = redactor
         self.firstControlPlane = firstControlPlane
+        self.openWatcher = openWatcher
+    }
+
+    /// A second session to the first control plane, to look at the cluster while a long command holds the
+    /// first one (a session runs one command at a time): a Helm release's pods while `helm --wait` runs.
+    /// Opened on first use, once for the run (a failure is not retried), closed with the run's sessions.
+    func watcher() async throws -> HostRunner {
+        if let t = watcherTask { return try await t.value }
+        let cp = try controlPlaneRunner()
+        guard let open = openWatcher else { throw EngineError.refused("no second session to \(cp.name) can be opened") }
+        let endpoint = cp.session.endpoint
+        let task = Task { try await open(endpoint) }
+        watcherTask = task
+        return try await task.value
     }
 
     public func controlPlaneRunner() throws -> HostRunner {

@@ -63,7 +63,9 @@ final class Connection: @unchecked Sendable {
                 case .resolve(let why):
                     throw SSHError(.resolve, host: label, message: "host \(label): cannot resolve \(endpoint.address): \(why)")
                 case .refused(let why):
-                    throw SSHError(.connectRefused, host: label, message: "host \(label): connection refused (\(why))")
+                    // strerror's "Connection refused" says nothing more: said once.
+                    let more = why.lowercased() == "connection refused" ? "" : " (\(why))"
+                    throw SSHError(.connectRefused, host: label, message: "host \(label): connection refused\(more)")
                 case .failed(let why):
                     throw SSHError(.connect, host: label, message: "host \(label): cannot connect: \(why)")
                 }

@@ -363,10 +363,12 @@ import Testing
         #expect(rig.hosts["cp-1"]!.commands.filter { $0.contains("kubeadm token create") }.count == 1)
     }
 
-    /// The `.waiting` events of a run: (host, step, message, awaiting, elapsed).
-    static func waits(_ log: EventLog) -> [(host: String, step: String, message: String, awaiting: [String], elapsed: Duration)] {
+    /// The `.waiting` events of a run: (host, step, message, awaiting, elapsed, pods).
+    static func waits(_ log: EventLog)
+        -> [(host: String, step: String, message: String, awaiting: [String], elapsed: Duration, pods: ReleasePods.Count?)]
+    {
         log.all.compactMap { e in
-            if case .waiting(let h, let s, let m, let a, let d) = e { return (h, s, m, a, d) }
+            if case .waiting(let h, let s, let m, let a, let d, let p) = e { return (h, s, m, a, d, p) }
             return nil
         }
     }
@@ -400,24 +402,62 @@ import Testing
     @Test func helmReleaseSaysItIsStillWaitingUntilItFinishes() async throws {
         let plan = Self.plan(workers: 1)
         let rig = Rig(plan: plan)
-        rig.hosts["cp-1"]!.slow = (match: "helm upgrade --install", duration: .milliseconds(1000))
+        let cp = rig.hosts["cp-1"]!
+        cp.slow = (match: "helm upgrade --install", duration: .milliseconds(1000))
+        // The flannel DaemonSet wants a pod on each of the 2 nodes, 1 is Ready; another release's workloads
+        // and a workload Helm did not make are not counted.
+        cp.workloads = """
+            DaemonSet    kube-flannel   kube-flannel-ds   flannel   kube-flannel   <none>   <none>   2   1
+            Deployment   monitoring     grafana           kps       monitoring     1        1        <none>   <none>
+            Deployment   kube-system    coredns           <none>    <none>         2        2        <none>   <none>
+            """
         let (report, _) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"),
                                               progressInterval: .milliseconds(300))
         #expect(report.succeeded, "\(report.failures)")
         let waits = Self.waits(rig.log).filter { $0.step == "release cni/flannel" }
         #expect((2...3).contains(waits.count), "\(waits.map(\.elapsed))")
         for w in waits {
-            #expect(w.message == "waiting for release kube-flannel/flannel (helm --wait: its pods Ready)")
+            #expect(w.message == "release kube-flannel/flannel: 1 of 2 pods ready")
+            #expect(w.pods == ReleasePods.Count(ready: 1, total: 2))
             #expect(w.awaiting == ["kube-flannel/flannel"])
         }
+        // The pods were counted on a second session to cp-1, while Helm held the first; it was closed at the end.
+        #expect(cp.sessionsOpened == 2)
+        #expect(cp.mostRunning == 2)
+        #expect(cp.closed == 2)
         // Nothing about the release after it finished.
         let finishedAt = rig.log.all.firstIndex {
             if case .stepFinished(_, "release cni/flannel", _, _) = $0 { return true }; return false
         }!
         let lastWait = rig.log.all.lastIndex {
-            if case .waiting(_, "release cni/flannel", _, _, _) = $0 { return true }; return false
+            if case .waiting(_, "release cni/flannel", _, _, _, _) = $0 { return true }; return false
         }!
         #expect(lastWait < finishedAt)
+    }
+
+    /// When no second session can be opened, the release still runs, and its lines say what Helm waits for.
+    @Test func helmProgressWithoutASecondSessionSaysWhatHelmWaitsFor() async throws {
+        let plan = Self.plan(workers: 1)
+        let rig = Rig(plan: plan)
+        let cp = rig.hosts["cp-1"]!
+        cp.slow = (match: "helm upgrade --install", duration: .milliseconds(700))
+        let transport = FakeTransport(hosts: rig.hosts, sessionLimit: ["cp-1": 1])
+        let (report, _) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"),
+                                              transport: transport, progressInterval: .milliseconds(200))
+        #expect(report.succeeded, "\(report.failures)")
+        let waits = Self.waits(rig.log).filter { $0.step == "release cni/flannel" }
+        #expect(!waits.isEmpty)
+        for w in waits {
+            #expect(w.message == "release kube-flannel/flannel: waiting for its pods to be Ready (helm --wait)")
+            #expect(w.pods == nil)
+        }
+        // Tried once, said once in cp-1's log, not again at every line.
+        #expect(cp.sessionsOpened == 1)
+        let said = rig.log.all.filter {
+            if case .output("cp-1", .stderr, let line) = $0 { return line.hasPrefix("no second session for progress: ") }
+            return false
+        }
+        #expect(said.count == 1, "\(rig.log.text)")
     }
 }
 

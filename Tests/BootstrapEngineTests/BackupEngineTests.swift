@@ -131,6 +131,9 @@ struct BackupEngineTests {
                                      resolve: Self.resolve, path: path)
         } catch let e as BackupError {
             #expect(e.description.contains("no control plane answered") && e.description.contains("cp-3"), "\(e)")
+            // Each host named once: `cp-1: unreachable: connection refused`, not `cp-1: cp-1: …`.
+            #expect(e.description.contains("cp-1: unreachable: connection refused; cp-2: unreachable:"), "\(e)")
+            for h in ["cp-1", "cp-2", "cp-3"] { #expect(e.description.components(separatedBy: h).count == 2, "\(e)") }
         }
         #expect(!FileManager.default.fileExists(atPath: path))
         #expect(hosts["worker-1"]!.all.isEmpty)

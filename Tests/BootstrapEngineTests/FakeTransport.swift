@@ -49,6 +49,12 @@ final class FakeHost: @unchecked Sendable {
     var deletedTokenIDs: Set<String> = []
     /// Commands containing `match` take `duration` to finish.
     var slow: (match: String, duration: Duration)?
+    /// Sessions opened to this host, and how many of them were running a command at once at most.
+    var sessionsOpened = 0
+    var running = 0
+    var mostRunning = 0
+    /// What `kubectl get deployments,statefulsets,daemonsets` prints (`HelmRecipes.releaseWorkloads`).
+    var workloads = ""
 
     init(name: String) {
         self.name = name
@@ -107,6 +113,9 @@ final class FakeHost: @unchecked Sendable {
                 joins += 1
                 files.insert("/etc/kubernetes/kubelet.conf")
             }
+            if script.contains("get deployments,statefulsets,daemonsets") {
+                return CommandResult(exitStatus: 0, stdout: Data(workloads.utf8))
+            }
             if script.contains("get nodes -o json") {
                 return CommandResult(exitStatus: 0, stdout: Data(FakeCluster.shared.nodesJSON().utf8))
             }
@@ -144,6 +153,11 @@ final class FakeSession: HostSession, @unchecked Sendable {
     }
 
     func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) async throws -> CommandResult {
+        host.lock.withLock {
+            host.running += 1
+            host.mostRunning = max(host.mostRunning, host.running)
+        }
+        defer { host.lock.withLock { host.running -= 1 } }
         if let slow = host.lock.withLock({ host.slow }), command.script.contains(slow.match) {
             try await Task.sleep(for: slow.duration)
         }
@@ -170,10 +184,18 @@ final class FakeSession: HostSession, @unchecked Sendable {
 struct FakeTransport: HostTransport {
     let hosts: [String: FakeHost]
     var unreachable: Set<String> = []
+    /// Hosts that accept only this many sessions in a run.
+    var sessionLimit: [String: Int] = [:]
 
     func connect(_ endpoint: HostEndpoint) async throws -> any HostSession {
         if unreachable.contains(endpoint.name) { throw EngineError.unreachable(host: endpoint.name, reason: "connection refused") }
-        return FakeSession(endpoint: endpoint, host: hosts[endpoint.name]!)
+        let host = hosts[endpoint.name]!
+        let opened = host.lock.withLock { host.sessionsOpened }
+        if let limit = sessionLimit[endpoint.name], opened >= limit {
+            throw EngineError.unreachable(host: endpoint.name, reason: "too many sessions")
+        }
+        host.lock.withLock { host.sessionsOpened += 1 }
+        return FakeSession(endpoint: endpoint, host: host)
     }
 }
 

@@ -68,6 +68,11 @@ import Testing
             #expect(out.status == 2, "\(out.all)")
             #expect(out.stderr.contains("unknown command 'aply'; did you mean 'apply'?"), "\(out.stderr)")
             #expect(out.stdout.isEmpty)
+            // `help NAME` asks about a command: the same answer.
+            let help = try Self.bootstrap(["help", "aply"])
+            #expect(help.status == 2, "\(help.all)")
+            #expect(help.stderr.contains("unknown command 'aply'; did you mean 'apply'?"), "\(help.stderr)")
+            #expect(try Self.bootstrap(["help", "apply"]).stdout.contains("USAGE: bootstrap apply"))
             let far = try Self.bootstrap(["kubernetes"])
             #expect(far.status == 2)
             #expect(far.stderr.contains("unknown command 'kubernetes'"))
@@ -104,6 +109,46 @@ import Testing
                 let breaks = Self.midSentenceBreaks(help.components(separatedBy: "\n"))
                 #expect(breaks.isEmpty, "bootstrap \(sub) --help breaks a sentence:\n\(breaks.joined(separator: "\n\n"))")
             }
+        }
+    }
+
+    /// At the width the parser wraps to without a terminal (80 columns), an indented line (an example, a list)
+    /// is never wrapped: the parser would continue it at the left margin, mid-sentence.
+    @Test func helpTextsExamplesFitEightyColumns() async throws {
+        try await onOwnThread {
+            for sub in try Self.listedSubcommands() {
+                let wide = try Self.bootstrap([sub, "--help"], env: ["COLUMNS": "400"]).stdout
+                let narrow = Set(try Self.bootstrap([sub, "--help"], env: ["COLUMNS": "80"]).stdout.components(separatedBy: "\n"))
+                let usage = wide.range(of: "\nUSAGE:").map { wide[..<$0.lowerBound] } ?? Substring(wide)
+                for line in usage.components(separatedBy: "\n") where line.hasPrefix("  ") {
+                    let whole = narrow.contains(line)
+                    #expect(whole, "bootstrap \(sub) --help wraps this line at 80 columns:\n\(line)")
+                }
+            }
+        }
+    }
+
+    /// Options that take a number say so (`--parallelism N`), not the property's name.
+    @Test func numericOptionsNameTheirValue() async throws {
+        try await onOwnThread {
+            for sub in ["apply", "destroy", "plan"] {
+                let help = try Self.bootstrap([sub, "--help"], env: ["COLUMNS": "400"]).stdout
+                #expect(help.contains("--parallelism <N>"), "\(sub): \(help)")
+                #expect(!help.contains("<parallelism>"), "\(sub): \(help)")
+            }
+        }
+    }
+
+    /// `apply` says what it lacks: no plan at all is not "not both".
+    @Test func applyWithoutAPlanSaysWhatToGive() async throws {
+        try await onOwnThread {
+            let none = try Self.bootstrap(["apply"])
+            #expect(none.status == 2, "\(none.all)")
+            #expect(none.stderr.contains("give the plan: -f FILE, or a SAVED-PLAN from `bootstrap plan --out`"), "\(none.stderr)")
+            #expect(!none.stderr.contains("not both"), "\(none.stderr)")
+            let both = try Self.bootstrap(["apply", "-f", "a.yaml", "b.plan.json"])
+            #expect(both.status == 2, "\(both.all)")
+            #expect(both.stderr.contains("not both"), "\(both.stderr)")
         }
     }
 

@@ -8,31 +8,65 @@ import Glibc
 /// Turns engine events into lines: live and coloured on a terminal, plain otherwise, JSON lines with --json;
 /// and the full remote output into `.bootstrap/logs/HOST.log`. Secrets arrive redacted already.
 ///
+/// Live (a terminal in colour): the running steps are status lines at the bottom of the screen, one each,
+/// redrawn in place every second (`LiveStatus`); a step's start and its waiting lines update its status line
+/// instead of scrolling, and finished, failed and skipped steps scroll above as plain lines do.
+///
 /// Events are turned into text on the caller's task and written, in order, on the printer's own
 /// `BlockingQueue`: a slow terminal or disk never holds a thread of the cooperative pool. A write that fails
 /// (a full disk, a closed pipe) never crashes the run: it is reported once on stderr, `onFailure` is called
 /// (apply and destroy stop starting steps then), and the logs are not written again.
 final class EventPrinter: @unchecked Sendable {
+    /// Where the lines go, and what it is.
+    struct Terminal: Sendable {
+        /// Writes all of `bytes`; the errno of a failed write, nil once written.
+        var write: @Sendable (Data) -> Int32?
+        /// The terminal's columns and rows (live status only).
+        var size: @Sendable () -> (columns: Int, rows: Int)
+        /// The time (live status only: how long each step has run).
+        var now: @Sendable () -> Date
+
+        static let standardOutput = Terminal(write: { FileDescriptor.writeAll(STDOUT_FILENO, $0) },
+                                             size: { LiveStatus.terminalSize() }, now: { Date() })
+    }
+
     let json: Bool
     let color: Bool
     let logDirectory: String
     private let io = BlockingQueue(label: "bootstrap.output")
     private let started = Date()
     private let onFailure: @Sendable (String) -> Void
+    private let terminal: Terminal
     // Only touched on `io`:
     private var logs: [String: Int32] = [:]
     private var logsFailed = false
     private var outputFailed = false
+    /// The status lines, when live.
+    private var live: LiveStatus?
 
-    init(json: Bool, color: Bool, logDirectory: String, onFailure: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// `live`: status lines per running step, redrawn in place (a terminal in colour, not `json`), every
+    /// `redrawInterval` (nil: only as events come).
+    init(json: Bool, color: Bool, live: Bool = false, logDirectory: String, terminal: Terminal = .standardOutput,
+         redrawInterval: Duration? = .seconds(1), onFailure: @escaping @Sendable (String) -> Void = { _ in }) {
         self.json = json
         self.color = color
         self.logDirectory = logDirectory
+        self.terminal = terminal
         self.onFailure = onFailure
+        self.live = live && !json ? LiveStatus() : nil
         io.enqueue {
             try? FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o700])
             _ = chmod(logDirectory, 0o700)
+        }
+        if live && !json, let redrawInterval {
+            Task { [weak self] in
+                while true {
+                    do { try await Task.sleep(for: redrawInterval) } catch { return }
+                    guard let self else { return }
+                    self.redraw()
+                }
+            }
         }
     }
 
@@ -40,8 +74,31 @@ final class EventPrinter: @unchecked Sendable {
 
     var sink: EventSink { { [self] e in handle(e) } }
 
-    /// Returns once every line handed over so far is written.
-    func flush() async { await io.drain() }
+    /// Takes the live status lines off the screen (they come back with the next event: what is printed
+    /// next, by this printer or not, starts on a clean line), then returns once every line handed over so far
+    /// is written.
+    func flush() async {
+        io.enqueue { [self] in
+            guard var status = live else { return }
+            let bytes = status.erase()
+            live = status
+            write(Data(bytes.utf8))
+        }
+        await io.drain()
+    }
+
+    /// Returns once every line handed over so far is written, the live status lines staying (tests).
+    func drain() async { await io.drain() }
+
+    /// Draws the live status lines again (how long each step has run), if any are on the screen.
+    func redraw() {
+        io.enqueue { [self] in
+            guard var status = live, status.drawn > 0 else { return }
+            let bytes = status.redraw(printing: [], now: terminal.now(), size: terminal.size(), color: color)
+            live = status
+            write(Data(bytes.utf8))
+        }
+    }
 
     /// True once a log or output write has failed.
     var failed: Bool { get async { await io.run { [self] in logsFailed || outputFailed } } }
@@ -63,24 +120,38 @@ final class EventPrinter: @unchecked Sendable {
         emit(json: ["event": "note", "message": text], text: paint(text, .yellow))
     }
 
-    private func emit(json obj: [String: Any], text: String?) {
-        let bytes: Data
+    /// Writes the JSON object, or the text line(s); live, `change` updates the status lines first (and
+    /// `liveText`, when given, is printed instead of `text`: nil prints nothing above them).
+    private func emit(json obj: [String: Any], text: String?, live change: (@Sendable (inout LiveStatus, Date) -> Void)? = nil,
+                      liveText: String?? = .none) {
         if json {
             var o = obj
             o["time"] = Timestamp.iso8601(Date())
             guard let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return }
-            bytes = data + Data("\n".utf8)
-        } else if let text {
-            bytes = Data((text + "\n").utf8)
-        } else {
+            io.enqueue { [self] in write(data + Data("\n".utf8)) }
             return
         }
         io.enqueue { [self] in
-            guard !outputFailed else { return }
-            if let e = FileDescriptor.writeAll(STDOUT_FILENO, bytes) {
-                outputFailed = true
-                fail("cannot write to standard output: \(String(cString: strerror(e)))")
+            guard var status = live else {
+                if let text { write(Data((text + "\n").utf8)) }
+                return
             }
+            let line = liveText ?? text
+            if change == nil && line == nil { return }
+            let now = terminal.now()
+            change?(&status, now)
+            let bytes = status.redraw(printing: line.map { [$0] } ?? [], now: now, size: terminal.size(), color: color)
+            live = status
+            write(Data(bytes.utf8))
+        }
+    }
+
+    /// On `io`: writes to the terminal, and says once when that fails.
+    private func write(_ bytes: Data) {
+        guard !outputFailed, !bytes.isEmpty else { return }
+        if let e = terminal.write(bytes) {
+            outputFailed = true
+            fail("cannot write to standard output: \(String(cString: strerror(e)))")
         }
     }
 
@@ -136,24 +207,33 @@ final class EventPrinter: @unchecked Sendable {
                  text: paint("  \(sev.rawValue): \(h.map { "\($0): " } ?? "")\(m)", colour))
         case .stepStarted(let h, let s):
             log(h, "step \(s): started")
-            emit(json: ["event": "step-started", "host": h, "step": s], text: "  \(h): \(s) ...")
+            emit(json: ["event": "step-started", "host": h, "step": s], text: "  \(h): \(s) ...",
+                 live: { $0.started(host: h, step: s, at: $1) }, liveText: .some(nil))
         case .stepFinished(let h, let s, let d, let ran):
             log(h, "step \(s): \(ran ? "done" : "already done") in \(Self.seconds(d))")
             emit(json: ["event": "step-finished", "host": h, "step": s, "elapsed": Self.seconds(d), "changed": ran],
-                 text: "  \(h): \(s) " + paint(ran ? "done" : "ok", .green) + " (\(Self.seconds(d)))")
+                 text: "  \(h): \(s) " + paint(ran ? "done" : "ok", .green) + " (\(Self.seconds(d)))",
+                 live: { status, _ in status.ended(host: h, step: s) })
         case .stepFailed(let h, let s, let d, let err):
             log(h, "step \(s): FAILED after \(Self.seconds(d)): \(err)")
             emit(json: ["event": "step-failed", "host": h, "step": s, "elapsed": Self.seconds(d), "error": err],
-                 text: paint("  \(h): \(s) FAILED (\(Self.seconds(d))): \(err)", .red))
+                 text: paint("  \(h): \(s) FAILED (\(Self.seconds(d))): \(err)", .red),
+                 live: { status, _ in status.ended(host: h, step: s) })
         case .stepSkipped(let h, let s, let why):
             log(h, "step \(s): skipped: \(why)")
             emit(json: ["event": "step-skipped", "host": h, "step": s, "reason": why],
-                 text: paint("  \(h): \(s) skipped (\(why))", .yellow))
-        case .waiting(let h, let s, let m, let awaiting, let d):
+                 text: paint("  \(h): \(s) skipped (\(why))", .yellow),
+                 live: { status, _ in status.ended(host: h, step: s) })
+        case .waiting(let h, let s, let m, let awaiting, let d, let pods):
             log(h, "\(s): \(m) (\(Self.seconds(d)))")
-            emit(json: ["event": "waiting", "host": h, "step": s, "message": m, "awaiting": awaiting,
-                        "elapsed": Self.seconds(d)],
-                 text: paint("  \(h): \(m) (\(Self.minutesAndSeconds(d)))", .dim))
+            var obj: [String: Any] = ["event": "waiting", "host": h, "step": s, "message": m, "awaiting": awaiting,
+                                      "elapsed": Self.seconds(d)]
+            if let pods {
+                obj["ready"] = pods.ready
+                obj["total"] = pods.total
+            }
+            emit(json: obj, text: paint("  \(h): \(m) (\(Self.minutesAndSeconds(d)))", .dim),
+                 live: { status, _ in status.waiting(host: h, step: s, message: m) }, liveText: .some(nil))
         case .command(let h, let c):
             log(h, "$ \(c)")
         case .output(let h, let stream, let line):

@@ -58,6 +58,15 @@ public enum HelmRecipes {
             .command(ShellCommand(steps: [.init("\(repo) >/dev/null", name: repo), .init(upgrade)], privileged: true))
     }
 
+    /// Every Deployment, StatefulSet and DaemonSet of the cluster, one line each: the Helm release that made
+    /// it (Helm 3 annotates every object it installs with `meta.helm.sh/release-name` and
+    /// `-namespace`, whatever labels the chart chose) and the pod counts of its status. Read-only, and only
+    /// these columns: no pod template (which may carry a chart's passwords) reaches the output or the log.
+    public static let releaseWorkloads = NodeRecipes.kubectl([
+        "get", "deployments,statefulsets,daemonsets", "--all-namespaces", "--no-headers",
+        "-o", "custom-columns=" + ReleasePods.columns.map { "\($0.header):\($0.path)" }.joined(separator: ","),
+    ])
+
     /// `helm uninstall`, where an already absent release counts as done.
     public static func uninstall(_ rec: AddonRecord, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         let release = rec.release, namespace = rec.namespace

@@ -24,12 +24,22 @@ extension ApplyEngine {
             try await cp.upload(HelmRecipes.valuesFile(r, secrets: secrets), to: HelmRecipes.valuesPath(r), mode: 0o600)
             let limits = plan.spec.timeouts
             try await withProgress(host: cp.name, step: "release \(r.key)",
-                                   message: "waiting for release \(r.namespace)/\(r.name) (helm --wait: its pods Ready)",
-                                   awaiting: ["\(r.namespace)/\(r.name)"]) {
+                                   status: { await Self.releaseProgress(r, cluster: cluster) }) {
                 try await cp.run(HelmRecipes.upgrade(r, limits: limits), timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
             }
             try await runState.update { $0.addons[r.key] = AddonRecord(r) }
         }
+    }
+
+    /// How far `helm --wait` has got with `r`: its pods Ready of those its workloads want, counted on a second
+    /// session to the first control plane (the first runs Helm). Without a count when that cannot be read.
+    static func releaseProgress(_ r: HelmRelease, cluster: ClusterSession) async -> Progress {
+        var pods: ReleasePods.Count?
+        if let watcher = try? await cluster.watcher(),
+           let result = try? await watcher.probe(HelmRecipes.releaseWorkloads, timeout: .seconds(30)), result.succeeded {
+            pods = ReleasePods.count(result.stdoutText, release: r.name, namespace: r.namespace)
+        }
+        return (ReleasePods.message(namespace: r.namespace, release: r.name, pods), ["\(r.namespace)/\(r.name)"], pods)
     }
 
     func uninstall(_ key: String, _ rec: AddonRecord, cluster: ClusterSession) async throws {

@@ -6,13 +6,28 @@ extension ApplyEngine {
     /// Runs the plan's actions as one step graph (`Scheduler`): each after the actions it waits for, at most
     /// `parallelism` at once; a failure skips what depends on it, and each skip is reported.
     func stepsPhase(_ applyPlan: ApplyPlan, facts: [String: HostFacts], runners: [String: HostRunner],
-                    oldRunners: [String: HostRunner]) async throws -> [ActionID: JobOutcome]
+                    oldRunners: [String: HostRunner], sessions: SessionRegistry) async throws -> [ActionID: JobOutcome]
     {
         events(.phase("apply"))
         let state = await runState.state
         let firstName = state.cluster.initializedOn ?? plan.firstControlPlane?.name
+        let (transport, events, redactor) = (self.transport, self.events, self.redactor)
         let cluster = ClusterSession(plan: plan, runState: runState, redactor: redactor,
-                                     firstControlPlane: firstName.flatMap { runners[$0] })
+                                     firstControlPlane: firstName.flatMap { runners[$0] },
+                                     openWatcher: { endpoint in
+                                         let session: any HostSession
+                                         do {
+                                             session = try await transport.connect(endpoint)
+                                         } catch {
+                                             let why = ErrorText.describe(error, about: endpoint.name)
+                                             events(.output(host: endpoint.name, stream: .stderr,
+                                                            line: "no second session for progress: \(why)"))
+                                             throw error
+                                         }
+                                         sessions.add(session)
+                                         return HostRunner(name: endpoint.name, session: session, events: events,
+                                                           redactor: redactor)
+                                     })
         var jobs: [Job<ActionID>] = []
         for action in applyPlan.actions {
             let work = try work(for: action, state: state, facts: facts, runners: runners, oldRunners: oldRunners,

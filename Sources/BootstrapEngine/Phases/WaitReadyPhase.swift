@@ -56,10 +56,15 @@ extension ApplyEngine {
                         awaiting: names, elapsed: elapsed)
     }
 
+    /// What a step that waits says at each interval: the message, what it still waits for, and the pods
+    /// Ready out of those wanted when it knows them.
+    typealias Progress = (message: String, awaiting: [String], pods: ReleasePods.Count?)
+
     /// Runs `body` (a long remote command such as `helm upgrade --install --wait`) and, while it runs, sends a
-    /// `.waiting` event every `options.progressInterval`; none follows `body`'s return.
+    /// `.waiting` event every `options.progressInterval` with what `status` says then (it may look, on another
+    /// session: `body` holds its own); none follows `body`'s return.
     @discardableResult
-    func withProgress<T: Sendable>(host: String, step: String, message: String, awaiting: [String],
+    func withProgress<T: Sendable>(host: String, step: String, status: @escaping @Sendable () async -> Progress,
                                    _ body: () async throws -> T) async throws -> T {
         let interval = options.progressInterval
         let events = self.events
@@ -69,8 +74,13 @@ extension ApplyEngine {
             var next = t0 + interval
             while !Task.isCancelled {
                 do { try await Task.sleep(until: next, clock: clock) } catch { return }
-                events(.waiting(host: host, step: step, message: message, awaiting: awaiting, elapsed: clock.now - t0))
-                next += interval
+                let at = clock.now
+                let now = await status()
+                if Task.isCancelled { return }
+                events(.waiting(host: host, step: step, message: now.message, awaiting: now.awaiting,
+                                elapsed: at - t0, pods: now.pods))
+                // A slow look skips the ticks it overran rather than sending them late in a row.
+                while next <= clock.now { next += interval }
             }
         }
         // The ticker is stopped and waited for before returning, so no line about the step follows its end.
