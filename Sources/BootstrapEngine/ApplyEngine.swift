@@ -187,6 +187,8 @@ extension HostRecord {
         r.facts?.packages = [:]
         r.facts?.swapOn = false
         r.facts?.inCluster = false
+        // Read with the host's clock on every refresh: a new expiry is worth a write, a new reading time is not.
+        r.facts?.certificates?.checkedAt = .distantPast
         return r
     }
 }

@@ -1,0 +1,102 @@
+import BootstrapCore
+import Foundation
+import BootstrapTestSupport
+import Testing
+
+extension EndToEnd {
+    /// Certificate expiry in the facts, renewal within `spec.certificates.renewBefore`, and expired
+    /// certificates as an error, with the lab's clock moved forward (issue 13).
+    @Suite(.enabled(if: E2E.enabled, "end-to-end tests need root"))
+    struct CertificateTests {
+        /// `apiserver`'s residual time in `kubeadm certs check-expiration`.
+        static func residual(_ lab: Lab, _ name: String = "apiserver") throws -> String? {
+            let out = try lab.exec(1, "kubeadm certs check-expiration").stdout
+            return out.split(separator: "\n").first { $0.hasPrefix(name + " ") }?
+                .split(separator: " ", omittingEmptySubsequences: true).dropFirst(6).first.map(String.init)
+        }
+
+        @Test func renewalAfterTheClockMoves() async throws {
+            try await onOwnThread {
+                try E2E.requireRoot()
+                let lab = try Lab(hosts: 2, net: "127.0.120")
+                defer { lab.down() }
+                let plan = try lab.writePlan(lab.plan(workers: 1))
+                let apply = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
+                #expect(apply.status == 0, "\(apply.all)")
+
+                // A fresh cluster: a year left, reported, nothing to renew.
+                let fresh = try lab.bootstrap(["plan", "-f", plan, "--refresh"])
+                #expect(fresh.status == 0, "\(fresh.all)")
+                #expect(fresh.stdout.contains("cp-1: certificates expire"), "\(fresh.all)")
+                #expect(fresh.stdout.contains("(in 364 days"), "\(fresh.all)")
+                #expect(fresh.stdout.contains("No changes."), "\(fresh.all)")
+                #expect(!fresh.stdout.contains("worker-1: certificates"), "\(fresh.all)")
+
+                // 340 days on: within the default 30 days.
+                _ = try lab.lab(["clock", "advance", "340d"])
+                let due = try lab.bootstrap(["plan", "-f", plan, "--refresh"])
+                #expect(due.status == 0, "\(due.all)")
+                #expect(due.stdout.contains("reason: renew certificates (expire in 24 days)"), "\(due.all)")
+                #expect(due.stdout.contains("steps: renew-certificates"), "\(due.all)")
+                #expect(due.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "\(due.all)")
+                let json = try lab.bootstrap(["plan", "-f", plan, "--refresh", "--json"])
+                let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+                let ids = (doc["actions"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                #expect(ids.contains("cp-1/renew-certificates") && ids.contains("cluster/kubeconfig"), "\(ids)")
+                let refreshed = (doc["refresh"] as? [String: Any])?["certificates"] as? [String: Any]
+                #expect(refreshed?["cp-1"] != nil && refreshed?["worker-1"] == nil, "\(json.stdout)")
+                #expect(try Self.residual(lab) == "24d")
+
+                // What the running API server serves (the lab shifts it to the machine's clock for openssl).
+                let servedCommand = "echo | openssl s_client -connect \(lab.address(1)):6443 2>/dev/null | openssl x509 -noout -enddate"
+                let servedBefore = try lab.exec(1, servedCommand).stdout
+                #expect(servedBefore.hasPrefix("notAfter="), "\(servedBefore)")
+                let kubeconfig = (lab.work as NSString).appendingPathComponent("e2e.kubeconfig")
+                func clientCert(_ text: String) -> String? {
+                    text.split(separator: "\n").first { $0.contains("client-certificate-data:") }.map(String.init)
+                }
+                let localBefore = clientCert(try String(contentsOfFile: kubeconfig, encoding: .utf8))
+                #expect(localBefore != nil)
+
+                let renew = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
+                #expect(renew.status == 0, "\(renew.all)")
+                #expect(renew.stdout.contains("renew-certificates"), "\(renew.all)")
+                #expect(try Self.residual(lab) == "364d")
+                #expect(try Self.residual(lab, "admin.conf") == "364d")
+                // The API server was restarted: it serves the new certificate; the fetched kubeconfig works.
+                let servedAfter = try lab.exec(1, servedCommand).stdout
+                #expect(servedAfter.hasPrefix("notAfter=") && servedAfter != servedBefore, "\(servedBefore) \(servedAfter)")
+                let localAfter = clientCert(try String(contentsOfFile: kubeconfig, encoding: .utf8))
+                #expect(localAfter != localBefore)
+                #expect(localAfter == clientCert(try lab.exec(1, "cat /etc/kubernetes/admin.conf").stdout))
+                #expect(try lab.nodeReadiness() == ["cp-1": true, "worker-1": true])
+                let show = try lab.bootstrap(["show", "-f", plan])
+                #expect(show.stdout.contains("(in 364 days, "), "\(show.all)")
+                let state = try lab.state()
+                let facts = ((state["hosts"] as? [String: Any])?["cp-1"] as? [String: Any])?["facts"] as? [String: Any]
+                #expect((facts?["certificates"] as? [String: Any])?["certificates"] != nil, "\(String(describing: facts))")
+
+                // Renewed once: a re-run renews nothing.
+                let before = lab.loggedCommands(host: "cp-1").count
+                let again = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
+                #expect(again.status == 0 && again.stdout.contains("No changes."), "\(again.all)")
+                for cmd in lab.loggedCommands(host: "cp-1").dropFirst(before) {
+                    #expect(!cmd.contains("certs renew"), "renewed again: \(cmd)")
+                }
+
+                // Past the year: expired certificates are an error with the way out, at once.
+                _ = try lab.lab(["clock", "advance", "400d"])
+                let expired = try lab.bootstrap(["plan", "-f", plan, "--refresh"])
+                #expect(expired.status == 1, "\(expired.all)")
+                #expect(expired.all.contains("certificates on cp-1 expired on"), "\(expired.all)")
+                #expect(expired.all.contains("sudo kubeadm certs renew all"), "\(expired.all)")
+                let started = Date()
+                let refused = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
+                #expect(refused.status == 1, "\(refused.all)")
+                #expect(refused.all.contains("sudo kubeadm certs renew all"), "\(refused.all)")
+                #expect(Date().timeIntervalSince(started) < 60)
+                #expect(try Self.residual(lab) == "<invalid>")  // refused, not renewed behind the user's back
+            }
+        }
+    }
+}
