@@ -98,5 +98,40 @@ extension EndToEnd {
                 #expect(try Self.residual(lab) == "<invalid>")  // refused, not renewed behind the user's back
             }
         }
+
+        @Test func threeControlPlanesRenewOneAtATime() async throws {
+            try await onOwnThread {
+                try E2E.requireRoot()
+                let lab = try Lab(hosts: 3, net: "127.0.121")
+                defer { lab.down() }
+                let plan = try lab.writePlan(lab.plan(controlPlanes: 3, workers: 0))
+                let first = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
+                #expect(first.status == 0, "\(first.all)")
+                _ = try lab.lab(["clock", "advance", "340d"])
+                let r = try lab.bootstrap(["apply", "-f", plan, "--auto-approve", "--json"])
+                #expect(r.status == 0, "\(r.all)")
+                let events = r.stdout.split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }
+                // Each renewal started after the previous one finished, in plan order; then the kubeconfig.
+                let renewals = events.filter { ($0["step"] as? String) == "renew-certificates" }
+                    .map { "\($0["event"]!) \($0["host"]!)" }
+                #expect(renewals == ["step-started cp-1", "step-finished cp-1", "step-started cp-2", "step-finished cp-2",
+                                     "step-started cp-3", "step-finished cp-3"], "\(r.all)")
+                let order = events.compactMap { e -> String? in
+                    guard e["event"] as? String == "step-finished" else { return nil }
+                    return e["step"] as? String
+                }
+                #expect(order.lastIndex(of: "renew-certificates").map { i in order[i...].contains("kubeconfig") } == true,
+                        "\(order)")
+                for i in 1...3 {
+                    let out = try lab.exec(i, "kubeadm certs check-expiration").stdout
+                    #expect(out.contains("364d") && !out.contains(" 24d "), "lab-\(i): \(out)")
+                }
+                #expect(try lab.nodeReadiness() == ["cp-1": true, "cp-2": true, "cp-3": true])
+                let again = try lab.bootstrap(["plan", "-f", plan, "--refresh"])
+                #expect(again.status == 0 && again.stdout.contains("No changes."), "\(again.all)")
+            }
+        }
     }
 }
