@@ -136,6 +136,7 @@ public final class ApplyEngine: Sendable {
 
         // 4. The plan's actions, as a step graph; then the summary.
         let outcomes = try await stepsPhase(applyPlan, facts: facts, runners: runners, oldRunners: oldRunners)
+        await recordNewCertificates(runners: runners)
         let summaries = summarize(applyPlan, outcomes: outcomes, elapsed: clock.now - started)
         let failures = applyPlan.actions.compactMap { a -> String? in
             if case .failed(let e)? = outcomes[a.id] { return "\(a.id): \(e)" }

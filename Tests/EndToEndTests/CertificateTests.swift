@@ -23,6 +23,9 @@ extension EndToEnd {
                 let plan = try lab.writePlan(lab.plan(workers: 1))
                 let apply = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
                 #expect(apply.status == 0, "\(apply.all)")
+                // Read once the control plane exists, so that `show` has it at once.
+                let shown = try lab.bootstrap(["show", "-f", plan])
+                #expect(shown.stdout.contains("certificates expire") && shown.stdout.contains("(in 364 days"), "\(shown.all)")
 
                 // A fresh cluster: a year left, reported, nothing to renew.
                 let fresh = try lab.bootstrap(["plan", "-f", plan, "--refresh"])

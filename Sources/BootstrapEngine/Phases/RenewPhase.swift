@@ -19,3 +19,28 @@ extension ApplyEngine {
         }
     }
 }
+
+extension ApplyEngine {
+    /// After the steps: the certificate expiry of control planes that became control planes in this run (their
+    /// facts were read before `kubeadm init` or `join`), so that `show` has it without waiting for the next
+    /// refresh. Read-only and best effort: a host that does not answer keeps no expiry until the next refresh.
+    func recordNewCertificates(runners: [String: HostRunner]) async {
+        guard !options.cancellation.isCancelled else { return }
+        let state = await runState.state
+        let missing = plan.controlPlanes.compactMap { host -> HostRunner? in
+            guard let rec = state.hosts[host.name], rec.facts != nil, rec.facts?.certificates == nil,
+                  rec.steps[StepName.initControlPlane.rawValue] != nil
+                    || rec.steps[StepName.joinControlPlane.rawValue] != nil else { return nil }
+            return runners[host.name]
+        }
+        let results = await Parallel.map(missing, limit: options.parallelism) { r -> CertificateExpiry? in
+            guard let out = try? await r.probe(Certificates.read, timeout: .seconds(120)), out.succeeded else { return nil }
+            return NodeRecipes.parseFacts("os.id=-\n" + out.stdoutText)?.certificates
+        }
+        let found = Dictionary(uniqueKeysWithValues: zip(missing.map(\.name), results).compactMap { name, c in
+            c.map { (name, $0) }
+        })
+        guard !found.isEmpty else { return }
+        try? await runState.update { s in for (name, c) in found { s.hosts[name]?.facts?.certificates = c } }
+    }
+}
