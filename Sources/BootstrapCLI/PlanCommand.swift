@@ -88,6 +88,7 @@ struct PlanCommand: AsyncParsableCommand {
         var state = try await PlanInput.loadState(store, plan: plan)
         let color = useColor(noColor: noColor)
         var report: RefreshReport?
+        let recordedState = state
         if refresh, let recorded = state {
             let result = try await Self.refresh(plan: plan, state: recorded, parallelism: parallelism,
                                                 allowInsecure: insecureIgnoreHostKeys)
@@ -103,7 +104,8 @@ struct PlanCommand: AsyncParsableCommand {
         let kubeconfig = RunSupport.kubeconfigPath(for: plan)
         let kubeconfigMissing = await !PlanInput.files.run { FileManager.default.fileExists(atPath: kubeconfig) }
         let applyPlan = ApplyPlan.make(plan: plan, state: state, objects: objects, drift: report?.drift ?? [],
-                                       kubeconfigMissing: kubeconfigMissing)
+                                       kubeconfigMissing: kubeconfigMissing,
+                                       kubeconfigStale: Certificates.adminRenewed(recorded: recordedState, refreshed: state))
         let changes = applyPlan.changes
 
         if json {

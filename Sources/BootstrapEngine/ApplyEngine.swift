@@ -121,7 +121,8 @@ public final class ApplyEngine: Sendable {
         let kubeconfigMissing = initial.cluster.initializedOn != nil
             ? await !AtomicFile.queue.run { FileManager.default.fileExists(atPath: kubeconfigPath) } : false
         let applyPlan = ApplyPlan.make(plan: plan, state: shown, objects: objects, drift: drifts,
-                                       kubeconfigMissing: kubeconfigMissing)
+                                       kubeconfigMissing: kubeconfigMissing,
+                                       kubeconfigStale: Certificates.adminRenewed(recorded: initial, refreshed: shown))
         if kubeconfigMissing, applyPlan.actions.contains(where: { $0.id == .clusterStep(.kubeconfig) }),
            !ClusterStepCatalogue.pending(in: plan, state: shown).contains(where: { $0.name == .kubeconfig })
         {

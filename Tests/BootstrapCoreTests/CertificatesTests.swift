@@ -126,6 +126,19 @@ import Testing
         #expect(ca.contains("the certificate authority ca on cp-1 expired") && ca.contains("Manual rotation of CA certificates"))
     }
 
+    @Test func anAdminCertificateRenewedElsewhereFetchesTheKubeconfigAgain() throws {
+        let (p, s) = try Self.cluster(days: ["cp-1": 100])
+        var renewed = s
+        renewed.hosts["cp-1"]?.facts?.certificates?.certificates["admin.conf"] = Self.now.addingTimeInterval(365 * 86400)
+        #expect(Certificates.adminRenewed(recorded: s, refreshed: renewed))
+        #expect(!Certificates.adminRenewed(recorded: s, refreshed: s))
+        #expect(!Certificates.adminRenewed(recorded: nil, refreshed: renewed))
+        let a = ApplyPlan.make(plan: p, state: renewed, kubeconfigStale: true)
+        #expect(a.actions.map(\.id).contains(.clusterStep(.kubeconfig)))
+        #expect(a.changes.changes.first?.reasons == ["kubeconfig: the admin certificate on cp-1 was renewed since it was fetched; it is fetched again"])
+        #expect(ApplyPlan.make(plan: p, state: renewed).actions.filter { $0.id != .waitReady }.isEmpty)
+    }
+
     @Test func theRenewalRecipeRestartsTheStaticPodsUnderTheKubeadmLock() {
         let script = Certificates.renew(address: "10.0.1.10").script
         #expect(script.contains("kubeadm certs renew all"))

@@ -107,15 +107,22 @@ public struct ApplyPlan: Sendable, Hashable, Codable {
 
     /// Builds the plan. `state` is the recorded state, with the records of the hosts apply refreshed
     /// replaced by what their facts say (the drift's steps forgotten); `drift` explains those steps.
-    /// `kubeconfigMissing`: the local admin kubeconfig is gone, so it is fetched again.
+    /// `kubeconfigMissing`: the local admin kubeconfig is gone, so it is fetched again; `kubeconfigStale`: its
+    /// client certificate was renewed on the host since (`Certificates.adminRenewed`), likewise.
     public static func make(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = [],
-                            drift: [HostDrift] = [], kubeconfigMissing: Bool = false) -> ApplyPlan
+                            drift: [HostDrift] = [], kubeconfigMissing: Bool = false,
+                            kubeconfigStale: Bool = false) -> ApplyPlan
     {
         let pending = Planner.pendingSteps(plan: plan, state: state)
         var changes = ChangeSet.diff(plan: plan, state: state, objects: objects, pending: pending)
         changes.explain(drift)
-        let refetch = kubeconfigMissing && state?.cluster.initializedOn != nil
-        if refetch { changes.kubeconfigMissing(plan: plan, state: state) }
+        let initialized = state?.cluster.initializedOn != nil
+        let refetch = (kubeconfigMissing || kubeconfigStale) && initialized
+        if kubeconfigMissing && initialized {
+            changes.kubeconfigMissing(plan: plan, state: state)
+        } else if refetch {
+            changes.kubeconfigStale(plan: plan, state: state)
+        }
         var actions = Planner.actions(plan: plan, state: state, objects: objects, pending: pending,
                                       refetchKubeconfig: refetch)
         if changes.blocking.isEmpty {

@@ -270,3 +270,33 @@ extension CertificateExpiry {
         return out + " as of \(Certificates.format(checkedAt))"
     }
 }
+
+extension Certificates {
+    /// The first control plane's `admin.conf` expires later than the state recorded: it was renewed since the
+    /// last run (by hand, or by a run killed before it recorded the renewal), so the local admin kubeconfig
+    /// still holds the old client certificate and is fetched again. `recorded`: the state as read from disk;
+    /// `refreshed`: with the hosts' facts just read.
+    public static func adminRenewed(recorded: ClusterState?, refreshed: ClusterState?) -> Bool {
+        guard let recorded, let refreshed, let cp = recorded.cluster.initializedOn,
+              let old = recorded.hosts[cp]?.facts?.certificates?.certificates["admin.conf"],
+              let new = refreshed.hosts[cp]?.facts?.certificates?.certificates["admin.conf"] else { return false }
+        return new.timeIntervalSince(old) > 60
+    }
+}
+
+extension ChangeSet {
+    /// The kubeconfig step again, because the admin certificate was renewed on the host.
+    mutating func kubeconfigStale(plan: ClusterPlan, state: ClusterState?) {
+        let reason = "kubeconfig: the admin certificate on \(state?.cluster.initializedOn ?? "the first control plane") was renewed since it was fetched; it is fetched again"
+        let step = ClusterStepName.kubeconfig.rawValue
+        if let i = changes.firstIndex(where: { $0.subject == .cluster }) {
+            if !changes[i].steps.contains(step) {
+                changes[i].steps.append(step)
+                changes[i].reasons.append(reason)
+            }
+        } else {
+            changes.insert(Change(subject: .cluster, action: .update, name: plan.name, address: plan.apiEndpoint,
+                                  version: plan.spec.kubernetes.version, steps: [step], reasons: [reason]), at: 0)
+        }
+    }
+}
