@@ -75,6 +75,7 @@ import Testing
         #expect(f.earliest?.name == "apiserver")
         #expect(Certificates.format(f.earliest!.expires) == "2027-01-15 07:59 UTC")
         #expect(f.earliestAuthority?.name == "ca")
+        #expect(Certificates.parse(text) == f)
         // A worker reports none.
         #expect(NodeRecipes.parseFacts("os.id=ubuntu\n")?.certificates == nil)
         // The facts recipe asks only control planes, and reads the text table.

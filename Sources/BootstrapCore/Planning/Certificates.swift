@@ -83,6 +83,16 @@ public enum Certificates {
         return CertificateExpiry(checkedAt: Date(timeIntervalSince1970: now), certificates: certs, authorities: cas)
     }
 
+    /// The expiry in the output of `read` (or of the facts recipe).
+    public static func parse(_ text: String) -> CertificateExpiry? {
+        var kv: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            kv[String(line[..<eq])] = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+        }
+        return parseFacts(kv)
+    }
+
     /// `Dec 30, 2026 23:36` (UTC), as check-expiration prints it.
     static func parseDate(_ text: String) -> Date? {
         let f = DateFormatter()

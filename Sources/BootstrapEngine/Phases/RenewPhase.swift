@@ -11,7 +11,7 @@ extension ApplyEngine {
             try await runner.run(Certificates.renew(address: address, limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
             let result = try await runner.run(Certificates.read, timeout: .seconds(120))
-            guard let expiry = NodeRecipes.parseFacts("os.id=-\n" + result.stdoutText)?.certificates else {
+            guard let expiry = Certificates.parse(result.stdoutText) else {
                 throw EngineError.invalidOutput(host: name, what: "the certificate expiry after the renewal")
             }
             try await runState.update { $0.hosts[name]?.facts?.certificates = expiry }
@@ -35,7 +35,7 @@ extension ApplyEngine {
         }
         let results = await Parallel.map(missing, limit: options.parallelism) { r -> CertificateExpiry? in
             guard let out = try? await r.probe(Certificates.read, timeout: .seconds(120)), out.succeeded else { return nil }
-            return NodeRecipes.parseFacts("os.id=-\n" + out.stdoutText)?.certificates
+            return Certificates.parse(out.stdoutText)
         }
         let found = Dictionary(uniqueKeysWithValues: zip(missing.map(\.name), results).compactMap { name, c in
             c.map { (name, $0) }
