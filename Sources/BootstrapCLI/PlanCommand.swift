@@ -20,8 +20,10 @@ struct PlanCommand: AsyncParsableCommand {
             With --refresh, plan first connects to every host the state records (over SSH, in parallel, with \
             the same settings as apply), reads its facts (one read-only command) and shows drift the way apply \
             does: swap on again, a package removed or at another version, a replaced machine. The steps the \
-            drift undoes become changes. Nothing on a host changes and the state is not written (it is not \
-            locked either). A host that cannot be reached is reported and the command exits 1. Refresh is off \
+            drift undoes become changes. It also prints each control plane's certificate expiry (kubeadm certs \
+            check-expiration); certificates within spec.certificates.renewBefore (default 30d) become \
+            "renew certificates (expire in N days)", expired ones an error saying what to run. Nothing on a \
+            host changes and the state is not written (it is not locked either). A host that cannot be reached is reported and the command exits 1. Refresh is off \
             by default: plan then works offline, before the hosts exist; apply always refreshes first.
 
             The plan is what apply runs: --out saves its changes and its actions, and --json lists the actions. \
@@ -87,18 +89,24 @@ struct PlanCommand: AsyncParsableCommand {
         var state = try await PlanInput.loadState(store, plan: plan)
         let color = useColor(noColor: noColor)
         var report: RefreshReport?
+        let recordedState = state
         if refresh, let recorded = state {
             let result = try await Self.refresh(plan: plan, state: recorded, parallelism: parallelism,
                                                 allowInsecure: insecureIgnoreHostKeys)
             state = result.state
+            let certificates = result.refreshed.reduce(into: [String: CertificateExpiry]()) { out, name in
+                if let c = result.state.hosts[name]?.facts?.certificates { out[name] = c }
+            }
             report = RefreshReport(refreshed: result.refreshed, drift: result.drift,
-                                   failures: result.failures.map { RefreshReport.Failure(host: $0.host, reason: $0.reason) })
+                                   failures: result.failures.map { RefreshReport.Failure(host: $0.host, reason: $0.reason) },
+                                   certificates: certificates.isEmpty ? nil : certificates)
         }
         // The same plan apply makes and runs (the local kubeconfig counts: apply fetches it again when missing).
         let kubeconfig = RunSupport.kubeconfigPath(for: plan)
         let kubeconfigMissing = await !PlanInput.files.run { FileManager.default.fileExists(atPath: kubeconfig) }
         let applyPlan = ApplyPlan.make(plan: plan, state: state, objects: objects, drift: report?.drift ?? [],
-                                       kubeconfigMissing: kubeconfigMissing)
+                                       kubeconfigMissing: kubeconfigMissing,
+                                       kubeconfigStale: Certificates.adminRenewed(recorded: recordedState, refreshed: state))
         let changes = applyPlan.changes
 
         if json {
@@ -144,6 +152,7 @@ struct PlanCommand: AsyncParsableCommand {
         out += r.drift.isEmpty ? (n == 0 ? ".\n" : ": no drift.\n") : ":\n"
         for d in r.drift { out += Paint.yellow("  ~ \(d.host): drift: \(d.message)", color) + "\n" }
         for f in r.failures { out += Paint.red("  ✗ \(f.host): not refreshed: \(f.reason)", color) + "\n" }
+        for (host, c) in (r.certificates ?? [:]).sorted(by: { $0.key < $1.key }) { out += "  \(host): \(c.summary)\n" }
         return out + "\n"
     }
 }

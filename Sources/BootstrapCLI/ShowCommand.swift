@@ -8,6 +8,8 @@ struct ShowCommand: AsyncParsableCommand {
         commandName: "show",
         abstract: "Summarise the recorded state and the cluster's outputs (endpoint, kubeconfig, add-on URLs).",
         discussion: """
+            Each control plane's certificate expiry and its CA's, as the last apply or renewal read them \
+            (state hosts.NAME.facts.certificates; plan --refresh reads them afresh). \
             Ends with the outputs scripts want, like Terraform's: the API endpoint, the kubeconfig path (with \
             -f), and the URLs (first control plane address and NodePort) of Grafana, Prometheus, Kibana, \
             Jaeger and the Dashboard when those add-ons are installed. With --json: {"outputs": …, "state": …}. \

@@ -28,11 +28,15 @@ public struct RefreshReport: Sendable, Hashable, Codable {
     public var drift: [HostDrift]
     /// Hosts that could not be refreshed; the plan uses their recorded facts.
     public var failures: [Failure]
+    /// The control planes' certificate expiry as read (absent when none was read).
+    public var certificates: [String: CertificateExpiry]?
 
-    public init(refreshed: [String], drift: [HostDrift], failures: [Failure]) {
+    public init(refreshed: [String], drift: [HostDrift], failures: [Failure],
+                certificates: [String: CertificateExpiry]? = nil) {
         self.refreshed = refreshed
         self.drift = drift
         self.failures = failures
+        self.certificates = certificates
     }
 }
 

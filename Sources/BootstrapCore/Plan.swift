@@ -43,11 +43,14 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var parallelism: Int
         /// How long each kind of step may take on a host.
         public var timeouts: Timeouts
+        /// When the control planes' kubeadm certificates are renewed (`spec.certificates`).
+        public var certificates: CertificatePolicy
 
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
                     addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
-                    parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts()) {
+                    parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts(),
+                    certificates: CertificatePolicy = CertificatePolicy()) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -58,6 +61,17 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.namespaces = namespaces
             self.parallelism = parallelism
             self.timeouts = timeouts
+            self.certificates = certificates
+        }
+    }
+
+    /// `spec.certificates`: a control plane whose kubeadm certificates expire within `renewBefore` (a duration,
+    /// `30d`) gets them renewed by apply.
+    public struct CertificatePolicy: Sendable, Hashable, Codable {
+        public var renewBefore: String
+
+        public init(renewBefore: String = Certificates.defaultRenewBefore) {
+            self.renewBefore = renewBefore
         }
     }
 
@@ -388,5 +402,12 @@ extension KeyedDecodingContainer {
     /// Plans saved by an earlier version (`plan --out`) have no `timeouts`: they get the defaults.
     public func decode(_ type: ClusterPlan.Timeouts.Type, forKey key: Key) throws -> ClusterPlan.Timeouts {
         try decodeIfPresent(type, forKey: key) ?? ClusterPlan.Timeouts()
+    }
+
+    /// Plans saved before `spec.certificates` existed get the default.
+    public func decode(_ type: ClusterPlan.CertificatePolicy.Type, forKey key: Key) throws
+        -> ClusterPlan.CertificatePolicy
+    {
+        try decodeIfPresent(type, forKey: key) ?? ClusterPlan.CertificatePolicy()
     }
 }

@@ -156,11 +156,16 @@ extension PlanLoader {
             if let v = r.int(t, "waitReady") { timeouts.waitReady = v }
         }
 
+        var certificates = ClusterPlan.CertificatePolicy()
+        if let c = r.mappingField(s, "certificates"), let v = r.string(c, "renewBefore") {
+            certificates.renewBefore = v
+        }
+
         return ClusterPlan.Spec(kubernetes: k8s, network: net, ssh: ssh, hosts: hosts, containerRuntime: runtime,
                                 addons: addons, manifests: r.stringList(s, "manifests") ?? [],
                                 namespaces: decodeNamespaces(s, r),
                                 parallelism: r.int(s, "parallelism") ?? PlanDefaults.parallelism,
-                                timeouts: timeouts)
+                                timeouts: timeouts, certificates: certificates)
     }
 
     static func decodeNamespaces(_ s: Fields, _ r: NodeReader) -> [ClusterPlan.NamespacePolicy] {

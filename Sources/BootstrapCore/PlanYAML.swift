@@ -110,6 +110,7 @@ public enum PlanYAML {
                 })),
                 ("parallelism", int(s.parallelism)),
                 ("timeouts", map(s.timeouts.fields.map { f -> (String, Node?) in (f.name, int(f.seconds)) })),
+                ("certificates", map([("renewBefore", str(s.certificates.renewBefore))])),
             ])),
         ])
         return (try? Yams.serialize(node: root, sortKeys: false)) ?? ""

@@ -160,10 +160,12 @@ public struct HostFacts: Sendable, Hashable, Codable {
     public var packages: [String: String]
     /// `/etc/kubernetes/kubelet.conf` exists: the host is already a node of some cluster.
     public var inCluster: Bool
+    /// On a control plane: its kubeadm certificates' expiry (`kubeadm certs check-expiration`).
+    public var certificates: CertificateExpiry?
 
     public init(hostname: String, osID: String, osVersion: String, architecture: String, cpus: Int,
                 memoryMB: Int, swapOn: Bool, machineID: String, productUUID: String,
-                packages: [String: String] = [:], inCluster: Bool = false) {
+                packages: [String: String] = [:], inCluster: Bool = false, certificates: CertificateExpiry? = nil) {
         self.hostname = hostname
         self.osID = osID
         self.osVersion = osVersion
@@ -175,6 +177,7 @@ public struct HostFacts: Sendable, Hashable, Codable {
         self.productUUID = productUUID
         self.packages = packages
         self.inCluster = inCluster
+        self.certificates = certificates
     }
 }
 

@@ -90,6 +90,7 @@ struct Validator {
             error("spec.timeouts.\(name)", "must be between \(range.lowerBound) and \(range.upperBound) seconds, found \(seconds)",
                   expected: "a number of seconds from \(range.lowerBound) to \(range.upperBound)")
         }
+        checkCertificates(spec.certificates)
         checkAddons(spec.addons)
         checkNamespaces(spec.namespaces, cni: spec.network.cni)
         if let v = spec.containerRuntime.containerdVersion {
@@ -195,6 +196,21 @@ struct Validator {
                 _ = address(b.address, "spec.ssh.bastion.address")
             }
             port(b.port, "spec.ssh.bastion.port")
+        }
+    }
+}
+
+extension Validator {
+    /// `spec.certificates.renewBefore`: a duration within a certificate's year.
+    mutating func checkCertificates(_ c: ClusterPlan.CertificatePolicy) {
+        let path = "spec.certificates.renewBefore"
+        guard let seconds = Certificates.seconds(c.renewBefore) else {
+            error(path, "\"\(c.renewBefore)\" is not a duration", expected: Certificates.durationExpectation)
+            return
+        }
+        if !Certificates.renewBeforeRange.contains(seconds) {
+            error(path, "\(c.renewBefore) is out of range: kubeadm's certificates last a year, so a renewal window "
+                  + "of a year or more would renew them on every apply", expected: Certificates.durationExpectation)
         }
     }
 }

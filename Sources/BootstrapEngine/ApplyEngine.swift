@@ -121,7 +121,8 @@ public final class ApplyEngine: Sendable {
         let kubeconfigMissing = initial.cluster.initializedOn != nil
             ? await !AtomicFile.queue.run { FileManager.default.fileExists(atPath: kubeconfigPath) } : false
         let applyPlan = ApplyPlan.make(plan: plan, state: shown, objects: objects, drift: drifts,
-                                       kubeconfigMissing: kubeconfigMissing)
+                                       kubeconfigMissing: kubeconfigMissing,
+                                       kubeconfigStale: Certificates.adminRenewed(recorded: initial, refreshed: shown))
         if kubeconfigMissing, applyPlan.actions.contains(where: { $0.id == .clusterStep(.kubeconfig) }),
            !ClusterStepCatalogue.pending(in: plan, state: shown).contains(where: { $0.name == .kubeconfig })
         {
@@ -137,6 +138,7 @@ public final class ApplyEngine: Sendable {
         // 4. The plan's actions, as a step graph; then the summary.
         let outcomes = try await stepsPhase(applyPlan, facts: facts, runners: runners, oldRunners: oldRunners,
                                             sessions: sessions)
+        await recordNewCertificates(runners: runners)
         let summaries = summarize(applyPlan, outcomes: outcomes, elapsed: clock.now - started)
         let failures = applyPlan.actions.compactMap { a -> String? in
             if case .failed(let e)? = outcomes[a.id] { return "\(a.id): \(e)" }
@@ -188,6 +190,8 @@ extension HostRecord {
         r.facts?.packages = [:]
         r.facts?.swapOn = false
         r.facts?.inCluster = false
+        // Read with the host's clock on every refresh: a new expiry is worth a write, a new reading time is not.
+        r.facts?.certificates?.checkedAt = .distantPast
         return r
     }
 }

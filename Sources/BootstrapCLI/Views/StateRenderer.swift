@@ -82,6 +82,7 @@ enum StateRenderer {
             if let f = h.facts { line += "  \(f.osID) \(f.osVersion) \(f.architecture)" }
             line += "  steps done: " + (done.isEmpty ? "none" : done.joined(separator: ", "))
             out += line + "\n"
+            if let c = h.facts?.certificates { out += "  \(String(repeating: " ", count: width))  \(c.summary)\n" }
         }
         if !s.addons.isEmpty {
             out += "Helm releases (\(s.addons.count)):\n"

@@ -17,6 +17,8 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
     case removal(host: String)
     /// Waiting until every plan node is Ready.
     case waitReady
+    /// A control plane's kubeadm certificates renewed and its static pods restarted (`Certificates`).
+    case renewCertificates(host: String)
     // Room for `.upgrade(...)` once apply can upgrade Kubernetes (today the version change is a blocker).
 
     /// The job's name in messages ("worker-1/join-worker", "release/cni/flannel"); never parsed.
@@ -29,6 +31,7 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
         case .objects: return "cluster/manifests"
         case .removal(let host): return "remove/\(host)"
         case .waitReady: return "cluster/ready"
+        case .renewCertificates(let host): return "\(host)/renew-certificates"
         }
     }
 
@@ -36,6 +39,7 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
     /// cluster-wide work.
     public var host: String? {
         if case .hostStep(let host, _) = self { return host }
+        if case .renewCertificates(let host) = self { return host }
         return nil
     }
 
@@ -49,6 +53,7 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
         case .objects: return "manifests"
         case .removal: return "remove"
         case .waitReady: return "wait-ready"
+        case .renewCertificates: return "renew-certificates"
         }
     }
 }
@@ -102,18 +107,31 @@ public struct ApplyPlan: Sendable, Hashable, Codable {
 
     /// Builds the plan. `state` is the recorded state, with the records of the hosts apply refreshed
     /// replaced by what their facts say (the drift's steps forgotten); `drift` explains those steps.
-    /// `kubeconfigMissing`: the local admin kubeconfig is gone, so it is fetched again.
+    /// `kubeconfigMissing`: the local admin kubeconfig is gone, so it is fetched again; `kubeconfigStale`: its
+    /// client certificate was renewed on the host since (`Certificates.adminRenewed`), likewise.
     public static func make(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = [],
-                            drift: [HostDrift] = [], kubeconfigMissing: Bool = false) -> ApplyPlan
+                            drift: [HostDrift] = [], kubeconfigMissing: Bool = false,
+                            kubeconfigStale: Bool = false) -> ApplyPlan
     {
         let pending = Planner.pendingSteps(plan: plan, state: state)
         var changes = ChangeSet.diff(plan: plan, state: state, objects: objects, pending: pending)
         changes.explain(drift)
-        let refetch = kubeconfigMissing && state?.cluster.initializedOn != nil
-        if refetch { changes.kubeconfigMissing(plan: plan, state: state) }
-        return ApplyPlan(changes: changes,
-                         actions: Planner.actions(plan: plan, state: state, objects: objects, pending: pending,
-                                                  refetchKubeconfig: refetch))
+        let initialized = state?.cluster.initializedOn != nil
+        let refetch = (kubeconfigMissing || kubeconfigStale) && initialized
+        if kubeconfigMissing && initialized {
+            changes.kubeconfigMissing(plan: plan, state: state)
+        } else if refetch {
+            changes.kubeconfigStale(plan: plan, state: state)
+        }
+        var actions = Planner.actions(plan: plan, state: state, objects: objects, pending: pending,
+                                      refetchKubeconfig: refetch)
+        if changes.blocking.isEmpty {
+            let renewals = Certificates.renewals(plan: plan, state: state,
+                                                 skipping: Certificates.renewedByOtherActions(actions))
+            changes.renew(renewals, plan: plan)
+            actions = Planner.renewing(renewals, actions: actions, plan: plan, state: state)
+        }
+        return ApplyPlan(changes: changes, actions: actions)
     }
 }
 

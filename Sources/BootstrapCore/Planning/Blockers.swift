@@ -29,6 +29,7 @@ public enum Blockers {
                                reason: "Kubernetes \(old) → \(k.version): apply cannot upgrade or downgrade a cluster yet; keep version \(old) in the plan"))
         }
         out += controlPlanes(plan: plan, state: state, initHost: initHost)
+        out += Certificates.blockers(plan: plan, state: state)
         return out
     }
 

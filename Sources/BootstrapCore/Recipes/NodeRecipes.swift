@@ -12,7 +12,8 @@ public enum NodeRecipes {
 
     /// One round trip that prints `key=value` lines describing the host. Read-only, and cheap: three
     /// programs (uname, awk, the package query of the host's `NodeOS`) besides the shell's builtins, since
-    /// apply and `plan --refresh` run it on every host.
+    /// apply and `plan --refresh` run it on every host; on control planes also `date` and `kubeadm certs
+    /// check-expiration` (`Certificates.factsScript`).
     public static let facts = ShellCommand(script: """
         . /etc/os-release 2>/dev/null; echo "os.id=$ID"; echo "os.version=$VERSION_ID"
         set -- $(uname -nm); echo "hostname=$1"; echo "arch=$2"
@@ -26,6 +27,7 @@ public enum NodeRecipes {
         uuid=; { read -r uuid < /sys/class/dmi/id/product_uuid; } 2>/dev/null; echo "product-uuid=$uuid"
         \(NodeOSes.packageQuery(queriedPackages))
         [ -f /etc/kubernetes/kubelet.conf ] && echo "in-cluster=yes"
+        \(Certificates.factsScript)
         true
         """)
 
@@ -52,7 +54,7 @@ public enum NodeRecipes {
             memoryMB: (Int(kv["mem.kb"] ?? "") ?? 0) / 1024,
             swapOn: (Int(kv["swap.count"] ?? "") ?? 0) > 0,
             machineID: kv["machine-id"] ?? "", productUUID: kv["product-uuid"] ?? "",
-            packages: packages, inCluster: kv["in-cluster"] == "yes")
+            packages: packages, inCluster: kv["in-cluster"] == "yes", certificates: Certificates.parseFacts(kv))
     }
 
     // MARK: prepare

@@ -33,7 +33,7 @@ extension ApplyEngine {
             let work = try work(for: action, state: state, facts: facts, runners: runners, oldRunners: oldRunners,
                                 cluster: cluster)
             let subject: String? = switch action.id {
-            case .hostStep(let h, _), .removal(let h): h
+            case .hostStep(let h, _), .removal(let h), .renewCertificates(let h): h
             default: nil
             }
             jobs.append(Job(id: action.id, dependencies: action.after, subject: subject, work: work))
@@ -91,6 +91,11 @@ extension ApplyEngine {
             return { [self] in try await self.applyObjects(objects, prune: prune, cluster: cluster) }
         case .waitReady:
             return { [self] in try await self.waitReady(cluster: cluster) }
+        case .renewCertificates(let name):
+            guard let host = plan.spec.hosts.first(where: { $0.name == name }), let runner = runners[name] else {
+                throw EngineError.refused("\(action.id): \(name) is not a connected plan host")
+            }
+            return { [self] in try await self.renewCertificates(name, runner: runner, address: host.address) }
         }
     }
 
