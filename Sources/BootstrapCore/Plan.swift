@@ -43,11 +43,14 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var parallelism: Int
         /// How long each kind of step may take on a host.
         public var timeouts: Timeouts
+        /// How a Kubernetes upgrade moves through the workers (`spec.upgrade`).
+        public var upgrade: UpgradeSettings
 
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
                     addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
-                    parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts()) {
+                    parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts(),
+                    upgrade: UpgradeSettings = UpgradeSettings()) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -58,6 +61,31 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.namespaces = namespaces
             self.parallelism = parallelism
             self.timeouts = timeouts
+            self.upgrade = upgrade
+        }
+    }
+
+    /// `spec.upgrade`: workers are upgraded in batches of `maxUnavailable` (a count, or a percentage of the
+    /// workers: `"25%"`), each node drained with `kubectl drain --timeout=drainTimeout s`.
+    public struct UpgradeSettings: Sendable, Hashable, Codable {
+        public var maxUnavailable: String
+        public var drainTimeout: Int
+
+        public init(maxUnavailable: String = PlanDefaults.Upgrade.maxUnavailable,
+                    drainTimeout: Int = PlanDefaults.Upgrade.drainTimeout) {
+            self.maxUnavailable = maxUnavailable
+            self.drainTimeout = drainTimeout
+        }
+
+        /// Workers per batch out of `workers` (at least 1), or nil when `maxUnavailable` is malformed.
+        public func batchSize(workers: Int) -> Int? {
+            let t = maxUnavailable.trimmingCharacters(in: .whitespaces)
+            if t.hasSuffix("%") {
+                guard let p = Int(t.dropLast()), (1...100).contains(p) else { return nil }
+                return max(1, workers * p / 100)
+            }
+            guard let n = Int(t), n >= 1 else { return nil }
+            return n
         }
     }
 

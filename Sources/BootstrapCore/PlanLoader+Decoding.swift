@@ -155,12 +155,17 @@ extension PlanLoader {
             if let v = r.int(t, "helm") { timeouts.helm = v }
             if let v = r.int(t, "waitReady") { timeouts.waitReady = v }
         }
+        var upgrade = ClusterPlan.UpgradeSettings()
+        if let u = r.mappingField(s, "upgrade") {
+            if let v = r.string(u, "maxUnavailable") { upgrade.maxUnavailable = v }
+            if let v = r.int(u, "drainTimeout") { upgrade.drainTimeout = v }
+        }
 
         return ClusterPlan.Spec(kubernetes: k8s, network: net, ssh: ssh, hosts: hosts, containerRuntime: runtime,
                                 addons: addons, manifests: r.stringList(s, "manifests") ?? [],
                                 namespaces: decodeNamespaces(s, r),
                                 parallelism: r.int(s, "parallelism") ?? PlanDefaults.parallelism,
-                                timeouts: timeouts)
+                                timeouts: timeouts, upgrade: upgrade)
     }
 
     static func decodeNamespaces(_ s: Fields, _ r: NodeReader) -> [ClusterPlan.NamespacePolicy] {

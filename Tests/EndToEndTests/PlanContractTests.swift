@@ -35,7 +35,7 @@ import Testing
         ("endpoint", { $0.replacingOccurrences(of: "\"10.0.1.10:6443\"", with: "\"10.0.1.99:6443\"") },
          "control-plane endpoint changed 10.0.1.10:6443 → 10.0.1.99:6443"),
         ("version", { $0.replacingOccurrences(of: "\"1.34.1\"", with: "\"1.33.5\"") },
-         "Kubernetes 1.34.1 → 1.33.5: apply cannot upgrade or downgrade a cluster yet"),
+         "Kubernetes 1.34.1 → 1.33.5 is a downgrade: kubeadm cannot downgrade a cluster"),
         ("every control plane", { $0.replacingOccurrences(of: "10.0.1.1", with: "10.0.2.1") },
          "every control plane of the live cluster (cp-1, cp-2, cp-3) would be removed or replaced"),
         ("init host removed", { $0.replacingOccurrences(of: "    - { name: cp-1, address: 10.0.1.10, role: control-plane }\n", with: "") },

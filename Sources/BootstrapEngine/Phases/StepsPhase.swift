@@ -18,7 +18,7 @@ extension ApplyEngine {
             let work = try work(for: action, state: state, facts: facts, runners: runners, oldRunners: oldRunners,
                                 cluster: cluster)
             let subject: String? = switch action.id {
-            case .hostStep(let h, _), .removal(let h): h
+            case .hostStep(let h, _), .removal(let h), .upgrade(let h): h
             default: nil
             }
             jobs.append(Job(id: action.id, dependencies: action.after, subject: subject, work: work))
@@ -76,6 +76,15 @@ extension ApplyEngine {
             return { [self] in try await self.applyObjects(objects, prune: prune, cluster: cluster) }
         case .waitReady:
             return { [self] in try await self.waitReady(cluster: cluster) }
+        case .upgradeCluster:
+            return { [self] in try await self.startUpgrade(cluster: cluster) }
+        case .upgrade(let name):
+            guard let host = plan.spec.hosts.first(where: { $0.name == name }), let runner = runners[name],
+                  let os = facts[name].flatMap({ NodeOSes.for($0) }) else {
+                throw EngineError.refused("\(action.id): \(name) is not a connected plan host with a known OS")
+            }
+            let ctx = StepContext(plan: plan, host: host, runner: runner, os: os, cluster: cluster)
+            return { [self] in try await self.upgradeNode(ctx, cluster: cluster) }
         }
     }
 
