@@ -166,8 +166,14 @@ public enum Upgrade {
         var out: [Blocker] = []
         let to = plan.spec.kubernetes.version
         if let u = state.cluster.upgrade, u.finishedAt == nil, u.to != to {
-            out.append(Blocker(path: "spec.kubernetes.version",
-                               reason: "an upgrade \(u.from) → \(u.to) is half-way (some hosts run \(u.to) already); finish it first: set version \(u.to) and apply"))
+            let upgraded = packagesHash(plan, version: u.to)
+            let done = state.hosts.filter { $0.value.steps[StepName.kubernetesPackages.rawValue]?.inputHash == upgraded }
+                .keys.sorted()
+            let which = done.isEmpty ? "the control plane runs \(u.to) already"
+                : "\(done.joined(separator: ", ")) run\(done.count == 1 ? "s" : "") \(u.to) already"
+            // Nothing of the cluster changed before `kubeadm upgrade apply`: another target is fine then.
+            if u.applied || !done.isEmpty { out.append(Blocker(path: "spec.kubernetes.version",
+                               reason: "an upgrade \(u.from) → \(u.to) is half-way (\(which)); finish it first: set version \(u.to) and apply")) }
         }
         if let up = self.plan(plan: plan, state: state), !up.hosts.isEmpty,
            !Planner.removals(plan: plan, state: state).isEmpty

@@ -20,27 +20,22 @@ public enum UpgradeRecipes {
                 + NodeRecipes.steps(os.installKubernetesPackages(packages, version: version, pm))))
     }
 
-    /// `kubeadm upgrade plan vX`: must exit 0 and offer `kubeadm upgrade apply vX` (it refuses a skipped
-    /// minor or a kubeadm older than the cluster).
-    public static func plan(version: String) -> ShellCommand {
-        let v = "v" + version
-        return ShellCommand(steps: [
-            .init("out=$(" + Shell.join(["kubeadm", "upgrade", "plan", v]) + " 2>&1) || { printf '%s\\n' \"$out\" >&2; exit 1; }",
-                  name: "kubeadm upgrade plan \(v)"),
-            .init("printf '%s\\n' \"$out\" | grep -qF " + Shell.quote("kubeadm upgrade apply \(v)")
-                  + " || { printf '%s\\n' \"$out\" >&2; echo " + Shell.quote("kubeadm upgrade plan does not offer \(v)") + " >&2; exit 1; }",
-                  name: "kubeadm upgrade plan offers \(v)"),
-        ])
-    }
-
-    /// `kubeadm upgrade apply vX -y`, once: under the kubeadm lock (a killed run's apply is waited for), it is
-    /// skipped when this control plane's API server manifest and the cluster's API server are at vX already.
+    /// `kubeadm upgrade plan vX` (it must exit 0 and offer `kubeadm upgrade apply vX`: it refuses a skipped
+    /// minor or a kubeadm older than the cluster), then `kubeadm upgrade apply vX -y`, once: under the kubeadm
+    /// lock (a killed run's apply is waited for), both are skipped when this control plane's API server
+    /// manifest and the cluster's API server are at vX already.
     public static func apply(version: String, limits: ClusterPlan.Timeouts) -> ShellCommand {
         let v = "v" + version
         let guarded = RemoteGuard(lock: "kubeadm", what: "kubeadm upgrade apply \(v)", seconds: limits.`init`,
                                   setting: "spec.timeouts.init")
-        return guarded.command(ShellCommand(steps: [.init(Shell.join(["kubeadm", "upgrade", "apply", v, "-y"]))]),
-                               underLock: [
+        return guarded.command(ShellCommand(steps: [
+            .init("out=$(" + Shell.join(["kubeadm", "upgrade", "plan", v]) + " 2>&1) || { printf '%s\\n' \"$out\"; exit 1; }",
+                  name: "kubeadm upgrade plan \(v)"),
+            .init("printf '%s\\n' \"$out\" | grep -qF " + Shell.quote("kubeadm upgrade apply \(v)")
+                  + " || { printf '%s\\n' \"$out\"; echo " + Shell.quote("kubeadm upgrade plan does not offer \(v)") + "; exit 1; }",
+                  name: "kubeadm upgrade plan offers \(v)"),
+            .init(Shell.join(["kubeadm", "upgrade", "apply", v, "-y"])),
+        ]), underLock: [
             "if grep -qF " + Shell.quote("kube-apiserver:\(v)") + " /etc/kubernetes/manifests/kube-apiserver.yaml 2>/dev/null"
                 + " && kubectl --kubeconfig \(NodeRecipes.adminKubeconfig) get --raw /version 2>/dev/null | grep -Eq "
                 + Shell.quote("\"gitVersion\": *\"\(v)\"") + "; then",

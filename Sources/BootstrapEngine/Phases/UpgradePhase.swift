@@ -95,7 +95,6 @@ extension ApplyEngine {
             if record?.kubeadmDone.contains(name) != true {
                 if me.kind == .apply {
                     if record?.applied != true {
-                        try await r.run(UpgradeRecipes.plan(version: to), timeout: .seconds(300))
                         try await r.run(UpgradeRecipes.apply(version: to, limits: limits),
                                         timeout: .seconds(RemoteGuard.sessionLimit(limits.`init`)))
                     }
