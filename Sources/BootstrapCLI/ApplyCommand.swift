@@ -28,6 +28,14 @@ struct ApplyCommand: AsyncParsableCommand {
             their output in a file, so a killed run's command finishes on its own and the next run waits for it \
             (and names it when it holds the lock too long).
 
+            A changed spec.kubernetes.version is an upgrade (one minor at a time, or a patch release; never a \
+            downgrade): an etcd snapshot on the first control plane, kubeadm upgrade apply there, kubeadm \
+            upgrade node on the other control planes one at a time, then the workers in batches of \
+            spec.upgrade.maxUnavailable; each node is drained (spec.upgrade.drainTimeout), gets the new \
+            kubelet and kubectl, is restarted, uncordoned and Ready on the new version before the next. A drain \
+            that a PodDisruptionBudget blocks stops the run, names the pods and uncordons the node; the next \
+            apply resumes where it stopped.
+
             Remote output goes to .bootstrap/logs/HOST.log beside the state. Secrets are redacted everywhere.
 
             Examples:
