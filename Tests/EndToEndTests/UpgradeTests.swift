@@ -177,5 +177,57 @@ extension EndToEnd {
                 #expect(try Self.cluster(lab)["kubernetesVersion"] as? String == "1.36.1")
             }
         }
-    }
+    
+        /// Three control planes: `kubeadm upgrade apply` on the first, `kubeadm upgrade node` on the others, one
+        /// at a time (never two control planes at once), then the worker.
+        @Test func threeControlPlanesOneMinorUp() async throws {
+            try await onOwnThread {
+                try E2E.requireRoot()
+                let lab = try Lab(hosts: 4, net: "127.0.112")
+                defer { lab.down() }
+                let text = lab.plan(controlPlanes: 3, workers: 1)
+                func plan(_ version: String) throws -> String {
+                    try lab.writePlan(text.replacingOccurrences(of: "\"1.34.1\"", with: "\"\(version)\""))
+                }
+                let create = try lab.bootstrap(["apply", "-f", plan("1.34.7"), "--auto-approve"])
+                #expect(create.status == 0, "\(create.all)")
+                let shown = try lab.bootstrap(["plan", "-f", plan("1.35.5")])
+                #expect(shown.stdout.contains("""
+                      ~ cluster: upgrade 1.34.7 → 1.35.5 (etcd snapshot on cp-1 first)
+                      ~ cp-1: kubeadm upgrade apply
+                      ~ cp-2: kubeadm upgrade node
+                      ~ cp-3: kubeadm upgrade node
+                      ~ worker-1: drain, upgrade, uncordon (batch 1 of 1)
+                    """), "\(shown.all)")
+                let up = try lab.bootstrap(["apply", "-f", plan("1.35.5"), "--auto-approve", "--json"])
+                #expect(up.status == 0, "\(up.all)")
+                let nodes = try Self.nodes(lab)
+                #expect(nodes.mapValues(\.kubelet) == ["cp-1": "v1.35.5", "cp-2": "v1.35.5", "cp-3": "v1.35.5", "worker-1": "v1.35.5"])
+                #expect(nodes.values.allSatisfy { !$0.cordoned && $0.ready })
+                #expect(try Self.applyCount(lab, "1.35.5") == 1)
+                for i in 2...3 {
+                    let calls = try lab.journal(i).filter { $0.contains("kubeadm upgrade") }
+                    #expect(calls.count == 1 && calls.first?.hasPrefix("0 kubeadm upgrade node") == true, "\(calls)")
+                    #expect(try lab.exec(i, "grep -c 'kube-apiserver:v1.35.5' /etc/kubernetes/manifests/kube-apiserver.yaml").stdout
+                        .hasPrefix("1"))
+                }
+                // One control plane at a time: each one's upgrade starts after the previous one finished.
+                let events = up.stdout.split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }
+                func index(_ host: String, _ event: String, last: Bool) -> Int? {
+                    let match = { (e: [String: Any]) in
+                        e["host"] as? String == host && e["step"] as? String == "upgrade" && e["event"] as? String == event
+                    }
+                    return last ? events.lastIndex(where: match) : events.firstIndex(where: match)
+                }
+                for (a, b) in [("cp-1", "cp-2"), ("cp-2", "cp-3"), ("cp-3", "worker-1")] {
+                    let done = try #require(index(a, "step-finished", last: true), "\(up.stdout)")
+                    let start = try #require(index(b, "step-started", last: false), "\(up.stdout)")
+                    #expect(done < start, "\(a) then \(b)")
+                }
+                #expect(try Self.cluster(lab)["kubernetesVersion"] as? String == "1.35.5")
+            }
+        }
+}
 }
