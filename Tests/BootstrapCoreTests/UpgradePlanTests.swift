@@ -198,4 +198,16 @@ import Testing
         let ok = load(basePlanYAML + "\n  upgrade: {maxUnavailable: 3}\n")
         #expect(ok.plan?.spec.upgrade.maxUnavailable == "3")
     }
+
+    /// `plan --out`: the upgrade's actions and order survive the saved file.
+    @Test func aSavedPlanKeepsTheUpgrade() throws {
+        let (p, s) = try Self.upgrading(from: "1.35.5", to: "1.36.1", maxUnavailable: "50%")
+        let plan = ApplyPlan.make(plan: p, state: s)
+        let saved = SavedPlan(plan: p, state: s, applyPlan: plan)
+        let back = try SavedPlan.decode(saved.encoded())
+        #expect(back.applyPlan == plan)
+        #expect(back.actions.contains { $0.id == .upgrade(host: "worker-3") })
+        #expect(back.changes.upgrade?.hosts.map(\.batch) == [nil, nil, 1, 1, 2, 2, 3])
+        #expect(String(decoding: saved.encoded(), as: UTF8.self).contains("\"upgradeCluster\""))
+    }
 }
