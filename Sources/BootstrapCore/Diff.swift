@@ -117,7 +117,15 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         var set = ChangeSet(cluster: plan.name)
         set.upgrade = Upgrade.plan(plan: plan, state: state)
         set.diffCluster(plan, state)
-        set.diffHosts(plan, state, pending: pending ?? Planner.pendingSteps(plan: plan, state: state))
+        let pending = pending ?? Planner.pendingSteps(plan: plan, state: state)
+        set.diffHosts(plan, state, pending: pending)
+        let rolled = Upgrade.containerdRoll(plan: plan, state: state, pending: pending)
+        for (i, group) in rolled.enumerated() {
+            for name in group {
+                guard let c = set.changes.firstIndex(where: { $0.subject == .host && $0.name == name }) else { continue }
+                set.changes[c].reasons.append("containerd \(plan.spec.containerRuntime.containerdVersion ?? "from the OS") on a node: drain, upgrade, restart, uncordon (group \(i + 1) of \(rolled.count))")
+            }
+        }
         set.blocking = Blockers.find(plan: plan, state: state)
         set.diffReleases(plan, state)
         set.diffObjects(objects, state)

@@ -210,4 +210,30 @@ import Testing
         #expect(back.changes.upgrade?.hosts.map(\.batch) == [nil, nil, 1, 1, 2, 2, 3])
         #expect(String(decoding: saved.encoded(), as: UTF8.self).contains("\"upgradeCluster\""))
     }
+
+    /// A changed containerd version on live nodes: one control plane at a time, then worker batches, each
+    /// drained (the step does it), never all at once.
+    @Test func aContainerdChangeRollsThroughTheNodes() throws {
+        let old = try Self.cluster("1.35.5", maxUnavailable: "3")
+        var p = old
+        p.spec.containerRuntime.containerdVersion = "1.7.28"
+        let plan = ApplyPlan.make(plan: p, state: appliedState(old))
+        #expect(plan.blockers.isEmpty)
+        #expect(plan.changes.upgrade == nil)
+        func after(_ host: String) -> Set<String> {
+            Set(plan.actions.first { $0.id == .hostStep(host: host, step: .containerd) }?.after.map(\.description) ?? ["missing"])
+        }
+        #expect(after("cp-1") == [])
+        #expect(after("cp-2") == ["cp-1/containerd"])
+        #expect(after("worker-1") == ["cp-2/containerd"])
+        #expect(after("worker-3") == ["cp-2/containerd"])
+        #expect(after("worker-4") == ["worker-1/containerd", "worker-2/containerd", "worker-3/containerd"])
+        let w4 = plan.changes.changes.first { $0.name == "worker-4" }
+        #expect(w4?.reasons.last == "containerd 1.7.28 on a node: drain, upgrade, restart, uncordon (group 4 of 4)")
+        // A host that never had containerd recorded installs it plainly, in parallel.
+        var fresh = appliedState(old)
+        fresh.hosts["worker-5"]?.steps["containerd"] = nil
+        #expect(Upgrade.containerdRoll(plan: p, state: fresh, pending: Planner.pendingSteps(plan: p, state: fresh))
+            .flatMap { $0 }.contains("worker-5") == false)
+    }
 }

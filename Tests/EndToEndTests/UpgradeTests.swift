@@ -110,6 +110,21 @@ extension EndToEnd {
                 // Two minors at once, or back down, are refused before anything runs.
                 let down = try lab.bootstrap(["plan", "-f", plan("1.35.5")])
                 #expect(down.status == 1 && down.all.contains("is a downgrade"), "\(down.all)")
+
+                // containerd pinned (it was the OS's): node by node, each drained, restarted and uncordoned.
+                let pkg = try lab.exec(1, "dpkg-query -W -f='${Version}' containerd").stdout
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let pinned = try lab.writePlan(text.replacingOccurrences(of: "\"1.34.1\"", with: "\"1.36.1\"")
+                    + "  containerRuntime:\n    containerd: { version: \"\(pkg)\" }\n")
+                let drainsBefore = lab.loggedCommands(host: "cp-1").filter { $0.contains(" drain ") }.count
+                let roll = try lab.bootstrap(["apply", "-f", pinned, "--auto-approve"])
+                #expect(roll.status == 0, "\(roll.all)")
+                #expect(roll.all.contains("drain, upgrade, restart, uncordon (group 3 of 3)"), "\(roll.all)")
+                let drains = lab.loggedCommands(host: "cp-1").filter { $0.contains(" drain ") }.dropFirst(drainsBefore)
+                #expect(drains.map { $0.split(separator: " ").dropFirst(4).first ?? "" } == ["cp-1", "worker-1", "worker-2"],
+                        "\(drains)")
+                nodes = try Self.nodes(lab)
+                #expect(nodes.values.allSatisfy { !$0.cordoned && $0.ready })
             }
         }
 

@@ -219,6 +219,14 @@ public enum Planner {
             }
         }
 
+        // containerd changed on nodes of the cluster: one group at a time, after any upgrade (each is drained).
+        var previousGroup = upgradeIDs
+        for group in Upgrade.containerdRoll(plan: plan, state: state, pending: pending) {
+            let ids = group.map { ActionID.hostStep(host: $0, step: .containerd) }
+            for i in actions.indices where ids.contains(actions[i].id) { actions[i].after += previousGroup }
+            previousGroup = ids
+        }
+
         // Cluster steps, after init.
         var clusterSteps = ClusterStepCatalogue.pending(in: plan, state: state)
         if refetchKubeconfig, !clusterSteps.contains(where: { $0.name == .kubeconfig }),

@@ -121,8 +121,31 @@ public enum Upgrade {
         return UpgradePlan(from: from, to: to, snapshotOn: snapshotOn, hosts: hosts)
     }
 
+    /// A changed `spec.containerRuntime.containerd.version` on nodes of the cluster: in the order they are
+    /// taken out of service one group at a time (drained, containerd upgraded and restarted, uncordoned): each
+    /// control plane alone (the first one first), then the workers in batches of `spec.upgrade.maxUnavailable`.
+    public static func containerdRoll(plan: ClusterPlan, state: ClusterState?,
+                                      pending: [String: [PlannedStep]]) -> [[String]] {
+        guard let state, state.cluster.initializedOn != nil else { return [] }
+        let removed = Set(Planner.removals(plan: plan, state: state))
+        func rolls(_ h: ClusterPlan.Host) -> Bool {
+            guard !removed.contains(h.name), let rec = state.hosts[h.name], isNode(rec),
+                  rec.steps[StepName.containerd.rawValue] != nil else { return false }
+            return pending[h.name]?.contains { $0.name == .containerd } ?? false
+        }
+        let initHost = state.cluster.initializedOn
+        var groups: [[String]] = plan.controlPlanes.filter(rolls)
+            .sorted { ($0.name == initHost ? 0 : 1) < ($1.name == initHost ? 0 : 1) }.map { [$0.name] }
+        let workers = plan.workers.filter(rolls).map(\.name)
+        let size = max(plan.spec.upgrade.batchSize(workers: plan.workers.count) ?? 1, 1)
+        for i in stride(from: 0, to: workers.count, by: size) {
+            groups.append(Array(workers[i..<min(i + size, workers.count)]))
+        }
+        return groups
+    }
+
     /// The host has joined the cluster (init or a join finished).
-    static func isNode(_ rec: HostRecord) -> Bool {
+    public static func isNode(_ rec: HostRecord) -> Bool {
         [StepName.initControlPlane, .joinControlPlane, .joinWorker].contains { rec.steps[$0.rawValue] != nil }
     }
 

@@ -138,10 +138,22 @@ extension ApplyEngine {
         }
     }
 
+    func drain(_ name: String, api: HostRunner) async throws {
+        try await NodeMaintenance.drain(name, api: api, plan: plan)
+    }
+
+    func waitForNode(_ name: String, version: String, api: HostRunner) async throws {
+        try await NodeMaintenance.waitReady(name, version: version, api: api, plan: plan,
+                                            poll: options.readyPollInterval, cancellation: options.cancellation)
+    }
+}
+
+/// Taking a node out of service and back: drain, and Ready again (upgrades, containerd changes).
+enum NodeMaintenance {
     /// `kubectl drain` for the upgrade. A drain that fails (a PodDisruptionBudget that allows no disruption
     /// within `spec.upgrade.drainTimeout`, a bare pod) stops the run: the node is uncordoned, and the error
     /// names the pods that blocked it.
-    func drain(_ name: String, api: HostRunner) async throws {
+    static func drain(_ name: String, api: HostRunner, plan: ClusterPlan) async throws {
         let seconds = plan.spec.upgrade.drainTimeout
         let result = try await api.probe(UpgradeRecipes.drain(node: name, timeout: seconds),
                                          timeout: .seconds(seconds + 120))
@@ -160,21 +172,23 @@ extension ApplyEngine {
         throw UpgradeError(host: name, message: "kubectl drain \(name) failed (exit \(result.exitStatus)): \(last); \(left)")
     }
 
-    /// Waits until `name` is Ready with a kubelet at `version` (`spec.timeouts.waitReady`).
-    func waitForNode(_ name: String, version: String, api: HostRunner) async throws {
+    /// Waits until `name` is Ready, with a kubelet at `version` when given (`spec.timeouts.waitReady`).
+    static func waitReady(_ name: String, version: String?, api: HostRunner, plan: ClusterPlan, poll: Duration,
+                          cancellation: CancellationFlag) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(plan.spec.timeouts.waitReady)
         var last = "not seen yet"
         while true {
             let result = try await api.probe(NodeRecipes.nodesJSON, timeout: .seconds(60))
             if result.succeeded, let node = NodeVersions.parse(result.stdout)[name] {
-                if node.ready && node.kubelet == "v" + version { return }
+                if node.ready && (version == nil || node.kubelet == "v" + (version ?? "")) { return }
                 last = "kubelet \(node.kubelet), \(node.ready ? "Ready" : "not Ready")"
             }
-            if clock.now >= deadline || options.cancellation.isCancelled {
-                throw UpgradeError(host: name, message: "not Ready on v\(version) after \(plan.spec.timeouts.waitReady)s (spec.timeouts.waitReady): \(last)")
+            if clock.now >= deadline || cancellation.isCancelled {
+                let what = version.map { "Ready on v\($0)" } ?? "Ready"
+                throw UpgradeError(host: name, message: "not \(what) after \(plan.spec.timeouts.waitReady)s (spec.timeouts.waitReady): \(last)")
             }
-            try await Task.sleep(for: options.readyPollInterval)
+            try await Task.sleep(for: poll)
         }
     }
 }
