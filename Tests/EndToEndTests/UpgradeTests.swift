@@ -41,7 +41,7 @@ extension EndToEnd {
             try lab.journal(1).filter { $0.contains("kubeadm upgrade apply v\(version)") }.count
         }
 
-        @Test func patchThenMinorUpgradeResumedAfterKill9() async throws {
+        @Test func patchThenMinorUpgradeEachResumedAfterKill9() async throws {
             try await onOwnThread {
                 try E2E.requireRoot()
                 let lab = try Lab(hosts: 3, net: "127.0.110")
@@ -59,6 +59,12 @@ extension EndToEnd {
                 #expect(patchPlan.stdout.contains("~ cluster: upgrade 1.35.2 → 1.35.5 (etcd snapshot on cp-1 first)"), "\(patchPlan.all)")
                 #expect(patchPlan.stdout.contains("~ cp-1: kubeadm upgrade apply"), "\(patchPlan.all)")
                 #expect(patchPlan.stdout.contains("~ worker-2: drain, upgrade, uncordon (batch 2 of 2)"), "\(patchPlan.all)")
+                // Killed while worker-1, drained, gets its new kubelet: the re-run uncordons it and finishes.
+                let killed = try lab.startBootstrap(["apply", "-f", plan("1.35.5"), "--auto-approve"])
+                lab.waitForCommand(host: "worker-1", timeout: 120) { $0.contains("kubelet=1.35.5") }
+                kill(killed.processIdentifier, SIGKILL)
+                killed.waitUntilExit()
+                #expect(try Self.nodes(lab)["worker-1"]?.cordoned == true)
                 let patch = try lab.bootstrap(["apply", "-f", plan("1.35.5"), "--auto-approve"])
                 #expect(patch.status == 0, "\(patch.all)")
                 var nodes = try Self.nodes(lab)
