@@ -34,6 +34,14 @@ struct ApplyCommand: AsyncParsableCommand {
             step has a live status line, redrawn in place; otherwise (--no-color, NO_COLOR, a pipe) every line is \
             plain. --json prints one JSON event per line instead (see the README).
 
+            A changed spec.kubernetes.version is an upgrade (one minor at a time, or a patch release; never a \
+            downgrade): an etcd snapshot on the first control plane, kubeadm upgrade apply there, kubeadm \
+            upgrade node on the other control planes one at a time, then the workers in batches of \
+            spec.upgrade.maxUnavailable; each node is drained (spec.upgrade.drainTimeout), gets the new \
+            kubelet and kubectl, is restarted, uncordoned and Ready on the new version before the next. A drain \
+            that a PodDisruptionBudget blocks stops the run, names the pods and uncordons the node; the next \
+            apply resumes where it stopped.
+
             Remote output goes to .bootstrap/logs/HOST.log beside the state. Secrets are redacted everywhere.
 
             Examples:

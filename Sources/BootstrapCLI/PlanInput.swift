@@ -71,12 +71,42 @@ enum PlanInput {
 
     /// Reads, decodes and validates the plan, on `files` (validation asks whether manifest files exist).
     static func loadResult(_ file: String) async throws -> PlanLoadResult {
-        let text = try await read(file)
+        try await loadResult(text: read(file), file: file)
+    }
+
+    /// Decodes and validates `text` (read from `file`), checking its version against `recorded`.
+    static func loadResult(text: String, file: String, recorded: RecordedCluster = .unknown) async -> PlanLoadResult {
         let base = baseDirectory(for: file)
         return await files.run {
             PlanLoader.load(text: text, path: file, baseDirectory: base,
-                            fileExists: { FileManager.default.fileExists(atPath: $0) })
+                            fileExists: { FileManager.default.fileExists(atPath: $0) }, recorded: recorded)
         }
+    }
+
+    /// `validate`: the plan, checked against the state too when there is one (the version's upgrade rules); a
+    /// state that cannot be read is left to `plan` and `apply`, which report it.
+    static func loadResultAgainstState(_ file: String, statePath: String?) async throws -> PlanLoadResult {
+        let text = try await read(file)
+        let first = await loadResult(text: text, file: file)
+        guard let plan = first.plan else { return first }
+        let path = self.statePath(statePath, plan: plan)
+        let recorded: RecordedCluster
+        if await !files.run({ FileManager.default.fileExists(atPath: path) }) {
+            recorded = .new
+        } else if let state = try? await StateStore(path: path).load(expectName: plan.name) {
+            recorded = RecordedCluster(state)
+        } else {
+            recorded = .unknown
+        }
+        return recorded == .unknown ? first : await loadResult(text: text, file: file, recorded: recorded)
+    }
+
+    /// Loads and validates against the state (`loadResultAgainstState`); prints every diagnostic. Errors → exit 2.
+    static func loadAgainstState(_ file: String, statePath: String?) async throws -> (ClusterPlan, [Diagnostic]) {
+        let result = try await loadResultAgainstState(file, statePath: statePath)
+        printDiagnostics(result, file: file)
+        guard let plan = result.plan else { throw Exit.badInput }
+        return (plan, result.diagnostics)
     }
 
     /// Loads and validates; prints every diagnostic to stderr. Errors → exit 2.

@@ -9,11 +9,15 @@ struct ValidateCommand: AsyncParsableCommand {
         discussion: """
             Each problem is printed as FILE:LINE:COLUMN: error|warning: FIELD.PATH: what is wrong (expected …); \
             past the first 100, they are counted. Errors exit 2; warnings are printed but do not fail. Nothing is contacted. \
+            When the cluster's state file exists (--state, or .bootstrap/NAME.state.json beside the plan), the \
+            Kubernetes version is checked against the recorded one as kubeadm upgrades: one minor at a time, no \
+            downgrade; a new cluster only on a maintained release. \
             --show-defaults prints the plan with every default filled in, as YAML, then (as comments) each \
             host's SSH settings and where each came from: the plan, ~/.ssh/config (file:line) or the default.
             """)
 
     @OptionGroup var planFile: PlanFileOption
+    @OptionGroup var stateOption: StateOption
 
     @Flag(name: .long, help: "Print the resolved plan, defaults included, as YAML.")
     var showDefaults = false
@@ -23,7 +27,7 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         if json {
-            let r = try await PlanInput.loadResult(planFile.file)
+            let r = try await PlanInput.loadResultAgainstState(planFile.file, statePath: stateOption.state)
             struct Report: Encodable {
                 var valid: Bool
                 var diagnostics: [Diagnostic]
@@ -37,7 +41,7 @@ struct ValidateCommand: AsyncParsableCommand {
             if r.plan == nil { throw Exit.badInput }
             return
         }
-        let (plan, diagnostics) = try await PlanInput.load(planFile.file)
+        let (plan, diagnostics) = try await PlanInput.loadAgainstState(planFile.file, statePath: stateOption.state)
         let objects = try await PlanInput.objects(plan)
         if showDefaults {
             print(PlanRenderer.yaml(plan), terminator: "")

@@ -82,6 +82,8 @@ public struct ChangeSet: Sendable, Hashable, Codable {
     public var cluster: String
     public var changes: [Change]
     public var blocking: [Blocker]
+    /// A Kubernetes upgrade, in the order apply carries it out (absent when there is none).
+    public var upgrade: UpgradePlan?
 
     public init(cluster: String, changes: [Change] = [], blocking: [Blocker] = []) {
         self.cluster = cluster
@@ -113,8 +115,17 @@ public struct ChangeSet: Sendable, Hashable, Codable {
     public static func diff(plan: ClusterPlan, state: ClusterState?, objects: [KubeObject] = [],
                             pending: [String: [PlannedStep]]? = nil) -> ChangeSet {
         var set = ChangeSet(cluster: plan.name)
+        set.upgrade = Upgrade.plan(plan: plan, state: state)
         set.diffCluster(plan, state)
-        set.diffHosts(plan, state, pending: pending ?? Planner.pendingSteps(plan: plan, state: state))
+        let pending = pending ?? Planner.pendingSteps(plan: plan, state: state)
+        set.diffHosts(plan, state, pending: pending)
+        let rolled = Upgrade.containerdRoll(plan: plan, state: state, pending: pending)
+        for (i, group) in rolled.enumerated() {
+            for name in group {
+                guard let c = set.changes.firstIndex(where: { $0.subject == .host && $0.name == name }) else { continue }
+                set.changes[c].reasons.append("containerd \(plan.spec.containerRuntime.containerdVersion ?? "from the OS") on a node: drain, upgrade, restart, uncordon (group \(i + 1) of \(rolled.count))")
+            }
+        }
         set.blocking = Blockers.find(plan: plan, state: state)
         set.diffReleases(plan, state)
         set.diffObjects(objects, state)
@@ -131,19 +142,21 @@ public struct ChangeSet: Sendable, Hashable, Codable {
         }
         let c = state.cluster
         var reasons: [String] = []
-        var supported = true
-        if let old = c.kubernetesVersion, old != k.version {
-            let older = KubernetesReleases.all.firstIndex(of: k.version).flatMap { n in
-                KubernetesReleases.all.firstIndex(of: old).map { n < $0 } } ?? false
-            reasons.append("Kubernetes \(old) → \(k.version): cluster \(older ? "downgrade" : "upgrade") (not supported by apply yet)")
-            supported = false
+        var steps = pending
+        if let up = upgrade {
+            reasons.append("upgrade \(up.from) → \(up.to)" + (up.snapshotOn.map { ", etcd snapshot on \($0) first" } ?? "")
+                           + ", then \(up.hosts.count) node\(up.hosts.count == 1 ? "" : "s") in order")
+            steps.insert("upgrade", at: 0)
+        } else if let old = c.kubernetesVersion, old != k.version {
+            // Refused (the blockers say why) or half-way to another version.
+            reasons.append("Kubernetes \(old) → \(k.version)")
         }
         for s in pending {
             reasons.append(c.steps[s] == nil ? "\(s) not done yet" : "\(s) inputs changed")
         }
         if !reasons.isEmpty {
             changes.append(Change(subject: .cluster, action: .update, name: plan.name, address: plan.apiEndpoint,
-                                  version: k.version, steps: pending, reasons: reasons, supported: supported))
+                                  version: k.version, steps: steps, reasons: reasons))
         }
     }
 
@@ -185,6 +198,10 @@ public struct ChangeSet: Sendable, Hashable, Codable {
                 paths.append("taints")
             }
             let explained = !paths.isEmpty
+            let upgrading = upgrade?.hosts.first { $0.name == host.name }
+            if let u = upgrading, let up = upgrade {
+                reasons.append("upgrade \(u.from) → \(up.to): \(u.summary)")
+            }
             for s in pending where !(explained && s.name == .nodeConfig) {
                 reasons.append(rec.steps[s.name.rawValue] == nil ? "\(s.name.rawValue) not done yet"
                                                                 : "\(s.name.rawValue) inputs changed")
@@ -194,8 +211,9 @@ public struct ChangeSet: Sendable, Hashable, Codable {
             if explained && !steps.contains(.nodeConfig) { steps.append(.nodeConfig) }
             if !reasons.isEmpty {
                 changes.append(Change(subject: .host, action: .update, name: host.name, address: host.address,
-                                      role: host.role, steps: steps.sorted().map(\.rawValue), reasons: reasons,
-                                      changedPaths: paths))
+                                      role: host.role, version: upgrading.map { _ in plan.spec.kubernetes.version },
+                                      steps: (upgrading != nil ? ["upgrade"] : []) + steps.sorted().map(\.rawValue),
+                                      reasons: reasons, changedPaths: paths))
             }
         }
         let planned = Set(plan.spec.hosts.map(\.name))

@@ -45,12 +45,15 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var timeouts: Timeouts
         /// When the control planes' kubeadm certificates are renewed (`spec.certificates`).
         public var certificates: CertificatePolicy
+        /// How a Kubernetes upgrade moves through the workers (`spec.upgrade`).
+        public var upgrade: UpgradeSettings
 
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
                     addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
                     parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts(),
-                    certificates: CertificatePolicy = CertificatePolicy()) {
+                    certificates: CertificatePolicy = CertificatePolicy(),
+                    upgrade: UpgradeSettings = UpgradeSettings()) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -62,6 +65,7 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.parallelism = parallelism
             self.timeouts = timeouts
             self.certificates = certificates
+            self.upgrade = upgrade
         }
     }
 
@@ -72,6 +76,30 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
 
         public init(renewBefore: String = Certificates.defaultRenewBefore) {
             self.renewBefore = renewBefore
+        }
+    }
+
+    /// `spec.upgrade`: workers are upgraded in batches of `maxUnavailable` (a count, or a percentage of the
+    /// workers: `"25%"`), each node drained with `kubectl drain --timeout=drainTimeout s`.
+    public struct UpgradeSettings: Sendable, Hashable, Codable {
+        public var maxUnavailable: String
+        public var drainTimeout: Int
+
+        public init(maxUnavailable: String = PlanDefaults.Upgrade.maxUnavailable,
+                    drainTimeout: Int = PlanDefaults.Upgrade.drainTimeout) {
+            self.maxUnavailable = maxUnavailable
+            self.drainTimeout = drainTimeout
+        }
+
+        /// Workers per batch out of `workers` (at least 1), or nil when `maxUnavailable` is malformed.
+        public func batchSize(workers: Int) -> Int? {
+            let t = maxUnavailable.trimmingCharacters(in: .whitespaces)
+            if t.hasSuffix("%") {
+                guard let p = Int(t.dropLast()), (1...100).contains(p) else { return nil }
+                return max(1, workers * p / 100)
+            }
+            guard let n = Int(t), n >= 1 else { return nil }
+            return n
         }
     }
 
@@ -409,5 +437,12 @@ extension KeyedDecodingContainer {
         -> ClusterPlan.CertificatePolicy
     {
         try decodeIfPresent(type, forKey: key) ?? ClusterPlan.CertificatePolicy()
+    }
+
+    /// Plans saved before `spec.upgrade` existed get the default.
+    public func decode(_ type: ClusterPlan.UpgradeSettings.Type, forKey key: Key) throws
+        -> ClusterPlan.UpgradeSettings
+    {
+        try decodeIfPresent(type, forKey: key) ?? ClusterPlan.UpgradeSettings()
     }
 }

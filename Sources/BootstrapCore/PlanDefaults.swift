@@ -35,6 +35,11 @@ public enum PlanDefaults {
         public static let waitReady = 600
         public static let range = 30...86_400
     }
+    /// `spec.upgrade`: one worker at a time, each drain given five minutes.
+    public enum Upgrade {
+        public static let maxUnavailable = "1"
+        public static let drainTimeout = 300
+    }
     /// Ctrl-C: running steps get this long to finish before their remote commands are stopped.
     public static let interruptGraceSeconds = 10
 

@@ -155,6 +155,11 @@ extension PlanLoader {
             if let v = r.int(t, "helm") { timeouts.helm = v }
             if let v = r.int(t, "waitReady") { timeouts.waitReady = v }
         }
+        var upgrade = ClusterPlan.UpgradeSettings()
+        if let u = r.mappingField(s, "upgrade") {
+            if let v = r.string(u, "maxUnavailable") { upgrade.maxUnavailable = v }
+            if let v = r.int(u, "drainTimeout") { upgrade.drainTimeout = v }
+        }
 
         var certificates = ClusterPlan.CertificatePolicy()
         if let c = r.mappingField(s, "certificates"), let v = r.string(c, "renewBefore") {
@@ -165,7 +170,7 @@ extension PlanLoader {
                                 addons: addons, manifests: r.stringList(s, "manifests") ?? [],
                                 namespaces: decodeNamespaces(s, r),
                                 parallelism: r.int(s, "parallelism") ?? PlanDefaults.parallelism,
-                                timeouts: timeouts, certificates: certificates)
+                                timeouts: timeouts, certificates: certificates, upgrade: upgrade)
     }
 
     static func decodeNamespaces(_ s: Fields, _ r: NodeReader) -> [ClusterPlan.NamespacePolicy] {

@@ -19,9 +19,10 @@ public enum PlanLoader {
         "": ["apiVersion", "kind", "metadata", "spec"],
         "metadata": ["name"],
         "spec": ["kubernetes", "network", "ssh", "hosts", "containerRuntime", "addons", "manifests", "namespaces",
-                 "parallelism", "timeouts", "certificates"],
+                 "parallelism", "timeouts", "certificates", "upgrade"],
         "spec.timeouts": ["packages", "init", "join", "helm", "waitReady"],
         "spec.certificates": ["renewBefore"],
+        "spec.upgrade": ["maxUnavailable", "drainTimeout"],
         "spec.kubernetes": ["version", "controlPlaneEndpoint", "certSANs"],
         "spec.network": ["cni", "podSubnet", "serviceSubnet", "dnsDomain", "calico"],
         "spec.network.calico": ["encapsulation"],
@@ -43,8 +44,10 @@ public enum PlanLoader {
         "spec.namespaces[].access[]": ["role", "users", "groups"],
     ]
 
+    /// `recorded`: what the state says of the cluster, when the caller read it (`validate`): the plan's
+    /// version is then checked against kubeadm's upgrade rules too (`UpgradeRules`).
     public static func load(text: String, path: String, baseDirectory: String,
-                            fileExists: (String) -> Bool) -> PlanLoadResult {
+                            fileExists: (String) -> Bool, recorded: RecordedCluster = .unknown) -> PlanLoadResult {
         let r = NodeReader()
         let root: Node
         do {
@@ -70,7 +73,8 @@ public enum PlanLoader {
         }
         var plan = decodePlan(top, r)
         plan.source = PlanSource(path: path, baseDirectory: baseDirectory)
-        let semantic = Validation.validate(plan, fileExists: fileExists, locations: r.locations, skip: r.reported)
+        var semantic = Validation.validate(plan, fileExists: fileExists, locations: r.locations, skip: r.reported)
+        if !semantic.hasErrors { semantic += Validation.upgrade(plan, recorded: recorded, locations: r.locations) }
         let all = (r.diagnostics + semantic).inDocumentOrder
         // The first `reportLimit` in document order, and how many more. (Every unknown field the reader only
         // counted comes after the ones it reported, so these are the file's first ones.)

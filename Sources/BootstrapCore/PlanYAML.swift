@@ -111,6 +111,8 @@ public enum PlanYAML {
                 ("parallelism", int(s.parallelism)),
                 ("timeouts", map(s.timeouts.fields.map { f -> (String, Node?) in (f.name, int(f.seconds)) })),
                 ("certificates", map([("renewBefore", str(s.certificates.renewBefore))])),
+                ("upgrade", map([("maxUnavailable", str(s.upgrade.maxUnavailable)),
+                                 ("drainTimeout", int(s.upgrade.drainTimeout))])),
             ])),
         ])
         return (try? Yams.serialize(node: root, sortKeys: false)) ?? ""

@@ -104,6 +104,8 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
     public var secrets: [String: SecretRecord]
     /// Finished cluster-level steps by `ClusterStepName` (`helm`, `kubeconfig`), like `HostRecord.steps`.
     public var steps: [String: StepRecord]
+    /// The Kubernetes upgrade under way or last made (absent before the first one).
+    public var upgrade: UpgradeRecord?
 
     public init(name: String) {
         self.name = name
@@ -113,6 +115,7 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case name, kubernetesVersion, endpoint, cni, podSubnet, serviceSubnet, initializedOn, caCertHash, secrets, steps
+        case upgrade
     }
 
     public init(from decoder: Decoder) throws {
@@ -127,6 +130,48 @@ public struct ClusterRecord: Sendable, Hashable, Codable {
         caCertHash = try c.decodeIfPresent(String.self, forKey: .caCertHash)
         secrets = try c.decodeIfPresent([String: SecretRecord].self, forKey: .secrets) ?? [:]
         steps = try c.decodeIfPresent([String: StepRecord].self, forKey: .steps) ?? [:]
+        upgrade = try c.decodeIfPresent(UpgradeRecord.self, forKey: .upgrade)
+    }
+}
+
+/// A Kubernetes upgrade, recorded as it goes so that a re-run resumes it: the etcd snapshot taken before
+/// anything changed, whether `kubeadm upgrade apply` finished, and each host's progress.
+public struct UpgradeRecord: Sendable, Hashable, Codable {
+    public var from: String
+    public var to: String
+    public var startedAt: Date
+    /// The etcd snapshot taken on the first control plane before the upgrade (kept on that host).
+    public var snapshot: EtcdSnapshotRecord?
+    /// `kubeadm upgrade apply` finished on the first control plane.
+    public var applied: Bool
+    /// Hosts whose `kubeadm upgrade apply|node` finished, whose packages and kubelet may still be pending.
+    public var kubeadmDone: [String]
+    /// Set when every host runs the new version.
+    public var finishedAt: Date?
+
+    public init(from: String, to: String, startedAt: Date) {
+        self.from = from
+        self.to = to
+        self.startedAt = startedAt
+        self.applied = false
+        self.kubeadmDone = []
+    }
+}
+
+/// An etcd snapshot kept on a control plane.
+public struct EtcdSnapshotRecord: Sendable, Hashable, Codable {
+    public var host: String
+    public var path: String
+    public var createdAt: Date
+    public var size: Int
+    public var sha256: String
+
+    public init(host: String, path: String, createdAt: Date, size: Int, sha256: String) {
+        self.host = host
+        self.path = path
+        self.createdAt = createdAt
+        self.size = size
+        self.sha256 = sha256
     }
 }
 

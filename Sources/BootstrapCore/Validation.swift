@@ -13,6 +13,22 @@ public enum Validation {
         return v.diagnostics
     }
 
+    /// The plan's Kubernetes version against what the state records (`UpgradeRules`): a skipped minor, a
+    /// downgrade, a new cluster on a release past its end of life. Nothing when the state is not known.
+    public static func upgrade(_ plan: ClusterPlan, recorded: RecordedCluster,
+                               locations: [String: SourceLocation] = [:]) -> [Diagnostic]
+    {
+        let blockers: [Blocker]
+        switch recorded {
+        case .unknown: return []
+        case .new: blockers = UpgradeRules.problems(target: plan.spec.kubernetes.version, recorded: nil)
+        case .existing(let v): blockers = UpgradeRules.problems(target: plan.spec.kubernetes.version, recorded: v)
+        }
+        var v = Validator(locations: locations, skip: [])
+        for b in blockers { v.error(b.path, b.reason) }
+        return v.diagnostics
+    }
+
     /// Where a path in a plan resolves to on disk: absolute paths as they are, others against the plan's
     /// directory.
     public static func resolve(_ path: String, against base: String) -> String {
@@ -93,5 +109,20 @@ enum Quantity {
         guard (1...2).contains(parts.count), !parts[0].isEmpty || parts.count == 2 else { return false }
         return parts.allSatisfy { $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
             && parts.contains { !$0.isEmpty }
+    }
+}
+
+/// What the state says of the cluster a plan is checked against.
+public enum RecordedCluster: Sendable, Hashable {
+    /// Not read (the caller checks the state later, as plan and apply do through `Blockers`).
+    case unknown
+    /// No state, or nothing created yet.
+    case new
+    /// A live cluster, at the version the state records.
+    case existing(version: String)
+
+    public init(_ state: ClusterState?) {
+        guard let state, state.cluster.initializedOn != nil else { self = .new; return }
+        self = state.cluster.kubernetesVersion.map { .existing(version: $0) } ?? .unknown
     }
 }

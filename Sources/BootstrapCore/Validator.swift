@@ -91,6 +91,14 @@ struct Validator {
                   expected: "a number of seconds from \(range.lowerBound) to \(range.upperBound)")
         }
         checkCertificates(spec.certificates)
+        if spec.upgrade.batchSize(workers: 1) == nil {
+            error("spec.upgrade.maxUnavailable", "\"\(spec.upgrade.maxUnavailable)\" is not a number of workers",
+                  expected: "a count ≥ 1 (2) or a percentage of the workers from 1% to 100% (\"25%\")")
+        }
+        if !range.contains(spec.upgrade.drainTimeout) {
+            error("spec.upgrade.drainTimeout", "must be between \(range.lowerBound) and \(range.upperBound) seconds, found \(spec.upgrade.drainTimeout)",
+                  expected: "a number of seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
         checkAddons(spec.addons)
         checkNamespaces(spec.namespaces, cni: spec.network.cni)
         if let v = spec.containerRuntime.containerdVersion {

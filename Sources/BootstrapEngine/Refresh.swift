@@ -34,7 +34,15 @@ public enum Refresh {
                 }
             }
             if let os = NodeOSes.for(f) {
-                let want = os.kubernetesPackageVersion(plan.spec.kubernetes.version)
+                // During an upgrade, a node not upgraded yet is expected at the cluster's recorded version.
+                var expected = plan.spec.kubernetes.version
+                if let cluster = state.cluster.kubernetesVersion, cluster != expected,
+                   rec.steps[StepName.kubernetesPackages.rawValue]?.inputHash
+                       == Upgrade.stepHash(plan, version: cluster, step: .kubernetesPackages)
+                {
+                    expected = cluster
+                }
+                let want = os.kubernetesPackageVersion(expected)
                 if rec.steps[StepName.kubernetesPackages.rawValue] != nil,
                    NodeRecipes.kubernetesPackages.contains(where: { f.packages[$0] != want })
                 {

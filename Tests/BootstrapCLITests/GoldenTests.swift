@@ -53,6 +53,9 @@ import Testing
         s.hosts["worker-2"]?.address = "127.0.0.23"
         s.hosts["worker-3"] = HostRecord(address: "127.0.0.14", port: 22, role: .worker)
         s.cluster.kubernetesVersion = "1.33.5"
+        for name in ["cp-1", "worker-1"] {
+            s.hosts[name]?.steps["kubernetes-packages"]?.inputHash = Upgrade.stepHash(p, version: "1.33.5", step: .kubernetesPackages)
+        }
         var dashboard = Releases.dashboard(ClusterPlan.Addon(enabled: true, version: "7.13.0"))[0]
         dashboard.values = .object(["kong": .object(["proxy": .object(["type": .string("LoadBalancer")])])])
         s.addons[dashboard.key] = AddonRecord(dashboard)

@@ -127,18 +127,22 @@ import Testing
         #expect(c?.reasons.first == "kubernetes-packages not done yet")
     }
 
-    @Test func versionChangeIsAnUnsupportedUpgrade() {
+    @Test func versionChangeIsAnUpgrade() {
         var p = base
         p.spec.kubernetes.version = "1.34.0"
         var s = applied
         s.cluster.kubernetesVersion = "1.33.5"
+        for name in ["cp-1", "worker-1"] {
+            s.hosts[name]?.steps["kubernetes-packages"]?.inputHash = Upgrade.stepHash(p, version: "1.33.5", step: .kubernetesPackages)
+            s.hosts[name]?.steps["kubernetes-repo"]?.inputHash = Upgrade.stepHash(p, version: "1.33.5", step: .kubernetesRepo)
+        }
         let set = ChangeSet.diff(plan: p, state: s, objects: objects(p))
         let c = set.changes.first { $0.subject == .cluster }
         #expect(c?.action == .update)
-        #expect(c?.supported == false)
-        #expect(c?.reasons.first == "Kubernetes 1.33.5 → 1.34.0: cluster upgrade (not supported by apply yet)")
-        // Apply refuses it, so plan does too (it was shown, not blocked, before the plan became the contract).
-        #expect(set.blocking.map(\.path) == ["spec.kubernetes.version"])
+        #expect(c?.supported == true)
+        #expect(c?.reasons.first == "upgrade 1.33.5 → 1.34.0, etcd snapshot on cp-1 first, then 2 nodes in order")
+        #expect(set.blocking.isEmpty)
+        #expect(host(set, "worker-1")?.reasons == ["upgrade 1.33.5 → 1.34.0: drain, upgrade, uncordon (batch 1 of 1)"])
     }
 
     @Test func networkChangesOnALiveClusterAreRefused() {

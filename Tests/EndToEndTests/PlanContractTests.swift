@@ -34,8 +34,10 @@ import Testing
          "service subnet changed 10.96.0.0/12 → 10.112.0.0/12"),
         ("endpoint", { $0.replacingOccurrences(of: "\"10.0.1.10:6443\"", with: "\"10.0.1.99:6443\"") },
          "control-plane endpoint changed 10.0.1.10:6443 → 10.0.1.99:6443"),
+        ("skipped minor", { $0.replacingOccurrences(of: "\"1.34.1\"", with: "\"1.36.1\"") },
+         "Kubernetes 1.34.1 → 1.36.1 skips a minor release: kubeadm upgrades one minor at a time; apply 1.35.5 first, then 1.36.1"),
         ("version", { $0.replacingOccurrences(of: "\"1.34.1\"", with: "\"1.33.5\"") },
-         "Kubernetes 1.34.1 → 1.33.5: apply cannot upgrade or downgrade a cluster yet"),
+         "Kubernetes 1.34.1 → 1.33.5 is a downgrade: kubeadm cannot downgrade a cluster"),
         ("every control plane", { $0.replacingOccurrences(of: "10.0.1.1", with: "10.0.2.1") },
          "every control plane of the live cluster (cp-1, cp-2, cp-3) would be removed or replaced"),
         ("init host removed", { $0.replacingOccurrences(of: "    - { name: cp-1, address: 10.0.1.10, role: control-plane }\n", with: "") },
@@ -85,6 +87,54 @@ import Testing
             #expect(planError.first?.contains(reason) == true, "\(name): \(planned.stderr)")
             // Refused before any host was contacted.
             #expect(!applied.stdout.contains("==> connect"), "\(applied.stdout)")
+        }
+    }
+
+    /// `validate` checks the version against the state too, when there is one: 1.34 → 1.36 is refused with the
+    /// line of the version and the release to apply first; a new cluster on 1.33 is refused, an existing one is not.
+    @Test func validateChecksTheVersionAgainstTheState() async throws {
+        try await onOwnThread {
+            let dir = NSTemporaryDirectory() + "bootstrap-contract-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let planPath = (dir as NSString).appendingPathComponent("plan.yaml")
+            let statePath = (dir as NSString).appendingPathComponent(".bootstrap/contract.state.json")
+            func write(_ version: String) throws {
+                try Self.base.replacingOccurrences(of: "\"1.34.1\"", with: "\"\(version)\"")
+                    .write(toFile: planPath, atomically: true, encoding: .utf8)
+            }
+            // No state: a new cluster, which 1.33 cannot be.
+            try write("1.33.5")
+            let eol = try Self.run(["validate", "-f", planPath], in: dir)
+            #expect(eol.status == 2, "\(eol.all)")
+            #expect(eol.stderr.contains("plan.yaml:7:"), "\(eol.all)")
+            #expect(eol.stderr.contains("error: spec.kubernetes.version: Kubernetes 1.33 is past its end of life"), "\(eol.all)")
+
+            // A live 1.34.7 cluster (the state at the default path beside the plan).
+            try write("1.34.7")
+            let loaded = PlanLoader.load(text: try String(contentsOfFile: planPath, encoding: .utf8), path: "plan.yaml",
+                                         baseDirectory: dir, fileExists: { _ in false })
+            let plan = try #require(loaded.plan, "\(loaded.diagnostics)")
+            let enc = JSONEncoder()
+            enc.dateEncodingStrategy = .iso8601
+            try FileManager.default.createDirectory(atPath: (statePath as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try enc.encode(ClusterState.converged(plan, at: Date(timeIntervalSince1970: 1_700_000_000)))
+                .write(to: URL(fileURLWithPath: statePath))
+            try write("1.36.1")
+            let skip = try Self.run(["validate", "-f", planPath], in: dir)
+            #expect(skip.status == 2, "\(skip.all)")
+            #expect(skip.stderr.contains("plan.yaml:7:"), "\(skip.all)")
+            #expect(skip.stderr.contains("skips a minor release: kubeadm upgrades one minor at a time; apply 1.35.5 first, then 1.36.1"),
+                    "\(skip.all)")
+            let json = try Self.run(["validate", "-f", planPath, "--json"], in: dir)
+            #expect(json.status == 2 && json.stdout.contains("apply 1.35.5 first"), "\(json.all)")
+            // One minor up is valid; so is the recorded version.
+            try write("1.35.5")
+            let next = try Self.run(["validate", "-f", planPath], in: dir)
+            #expect(next.status == 0, "\(next.all)")
+            try write("1.34.7")
+            #expect(try Self.run(["validate", "-f", planPath], in: dir).status == 0)
         }
     }
 }

@@ -45,6 +45,11 @@ enum PlanRenderer {
             }
             out += "\n"
         }
+        if let up = set.upgrade {
+            out += "Kubernetes upgrade, in this order (one control plane at a time, workers in batches):\n"
+            for line in up.lines { out += "  \(st.action(.update)) \(line)\n" }
+            out += "\n"
+        }
         for (i, c) in set.changes.enumerated() {
             if i > 0 { out += "\n" }
             var head = "  \(st.action(c.action)) \(c.subject.rawValue) \(st.bold(c.name))"
@@ -87,6 +92,8 @@ enum PlanRenderer {
         var stateLineage: String?
         var changes: [Change]
         var blocking: [Blocker]
+        /// A Kubernetes upgrade in its order (absent when there is none).
+        var upgrade: UpgradePlan?
         var summary: ChangeSummary
         /// With `plan --refresh`: what the hosts showed (absent otherwise).
         var refresh: RefreshReport?
@@ -104,7 +111,8 @@ enum PlanRenderer {
     static func document(_ set: ChangeSet, state: ClusterState?, refresh: RefreshReport? = nil,
                                 actions: [PlannedAction]? = nil) -> Document {
         Document(formatVersion: Document.currentFormatVersion, cluster: set.cluster, stateSerial: state?.serial,
-                 stateLineage: state?.lineage, changes: set.changes, blocking: set.blocking, summary: set.summary,
+                 stateLineage: state?.lineage, changes: set.changes, blocking: set.blocking, upgrade: set.upgrade,
+                 summary: set.summary,
                  refresh: refresh,
                  actions: actions?.map { Document.Action(id: $0.id.description, after: $0.after.map(\.description)) })
     }

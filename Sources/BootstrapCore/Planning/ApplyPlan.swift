@@ -19,7 +19,11 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
     case waitReady
     /// A control plane's kubeadm certificates renewed and its static pods restarted (`Certificates`).
     case renewCertificates(host: String)
-    // Room for `.upgrade(...)` once apply can upgrade Kubernetes (today the version change is a blocker).
+    /// A Kubernetes upgrade begins (recorded in the state) with an etcd snapshot on the first control plane,
+    /// and ends once no host is left (the recorded version moves).
+    case upgradeCluster
+    /// One node upgraded (`UpgradePlan.Kind`): kubeadm, `kubeadm upgrade apply|node`, drain, kubelet, uncordon.
+    case upgrade(host: String)
 
     /// The job's name in messages ("worker-1/join-worker", "release/cni/flannel"); never parsed.
     public var description: String {
@@ -32,6 +36,8 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
         case .removal(let host): return "remove/\(host)"
         case .waitReady: return "cluster/ready"
         case .renewCertificates(let host): return "\(host)/renew-certificates"
+        case .upgradeCluster: return "cluster/upgrade"
+        case .upgrade(let host): return "\(host)/upgrade"
         }
     }
 
@@ -40,6 +46,7 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
     public var host: String? {
         if case .hostStep(let host, _) = self { return host }
         if case .renewCertificates(let host) = self { return host }
+        if case .upgrade(let host) = self { return host }
         return nil
     }
 
@@ -54,6 +61,7 @@ public enum ActionID: Sendable, Hashable, Codable, CustomStringConvertible {
         case .removal: return "remove"
         case .waitReady: return "wait-ready"
         case .renewCertificates: return "renew-certificates"
+        case .upgradeCluster, .upgrade: return "upgrade"
         }
     }
 }
@@ -162,10 +170,16 @@ public enum Planner {
     /// replaced (its record goes with the old machine).
     public static func pendingSteps(plan: ClusterPlan, state: ClusterState?) -> [String: [PlannedStep]] {
         let removed = Set(removals(plan: plan, state: state))
+        // Nodes being upgraded get their new repository and packages from their upgrade action.
+        let upgrading = Set(Upgrade.plan(plan: plan, state: state)?.hosts.map(\.name) ?? [])
         var out: [String: [PlannedStep]] = [:]
         for host in plan.spec.hosts {
             let record = removed.contains(host.name) ? nil : state?.hosts[host.name]
-            out[host.name] = StepCatalogue.pending(for: host, in: plan, record: record)
+            var steps = StepCatalogue.pending(for: host, in: plan, record: record)
+            if upgrading.contains(host.name) {
+                steps.removeAll { $0.name == .kubernetesRepo || $0.name == .kubernetesPackages }
+            }
+            out[host.name] = steps
         }
         return out
     }
@@ -193,6 +207,9 @@ public enum Planner {
         let removed = Set(removalOrder)
         for name in removalOrder { actions.append(PlannedAction(id: .removal(host: name))) }
 
+        // A Kubernetes upgrade: the cluster's start (etcd snapshot), then the nodes in their order.
+        let upgradeIDs = upgradeActions(plan: plan, state: state, into: &actions)
+
         // Host steps, with the dependencies the catalogue gives each step.
         let initID = plan.firstControlPlane.map { ActionID.hostStep(host: $0.name, step: .initControlPlane) }
         var previousCPJoin: ActionID?
@@ -212,10 +229,20 @@ public enum Planner {
                         previousCPJoin = id
                     }
                 }
+                // New nodes join once the upgrade is done (a kubelet never newer than the API server).
+                if step.name == .joinWorker || step.name == .joinControlPlane { after += upgradeIDs }
                 actions.append(PlannedAction(id: id, after: after, inputHash: step.inputHash))
                 hostStepIDs.append(id)
                 previous = id
             }
+        }
+
+        // containerd changed on nodes of the cluster: one group at a time, after any upgrade (each is drained).
+        var previousGroup = upgradeIDs
+        for group in Upgrade.containerdRoll(plan: plan, state: state, pending: pending) {
+            let ids = group.map { ActionID.hostStep(host: $0, step: .containerd) }
+            for i in actions.indices where ids.contains(actions[i].id) { actions[i].after += previousGroup }
+            previousGroup = ids
         }
 
         // Cluster steps, after init.
@@ -237,7 +264,7 @@ public enum Planner {
         var addons: [PlannedAction] = []
         for r in desired where state?.addons[r.key]?.valuesHash != r.valuesHash {
             if r.addon == "cni" {
-                actions.append(PlannedAction(id: .release(key: r.key), after: base))
+                actions.append(PlannedAction(id: .release(key: r.key), after: base + upgradeIDs))
                 cni.append(.release(key: r.key))
             } else {
                 addons.append(PlannedAction(id: .release(key: r.key), after: base + [.waitReady]))
@@ -249,7 +276,8 @@ public enum Planner {
         }
         if plan.firstControlPlane != nil {
             actions.append(PlannedAction(id: .waitReady,
-                                         after: hostStepIDs + clusterSteps.map { .clusterStep($0.name) } + cni))
+                                         after: hostStepIDs + clusterSteps.map { .clusterStep($0.name) } + cni
+                                             + upgradeIDs))
         }
         actions += addons
 
@@ -268,6 +296,34 @@ public enum Planner {
             a.after = a.after.filter { ids.contains($0) }
             return a
         }
+    }
+}
+
+extension Planner {
+    /// The upgrade's actions, appended to `actions` in order: `.upgradeCluster` first, then the first control
+    /// plane, the other control planes one at a time, the workers batch after batch (each batch waits for the
+    /// whole previous one). Returns their IDs.
+    static func upgradeActions(plan: ClusterPlan, state: ClusterState?, into actions: inout [PlannedAction])
+        -> [ActionID]
+    {
+        guard let up = Upgrade.plan(plan: plan, state: state) else { return [] }
+        var ids: [ActionID] = [.upgradeCluster]
+        actions.append(PlannedAction(id: .upgradeCluster))
+        var previous: [ActionID] = [.upgradeCluster]
+        var batch: [ActionID] = []
+        var batchNumber: Int?
+        for h in up.hosts {
+            let id = ActionID.upgrade(host: h.name)
+            if h.kind == .worker, batchNumber != h.batch {
+                if !batch.isEmpty { previous = batch }
+                batch = []
+                batchNumber = h.batch
+            }
+            actions.append(PlannedAction(id: id, after: previous))
+            ids.append(id)
+            if h.kind == .worker { batch.append(id) } else { previous = [id] }
+        }
+        return ids
     }
 }
 

@@ -4,7 +4,10 @@ import Foundation
 /// `plan` shows these and exits 1; `apply` refuses with the same words before touching a host.
 public enum Blockers {
     public static func find(plan: ClusterPlan, state: ClusterState?) -> [Blocker] {
-        guard let state, let initHost = state.cluster.initializedOn else { return [] }
+        guard let state, let initHost = state.cluster.initializedOn else {
+            // A new cluster: only the maintained releases.
+            return UpgradeRules.problems(target: plan.spec.kubernetes.version, recorded: nil)
+        }
         var out: [Blocker] = []
         let c = state.cluster
         let k = plan.spec.kubernetes, net = plan.spec.network
@@ -24,10 +27,9 @@ public enum Blockers {
             out.append(Blocker(path: "spec.kubernetes.controlPlaneEndpoint",
                                reason: "control-plane endpoint changed \(old) → \(newEndpoint) on an initialised cluster; certificates and every kubeconfig name the old one"))
         }
-        if let old = c.kubernetesVersion, old != k.version {
-            out.append(Blocker(path: "spec.kubernetes.version",
-                               reason: "Kubernetes \(old) → \(k.version): apply cannot upgrade or downgrade a cluster yet; keep version \(old) in the plan"))
-        }
+        // Version changes follow kubeadm's upgrade rules (Upgrade.swift).
+        out += UpgradeRules.problems(target: k.version, recorded: c.kubernetesVersion ?? k.version)
+        out += Upgrade.blockers(plan: plan, state: state)
         out += controlPlanes(plan: plan, state: state, initHost: initHost)
         out += Certificates.blockers(plan: plan, state: state)
         return out

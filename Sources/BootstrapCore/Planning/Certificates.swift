@@ -148,10 +148,12 @@ public enum Certificates {
 
     /// The hosts whose certificates other actions of the plan renew already, so they get no renewal of their
     /// own: `kubeadm upgrade apply` / `upgrade node` renew a control plane's certificates (kubeadm's
-    /// `--certificate-renewal`, on by default). Today no action does; the Kubernetes upgrade's action belongs
-    /// here: `if case .upgrade(let host, …) = $0.id { return host }`.
+    /// `--certificate-renewal`, on by default), so a control plane the plan upgrades is not renewed twice.
     public static func renewedByOtherActions(_ actions: [PlannedAction]) -> Set<String> {
-        Set(actions.compactMap { _ -> String? in nil })
+        Set(actions.compactMap { a -> String? in
+            if case .upgrade(let host) = a.id { return host }
+            return nil
+        })
     }
 
     /// Expired certificates are an error, not a hang: the API server refuses them and kubectl, Helm and

@@ -33,7 +33,7 @@ extension ApplyEngine {
             let work = try work(for: action, state: state, facts: facts, runners: runners, oldRunners: oldRunners,
                                 cluster: cluster)
             let subject: String? = switch action.id {
-            case .hostStep(let h, _), .removal(let h), .renewCertificates(let h): h
+            case .hostStep(let h, _), .removal(let h), .renewCertificates(let h), .upgrade(let h): h
             default: nil
             }
             jobs.append(Job(id: action.id, dependencies: action.after, subject: subject, work: work))
@@ -96,6 +96,15 @@ extension ApplyEngine {
                 throw EngineError.refused("\(action.id): \(name) is not a connected plan host")
             }
             return { [self] in try await self.renewCertificates(name, runner: runner, address: host.address) }
+        case .upgradeCluster:
+            return { [self] in try await self.startUpgrade(cluster: cluster) }
+        case .upgrade(let name):
+            guard let host = plan.spec.hosts.first(where: { $0.name == name }), let runner = runners[name],
+                  let os = facts[name].flatMap({ NodeOSes.for($0) }) else {
+                throw EngineError.refused("\(action.id): \(name) is not a connected plan host with a known OS")
+            }
+            let ctx = StepContext(plan: plan, host: host, runner: runner, os: os, cluster: cluster)
+            return { [self] in try await self.upgradeNode(ctx, cluster: cluster) }
         }
     }
 
