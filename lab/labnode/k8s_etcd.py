@@ -88,15 +88,22 @@ def op(st, name, a):
         return {"quorum": has_quorum(ms)}
     voters = [m for m in ms if not m.get("isLearner")]
     if name == "etcd_publish":
-        # a member's etcd, once running, publishes its name: from then on it is "started"
+        # a member's etcd, once running, publishes its name: from then on it is "started". An etcd whose data
+        # directory belongs to another cluster (a member of the cluster before a snapshot restore, its data not
+        # wiped) is refused by its peers, as in etcd: it never starts in this one.
+        cid = (st.get("etcd") or {}).get("clusterID", "")
+        if a.get("clusterID") and a["clusterID"] != cid:
+            raise ValueError("request cluster ID mismatch (local cluster %s, remote cluster %s): this member's data "
+                             "directory belongs to another etcd cluster" % (a["clusterID"], cid))
         for m in ms:
             if a.get("peerURL") in m["peerURLs"] and (not m.get("name") or m.get("isLearner")):
                 m["name"] = m.get("name") or a.get("name") or ""
                 m["clientURLs"] = [a["peerURL"].replace(":2380", ":2379")]
                 m["isLearner"] = False          # a learner that runs is promoted (kubeadm's learner mode)
                 st["resourceVersion"] += 1
-                return {"published": True}
-        return {"published": False}
+                return {"published": True, "member": True, "clusterID": cid}
+        return {"published": False, "clusterID": cid,
+                "member": any(a.get("peerURL") in m["peerURLs"] and m.get("name") for m in ms)}
     if name == "etcd_member_add":
         if any(u in m["peerURLs"] for m in ms for u in a["peerURLs"]):
             raise ValueError("etcdserver: Peer URLs already exists")
@@ -193,6 +200,9 @@ def daemon(argv):
         import base64
         from . import k8s_client as C
         name, url = flags.get("name") or "", "https://%s:2380" % addr
+        # the cluster this data directory belongs to, recorded once this etcd is a started member (as etcd's
+        # WAL holds its cluster and member IDs): a directory from before a restore stays in the old cluster
+        idfile = os.path.join(flags["data-dir"], "member", "lab-cluster-id") if flags.get("data-dir") else None
         try:
             with open(PKI + "/etcd/peer.crt") as f:
                 cert = base64.b64encode(f.read().encode()).decode()
@@ -200,11 +210,28 @@ def daemon(argv):
                 ca = f.read()
         except OSError:
             return
+        warned = 0.0
         while True:
+            mine = None
             try:
-                C.call("https://%s:6443" % addr, "etcd_publish", {"name": name, "peerURL": url}, timeout=5, ca=ca,
-                       headers={"X-Lab-Etcd-Cert": cert})
-            except (C.ClientError, OSError):
+                with open(idfile) as f:
+                    mine = f.read().strip() or None
+            except (OSError, TypeError):
+                pass
+            try:
+                res = C.call("https://%s:6443" % addr, "etcd_publish",
+                             {"name": name, "peerURL": url, "clusterID": mine}, timeout=5, ca=ca,
+                             headers={"X-Lab-Etcd-Cert": cert})
+                if idfile and not mine and res.get("member") and res.get("clusterID"):
+                    os.makedirs(os.path.dirname(idfile), exist_ok=True)
+                    common.write_file(idfile, res["clusterID"] + "\n", 0o600)
+            except C.ClientError as e:
+                if "cluster ID mismatch" in e.message and time.time() - warned > 10:
+                    warned = time.time()
+                    sys.stderr.write('{"level":"error","msg":"failed to publish local member to cluster",'
+                                     '"error":%s}\n' % json.dumps(e.message))
+                    sys.stderr.flush()
+            except OSError:
                 pass
             time.sleep(2)
 

@@ -106,18 +106,37 @@ def test_snapshot_save_status_and_restore(lab):
     assert [m[2] for m in members(lab)] == ["lab-1"]
 
 
-def test_losing_quorum_stops_writes(lab):
-    a2, a3 = lab.addr(2), lab.addr(3)
-    # lab-2 and lab-3 back as members (their etcd still runs): 3 members, 3 healthy
+WIPE = ("mkdir -p /root/e && mv /etc/kubernetes/manifests/etcd.yaml /root/e/ && "
+        "for i in $(seq 60); do [ -z \"$(ss -Hltn 'sport = :2380')\" ] && break; sleep 0.5; done && "
+        "rm -rf /var/lib/etcd/* && mv /root/e/etcd.yaml /etc/kubernetes/manifests/")
+
+
+def test_a_member_with_data_from_before_the_restore_never_starts(lab):
+    a2 = lab.addr(2)
+    # lab-2's etcd still runs on its old data directory (the cluster before the restore): added again as a
+    # member, it is refused by the restored cluster (cluster ID mismatch) and stays unstarted
     out = lab.ok(1, "etcdctl " + CERTS + "member add lab-2 --peer-urls=https://%s:2380" % a2)
     assert "ETCD_INITIAL_CLUSTER_STATE=\"existing\"" in out
-    assert sorted(m[1] for m in members(lab)) == ["started", "unstarted"] or \
-        sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
-    # etcd's strict reconfiguration check: a third member only once the second has started
-    deadline = time.time() + 10
+    time.sleep(6)
+    assert sorted(m[1] for m in members(lab)) == ["started", "unstarted"], members(lab)
+    # while it has not started, the two-member cluster has no quorum: writes time out
+    p = lab.kubectl(1, "create namespace q0")
+    assert p.returncode == 1 and "etcdserver: request timed out" in p.stderr, p.stderr
+    # its data wiped (the documented re-join), it starts in the restored cluster
+    lab.ok(2, WIPE)
+    deadline = time.time() + 20
     while time.time() < deadline and sorted(m[2] for m in members(lab)) != ["lab-1", "lab-2"]:
         time.sleep(0.5)
     assert sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
+    assert lab.ok(2, "cat /var/lib/etcd/member/lab-cluster-id").strip() == \
+        lab.ok(1, "cat /var/lib/etcd-restored/member/lab-cluster-id").strip()
+
+
+def test_losing_quorum_stops_writes(lab):
+    a3 = lab.addr(3)
+    # etcd's strict reconfiguration check: a third member only once the second has started
+    assert sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
+    lab.ok(3, WIPE)
     lab.ok(1, "etcdctl " + CERTS + "member add lab-3 --peer-urls=https://%s:2380" % a3)
     deadline = time.time() + 10
     while time.time() < deadline and sorted(m[2] for m in members(lab)) != ["lab-1", "lab-2", "lab-3"]:
