@@ -95,6 +95,22 @@ def op(st, name, a):
         if a.get("clusterID") and a["clusterID"] != cid:
             raise ValueError("request cluster ID mismatch (local cluster %s, remote cluster %s): this member's data "
                              "directory belongs to another etcd cluster" % (a["clusterID"], cid))
+        if a.get("fresh"):
+            # an etcd on an empty data directory starts from its flags (etcd's bootstrap checks)
+            pairs = [kv.split("=", 1) for kv in (a.get("initialCluster") or "").split(",") if "=" in kv]
+            if not any(n == a.get("name") and u == a.get("peerURL") for n, u in pairs):
+                raise ValueError('couldn\'t find local name "%s" in the initial cluster configuration'
+                                 % a.get("name"))
+            if a.get("initialClusterState") != "existing":
+                raise ValueError("request cluster ID mismatch: --initial-cluster-state=new on an empty data directory "
+                                 "bootstraps a new etcd cluster of its own instead of joining this one")
+            urls = sorted(u for _, u in pairs)
+            have = sorted(u for m in ms for u in m["peerURLs"])
+            if urls != have:
+                raise ValueError("error validating peerURLs {ClusterID:%s Members:[%s]}: member count is unequal"
+                                 % (cid, " ".join(have)) if len(urls) != len(have) else
+                                 "error validating peerURLs {ClusterID:%s Members:[%s]}: unmatched member while "
+                                 "checking PeerURLs" % (cid, " ".join(have)))
         for m in ms:
             if a.get("peerURL") in m["peerURLs"] and (not m.get("name") or m.get("isLearner")):
                 m["name"] = m.get("name") or a.get("name") or ""
@@ -210,7 +226,7 @@ def daemon(argv):
                 ca = f.read()
         except OSError:
             return
-        warned = 0.0
+        warned, last = 0.0, None
         while True:
             mine = None
             try:
@@ -218,16 +234,23 @@ def daemon(argv):
                     mine = f.read().strip() or None
             except (OSError, TypeError):
                 pass
+            # an empty data directory (no registry, no member directory): etcd bootstraps from its flags
+            fresh = bool(flags.get("data-dir")) and not mine and not os.path.exists(
+                os.path.join(flags["data-dir"], "store.json")) and not os.path.isdir(
+                os.path.join(flags["data-dir"], "member"))
             try:
                 res = C.call("https://%s:6443" % addr, "etcd_publish",
-                             {"name": name, "peerURL": url, "clusterID": mine}, timeout=5, ca=ca,
+                             {"name": name, "peerURL": url, "clusterID": mine, "fresh": fresh,
+                              "initialCluster": flags.get("initial-cluster", ""),
+                              "initialClusterState": flags.get("initial-cluster-state", "new")}, timeout=5, ca=ca,
                              headers={"X-Lab-Etcd-Cert": cert})
                 if idfile and not mine and res.get("member") and res.get("clusterID"):
                     os.makedirs(os.path.dirname(idfile), exist_ok=True)
                     common.write_file(idfile, res["clusterID"] + "\n", 0o600)
             except C.ClientError as e:
-                if "cluster ID mismatch" in e.message and time.time() - warned > 10:
-                    warned = time.time()
+                if e.reason != "Unauthorized" and "etcdserver: not capable" not in e.message \
+                        and (time.time() - warned > 10 or e.message != last):
+                    warned, last = time.time(), e.message
                     sys.stderr.write('{"level":"error","msg":"failed to publish local member to cluster",'
                                      '"error":%s}\n' % json.dumps(e.message))
                     sys.stderr.flush()
