@@ -91,6 +91,15 @@ struct RestoreTests {
         #expect(objects.script.contains(#"get Namespace 'it'\''s'"#))
     }
 
+    @Test func aControlPlaneLeavesEtcdByItsPeerURL() {
+        #expect(EtcdRecipes.peerURL(address: "10.0.1.12") == "https://10.0.1.12:2380")
+        #expect(EtcdRecipes.peerURL(address: "fd00::12") == "https://[fd00::12]:2380")
+        let c = EtcdRecipes.memberRemove(peerURL: "https://10.0.1.12:2380")
+        #expect(c.privileged && c.script.contains("-v u=https://10.0.1.12:2380 '$4 == u {print $1}'"))
+        #expect(c.script.contains("member remove \"$id\"") && c.script.contains("if [ -n \"$id\" ]"))
+        #expect(c.stepNames.contains("etcdctl member remove (https://10.0.1.12:2380)"))
+    }
+
     @Test func theStepsShownBeforeAsking() throws {
         let p = try plan(basePlanYAML)
         let s = appliedState(p)
