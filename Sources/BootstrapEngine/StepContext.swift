@@ -49,6 +49,10 @@ public actor ClusterSession {
     public let runState: RunState
     let redactor: Redactor
     var firstControlPlane: HostRunner?
+    /// The other joined control planes, in plan order: cluster-wide commands go through the first one whose API
+    /// server answers when the first control plane's does not (chosen once, on first use).
+    let otherControlPlanes: [HostRunner]
+    private var serving: HostRunner?
     private var tokenTask: Task<Secret, Error>?
     private var keyTask: Task<Secret, Error>?
 
@@ -57,23 +61,45 @@ public actor ClusterSession {
     static let tokenLifetime: TimeInterval = 2 * 3600
     static let certificateKeyLifetime: TimeInterval = 2 * 3600
 
-    init(plan: ClusterPlan, runState: RunState, redactor: Redactor, firstControlPlane: HostRunner?) {
+    init(plan: ClusterPlan, runState: RunState, redactor: Redactor, firstControlPlane: HostRunner?,
+         otherControlPlanes: [HostRunner] = []) {
         self.plan = plan
         self.runState = runState
         self.redactor = redactor
         self.firstControlPlane = firstControlPlane
+        self.otherControlPlanes = otherControlPlanes
     }
 
-    public func controlPlaneRunner() throws -> HostRunner {
-        guard let r = firstControlPlane else {
+    /// The control plane kubectl, kubeadm and Helm run on for the cluster: the first one (it ran kubeadm init)
+    /// while its API server answers `/readyz`, else the first other joined control plane whose API server does
+    /// (Helm installed there first when it is missing). Chosen once per run.
+    public func controlPlaneRunner() async throws -> HostRunner {
+        if let r = serving { return r }
+        guard let first = firstControlPlane else {
             throw EngineError.refused("the first control plane is not connected")
         }
-        return r
+        var chosen = first
+        if !otherControlPlanes.isEmpty, (try? await first.probe(NodeRecipes.apiReady, timeout: .seconds(30)))?.succeeded != true {
+            for r in otherControlPlanes {
+                if (try? await r.probe(NodeRecipes.apiReady, timeout: .seconds(30)))?.succeeded == true {
+                    if await runState.state.cluster.steps[ClusterStepName.helm.rawValue] != nil {
+                        let limits = plan.spec.timeouts
+                        try await r.run(HelmRecipes.install(limits: limits),
+                                        timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
+                    }
+                    chosen = r
+                    break
+                }
+            }
+        }
+        if let r = serving { return r }  // another task chose while this one probed
+        serving = chosen
+        return chosen
     }
 
     /// The cluster's clock (the first control plane's), so expiry decisions match what kubeadm decides.
     func clusterNow() async throws -> Date {
-        let r = try controlPlaneRunner()
+        let r = try await controlPlaneRunner()
         let out = try await r.run(NodeRecipes.remoteTime).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let seconds = TimeInterval(out) else { throw EngineError.invalidOutput(host: r.name, what: "the clock") }
         return Date(timeIntervalSince1970: seconds)
@@ -113,7 +139,7 @@ public actor ClusterSession {
 
     /// Once init finished: the expiry of the secrets by the cluster's clock, and the CA hash.
     func recordInit(on host: String) async throws {
-        let r = try controlPlaneRunner()
+        let r = try await controlPlaneRunner()
         let now = try await clusterNow()
         let hash = try await r.run(NodeRecipes.caCertHash).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
@@ -161,7 +187,7 @@ public actor ClusterSession {
     /// The cluster's clock, and whether the recorded bootstrap token still exists in the cluster (it may have
     /// been deleted, or removed by the token cleaner after clock skew): one round trip.
     func clusterNowAndToken(_ token: Secret) async throws -> (now: Date, present: Bool) {
-        let r = try controlPlaneRunner()
+        let r = try await controlPlaneRunner()
         let id = String(token.revealed.prefix(6))
         let out = try await r.run(NodeRecipes.clockAndToken(id: id)).stdoutText
         var kv: [String: String] = [:]

@@ -4,7 +4,8 @@ import Testing
 
 extension EndToEnd {
     /// A control plane that is gone (wiped) is replaced by a new host: its etcd member is removed first, from a
-    /// control plane that stays, so that etcd ends with the plan's members only (issue 14).
+    /// control plane that stays, so that etcd ends with the plan's members only; and when the first control
+    /// plane's API access fails, kubectl and Helm go through another one (issue 14).
     @Suite(.enabled(if: E2E.enabled, "end-to-end tests need root"))
     struct ControlPlaneReplacementTests {
         @Test func aWipedControlPlaneIsReplacedAndLeavesEtcd() async throws {
@@ -39,6 +40,22 @@ extension EndToEnd {
                 #expect(try lab.state()["hosts"].map { ($0 as? [String: Any])?["cp-3"] == nil } == true)
                 let noop = try lab.bootstrap(["plan", "-f", plan, "--detailed-exitcode"])
                 #expect(noop.status == 0, "\(noop.all)")
+
+                // cp-1's API access is broken (its admin kubeconfig gone): kubectl and Helm go through cp-2.
+                #expect(try lab.exec(1, "mv /etc/kubernetes/admin.conf /root/admin.conf.aside").status == 0)
+                try FileManager.default.createDirectory(atPath: (lab.work as NSString).appendingPathComponent("apps"),
+                                                        withIntermediateDirectories: true)
+                _ = try lab.writePlan(try String(contentsOfFile: packageRoot.appendingPathComponent("Plans/apps/my-app.yaml").path,
+                                                 encoding: .utf8), file: "apps/my-app.yaml")
+                _ = try lab.writePlan(replaced + "  addons:\n    metricsServer: { enabled: true }\n  manifests: [ apps/my-app.yaml ]\n")
+                let via2 = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
+                #expect(via2.status == 0, "\(via2.all)")
+                let on2 = lab.loggedCommands(host: "cp-2").joined(separator: "\n")
+                #expect(on2.contains("helm upgrade --install metrics-server") && on2.contains("apply --server-side"), "\(on2.suffix(3000))")
+                let on1 = lab.loggedCommands(host: "cp-1").joined(separator: "\n")
+                #expect(!on1.contains("helm upgrade --install metrics-server") && !on1.contains("apply --server-side"))
+                #expect(try lab.exec(2, "kubectl --kubeconfig /etc/kubernetes/admin.conf get deployment my-app -n my-app").status == 0)
+                #expect(try lab.exec(2, "/usr/local/bin/helm --kubeconfig /etc/kubernetes/admin.conf status metrics-server -n kube-system").status == 0)
             }
         }
     }
