@@ -14,7 +14,7 @@ public struct BootstrapCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 the operation failed, 2 bad input (an invalid plan or arguments).
             """,
         version: ToolVersion.current,
-        subcommands: [PlanCommand.self, ApplyCommand.self, DestroyCommand.self, ValidateCommand.self, ShowCommand.self, BackupCommand.self, ForceUnlockCommand.self,
+        subcommands: [PlanCommand.self, ApplyCommand.self, DestroyCommand.self, ValidateCommand.self, ShowCommand.self, BackupCommand.self, RestoreCommand.self, ForceUnlockCommand.self,
                       VersionCommand.self, CompletionCommand.self]
     )
     public init() {}

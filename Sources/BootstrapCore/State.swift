@@ -18,6 +18,8 @@ public struct ClusterState: Sendable, Hashable, Codable {
     public var manifests: [String: ManifestRecord]
     /// Backups taken by `bootstrap backup`, oldest first (absent in state files written before backups).
     public var backups: [BackupRecord]
+    /// Restores done by `bootstrap restore`, oldest first (absent when there were none).
+    public var restores: [RestoreRecord]
 
     public init(name: String, lineage: String = UUID().uuidString.lowercased(), toolVersion: String) {
         self.formatVersion = ClusterState.currentFormatVersion
@@ -29,6 +31,7 @@ public struct ClusterState: Sendable, Hashable, Codable {
         self.addons = [:]
         self.manifests = [:]
         self.backups = []
+        self.restores = []
     }
 
     /// True when nothing has been done yet (a fresh or destroyed cluster).
@@ -37,7 +40,7 @@ public struct ClusterState: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case formatVersion, serial, lineage, toolVersion, cluster, hosts, addons, manifests, backups
+        case formatVersion, serial, lineage, toolVersion, cluster, hosts, addons, manifests, backups, restores
     }
 
     /// Refuses what no write of ours produces: a negative serial (every write counts up from 0).
@@ -56,6 +59,7 @@ public struct ClusterState: Sendable, Hashable, Codable {
         addons = try c.decode([String: AddonRecord].self, forKey: .addons)
         manifests = try c.decode([String: ManifestRecord].self, forKey: .manifests)
         backups = try c.decodeIfPresent([BackupRecord].self, forKey: .backups) ?? []
+        restores = try c.decodeIfPresent([RestoreRecord].self, forKey: .restores) ?? []
     }
 
     /// `backups` only when there are some: a state without backups reads as before.
@@ -70,6 +74,7 @@ public struct ClusterState: Sendable, Hashable, Codable {
         try c.encode(addons, forKey: .addons)
         try c.encode(manifests, forKey: .manifests)
         if !backups.isEmpty { try c.encode(backups, forKey: .backups) }
+        if !restores.isEmpty { try c.encode(restores, forKey: .restores) }
     }
 }
 
@@ -86,6 +91,27 @@ public struct BackupRecord: Sendable, Hashable, Codable {
         self.createdAt = createdAt
         self.size = size
         self.sha256 = sha256
+    }
+}
+
+/// A restore done by `bootstrap restore`: which archive, the time of its snapshot, where and when it was restored.
+public struct RestoreRecord: Sendable, Hashable, Codable {
+    /// The archive's path, as given (absolute).
+    public var path: String
+    /// SHA-256 of the whole archive file.
+    public var sha256: String
+    /// When the snapshot was taken: the cluster's objects and releases are those of this time.
+    public var snapshotCreatedAt: Date
+    public var restoredAt: Date
+    /// The control plane the snapshot was restored on (the others re-joined it).
+    public var restoredOn: String
+
+    public init(path: String, sha256: String, snapshotCreatedAt: Date, restoredAt: Date, restoredOn: String) {
+        self.path = path
+        self.sha256 = sha256
+        self.snapshotCreatedAt = snapshotCreatedAt
+        self.restoredAt = restoredAt
+        self.restoredOn = restoredOn
     }
 }
 

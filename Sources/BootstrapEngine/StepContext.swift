@@ -49,9 +49,13 @@ public actor ClusterSession {
     public let runState: RunState
     let redactor: Redactor
     var firstControlPlane: HostRunner?
-    /// Opens another session to the first control plane (`watcher()`).
+    /// Opens another session to the control plane serving the cluster (`watcher()`).
     private let openWatcher: (@Sendable (HostEndpoint) async throws -> HostRunner)?
     private var watcherTask: Task<HostRunner, Error>?
+    /// The other joined control planes, in plan order: cluster-wide commands go through the first one whose API
+    /// server answers when the first control plane's does not (chosen once, on first use).
+    let otherControlPlanes: [HostRunner]
+    private var serving: HostRunner?
     private var tokenTask: Task<Secret, Error>?
     private var keyTask: Task<Secret, Error>?
 
@@ -61,20 +65,23 @@ public actor ClusterSession {
     static let certificateKeyLifetime: TimeInterval = 2 * 3600
 
     init(plan: ClusterPlan, runState: RunState, redactor: Redactor, firstControlPlane: HostRunner?,
+         otherControlPlanes: [HostRunner] = [],
          openWatcher: (@Sendable (HostEndpoint) async throws -> HostRunner)? = nil) {
         self.plan = plan
         self.runState = runState
         self.redactor = redactor
         self.firstControlPlane = firstControlPlane
+        self.otherControlPlanes = otherControlPlanes
         self.openWatcher = openWatcher
     }
 
-    /// A second session to the first control plane, to look at the cluster while a long command holds the
-    /// first one (a session runs one command at a time): a Helm release's pods while `helm --wait` runs.
+    /// A second session to the control plane serving the cluster (`controlPlaneRunner()`), to look at the
+    /// cluster while a long command holds the first session (a session runs one command at a time): a Helm
+    /// release's pods while `helm --wait` runs.
     /// Opened on first use, once for the run (a failure is not retried), closed with the run's sessions.
     func watcher() async throws -> HostRunner {
         if let t = watcherTask { return try await t.value }
-        let cp = try controlPlaneRunner()
+        let cp = try await controlPlaneRunner()
         guard let open = openWatcher else { throw EngineError.refused("no second session to \(cp.name) can be opened") }
         let endpoint = cp.session.endpoint
         let task = Task { try await open(endpoint) }
@@ -82,16 +89,36 @@ public actor ClusterSession {
         return try await task.value
     }
 
-    public func controlPlaneRunner() throws -> HostRunner {
-        guard let r = firstControlPlane else {
+    /// The control plane kubectl, kubeadm and Helm run on for the cluster: the first one (it ran kubeadm init)
+    /// while its API server answers `/readyz`, else the first other joined control plane whose API server does
+    /// (Helm installed there first when it is missing). Chosen once per run.
+    public func controlPlaneRunner() async throws -> HostRunner {
+        if let r = serving { return r }
+        guard let first = firstControlPlane else {
             throw EngineError.refused("the first control plane is not connected")
         }
-        return r
+        var chosen = first
+        if !otherControlPlanes.isEmpty, (try? await first.probe(NodeRecipes.apiReady, timeout: .seconds(30)))?.succeeded != true {
+            for r in otherControlPlanes {
+                if (try? await r.probe(NodeRecipes.apiReady, timeout: .seconds(30)))?.succeeded == true {
+                    if await runState.state.cluster.steps[ClusterStepName.helm.rawValue] != nil {
+                        let limits = plan.spec.timeouts
+                        try await r.run(HelmRecipes.install(limits: limits),
+                                        timeout: .seconds(RemoteGuard.sessionLimit(limits.helm)))
+                    }
+                    chosen = r
+                    break
+                }
+            }
+        }
+        if let r = serving { return r }  // another task chose while this one probed
+        serving = chosen
+        return chosen
     }
 
     /// The cluster's clock (the first control plane's), so expiry decisions match what kubeadm decides.
     func clusterNow() async throws -> Date {
-        let r = try controlPlaneRunner()
+        let r = try await controlPlaneRunner()
         let out = try await r.run(NodeRecipes.remoteTime).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let seconds = TimeInterval(out) else { throw EngineError.invalidOutput(host: r.name, what: "the clock") }
         return Date(timeIntervalSince1970: seconds)
@@ -131,7 +158,7 @@ public actor ClusterSession {
 
     /// Once init finished: the expiry of the secrets by the cluster's clock, and the CA hash.
     func recordInit(on host: String) async throws {
-        let r = try controlPlaneRunner()
+        let r = try await controlPlaneRunner()
         let now = try await clusterNow()
         let hash = try await r.run(NodeRecipes.caCertHash).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
@@ -179,7 +206,7 @@ public actor ClusterSession {
     /// The cluster's clock, and whether the recorded bootstrap token still exists in the cluster (it may have
     /// been deleted, or removed by the token cleaner after clock skew): one round trip.
     func clusterNowAndToken(_ token: Secret) async throws -> (now: Date, present: Bool) {
-        let r = try controlPlaneRunner()
+        let r = try await controlPlaneRunner()
         let id = String(token.revealed.prefix(6))
         let out = try await r.run(NodeRecipes.clockAndToken(id: id)).stdoutText
         var kv: [String: String] = [:]

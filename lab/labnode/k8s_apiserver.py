@@ -484,6 +484,9 @@ def bootstrap(st, a, now):
             # kubeadm's control-plane join adds the node's etcd as a member
             from . import k8s_etcd
             k8s_etcd.member_started(st, name, a["address"])
+            me = "https://%s:2380" % a["address"]
+            out["etcdInitialCluster"] = ",".join("%s=%s" % (m["name"] or name, u) for m in k8s_etcd.members(st)
+                                                 for u in m["peerURLs"][:1] if m["name"] or u == me)
     cred = "node-" + S.short_hash(name, str(now), n=16)
     st["credentials"][cred] = {"user": "system:node:" + name}
     out["credential"] = cred

@@ -88,15 +88,38 @@ def op(st, name, a):
         return {"quorum": has_quorum(ms)}
     voters = [m for m in ms if not m.get("isLearner")]
     if name == "etcd_publish":
-        # a member's etcd, once running, publishes its name: from then on it is "started"
+        # a member's etcd, once running, publishes its name: from then on it is "started". An etcd whose data
+        # directory belongs to another cluster (a member of the cluster before a snapshot restore, its data not
+        # wiped) is refused by its peers, as in etcd: it never starts in this one.
+        cid = (st.get("etcd") or {}).get("clusterID", "")
+        if a.get("clusterID") and a["clusterID"] != cid:
+            raise ValueError("request cluster ID mismatch (local cluster %s, remote cluster %s): this member's data "
+                             "directory belongs to another etcd cluster" % (a["clusterID"], cid))
+        if a.get("fresh"):
+            # an etcd on an empty data directory starts from its flags (etcd's bootstrap checks)
+            pairs = [kv.split("=", 1) for kv in (a.get("initialCluster") or "").split(",") if "=" in kv]
+            if not any(n == a.get("name") and u == a.get("peerURL") for n, u in pairs):
+                raise ValueError('couldn\'t find local name "%s" in the initial cluster configuration'
+                                 % a.get("name"))
+            if a.get("initialClusterState") != "existing":
+                raise ValueError("request cluster ID mismatch: --initial-cluster-state=new on an empty data directory "
+                                 "bootstraps a new etcd cluster of its own instead of joining this one")
+            urls = sorted(u for _, u in pairs)
+            have = sorted(u for m in ms for u in m["peerURLs"])
+            if urls != have:
+                raise ValueError("error validating peerURLs {ClusterID:%s Members:[%s]}: member count is unequal"
+                                 % (cid, " ".join(have)) if len(urls) != len(have) else
+                                 "error validating peerURLs {ClusterID:%s Members:[%s]}: unmatched member while "
+                                 "checking PeerURLs" % (cid, " ".join(have)))
         for m in ms:
             if a.get("peerURL") in m["peerURLs"] and (not m.get("name") or m.get("isLearner")):
                 m["name"] = m.get("name") or a.get("name") or ""
                 m["clientURLs"] = [a["peerURL"].replace(":2380", ":2379")]
                 m["isLearner"] = False          # a learner that runs is promoted (kubeadm's learner mode)
                 st["resourceVersion"] += 1
-                return {"published": True}
-        return {"published": False}
+                return {"published": True, "member": True, "clusterID": cid}
+        return {"published": False, "clusterID": cid,
+                "member": any(a.get("peerURL") in m["peerURLs"] and m.get("name") for m in ms)}
     if name == "etcd_member_add":
         if any(u in m["peerURLs"] for m in ms for u in a["peerURLs"]):
             raise ValueError("etcdserver: Peer URLs already exists")
@@ -193,6 +216,9 @@ def daemon(argv):
         import base64
         from . import k8s_client as C
         name, url = flags.get("name") or "", "https://%s:2380" % addr
+        # the cluster this data directory belongs to, recorded once this etcd is a started member (as etcd's
+        # WAL holds its cluster and member IDs): a directory from before a restore stays in the old cluster
+        idfile = os.path.join(flags["data-dir"], "member", "lab-cluster-id") if flags.get("data-dir") else None
         try:
             with open(PKI + "/etcd/peer.crt") as f:
                 cert = base64.b64encode(f.read().encode()).decode()
@@ -200,11 +226,35 @@ def daemon(argv):
                 ca = f.read()
         except OSError:
             return
+        warned, last = 0.0, None
         while True:
+            mine = None
             try:
-                C.call("https://%s:6443" % addr, "etcd_publish", {"name": name, "peerURL": url}, timeout=5, ca=ca,
-                       headers={"X-Lab-Etcd-Cert": cert})
-            except (C.ClientError, OSError):
+                with open(idfile) as f:
+                    mine = f.read().strip() or None
+            except (OSError, TypeError):
+                pass
+            # an empty data directory (no registry, no member directory): etcd bootstraps from its flags
+            fresh = bool(flags.get("data-dir")) and not mine and not os.path.exists(
+                os.path.join(flags["data-dir"], "store.json")) and not os.path.isdir(
+                os.path.join(flags["data-dir"], "member"))
+            try:
+                res = C.call("https://%s:6443" % addr, "etcd_publish",
+                             {"name": name, "peerURL": url, "clusterID": mine, "fresh": fresh,
+                              "initialCluster": flags.get("initial-cluster", ""),
+                              "initialClusterState": flags.get("initial-cluster-state", "new")}, timeout=5, ca=ca,
+                             headers={"X-Lab-Etcd-Cert": cert})
+                if idfile and not mine and res.get("member") and res.get("clusterID"):
+                    os.makedirs(os.path.dirname(idfile), exist_ok=True)
+                    common.write_file(idfile, res["clusterID"] + "\n", 0o600)
+            except C.ClientError as e:
+                if e.reason != "Unauthorized" and "etcdserver: not capable" not in e.message \
+                        and (time.time() - warned > 10 or e.message != last):
+                    warned, last = time.time(), e.message
+                    sys.stderr.write('{"level":"error","msg":"failed to publish local member to cluster",'
+                                     '"error":%s}\n' % json.dumps(e.message))
+                    sys.stderr.flush()
+            except OSError:
                 pass
             time.sleep(2)
 

@@ -226,7 +226,8 @@ def run_preflight(control_plane, ignore, **kw):
 
 
 # ------------------------------------------------------------------ files
-def static_manifest(component, node, address, port, cluster, lab_annotations=None):
+def static_manifest(component, node, address, port, cluster, lab_annotations=None, initial_cluster=None,
+                    existing=False):
     cmd = {"kube-apiserver": ["kube-apiserver", "--advertise-address=%s" % address, "--secure-port=%d" % port,
                               "--allow-privileged=true", "--authorization-mode=Node,RBAC",
                               "--client-ca-file=/etc/kubernetes/pki/ca.crt", "--enable-bootstrap-token-auth=true",
@@ -247,6 +248,12 @@ def static_manifest(component, node, address, port, cluster, lab_annotations=Non
                     "--listen-client-urls=https://127.0.0.1:2379,https://%s:2379" % address,
                     "--listen-peer-urls=https://%s:2380" % address, "--name=%s" % node,
                     "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt"]}[component]
+    if component == "etcd":
+        # as kubeadm writes them: the members the new etcd starts with (init: itself; a control-plane join: the
+        # current members and itself, joining the existing cluster)
+        i = cmd.index("--initial-advertise-peer-urls=https://%s:2380" % address) + 1
+        cmd[i:i] = ["--initial-cluster=%s" % (initial_cluster or "%s=https://%s:2380" % (node, address))] + \
+            (["--initial-cluster-state=existing"] if existing else [])
     image = "registry.k8s.io/%s:%s" % (component, cluster["kubernetesVersion"]) if component != "etcd" \
         else "registry.k8s.io/etcd:3.6.4-0"
     md = {"name": component, "namespace": "kube-system",
@@ -260,9 +267,9 @@ def static_manifest(component, node, address, port, cluster, lab_annotations=Non
     common.write_file(os.path.join(MANIFESTS, component + ".yaml"), yaml.safe_dump(doc, sort_keys=False), 0o600)
 
 
-def write_control_plane(node, address, port, cluster, store=None, upstream=None):
+def write_control_plane(node, address, port, cluster, store=None, upstream=None, initial_cluster=None):
     say('[etcd] Creating static Pod manifest for local etcd in "%s"' % MANIFESTS)
-    static_manifest("etcd", node, address, port, cluster)
+    static_manifest("etcd", node, address, port, cluster, initial_cluster=initial_cluster, existing=bool(upstream))
     say('[control-plane] Using manifest folder "%s"' % MANIFESTS)
     ann = {"lab.bootstrap/store": store} if store else {"lab.bootstrap/upstream": upstream}
     for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
@@ -270,6 +277,30 @@ def write_control_plane(node, address, port, cluster, store=None, upstream=None)
         static_manifest(comp, node, address, port, cluster, ann if comp == "kube-apiserver" else None)
     os.makedirs(ETCD_DIR, exist_ok=True)
     os.chmod(ETCD_DIR, 0o700)
+
+
+def wait_etcd_member(address, port, ca):
+    """kubeadm's learner mode: the join waits until the new member's etcd runs and is promoted."""
+    import base64
+    say("[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s")
+    try:
+        with open(os.path.join(K8S, "pki", "etcd", "peer.crt")) as f:
+            cert = base64.b64encode(f.read().encode()).decode()
+    except OSError as e:
+        die("error execution phase control-plane-join/etcd: %s" % e)
+    me = "https://%s:2380" % address
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            res = C.call("https://%s:%d" % (address, port), "etcd_member_list", {}, timeout=5, ca=ca,
+                         headers={"X-Lab-Etcd-Cert": cert})
+            if any(me in m["peerURLs"] and m.get("name") and not m.get("isLearner") for m in res["members"]):
+                return
+        except (C.ClientError, OSError):
+            pass
+        time.sleep(0.5)
+    die("error execution phase control-plane-join/etcd: error creating local etcd static pod manifest file: "
+        "timeout waiting for etcd cluster to be available")
 
 
 def write_kubelet_files(node, kubelet_cfg, extra_args=None, taints=None):
@@ -814,7 +845,8 @@ def cmd_join(argv):
             say('[kubeconfig] Writing "%s" kubeconfig file' % f)
             PKI.write_kubeconfig(os.path.join(K8S, f), "https://" + c["endpoint"] if f == "admin.conf" else local,
                                  user, org)
-        write_control_plane(node, address, port, c, upstream=c["initAPI"])
+        write_control_plane(node, address, port, c, upstream=c["initAPI"],
+                            initial_cluster=boot.get("etcdInitialCluster"))
         kubelet_server = local
     else:
         common.write_file(os.path.join(K8S, "pki", "ca.crt"), info["caPem"])
@@ -832,6 +864,7 @@ def cmd_join(argv):
     wait_node(server, node, headers={"Authorization": "Bearer " + boot["credential"]})
     if control_plane:
         say("[etcd] Announced new etcd member joining to the existing etcd cluster")
+        wait_etcd_member(address, port, info["caPem"])
         say("[mark-control-plane] Marking the node %s as control-plane by adding the labels: [node-role.kubernetes.io/"
             "control-plane node.kubernetes.io/exclude-from-external-load-balancers]" % node)
         say("[mark-control-plane] Marking the node %s as control-plane by adding the taints [node-role.kubernetes.io/"

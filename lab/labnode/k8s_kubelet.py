@@ -169,7 +169,7 @@ def sync_etcd(runtime_ok):
         common.stop_daemon("etcd")
     addr = common.host_address()
     argv = ["/usr/bin/python3", "-m", "labnode", "etcd-daemon", "--address=" + addr]
-    for fl in ("cert-file", "key-file", "trusted-ca-file", "data-dir", "name"):
+    for fl in ("cert-file", "key-file", "trusted-ca-file", "data-dir", "name", "initial-cluster", "initial-cluster-state"):
         if flags.get(fl):
             argv.append("--%s=%s" % (fl, flags[fl]))
     common.start_daemon("etcd", argv)

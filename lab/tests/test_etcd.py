@@ -46,6 +46,9 @@ def test_membership_follows_kubeadm(lab):
     # the same cluster through another member's endpoint
     assert len(members(lab, 3)) == 3
     assert "is healthy" in lab.ok(1, "etcdctl " + CERTS + "endpoint health")
+    # each started member's data directory holds the cluster's ID
+    ids = {lab.sh(h, "cat /var/lib/etcd/member/lab-cluster-id").stdout.strip() for h in (1, 2, 3)}
+    assert len(ids) == 1 and len(ids.pop()) == 16, [lab.sh(h, "ls -R /var/lib/etcd; tail -5 /var/log/labnode/etcd.log").stdout for h in (1, 2, 3)]
 
 
 def test_clients_need_the_etcd_certificates(lab):
@@ -106,19 +109,57 @@ def test_snapshot_save_status_and_restore(lab):
     assert [m[2] for m in members(lab)] == ["lab-1"]
 
 
-def test_losing_quorum_stops_writes(lab):
-    a2, a3 = lab.addr(2), lab.addr(3)
-    # lab-2 and lab-3 back as members (their etcd still runs): 3 members, 3 healthy
+def rejoin(initial_cluster):
+    """The documented re-join of a member: its etcd stopped, its data wiped, its manifest told the members."""
+    return ("mkdir -p /root/e && mv /etc/kubernetes/manifests/etcd.yaml /root/e/ && "
+            "for i in $(seq 60); do [ -z \"$(ss -Hltn 'sport = :2380')\" ] && break; sleep 0.5; done && "
+            "rm -rf /var/lib/etcd/* && sed -i 's#^\\( *- --initial-cluster=\\).*#\\1%s#' /root/e/etcd.yaml && "
+            "grep -q -- '--initial-cluster-state=existing' /root/e/etcd.yaml && "
+            "mv /root/e/etcd.yaml /etc/kubernetes/manifests/" % initial_cluster)
+
+
+def test_kubeadm_writes_the_members_into_etcd_yaml(lab):
+    y = lab.ok(3, "cat /etc/kubernetes/manifests/etcd.yaml")
+    assert "--initial-cluster=lab-1=https://%s:2380,lab-2=https://%s:2380,lab-3=https://%s:2380" % (
+        lab.addr(1), lab.addr(2), lab.addr(3)) in y and "--initial-cluster-state=existing" in y, y
+    y = lab.ok(1, "cat /etc/kubernetes/manifests/etcd.yaml")
+    assert "--initial-cluster=lab-1=https://%s:2380" % lab.addr(1) in y and "initial-cluster-state" not in y, y
+
+
+def test_a_member_with_data_from_before_the_restore_never_starts(lab):
+    a2 = lab.addr(2)
+    # lab-2's etcd still runs on its old data directory (the cluster before the restore): added again as a
+    # member, it is refused by the restored cluster (cluster ID mismatch) and stays unstarted
     out = lab.ok(1, "etcdctl " + CERTS + "member add lab-2 --peer-urls=https://%s:2380" % a2)
     assert "ETCD_INITIAL_CLUSTER_STATE=\"existing\"" in out
-    assert sorted(m[1] for m in members(lab)) == ["started", "unstarted"] or \
-        sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
-    # etcd's strict reconfiguration check: a third member only once the second has started
-    deadline = time.time() + 10
+    time.sleep(6)
+    assert sorted(m[1] for m in members(lab)) == ["started", "unstarted"], members(lab)
+    # while it has not started, the two-member cluster has no quorum: writes time out
+    p = lab.kubectl(1, "create namespace q0")
+    assert p.returncode == 1 and "etcdserver: request timed out" in p.stderr, p.stderr
+    # its data wiped, but its manifest names members the cluster does not have: etcd's bootstrap check
+    # refuses it (as etcd: "member count is unequal"), it stays unstarted
+    a1 = lab.addr(1)
+    lab.ok(2, rejoin("lab-1=https://%s:2380,lab-2=https://%s:2380,lab-3=https://%s:2380" % (a1, a2, lab.addr(3))))
+    time.sleep(6)
+    assert sorted(m[1] for m in members(lab)) == ["started", "unstarted"], members(lab)
+    assert "member count is unequal" in lab.ok(2, "cat /var/log/labnode/etcd.log")
+    # the documented re-join: data wiped, the members as they are now: it starts in the restored cluster
+    lab.ok(2, rejoin("lab-1=https://%s:2380,lab-2=https://%s:2380" % (a1, a2)))
+    deadline = time.time() + 20
     while time.time() < deadline and sorted(m[2] for m in members(lab)) != ["lab-1", "lab-2"]:
         time.sleep(0.5)
     assert sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
+    assert lab.ok(2, "cat /var/lib/etcd/member/lab-cluster-id").strip() == \
+        lab.ok(1, "cat /var/lib/etcd-restored/member/lab-cluster-id").strip()
+
+
+def test_losing_quorum_stops_writes(lab):
+    a3 = lab.addr(3)
+    # etcd's strict reconfiguration check: a third member only once the second has started
+    assert sorted(m[2] for m in members(lab)) == ["lab-1", "lab-2"]
     lab.ok(1, "etcdctl " + CERTS + "member add lab-3 --peer-urls=https://%s:2380" % a3)
+    lab.ok(3, rejoin("lab-1=https://%s:2380,lab-2=https://%s:2380,lab-3=https://%s:2380" % (lab.addr(1), lab.addr(2), a3)))
     deadline = time.time() + 10
     while time.time() < deadline and sorted(m[2] for m in members(lab)) != ["lab-1", "lab-2", "lab-3"]:
         time.sleep(0.5)

@@ -70,3 +70,22 @@ public enum EtcdRecipes {
         ShellCommand(steps: [.init(Shell.join(["rm", "-f", path]))], privileged: true)
     }
 }
+
+extension EtcdRecipes {
+    /// `etcdctl member remove` of the member whose peer URL is `peerURL`, from a healthy control plane (prints
+    /// what it did; nothing when it is no member): a control plane leaves etcd before it is drained and reset,
+    /// so that etcd counts its quorum right even when the host is gone.
+    public static func memberRemove(peerURL: String) -> ShellCommand {
+        ShellCommand(steps: [
+            .init("l=$(" + ctl("member list") + ")", name: "etcdctl member list"),
+            .init("id=$(printf '%s\\n' \"$l\" | awk -F', ' -v u=\(Shell.quote(peerURL)) '$4 == u {print $1}' | head -n 1)"),
+            .init("if [ -n \"$id\" ]; then " + ctl("member remove \"$id\"") + "; fi",
+                  name: "etcdctl member remove (\(peerURL))"),
+        ], privileged: true)
+    }
+
+    /// The etcd peer URL of a control plane at `address` (kubeadm's: the advertise address, port 2380).
+    public static func peerURL(address: String) -> String {
+        address.contains(":") ? "https://[\(address)]:2380" : "https://\(address):2380"
+    }
+}

@@ -231,6 +231,9 @@ public enum NodeRecipes {
 
     public static let nodesJSON = kubectl(["get", "nodes", "-o", "json"])
 
+    /// Exit 0 when the API server answers `/readyz` through this host's admin kubeconfig.
+    public static let apiReady = kubectl(["get", "--raw", "/readyz"])
+
     // MARK: reset
 
     /// `kubeadm reset` and the clean-up kubeadm leaves to the user (with `purge`, the packages and repository

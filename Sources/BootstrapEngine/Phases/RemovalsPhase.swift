@@ -3,7 +3,8 @@ import Foundation
 
 /// The removals phase: hosts gone from the plan, or replaced, leave the cluster.
 extension ApplyEngine {
-    /// The kubeadm procedure for removing a node: drain it (through the first control plane), reset the host,
+    /// The kubeadm procedure for removing a node: a control plane's etcd member removed, drain it (through the
+    /// first control plane), reset the host,
     /// then delete the Node (deleted before the reset, its still-running kubelet would register it again), and
     /// forget it; a replaced host's record starts again as `replacement` (the new machine), so that the steps
     /// the plan runs on it next are recorded.
@@ -13,6 +14,13 @@ extension ApplyEngine {
         try await stepEvents.run(host: name, step: "remove") {
             let cp = try? await cluster.controlPlaneRunner()
             let api = cp.flatMap { $0.name != name ? $0 : nil }
+            // A control plane leaves etcd first (from a control plane that stays), so that quorum is counted
+            // right from then on, even when the host is gone and cannot reset itself.
+            if let api, let rec = await runState.state.hosts[name], rec.role == .controlPlane {
+                let version = try await api.run(EtcdRecipes.version).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+                try await api.run(EtcdRecipes.install(version: version), timeout: .seconds(RemoteGuard.sessionLimit(300)))
+                try await api.run(EtcdRecipes.memberRemove(peerURL: EtcdRecipes.peerURL(address: rec.address)))
+            }
             if let api {
                 _ = try await api.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
             }

@@ -11,9 +11,14 @@ extension ApplyEngine {
         events(.phase("apply"))
         let state = await runState.state
         let firstName = state.cluster.initializedOn ?? plan.firstControlPlane?.name
+        // Once the cluster runs, any other joined control plane can serve it when the first one's API does not.
+        let others = state.cluster.initializedOn == nil ? [] : plan.spec.hosts.filter {
+            $0.role == .controlPlane && $0.name != firstName
+                && state.hosts[$0.name]?.steps[StepName.joinControlPlane.rawValue] != nil
+        }.compactMap { runners[$0.name] }
         let (transport, events, redactor) = (self.transport, self.events, self.redactor)
         let cluster = ClusterSession(plan: plan, runState: runState, redactor: redactor,
-                                     firstControlPlane: firstName.flatMap { runners[$0] },
+                                     firstControlPlane: firstName.flatMap { runners[$0] }, otherControlPlanes: others,
                                      openWatcher: { endpoint in
                                          let session: any HostSession
                                          do {
