@@ -228,7 +228,12 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
 
     public struct Host: Sendable, Hashable, Codable {
         public var name: String
+        /// The address bootstrap reaches the host by over SSH: a public or private IP, or a DNS name.
         public var address: String
+        /// The address the cluster uses (kubeadm's advertise address, the kubelet's `--node-ip`, the join
+        /// endpoint): the plan's, else the recorded one, else the host's default-route address from its facts
+        /// (`ClusterPlan.resolvingPrivateAddresses`); nil while unknown.
+        public var privateAddress: String?
         public var role: Role
         /// Per-host SSH overrides; `nil` means "use `spec.ssh`".
         public var port: Int?
@@ -238,9 +243,11 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var taints: [Taint]
 
         public init(name: String, address: String, role: Role, port: Int? = nil, user: String? = nil,
-                    keyPath: String? = nil, labels: [String: String] = [:], taints: [Taint] = []) {
+                    keyPath: String? = nil, labels: [String: String] = [:], taints: [Taint] = [],
+                    privateAddress: String? = nil) {
             self.name = name
             self.address = address
+            self.privateAddress = privateAddress
             self.role = role
             self.port = port
             self.user = user
@@ -356,6 +363,11 @@ public struct PlanSource: Sendable, Hashable, Codable {
     }
 }
 
+extension ClusterPlan.Host {
+    /// The address the cluster uses: `privateAddress` when known, else `address`.
+    public var clusterAddress: String { privateAddress ?? address }
+}
+
 extension ClusterPlan {
     public var controlPlanes: [Host] { spec.hosts.filter { $0.role == .controlPlane } }
     public var workers: [Host] { spec.hosts.filter { $0.role == .worker } }
@@ -377,10 +389,36 @@ extension ClusterPlan {
         (host.user ?? spec.ssh.user, host.port ?? spec.ssh.port, host.keyPath ?? spec.ssh.keyPath)
     }
 
-    /// The API endpoint joins and kubeconfigs use: the plan's endpoint, or the first control plane's address.
+    /// The API endpoint kubeconfigs use (the operator's way in): the plan's endpoint, or the first control
+    /// plane's address.
     public var apiEndpoint: String {
         if let e = spec.kubernetes.controlPlaneEndpoint { return e }
         return "\(firstControlPlane?.address ?? "127.0.0.1"):6443"
+    }
+
+    /// The API endpoint nodes join through (inside the cluster's network): the plan's endpoint, or the first
+    /// control plane's cluster address.
+    public var joinEndpoint: String {
+        if let e = spec.kubernetes.controlPlaneEndpoint { return e }
+        return "\(firstControlPlane?.clusterAddress ?? "127.0.0.1"):6443"
+    }
+
+    /// The plan with each host's `privateAddress` filled in where the plan leaves it out: the one recorded in
+    /// the state for the same host (same address and role), else the default-route address of its facts
+    /// (`facts`, fresh from the host, before the state's). Hosts nothing is known about keep nil.
+    public func resolvingPrivateAddresses(state: ClusterState?, facts: [String: HostFacts] = [:]) -> ClusterPlan {
+        var out = self
+        for i in out.spec.hosts.indices where out.spec.hosts[i].privateAddress == nil {
+            let h = out.spec.hosts[i]
+            let rec = state?.hosts[h.name].flatMap { $0.address == h.address && $0.role == h.role ? $0 : nil }
+            // A node made before privateAddress was recorded advertises its SSH address.
+            let joined = rec.map { r in
+                [StepName.initControlPlane, .joinControlPlane, .joinWorker].contains { r.steps[$0.rawValue] != nil }
+            } ?? false
+            out.spec.hosts[i].privateAddress = rec?.privateAddress ?? (joined ? h.address : nil)
+                ?? facts[h.name]?.defaultAddress ?? rec?.facts?.defaultAddress
+        }
+        return out
     }
 }
 

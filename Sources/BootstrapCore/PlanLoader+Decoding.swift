@@ -93,6 +93,7 @@ extension PlanLoader {
                 var host = ClusterPlan.Host(name: r.string(h, "name", required: true) ?? "",
                                             address: r.string(h, "address", required: true) ?? "",
                                             role: r.enumValue(h, "role", required: true) ?? .worker)
+                host.privateAddress = r.string(h, "privateAddress")
                 host.port = r.int(h, "port")
                 host.user = r.string(h, "user")
                 host.keyPath = r.string(h, "keyPath")

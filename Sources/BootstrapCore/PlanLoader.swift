@@ -26,7 +26,7 @@ public enum PlanLoader {
         "spec.network.calico": ["encapsulation"],
         "spec.ssh": ["user", "keyPath", "knownHosts", "port", "hostKeyPolicy", "connectTimeout", "bastion"],
         "spec.ssh.bastion": ["address", "port", "user", "keyPath"],
-        "spec.hosts[]": ["name", "address", "role", "port", "user", "keyPath", "labels", "taints"],
+        "spec.hosts[]": ["name", "address", "privateAddress", "role", "port", "user", "keyPath", "labels", "taints"],
         "spec.hosts[].taints[]": ["key", "value", "effect"],
         "spec.containerRuntime": ["containerd"],
         "spec.containerRuntime.containerd": ["version"],

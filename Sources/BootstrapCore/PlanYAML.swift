@@ -77,6 +77,7 @@ public enum PlanYAML {
                     return map([
                         ("name", str(h.name)),
                         ("address", str(h.address)),
+                        ("privateAddress", h.privateAddress.map(str)),
                         ("role", str(h.role.rawValue)),
                         ("port", int(eff.port)),
                         ("user", str(eff.user)),

@@ -160,10 +160,13 @@ public struct HostFacts: Sendable, Hashable, Codable {
     public var packages: [String: String]
     /// `/etc/kubernetes/kubelet.conf` exists: the host is already a node of some cluster.
     public var inCluster: Bool
+    /// The IPv4 address of the default route's interface (the one kubeadm advertises when told none);
+    /// nil when the host has no default route or the facts predate it.
+    public var defaultAddress: String?
 
     public init(hostname: String, osID: String, osVersion: String, architecture: String, cpus: Int,
                 memoryMB: Int, swapOn: Bool, machineID: String, productUUID: String,
-                packages: [String: String] = [:], inCluster: Bool = false) {
+                packages: [String: String] = [:], inCluster: Bool = false, defaultAddress: String? = nil) {
         self.hostname = hostname
         self.osID = osID
         self.osVersion = osVersion
@@ -175,6 +178,7 @@ public struct HostFacts: Sendable, Hashable, Codable {
         self.productUUID = productUUID
         self.packages = packages
         self.inCluster = inCluster
+        self.defaultAddress = defaultAddress
     }
 }
 
@@ -191,6 +195,8 @@ public struct StepRecord: Sendable, Hashable, Codable {
 
 public struct HostRecord: Sendable, Hashable, Codable {
     public var address: String
+    /// The address the cluster knows the node by (advertise address, node IP); nil in states that predate it.
+    public var privateAddress: String?
     public var port: Int
     public var role: ClusterPlan.Role
     public var labels: [String: String]
@@ -201,8 +207,10 @@ public struct HostRecord: Sendable, Hashable, Codable {
     public var steps: [String: StepRecord]
 
     public init(address: String, port: Int, role: ClusterPlan.Role, labels: [String: String] = [:],
-                taints: [ClusterPlan.Taint] = [], facts: HostFacts? = nil, steps: [String: StepRecord] = [:]) {
+                taints: [ClusterPlan.Taint] = [], facts: HostFacts? = nil, steps: [String: StepRecord] = [:],
+                privateAddress: String? = nil) {
         self.address = address
+        self.privateAddress = privateAddress
         self.port = port
         self.role = role
         self.labels = labels
@@ -278,7 +286,7 @@ extension ClusterState {
         })
         for h in plan.spec.hosts {
             var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
-                                 taints: h.taints)
+                                 taints: h.taints, privateAddress: h.privateAddress)
             for step in StepCatalogue.steps(for: h, in: plan) {
                 rec.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: date)
             }

@@ -10,6 +10,7 @@ extension Validator {
         }
         var names: [String: Int] = [:]
         var endpoints: [String: Int] = [:]
+        var privateAddresses: [String: Int] = [:]
         for (i, h) in hosts.enumerated() {
             let p = "spec.hosts[\(i)]"
             if h.name.isEmpty {
@@ -48,6 +49,9 @@ extension Validator {
                               expected: "host addresses outside spec.network.serviceSubnet")
                     }
                 }
+            }
+            if let pa = h.privateAddress {
+                checkPrivateAddress(pa, "\(p).privateAddress", index: i, seen: &privateAddresses, pod: pod, svc: svc)
             }
             for (k, val) in h.labels.sorted(by: { $0.key < $1.key }) {
                 if let why = Validator.labelKeyProblem(k) {
@@ -112,5 +116,29 @@ extension Validator {
 
     static func labelValueProblem(_ v: String) -> String? {
         v.isEmpty || isLabelName(v) ? nil : "is not a valid label value"
+    }
+
+    /// `privateAddress`: what kubeadm advertises and the kubelet binds, so an IPv4 address (never a DNS name,
+    /// which kubeadm refuses), one host each, outside the pod and service subnets.
+    mutating func checkPrivateAddress(_ a: String, _ path: String, index: Int, seen: inout [String: Int],
+                                      pod: CIDR?, svc: CIDR?)
+    {
+        guard let ip = IPv4Address(a) else {
+            error(path, "\"\(a)\" is not an IPv4 address (kubeadm advertises it and the kubelet binds it: a DNS name is refused)",
+                  expected: "the host's IPv4 address inside the cluster's network, like 10.0.1.10")
+            return
+        }
+        if let first = seen[a] {
+            error(path, "\(a) is already the privateAddress of spec.hosts[\(first)]", expected: "one host per address")
+        } else {
+            seen[a] = index
+        }
+        if let pod, pod.contains(ip) {
+            error(path, "\(a) lies inside the pod subnet \(pod)", expected: "host addresses outside spec.network.podSubnet")
+        }
+        if let svc, svc.contains(ip) {
+            error(path, "\(a) lies inside the service subnet \(svc)",
+                  expected: "host addresses outside spec.network.serviceSubnet")
+        }
     }
 }

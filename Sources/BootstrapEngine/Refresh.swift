@@ -7,6 +7,7 @@ public enum Refresh {
     /// The host records `facts` imply: new plan hosts get a record, facts are updated, and steps the facts
     /// contradict are forgotten (so they run again), each with the drift that explains it. Hosts in
     /// `removals` (leaving, or being replaced) keep their records; hosts without facts are left as they are.
+    /// `plan` has its private addresses resolved (`resolvingPrivateAddresses`): a record gets the one it lacks.
     public static func records(plan: ClusterPlan, state: ClusterState, facts: [String: HostFacts],
                                removals: Set<String>) -> (hosts: [String: HostRecord], drift: [HostDrift])
     {
@@ -17,7 +18,8 @@ public enum Refresh {
             let port = plan.ssh(for: host).port
             guard var rec = next[host.name], !removals.contains(host.name) else {
                 if removals.contains(host.name) { continue }  // recreated after its removal
-                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f)
+                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f,
+                                             privateAddress: host.recordedClusterAddress)
                 continue
             }
             if let old = rec.facts {
@@ -55,6 +57,7 @@ public enum Refresh {
                 }
             }
             rec.facts = f
+            if rec.privateAddress == nil { rec.privateAddress = host.recordedClusterAddress }
             next[host.name] = rec
         }
         return (next, drifts)
@@ -128,7 +131,8 @@ public struct PlanRefresh: Sendable {
             }) ?? ([:], [])
         var (facts, failures) = gathered
         failures.sort { $0.0 < $1.0 }
-        let (records, drift) = Refresh.records(plan: plan, state: state, facts: facts, removals: [])
+        let (records, drift) = Refresh.records(plan: plan.resolvingPrivateAddresses(state: state, facts: facts),
+                                               state: state, facts: facts, removals: [])
         var next = state
         next.hosts = records
         return Result(state: next, drift: drift, failures: failures.map { (host: $0.0, reason: $0.1) },
@@ -151,4 +155,10 @@ public struct PlanRefresh: Sendable {
         }
         return out
     }
+}
+
+extension ClusterPlan.Host {
+    /// What a host record keeps as the node's cluster address: the resolved one, else the SSH address (what
+    /// kubeadm is given then); nil when that is a DNS name (preflight refuses such a host).
+    var recordedClusterAddress: String? { IPv4Address(clusterAddress) != nil ? clusterAddress : nil }
 }

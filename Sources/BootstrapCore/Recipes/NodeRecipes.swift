@@ -10,9 +10,10 @@ public enum NodeRecipes {
     /// The packages the facts report the versions of.
     public static let queriedPackages = ["kubeadm", "kubelet", "kubectl", "containerd"]
 
-    /// One round trip that prints `key=value` lines describing the host. Read-only, and cheap: three
-    /// programs (uname, awk, the package query of the host's `NodeOS`) besides the shell's builtins, since
-    /// apply and `plan --refresh` run it on every host.
+    /// One round trip that prints `key=value` lines describing the host. Read-only, and cheap: four
+    /// programs (uname, awk, ip, the package query of the host's `NodeOS`) besides the shell's builtins, since
+    /// apply and `plan --refresh` run it on every host. `default.address` is what kubeadm advertises when told
+    /// no address: the default route's source address, else the first global IPv4 address of its interface.
     public static let facts = ShellCommand(script: """
         . /etc/os-release 2>/dev/null; echo "os.id=$ID"; echo "os.version=$VERSION_ID"
         set -- $(uname -nm); echo "hostname=$1"; echo "arch=$2"
@@ -26,6 +27,13 @@ public enum NodeRecipes {
         uuid=; { read -r uuid < /sys/class/dmi/id/product_uuid; } 2>/dev/null; echo "product-uuid=$uuid"
         \(NodeOSes.packageQuery(queriedPackages))
         [ -f /etc/kubernetes/kubelet.conf ] && echo "in-cluster=yes"
+        dev=; src=; set -- $(ip -4 route show default 2>/dev/null)
+        while [ $# -gt 1 ]; do case $1 in dev) dev=$2 ;; src) src=$2 ;; esac; shift; done
+        if [ -z "$src" ] && [ -n "$dev" ]; then
+          src=$(ip -4 -o addr show dev "$dev" scope global 2>/dev/null |
+            awk '{ for (i = 1; i < NF; i++) if ($i == "inet") { split($(i + 1), a, "/"); print a[1]; exit } }')
+        fi
+        echo "default.address=$src"
         true
         """)
 
@@ -52,7 +60,8 @@ public enum NodeRecipes {
             memoryMB: (Int(kv["mem.kb"] ?? "") ?? 0) / 1024,
             swapOn: (Int(kv["swap.count"] ?? "") ?? 0) > 0,
             machineID: kv["machine-id"] ?? "", productUUID: kv["product-uuid"] ?? "",
-            packages: packages, inCluster: kv["in-cluster"] == "yes")
+            packages: packages, inCluster: kv["in-cluster"] == "yes",
+            defaultAddress: kv["default.address"].flatMap { IPv4Address($0) != nil ? $0 : nil })
     }
 
     // MARK: prepare
