@@ -58,7 +58,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let plan: ClusterPlan
+        let loaded: ClusterPlan
         var saved: SavedPlan?
         if let savedPlan {
             guard let data = await PlanInput.contents(savedPlan) else {
@@ -71,14 +71,16 @@ struct ApplyCommand: AsyncParsableCommand {
                 printError("error: \(savedPlan): \(error)")
                 throw Exit.badInput
             }
-            plan = saved!.plan
+            loaded = saved!.plan
         } else {
-            plan = try await PlanInput.load(file!).0
+            loaded = try await PlanInput.load(file!).0
         }
-        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
-        let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
+        let (store, existing, state) = try await RunSupport.openState(plan: loaded, statePath: stateOption.state,
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }
+        // Hosts from spec.provider.ec2 join the plan's own; a saved plan has them already, as approved.
+        let plan = saved == nil ? try await ProviderHosts.resolve(loaded, state: existing) : loaded
+        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
 
         if let saved, let why = saved.staleness(against: existing) {
             printError("error: the saved plan is stale: \(why)")

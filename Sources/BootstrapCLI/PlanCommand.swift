@@ -24,6 +24,9 @@ struct PlanCommand: AsyncParsableCommand {
             locked either). A host that cannot be reached is reported and the command exits 1. Refresh is off \
             by default: plan then works offline, before the hosts exist; apply always refreshes first.
 
+            With spec.provider.ec2, the running instances its selectors choose are found first \
+            (DescribeInstances, with the AWS credentials chain) and added to the hosts, listed on stderr.
+
             The plan is what apply runs: --out saves its changes and its actions, and --json lists the actions. \
             Changes apply refuses are refused here too, shown as errors with apply's reason, exit 1: a new pod \
             subnet, service subnet, CNI, control-plane endpoint or Kubernetes version on a live cluster; removing \
@@ -80,10 +83,12 @@ struct PlanCommand: AsyncParsableCommand {
 
     /// Prints the plan; true when there are changes.
     private func plan() async throws -> Bool {
-        let (plan, _) = try await PlanInput.load(planFile.file)
-        let objects = try await PlanInput.objects(plan)
-        let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: plan))
-        var state = try await PlanInput.loadState(store, plan: plan)
+        let (loaded, _) = try await PlanInput.load(planFile.file)
+        let objects = try await PlanInput.objects(loaded)
+        let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: loaded))
+        var state = try await PlanInput.loadState(store, plan: loaded)
+        // Hosts from spec.provider.ec2 join the plan's own (the saved plan carries them).
+        let plan = try await ProviderHosts.resolve(loaded, state: state)
         let color = useColor(noColor: noColor)
         var report: RefreshReport?
         if refresh, let recorded = state {

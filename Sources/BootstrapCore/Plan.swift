@@ -43,11 +43,14 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var parallelism: Int
         /// How long each kind of step may take on a host.
         public var timeouts: Timeouts
+        /// Where more hosts come from (`spec.provider.ec2`); nil: only `hosts`.
+        public var provider: Provider?
 
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
                     addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
-                    parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts()) {
+                    parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts(),
+                    provider: Provider? = nil) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -58,6 +61,7 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.namespaces = namespaces
             self.parallelism = parallelism
             self.timeouts = timeouts
+            self.provider = provider
         }
     }
 
@@ -234,6 +238,8 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         /// endpoint): the plan's, else the recorded one, else the host's default-route address from its facts
         /// (`ClusterPlan.resolvingPrivateAddresses`); nil while unknown.
         public var privateAddress: String?
+        /// The EC2 instance the host was found as (`spec.provider.ec2`); nil for a host the plan lists.
+        public var instanceId: String?
         public var role: Role
         /// Per-host SSH overrides; `nil` means "use `spec.ssh`".
         public var port: Int?

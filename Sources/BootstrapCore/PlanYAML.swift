@@ -111,6 +111,15 @@ public enum PlanYAML {
                 })),
                 ("parallelism", int(s.parallelism)),
                 ("timeouts", map(s.timeouts.fields.map { f -> (String, Node?) in (f.name, int(f.seconds)) })),
+                ("provider", s.provider.map { p in map([("ec2", p.ec2.map { e in map([
+                    ("region", str(e.region)), ("endpoint", e.endpoint.map(str)),
+                    ("hosts", list(e.hosts.map { h in map([
+                        ("role", str(h.role.rawValue)),
+                        ("tags", h.tags.isEmpty ? nil : map(h.tags.keys.sorted().map { ($0, str(h.tags[$0]!)) })),
+                        ("instanceIds", h.instanceIds.isEmpty ? nil : list(h.instanceIds.map(str))),
+                    ]) })),
+                    ("sshAddress", str(e.sshAddress.rawValue)), ("manageSecurityGroups", bool(e.manageSecurityGroups)),
+                ]) })]) }),
             ])),
         ])
         return (try? Yams.serialize(node: root, sortKeys: false)) ?? ""

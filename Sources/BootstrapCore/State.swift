@@ -197,6 +197,8 @@ public struct HostRecord: Sendable, Hashable, Codable {
     public var address: String
     /// The address the cluster knows the node by (advertise address, node IP); nil in states that predate it.
     public var privateAddress: String?
+    /// The EC2 instance the host was found as, when it came from `spec.provider.ec2`.
+    public var instanceId: String?
     public var port: Int
     public var role: ClusterPlan.Role
     public var labels: [String: String]
@@ -208,9 +210,10 @@ public struct HostRecord: Sendable, Hashable, Codable {
 
     public init(address: String, port: Int, role: ClusterPlan.Role, labels: [String: String] = [:],
                 taints: [ClusterPlan.Taint] = [], facts: HostFacts? = nil, steps: [String: StepRecord] = [:],
-                privateAddress: String? = nil) {
+                privateAddress: String? = nil, instanceId: String? = nil) {
         self.address = address
         self.privateAddress = privateAddress
+        self.instanceId = instanceId
         self.port = port
         self.role = role
         self.labels = labels
@@ -286,7 +289,8 @@ extension ClusterState {
         })
         for h in plan.spec.hosts {
             var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
-                                 taints: h.taints, privateAddress: h.privateAddress)
+                                 taints: h.taints, privateAddress: h.privateAddress,
+                                 instanceId: h.instanceId)
             for step in StepCatalogue.steps(for: h, in: plan) {
                 rec.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: date)
             }

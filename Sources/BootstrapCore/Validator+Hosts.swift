@@ -4,6 +4,10 @@ import Foundation
 extension Validator {
     mutating func checkHosts(_ plan: ClusterPlan, pod: CIDR?, svc: CIDR?) {
         let hosts = plan.spec.hosts
+        // Hosts found in EC2 are added (and these checks made again) once the instances are known.
+        let discovering = plan.spec.provider?.ec2 != nil && !hosts.contains { $0.instanceId != nil }
+        if let ec2 = plan.spec.provider?.ec2 { checkEC2(ec2) }
+        if hosts.isEmpty, discovering { return }
         if hosts.isEmpty {
             error("spec.hosts", "the plan has no hosts", expected: "at least one control-plane host")
             return
@@ -77,7 +81,9 @@ extension Validator {
         }
 
         let cps = hosts.filter { $0.role == .controlPlane }
-        if cps.isEmpty {
+        if cps.isEmpty, discovering {
+            // The control planes may be among the instances.
+        } else if cps.isEmpty {
             if !hosts.enumerated().contains(where: { skip.contains("spec.hosts[\($0.offset)].role") }) {
                 error("spec.hosts", "no host has role control-plane", expected: "at least one control-plane host")
             }
@@ -139,6 +145,38 @@ extension Validator {
         if let svc, svc.contains(ip) {
             error(path, "\(a) lies inside the service subnet \(svc)",
                   expected: "host addresses outside spec.network.serviceSubnet")
+        }
+    }
+
+    /// `spec.provider.ec2`: a region name, an http(s) endpoint, and selectors each with tags or instance ids.
+    mutating func checkEC2(_ ec2: ClusterPlan.EC2) {
+        let p = "spec.provider.ec2"
+        if !ec2.region.isEmpty, ec2.region.range(of: #"^[a-z]{2}(-[a-z]+)+-[0-9]+$"#, options: .regularExpression) == nil {
+            error("\(p).region", "\"\(ec2.region)\" is not an AWS region name", expected: "a region like us-east-1 or eu-central-1")
+        }
+        if let e = ec2.endpoint {
+            let url = URL(string: e)
+            if url?.host == nil || !["http", "https"].contains(url?.scheme ?? "") {
+                error("\(p).endpoint", "\"\(e)\" is not an http(s) URL",
+                      expected: "the EC2 API's URL, like https://vpce-0abc.ec2.us-east-1.vpce.amazonaws.com")
+            }
+        }
+        if ec2.hosts.isEmpty {
+            error("\(p).hosts", "no host selector", expected: "at least one {role, tags} or {role, instanceIds}")
+        }
+        for (i, s) in ec2.hosts.enumerated() {
+            let sp = "\(p).hosts[\(i)]"
+            if s.tags.isEmpty == s.instanceIds.isEmpty {
+                error(sp, s.tags.isEmpty ? "has neither tags nor instanceIds" : "has both tags and instanceIds",
+                      expected: "either tags (every one must match) or instanceIds")
+            }
+            for (k, _) in s.tags where k.isEmpty {
+                error("\(sp).tags", "a tag key is empty", expected: "tag keys like Name or kubernetes.io/cluster/demo")
+            }
+            for (j, id) in s.instanceIds.enumerated()
+            where id.range(of: #"^i-([0-9a-f]{8}|[0-9a-f]{17})$"#, options: .regularExpression) == nil {
+                error("\(sp).instanceIds[\(j)]", "\"\(id)\" is not an instance id", expected: "i- and 8 or 17 hex digits, like i-0123456789abcdef0")
+            }
         }
     }
 }

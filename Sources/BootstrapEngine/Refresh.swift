@@ -19,7 +19,7 @@ public enum Refresh {
             guard var rec = next[host.name], !removals.contains(host.name) else {
                 if removals.contains(host.name) { continue }  // recreated after its removal
                 next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f,
-                                             privateAddress: host.recordedClusterAddress)
+                                             privateAddress: host.recordedClusterAddress, instanceId: host.instanceId)
                 continue
             }
             if let old = rec.facts {
@@ -58,6 +58,7 @@ public enum Refresh {
             }
             rec.facts = f
             if rec.privateAddress == nil { rec.privateAddress = host.recordedClusterAddress }
+            if let id = host.instanceId { rec.instanceId = id }
             next[host.name] = rec
         }
         return (next, drifts)
