@@ -240,6 +240,9 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var privateAddress: String?
         /// The EC2 instance the host was found as (`spec.provider.ec2`); nil for a host the plan lists.
         public var instanceId: String?
+        /// The kubelet's `providerID` (`aws:///ZONE/INSTANCE-ID`), from the instance metadata of a host found
+        /// in EC2 (`resolvingPrivateAddresses`); nil elsewhere.
+        public var providerID: String?
         public var role: Role
         /// Per-host SSH overrides; `nil` means "use `spec.ssh`".
         public var port: Int?
@@ -423,6 +426,15 @@ extension ClusterPlan {
             } ?? false
             out.spec.hosts[i].privateAddress = rec?.privateAddress ?? (joined ? h.address : nil)
                 ?? facts[h.name]?.defaultAddress ?? rec?.facts?.defaultAddress
+        }
+        // Hosts found in EC2: their zone, region and instance type as labels (the plan's own labels win) and
+        // the kubelet's providerID, from the instance metadata in their facts.
+        for i in out.spec.hosts.indices where out.spec.hosts[i].instanceId != nil {
+            let h = out.spec.hosts[i]
+            let rec = state?.hosts[h.name].flatMap { $0.address == h.address ? $0 : nil }
+            guard let md = facts[h.name]?.instance ?? rec?.facts?.instance else { continue }
+            out.spec.hosts[i].labels = h.labels.merging(md.labels) { own, _ in own }
+            out.spec.hosts[i].providerID = md.providerID
         }
         return out
     }

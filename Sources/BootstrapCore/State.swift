@@ -163,6 +163,8 @@ public struct HostFacts: Sendable, Hashable, Codable {
     /// The IPv4 address of the default route's interface (the one kubeadm advertises when told none);
     /// nil when the host has no default route or the facts predate it.
     public var defaultAddress: String?
+    /// What the EC2 instance metadata service (IMDSv2) says, read on hosts found in EC2; nil elsewhere.
+    public var instance: InstanceMetadata?
 
     public init(hostname: String, osID: String, osVersion: String, architecture: String, cpus: Int,
                 memoryMB: Int, swapOn: Bool, machineID: String, productUUID: String,
@@ -179,6 +181,29 @@ public struct HostFacts: Sendable, Hashable, Codable {
         self.packages = packages
         self.inCluster = inCluster
         self.defaultAddress = defaultAddress
+    }
+}
+
+/// An EC2 instance's own view of itself, from IMDSv2.
+public struct InstanceMetadata: Sendable, Hashable, Codable {
+    public var instanceId: String
+    public var instanceType: String
+    public var availabilityZone: String
+    public var region: String
+    public init(instanceId: String, instanceType: String, availabilityZone: String, region: String) {
+        self.instanceId = instanceId
+        self.instanceType = instanceType
+        self.availabilityZone = availabilityZone
+        self.region = region
+    }
+
+    /// The kubelet's `providerID`, as the AWS cloud provider writes it.
+    public var providerID: String { "aws:///\(availabilityZone)/\(instanceId)" }
+
+    /// The well-known labels a cloud controller would set.
+    public var labels: [String: String] {
+        ["topology.kubernetes.io/zone": availabilityZone, "topology.kubernetes.io/region": region,
+         "node.kubernetes.io/instance-type": instanceType]
     }
 }
 

@@ -108,6 +108,7 @@ public struct PlanRefresh: Sendable {
         let hosts = Self.hosts(plan: plan, state: state)
         let redactor = Redactor(state.cluster.secrets.values.map(\.value))
         let endpoints = hosts.map { resolve($0.name, $0.address, plan.ssh(for: $0).port) }
+        let ec2 = Set(hosts.filter { $0.instanceId != nil }.map(\.name))
         let events = self.events
         let transport = self.transport
         let parallelism = self.parallelism
@@ -127,7 +128,8 @@ public struct PlanRefresh: Sendable {
                     case nil: break
                     }
                 }
-                let facts = await Self.facts(of: runners, parallelism: parallelism, events: events, failures: &failures)
+                let facts = await Self.facts(of: runners, ec2: ec2, parallelism: parallelism, events: events,
+                                             failures: &failures)
                 return (facts, failures)
             }) ?? ([:], [])
         var (facts, failures) = gathered
@@ -141,11 +143,12 @@ public struct PlanRefresh: Sendable {
     }
 
     /// Facts of each runner on its own, so one host's failure does not hide the others'.
-    private static func facts(of runners: [HostRunner], parallelism: Int, events: @escaping EventSink,
+    private static func facts(of runners: [HostRunner], ec2: Set<String>, parallelism: Int, events: @escaping EventSink,
                               failures: inout [(String, String)]) async -> [String: HostFacts]
     {
         let results = await Parallel.map(runners, limit: parallelism) { r -> Swift.Result<HostFacts, Error> in
-            do { return .success(try await Refresh.facts(of: r, events: events)) } catch { return .failure(error) }
+            do { return .success(try await Refresh.facts(of: r, ec2: ec2.contains(r.name), events: events)) }
+            catch { return .failure(error) }
         }
         var out: [String: HostFacts] = [:]
         for (r, result) in zip(runners, results) {

@@ -84,4 +84,32 @@ import Testing
         let changes = ApplyPlan.make(plan: later, state: applied).changes.changes.filter { $0.subject == .host }
         #expect(changes.map { "\($0.action.symbol) \($0.name)" } == ["+ w-c", "- w-b"])
     }
+
+    @Test func instanceMetadataGivesLabelsAndTheProviderID() throws {
+        let md = try #require(NodeRecipes.parseInstanceMetadata("""
+            imds.instance-id=i-0abc
+            imds.instance-type=t3.large
+            imds.placement/availability-zone=eu-central-1b
+            imds.placement/region=eu-central-1
+            """))
+        #expect(md.providerID == "aws:///eu-central-1b/i-0abc")
+        #expect(NodeRecipes.parseInstanceMetadata("") == nil)  // no metadata service: nothing made up
+        var p = try plan(Self.yaml).addingDiscovered([
+            DiscoveredHost(name: "cp-1", role: .controlPlane, address: "10.0.1.3", privateAddress: "10.0.1.3", instanceId: "i-0abc"),
+        ], state: nil)
+        p.spec.hosts[0].labels = ["topology.kubernetes.io/zone": "mine"]
+        var f = HostFacts(hostname: "h", osID: "ubuntu", osVersion: "22.04", architecture: "amd64", cpus: 2,
+                          memoryMB: 4096, swapOn: false, machineID: "m", productUUID: "u")
+        f.instance = md
+        let host = p.resolvingPrivateAddresses(state: nil, facts: ["cp-1": f]).spec.hosts[0]
+        #expect(host.labels == ["topology.kubernetes.io/zone": "mine", "topology.kubernetes.io/region": "eu-central-1",
+                                "node.kubernetes.io/instance-type": "t3.large"])
+        #expect(host.providerID == "aws:///eu-central-1b/i-0abc")
+        let config = try KubeadmConfig.joinConfig(plan: p, host: host, token: Secret("abcdef.0123456789abcdef"),
+                                                  caCertHash: "sha256:00", certificateKey: nil)
+        #expect(config.contains("providerID: aws:///eu-central-1b/i-0abc"))
+        // A host the plan lists keeps no metadata labels, whatever its facts say.
+        let own = try plan(basePlanYAML).resolvingPrivateAddresses(state: nil, facts: ["cp-1": f]).spec.hosts[0]
+        #expect(own.labels.isEmpty && own.providerID == nil)
+    }
 }

@@ -11,7 +11,8 @@ enum MotoServer {
 
 extension EndToEnd {
     /// Instances made in moto with the lab hosts' addresses as their private IPs (moto takes a VPC on a
-    /// loopback range), found by tag, bootstrapped; a stopped instance and another cluster's are left out.
+    /// loopback range), found by tag, bootstrapped and labelled from the instance metadata; a stopped instance
+    /// and another cluster's are left out.
     @Suite(.enabled(if: E2E.enabled && (MotoServer.available || E2E.inCI), "needs root and moto_server (scripts/test-tools)"))
     struct EC2LabTests {
         @Test func hostsFoundByTagAreBootstrapped() async throws {
@@ -82,6 +83,18 @@ extension EndToEnd {
                 #expect(ids.count == 2 && hosts["cp-1"]?["instanceId"] as? String == ids[0])
                 #expect(ids.count == 2 && hosts["worker-1"]?["instanceId"] as? String == ids[1])
                 #expect(hosts["worker-1"]?["privateAddress"] as? String == lab.address(2))
+
+                // From IMDSv2 on each node: zone, region and instance type labels, and the kubelet's providerID.
+                let labels = try lab.kubectl("get node worker-1 -o jsonpath='{.metadata.labels}'").stdout
+                #expect(labels.contains("\"topology.kubernetes.io/zone\":\"us-east-1a\""), "\(labels)")
+                #expect(labels.contains("\"topology.kubernetes.io/region\":\"us-east-1\""), "\(labels)")
+                #expect(labels.contains("\"node.kubernetes.io/instance-type\":\"t3."), "\(labels)")
+                for i in 1...2 {
+                    let kubelet = try lab.exec(i, "cat /var/lib/kubelet/config.yaml").stdout
+                    #expect(kubelet.contains("providerID: aws:///us-east-1a/i-"), "lab-\(i): \(kubelet)")
+                    let flags = try lab.exec(i, "cat /var/lib/kubelet/kubeadm-flags.env").stdout
+                    #expect(flags.contains("--node-ip=\(lab.address(i))"), "lab-\(i): \(flags)")
+                }
 
                 // Nothing to do afterwards, as long as the instances are the same.
                 let again = try runProgram(E2E.binary, ["plan", "-f", plan, "--detailed-exitcode"], cwd: lab.work, env: aws)

@@ -71,6 +71,7 @@ public enum KubeadmConfig {
         var apiVersion = "kubelet.config.k8s.io/v1beta1"
         var kind = "KubeletConfiguration"
         var cgroupDriver = "systemd"
+        var providerID: String?
     }
 
     /// `InitConfiguration` + `ClusterConfiguration` + `KubeletConfiguration` for the first control plane. The
@@ -100,7 +101,7 @@ public enum KubeadmConfig {
             networking: Networking(podSubnet: net.podSubnet, serviceSubnet: net.serviceSubnet, dnsDomain: net.dnsDomain),
             apiServer: APIServer(certSANs: sans))
         let encoder = YAMLEncoder()
-        return try [encoder.encode(initDoc), encoder.encode(clusterDoc), encoder.encode(KubeletConfiguration())]
+        return try [encoder.encode(initDoc), encoder.encode(clusterDoc), encoder.encode(KubeletConfiguration(providerID: host.providerID))]
             .joined(separator: "---\n")
     }
 
@@ -140,7 +141,7 @@ public enum KubeadmConfig {
                 JoinControlPlane(localAPIEndpoint: APIEndpoint(advertiseAddress: host.clusterAddress, bindPort: 6443),
                                  certificateKey: $0.revealed)
             })
-        return try YAMLEncoder().encode(doc) + (try YAMLEncoder().encode(KubeletConfiguration())).withSeparator
+        return try YAMLEncoder().encode(doc) + (try YAMLEncoder().encode(KubeletConfiguration(providerID: host.providerID))).withSeparator
     }
 
     public static func hostPart(_ endpoint: String) -> String {

@@ -37,6 +37,30 @@ public enum NodeRecipes {
         true
         """)
 
+    /// IMDSv2 (a token first, then the keys), for hosts found in EC2: `imds.KEY=VALUE` lines, nothing when the
+    /// service does not answer. Read-only.
+    public static let instanceMetadata = ShellCommand(script: """
+        base=http://169.254.169.254/latest
+        t=$(curl -sf -m 3 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$base/api/token") || exit 0
+        for k in instance-id instance-type placement/availability-zone placement/region; do
+          v=$(curl -sf -m 3 -H "X-aws-ec2-metadata-token: $t" "$base/meta-data/$k") && echo "imds.$k=$v"
+        done
+        true
+        """)
+
+    /// Parses the output of `instanceMetadata`; nil unless every key answered.
+    public static func parseInstanceMetadata(_ text: String) -> InstanceMetadata? {
+        var kv: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            kv[String(line[..<eq])] = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+        }
+        guard let id = kv["imds.instance-id"], let type = kv["imds.instance-type"],
+              let zone = kv["imds.placement/availability-zone"], !id.isEmpty, !type.isEmpty, !zone.isEmpty else { return nil }
+        let region = kv["imds.placement/region"].flatMap { $0.isEmpty ? nil : $0 } ?? String(zone.dropLast())
+        return InstanceMetadata(instanceId: id, instanceType: type, availabilityZone: zone, region: region)
+    }
+
     /// Parses the output of `facts`.
     public static func parseFacts(_ text: String) -> HostFacts? {
         var kv: [String: String] = [:]
