@@ -79,7 +79,7 @@ struct ApplyCommand: AsyncParsableCommand {
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }
         // Hosts from spec.provider.ec2 join the plan's own; a saved plan has them already, as approved.
-        let plan = saved == nil ? try await ProviderHosts.resolve(loaded, state: existing) : loaded
+        let (plan, rules) = saved == nil ? try await ProviderHosts.resolveWithRules(loaded, state: existing) : (loaded, [])
         let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
 
         if let saved, let why = saved.staleness(against: existing) {
@@ -109,11 +109,12 @@ struct ApplyCommand: AsyncParsableCommand {
             let changes = refreshed.plan.changes
             if !json {
                 print("")
+                print(ProviderHosts.rulesText(rules), terminator: "")
                 print(PlanRenderer.text(changes, plan: plan, state: refreshed.state, color: color), terminator: "")
                 fflush(nil)
             }
             if !changes.blocking.isEmpty { throw Exit.failure }
-            if changes.changes.isEmpty { return }
+            if changes.changes.isEmpty && rules.isEmpty { return }
             if let savedPlan {
                 // A saved plan was approved as it was shown: run without asking when the refreshed plan has
                 // exactly its changes and actions. Anything the refresh added was not approved: ask.
@@ -125,6 +126,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 try await Approval.confirm("Do you want to apply these changes to cluster \(plan.name)?",
                                            autoApprove: autoApprove)
             }
+            // Approved: the security-group rules first, so the joins find their ports open.
+            try await ProviderHosts.addRules(rules, plan: plan)
         }
 
         let engine = ApplyEngine(

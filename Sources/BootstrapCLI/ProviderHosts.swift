@@ -9,7 +9,17 @@ enum ProviderHosts {
     /// when it has no provider. EC2 failures exit 1; hosts that make the plan invalid exit 2.
     static func resolve(_ plan: ClusterPlan, state: ClusterState?,
                         discoverer: any HostDiscoverer = EC2HostDiscoverer()) async throws -> ClusterPlan {
-        guard let ec2 = plan.spec.provider?.ec2 else { return plan }
+        try await resolveWithRules(plan, state: state, discoverer: discoverer).plan
+    }
+
+    /// `resolve`, and the security-group rules the instances lack (with the EC2 discoverer only). A missing
+    /// rule without `manageSecurityGroups` is an error (exit 1) naming the group, the port and the source;
+    /// with it, the rules are what apply adds after approval.
+    static func resolveWithRules(_ plan: ClusterPlan, state: ClusterState?,
+                                 discoverer: any HostDiscoverer = EC2HostDiscoverer()) async throws
+        -> (plan: ClusterPlan, rules: [SecurityGroupPlanner.Missing])
+    {
+        guard let ec2 = plan.spec.provider?.ec2 else { return (plan, []) }
         let found: (hosts: [DiscoveredHost], warnings: [String])
         do {
             found = try await discoverer.discover(ec2)
@@ -42,7 +52,39 @@ enum ProviderHosts {
             printError(lines.joined(separator: "\n"))
             throw Exit.badInput
         }
-        return merged
+        guard let real = discoverer as? EC2HostDiscoverer else { return (merged, []) }
+        let missing: [SecurityGroupPlanner.Missing]
+        do {
+            missing = try await real.missingRules(ec2, hosts: found.hosts, plan: merged)
+        } catch {
+            printError("error: reading the instances' security groups (\(ec2.region)): \(error)")
+            throw Exit.failure
+        }
+        if !missing.isEmpty && !ec2.manageSecurityGroups {
+            printError("error: the instances' security groups do not allow what the cluster needs between its members "
+                       + "(add these rules, or set spec.provider.ec2.manageSecurityGroups: true):\n"
+                       + missing.map { "  missing: \($0)" }.joined(separator: "\n"))
+            throw Exit.failure
+        }
+        return (merged, missing)
+    }
+
+    /// The rules apply adds, as plan lines: `+ sg-0abc: allow tcp/6443 from sg-0def (…)`.
+    static func rulesText(_ rules: [SecurityGroupPlanner.Missing]) -> String {
+        guard !rules.isEmpty else { return "" }
+        return "Security groups (spec.provider.ec2.manageSecurityGroups): \(rules.count) rule\(rules.count == 1 ? "" : "s") to add\n"
+            + rules.map { "  + \($0)\n" }.joined() + "\n"
+    }
+
+    /// Adds the rules (after approval); exit 1 when EC2 refuses.
+    static func addRules(_ rules: [SecurityGroupPlanner.Missing], plan: ClusterPlan) async throws {
+        guard let ec2 = plan.spec.provider?.ec2, !rules.isEmpty else { return }
+        do {
+            try await EC2HostDiscoverer().authorize(ec2, SecurityGroupPlanner.rulesToAdd(rules))
+        } catch {
+            printError("error: adding the security-group rules: \(error)")
+            throw Exit.failure
+        }
     }
 
     /// `Hosts from EC2 (us-east-1): 3 instances` and one line each.

@@ -55,9 +55,11 @@ public struct DiscoveredHost: Sendable, Hashable {
     public var instanceId: String
     public var availabilityZone: String?
     public var instanceType: String?
+    public var securityGroupIds: [String]
 
     public init(name: String, role: ClusterPlan.Role, address: String, privateAddress: String, instanceId: String,
-                availabilityZone: String? = nil, instanceType: String? = nil) {
+                availabilityZone: String? = nil, instanceType: String? = nil, securityGroupIds: [String] = []) {
+        self.securityGroupIds = securityGroupIds
         self.name = name
         self.role = role
         self.address = address

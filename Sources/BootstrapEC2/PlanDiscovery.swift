@@ -23,10 +23,39 @@ public struct EC2HostDiscoverer: HostDiscoverer {
         }
     }
 
-    public func discover(_ ec2: ClusterPlan.EC2) async throws -> (hosts: [DiscoveredHost], warnings: [String]) {
+    func client(_ ec2: ClusterPlan.EC2) async throws -> EC2Client {
         let credentials = try await AWSCredentialChain.load(environment: environment).credentials
-        let client = EC2Client(region: ec2.region, credentials: credentials,
-                               endpoint: ec2.endpoint.flatMap { URL(string: $0) }, transport: transport, retry: retry)
+        return EC2Client(region: ec2.region, credentials: credentials,
+                         endpoint: ec2.endpoint.flatMap { URL(string: $0) }, transport: transport, retry: retry)
+    }
+
+    /// The rules the cluster needs between the instances found that none of their security groups allows
+    /// (DescribeSecurityGroups). The operator's own address is not known here: 22 and 6443 from it are not
+    /// checked.
+    public func missingRules(_ ec2: ClusterPlan.EC2, hosts: [DiscoveredHost], plan: ClusterPlan) async throws
+        -> [SecurityGroupPlanner.Missing]
+    {
+        let members = hosts.map {
+            SecurityGroupPlanner.Member(name: $0.name, controlPlane: $0.role == .controlPlane,
+                                        privateAddress: $0.privateAddress, securityGroupIds: $0.securityGroupIds)
+        }
+        let ids = Array(Set(members.flatMap(\.securityGroupIds))).sorted()
+        guard !ids.isEmpty else { return [] }
+        let groups = try await client(ec2).describeSecurityGroups(groupIds: ids)
+        let net = plan.spec.network
+        let cni: CNIPorts = net.cni == .flannel ? .flannel : (net.calicoEncapsulation == .vxlan ? .calicoVXLAN : .calicoBGP)
+        return SecurityGroupPlanner.missingRules(members: members, groups: groups, cni: cni, operatorAddress: nil,
+                                                 cluster: plan.name)
+    }
+
+    /// Adds `rules` (AuthorizeSecurityGroupIngress), each marked as bootstrap's in its description.
+    public func authorize(_ ec2: ClusterPlan.EC2, _ rules: [IngressRule]) async throws {
+        guard !rules.isEmpty else { return }
+        try await client(ec2).authorizeIngress(rules)
+    }
+
+    public func discover(_ ec2: ClusterPlan.EC2) async throws -> (hosts: [DiscoveredHost], warnings: [String]) {
+        let client = try await client(ec2)
         var matches: [(selector: HostSelector, instances: [EC2Instance])] = []
         for s in ec2.hosts {
             let selector = s.instanceIds.isEmpty ? HostSelector(role: s.role.rawValue, tags: s.tags)
@@ -39,7 +68,8 @@ public struct EC2HostDiscoverer: HostDiscoverer {
         let hosts = r.hosts.map { h in
             DiscoveredHost(name: h.name, role: ClusterPlan.Role(rawValue: h.role) ?? .worker, address: h.sshAddress,
                            privateAddress: h.privateAddress, instanceId: h.instanceId,
-                           availabilityZone: h.availabilityZone, instanceType: h.instanceType)
+                           availabilityZone: h.availabilityZone, instanceType: h.instanceType,
+                           securityGroupIds: h.securityGroupIds)
         }
         return (hosts, r.warnings)
     }

@@ -53,6 +53,21 @@ struct BinaryTests {
             withKeys["AWS_ACCESS_KEY_ID"] = testCredentials.accessKeyId
             withKeys["AWS_SECRET_ACCESS_KEY"] = testCredentials.secretAccessKey.revealed
 
+            // The group allows nothing: each rule the cluster needs is reported with group, port and source.
+            let refused = try await Program.runAsync(Self.binary, ["plan", "-f", "plan.yaml"], cwd: dir, environment: withKeys)
+            #expect(refused.status == 1, "\(refused.all)")
+            #expect(refused.stderr.contains("missing: \(sg): allow tcp/6443 from \(sg)"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("missing: \(sg): allow udp/8472 from \(sg)"), "\(refused.stderr)")
+            // With manageSecurityGroups they are changes of the plan.
+            let text = try String(contentsOfFile: dir + "/plan.yaml", encoding: .utf8)
+            try text.replacingOccurrences(of: "region: us-east-1", with: "region: us-east-1\n      manageSecurityGroups: true")
+                .write(toFile: dir + "/plan.yaml", atomically: true, encoding: .utf8)
+            let managed = try await Program.runAsync(Self.binary, ["plan", "-f", "plan.yaml", "--detailed-exitcode"], cwd: dir,
+                                                     environment: withKeys)
+            #expect(managed.status == 2, "\(managed.all)")
+            #expect(managed.stdout.contains("+ \(sg): allow tcp/6443 from \(sg)"), "\(managed.stdout)")
+            #expect(managed.stdout.contains("+ \(sg): allow tcp/10250 from \(sg)"), "\(managed.stdout)")
+
             let plan = try await Program.runAsync(Self.binary, ["plan", "-f", "plan.yaml", "--json"], cwd: dir, environment: withKeys)
             #expect(plan.status == 0, "\(plan.all)")
             #expect(plan.stderr.contains("Hosts from EC2 (us-east-1): 2 running instances"), "\(plan.stderr)")

@@ -47,10 +47,12 @@ extension EndToEnd {
                             time.sleep(0.2)
                     vpc = ec2.create_vpc(CidrBlock="\(octets[0]).\(octets[1]).0.0/16")["Vpc"]["VpcId"]
                     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="\(lab.net).0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+                    sg = ec2.create_security_group(VpcId=vpc, GroupName="e2e", Description="e2e nodes")["GroupId"]
+                    print(sg)
                     def run(name, role, ip, cluster="e2e"):
                         tags = [{"Key": "Name", "Value": name}, {"Key": "cluster", "Value": cluster}, {"Key": "role", "Value": role}]
                         kw = {"PrivateIpAddress": ip} if ip else {}
-                        r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, InstanceType="t3.medium",
+                        r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, InstanceType="t3.medium", SecurityGroupIds=[sg],
                                               TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **kw)
                         return r["Instances"][0]["InstanceId"]
                     print(run("cp-1", "control-plane", "\(lab.address(1))"))
@@ -61,7 +63,8 @@ extension EndToEnd {
                     """
                 let made = try runProgram(MotoServer.python, ["-c", setup, endpoint], env: aws)
                 #expect(made.status == 0, "\(made.all)")
-                let ids = made.stdout.split(separator: "\n").map(String.init)
+                var ids = made.stdout.split(separator: "\n").map(String.init)
+                let sg = ids.isEmpty ? "" : ids.removeFirst()
                 #expect(ids.count == 2)
 
                 let plan = try lab.writePlan(lab.plan(workers: 0).components(separatedBy: "  hosts:")[0] + """
@@ -70,6 +73,7 @@ extension EndToEnd {
                           region: us-east-1
                           endpoint: \(endpoint)
                           sshAddress: private
+                          manageSecurityGroups: true
                           hosts:
                             - { role: control-plane, tags: { cluster: e2e, role: control-plane } }
                             - { role: worker, tags: { cluster: e2e, role: worker } }
@@ -95,6 +99,21 @@ extension EndToEnd {
                     let flags = try lab.exec(i, "cat /var/lib/kubelet/kubeadm-flags.env").stdout
                     #expect(flags.contains("--node-ip=\(lab.address(i))"), "lab-\(i): \(flags)")
                 }
+
+                // Exactly the rules the cluster lacked were added, each marked as bootstrap's.
+                #expect(apply.stdout.contains("+ \(sg): allow tcp/6443 from \(sg)"), "\(apply.stdout)")
+                let rules = try runProgram(MotoServer.python, ["-c", """
+                    import sys, boto3
+                    ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1")
+                    g = ec2.describe_security_groups(GroupIds=[sys.argv[2]])["SecurityGroups"][0]
+                    for p in g["IpPermissions"]:
+                        for s in p.get("UserIdGroupPairs", []):
+                            print("%s/%s-%s from %s %s" % (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), s["GroupId"], s.get("Description", "")))
+                    """, endpoint, sg], env: aws)
+                #expect(Set(rules.stdout.split(separator: "\n").map { String($0.split(separator: " ").prefix(3).joined(separator: " ")) })
+                        == ["tcp/6443-6443 from \(sg)", "tcp/10250-10250 from \(sg)", "udp/8472-8472 from \(sg)"],
+                        "\(rules.all)")  // one control plane: no etcd peers
+                #expect(rules.stdout.split(separator: "\n").allSatisfy { $0.contains("bootstrap:e2e ") }, "\(rules.stdout)")
 
                 // Nothing to do afterwards, as long as the instances are the same.
                 let again = try runProgram(E2E.binary, ["plan", "-f", plan, "--detailed-exitcode"], cwd: lab.work, env: aws)
