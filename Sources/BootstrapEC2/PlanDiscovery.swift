@@ -54,6 +54,20 @@ public struct EC2HostDiscoverer: HostDiscoverer {
         try await client(ec2).authorizeIngress(rules)
     }
 
+    /// For destroy: removes exactly the rules bootstrap added for `cluster` (found by their description) from
+    /// the groups of the instances; returns them.
+    public func revokeOwnRules(_ ec2: ClusterPlan.EC2, instanceIds: [String], cluster: String) async throws -> [IngressRule] {
+        guard !instanceIds.isEmpty else { return [] }
+        let client = try await client(ec2)
+        let instances = try await client.describeInstances(instanceIds: instanceIds)
+        let ids = Array(Set(instances.flatMap(\.securityGroupIds))).sorted()
+        guard !ids.isEmpty else { return [] }
+        let rules = SecurityGroupPlanner.rulesToRevoke(groups: try await client.describeSecurityGroups(groupIds: ids),
+                                                       cluster: cluster)
+        if !rules.isEmpty { try await client.revokeIngress(rules) }
+        return rules
+    }
+
     public func discover(_ ec2: ClusterPlan.EC2) async throws -> (hosts: [DiscoveredHost], warnings: [String]) {
         let client = try await client(ec2)
         var matches: [(selector: HostSelector, instances: [EC2Instance])] = []

@@ -48,6 +48,8 @@ extension EndToEnd {
                     vpc = ec2.create_vpc(CidrBlock="\(octets[0]).\(octets[1]).0.0/16")["Vpc"]["VpcId"]
                     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="\(lab.net).0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
                     sg = ec2.create_security_group(VpcId=vpc, GroupName="e2e", Description="e2e nodes")["GroupId"]
+                    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 9999, "ToPort": 9999,
+                        "UserIdGroupPairs": [{"GroupId": sg, "Description": "by hand"}]}])
                     print(sg)
                     def run(name, role, ip, cluster="e2e"):
                         tags = [{"Key": "Name", "Value": name}, {"Key": "cluster", "Value": cluster}, {"Key": "role", "Value": role}]
@@ -102,22 +104,31 @@ extension EndToEnd {
 
                 // Exactly the rules the cluster lacked were added, each marked as bootstrap's.
                 #expect(apply.stdout.contains("+ \(sg): allow tcp/6443 from \(sg)"), "\(apply.stdout)")
-                let rules = try runProgram(MotoServer.python, ["-c", """
+                let listRules = { try runProgram(MotoServer.python, ["-c", """
                     import sys, boto3
                     ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1")
                     g = ec2.describe_security_groups(GroupIds=[sys.argv[2]])["SecurityGroups"][0]
                     for p in g["IpPermissions"]:
                         for s in p.get("UserIdGroupPairs", []):
                             print("%s/%s-%s from %s %s" % (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), s["GroupId"], s.get("Description", "")))
-                    """, endpoint, sg], env: aws)
-                #expect(Set(rules.stdout.split(separator: "\n").map { String($0.split(separator: " ").prefix(3).joined(separator: " ")) })
+                    """, endpoint, sg], env: aws) }
+                let rules = try listRules()
+                let ours = rules.stdout.split(separator: "\n").filter { $0.contains("bootstrap:e2e ") }
+                #expect(Set(ours.map { String($0.split(separator: " ").prefix(3).joined(separator: " ")) })
                         == ["tcp/6443-6443 from \(sg)", "tcp/10250-10250 from \(sg)", "udp/8472-8472 from \(sg)"],
                         "\(rules.all)")  // one control plane: no etcd peers
-                #expect(rules.stdout.split(separator: "\n").allSatisfy { $0.contains("bootstrap:e2e ") }, "\(rules.stdout)")
+                #expect(rules.stdout.contains("tcp/9999-9999 from \(sg) by hand"), "\(rules.stdout)")
 
                 // Nothing to do afterwards, as long as the instances are the same.
                 let again = try runProgram(E2E.binary, ["plan", "-f", plan, "--detailed-exitcode"], cwd: lab.work, env: aws)
                 #expect(again.status == 0, "\(again.all)")
+
+                // destroy removes exactly the rules bootstrap added; the one made by hand stays.
+                let destroy = try runProgram(E2E.binary, ["destroy", "-f", plan, "--auto-approve"], cwd: lab.work, env: aws)
+                #expect(destroy.status == 0, "\(destroy.all)")
+                #expect(destroy.stdout.contains("Removed 3 security-group rules bootstrap had added"), "\(destroy.stdout)")
+                #expect(try listRules().stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                        == "tcp/9999-9999 from \(sg) by hand")
             }
         }
     }
