@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "BootstrapCLI",
             dependencies: [
-                "BootstrapCore", "BootstrapEngine", "BootstrapSSH",
+                "BootstrapCore", "BootstrapEngine", "BootstrapSSH", "BootstrapEC2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

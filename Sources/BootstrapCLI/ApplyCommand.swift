@@ -76,7 +76,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let plan: ClusterPlan
+        let loaded: ClusterPlan
         var saved: SavedPlan?
         if let savedPlan {
             guard let data = await PlanInput.contents(savedPlan) else {
@@ -89,14 +89,16 @@ struct ApplyCommand: AsyncParsableCommand {
                 printError("error: \(savedPlan): \(error)")
                 throw Exit.badInput
             }
-            plan = saved!.plan
+            loaded = saved!.plan
         } else {
-            plan = try await PlanInput.load(file!).0
+            loaded = try await PlanInput.load(file!).0
         }
-        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
-        let (store, existing, state) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
+        let (store, existing, state) = try await RunSupport.openState(plan: loaded, statePath: stateOption.state,
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }
+        // Hosts from spec.provider.ec2 join the plan's own; a saved plan has them already, as approved.
+        let (plan, rules) = saved == nil ? try await ProviderHosts.resolveWithRules(loaded, state: existing) : (loaded, [])
+        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
 
         if let saved, let why = saved.staleness(against: existing) {
             printError("error: the saved plan is stale: \(why)")
@@ -125,11 +127,12 @@ struct ApplyCommand: AsyncParsableCommand {
             let changes = refreshed.plan.changes
             if !json {
                 print("")
+                print(ProviderHosts.rulesText(rules), terminator: "")
                 print(PlanRenderer.text(changes, plan: plan, state: refreshed.state, color: color), terminator: "")
                 fflush(nil)
             }
             if !changes.blocking.isEmpty { throw Exit.failure }
-            if changes.changes.isEmpty { return }
+            if changes.changes.isEmpty && rules.isEmpty { return }
             if let savedPlan {
                 // A saved plan was approved as it was shown: run without asking when the refreshed plan has
                 // exactly its changes and actions. Anything the refresh added was not approved: ask.
@@ -141,6 +144,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 try await Approval.confirm("Do you want to apply these changes to cluster \(plan.name)?",
                                            autoApprove: autoApprove)
             }
+            // Approved: the security-group rules first, so the joins find their ports open.
+            try await ProviderHosts.addRules(rules, plan: plan)
         }
 
         let engine = ApplyEngine(

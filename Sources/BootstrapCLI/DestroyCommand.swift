@@ -1,5 +1,6 @@
 import ArgumentParser
 import BootstrapCore
+import BootstrapEC2
 import BootstrapEngine
 import BootstrapSSH
 import Foundation
@@ -73,6 +74,20 @@ struct DestroyCommand: AsyncParsableCommand {
         printer.summary(report)
         await printer.flush()
         if await printer.failed { throw Exit.failure }
+        if report.succeeded, let ec2 = plan.spec.provider?.ec2, ec2.manageSecurityGroups {
+            // The cluster is gone: the security-group rules bootstrap added for it go too (only those).
+            do {
+                let removed = try await EC2HostDiscoverer().revokeOwnRules(
+                    ec2, instanceIds: existing.hosts.values.compactMap(\.instanceId).sorted(), cluster: plan.name)
+                if !run.json && !removed.isEmpty {
+                    print("Removed \(removed.count) security-group rule\(removed.count == 1 ? "" : "s") bootstrap had added:")
+                    for r in removed { print("  - \(r)") }
+                }
+            } catch {
+                printError("error: removing the security-group rules bootstrap added: \(error)")
+                throw Exit.failure
+            }
+        }
         let code = RunSupport.exitCode(for: report)
         if code != .success { throw code }
     }

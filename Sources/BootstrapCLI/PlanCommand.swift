@@ -26,6 +26,11 @@ struct PlanCommand: AsyncParsableCommand {
             host changes and the state is not written (it is not locked either). A host that cannot be reached is reported and the command exits 1. Refresh is off \
             by default: plan then works offline, before the hosts exist; apply always refreshes first.
 
+            With spec.provider.ec2, the running instances its selectors choose are found first \
+            (DescribeInstances, with the AWS credentials chain) and added to the hosts, listed on stderr; a \
+            security-group rule they lack between them is an error, or with manageSecurityGroups a change \
+            (+ sg-0abc: allow tcp/6443 from sg-0abc) that apply makes once approved.
+
             The plan is what apply runs: --out saves its changes and its actions, and --json lists the actions. \
             Changes apply refuses are refused here too, shown as errors with apply's reason, exit 1: a new pod \
             subnet, service subnet, CNI, control-plane endpoint or Kubernetes version on a live cluster; removing \
@@ -83,10 +88,12 @@ struct PlanCommand: AsyncParsableCommand {
 
     /// Prints the plan; true when there are changes.
     private func plan() async throws -> Bool {
-        let (plan, _) = try await PlanInput.load(planFile.file)
-        let objects = try await PlanInput.objects(plan)
-        let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: plan))
-        var state = try await PlanInput.loadState(store, plan: plan)
+        let (loaded, _) = try await PlanInput.load(planFile.file)
+        let objects = try await PlanInput.objects(loaded)
+        let store = StateStore(path: PlanInput.statePath(stateOption.state, plan: loaded))
+        var state = try await PlanInput.loadState(store, plan: loaded)
+        // Hosts from spec.provider.ec2 join the plan's own (the saved plan carries them).
+        let (plan, rules) = try await ProviderHosts.resolveWithRules(loaded, state: state)
         let color = useColor(noColor: noColor)
         var report: RefreshReport?
         let recordedState = state
@@ -113,6 +120,7 @@ struct PlanCommand: AsyncParsableCommand {
             print(PlanRenderer.json(PlanRenderer.document(applyPlan, state: state, refresh: report)), terminator: "")
         } else {
             if let report { print(Self.refreshText(report, color: color), terminator: "") }
+            print(ProviderHosts.rulesText(rules), terminator: "")
             print(PlanRenderer.text(changes, plan: plan, state: state, color: color), terminator: "")
         }
         if let failures = report?.failures, !failures.isEmpty {
@@ -132,7 +140,7 @@ struct PlanCommand: AsyncParsableCommand {
             printError("error: \(why)")
             throw Exit.failure
         }
-        return !changes.changes.isEmpty
+        return !changes.changes.isEmpty || !rules.isEmpty
     }
 
     /// Connects to the recorded hosts and reads their facts; the state comes back refreshed in memory.

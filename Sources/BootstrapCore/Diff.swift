@@ -174,6 +174,9 @@ public struct ChangeSet: Sendable, Hashable, Codable {
             if rec.address != host.address {
                 forcing.append("address changed \(rec.address) → \(host.address) forces replacement")
             }
+            if Planner.privateAddressChanged(host, rec), let have = rec.privateAddress, let want = host.privateAddress {
+                forcing.append("privateAddress changed \(have) → \(want) forces replacement")
+            }
             if rec.role != host.role {
                 forcing.append("role changed \(rec.role.rawValue) → \(host.role.rawValue) forces replacement")
             }

@@ -47,13 +47,16 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var certificates: CertificatePolicy
         /// How a Kubernetes upgrade moves through the workers (`spec.upgrade`).
         public var upgrade: UpgradeSettings
+        /// Where more hosts come from (`spec.provider.ec2`); nil: only `hosts`.
+        public var provider: Provider?
 
         public init(kubernetes: Kubernetes, network: Network = Network(), ssh: SSHDefaults = SSHDefaults(),
                     hosts: [Host], containerRuntime: ContainerRuntime = ContainerRuntime(),
                     addons: Addons = Addons(), manifests: [String] = [], namespaces: [NamespacePolicy] = [],
                     parallelism: Int = PlanDefaults.parallelism, timeouts: Timeouts = Timeouts(),
                     certificates: CertificatePolicy = CertificatePolicy(),
-                    upgrade: UpgradeSettings = UpgradeSettings()) {
+                    upgrade: UpgradeSettings = UpgradeSettings(),
+                    provider: Provider? = nil) {
             self.kubernetes = kubernetes
             self.network = network
             self.ssh = ssh
@@ -66,6 +69,7 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
             self.timeouts = timeouts
             self.certificates = certificates
             self.upgrade = upgrade
+            self.provider = provider
         }
     }
 
@@ -270,7 +274,17 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
 
     public struct Host: Sendable, Hashable, Codable {
         public var name: String
+        /// The address bootstrap reaches the host by over SSH: a public or private IP, or a DNS name.
         public var address: String
+        /// The address the cluster uses (kubeadm's advertise address, the kubelet's `--node-ip`, the join
+        /// endpoint): the plan's, else the recorded one, else the host's default-route address from its facts
+        /// (`ClusterPlan.resolvingPrivateAddresses`); nil while unknown.
+        public var privateAddress: String?
+        /// The EC2 instance the host was found as (`spec.provider.ec2`); nil for a host the plan lists.
+        public var instanceId: String?
+        /// The kubelet's `providerID` (`aws:///ZONE/INSTANCE-ID`), from the instance metadata of a host found
+        /// in EC2 (`resolvingPrivateAddresses`); nil elsewhere.
+        public var providerID: String?
         public var role: Role
         /// Per-host SSH overrides; `nil` means "use `spec.ssh`".
         public var port: Int?
@@ -280,9 +294,11 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var taints: [Taint]
 
         public init(name: String, address: String, role: Role, port: Int? = nil, user: String? = nil,
-                    keyPath: String? = nil, labels: [String: String] = [:], taints: [Taint] = []) {
+                    keyPath: String? = nil, labels: [String: String] = [:], taints: [Taint] = [],
+                    privateAddress: String? = nil) {
             self.name = name
             self.address = address
+            self.privateAddress = privateAddress
             self.role = role
             self.port = port
             self.user = user
@@ -398,6 +414,11 @@ public struct PlanSource: Sendable, Hashable, Codable {
     }
 }
 
+extension ClusterPlan.Host {
+    /// The address the cluster uses: `privateAddress` when known, else `address`.
+    public var clusterAddress: String { privateAddress ?? address }
+}
+
 extension ClusterPlan {
     public var controlPlanes: [Host] { spec.hosts.filter { $0.role == .controlPlane } }
     public var workers: [Host] { spec.hosts.filter { $0.role == .worker } }
@@ -419,10 +440,45 @@ extension ClusterPlan {
         (host.user ?? spec.ssh.user, host.port ?? spec.ssh.port, host.keyPath ?? spec.ssh.keyPath)
     }
 
-    /// The API endpoint joins and kubeconfigs use: the plan's endpoint, or the first control plane's address.
+    /// The API endpoint kubeconfigs use (the operator's way in): the plan's endpoint, or the first control
+    /// plane's address.
     public var apiEndpoint: String {
         if let e = spec.kubernetes.controlPlaneEndpoint { return e }
         return "\(firstControlPlane?.address ?? "127.0.0.1"):6443"
+    }
+
+    /// The API endpoint nodes join through (inside the cluster's network): the plan's endpoint, or the first
+    /// control plane's cluster address.
+    public var joinEndpoint: String {
+        if let e = spec.kubernetes.controlPlaneEndpoint { return e }
+        return "\(firstControlPlane?.clusterAddress ?? "127.0.0.1"):6443"
+    }
+
+    /// The plan with each host's `privateAddress` filled in where the plan leaves it out: the one recorded in
+    /// the state for the same host (same address and role), else the default-route address of its facts
+    /// (`facts`, fresh from the host, before the state's). Hosts nothing is known about keep nil.
+    public func resolvingPrivateAddresses(state: ClusterState?, facts: [String: HostFacts] = [:]) -> ClusterPlan {
+        var out = self
+        for i in out.spec.hosts.indices where out.spec.hosts[i].privateAddress == nil {
+            let h = out.spec.hosts[i]
+            let rec = state?.hosts[h.name].flatMap { $0.address == h.address && $0.role == h.role ? $0 : nil }
+            // A node made before privateAddress was recorded advertises its SSH address.
+            let joined = rec.map { r in
+                [StepName.initControlPlane, .joinControlPlane, .joinWorker].contains { r.steps[$0.rawValue] != nil }
+            } ?? false
+            out.spec.hosts[i].privateAddress = rec?.privateAddress ?? (joined ? h.address : nil)
+                ?? facts[h.name]?.defaultAddress ?? rec?.facts?.defaultAddress
+        }
+        // Hosts found in EC2: their zone, region and instance type as labels (the plan's own labels win) and
+        // the kubelet's providerID, from the instance metadata in their facts.
+        for i in out.spec.hosts.indices where out.spec.hosts[i].instanceId != nil {
+            let h = out.spec.hosts[i]
+            let rec = state?.hosts[h.name].flatMap { $0.address == h.address ? $0 : nil }
+            guard let md = facts[h.name]?.instance ?? rec?.facts?.instance else { continue }
+            out.spec.hosts[i].labels = h.labels.merging(md.labels) { own, _ in own }
+            out.spec.hosts[i].providerID = md.providerID
+        }
+        return out
     }
 }
 

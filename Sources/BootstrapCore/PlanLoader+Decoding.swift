@@ -81,8 +81,9 @@ extension PlanLoader {
             }
         }
 
+        let provider = decodeProvider(s, r)
         var hosts: [ClusterPlan.Host] = []
-        if let list = r.sequenceField(s, "hosts", required: true) {
+        if let list = r.sequenceField(s, "hosts", required: provider?.ec2 == nil) {
             for (i, node) in list.items.enumerated() {
                 let p = "\(list.path)[\(i)]"
                 guard let h = r.mapping(node, p, schema: "spec.hosts[]") else {
@@ -93,6 +94,7 @@ extension PlanLoader {
                 var host = ClusterPlan.Host(name: r.string(h, "name", required: true) ?? "",
                                             address: r.string(h, "address", required: true) ?? "",
                                             role: r.enumValue(h, "role", required: true) ?? .worker)
+                host.privateAddress = r.string(h, "privateAddress")
                 host.port = r.int(h, "port")
                 host.user = r.string(h, "user")
                 host.keyPath = r.string(h, "keyPath")
@@ -170,7 +172,30 @@ extension PlanLoader {
                                 addons: addons, manifests: r.stringList(s, "manifests") ?? [],
                                 namespaces: decodeNamespaces(s, r),
                                 parallelism: r.int(s, "parallelism") ?? PlanDefaults.parallelism,
-                                timeouts: timeouts, certificates: certificates, upgrade: upgrade)
+                                timeouts: timeouts, certificates: certificates, upgrade: upgrade,
+                                provider: provider)
+    }
+
+    /// `spec.provider.ec2`: region, endpoint, host selectors, which address to SSH to, security groups.
+    static func decodeProvider(_ s: Fields, _ r: NodeReader) -> ClusterPlan.Provider? {
+        guard let p = r.mappingField(s, "provider") else { return nil }
+        guard let e = r.mappingField(p, "ec2") else { return ClusterPlan.Provider() }
+        var ec2 = ClusterPlan.EC2(region: r.string(e, "region", required: true) ?? "", hosts: [])
+        ec2.endpoint = r.string(e, "endpoint")
+        ec2.sshAddress = r.enumValue(e, "sshAddress") ?? .private
+        ec2.manageSecurityGroups = r.bool(e, "manageSecurityGroups") ?? false
+        if let list = r.sequenceField(e, "hosts", required: true) {
+            for (i, node) in list.items.enumerated() {
+                guard let h = r.mapping(node, "\(list.path)[\(i)]", schema: "spec.provider.ec2.hosts[]") else {
+                    ec2.hosts.append(ClusterPlan.HostSelector(role: .worker))
+                    continue
+                }
+                ec2.hosts.append(ClusterPlan.HostSelector(role: r.enumValue(h, "role", required: true) ?? .worker,
+                                                          tags: r.stringMap(h, "tags") ?? [:],
+                                                          instanceIds: r.stringList(h, "instanceIds") ?? []))
+            }
+        }
+        return ClusterPlan.Provider(ec2: ec2)
     }
 
     static func decodeNamespaces(_ s: Fields, _ r: NodeReader) -> [ClusterPlan.NamespacePolicy] {

@@ -77,6 +77,7 @@ public enum PlanYAML {
                     return map([
                         ("name", str(h.name)),
                         ("address", str(h.address)),
+                        ("privateAddress", h.privateAddress.map(str)),
                         ("role", str(h.role.rawValue)),
                         ("port", int(eff.port)),
                         ("user", str(eff.user)),
@@ -113,6 +114,15 @@ public enum PlanYAML {
                 ("certificates", map([("renewBefore", str(s.certificates.renewBefore))])),
                 ("upgrade", map([("maxUnavailable", str(s.upgrade.maxUnavailable)),
                                  ("drainTimeout", int(s.upgrade.drainTimeout))])),
+                ("provider", s.provider.map { p in map([("ec2", p.ec2.map { e in map([
+                    ("region", str(e.region)), ("endpoint", e.endpoint.map(str)),
+                    ("hosts", list(e.hosts.map { h in map([
+                        ("role", str(h.role.rawValue)),
+                        ("tags", h.tags.isEmpty ? nil : map(h.tags.keys.sorted().map { ($0, str(h.tags[$0]!)) })),
+                        ("instanceIds", h.instanceIds.isEmpty ? nil : list(h.instanceIds.map(str))),
+                    ]) })),
+                    ("sshAddress", str(e.sshAddress.rawValue)), ("manageSecurityGroups", bool(e.manageSecurityGroups)),
+                ]) })]) }),
             ])),
         ])
         return (try? Yams.serialize(node: root, sortKeys: false)) ?? ""

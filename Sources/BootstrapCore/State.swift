@@ -234,9 +234,16 @@ public struct HostFacts: Sendable, Hashable, Codable {
     /// On a control plane: its kubeadm certificates' expiry (`kubeadm certs check-expiration`).
     public var certificates: CertificateExpiry?
 
+    /// The IPv4 address of the default route's interface (the one kubeadm advertises when told none);
+    /// nil when the host has no default route or the facts predate it.
+    public var defaultAddress: String?
+    /// What the EC2 instance metadata service (IMDSv2) says, read on hosts found in EC2; nil elsewhere.
+    public var instance: InstanceMetadata?
+
     public init(hostname: String, osID: String, osVersion: String, architecture: String, cpus: Int,
                 memoryMB: Int, swapOn: Bool, machineID: String, productUUID: String,
-                packages: [String: String] = [:], inCluster: Bool = false, certificates: CertificateExpiry? = nil) {
+                packages: [String: String] = [:], inCluster: Bool = false, certificates: CertificateExpiry? = nil,
+                defaultAddress: String? = nil) {
         self.hostname = hostname
         self.osID = osID
         self.osVersion = osVersion
@@ -249,6 +256,30 @@ public struct HostFacts: Sendable, Hashable, Codable {
         self.packages = packages
         self.inCluster = inCluster
         self.certificates = certificates
+        self.defaultAddress = defaultAddress
+    }
+}
+
+/// An EC2 instance's own view of itself, from IMDSv2.
+public struct InstanceMetadata: Sendable, Hashable, Codable {
+    public var instanceId: String
+    public var instanceType: String
+    public var availabilityZone: String
+    public var region: String
+    public init(instanceId: String, instanceType: String, availabilityZone: String, region: String) {
+        self.instanceId = instanceId
+        self.instanceType = instanceType
+        self.availabilityZone = availabilityZone
+        self.region = region
+    }
+
+    /// The kubelet's `providerID`, as the AWS cloud provider writes it.
+    public var providerID: String { "aws:///\(availabilityZone)/\(instanceId)" }
+
+    /// The well-known labels a cloud controller would set.
+    public var labels: [String: String] {
+        ["topology.kubernetes.io/zone": availabilityZone, "topology.kubernetes.io/region": region,
+         "node.kubernetes.io/instance-type": instanceType]
     }
 }
 
@@ -265,6 +296,10 @@ public struct StepRecord: Sendable, Hashable, Codable {
 
 public struct HostRecord: Sendable, Hashable, Codable {
     public var address: String
+    /// The address the cluster knows the node by (advertise address, node IP); nil in states that predate it.
+    public var privateAddress: String?
+    /// The EC2 instance the host was found as, when it came from `spec.provider.ec2`.
+    public var instanceId: String?
     public var port: Int
     public var role: ClusterPlan.Role
     public var labels: [String: String]
@@ -275,8 +310,11 @@ public struct HostRecord: Sendable, Hashable, Codable {
     public var steps: [String: StepRecord]
 
     public init(address: String, port: Int, role: ClusterPlan.Role, labels: [String: String] = [:],
-                taints: [ClusterPlan.Taint] = [], facts: HostFacts? = nil, steps: [String: StepRecord] = [:]) {
+                taints: [ClusterPlan.Taint] = [], facts: HostFacts? = nil, steps: [String: StepRecord] = [:],
+                privateAddress: String? = nil, instanceId: String? = nil) {
         self.address = address
+        self.privateAddress = privateAddress
+        self.instanceId = instanceId
         self.port = port
         self.role = role
         self.labels = labels
@@ -352,7 +390,8 @@ extension ClusterState {
         })
         for h in plan.spec.hosts {
             var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
-                                 taints: h.taints)
+                                 taints: h.taints, privateAddress: h.privateAddress,
+                                 instanceId: h.instanceId)
             for step in StepCatalogue.steps(for: h, in: plan) {
                 rec.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: date)
             }

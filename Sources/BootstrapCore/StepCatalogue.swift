@@ -47,6 +47,13 @@ public enum StepDependency: Sendable, Hashable {
 }
 
 public enum StepCatalogue {
+    /// The cluster address among a step's inputs when it differs from the SSH address (so the hashes of
+    /// hosts reached at their cluster address stay what they were before `privateAddress` existed).
+    static func privateAddressInput(_ host: ClusterPlan.Host) -> [(String, String)] {
+        guard let p = host.privateAddress, p != host.address else { return [] }
+        return [("privateAddress", p)]
+    }
+
     /// What `step` waits for on other hosts (each host's steps also run in order).
     public static func waitsFor(_ step: StepName) -> [StepDependency] {
         switch step {
@@ -78,13 +85,14 @@ public enum StepCatalogue {
                 ("step", "init/1"), ("name", host.name), ("address", host.address),
                 ("endpoint", k.controlPlaneEndpoint ?? ""), ("sans", k.certSANs.joined(separator: ",")),
                 ("podSubnet", net.podSubnet), ("serviceSubnet", net.serviceSubnet), ("dnsDomain", net.dnsDomain),
-            ])))
+            ] + Self.privateAddressInput(host))))
         } else {
             let step: StepName = host.role == .controlPlane ? .joinControlPlane : .joinWorker
             steps.append(PlannedStep(name: step, inputHash: Hashing.inputs([
                 ("step", "\(step.rawValue)/1"), ("name", host.name), ("address", host.address),
                 ("endpoint", plan.apiEndpoint),
-            ])))
+            ] + Self.privateAddressInput(host)
+                + (plan.joinEndpoint == plan.apiEndpoint ? [] : [("joinEndpoint", plan.joinEndpoint)]))))
         }
         let labels = host.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         var nodeConfig = [

@@ -4,12 +4,17 @@ import Foundation
 extension Validator {
     mutating func checkHosts(_ plan: ClusterPlan, pod: CIDR?, svc: CIDR?) {
         let hosts = plan.spec.hosts
+        // Hosts found in EC2 are added (and these checks made again) once the instances are known.
+        let discovering = plan.spec.provider?.ec2 != nil && !hosts.contains { $0.instanceId != nil }
+        if let ec2 = plan.spec.provider?.ec2 { checkEC2(ec2) }
+        if hosts.isEmpty, discovering { return }
         if hosts.isEmpty {
             error("spec.hosts", "the plan has no hosts", expected: "at least one control-plane host")
             return
         }
         var names: [String: Int] = [:]
         var endpoints: [String: Int] = [:]
+        var privateAddresses: [String: Int] = [:]
         for (i, h) in hosts.enumerated() {
             let p = "spec.hosts[\(i)]"
             if h.name.isEmpty {
@@ -49,6 +54,9 @@ extension Validator {
                     }
                 }
             }
+            if let pa = h.privateAddress {
+                checkPrivateAddress(pa, "\(p).privateAddress", index: i, seen: &privateAddresses, pod: pod, svc: svc)
+            }
             for (k, val) in h.labels.sorted(by: { $0.key < $1.key }) {
                 if let why = Validator.labelKeyProblem(k) {
                     error("\(p).labels.\(k)", "label key \"\(k)\" \(why)", expected: Validator.labelKeyExpectation)
@@ -73,7 +81,9 @@ extension Validator {
         }
 
         let cps = hosts.filter { $0.role == .controlPlane }
-        if cps.isEmpty {
+        if cps.isEmpty, discovering {
+            // The control planes may be among the instances.
+        } else if cps.isEmpty {
             if !hosts.enumerated().contains(where: { skip.contains("spec.hosts[\($0.offset)].role") }) {
                 error("spec.hosts", "no host has role control-plane", expected: "at least one control-plane host")
             }
@@ -112,5 +122,61 @@ extension Validator {
 
     static func labelValueProblem(_ v: String) -> String? {
         v.isEmpty || isLabelName(v) ? nil : "is not a valid label value"
+    }
+
+    /// `privateAddress`: what kubeadm advertises and the kubelet binds, so an IPv4 address (never a DNS name,
+    /// which kubeadm refuses), one host each, outside the pod and service subnets.
+    mutating func checkPrivateAddress(_ a: String, _ path: String, index: Int, seen: inout [String: Int],
+                                      pod: CIDR?, svc: CIDR?)
+    {
+        guard let ip = IPv4Address(a) else {
+            error(path, "\"\(a)\" is not an IPv4 address (kubeadm advertises it and the kubelet binds it: a DNS name is refused)",
+                  expected: "the host's IPv4 address inside the cluster's network, like 10.0.1.10")
+            return
+        }
+        if let first = seen[a] {
+            error(path, "\(a) is already the privateAddress of spec.hosts[\(first)]", expected: "one host per address")
+        } else {
+            seen[a] = index
+        }
+        if let pod, pod.contains(ip) {
+            error(path, "\(a) lies inside the pod subnet \(pod)", expected: "host addresses outside spec.network.podSubnet")
+        }
+        if let svc, svc.contains(ip) {
+            error(path, "\(a) lies inside the service subnet \(svc)",
+                  expected: "host addresses outside spec.network.serviceSubnet")
+        }
+    }
+
+    /// `spec.provider.ec2`: a region name, an http(s) endpoint, and selectors each with tags or instance ids.
+    mutating func checkEC2(_ ec2: ClusterPlan.EC2) {
+        let p = "spec.provider.ec2"
+        if !ec2.region.isEmpty, ec2.region.range(of: #"^[a-z]{2}(-[a-z]+)+-[0-9]+$"#, options: .regularExpression) == nil {
+            error("\(p).region", "\"\(ec2.region)\" is not an AWS region name", expected: "a region like us-east-1 or eu-central-1")
+        }
+        if let e = ec2.endpoint {
+            let url = URL(string: e)
+            if url?.host == nil || !["http", "https"].contains(url?.scheme ?? "") {
+                error("\(p).endpoint", "\"\(e)\" is not an http(s) URL",
+                      expected: "the EC2 API's URL, like https://vpce-0abc.ec2.us-east-1.vpce.amazonaws.com")
+            }
+        }
+        if ec2.hosts.isEmpty {
+            error("\(p).hosts", "no host selector", expected: "at least one {role, tags} or {role, instanceIds}")
+        }
+        for (i, s) in ec2.hosts.enumerated() {
+            let sp = "\(p).hosts[\(i)]"
+            if s.tags.isEmpty == s.instanceIds.isEmpty {
+                error(sp, s.tags.isEmpty ? "has neither tags nor instanceIds" : "has both tags and instanceIds",
+                      expected: "either tags (every one must match) or instanceIds")
+            }
+            for (k, _) in s.tags where k.isEmpty {
+                error("\(sp).tags", "a tag key is empty", expected: "tag keys like Name or kubernetes.io/cluster/demo")
+            }
+            for (j, id) in s.instanceIds.enumerated()
+            where id.range(of: #"^i-([0-9a-f]{8}|[0-9a-f]{17})$"#, options: .regularExpression) == nil {
+                error("\(sp).instanceIds[\(j)]", "\"\(id)\" is not an instance id", expected: "i- and 8 or 17 hex digits, like i-0123456789abcdef0")
+            }
+        }
     }
 }

@@ -107,8 +107,39 @@ public final class ApplyEngine: Sendable {
         // 1. Connect (plan hosts must all answer before anything changes).
         let (runners, oldRunners) = try await connectPhase(removals, state: initial, sessions: sessions)
 
-        // 2. Facts, in parallel. 3. Preflight: one report for all hosts, nothing changed on any error.
+        // 2. Facts, in parallel. The hosts' cluster addresses are known from here on: the rest runs with them.
         let facts = try await factsPhase(runners)
+        let resolved = plan.resolvingPrivateAddresses(state: initial, facts: facts)
+        return try await with(plan: resolved).run(initial: initial, removals: removals, facts: facts,
+                                                  runners: runners, oldRunners: oldRunners, started: started)
+    }
+
+    /// The same engine with the plan's private addresses resolved.
+    private func with(plan resolved: ClusterPlan) -> ApplyEngine {
+        ApplyEngine(plan: resolved, objects: objects, runState: runState, transport: transport, resolve: resolve,
+                    options: options, events: events, redactor: redactor)
+    }
+
+    private init(plan: ClusterPlan, objects: [KubeObject], runState: RunState, transport: any HostTransport,
+                 resolve: @escaping EndpointResolver, options: ApplyOptions, events: @escaping EventSink,
+                 redactor: Redactor)
+    {
+        self.plan = plan
+        self.objects = objects
+        self.runState = runState
+        self.transport = transport
+        self.resolve = resolve
+        self.options = options
+        self.events = events
+        self.redactor = redactor
+    }
+
+    private func run(initial: ClusterState, removals: [String], facts: [String: HostFacts],
+                     runners: [String: HostRunner], oldRunners: [String: HostRunner],
+                     started: ContinuousClock.Instant) async throws -> RunReport
+    {
+        let clock = ContinuousClock()
+        // 3. Preflight: one report for all hosts, nothing changed on any error.
         try await preflightPhase(state: initial, facts: facts, runners: runners)
 
         // Drifted facts invalidate the steps they contradict. The plan again, from the refreshed state: it is

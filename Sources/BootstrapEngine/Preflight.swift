@@ -35,6 +35,9 @@ enum Preflight {
                     error(host.name, "control plane needs at least \(minMemoryMB) MB of memory, has \(f.memoryMB) MB")
                 }
             }
+            if IPv4Address(host.clusterAddress) == nil {
+                error(host.name, "no cluster address: \(host.address) is a DNS name and the host has no default route with an IPv4 address; set privateAddress (kubeadm advertises an IP address only)")
+            }
             let record = state.hosts[host.name]
             let joined = record?.steps[StepName.initControlPlane.rawValue] != nil
                 || record?.steps[StepName.joinControlPlane.rawValue] != nil
@@ -74,7 +77,7 @@ enum Preflight {
             var out: [PreflightIssue] = []
             var lines = ["true"]
             for p in ports {
-                lines.append("if timeout 2 bash -c \(Shell.quote("exec 3<>/dev/tcp/\(host.address)/\(p)")) 2>/dev/null; then echo port-busy=\(p); fi")
+                lines.append("if timeout 2 bash -c \(Shell.quote("exec 3<>/dev/tcp/\(host.clusterAddress)/\(p)")) 2>/dev/null; then echo port-busy=\(p); fi")
             }
             if needsResolve, let name = endpointHost {
                 lines.append("getent hosts \(Shell.quote(name)) >/dev/null || echo resolve-failed")
@@ -86,7 +89,7 @@ enum Preflight {
                 for line in result.stdoutText.split(separator: "\n") {
                     if line.hasPrefix("port-busy=") {
                         out.append(PreflightIssue(host: host.name, severity: .error,
-                            message: "port \(line.dropFirst(10)) on \(host.address) is already in use"))
+                            message: "port \(line.dropFirst(10)) on \(host.clusterAddress) is already in use"))
                     } else if line == "resolve-failed" {
                         out.append(PreflightIssue(host: host.name, severity: .error,
                             message: "the control-plane endpoint \(endpointHost ?? "") does not resolve on this host"))

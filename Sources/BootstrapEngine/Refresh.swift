@@ -7,6 +7,7 @@ public enum Refresh {
     /// The host records `facts` imply: new plan hosts get a record, facts are updated, and steps the facts
     /// contradict are forgotten (so they run again), each with the drift that explains it. Hosts in
     /// `removals` (leaving, or being replaced) keep their records; hosts without facts are left as they are.
+    /// `plan` has its private addresses resolved (`resolvingPrivateAddresses`): a record gets the one it lacks.
     public static func records(plan: ClusterPlan, state: ClusterState, facts: [String: HostFacts],
                                removals: Set<String>) -> (hosts: [String: HostRecord], drift: [HostDrift])
     {
@@ -17,7 +18,8 @@ public enum Refresh {
             let port = plan.ssh(for: host).port
             guard var rec = next[host.name], !removals.contains(host.name) else {
                 if removals.contains(host.name) { continue }  // recreated after its removal
-                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f)
+                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f,
+                                             privateAddress: host.recordedClusterAddress, instanceId: host.instanceId)
                 continue
             }
             if let old = rec.facts {
@@ -63,6 +65,8 @@ public enum Refresh {
                 }
             }
             rec.facts = f
+            if rec.privateAddress == nil { rec.privateAddress = host.recordedClusterAddress }
+            if let id = host.instanceId { rec.instanceId = id }
             next[host.name] = rec
         }
         return (next, drifts)
@@ -112,6 +116,7 @@ public struct PlanRefresh: Sendable {
         let hosts = Self.hosts(plan: plan, state: state)
         let redactor = Redactor(state.cluster.secrets.values.map(\.value))
         let endpoints = hosts.map { resolve($0.name, $0.address, plan.ssh(for: $0).port) }
+        let ec2 = Set(hosts.filter { $0.instanceId != nil }.map(\.name))
         let events = self.events
         let transport = self.transport
         let parallelism = self.parallelism
@@ -131,12 +136,14 @@ public struct PlanRefresh: Sendable {
                     case nil: break
                     }
                 }
-                let facts = await Self.facts(of: runners, parallelism: parallelism, events: events, failures: &failures)
+                let facts = await Self.facts(of: runners, ec2: ec2, parallelism: parallelism, events: events,
+                                             failures: &failures)
                 return (facts, failures)
             }) ?? ([:], [])
         var (facts, failures) = gathered
         failures.sort { $0.0 < $1.0 }
-        let (records, drift) = Refresh.records(plan: plan, state: state, facts: facts, removals: [])
+        let (records, drift) = Refresh.records(plan: plan.resolvingPrivateAddresses(state: state, facts: facts),
+                                               state: state, facts: facts, removals: [])
         var next = state
         next.hosts = records
         return Result(state: next, drift: drift, failures: failures.map { (host: $0.0, reason: $0.1) },
@@ -144,11 +151,12 @@ public struct PlanRefresh: Sendable {
     }
 
     /// Facts of each runner on its own, so one host's failure does not hide the others'.
-    private static func facts(of runners: [HostRunner], parallelism: Int, events: @escaping EventSink,
+    private static func facts(of runners: [HostRunner], ec2: Set<String>, parallelism: Int, events: @escaping EventSink,
                               failures: inout [(String, String)]) async -> [String: HostFacts]
     {
         let results = await Parallel.map(runners, limit: parallelism) { r -> Swift.Result<HostFacts, Error> in
-            do { return .success(try await Refresh.facts(of: r, events: events)) } catch { return .failure(error) }
+            do { return .success(try await Refresh.facts(of: r, ec2: ec2.contains(r.name), events: events)) }
+            catch { return .failure(error) }
         }
         var out: [String: HostFacts] = [:]
         for (r, result) in zip(runners, results) {
@@ -159,4 +167,10 @@ public struct PlanRefresh: Sendable {
         }
         return out
     }
+}
+
+extension ClusterPlan.Host {
+    /// What a host record keeps as the node's cluster address: the resolved one, else the SSH address (what
+    /// kubeadm is given then); nil when that is a DNS name (preflight refuses such a host).
+    var recordedClusterAddress: String? { IPv4Address(clusterAddress) != nil ? clusterAddress : nil }
 }

@@ -213,7 +213,7 @@ import Testing
     @Test func everyExamplePlanValidates() throws {
         let dir = repoRoot.appendingPathComponent("Plans")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        #expect(names == ["ec2-basic.yaml", "ec2-ha.yaml", "lab.yaml"])
+        #expect(names == ["ec2-basic.yaml", "ec2-ha.yaml", "ec2-tags.yaml", "lab.yaml"])
         for name in names {
             let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
             let r = PlanLoader.load(text: text, path: name, baseDirectory: dir.path,

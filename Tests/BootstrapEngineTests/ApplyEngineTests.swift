@@ -470,3 +470,44 @@ final class Locked<T>: @unchecked Sendable {
     func set(_ v: T) { lock.withLock { value = v } }
     func get() -> T { lock.withLock { value } }
 }
+
+/// Hosts reached by DNS names: kubeadm and the kubelet get their cluster addresses, read from the facts.
+/// (In the serialized suite: the fake cluster is shared.)
+extension ApplyEngineTests {
+    @Test func theClusterAddressComesFromTheFactsAndIsRecorded() async throws {
+        var plan = Self.plan(workers: 1)
+        plan.spec.hosts[0].address = "cp-1.example.com"
+        plan.spec.hosts[1].address = "worker-1.example.com"
+        plan.spec.hosts[1].privateAddress = "10.0.1.7"
+        let rig = Rig(plan: plan)
+        rig.hosts["cp-1"]!.defaultAddress = "10.0.0.5"
+        rig.hosts["worker-1"]!.defaultAddress = "10.0.1.99"  // the plan's privateAddress wins
+        let (report, state) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(report.succeeded, "\(report.failures)")
+        #expect(state.hosts["cp-1"]?.privateAddress == "10.0.0.5")
+        #expect(state.hosts["worker-1"]?.privateAddress == "10.0.1.7")
+        let initConfig = rig.hosts["cp-1"]!.stdins.compactMap { $0.map { String(decoding: $0, as: UTF8.self) } }
+            .first { $0.contains("InitConfiguration") } ?? ""
+        #expect(initConfig.contains("advertiseAddress: 10.0.0.5"), "\(initConfig)")
+        let joinConfig = rig.hosts["worker-1"]!.stdins.compactMap { $0.map { String(decoding: $0, as: UTF8.self) } }
+            .first { $0.contains("JoinConfiguration") } ?? ""
+        #expect(joinConfig.contains("apiServerEndpoint: 10.0.0.5:6443"), "\(joinConfig)")
+        #expect(joinConfig.contains("value: 10.0.1.7"))
+        // The kubeconfig is the operator's: it points at the address bootstrap reached the host by.
+        #expect(try String(contentsOfFile: rig.kubeconfig, encoding: .utf8).contains("server: https://cp-1.example.com:6443"))
+        // A second apply has nothing to do.
+        let (again, _) = try await rig.apply(plan, state: state)
+        #expect(again.succeeded && !again.changed)
+    }
+
+    @Test func aDNSNameWithoutADefaultRouteIsRefusedInPreflight() async throws {
+        var plan = Self.plan(workers: 0)
+        plan.spec.hosts[0].address = "cp-1.example.com"
+        let rig = Rig(plan: plan)
+        await #expect(throws: (any Error).self) {
+            _ = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        }
+        #expect(rig.hosts["cp-1"]!.inits == 0)
+        #expect(rig.log.text.contains("cp-1.example.com is a DNS name"), "\(rig.log.text)")
+    }
+}

@@ -44,6 +44,8 @@ final class FakeHost: @unchecked Sendable {
     var machineID: String
     var cpus = 2
     var swapOn = false
+    /// What the facts report as the default route's address (nil: no default route).
+    var defaultAddress: String?
     var closed = 0
     /// Bootstrap token IDs the cluster lost (deleted with `kubeadm token delete`).
     var deletedTokenIDs: Set<String> = []
@@ -81,6 +83,7 @@ final class FakeHost: @unchecked Sendable {
                     product-uuid=uuid-\(name)
                     \(packages ? "pkg.kubeadm=\(v)\npkg.kubelet=\(v)\npkg.kubectl=\(v)\npkg.containerd=1.7" : "")
                     \(files.contains("/etc/kubernetes/kubelet.conf") ? "in-cluster=yes" : "")
+                    default.address=\(defaultAddress ?? "")
                     """
                 return CommandResult(exitStatus: 0, stdout: Data(facts.utf8))
             }

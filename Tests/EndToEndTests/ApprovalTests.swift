@@ -7,7 +7,6 @@ extension EndToEnd {
     @Suite(.enabled(if: E2E.enabled, "end-to-end tests need root"))
     struct ApprovalTests {
         /// Tools the facts command runs (read-only); anything else on a host would be a change.
-        static let readOnlyTools: Set<String> = ["hostname", "dpkg-query", "rpm", "nproc"]
 
         @Test func driftOnAnUnchangedPlanIsShownAndNeedsApproval() async throws {
             try await onOwnThread {
@@ -46,9 +45,7 @@ extension EndToEnd {
                 for i in 1...2 {
                     for line in try lab.journal(i).dropFirst(journals[i - 1]) {
                         let tool = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
-                        // and, on the control plane, the certificate expiry
-                        let expiry = i == 1 && tool == "kubeadm" && line.hasSuffix("certs check-expiration")
-                        #expect(Self.readOnlyTools.contains(tool) || expiry, "lab-\(i) ran \(line) on a refused apply")
+                        #expect(PlanRefreshTests.readOnly(tool, line, controlPlane: i == 1), "lab-\(i) ran \(line) on a refused apply")
                     }
                 }
                 #expect(try Data(contentsOf: URL(fileURLWithPath: lab.statePath)) == state, "a refused apply wrote the state")

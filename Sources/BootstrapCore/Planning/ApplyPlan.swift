@@ -121,6 +121,7 @@ public struct ApplyPlan: Sendable, Hashable, Codable {
                             drift: [HostDrift] = [], kubeconfigMissing: Bool = false,
                             kubeconfigStale: Bool = false) -> ApplyPlan
     {
+        let plan = plan.resolvingPrivateAddresses(state: state)
         let pending = Planner.pendingSteps(plan: plan, state: state)
         var changes = ChangeSet.diff(plan: plan, state: state, objects: objects, pending: pending)
         changes.explain(drift)
@@ -153,12 +154,20 @@ public enum Planner {
         let planned = Dictionary(plan.spec.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (name, rec) in state.hosts {
             if let h = planned[name] {
-                if h.address != rec.address || h.role != rec.role { out.append(name) }
+                if h.address != rec.address || h.role != rec.role || Planner.privateAddressChanged(h, rec) {
+                    out.append(name)
+                }
             } else {
                 out.append(name)
             }
         }
         return workersFirst(out) { state.hosts[$0]?.role ?? .worker }
+    }
+
+    /// The plan gives the host another cluster address than the one its node was made with (a replace).
+    public static func privateAddressChanged(_ host: ClusterPlan.Host, _ rec: HostRecord) -> Bool {
+        guard let want = host.privateAddress, let have = rec.privateAddress else { return false }
+        return want != have
     }
 
     /// `names` with workers before control planes, each group by name: the order hosts leave a cluster in.

@@ -20,9 +20,22 @@ public enum KubeadmConfig {
         var bindPort: Int
     }
 
+    struct Arg: Encodable {
+        var name: String
+        var value: String
+    }
+
     struct NodeRegistration: Encodable {
         var name: String
         var criSocket: String
+        /// v1beta4's list form; only the kubelet's `--node-ip` (the host's cluster address), when known.
+        var kubeletExtraArgs: [Arg]?
+
+        init(host: ClusterPlan.Host) {
+            name = host.name
+            criSocket = KubeadmConfig.criSocket
+            kubeletExtraArgs = host.privateAddress.map { [Arg(name: "node-ip", value: $0)] }
+        }
     }
 
     struct InitConfiguration: Encodable {
@@ -58,9 +71,11 @@ public enum KubeadmConfig {
         var apiVersion = "kubelet.config.k8s.io/v1beta1"
         var kind = "KubeletConfiguration"
         var cgroupDriver = "systemd"
+        var providerID: String?
     }
 
-    /// `InitConfiguration` + `ClusterConfiguration` + `KubeletConfiguration` for the first control plane.
+    /// `InitConfiguration` + `ClusterConfiguration` + `KubeletConfiguration` for the first control plane. The
+    /// API server advertises the host's cluster address; its certificate names that and the SSH address too.
     /// Carries the bootstrap token and certificate key: upload it 0600 and never show it.
     public static func initConfig(plan: ClusterPlan, host: ClusterPlan.Host, token: Secret, certificateKey: Secret)
         throws -> String
@@ -70,6 +85,7 @@ public enum KubeadmConfig {
         let net = plan.spec.network
         var sans = k.certSANs
         if let endpoint = k.controlPlaneEndpoint { sans.append(hostPart(endpoint)) }
+        sans.append(host.clusterAddress)
         sans.append(host.address)
         var seen = Set<String>()
         sans = sans.filter { seen.insert($0).inserted }
@@ -77,15 +93,15 @@ public enum KubeadmConfig {
             apiVersion: api,
             bootstrapTokens: [BootstrapToken(token: token.revealed, ttl: tokenTTL)],
             certificateKey: certificateKey.revealed,
-            localAPIEndpoint: APIEndpoint(advertiseAddress: host.address, bindPort: 6443),
-            nodeRegistration: NodeRegistration(name: host.name, criSocket: criSocket))
+            localAPIEndpoint: APIEndpoint(advertiseAddress: host.clusterAddress, bindPort: 6443),
+            nodeRegistration: NodeRegistration(host: host))
         let clusterDoc = ClusterConfiguration(
             apiVersion: api, clusterName: plan.name, kubernetesVersion: "v" + k.version,
             controlPlaneEndpoint: k.controlPlaneEndpoint,
             networking: Networking(podSubnet: net.podSubnet, serviceSubnet: net.serviceSubnet, dnsDomain: net.dnsDomain),
             apiServer: APIServer(certSANs: sans))
         let encoder = YAMLEncoder()
-        return try [encoder.encode(initDoc), encoder.encode(clusterDoc), encoder.encode(KubeletConfiguration())]
+        return try [encoder.encode(initDoc), encoder.encode(clusterDoc), encoder.encode(KubeletConfiguration(providerID: host.providerID))]
             .joined(separator: "---\n")
     }
 
@@ -119,13 +135,13 @@ public enum KubeadmConfig {
         let doc = JoinConfiguration(
             apiVersion: apiVersion,
             discovery: Discovery(bootstrapToken: TokenDiscovery(
-                apiServerEndpoint: plan.apiEndpoint, token: token.revealed, caCertHashes: [caCertHash])),
-            nodeRegistration: NodeRegistration(name: host.name, criSocket: criSocket),
+                apiServerEndpoint: plan.joinEndpoint, token: token.revealed, caCertHashes: [caCertHash])),
+            nodeRegistration: NodeRegistration(host: host),
             controlPlane: certificateKey.map {
-                JoinControlPlane(localAPIEndpoint: APIEndpoint(advertiseAddress: host.address, bindPort: 6443),
+                JoinControlPlane(localAPIEndpoint: APIEndpoint(advertiseAddress: host.clusterAddress, bindPort: 6443),
                                  certificateKey: $0.revealed)
             })
-        return try YAMLEncoder().encode(doc) + (try YAMLEncoder().encode(KubeletConfiguration())).withSeparator
+        return try YAMLEncoder().encode(doc) + (try YAMLEncoder().encode(KubeletConfiguration(providerID: host.providerID))).withSeparator
     }
 
     public static func hostPart(_ endpoint: String) -> String {

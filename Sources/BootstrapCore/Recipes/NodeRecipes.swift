@@ -10,10 +10,11 @@ public enum NodeRecipes {
     /// The packages the facts report the versions of.
     public static let queriedPackages = ["kubeadm", "kubelet", "kubectl", "containerd"]
 
-    /// One round trip that prints `key=value` lines describing the host. Read-only, and cheap: three
-    /// programs (uname, awk, the package query of the host's `NodeOS`) besides the shell's builtins, since
+    /// One round trip that prints `key=value` lines describing the host. Read-only, and cheap: four
+    /// programs (uname, awk, ip, the package query of the host's `NodeOS`) besides the shell's builtins, since
     /// apply and `plan --refresh` run it on every host; on control planes also `date` and `kubeadm certs
-    /// check-expiration` (`Certificates.factsScript`).
+    /// check-expiration` (`Certificates.factsScript`). `default.address` is what kubeadm advertises when told
+    /// no address: the default route's source address, else the first global IPv4 address of its interface.
     public static let facts = ShellCommand(script: """
         . /etc/os-release 2>/dev/null; echo "os.id=$ID"; echo "os.version=$VERSION_ID"
         set -- $(uname -nm); echo "hostname=$1"; echo "arch=$2"
@@ -27,9 +28,40 @@ public enum NodeRecipes {
         uuid=; { read -r uuid < /sys/class/dmi/id/product_uuid; } 2>/dev/null; echo "product-uuid=$uuid"
         \(NodeOSes.packageQuery(queriedPackages))
         [ -f /etc/kubernetes/kubelet.conf ] && echo "in-cluster=yes"
+        dev=; src=; set -- $(ip -4 route show default 2>/dev/null)
+        while [ $# -gt 1 ]; do case $1 in dev) dev=$2 ;; src) src=$2 ;; esac; shift; done
+        if [ -z "$src" ] && [ -n "$dev" ]; then
+          src=$(ip -4 -o addr show dev "$dev" scope global 2>/dev/null |
+            awk '{ for (i = 1; i < NF; i++) if ($i == "inet") { split($(i + 1), a, "/"); print a[1]; exit } }')
+        fi
+        echo "default.address=$src"
         \(Certificates.factsScript)
         true
         """)
+
+    /// IMDSv2 (a token first, then the keys), for hosts found in EC2: `imds.KEY=VALUE` lines, nothing when the
+    /// service does not answer. Read-only.
+    public static let instanceMetadata = ShellCommand(script: """
+        base=http://169.254.169.254/latest
+        t=$(curl -sf -m 3 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$base/api/token") || exit 0
+        for k in instance-id instance-type placement/availability-zone placement/region; do
+          v=$(curl -sf -m 3 -H "X-aws-ec2-metadata-token: $t" "$base/meta-data/$k") && echo "imds.$k=$v"
+        done
+        true
+        """)
+
+    /// Parses the output of `instanceMetadata`; nil unless every key answered.
+    public static func parseInstanceMetadata(_ text: String) -> InstanceMetadata? {
+        var kv: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            kv[String(line[..<eq])] = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+        }
+        guard let id = kv["imds.instance-id"], let type = kv["imds.instance-type"],
+              let zone = kv["imds.placement/availability-zone"], !id.isEmpty, !type.isEmpty, !zone.isEmpty else { return nil }
+        let region = kv["imds.placement/region"].flatMap { $0.isEmpty ? nil : $0 } ?? String(zone.dropLast())
+        return InstanceMetadata(instanceId: id, instanceType: type, availabilityZone: zone, region: region)
+    }
 
     /// Parses the output of `facts`.
     public static func parseFacts(_ text: String) -> HostFacts? {
@@ -54,7 +86,8 @@ public enum NodeRecipes {
             memoryMB: (Int(kv["mem.kb"] ?? "") ?? 0) / 1024,
             swapOn: (Int(kv["swap.count"] ?? "") ?? 0) > 0,
             machineID: kv["machine-id"] ?? "", productUUID: kv["product-uuid"] ?? "",
-            packages: packages, inCluster: kv["in-cluster"] == "yes", certificates: Certificates.parseFacts(kv))
+            packages: packages, inCluster: kv["in-cluster"] == "yes", certificates: Certificates.parseFacts(kv),
+            defaultAddress: kv["default.address"].flatMap { IPv4Address($0) != nil ? $0 : nil })
     }
 
     // MARK: prepare

@@ -62,7 +62,8 @@ extension ApplyEngine {
         case .removal(let name):
             let runner = oldRunners[name]
             let replacement = plan.spec.hosts.first { $0.name == name }.map { h in
-                HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, facts: facts[name])
+                HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, facts: facts[name],
+                           privateAddress: h.recordedClusterAddress, instanceId: h.instanceId)
             }
             return { [self] in
                 try await self.removeHost(name, runner: runner, replacement: replacement, cluster: cluster)

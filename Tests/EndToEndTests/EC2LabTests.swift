@@ -1,0 +1,135 @@
+import Foundation
+import BootstrapTestSupport
+import Testing
+
+/// moto_server, the EC2 emulator `scripts/test-tools` installs (required under CI).
+enum MotoServer {
+    static var python: String { (ProcessInfo.processInfo.environment["BOOTSTRAP_TOOLS"] ?? "/opt/bootstrap-tools") + "/bin/python" }
+    static var executable: String { (ProcessInfo.processInfo.environment["BOOTSTRAP_TOOLS"] ?? "/opt/bootstrap-tools") + "/bin/moto_server" }
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: executable) }
+}
+
+extension EndToEnd {
+    /// Instances made in moto with the lab hosts' addresses as their private IPs (moto takes a VPC on a
+    /// loopback range), found by tag, bootstrapped and labelled from the instance metadata; a stopped instance
+    /// and another cluster's are left out.
+    @Suite(.enabled(if: E2E.enabled && (MotoServer.available || E2E.inCI), "needs root and moto_server (scripts/test-tools)"))
+    struct EC2LabTests {
+        @Test func hostsFoundByTagAreBootstrapped() async throws {
+            try await onOwnThread {
+                try E2E.requireRoot()
+                #expect(MotoServer.available, "moto_server not found at \(MotoServer.executable): run scripts/test-tools")
+                guard MotoServer.available else { return }
+                let lab = try Lab(hosts: 2, net: "127.0.141")
+                defer { lab.down() }
+                let port = try runProgram(MotoServer.python, ["-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
+                    .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let moto = Process()
+                moto.executableURL = URL(fileURLWithPath: MotoServer.executable)
+                moto.arguments = ["-H", "127.0.0.1", "-p", port]
+                moto.standardOutput = FileHandle.nullDevice
+                moto.standardError = FileHandle.nullDevice
+                try moto.run()
+                // SIGKILL: moto_server's HTTP server does not always stop on SIGTERM.
+                defer { kill(moto.processIdentifier, SIGKILL); moto.waitUntilExit() }
+                let endpoint = "http://127.0.0.1:\(port)/"
+                let aws = ["AWS_ACCESS_KEY_ID": "AKIAE2ETESTING", "AWS_SECRET_ACCESS_KEY": "e2e-secret-0123456789",
+                           "AWS_DEFAULT_REGION": "us-east-1", "NO_COLOR": "1"]
+                // The world, through boto3 (moto's own dependency): VPC, subnet, tagged instances.
+                let octets = lab.net.split(separator: ".")
+                let setup = """
+                    import sys, time, boto3
+                    ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1")
+                    for _ in range(100):
+                        try:
+                            ec2.describe_regions(); break
+                        except Exception:
+                            time.sleep(0.2)
+                    vpc = ec2.create_vpc(CidrBlock="\(octets[0]).\(octets[1]).0.0/16")["Vpc"]["VpcId"]
+                    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="\(lab.net).0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+                    sg = ec2.create_security_group(VpcId=vpc, GroupName="e2e", Description="e2e nodes")["GroupId"]
+                    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 9999, "ToPort": 9999,
+                        "UserIdGroupPairs": [{"GroupId": sg, "Description": "by hand"}]}])
+                    print(sg)
+                    def run(name, role, ip, cluster="e2e"):
+                        tags = [{"Key": "Name", "Value": name}, {"Key": "cluster", "Value": cluster}, {"Key": "role", "Value": role}]
+                        kw = {"PrivateIpAddress": ip} if ip else {}
+                        r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, InstanceType="t3.medium", SecurityGroupIds=[sg],
+                                              TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **kw)
+                        return r["Instances"][0]["InstanceId"]
+                    print(run("cp-1", "control-plane", "\(lab.address(1))"))
+                    print(run("worker-1", "worker", "\(lab.address(2))"))
+                    stopped = run("worker-9", "worker", "\(lab.net).99")
+                    ec2.stop_instances(InstanceIds=[stopped])
+                    run("other-1", "worker", None, cluster="other")
+                    """
+                let made = try runProgram(MotoServer.python, ["-c", setup, endpoint], env: aws)
+                #expect(made.status == 0, "\(made.all)")
+                var ids = made.stdout.split(separator: "\n").map(String.init)
+                let sg = ids.isEmpty ? "" : ids.removeFirst()
+                #expect(ids.count == 2)
+
+                let plan = try lab.writePlan(lab.plan(workers: 0).components(separatedBy: "  hosts:")[0] + """
+                      provider:
+                        ec2:
+                          region: us-east-1
+                          endpoint: \(endpoint)
+                          sshAddress: private
+                          manageSecurityGroups: true
+                          hosts:
+                            - { role: control-plane, tags: { cluster: e2e, role: control-plane } }
+                            - { role: worker, tags: { cluster: e2e, role: worker } }
+                    """)
+                let apply = try runProgram(E2E.binary, ["apply", "-f", plan, "--auto-approve"], cwd: lab.work, env: aws)
+                #expect(apply.status == 0, "\(apply.all)")
+                #expect(apply.stderr.contains("Hosts from EC2 (us-east-1): 2 running instances"), "\(apply.stderr)")
+                #expect(try lab.nodeReadiness() == ["cp-1": true, "worker-1": true])
+                let hosts = try lab.state()["hosts"] as? [String: [String: Any]] ?? [:]
+                #expect(Set(hosts.keys) == ["cp-1", "worker-1"])
+                #expect(ids.count == 2 && hosts["cp-1"]?["instanceId"] as? String == ids[0])
+                #expect(ids.count == 2 && hosts["worker-1"]?["instanceId"] as? String == ids[1])
+                #expect(hosts["worker-1"]?["privateAddress"] as? String == lab.address(2))
+
+                // From IMDSv2 on each node: zone, region and instance type labels, and the kubelet's providerID.
+                let labels = try lab.kubectl("get node worker-1 -o jsonpath='{.metadata.labels}'").stdout
+                #expect(labels.contains("\"topology.kubernetes.io/zone\":\"us-east-1a\""), "\(labels)")
+                #expect(labels.contains("\"topology.kubernetes.io/region\":\"us-east-1\""), "\(labels)")
+                #expect(labels.contains("\"node.kubernetes.io/instance-type\":\"t3."), "\(labels)")
+                for i in 1...2 {
+                    let kubelet = try lab.exec(i, "cat /var/lib/kubelet/config.yaml").stdout
+                    #expect(kubelet.contains("providerID: aws:///us-east-1a/i-"), "lab-\(i): \(kubelet)")
+                    let flags = try lab.exec(i, "cat /var/lib/kubelet/kubeadm-flags.env").stdout
+                    #expect(flags.contains("--node-ip=\(lab.address(i))"), "lab-\(i): \(flags)")
+                }
+
+                // Exactly the rules the cluster lacked were added, each marked as bootstrap's.
+                #expect(apply.stdout.contains("+ \(sg): allow tcp/6443 from \(sg)"), "\(apply.stdout)")
+                let listRules = { try runProgram(MotoServer.python, ["-c", """
+                    import sys, boto3
+                    ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1")
+                    g = ec2.describe_security_groups(GroupIds=[sys.argv[2]])["SecurityGroups"][0]
+                    for p in g["IpPermissions"]:
+                        for s in p.get("UserIdGroupPairs", []):
+                            print("%s/%s-%s from %s %s" % (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), s["GroupId"], s.get("Description", "")))
+                    """, endpoint, sg], env: aws) }
+                let rules = try listRules()
+                let ours = rules.stdout.split(separator: "\n").filter { $0.contains("bootstrap:e2e ") }
+                #expect(Set(ours.map { String($0.split(separator: " ").prefix(3).joined(separator: " ")) })
+                        == ["tcp/6443-6443 from \(sg)", "tcp/10250-10250 from \(sg)", "udp/8472-8472 from \(sg)"],
+                        "\(rules.all)")  // one control plane: no etcd peers
+                #expect(rules.stdout.contains("tcp/9999-9999 from \(sg) by hand"), "\(rules.stdout)")
+
+                // Nothing to do afterwards, as long as the instances are the same.
+                let again = try runProgram(E2E.binary, ["plan", "-f", plan, "--detailed-exitcode"], cwd: lab.work, env: aws)
+                #expect(again.status == 0, "\(again.all)")
+
+                // destroy removes exactly the rules bootstrap added; the one made by hand stays.
+                let destroy = try runProgram(E2E.binary, ["destroy", "-f", plan, "--auto-approve"], cwd: lab.work, env: aws)
+                #expect(destroy.status == 0, "\(destroy.all)")
+                #expect(destroy.stdout.contains("Removed 3 security-group rules bootstrap had added"), "\(destroy.stdout)")
+                #expect(try listRules().stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                        == "tcp/9999-9999 from \(sg) by hand")
+            }
+        }
+    }
+}
