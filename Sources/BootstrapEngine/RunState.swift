@@ -28,9 +28,9 @@ extension StatePersisting {
 /// their steps) wait for the next write, which takes them all. A finished step is still recorded before
 /// anything relies on it, but 50 hosts finishing together cost a few writes instead of 50 in a row.
 ///
-/// What a finished step changes (`recordStep`, `recordClusterStep`, `update(host:)`) is written as a small
-/// record appended to the store's journal, so that a write costs what changed, not the size of the cluster;
-/// any other change writes the state whole (the journal folded in). `checkpoint` folds the journal into
+/// What a change touches (a finished step, a host's record, the cluster's record, a release) is written as a
+/// small record appended to the store's journal, so that a write costs what changed, not the size of the
+/// cluster; any other change (manifests, backups) writes the state whole (the journal folded in). `checkpoint` folds the journal into
 /// the state file at the end of a run.
 public actor RunState {
     public private(set) var state: ClusterState
@@ -53,12 +53,19 @@ public actor RunState {
         self.store = store
     }
 
-    /// Applies `change` and returns once a write containing it is done (the whole state). If that write
+    /// Applies `change` and returns once a write containing it is done. If that write
     /// fails, it throws; the change stays in the state and goes out with a later write (what it records did
     /// happen).
     public func update(_ change: @Sendable (inout ClusterState) -> Void) async throws {
+        let before = state
         change(&state)
-        pendingWhole = true
+        // The hosts, the cluster's record and the releases that changed are journaled (the comparison costs
+        // far less than writing thousands of hosts); anything else is written whole.
+        if let changes = StateChange.changes(from: before, to: state) {
+            pendingChanges += changes
+        } else {
+            pendingWhole = true
+        }
         try await commit()
     }
 

@@ -10,13 +10,40 @@ public enum StateChange: Sendable, Hashable, Codable {
     case clusterStep(step: String, record: StepRecord)
     /// A host's whole record (nil: the host is gone).
     case host(name: String, record: HostRecord?)
+    /// The cluster's whole record (secrets, endpoint, CA hash, cluster steps: small whatever the cluster's size).
+    case cluster(ClusterRecord)
+    /// A release's record (nil: uninstalled).
+    case addon(key: String, record: AddonRecord?)
 
     public func apply(to state: inout ClusterState) {
         switch self {
         case .hostStep(let host, let step, let record): state.hosts[host]?.steps[step] = record
         case .clusterStep(let step, let record): state.cluster.steps[step] = record
         case .host(let name, let record): state.hosts[name] = record
+        case .cluster(let record): state.cluster = record
+        case .addon(let key, let record): state.addons[key] = record
         }
+    }
+
+    /// What changed from `a` to `b` as journal changes; nil when something changed that has none (the
+    /// manifests, the backups, the format), or nothing did: then the state is written whole.
+    public static func changes(from a: ClusterState, to b: ClusterState) -> [StateChange]? {
+        guard a.formatVersion == b.formatVersion, a.lineage == b.lineage, a.toolVersion == b.toolVersion,
+              a.manifests == b.manifests, a.backups == b.backups else { return nil }
+        var out: [StateChange] = []
+        if a.cluster != b.cluster { out.append(.cluster(b.cluster)) }
+        if a.addons != b.addons {
+            for key in Set(a.addons.keys).union(b.addons.keys).sorted() where a.addons[key] != b.addons[key] {
+                out.append(.addon(key: key, record: b.addons[key]))
+            }
+        }
+        if a.hosts != b.hosts {
+            for name in b.hosts.keys.sorted() where a.hosts[name] != b.hosts[name] {
+                out.append(.host(name: name, record: b.hosts[name]))
+            }
+            for name in a.hosts.keys.sorted() where b.hosts[name] == nil { out.append(.host(name: name, record: nil)) }
+        }
+        return out.isEmpty ? nil : out
     }
 }
 

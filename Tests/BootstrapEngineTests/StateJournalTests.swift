@@ -166,10 +166,20 @@ import Testing
         let initial = try #require(try await StateStore(path: store.path).load(expectName: "lab"))
         let run = RunState(state: initial, store: store)
         try await run.recordStep(host: "cp-1", step: .containerd, inputHash: "x", at: Self.at)
-        try await run.update { $0.cluster.caCertHash = "sha256:ab" }
+        // The cluster's record and a release: journaled too.
+        try await run.update {
+            $0.cluster.caCertHash = "sha256:ab"
+            $0.addons = [:]
+        }
+        #expect(try fileState(store.path).serial == 1)
+        let journaled = try #require(try await StateStore(path: store.path).load(expectName: "lab"))
+        #expect(journaled == (await run.state))
+        // The manifests have no journal record: the state is written whole, the journal folded in.
+        try await run.update { $0.manifests = [:] }
         #expect(!FileManager.default.fileExists(atPath: store.journalPath))
         let file = try fileState(store.path)
         #expect(file.hosts["cp-1"]?.steps["containerd"] != nil && file.cluster.caCertHash == "sha256:ab")
+        #expect(file.manifests.isEmpty && file.addons.isEmpty)
         #expect(file == (await run.state))
         store.unlock()
     }
