@@ -159,6 +159,12 @@ struct Calibration: Sendable {
     var scale: Double
     var job: [String: Double] = [:]
     var before: [String: Double] = [:]
+
+    mutating func rescale(by factor: Double) {
+        scale *= factor
+        job = job.mapValues { $0 * factor }
+        before = before.mapValues { $0 * factor }
+    }
 }
 
 /// Counts events, charges each command's delay to the job that runs (meaningful one job at a time), and

@@ -23,9 +23,12 @@ struct EngineCommand: AsyncParsableCommand {
         guard hosts >= 3, hosts <= 60000 else { throw ValidationError("--hosts must be 3…60000") }
         let base = dir ?? (NSTemporaryDirectory() + "bootstrap-bench-\(UUID().uuidString)")
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: base) } }
-        // The critical path's job times, from a run of the same shape one job at a time.
-        let (_, calibration) = try await EngineBenchmark.run(
-            .init(hosts: 5, scale: scale, parallelism: 1, dir: base + "/calibration"), calibrate: true)
+        // The critical path's job times, from a run of the same shape one job at a time. Every delay is
+        // proportional to the scale, so a short run at a small one gives them all.
+        let calibrationScale = min(scale, 0.01)
+        var (_, calibration) = try await EngineBenchmark.run(
+            .init(hosts: 5, scale: calibrationScale, parallelism: 1, dir: base + "/calibration"), calibrate: true)
+        calibration.rescale(by: scale / calibrationScale)
         var (result, _) = try await EngineBenchmark.run(.init(hosts: hosts, scale: scale, parallelism: parallelism,
                                                              dir: base + "/run"))
         result.criticalPath = EngineBenchmark.criticalPath(hosts: hosts, calibration: calibration)
