@@ -41,9 +41,18 @@ public final class DestroyEngine: Sendable {
         self.events = events
     }
 
-    /// Runs to the end; every session opened is closed before this returns or throws.
+    /// Runs to the end; every session opened is closed before this returns or throws, and the state's
+    /// journal is folded into the state file (if that fails, the next load folds it).
     public func run() async throws -> RunReport {
-        try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
+        let report: RunReport
+        do {
+            report = try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
+        } catch {
+            try? await runState.checkpoint()
+            throw error
+        }
+        try await runState.checkpoint()
+        return report
     }
 
     private func run(sessions: SessionRegistry) async throws -> RunReport {

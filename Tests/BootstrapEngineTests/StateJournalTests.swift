@@ -184,3 +184,33 @@ import Testing
         store.unlock()
     }
 }
+
+/// With the real store (in the serialized apply suite: the fake cluster is shared).
+extension ApplyEngineTests {
+    @Test func anApplyJournalsItsStepsAndLeavesThemAllInTheStateFile() async throws {
+        let dir = TempDir()
+        let plan = Self.plan()
+        let rig = Rig(plan: plan)
+        let store = StateStore(path: dir.path + "/lab.state.json")
+        try await store.lock(command: "test")
+        defer { store.unlock() }
+        _ = try await store.load(expectName: "lab")
+        let run = RunState(state: ClusterState(name: "lab", toolVersion: "t"), store: store)
+        let engine = ApplyEngine(
+            plan: plan, runState: run, transport: FakeTransport(hosts: rig.hosts),
+            resolve: { n, a, p in HostEndpoint(name: n, address: a, port: p, user: "root", knownHostsPath: "/dev/null") },
+            options: ApplyOptions(parallelism: 4, kubeconfigPath: rig.kubeconfig, readyTimeout: .seconds(2),
+                                  readyPollInterval: .milliseconds(10)),
+            events: rig.log.sink)
+        let report = try await engine.run()
+        #expect(report.succeeded, "\(report.failures)")
+        #expect(!FileManager.default.fileExists(atPath: store.journalPath))
+        let file = try StateStore.decode(Data(contentsOf: URL(fileURLWithPath: store.path)), path: store.path)
+        #expect(file.serial == (await run.state).serial)
+        for h in plan.spec.hosts {
+            #expect(file.hosts[h.name]?.steps.count == StepCatalogue.steps(for: h, in: plan).count, "\(h.name)")
+        }
+        #expect(file.cluster.initializedOn == "cp-1" && file.cluster.steps["kubeconfig"] != nil)
+        #expect(file.addons["cni/flannel"] != nil)
+    }
+}
