@@ -123,7 +123,7 @@ public final class DestroyEngine: Sendable {
         let left = await runState.state.hosts
         if left.isEmpty {
             // Nothing of the cluster is left: forget it (the lineage stays; the backup keeps the old state).
-            try await runState.update {
+            try await runState.updateWhole {
                 let name = $0.cluster.name
                 $0.cluster = ClusterRecord(name: name)
                 $0.addons = [:]
@@ -152,7 +152,7 @@ public final class DestroyEngine: Sendable {
             if let api {
                 _ = try await api.probe(NodeRecipes.deleteNode(name), timeout: .seconds(60))
             }
-            try await runState.update { $0.hosts[name] = nil }
+            try await runState.updateWhole { $0.hosts[name] = nil }
             return true
         }
     }

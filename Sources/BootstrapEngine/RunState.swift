@@ -69,6 +69,14 @@ public actor RunState {
         try await commit()
     }
 
+    /// Applies `change` and writes the state whole (the journal folded in): for changes that must show in the
+    /// state file itself at once (destroy's removals, one host at a time).
+    public func updateWhole(_ change: @Sendable (inout ClusterState) -> Void) async throws {
+        change(&state)
+        pendingWhole = true
+        try await commit()
+    }
+
     /// Applies `change` to host `name`'s record (which must exist) and writes that record alone.
     public func update(host name: String, _ change: @Sendable (inout HostRecord) -> Void) async throws {
         guard var record = state.hosts[name] else { return }
