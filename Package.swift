@@ -50,10 +50,12 @@ let package = Package(
         .executableTarget(
             name: "bootstrap-bench",
             dependencies: [
-                "BootstrapCore", "BootstrapEngine", "BootstrapSSH",
+                "BootstrapCore", "BootstrapEngine", "BootstrapSSH", "BootstrapFakeHosts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // In-memory hosts that answer like healthy ones: the engine tests' fake, and `bootstrap-bench engine`'s hosts.
+        .target(name: "BootstrapFakeHosts", dependencies: ["BootstrapEngine"], path: "Tests/BootstrapFakeHosts"),
         // EC2: SigV4, credentials, the Query API client, host discovery and security-group rules (issue 15).
         .target(name: "BootstrapEC2", dependencies: [
             "BootstrapCore", .product(name: "Crypto", package: "swift-crypto"),
@@ -61,7 +63,7 @@ let package = Package(
         // Test helpers shared by the test targets (not part of the product).
         .target(name: "BootstrapTestSupport", dependencies: ["BootstrapCore"], path: "Tests/BootstrapTestSupport"),
         .testTarget(name: "BootstrapCoreTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
-        .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine"]),
+        .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine", "BootstrapFakeHosts"]),
         .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTransport", "BootstrapTestSupport"]),
         .testTarget(name: "BootstrapEC2Tests", dependencies: ["BootstrapEC2", "BootstrapTestSupport"]),
         .testTarget(name: "BootstrapCLITests", dependencies: ["BootstrapCLI", "BootstrapCore", "BootstrapTestSupport"], resources: [.copy("Golden")]),

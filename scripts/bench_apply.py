@@ -24,7 +24,8 @@ import json, os, resource, statistics, subprocess, sys, tempfile, time
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = sys.argv[1]
 sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "1,10,50").split(",")]
-env = dict(os.environ, LAB_DIR="/srv/bootstrap-bench", LAB_NET="127.0.30", NO_COLOR="1")
+env = dict(os.environ, LAB_DIR=os.environ.get("LAB_DIR", "/srv/bootstrap-bench"),
+           LAB_NET=os.environ.get("LAB_NET", "127.0.30"), NO_COLOR="1")
 lab = ["bash", os.path.join(root, "scripts/lab")]
 
 

@@ -70,6 +70,8 @@ public final class ApplyEngine: Sendable {
     let events: EventSink
     let options: ApplyOptions
     let redactor: Redactor
+    /// The plan's hosts by name (the step graph looks one up per action).
+    let hostsByName: [String: ClusterPlan.Host]
 
     public init(plan: ClusterPlan, objects: [KubeObject] = [], runState: RunState, transport: any HostTransport,
                 resolve: @escaping EndpointResolver, options: ApplyOptions, events: @escaping EventSink)
@@ -82,14 +84,24 @@ public final class ApplyEngine: Sendable {
         self.options = options
         self.events = events
         self.redactor = Redactor()
+        self.hostsByName = Dictionary(plan.spec.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// The start/finish/fail events of every step.
     var stepEvents: StepEvents { StepEvents(events: events, redactor: redactor) }
 
-    /// Runs to the end; every session opened is closed before this returns or throws.
+    /// Runs to the end; every session opened is closed before this returns or throws, and the state's
+    /// journal is folded into the state file (if that fails, the next load folds it).
     public func run() async throws -> RunReport {
-        try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
+        let report: RunReport
+        do {
+            report = try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
+        } catch {
+            try? await runState.checkpoint()
+            throw error
+        }
+        try await runState.checkpoint()
+        return report
     }
 
     private func run(sessions: SessionRegistry) async throws -> RunReport {
@@ -194,8 +206,10 @@ public final class ApplyEngine: Sendable {
                                error: failed)
         }
         let ids = applyPlan.actions.map(\.id)
-        var rows = plan.spec.hosts.map { host in row(host.name, ids.filter { $0.host == host.name }) }
-        for name in applyPlan.removals where !plan.spec.hosts.contains(where: { $0.name == name }) {
+        var byHost: [String: [ActionID]] = [:]
+        for id in ids { if let h = id.host { byHost[h, default: []].append(id) } }
+        var rows = plan.spec.hosts.map { host in row(host.name, byHost[host.name] ?? []) }
+        for name in applyPlan.removals where hostsByName[name] == nil {
             let outcome = outcomes[.removal(host: name)]
             var err: String?
             if case .failed(let e)? = outcome { err = e }

@@ -41,9 +41,18 @@ public final class DestroyEngine: Sendable {
         self.events = events
     }
 
-    /// Runs to the end; every session opened is closed before this returns or throws.
+    /// Runs to the end; every session opened is closed before this returns or throws, and the state's
+    /// journal is folded into the state file (if that fails, the next load folds it).
     public func run() async throws -> RunReport {
-        try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
+        let report: RunReport
+        do {
+            report = try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
+        } catch {
+            try? await runState.checkpoint()
+            throw error
+        }
+        try await runState.checkpoint()
+        return report
     }
 
     private func run(sessions: SessionRegistry) async throws -> RunReport {
@@ -114,7 +123,7 @@ public final class DestroyEngine: Sendable {
         let left = await runState.state.hosts
         if left.isEmpty {
             // Nothing of the cluster is left: forget it (the lineage stays; the backup keeps the old state).
-            try await runState.update {
+            try await runState.updateWhole {
                 let name = $0.cluster.name
                 $0.cluster = ClusterRecord(name: name)
                 $0.addons = [:]
@@ -143,7 +152,7 @@ public final class DestroyEngine: Sendable {
             if let api {
                 _ = try await api.probe(NodeRecipes.deleteNode(name), timeout: .seconds(60))
             }
-            try await runState.update { $0.hosts[name] = nil }
+            try await runState.updateWhole { $0.hosts[name] = nil }
             return true
         }
     }

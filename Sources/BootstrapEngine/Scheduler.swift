@@ -28,19 +28,73 @@ public enum JobOutcome: Sendable, Equatable {
 /// Runs a dependency graph of jobs, at most `parallelism` at once. A failed job skips its dependents but lets
 /// every independent job go on; cancellation stops new jobs from starting, gives running ones `grace` to
 /// finish, then cancels their tasks (the transport stops their remote commands).
+///
+/// The bookkeeping is proportional to the jobs and their dependencies, not to their square: each job counts
+/// its dependencies not done yet, a finished job tells only its own dependents, and the jobs ready to start
+/// wait in a heap by their place in the list (30,000 steps on 5,000 hosts must not cost a scan of every
+/// waiting job each time one finishes).
 public enum Scheduler {
     public static func run<ID>(_ jobs: [Job<ID>], parallelism: Int, cancellation: CancellationFlag? = nil,
                            grace: Duration = .seconds(PlanDefaults.interruptGraceSeconds))
         async -> [ID: JobOutcome]
     {
-        let byID = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // The first job of an id counts (a later one with the same id never runs).
+        var index: [ID: Int] = [:]
+        var list: [Job<ID>] = []
+        for job in jobs where index[job.id] == nil {
+            index[job.id] = list.count
+            list.append(job)
+        }
         var outcome: [ID: JobOutcome] = [:]
-        var waiting = jobs.map(\.id)
+        // Per job: dependencies in the graph not succeeded yet, and the jobs that depend on it.
+        var unmet = [Int](repeating: 0, count: list.count)
+        var dependents = [[Int]](repeating: [], count: list.count)
+        for (i, job) in list.enumerated() {
+            for d in job.dependencies {
+                guard let k = index[d] else { continue }  // not in the graph: done (its step was already recorded)
+                unmet[i] += 1
+                dependents[k].append(i)
+            }
+        }
+        // Started, or its fate known without running it.
+        var settled = [Bool](repeating: false, count: list.count)
+        var unsettled = list.count
+        var ready = MinHeap()
+        for i in list.indices where unmet[i] == 0 { ready.push(i) }
         var running = 0
         let limit = max(1, parallelism)
 
-        // A dependency that is not in the graph counts as done (its step was already recorded).
-        func state(of id: ID) -> JobOutcome? { byID[id] == nil ? .succeeded : outcome[id] }
+        func state(of id: ID) -> JobOutcome? { index[id] == nil ? .succeeded : outcome[id] }
+        func firstUnfinished(_ i: Int) -> ID? {
+            list[i].dependencies.first { id in
+                switch state(of: id) {
+                case .failed?, .skipped?: return true
+                default: return false
+                }
+            }
+        }
+        func settle(_ i: Int, _ result: JobOutcome) {
+            settled[i] = true
+            unsettled -= 1
+            outcome[list[i].id] = result
+        }
+        /// A job's result: its dependents become ready, or are skipped (and theirs, and so on).
+        func finished(_ i: Int, _ result: JobOutcome) {
+            outcome[list[i].id] = result
+            if result == .succeeded {
+                for d in dependents[i] {
+                    unmet[d] -= 1
+                    if unmet[d] == 0, !settled[d] { ready.push(d) }
+                }
+                return
+            }
+            var stack = Array(dependents[i].reversed())
+            while let d = stack.popLast() {
+                guard !settled[d], let bad = firstUnfinished(d) else { continue }
+                settle(d, .skipped("\(bad) did not finish"))
+                stack.append(contentsOf: dependents[d].reversed())
+            }
+        }
 
         // The task that waits for the cancellation flag answers with no id.
         await withTaskGroup(of: (ID?, JobOutcome).self) { group in
@@ -52,41 +106,31 @@ public enum Scheduler {
                 }
             }
             while true {
-                // Settle jobs whose fate is known without running them.
-                var progressed = true
-                while progressed {
-                    progressed = false
-                    for id in waiting {
-                        let deps = byID[id]!.dependencies.map { ($0, state(of: $0)) }
-                        if let bad = deps.first(where: { if case .failed = $0.1 { return true }; if case .skipped = $0.1 { return true }; return false }) {
-                            outcome[id] = .skipped("\(bad.0) did not finish")
-                            waiting.removeAll { $0 == id }
-                            progressed = true
-                        } else if cancellation?.isCancelled == true {
-                            outcome[id] = .skipped("cancelled")
-                            waiting.removeAll { $0 == id }
-                            progressed = true
-                        }
+                // Cancelled: nothing new starts; what waits is skipped, in the order given.
+                if unsettled > 0, cancellation?.isCancelled == true {
+                    for i in list.indices where !settled[i] {
+                        settle(i, firstUnfinished(i).map { .skipped("\($0) did not finish") } ?? .skipped("cancelled"))
                     }
                 }
                 // Start what is ready, in the order given.
-                for id in waiting where running < limit {
-                    let job = byID[id]!
-                    guard job.dependencies.allSatisfy({ state(of: $0) == .succeeded }) else { continue }
-                    waiting.removeAll { $0 == id }
+                while running < limit, let i = ready.pop() {
+                    guard !settled[i] else { continue }
+                    settled[i] = true
+                    unsettled -= 1
                     running += 1
+                    let job = list[i]
                     group.addTask {
                         do {
                             try await job.work()
-                            return (Optional(id), .succeeded)
+                            return (Optional(job.id), .succeeded)
                         } catch {
-                            return (Optional(id), .failed(ErrorText.describe(error, about: job.subject)))
+                            return (Optional(job.id), .failed(ErrorText.describe(error, about: job.subject)))
                         }
                     }
                 }
                 if running == 0 {
                     // Nothing runs and nothing could start: whatever waits has an unmet dependency (a cycle).
-                    for id in waiting { outcome[id] = .skipped("dependency cycle") }
+                    for i in list.indices where !settled[i] { settle(i, .skipped("dependency cycle")) }
                     group.cancelAll()  // the watcher
                     return
                 }
@@ -97,9 +141,44 @@ public enum Scheduler {
                     continue
                 }
                 running -= 1
-                outcome[id] = result
+                finished(index[id]!, result)
             }
         }
         return outcome
+    }
+}
+
+/// The smallest index first: jobs start in the order they were given.
+private struct MinHeap {
+    private var items: [Int] = []
+
+    mutating func push(_ x: Int) {
+        items.append(x)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[parent] > items[i] else { break }
+            items.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Int? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count, items[l] < items[m] { m = l }
+                if r < items.count, items[r] < items[m] { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
     }
 }

@@ -71,7 +71,7 @@ extension StateStore {
             _ = ftruncate(fd, 0)
             _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
             _ = fsync(fd)
-            for file in [path, backupPath] { tighten(file) }
+            for file in [path, backupPath, journalPath] { tighten(file) }
             return true
         }
     }

@@ -2,7 +2,8 @@ import BootstrapCore
 import Foundation
 import Glibc
 
-/// The state file of one cluster: load, atomic write with a backup, and an exclusive lock.
+/// The state file of one cluster: load, atomic write with a backup, a journal of finished steps beside it
+/// (see `StateStore+Journal.swift`), and an exclusive lock.
 ///
 /// Writes go through `AtomicFile` (a temp file in the same directory, fsynced, renamed over the state, the directory
 /// fsynced); the previous copy stays as `FILE.backup` (replaced by a rename, so it never goes missing). The
@@ -27,6 +28,12 @@ public final class StateStore: @unchecked Sendable {
     /// Lineage and serial of the file on disk as last loaded or written (nil lineage: no file).
     private var diskLineage: String?
     private var diskSerial: Int = 0
+    /// The serial of the newest record on disk: the file's, or its journal's last record.
+    private var lastSerial: Int = 0
+    /// The open journal (-1: none open), its good length, and how many records it holds on the file.
+    private var journalFD: Int32 = -1
+    private var journalLength = 0
+    private var journalRecords = 0
     /// Device and inode of the file as last loaded or written (nil: there was no file).
     private var diskIdentity: FileIdentity?
     private var loaded = false
@@ -37,6 +44,7 @@ public final class StateStore: @unchecked Sendable {
 
     deinit {
         if lockFD >= 0 { close(lockFD) }
+        if journalFD >= 0 { close(journalFD) }
     }
 
     /// `<plan dir>/.bootstrap/<cluster>.state.json`.
@@ -50,7 +58,8 @@ public final class StateStore: @unchecked Sendable {
     // MARK: load
 
     /// The recorded state, or nil when there is no state file yet. Refuses a newer format, a corrupt file,
-    /// and another cluster's file (by name, and by lineage when `expectLineage` is given).
+    /// and another cluster's file (by name, and by lineage when `expectLineage` is given). The journal's
+    /// records are read on top of the file; with the lock held, they are folded into it there and then.
     public func load(expectName: String?, expectLineage: String? = nil) async throws -> ClusterState? {
         try await io.run { try self.loadNow(expectName: expectName, expectLineage: expectLineage) }
     }
@@ -71,20 +80,39 @@ public final class StateStore: @unchecked Sendable {
                 loaded = true
                 diskLineage = nil
                 diskSerial = 0
+                lastSerial = 0
                 diskIdentity = nil
+                // A journal without its file extends nothing.
+                if lockFD >= 0 { dropJournal() }
                 return nil
             }
-            let state = try StateStore.decode(data, path: path)
+            var state = try StateStore.decode(data, path: path)
             if let n = expectName, state.cluster.name != n {
                 throw StateError.wrongCluster(path: path, found: state.cluster.name, expected: n)
             }
             if let l = expectLineage, state.lineage != l {
                 throw StateError.lineageMismatch(path: path, found: state.lineage, expected: l)
             }
+            let journal = try StateStore.readJournal(journalPath, on: state)
             loaded = true
             diskLineage = state.lineage
             diskSerial = state.serial
             diskIdentity = identity
+            state = StateStore.applying(journal.records, to: state)
+            lastSerial = state.serial
+            if journalFD >= 0 {
+                close(journalFD)
+                journalFD = -1
+            }
+            journalLength = journal.length
+            journalRecords = journal.records.count
+            if lockFD >= 0 {
+                if !journal.records.isEmpty {
+                    return try writeLocked(state, serial: state.serial)
+                }
+                // Nothing in it extends this file: stale, or empty.
+                dropJournal()
+            }
             return state
         }
     }
@@ -95,37 +123,129 @@ public final class StateStore: @unchecked Sendable {
     /// Needs the lock, and a `load` first when a state file already exists.
     @discardableResult
     public func write(_ state: ClusterState) async throws -> ClusterState {
-        try await io.run { try self.writeNow(state) }
+        try await io.run { try self.mutex.withLock { try self.writeLocked(state, serial: nil) } }
     }
 
-    private func writeNow(_ state: ClusterState) throws -> ClusterState {
-        try mutex.withLock {
-            guard lockFD >= 0 else { throw StateError.notLocked(path: path) }
-            if !loaded {
-                if FileManager.default.fileExists(atPath: path) { throw StateError.notLoaded(path: path) }
-                loaded = true
+    /// Writes `state` whole with the serial the journal's last record gave it, not one above: folding the
+    /// journal into the file is no new change (a plan saved against that serial still matches).
+    @discardableResult
+    public func fold(_ state: ClusterState) async throws -> ClusterState {
+        try await io.run {
+            try self.mutex.withLock {
+                try self.writeLocked(state, serial: state.serial == self.lastSerial ? state.serial : nil)
             }
-            if FileIdentity(path: path) != diskIdentity {
-                let found = FileManager.default.contents(atPath: path).flatMap { try? StateStore.decode($0, path: path) }
-                throw StateError.replacedByAnotherWriter(path: path, lastSerial: diskSerial, foundSerial: found?.serial)
-            }
-            if let l = diskLineage, l != state.lineage {
-                throw StateError.lineageMismatch(path: path, found: l, expected: state.lineage)
-            }
-            var next = state
-            next.serial = max(diskSerial, state.serial) + 1
-            let data: Data
-            do { data = try JSONEncoder.state.encode(next) } catch {
-                throw StateError.corrupt(path: path, detail: "cannot encode state: \(error)")
-            }
-            try writeAtomically(data) { identity in
-                // From the rename on, the file on disk is this one, whatever happens after.
-                diskIdentity = identity
-                diskLineage = next.lineage
-                diskSerial = next.serial
-            }
-            return next
         }
+    }
+
+    /// Appends `changes` to the journal (fsynced before it returns) as the next serial, and returns that
+    /// serial; nil when there is no state file to journal on yet (write the state whole).
+    public func append(_ changes: [StateChange], lineage: String, serial: Int) async throws -> Int? {
+        try await io.run { try self.mutex.withLock { try self.appendLocked(changes, lineage: lineage, serial: serial) } }
+    }
+
+    /// The checks every write makes: the lock, a load first, the same file, the same lineage.
+    private func checkWritable(lineage: String) throws {
+        guard lockFD >= 0 else { throw StateError.notLocked(path: path) }
+        if !loaded {
+            if FileManager.default.fileExists(atPath: path) { throw StateError.notLoaded(path: path) }
+            loaded = true
+        }
+        if FileIdentity(path: path) != diskIdentity {
+            let found = FileManager.default.contents(atPath: path).flatMap { try? StateStore.decode($0, path: path) }
+            throw StateError.replacedByAnotherWriter(path: path, lastSerial: lastSerial, foundSerial: found?.serial)
+        }
+        if let l = diskLineage, l != lineage {
+            throw StateError.lineageMismatch(path: path, found: l, expected: lineage)
+        }
+    }
+
+    private func appendLocked(_ changes: [StateChange], lineage: String, serial: Int) throws -> Int? {
+        try checkWritable(lineage: lineage)
+        guard diskIdentity != nil else { return nil }
+        if journalFD < 0 {
+            let fd = open(journalPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 { throw StateError.io(path: journalPath, operation: "cannot open", errno: errno) }
+            _ = fchmod(fd, 0o600)
+            // What follows the good part (a record cut short by a crash) goes; so does a journal on another file.
+            if journalRecords == 0 { journalLength = 0 }
+            if ftruncate(fd, off_t(journalLength)) != 0 || fsync(fd) != 0 {
+                let e = errno
+                close(fd)
+                throw StateError.io(path: journalPath, operation: "cannot truncate", errno: e)
+            }
+            syncDirectory()
+            journalFD = fd
+        }
+        let next = max(lastSerial, serial) + 1
+        let record = JournalRecord(lineage: lineage, base: diskSerial, serial: next, changes: changes)
+        var data: Data
+        do { data = try StateStore.journalEncoder.encode(record) } catch {
+            throw StateError.corrupt(path: journalPath, detail: "cannot encode a journal record: \(error)")
+        }
+        data.append(UInt8(ascii: "\n"))
+        let failed: (String, Int32)? = data.withUnsafeBytes { buf -> (String, Int32)? in
+            var off = 0
+            while off < buf.count {
+                let n = pwrite(journalFD, buf.baseAddress! + off, buf.count - off, off_t(journalLength + off))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return ("cannot write", errno)
+                }
+                off += n
+            }
+            return fdatasync(journalFD) == 0 ? nil : ("cannot fsync", errno)
+        }
+        if let (operation, e) = failed {
+            // Never leave half a record before the next one.
+            _ = ftruncate(journalFD, off_t(journalLength))
+            throw StateError.io(path: journalPath, operation: operation, errno: e)
+        }
+        journalLength += data.count
+        journalRecords += 1
+        lastSerial = next
+        return next
+    }
+
+    /// Removes the journal (after a whole write took its records in, or when it extends nothing).
+    private func dropJournal() {
+        if journalFD >= 0 {
+            close(journalFD)
+            journalFD = -1
+        }
+        unlink(journalPath)
+        journalLength = 0
+        journalRecords = 0
+    }
+
+    private func syncDirectory() {
+        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    /// The whole write: `serial` as given, or one above the newest on disk. Then the journal goes: its
+    /// records are in the file.
+    private func writeLocked(_ state: ClusterState, serial: Int?) throws -> ClusterState {
+        try checkWritable(lineage: state.lineage)
+        var next = state
+        next.serial = serial ?? (max(lastSerial, state.serial) + 1)
+        let data: Data
+        do { data = try JSONEncoder.state.encode(next) } catch {
+            throw StateError.corrupt(path: path, detail: "cannot encode state: \(error)")
+        }
+        try writeAtomically(data) { identity in
+            // From the rename on, the file on disk is this one, whatever happens after.
+            diskIdentity = identity
+            diskLineage = next.lineage
+            diskSerial = next.serial
+            lastSerial = next.serial
+            journalRecords = 0
+        }
+        // The file (and the directory entry) is on disk: the journal's records are in it.
+        if journalFD >= 0 || FileManager.default.fileExists(atPath: journalPath) { dropJournal() }
+        return next
     }
 
     private var directory: String { (path as NSString).deletingLastPathComponent }

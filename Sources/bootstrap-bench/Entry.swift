@@ -6,5 +6,5 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bootstrap-bench",
         abstract: "Fixtures and measurements for scripts/bench (not part of bootstrap).",
-        subcommands: [FixtureCommand.self, SSHCommand.self])
+        subcommands: [FixtureCommand.self, SSHCommand.self, EngineCommand.self])
 }

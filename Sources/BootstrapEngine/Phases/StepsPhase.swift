@@ -61,7 +61,7 @@ extension ApplyEngine {
         switch action.id {
         case .removal(let name):
             let runner = oldRunners[name]
-            let replacement = plan.spec.hosts.first { $0.name == name }.map { h in
+            let replacement = hostsByName[name].map { h in
                 HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, facts: facts[name],
                            privateAddress: h.recordedClusterAddress, instanceId: h.instanceId)
             }
@@ -69,7 +69,7 @@ extension ApplyEngine {
                 try await self.removeHost(name, runner: runner, replacement: replacement, cluster: cluster)
             }
         case .hostStep(let name, let step):
-            guard let host = plan.spec.hosts.first(where: { $0.name == name }), let runner = runners[name],
+            guard let host = hostsByName[name], let runner = runners[name],
                   let os = facts[name].flatMap({ NodeOSes.for($0) }) else {
                 throw EngineError.refused("\(action.id): \(name) is not a connected plan host with a known OS")
             }

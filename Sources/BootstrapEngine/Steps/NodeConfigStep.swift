@@ -33,9 +33,9 @@ struct NodeConfigStep: HostStep {
             try await cp.run(cmd)
         }
         let host = ctx.host
-        try await ctx.cluster.runState.update {
-            $0.hosts[host.name]?.labels = host.labels
-            $0.hosts[host.name]?.taints = host.taints
+        try await ctx.cluster.runState.update(host: host.name) {
+            $0.labels = host.labels
+            $0.taints = host.taints
         }
         return .changed
     }
