@@ -123,7 +123,8 @@ public final class ApplyEngine: Sendable {
         let facts = try await factsPhase(runners)
         let resolved = plan.resolvingPrivateAddresses(state: initial, facts: facts)
         return try await with(plan: resolved).run(initial: initial, removals: removals, facts: facts,
-                                                  runners: runners, oldRunners: oldRunners, started: started)
+                                                  runners: runners, oldRunners: oldRunners, sessions: sessions,
+                                                  started: started)
     }
 
     /// The same engine with the plan's private addresses resolved.
@@ -144,10 +145,11 @@ public final class ApplyEngine: Sendable {
         self.options = options
         self.events = events
         self.redactor = redactor
+        self.hostsByName = Dictionary(plan.spec.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     private func run(initial: ClusterState, removals: [String], facts: [String: HostFacts],
-                     runners: [String: HostRunner], oldRunners: [String: HostRunner],
+                     runners: [String: HostRunner], oldRunners: [String: HostRunner], sessions: SessionRegistry,
                      started: ContinuousClock.Instant) async throws -> RunReport
     {
         let clock = ContinuousClock()
