@@ -32,16 +32,12 @@ struct BackupCommand: AsyncParsableCommand {
     var insecureIgnoreHostKeys = false
 
     func run() async throws {
-        let (plan, _) = try await PlanInput.load(file)
-        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: insecureIgnoreHostKeys)
-        let statePath = PlanInput.statePath(stateOption.state, plan: plan)
-        let (store, existing, _) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
-                                                                  lockTimeout: lockTimeout)
+        let file = self.file
+        let (plan, resolve, store, applied, statePath) = try await RunSupport.appliedCluster(
+            file: file, statePath: stateOption.state, lockTimeout: lockTimeout, insecure: insecureIgnoreHostKeys,
+            notApplied: { plan in "the cluster \(plan.name) was never applied; run `bootstrap apply -f \(file)` first" })
         defer { store.unlock() }
-        guard var state = existing, !state.isEmpty else {
-            printError("error: no cluster state at \(statePath): the cluster \(plan.name) was never applied; run `bootstrap apply -f \(file)` first")
-            throw Exit.badInput
-        }
+        var state = applied
         let now = Date()
         // Recorded in the state as an absolute path, so `show` names the file wherever it is run from.
         let path = out.map { URL(fileURLWithPath: RunSupport.expand($0)).standardizedFileURL.path }

@@ -44,16 +44,10 @@ struct RestoreCommand: AsyncParsableCommand {
     var insecureIgnoreHostKeys = false
 
     func run() async throws {
-        let (plan, _) = try await PlanInput.load(file)
-        let resolve = try await RunSupport.resolver(for: plan, allowInsecure: insecureIgnoreHostKeys)
-        let statePath = PlanInput.statePath(stateOption.state, plan: plan)
-        let (store, existing, _) = try await RunSupport.openState(plan: plan, statePath: stateOption.state,
-                                                                  lockTimeout: lockTimeout)
+        let (plan, resolve, store, state, _) = try await RunSupport.appliedCluster(
+            file: file, statePath: stateOption.state, lockTimeout: lockTimeout, insecure: insecureIgnoreHostKeys,
+            notApplied: { plan in "the cluster \(plan.name) was never applied; a restore needs its state (lineage, hosts)" })
         defer { store.unlock() }
-        guard let state = existing, !state.isEmpty else {
-            printError("error: no cluster state at \(statePath): the cluster \(plan.name) was never applied; a restore needs its state (lineage, hosts)")
-            throw Exit.badInput
-        }
         let path = URL(fileURLWithPath: RunSupport.expand(from)).standardizedFileURL.path
         let archive: Restore.Archive
         do { archive = try await Restore.open(path: path, plan: plan, state: state) } catch let e as RestoreError {

@@ -125,6 +125,26 @@ enum RunSupport {
         }
     }
 
+    /// For a command that works on a live cluster (backup, restore): the plan, its endpoint resolver and its
+    /// locked state, which must be of an applied cluster; otherwise exit 2 with `notApplied(plan)` and the
+    /// lock released. The caller unlocks `store` when done.
+    static func appliedCluster(file: String, statePath option: String?, lockTimeout: Int, insecure: Bool,
+                               notApplied: (ClusterPlan) -> String)
+        async throws -> (plan: ClusterPlan, resolve: EndpointResolver, store: StateStore, state: ClusterState,
+                         statePath: String)
+    {
+        let (plan, _) = try await PlanInput.load(file)
+        let resolve = try await resolver(for: plan, allowInsecure: insecure)
+        let statePath = PlanInput.statePath(option, plan: plan)
+        let (store, existing, _) = try await openState(plan: plan, statePath: option, lockTimeout: lockTimeout)
+        guard let state = existing, !state.isEmpty else {
+            store.unlock()
+            printError("error: no cluster state at \(statePath): \(notApplied(plan))")
+            throw Exit.badInput
+        }
+        return (plan, resolve, store, state, statePath)
+    }
+
     static func exitCode(for report: RunReport) -> ExitCode {
         if report.cancelled { return ExitCode(130) }
         return report.succeeded ? .success : Exit.failure

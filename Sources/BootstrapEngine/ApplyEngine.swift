@@ -73,18 +73,12 @@ public final class ApplyEngine: Sendable {
     /// The plan's hosts by name (the step graph looks one up per action).
     let hostsByName: [String: ClusterPlan.Host]
 
-    public init(plan: ClusterPlan, objects: [KubeObject] = [], runState: RunState, transport: any HostTransport,
-                resolve: @escaping EndpointResolver, options: ApplyOptions, events: @escaping EventSink)
+    public convenience init(plan: ClusterPlan, objects: [KubeObject] = [], runState: RunState,
+                            transport: any HostTransport, resolve: @escaping EndpointResolver, options: ApplyOptions,
+                            events: @escaping EventSink)
     {
-        self.plan = plan
-        self.objects = objects
-        self.runState = runState
-        self.transport = transport
-        self.resolve = resolve
-        self.options = options
-        self.events = events
-        self.redactor = Redactor()
-        self.hostsByName = Dictionary(plan.spec.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.init(plan: plan, objects: objects, runState: runState, transport: transport, resolve: resolve,
+                  options: options, events: events, redactor: Redactor())
     }
 
     /// The start/finish/fail events of every step.
@@ -93,15 +87,9 @@ public final class ApplyEngine: Sendable {
     /// Runs to the end; every session opened is closed before this returns or throws, and the state's
     /// journal is folded into the state file (if that fails, the next load folds it).
     public func run() async throws -> RunReport {
-        let report: RunReport
-        do {
-            report = try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
-        } catch {
-            try? await runState.checkpoint()
-            throw error
+        try await runState.checkpointing {
+            try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
         }
-        try await runState.checkpoint()
-        return report
     }
 
     private func run(sessions: SessionRegistry) async throws -> RunReport {

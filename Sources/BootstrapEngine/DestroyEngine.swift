@@ -44,15 +44,9 @@ public final class DestroyEngine: Sendable {
     /// Runs to the end; every session opened is closed before this returns or throws, and the state's
     /// journal is folded into the state file (if that fails, the next load folds it).
     public func run() async throws -> RunReport {
-        let report: RunReport
-        do {
-            report = try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
-        } catch {
-            try? await runState.checkpoint()
-            throw error
+        try await runState.checkpointing {
+            try await SessionRegistry.withSessions { try await self.run(sessions: $0) }
         }
-        try await runState.checkpoint()
-        return report
     }
 
     private func run(sessions: SessionRegistry) async throws -> RunReport {

@@ -166,6 +166,20 @@ public actor RunState {
         try await commit()
     }
 
+    /// Runs `body` (a whole run), then `checkpoint()`, also when `body` throws: then the body's error is what
+    /// is thrown, and a fold that failed is left to the next load.
+    public nonisolated func checkpointing<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            try? await checkpoint()
+            throw error
+        }
+        try await checkpoint()
+        return result
+    }
+
     /// Applies `change` without writing; it is stored with the next whole write.
     public func updateWithoutWriting(_ change: @Sendable (inout ClusterState) -> Void) {
         change(&state)
