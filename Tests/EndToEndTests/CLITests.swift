@@ -25,7 +25,7 @@ import Testing
         try await onOwnThread {
             let listed = try Self.listedSubcommands()
             // The help lists the documented commands (and no hidden ones).
-            #expect(Set(listed) == ["plan", "apply", "destroy", "validate", "show", "backup", "force-unlock", "version",
+            #expect(Set(listed) == ["plan", "apply", "destroy", "validate", "show", "backup", "restore", "force-unlock", "version",
                                     "completion"], "\(listed)")
             let out = try Self.bootstrap(["completion", shell])
             #expect(out.status == 0, "\(out.all)")
