@@ -187,6 +187,14 @@ final class Lab: @unchecked Sendable {
         return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
 
+    /// The state as bootstrap reads it: the file with its journal's records on top (`show --json`). A run
+    /// killed before its end-of-run fold left its last records only in the journal.
+    func stateAsRead() throws -> [String: Any] {
+        let out = try bootstrap(["show", "--state", statePath, "--json"])
+        let doc = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+        return doc?["state"] as? [String: Any] ?? [:]
+    }
+
     /// Every command the per-host log recorded, whole: a multi-line script's later lines follow its
     /// time-stamped `$ ` line unstamped.
     func loggedCommands(host: String) -> [String] {

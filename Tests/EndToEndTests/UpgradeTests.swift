@@ -59,12 +59,17 @@ extension EndToEnd {
                 #expect(patchPlan.stdout.contains("~ cluster: upgrade 1.35.2 → 1.35.5 (etcd snapshot on cp-1 first)"), "\(patchPlan.all)")
                 #expect(patchPlan.stdout.contains("~ cp-1: kubeadm upgrade apply"), "\(patchPlan.all)")
                 #expect(patchPlan.stdout.contains("~ worker-2: drain, upgrade, uncordon (batch 2 of 2)"), "\(patchPlan.all)")
-                // Killed while worker-1, drained, gets its new kubelet: the re-run uncordons it and finishes.
+                // Killed while worker-1, drained, gets its new kubelet (held there by a hanging apt-get): the
+                // re-run uncordons it and finishes.
+                try lab.lab(["fault", "lab-2", "hang", "apt-get", "kubelet=1.35.5"])
                 let killed = try lab.startBootstrap(["apply", "-f", plan("1.35.5"), "--auto-approve"])
                 lab.waitForCommand(host: "worker-1", timeout: 120) { $0.contains("kubelet=1.35.5") }
                 kill(killed.processIdentifier, SIGKILL)
                 killed.waitUntilExit()
                 #expect(try Self.nodes(lab)["worker-1"]?.cordoned == true)
+                // The hung install outlived its connection (as a real one would); it ends before the re-run.
+                try lab.lab(["fault", "lab-2", "clear"])
+                _ = try lab.exec(2, "pkill -f 'labnode apt-get'")
                 let patch = try lab.bootstrap(["apply", "-f", plan("1.35.5"), "--auto-approve"])
                 #expect(patch.status == 0, "\(patch.all)")
                 var nodes = try Self.nodes(lab)
@@ -95,7 +100,7 @@ extension EndToEnd {
                 kill(p.processIdentifier, SIGKILL)
                 p.waitUntilExit()
                 // Killed before its apply was recorded: the state says so, and the re-run finds it done on the host.
-                #expect((try Self.cluster(lab)["upgrade"] as? [String: Any])?["applied"] as? Bool == false)
+                #expect((try lab.stateAsRead()["cluster"] as? [String: Any]).flatMap { $0["upgrade"] as? [String: Any] }?["applied"] as? Bool == false)
                 let rerun = try lab.bootstrap(["apply", "-f", minor, "--auto-approve"])
                 #expect(rerun.status == 0, "\(rerun.all)")
                 let log = (try? String(contentsOfFile: (lab.work as NSString).appendingPathComponent(".bootstrap/logs/cp-1.log"),
