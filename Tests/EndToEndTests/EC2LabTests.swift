@@ -2,37 +2,21 @@ import Foundation
 import BootstrapTestSupport
 import Testing
 
-/// moto_server, the EC2 emulator `scripts/test-tools` installs (required under CI).
-enum MotoServer {
-    static var python: String { (ProcessInfo.processInfo.environment["BOOTSTRAP_TOOLS"] ?? "/opt/bootstrap-tools") + "/bin/python" }
-    static var executable: String { (ProcessInfo.processInfo.environment["BOOTSTRAP_TOOLS"] ?? "/opt/bootstrap-tools") + "/bin/moto_server" }
-    static var available: Bool { FileManager.default.isExecutableFile(atPath: executable) }
-}
-
 extension EndToEnd {
     /// Instances made in moto with the lab hosts' addresses as their private IPs (moto takes a VPC on a
     /// loopback range), found by tag, bootstrapped and labelled from the instance metadata; a stopped instance
     /// and another cluster's are left out.
-    @Suite(.enabled(if: E2E.enabled && (MotoServer.available || E2E.inCI), "needs root and moto_server (scripts/test-tools)"))
+    @Suite(.enabled(if: E2E.enabled && Moto.shouldRun, "needs root and moto_server (scripts/test-tools)"))
     struct EC2LabTests {
         @Test func hostsFoundByTagAreBootstrapped() async throws {
             try await onOwnThread {
                 try E2E.requireRoot()
-                #expect(MotoServer.available, "moto_server not found at \(MotoServer.executable): run scripts/test-tools")
-                guard MotoServer.available else { return }
                 let lab = try Lab(hosts: 2, net: "127.0.141")
                 defer { lab.down() }
-                let port = try runProgram(MotoServer.python, ["-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
-                    .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-                let moto = Process()
-                moto.executableURL = URL(fileURLWithPath: MotoServer.executable)
-                moto.arguments = ["-H", "127.0.0.1", "-p", port]
-                moto.standardOutput = FileHandle.nullDevice
-                moto.standardError = FileHandle.nullDevice
-                try moto.run()
-                // SIGKILL: moto_server's HTTP server does not always stop on SIGTERM.
-                defer { kill(moto.processIdentifier, SIGKILL); moto.waitUntilExit() }
-                let endpoint = "http://127.0.0.1:\(port)/"
+                let moto = try LocalServer.motoNow()
+                defer { moto.stopNow() }
+                let python = try #require(Moto.python)
+                let endpoint = moto.endpoint.absoluteString
                 let aws = ["AWS_ACCESS_KEY_ID": "AKIAE2ETESTING", "AWS_SECRET_ACCESS_KEY": "e2e-secret-0123456789",
                            "AWS_DEFAULT_REGION": "us-east-1", "NO_COLOR": "1"]
                 // The world, through boto3 (moto's own dependency): VPC, subnet, tagged instances.
@@ -63,7 +47,7 @@ extension EndToEnd {
                     ec2.stop_instances(InstanceIds=[stopped])
                     run("other-1", "worker", None, cluster="other")
                     """
-                let made = try runProgram(MotoServer.python, ["-c", setup, endpoint], env: aws)
+                let made = try runProgram(python, ["-c", setup, endpoint], env: aws)
                 #expect(made.status == 0, "\(made.all)")
                 var ids = made.stdout.split(separator: "\n").map(String.init)
                 let sg = ids.isEmpty ? "" : ids.removeFirst()
@@ -104,7 +88,7 @@ extension EndToEnd {
 
                 // Exactly the rules the cluster lacked were added, each marked as bootstrap's.
                 #expect(apply.stdout.contains("+ \(sg): allow tcp/6443 from \(sg)"), "\(apply.stdout)")
-                let listRules = { try runProgram(MotoServer.python, ["-c", """
+                let listRules = { try runProgram(python, ["-c", """
                     import sys, boto3
                     ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1")
                     g = ec2.describe_security_groups(GroupIds=[sys.argv[2]])["SecurityGroups"][0]
