@@ -180,7 +180,7 @@ enum NodeMaintenance {
         var last = "not seen yet"
         while true {
             let result = try await api.probe(NodeRecipes.nodesJSON, timeout: .seconds(60))
-            if result.succeeded, let node = NodeVersions.parse(result.stdout)[name] {
+            if result.succeeded, let node = NodeStatus.parse(result.stdout)[name] {
                 if node.ready && (version == nil || node.kubelet == "v" + (version ?? "")) { return }
                 last = "kubelet \(node.kubelet), \(node.ready ? "Ready" : "not Ready")"
             }
@@ -190,23 +190,5 @@ enum NodeMaintenance {
             }
             try await Task.sleep(for: poll)
         }
-    }
-}
-
-/// Each node's Ready condition and kubelet version, from `kubectl get nodes -o json`.
-enum NodeVersions {
-    static func parse(_ data: Data) -> [String: (ready: Bool, kubelet: String)] {
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let items = obj["items"] as? [[String: Any]] else { return [:] }
-        var out: [String: (Bool, String)] = [:]
-        for item in items {
-            guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
-            let status = item["status"] as? [String: Any]
-            let conditions = (status?["conditions"] as? [[String: Any]]) ?? []
-            let ready = conditions.contains { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }
-            let kubelet = ((status?["nodeInfo"] as? [String: Any])?["kubeletVersion"] as? String) ?? "?"
-            out[name] = (ready, kubelet)
-        }
-        return out
     }
 }

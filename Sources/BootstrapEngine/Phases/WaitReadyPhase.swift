@@ -19,10 +19,10 @@ extension ApplyEngine {
                     let status = NodeStatus.parse(result.stdout)
                     notReady = [:]
                     for n in names.sorted() {
-                        switch status[n] {
-                        case nil: notReady[n] = "not registered with the API server"
-                        case .some((true, _)): break
-                        case .some((false, let why)): notReady[n] = why
+                        if let node = status[n] {
+                            if !node.ready { notReady[n] = node.reason }
+                        } else {
+                            notReady[n] = "not registered with the API server"
                         }
                     }
                     if notReady.isEmpty { return false }  // nothing changed on a host
@@ -97,24 +97,33 @@ extension ApplyEngine {
     }
 }
 
-/// Node readiness from `kubectl get nodes -o json`.
+/// Each node's Ready condition (with its reason when not) and kubelet version, from `kubectl get nodes -o json`.
 enum NodeStatus {
-    static func parse(_ data: Data) -> [String: (ready: Bool, reason: String)] {
+    struct Node {
+        var ready: Bool
+        var reason: String
+        /// `status.nodeInfo.kubeletVersion` (`v1.35.5`), "?" when not reported.
+        var kubelet: String
+    }
+
+    static func parse(_ data: Data) -> [String: Node] {
         guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let items = obj["items"] as? [[String: Any]] else { return [:] }
-        var out: [String: (Bool, String)] = [:]
+        var out: [String: Node] = [:]
         for item in items {
             guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
-            let conditions = ((item["status"] as? [String: Any])?["conditions"] as? [[String: Any]]) ?? []
+            let status = item["status"] as? [String: Any]
+            let conditions = (status?["conditions"] as? [[String: Any]]) ?? []
+            let kubelet = ((status?["nodeInfo"] as? [String: Any])?["kubeletVersion"] as? String) ?? "?"
             if let ready = conditions.first(where: { $0["type"] as? String == "Ready" }) {
                 let ok = ready["status"] as? String == "True"
                 let why = [ready["reason"] as? String, ready["message"] as? String].compactMap { $0 }.joined(separator: ": ")
-                out[name] = (ok, why.isEmpty ? "Ready is \(ready["status"] as? String ?? "Unknown")" : why)
+                out[name] = Node(ready: ok, reason: why.isEmpty ? "Ready is \(ready["status"] as? String ?? "Unknown")" : why,
+                                 kubelet: kubelet)
             } else {
-                out[name] = (false, "no Ready condition reported yet")
+                out[name] = Node(ready: false, reason: "no Ready condition reported yet", kubelet: kubelet)
             }
         }
         return out
     }
 }
-
