@@ -5,6 +5,7 @@ import Foundation
 /// restart of its static pods (`Certificates.renew`), then the new expiry read back and recorded in the host's
 /// facts, so that the next plan sees them renewed and a re-run does not renew again.
 extension ApplyEngine {
+    /// `address`: where the host itself reaches its API server (its cluster address, not the SSH one).
     func renewCertificates(_ name: String, runner: HostRunner, address: String) async throws {
         try await stepEvents.run(host: name, step: ActionID.renewCertificates(host: name).stepLabel) {
             let limits = plan.spec.timeouts

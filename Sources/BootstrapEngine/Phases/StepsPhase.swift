@@ -98,14 +98,14 @@ extension ApplyEngine {
         case .waitReady:
             return { [self] in try await self.waitReady(cluster: cluster) }
         case .renewCertificates(let name):
-            guard let host = plan.spec.hosts.first(where: { $0.name == name }), let runner = runners[name] else {
+            guard let host = hostsByName[name], let runner = runners[name] else {
                 throw EngineError.refused("\(action.id): \(name) is not a connected plan host")
             }
-            return { [self] in try await self.renewCertificates(name, runner: runner, address: host.address) }
+            return { [self] in try await self.renewCertificates(name, runner: runner, address: host.clusterAddress) }
         case .upgradeCluster:
             return { [self] in try await self.startUpgrade(cluster: cluster) }
         case .upgrade(let name):
-            guard let host = plan.spec.hosts.first(where: { $0.name == name }), let runner = runners[name],
+            guard let host = hostsByName[name], let runner = runners[name],
                   let os = facts[name].flatMap({ NodeOSes.for($0) }) else {
                 throw EngineError.refused("\(action.id): \(name) is not a connected plan host with a known OS")
             }
