@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "BootstrapEngineTests", dependencies: ["BootstrapEngine", "BootstrapFakeHosts"]),
         .testTarget(name: "BootstrapSSHTests", dependencies: ["BootstrapSSH", "BootstrapTransport", "BootstrapTestSupport"]),
         .testTarget(name: "BootstrapEC2Tests", dependencies: ["BootstrapEC2", "BootstrapTestSupport"]),
-        .testTarget(name: "BootstrapCLITests", dependencies: ["BootstrapCLI", "BootstrapCore", "BootstrapTestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "BootstrapCLITests", dependencies: ["BootstrapCLI", "BootstrapCore", "BootstrapEC2", "BootstrapTestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "EndToEndTests", dependencies: ["BootstrapCore", "BootstrapTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,27 +2,36 @@ import BootstrapCore
 import BootstrapEC2
 import Foundation
 
+/// What `plan` and `apply` ask of the provider's account: the instances the selectors choose, and the
+/// security-group rules those instances lack (`EC2HostDiscoverer`; tests give a fake).
+protocol ProviderAccount: HostDiscoverer {
+    func missingRules(_ ec2: ClusterPlan.EC2, hosts: [DiscoveredHost], plan: ClusterPlan) async throws
+        -> [SecurityGroupPlanner.Missing]
+}
+
+extension EC2HostDiscoverer: ProviderAccount {}
+
 /// `spec.provider.ec2` in `plan` and `apply`: the instances found are added to the plan's hosts before the
 /// plan is made (Core stays pure: it gets hosts, and never asks EC2).
 enum ProviderHosts {
     /// The plan with the provider's hosts added, shown on stderr (stdout stays the plan's); the plan as it is
     /// when it has no provider. EC2 failures exit 1; hosts that make the plan invalid exit 2.
     static func resolve(_ plan: ClusterPlan, state: ClusterState?,
-                        discoverer: any HostDiscoverer = EC2HostDiscoverer()) async throws -> ClusterPlan {
-        try await resolveWithRules(plan, state: state, discoverer: discoverer).plan
+                        account: any ProviderAccount = EC2HostDiscoverer()) async throws -> ClusterPlan {
+        try await resolveWithRules(plan, state: state, account: account).plan
     }
 
-    /// `resolve`, and the security-group rules the instances lack (with the EC2 discoverer only). A missing
+    /// `resolve`, and the security-group rules the instances lack. A missing
     /// rule without `manageSecurityGroups` is an error (exit 1) naming the group, the port and the source;
     /// with it, the rules are what apply adds after approval.
     static func resolveWithRules(_ plan: ClusterPlan, state: ClusterState?,
-                                 discoverer: any HostDiscoverer = EC2HostDiscoverer()) async throws
+                                 account: any ProviderAccount = EC2HostDiscoverer()) async throws
         -> (plan: ClusterPlan, rules: [SecurityGroupPlanner.Missing])
     {
         guard let ec2 = plan.spec.provider?.ec2 else { return (plan, []) }
         let found: (hosts: [DiscoveredHost], warnings: [String])
         do {
-            found = try await discoverer.discover(ec2)
+            found = try await account.discover(ec2)
         } catch {
             printError("error: finding the hosts of spec.provider.ec2 (\(ec2.region)): \(error)")
             throw Exit.failure
@@ -52,10 +61,9 @@ enum ProviderHosts {
             printError(lines.joined(separator: "\n"))
             throw Exit.badInput
         }
-        guard let real = discoverer as? EC2HostDiscoverer else { return (merged, []) }
         let missing: [SecurityGroupPlanner.Missing]
         do {
-            missing = try await real.missingRules(ec2, hosts: found.hosts, plan: merged)
+            missing = try await account.missingRules(ec2, hosts: found.hosts, plan: merged)
         } catch {
             printError("error: reading the instances' security groups (\(ec2.region)): \(error)")
             throw Exit.failure
