@@ -117,7 +117,9 @@ struct PlanCommand: AsyncParsableCommand {
         let changes = applyPlan.changes
 
         if json {
-            print(PlanRenderer.json(PlanRenderer.document(applyPlan, state: state, refresh: report)), terminator: "")
+            var doc = PlanRenderer.document(applyPlan, state: state, refresh: report)
+            doc.securityGroupRules = rules.isEmpty ? nil : rules
+            print(PlanRenderer.json(doc), terminator: "")
         } else {
             if let report { print(Self.refreshText(report, color: color), terminator: "") }
             print(ProviderHosts.rulesText(rules), terminator: "")
@@ -131,7 +133,8 @@ struct PlanCommand: AsyncParsableCommand {
             throw Exit.failure
         }
         if let out {
-            let saved = SavedPlan(plan: plan, state: state, applyPlan: applyPlan)
+            var saved = SavedPlan(plan: plan, state: state, applyPlan: applyPlan)
+            saved.securityGroupRules = rules.isEmpty ? nil : rules
             try await PlanInput.writePrivateFile(saved.encoded(), to: out)
             if !json { print("\nSaved the plan to \(out); `bootstrap apply \(out)` will carry out exactly these changes.") }
         }
