@@ -96,8 +96,9 @@ struct ApplyCommand: AsyncParsableCommand {
         let (store, existing, state) = try await RunSupport.openState(plan: loaded, statePath: stateOption.state,
                                                                       lockTimeout: run.lockTimeout)
         defer { store.unlock() }
-        // Hosts from spec.provider.ec2 join the plan's own; a saved plan has them already, as approved.
-        let (plan, rules) = saved == nil ? try await ProviderHosts.resolveWithRules(loaded, state: existing) : (loaded, [])
+        // Hosts from spec.provider.ec2 join the plan's own; a saved plan has them and its rules already, as approved.
+        let (plan, rules) = saved == nil ? try await ProviderHosts.resolveWithRules(loaded, state: existing)
+                                         : (loaded, saved?.securityGroupRules ?? [])
         let resolve = try await RunSupport.resolver(for: plan, allowInsecure: run.insecureIgnoreHostKeys)
 
         if let saved, let why = saved.staleness(against: existing) {
@@ -136,10 +137,11 @@ struct ApplyCommand: AsyncParsableCommand {
             if let savedPlan {
                 // A saved plan was approved as it was shown: run without asking when the refreshed plan has
                 // exactly its changes and actions. Anything the refresh added was not approved: ask.
-                if savedPlan.changes.changes == changes.changes && savedPlan.actions == refreshed.plan.actions { return }
-                try await Approval.confirm("The hosts have changed since the plan was saved (above: what will run now). "
-                                           + "Do you want to apply these changes to cluster \(plan.name)?",
-                                           autoApprove: autoApprove)
+                if savedPlan.changes.changes != changes.changes || savedPlan.actions != refreshed.plan.actions {
+                    try await Approval.confirm("The hosts have changed since the plan was saved (above: what will run now). "
+                                               + "Do you want to apply these changes to cluster \(plan.name)?",
+                                               autoApprove: autoApprove)
+                }
             } else {
                 try await Approval.confirm("Do you want to apply these changes to cluster \(plan.name)?",
                                            autoApprove: autoApprove)

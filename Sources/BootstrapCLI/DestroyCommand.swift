@@ -77,7 +77,7 @@ struct DestroyCommand: AsyncParsableCommand {
         if report.succeeded, let ec2 = plan.spec.provider?.ec2, ec2.manageSecurityGroups {
             // The cluster is gone: the security-group rules bootstrap added for it go too (only those).
             do {
-                let removed = try await EC2HostDiscoverer().revokeOwnRules(
+                let removed = try await EC2HostDiscoverer.cli.revokeOwnRules(
                     ec2, instanceIds: existing.hosts.values.compactMap(\.instanceId).sorted(), cluster: plan.name)
                 if !run.json && !removed.isEmpty {
                     print("Removed \(removed.count) security-group rule\(removed.count == 1 ? "" : "s") bootstrap had added:")

@@ -28,8 +28,10 @@ struct PlanCommand: AsyncParsableCommand {
 
             With spec.provider.ec2, the running instances its selectors choose are found first \
             (DescribeInstances, with the AWS credentials chain) and added to the hosts, listed on stderr; a \
-            security-group rule they lack between them is an error, or with manageSecurityGroups a change \
-            (+ sg-0abc: allow tcp/6443 from sg-0abc) that apply makes once approved.
+            security-group rule they lack between them (or from operatorCidrs: SSH, the API, the add-ons' \
+            NodePorts) is an error, or with manageSecurityGroups a change (+ sg-0abc: allow tcp/6443 from \
+            sg-0abc) that apply makes once approved; --out carries those rules and --json lists them \
+            (securityGroupRules).
 
             The plan is what apply runs: --out saves its changes and its actions, and --json lists the actions. \
             Changes apply refuses are refused here too, shown as errors with apply's reason, exit 1: a new pod \
@@ -117,7 +119,9 @@ struct PlanCommand: AsyncParsableCommand {
         let changes = applyPlan.changes
 
         if json {
-            print(PlanRenderer.json(PlanRenderer.document(applyPlan, state: state, refresh: report)), terminator: "")
+            var doc = PlanRenderer.document(applyPlan, state: state, refresh: report)
+            doc.securityGroupRules = rules.isEmpty ? nil : rules
+            print(PlanRenderer.json(doc), terminator: "")
         } else {
             if let report { print(Self.refreshText(report, color: color), terminator: "") }
             print(ProviderHosts.rulesText(rules), terminator: "")
@@ -131,7 +135,8 @@ struct PlanCommand: AsyncParsableCommand {
             throw Exit.failure
         }
         if let out {
-            let saved = SavedPlan(plan: plan, state: state, applyPlan: applyPlan)
+            var saved = SavedPlan(plan: plan, state: state, applyPlan: applyPlan)
+            saved.securityGroupRules = rules.isEmpty ? nil : rules
             try await PlanInput.writePrivateFile(saved.encoded(), to: out)
             if !json { print("\nSaved the plan to \(out); `bootstrap apply \(out)` will carry out exactly these changes.") }
         }

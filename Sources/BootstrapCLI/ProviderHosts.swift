@@ -9,7 +9,12 @@ protocol ProviderAccount: HostDiscoverer {
         -> [SecurityGroupPlanner.Missing]
 }
 
-extension EC2HostDiscoverer: ProviderAccount {}
+extension EC2HostDiscoverer: ProviderAccount {
+    /// The account as the commands use it: a throttled call says on stderr that it is being retried.
+    static var cli: EC2HostDiscoverer {
+        EC2HostDiscoverer(retry: RetryPolicy(notice: { printError("note: EC2 \($0)") }))
+    }
+}
 
 /// `spec.provider.ec2` in `plan` and `apply`: the instances found are added to the plan's hosts before the
 /// plan is made (Core stays pure: it gets hosts, and never asks EC2).
@@ -17,16 +22,16 @@ enum ProviderHosts {
     /// The plan with the provider's hosts added, shown on stderr (stdout stays the plan's); the plan as it is
     /// when it has no provider. EC2 failures exit 1; hosts that make the plan invalid exit 2.
     static func resolve(_ plan: ClusterPlan, state: ClusterState?,
-                        account: any ProviderAccount = EC2HostDiscoverer()) async throws -> ClusterPlan {
+                        account: any ProviderAccount = EC2HostDiscoverer.cli) async throws -> ClusterPlan {
         try await resolveWithRules(plan, state: state, account: account).plan
     }
 
     /// `resolve`, and the security-group rules the instances lack. A missing
     /// rule without `manageSecurityGroups` is an error (exit 1) naming the group, the port and the source;
-    /// with it, the rules are what apply adds after approval.
+    /// with it, the rules are what apply adds after approval (and what a saved plan carries).
     static func resolveWithRules(_ plan: ClusterPlan, state: ClusterState?,
-                                 account: any ProviderAccount = EC2HostDiscoverer()) async throws
-        -> (plan: ClusterPlan, rules: [SecurityGroupPlanner.Missing])
+                                 account: any ProviderAccount = EC2HostDiscoverer.cli) async throws
+        -> (plan: ClusterPlan, rules: [SecurityGroupRuleChange])
     {
         guard let ec2 = plan.spec.provider?.ec2 else { return (plan, []) }
         let found: (hosts: [DiscoveredHost], warnings: [String])
@@ -70,25 +75,26 @@ enum ProviderHosts {
         }
         if !missing.isEmpty && !ec2.manageSecurityGroups {
             printError("error: the instances' security groups do not allow what the cluster needs between its members "
+                       + (ec2.operatorCidrs.isEmpty ? "" : "and from spec.provider.ec2.operatorCidrs ")
                        + "(add these rules, or set spec.provider.ec2.manageSecurityGroups: true):\n"
                        + missing.map { "  missing: \($0)" }.joined(separator: "\n"))
             throw Exit.failure
         }
-        return (merged, missing)
+        return (merged, missing.map(\.change))
     }
 
     /// The rules apply adds, as plan lines: `+ sg-0abc: allow tcp/6443 from sg-0def (…)`.
-    static func rulesText(_ rules: [SecurityGroupPlanner.Missing]) -> String {
+    static func rulesText(_ rules: [SecurityGroupRuleChange]) -> String {
         guard !rules.isEmpty else { return "" }
         return "Security groups (spec.provider.ec2.manageSecurityGroups): \(rules.count) rule\(rules.count == 1 ? "" : "s") to add\n"
-            + rules.map { "  + \($0)\n" }.joined() + "\n"
+            + rules.map { "  + \($0.text)\n" }.joined() + "\n"
     }
 
-    /// Adds the rules (after approval); exit 1 when EC2 refuses.
-    static func addRules(_ rules: [SecurityGroupPlanner.Missing], plan: ClusterPlan) async throws {
+    /// Adds the rules the groups still lack (after approval); exit 1 when EC2 refuses.
+    static func addRules(_ rules: [SecurityGroupRuleChange], plan: ClusterPlan) async throws {
         guard let ec2 = plan.spec.provider?.ec2, !rules.isEmpty else { return }
         do {
-            try await EC2HostDiscoverer().authorize(ec2, SecurityGroupPlanner.rulesToAdd(rules))
+            _ = try await EC2HostDiscoverer.cli.authorize(ec2, rules.map(IngressRule.init))
         } catch {
             printError("error: adding the security-group rules: \(error)")
             throw Exit.failure
@@ -102,6 +108,7 @@ enum ProviderHosts {
             guard let id = h.instanceId, let d = hosts.first(where: { $0.instanceId == id }) else { continue }
             let zone = [d.availabilityZone, d.instanceType].compactMap { $0 }.joined(separator: ", ")
             out += "\n  \(h.name)  \(id)  \(h.role.rawValue)  ssh \(h.address), cluster \(d.privateAddress)"
+                + (d.publicAddress.map { $0 == h.address ? "" : ", public \($0)" } ?? "")
                 + (zone.isEmpty ? "" : "  (\(zone))")
         }
         return out

@@ -12,7 +12,8 @@ struct ShowCommand: AsyncParsableCommand {
             (state hosts.NAME.facts.certificates; plan --refresh reads them afresh). \
             Ends with the outputs scripts want, like Terraform's: the API endpoint, the kubeconfig path (with \
             -f), and the URLs (first control plane address and NodePort) of Grafana, Prometheus, Kibana, \
-            Jaeger and the Dashboard when those add-ons are installed. With --json: {"outputs": …, "state": …}. \
+            Jaeger and the Dashboard when those add-ons are installed. For an EC2 instance with a public IP \
+            (spec.provider.ec2), the endpoint and URLs use that IP. With --json: {"outputs": …, "state": …}. \
             Name the state with --state PATH, or give the plan with -f FILE to use its default state file \
             (.bootstrap/NAME.state.json beside the plan). Secret values (bootstrap token, certificate key, \
             passwords) are shown as <redacted> unless --show-secrets is given.

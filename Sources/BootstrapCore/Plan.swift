@@ -282,6 +282,9 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         public var privateAddress: String?
         /// The EC2 instance the host was found as (`spec.provider.ec2`); nil for a host the plan lists.
         public var instanceId: String?
+        /// The public address of a host found in EC2, when the instance has one: the address `show`'s outputs
+        /// use (the operator's way in); nil for a host the plan lists (its `address` is the way in).
+        public var publicAddress: String?
         /// The kubelet's `providerID` (`aws:///ZONE/INSTANCE-ID`), from the instance metadata of a host found
         /// in EC2 (`resolvingPrivateAddresses`); nil elsewhere.
         public var providerID: String?

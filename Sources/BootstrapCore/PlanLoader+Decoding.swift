@@ -184,6 +184,7 @@ extension PlanLoader {
         ec2.endpoint = r.string(e, "endpoint")
         ec2.sshAddress = r.enumValue(e, "sshAddress") ?? .private
         ec2.manageSecurityGroups = r.bool(e, "manageSecurityGroups") ?? false
+        ec2.operatorCidrs = r.stringList(e, "operatorCidrs") ?? []
         if let list = r.sequenceField(e, "hosts", required: true) {
             for (i, node) in list.items.enumerated() {
                 guard let h = r.mapping(node, "\(list.path)[\(i)]", schema: "spec.provider.ec2.hosts[]") else {

@@ -21,7 +21,7 @@ public enum PlanLoader {
         "spec": ["kubernetes", "network", "ssh", "hosts", "containerRuntime", "addons", "manifests", "namespaces",
                  "parallelism", "timeouts", "certificates", "upgrade", "provider"],
         "spec.provider": ["ec2"],
-        "spec.provider.ec2": ["region", "endpoint", "hosts", "sshAddress", "manageSecurityGroups"],
+        "spec.provider.ec2": ["region", "endpoint", "hosts", "sshAddress", "manageSecurityGroups", "operatorCidrs"],
         "spec.provider.ec2.hosts[]": ["role", "tags", "instanceIds"],
         "spec.timeouts": ["packages", "init", "join", "helm", "waitReady"],
         "spec.certificates": ["renewBefore"],

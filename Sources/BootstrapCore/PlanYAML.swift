@@ -122,6 +122,7 @@ public enum PlanYAML {
                         ("instanceIds", h.instanceIds.isEmpty ? nil : list(h.instanceIds.map(str))),
                     ]) })),
                     ("sshAddress", str(e.sshAddress.rawValue)), ("manageSecurityGroups", bool(e.manageSecurityGroups)),
+                    ("operatorCidrs", e.operatorCidrs.isEmpty ? nil : list(e.operatorCidrs.map(str))),
                 ]) })]) }),
             ])),
         ])

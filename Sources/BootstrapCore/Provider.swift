@@ -21,9 +21,14 @@ extension ClusterPlan {
         public var sshAddress: SSHAddress
         /// Add the security-group rules the cluster needs (and remove them on destroy).
         public var manageSecurityGroups: Bool
+        /// Where the operator runs bootstrap and kubectl from: 22/tcp to every host, 6443/tcp and the add-ons'
+        /// NodePorts to the control planes must be open from each block. Empty: nothing from the operator is
+        /// checked.
+        public var operatorCidrs: [String]
 
         public init(region: String, endpoint: String? = nil, hosts: [HostSelector], sshAddress: SSHAddress = .private,
-                    manageSecurityGroups: Bool = false) {
+                    manageSecurityGroups: Bool = false, operatorCidrs: [String] = []) {
+            self.operatorCidrs = operatorCidrs
             self.region = region
             self.endpoint = endpoint
             self.hosts = hosts
@@ -52,14 +57,18 @@ public struct DiscoveredHost: Sendable, Hashable {
     /// Where bootstrap connects over SSH (`sshAddress`).
     public var address: String
     public var privateAddress: String
+    /// The instance's public IPv4 address, if it has one: what `show` prints for the operator to reach.
+    public var publicAddress: String?
     public var instanceId: String
     public var availabilityZone: String?
     public var instanceType: String?
     public var securityGroupIds: [String]
 
     public init(name: String, role: ClusterPlan.Role, address: String, privateAddress: String, instanceId: String,
-                availabilityZone: String? = nil, instanceType: String? = nil, securityGroupIds: [String] = []) {
+                availabilityZone: String? = nil, instanceType: String? = nil, securityGroupIds: [String] = [],
+                publicAddress: String? = nil) {
         self.securityGroupIds = securityGroupIds
+        self.publicAddress = publicAddress
         self.name = name
         self.role = role
         self.address = address
@@ -92,8 +101,49 @@ extension ClusterPlan {
         for h in ordered {
             var host = Host(name: h.name, address: h.address, role: h.role, privateAddress: h.privateAddress)
             host.instanceId = h.instanceId
+            host.publicAddress = h.publicAddress
             out.spec.hosts.append(host)
         }
         return out
+    }
+}
+
+extension ClusterPlan.EC2 {
+    /// Saved plans (`plan --out`) made before `operatorCidrs` existed have none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(region: try c.decode(String.self, forKey: .region),
+                  endpoint: try c.decodeIfPresent(String.self, forKey: .endpoint),
+                  hosts: try c.decode([ClusterPlan.HostSelector].self, forKey: .hosts),
+                  sshAddress: try c.decode(ClusterPlan.SSHAddress.self, forKey: .sshAddress),
+                  manageSecurityGroups: try c.decode(Bool.self, forKey: .manageSecurityGroups),
+                  operatorCidrs: try c.decodeIfPresent([String].self, forKey: .operatorCidrs) ?? [])
+    }
+}
+
+/// A security-group ingress rule bootstrap adds (`spec.provider.ec2.manageSecurityGroups`): as `plan` shows it,
+/// `plan --json` lists it and a saved plan carries it to `apply`.
+public struct SecurityGroupRuleChange: Sendable, Hashable, Codable {
+    public var groupId: String
+    /// `tcp`, `udp`, a protocol number (`4`), or `-1`.
+    public var ipProtocol: String
+    public var fromPort: Int?
+    public var toPort: Int?
+    /// A security group id (`sg-…`) or a CIDR block.
+    public var source: String
+    /// The rule's description in EC2, which marks it as bootstrap's: `bootstrap:CLUSTER PURPOSE`.
+    public var ruleDescription: String
+    /// `sg-0abc: allow tcp/6443 from sg-0def (Kubernetes API: cp-1 from worker-1)`
+    public var text: String
+
+    public init(groupId: String, ipProtocol: String, fromPort: Int?, toPort: Int?, source: String,
+                ruleDescription: String, text: String) {
+        self.groupId = groupId
+        self.ipProtocol = ipProtocol
+        self.fromPort = fromPort
+        self.toPort = toPort
+        self.source = source
+        self.ruleDescription = ruleDescription
+        self.text = text
     }
 }

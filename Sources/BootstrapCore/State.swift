@@ -300,6 +300,8 @@ public struct HostRecord: Sendable, Hashable, Codable {
     public var privateAddress: String?
     /// The EC2 instance the host was found as, when it came from `spec.provider.ec2`.
     public var instanceId: String?
+    /// The instance's public address when it has one (as last discovered): `show` prints it in the outputs.
+    public var publicAddress: String?
     public var port: Int
     public var role: ClusterPlan.Role
     public var labels: [String: String]
@@ -392,6 +394,7 @@ extension ClusterState {
             var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, labels: h.labels,
                                  taints: h.taints, privateAddress: h.privateAddress,
                                  instanceId: h.instanceId)
+            rec.publicAddress = h.publicAddress
             for step in StepCatalogue.steps(for: h, in: plan) {
                 rec.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: date)
             }

@@ -164,6 +164,12 @@ extension Validator {
         if ec2.hosts.isEmpty {
             error("\(p).hosts", "no host selector", expected: "at least one {role, tags} or {role, instanceIds}")
         }
+        for (i, c) in ec2.operatorCidrs.enumerated() {
+            if case .failure(let why) = CIDR.parse(c) {
+                error("\(p).operatorCidrs[\(i)]", "\"\(c)\" \(why)",
+                      expected: "an IPv4 CIDR block, like 203.0.113.7/32 for one address")
+            }
+        }
         for (i, s) in ec2.hosts.enumerated() {
             let sp = "\(p).hosts[\(i)]"
             if s.tags.isEmpty == s.instanceIds.isEmpty {

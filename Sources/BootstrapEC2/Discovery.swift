@@ -44,6 +44,8 @@ public struct ResolvedHost: Sendable, Hashable {
     public var role: String
     public var sshAddress: String
     public var privateAddress: String
+    /// The instance's public IPv4 address, if it has one (whatever `address` SSH uses).
+    public var publicAddress: String?
     public var instanceId: String
     public var availabilityZone: String?
     public var instanceType: String?
@@ -104,7 +106,8 @@ public enum HostDiscovery {
                     ssh = p
                 }
                 hosts.append(ResolvedHost(name: name, role: selector.role, sshAddress: ssh,
-                                          privateAddress: privateAddress, instanceId: instance.instanceId,
+                                          privateAddress: privateAddress, publicAddress: instance.publicIpAddress,
+                                          instanceId: instance.instanceId,
                                           availabilityZone: instance.availabilityZone,
                                           instanceType: instance.instanceType,
                                           securityGroupIds: instance.securityGroupIds))

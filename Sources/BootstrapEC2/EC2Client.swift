@@ -2,16 +2,20 @@ import BootstrapCore
 import Foundation
 
 /// How throttled calls are retried: up to `maxAttempts` in all, waiting a random time up to
-/// `base * 2^(attempt-1)` (at most `cap`) between them ("full jitter").
+/// `base * 2^(attempt-1)` (at most `cap`) between them ("full jitter"). `notice` hears of each retry.
 public struct RetryPolicy: Sendable {
     public var maxAttempts: Int
     public var base: Duration
     public var cap: Duration
+    /// Told `DescribeInstances throttled (RequestLimitExceeded, HTTP 503); retry 1 of 5 in 120ms` before each wait.
+    public var notice: (@Sendable (String) -> Void)?
 
-    public init(maxAttempts: Int = 6, base: Duration = .milliseconds(200), cap: Duration = .seconds(10)) {
+    public init(maxAttempts: Int = 6, base: Duration = .milliseconds(200), cap: Duration = .seconds(10),
+                notice: (@Sendable (String) -> Void)? = nil) {
         self.maxAttempts = maxAttempts
         self.base = base
         self.cap = cap
+        self.notice = notice
     }
 
     public static let standard = RetryPolicy()
@@ -131,7 +135,10 @@ public struct EC2Client: Sendable {
                 if attempt >= retry.maxAttempts {
                     throw EC2Error.throttled(action: action, code: code, attempts: attempt)
                 }
-                try await Task.sleep(for: retry.delay(afterAttempt: attempt))
+                let wait = retry.delay(afterAttempt: attempt)
+                retry.notice?("\(action) throttled (\(code), HTTP \(status)); retry \(attempt) of "
+                              + "\(retry.maxAttempts - 1) in \(Int(wait / .milliseconds(1)))ms")
+                try await Task.sleep(for: wait)
                 continue
             }
             if ["UnauthorizedOperation", "AccessDenied", "AccessDeniedException"].contains(code) {

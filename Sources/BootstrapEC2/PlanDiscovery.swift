@@ -29,9 +29,8 @@ public struct EC2HostDiscoverer: HostDiscoverer {
                          endpoint: ec2.endpoint.flatMap { URL(string: $0) }, transport: transport, retry: retry)
     }
 
-    /// The rules the cluster needs between the instances found that none of their security groups allows
-    /// (DescribeSecurityGroups). The operator's own address is not known here: 22 and 6443 from it are not
-    /// checked.
+    /// The rules the cluster needs between the instances found, and from `operatorCidrs` (SSH, the API, the
+    /// add-ons' NodePorts), that none of their security groups allows (DescribeSecurityGroups).
     public func missingRules(_ ec2: ClusterPlan.EC2, hosts: [DiscoveredHost], plan: ClusterPlan) async throws
         -> [SecurityGroupPlanner.Missing]
     {
@@ -44,14 +43,24 @@ public struct EC2HostDiscoverer: HostDiscoverer {
         let groups = try await client(ec2).describeSecurityGroups(groupIds: ids)
         let net = plan.spec.network
         let cni: CNIPorts = net.cni == .flannel ? .flannel : (net.calicoEncapsulation == .vxlan ? .calicoVXLAN : .calicoBGP)
-        return SecurityGroupPlanner.missingRules(members: members, groups: groups, cni: cni, operatorAddress: nil,
+        var nodePorts: [String: Int] = [:]
+        for r in Releases.desired(for: plan) { nodePorts.merge(r.nodePorts) { a, _ in a } }
+        return SecurityGroupPlanner.missingRules(members: members, groups: groups, cni: cni,
+                                                 operatorCidrs: ec2.operatorCidrs, nodePorts: nodePorts,
                                                  cluster: plan.name)
     }
 
-    /// Adds `rules` (AuthorizeSecurityGroupIngress), each marked as bootstrap's in its description.
-    public func authorize(_ ec2: ClusterPlan.EC2, _ rules: [IngressRule]) async throws {
-        guard !rules.isEmpty else { return }
-        try await client(ec2).authorizeIngress(rules)
+    /// Adds those of `rules` their groups do not have yet (AuthorizeSecurityGroupIngress; a saved plan's rule
+    /// may have been added since), each once, marked as bootstrap's in its description; returns them.
+    public func authorize(_ ec2: ClusterPlan.EC2, _ rules: [IngressRule]) async throws -> [IngressRule] {
+        guard !rules.isEmpty else { return [] }
+        let client = try await client(ec2)
+        let groups = try await client.describeSecurityGroups(groupIds: Array(Set(rules.map(\.groupId))).sorted())
+        let have = Set(groups.flatMap(\.ingress).map(\.key))
+        var seen = Set<IngressRule>()
+        let add = rules.filter { !have.contains($0.key) && seen.insert($0.key).inserted }
+        if !add.isEmpty { try await client.authorizeIngress(add) }
+        return add
     }
 
     /// For destroy: removes exactly the rules bootstrap added for `cluster` (found by their description) from
@@ -83,7 +92,7 @@ public struct EC2HostDiscoverer: HostDiscoverer {
             DiscoveredHost(name: h.name, role: ClusterPlan.Role(rawValue: h.role) ?? .worker, address: h.sshAddress,
                            privateAddress: h.privateAddress, instanceId: h.instanceId,
                            availabilityZone: h.availabilityZone, instanceType: h.instanceType,
-                           securityGroupIds: h.securityGroupIds)
+                           securityGroupIds: h.securityGroupIds, publicAddress: h.publicAddress)
         }
         return (hosts, r.warnings)
     }

@@ -41,6 +41,13 @@ public enum SecurityGroupPlanner {
         public var targets: [String]
         public var sources: [String]
 
+        public init(rule: IngressRule, purpose: String, targets: [String], sources: [String]) {
+            self.rule = rule
+            self.purpose = purpose
+            self.targets = targets
+            self.sources = sources
+        }
+
         /// `sg-0abc: allow tcp/6443 from sg-0abc (API server, members → control planes: cp-1 from worker-1)`
         public var description: String {
             "\(rule) (\(purpose): \(targets.joined(separator: ", ")) from \(sources.joined(separator: ", ")))"
@@ -86,12 +93,18 @@ public enum SecurityGroupPlanner {
         CIDR(text.contains("/") ? text : "\(text)/32")
     }
 
-    /// Each rule the cluster needs that no group of its target allows. `operatorAddress` (an address or CIDR)
-    /// adds 6443/tcp to the control planes and 22/tcp to every host from it; nil leaves those out.
+    /// Each rule the cluster needs that no group of its target allows. Each of `operatorCidrs` (CIDR blocks,
+    /// or addresses taken as /32) adds 22/tcp to every host, and 6443/tcp and `nodePorts` (the add-ons' web
+    /// interfaces by service, which `show` prints at a control plane) to the control planes, from that block;
+    /// none leaves the operator out. A rule whose CIDR contains the operator's block (0.0.0.0/0 too) covers it.
     public static func missingRules(members: [Member], groups: [EC2SecurityGroup], cni: CNIPorts,
-                                    operatorAddress: String?, cluster: String) -> [Missing] {
+                                    operatorCidrs: [String] = [], nodePorts: [String: Int] = [:],
+                                    cluster: String) -> [Missing] {
         let rulesByGroup = Dictionary(groups.map { ($0.groupId, $0.ingress) }, uniquingKeysWith: { a, _ in a })
-        let op = operatorAddress.flatMap(operatorCIDR)
+        let operators = operatorCidrs.compactMap(operatorCIDR)
+        let uis = nodePorts.sorted { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key }.map {
+            Port(proto: "tcp", from: $0.value, to: $0.value, purpose: "\($0.key) NodePort", tag: "nodeport-\($0.key)")
+        }
         let api = Port(proto: "tcp", from: 6443, to: 6443, purpose: "Kubernetes API", tag: "kube-apiserver")
         let kubelet = Port(proto: "tcp", from: 10250, to: 10250, purpose: "kubelet API", tag: "kubelet")
         let etcd = Port(proto: "tcp", from: 2379, to: 2380, purpose: "etcd", tag: "etcd")
@@ -105,9 +118,10 @@ public enum SecurityGroupPlanner {
                 if t.controlPlane && s.controlPlane { needs.append((t, etcd, .member(s))) }
                 for p in cniPorts(cni) { needs.append((t, p, .member(s))) }
             }
-            if let op {
+            for op in operators {
                 if t.controlPlane { needs.append((t, api, .operatorCIDR(op))) }
                 needs.append((t, ssh, .operatorCIDR(op)))
+                if t.controlPlane { for p in uis { needs.append((t, p, .operatorCIDR(op))) } }
             }
         }
 
@@ -178,5 +192,24 @@ public enum SecurityGroupPlanner {
     public static func rulesToRevoke(groups: [EC2SecurityGroup], cluster: String) -> [IngressRule] {
         let prefix = marker(cluster: cluster) + " "
         return groups.flatMap(\.ingress).filter { $0.ruleDescription?.hasPrefix(prefix) == true }
+    }
+}
+
+extension SecurityGroupPlanner.Missing {
+    /// The rule as a plan shows and carries it.
+    public var change: SecurityGroupRuleChange {
+        SecurityGroupRuleChange(groupId: rule.groupId, ipProtocol: rule.ipProtocol, fromPort: rule.fromPort,
+                                toPort: rule.toPort, source: rule.source.description,
+                                ruleDescription: rule.ruleDescription ?? "", text: description)
+    }
+}
+
+extension IngressRule {
+    /// The rule a plan carries: its source is a group (`sg-…`) or a CIDR block.
+    public init(_ change: SecurityGroupRuleChange) {
+        self.init(groupId: change.groupId, ipProtocol: change.ipProtocol, fromPort: change.fromPort,
+                  toPort: change.toPort,
+                  source: change.source.hasPrefix("sg-") ? .group(change.source) : .cidr(change.source),
+                  description: change.ruleDescription.isEmpty ? nil : change.ruleDescription)
     }
 }

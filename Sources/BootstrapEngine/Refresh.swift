@@ -18,8 +18,10 @@ public enum Refresh {
             let port = plan.ssh(for: host).port
             guard var rec = next[host.name], !removals.contains(host.name) else {
                 if removals.contains(host.name) { continue }  // recreated after its removal
-                next[host.name] = HostRecord(address: host.address, port: port, role: host.role, facts: f,
-                                             privateAddress: host.recordedClusterAddress, instanceId: host.instanceId)
+                var rec = HostRecord(address: host.address, port: port, role: host.role, facts: f,
+                                     privateAddress: host.recordedClusterAddress, instanceId: host.instanceId)
+                rec.publicAddress = host.publicAddress
+                next[host.name] = rec
                 continue
             }
             if let old = rec.facts {
@@ -67,6 +69,8 @@ public enum Refresh {
             rec.facts = f
             if rec.privateAddress == nil { rec.privateAddress = host.recordedClusterAddress }
             if let id = host.instanceId { rec.instanceId = id }
+            // A public address comes and goes with the instance (stop and start without an Elastic IP).
+            if host.instanceId != nil { rec.publicAddress = host.publicAddress }
             next[host.name] = rec
         }
         return (next, drifts)

@@ -59,4 +59,36 @@ import Testing
             _ = try await ProviderHosts.resolve(p, state: nil, account: Fake(hosts: bad))
         }
     }
+
+    /// The summary names each instance's addresses: the public one when it has one bootstrap does not SSH to.
+    @Test func summaryShowsThePublicAddress() throws {
+        let p = try plan(Self.yaml)
+        var found = Self.found
+        found[0].publicAddress = "203.0.113.10"
+        found[1].publicAddress = "10.0.1.20"  // the same as its SSH address: not repeated
+        let merged = p.addingDiscovered(found, state: nil)
+        let text = ProviderHosts.summary(found, ec2: try #require(p.spec.provider?.ec2), merged: merged)
+        #expect(text == """
+            Hosts from EC2 (us-east-1): 2 running instances
+              cp-1  i-1  control-plane  ssh 10.0.1.10, cluster 10.0.1.10, public 203.0.113.10
+              i-0abc  i-0abc  worker  ssh 10.0.1.20, cluster 10.0.1.20
+            """)
+    }
+
+    /// The rules a plan carries read back as the rules EC2 is asked to add.
+    @Test func ruleChangesRoundTrip() {
+        let missing = SecurityGroupPlanner.Missing(
+            rule: IngressRule(groupId: "sg-cp", ipProtocol: "tcp", fromPort: 6443, toPort: 6443,
+                              source: .cidr("198.51.100.7/32"), description: "bootstrap:demo kube-apiserver"),
+            purpose: "Kubernetes API", targets: ["cp-1"], sources: ["operator 198.51.100.7/32"])
+        let change = missing.change
+        #expect(change.text == "sg-cp: allow tcp/6443 from 198.51.100.7/32 (Kubernetes API: cp-1 from operator 198.51.100.7/32)")
+        #expect(IngressRule(change) == missing.rule)
+        #expect(ProviderHosts.rulesText([change])
+                == "Security groups (spec.provider.ec2.manageSecurityGroups): 1 rule to add\n  + \(change.text)\n\n")
+        let fromGroup = SecurityGroupPlanner.Missing(
+            rule: IngressRule(groupId: "sg-cp", ipProtocol: "4", source: .group("sg-w"), description: "bootstrap:demo calico-ipip"),
+            purpose: "Calico IP-in-IP", targets: ["cp-1"], sources: ["w-1"])
+        #expect(IngressRule(fromGroup.change) == fromGroup.rule)
+    }
 }

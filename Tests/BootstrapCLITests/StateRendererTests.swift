@@ -25,4 +25,29 @@ import Testing
         #expect(!json.contains("abcdef.0123456789abcdef"))
         #expect(json.contains("<redacted>"))
     }
+
+    /// The outputs use the address the operator can reach: an instance's public address where it has one.
+    @Test func outputsUseThePublicAddressWhereTheHostHasOne() throws {
+        var s = try state()
+        var ui = try #require(s.addons.values.first)
+        ui.nodePorts = ["grafana": 30300, "dashboard": 30443]
+        s.addons["monitoring"] = ui
+        let own = ClusterOutputs(s, kubeconfig: nil, showSecrets: false)
+        #expect(own.apiEndpoint == "10.0.1.10:6443")
+        #expect(own.urls == ["grafana": "http://10.0.1.10:30300", "dashboard": "https://10.0.1.10:30443"])
+
+        s.hosts["cp-1"]?.publicAddress = "203.0.113.10"
+        let text = StateRenderer.summary(s, path: "x.json")
+        #expect(text.contains("api_endpoint  = https://203.0.113.10:6443\n"), "\(text)")
+        #expect(text.contains("grafana_url   = http://203.0.113.10:30300\n"), "\(text)")
+        #expect(text.contains("dashboard_url = https://203.0.113.10:30443\n"), "\(text)")
+        // The host list keeps the address bootstrap uses.
+        #expect(text.contains("  cp-1      10.0.1.10:22  control-plane"))
+
+        // A controlPlaneEndpoint is the plan's: printed as it is; the NodePorts still at the public address.
+        s.cluster.endpoint = "api.example.com:6443"
+        let named = ClusterOutputs(s, kubeconfig: nil, showSecrets: false)
+        #expect(named.apiEndpoint == "api.example.com:6443")
+        #expect(named.urls["grafana"] == "http://203.0.113.10:30300")
+    }
 }

@@ -88,3 +88,10 @@ extension EC2Client {
         _ = try await call("StopInstances", ids.enumerated().map { .init("InstanceId.\($0.offset + 1)", $0.element) })
     }
 }
+
+extension EC2Client {
+    /// Instances launched in the subnet get a public address (moto picks one at random).
+    func mapPublicIpOnLaunch(subnet: String) async throws {
+        _ = try await call("ModifySubnetAttribute", [.init("SubnetId", subnet), .init("MapPublicIpOnLaunch.Value", "true")])
+    }
+}

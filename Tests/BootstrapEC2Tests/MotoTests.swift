@@ -107,10 +107,13 @@ struct MotoTests {
             let groupIds = Array(Set(members.flatMap(\.securityGroupIds))).sorted()
 
             let before = try await ec2.describeSecurityGroups(groupIds: groupIds)
+            // The operator's block needs SSH (the hand-made rule from anywhere covers it), the API and Grafana.
             let missing = SecurityGroupPlanner.missingRules(members: members, groups: before, cni: .calicoBGP,
-                                                            operatorAddress: "198.51.100.7", cluster: "demo")
+                                                            operatorCidrs: ["198.51.100.7/32"],
+                                                            nodePorts: ["grafana": 30300], cluster: "demo")
             #expect(Set(missing.map(\.rule.description)) == [
                 "\(sgCP): allow tcp/6443 from \(sgW)", "\(sgCP): allow tcp/6443 from 198.51.100.7/32",
+                "\(sgCP): allow tcp/30300 from 198.51.100.7/32",
                 "\(sgCP): allow tcp/10250 from \(sgW)",
                 "\(sgCP): allow tcp/179 from \(sgW)", "\(sgW): allow tcp/179 from \(sgCP)",
                 "\(sgCP): allow ipip (protocol 4) from \(sgW)", "\(sgW): allow ipip (protocol 4) from \(sgCP)",
@@ -121,10 +124,11 @@ struct MotoTests {
             try await ec2.authorizeIngress(SecurityGroupPlanner.rulesToAdd(missing))
             let after = try await ec2.describeSecurityGroups(groupIds: groupIds)
             #expect(SecurityGroupPlanner.missingRules(members: members, groups: after, cni: .calicoBGP,
-                                                      operatorAddress: "198.51.100.7", cluster: "demo").isEmpty)
+                                                      operatorCidrs: ["198.51.100.7/32"], nodePorts: ["grafana": 30300],
+                                                      cluster: "demo").isEmpty)
             let added = Set(after.flatMap(\.ingress).map(\.key)).subtracting(before.flatMap(\.ingress).map(\.key))
             #expect(added == Set(missing.map(\.rule.key)))
-            #expect(after.flatMap(\.ingress).filter { $0.ruleDescription?.hasPrefix("bootstrap:demo ") == true }.count == 7)
+            #expect(after.flatMap(\.ingress).filter { $0.ruleDescription?.hasPrefix("bootstrap:demo ") == true }.count == 8)
 
             let revoke = SecurityGroupPlanner.rulesToRevoke(groups: after, cluster: "demo")
             #expect(Set(revoke.map(\.key)) == added)

@@ -72,7 +72,7 @@ import Testing
     @Test func everythingMissingFromEmptyGroups() {
         let missing = SecurityGroupPlanner.missingRules(
             members: [cp1, cp2, w1], groups: [EC2SecurityGroup(groupId: "sg-cp"), EC2SecurityGroup(groupId: "sg-w")],
-            cni: .flannel, operatorAddress: "198.51.100.7", cluster: "demo")
+            cni: .flannel, operatorCidrs: ["198.51.100.7"], cluster: "demo")
         let texts = Set(missing.map(\.rule.description))
         #expect(texts == [
             "sg-cp: allow tcp/6443 from sg-cp", "sg-cp: allow tcp/6443 from sg-w", "sg-cp: allow tcp/6443 from 198.51.100.7/32",
@@ -101,7 +101,7 @@ import Testing
             ]),
         ]
         let missing = SecurityGroupPlanner.missingRules(members: [cp1, cp2, w1], groups: groups, cni: .flannel,
-                                                        operatorAddress: "198.51.100.7", cluster: "demo")
+                                                        operatorCidrs: ["198.51.100.7"], cluster: "demo")
         #expect(missing.map(\.rule.description) == [
             "sg-cp: allow tcp/6443 from 198.51.100.7/32",
             "sg-w: allow tcp/22 from 198.51.100.7/32",
@@ -114,31 +114,57 @@ import Testing
             rule("sg-cp", "tcp", 22, 22, .cidr("198.51.100.7/32")),
         ])]
         let one = SecurityGroupPlanner.missingRules(members: [cp1], groups: groups, cni: .flannel,
-                                                    operatorAddress: "198.51.100.7", cluster: "c")
+                                                    operatorCidrs: ["198.51.100.7"], cluster: "c")
         #expect(one.isEmpty)
         let wider = SecurityGroupPlanner.missingRules(members: [cp1], groups: groups, cni: .flannel,
-                                                      operatorAddress: "198.51.0.0/16", cluster: "c")
+                                                      operatorCidrs: ["198.51.0.0/16"], cluster: "c")
         #expect(wider.map(\.rule.description) == ["sg-cp: allow tcp/6443 from 198.51.0.0/16",
                                                    "sg-cp: allow tcp/22 from 198.51.0.0/16"])
-        let none = SecurityGroupPlanner.missingRules(members: [cp1], groups: [], cni: .flannel, operatorAddress: nil,
-                                                     cluster: "c")
+        let none = SecurityGroupPlanner.missingRules(members: [cp1], groups: [], cni: .flannel, cluster: "c")
         #expect(none.isEmpty)
+    }
+
+    /// Each operator block gets SSH everywhere, the API and the add-ons' NodePorts on the control planes; a rule
+    /// from anywhere covers them all.
+    @Test func operatorBlocksAndNodePorts() {
+        let sg = [EC2SecurityGroup(groupId: "sg-cp"), EC2SecurityGroup(groupId: "sg-w")]
+        let missing = SecurityGroupPlanner.missingRules(members: [cp1, w1], groups: sg, cni: .flannel,
+                                                        operatorCidrs: ["198.51.100.7/32", "203.0.113.0/24"],
+                                                        nodePorts: ["grafana": 30300, "dashboard": 30443], cluster: "c")
+            .filter { if case .cidr = $0.rule.source { return true } else { return false } }
+        #expect(missing.map(\.rule.description) == [
+            "sg-cp: allow tcp/6443 from 198.51.100.7/32", "sg-cp: allow tcp/22 from 198.51.100.7/32",
+            "sg-cp: allow tcp/30300 from 198.51.100.7/32", "sg-cp: allow tcp/30443 from 198.51.100.7/32",
+            "sg-cp: allow tcp/6443 from 203.0.113.0/24", "sg-cp: allow tcp/22 from 203.0.113.0/24",
+            "sg-cp: allow tcp/30300 from 203.0.113.0/24", "sg-cp: allow tcp/30443 from 203.0.113.0/24",
+            "sg-w: allow tcp/22 from 198.51.100.7/32", "sg-w: allow tcp/22 from 203.0.113.0/24",
+        ])
+        let grafana = missing.first { $0.rule.description == "sg-cp: allow tcp/30300 from 198.51.100.7/32" }
+        #expect(grafana?.description == "sg-cp: allow tcp/30300 from 198.51.100.7/32 (grafana NodePort: cp-1 from operator 198.51.100.7/32)")
+        #expect(grafana?.rule.ruleDescription == "bootstrap:c nodeport-grafana")
+
+        let open = [EC2SecurityGroup(groupId: "sg-cp", ingress: [rule("sg-cp", "tcp", 0, 65535, .cidr("0.0.0.0/0"))]),
+                    EC2SecurityGroup(groupId: "sg-w", ingress: [rule("sg-w", "tcp", 22, 22, .cidr("0.0.0.0/0"))])]
+        let covered = SecurityGroupPlanner.missingRules(members: [cp1, w1], groups: open, cni: .flannel,
+                                                        operatorCidrs: ["198.51.100.7/32", "203.0.113.0/24"],
+                                                        nodePorts: ["grafana": 30300], cluster: "c")
+        #expect(!covered.contains { if case .cidr = $0.rule.source { return true } else { return false } })
     }
 
     @Test func calicoPorts() {
         let sg = [EC2SecurityGroup(groupId: "sg-cp"), EC2SecurityGroup(groupId: "sg-w")]
         let vxlan = SecurityGroupPlanner.missingRules(members: [cp1, w1], groups: sg, cni: .calicoVXLAN,
-                                                      operatorAddress: nil, cluster: "c").map(\.rule.description)
+                                                      cluster: "c").map(\.rule.description)
         #expect(vxlan.contains("sg-w: allow udp/4789 from sg-cp") && !vxlan.contains { $0.contains("8472") })
         let bgp = SecurityGroupPlanner.missingRules(members: [cp1, w1], groups: sg, cni: .calicoBGP,
-                                                    operatorAddress: nil, cluster: "c").map(\.rule.description)
+                                                    cluster: "c").map(\.rule.description)
         #expect(bgp.contains("sg-w: allow tcp/179 from sg-cp"))
         #expect(bgp.contains("sg-w: allow ipip (protocol 4) from sg-cp"))
         // An existing IP-in-IP rule written as the protocol's name counts.
         let withIPIP = [EC2SecurityGroup(groupId: "sg-cp", ingress: [rule("sg-cp", "4", -1, -1, .group("sg-w"))]),
                         EC2SecurityGroup(groupId: "sg-w", ingress: [rule("sg-w", "ipip", nil, nil, .group("sg-cp"))])]
         let left = SecurityGroupPlanner.missingRules(members: [cp1, w1], groups: withIPIP, cni: .calicoBGP,
-                                                     operatorAddress: nil, cluster: "c").map(\.rule.description)
+                                                     cluster: "c").map(\.rule.description)
         #expect(!left.contains { $0.contains("protocol 4") })
     }
 
@@ -156,7 +182,7 @@ import Testing
 
     @Test func rulesToAddAreUnique() {
         let missing = SecurityGroupPlanner.missingRules(members: [cp1, cp2], groups: [EC2SecurityGroup(groupId: "sg-cp")],
-                                                        cni: .flannel, operatorAddress: nil, cluster: "demo")
+                                                        cni: .flannel, cluster: "demo")
         let add = SecurityGroupPlanner.rulesToAdd(missing)
         #expect(add.count == Set(add.map(\.key)).count)
         #expect(add.count == 4)  // 6443, 10250, 2379-2380, 8472 from sg-cp

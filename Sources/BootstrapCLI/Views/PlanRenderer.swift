@@ -99,6 +99,8 @@ enum PlanRenderer {
         var refresh: RefreshReport?
         /// What apply will run, in order, each with the actions it waits for (absent when not given).
         var actions: [Action]?
+        /// The security-group rules apply adds first (`spec.provider.ec2.manageSecurityGroups`; absent when none).
+        var securityGroupRules: [SecurityGroupRuleChange]?
 
         struct Action: Sendable, Hashable, Codable {
             /// `HOST/STEP`, `cluster/STEP`, `release/KEY`, `uninstall/KEY`, `cluster/manifests`, `remove/HOST`,

@@ -3,7 +3,8 @@ import Foundation
 
 /// What `bootstrap show` prints: a summary of the recorded state. Secret values appear only when asked.
 /// What a cluster offers its users, like Terraform outputs: where the API is, the kubeconfig, and the add-ons'
-/// web interfaces (the first control plane's address and each NodePort).
+/// web interfaces (the first control plane's address and each NodePort). The address is the one the operator
+/// can reach: the host's public address where it has one (an EC2 instance), else the address bootstrap uses.
 struct ClusterOutputs: Sendable, Hashable, Codable {
     var apiEndpoint: String?
     var kubeconfig: String?
@@ -15,10 +16,17 @@ struct ClusterOutputs: Sendable, Hashable, Codable {
     static let schemes = ["dashboard": "https"]
 
     init(_ s: ClusterState, kubeconfig: String?, showSecrets: Bool) {
-        apiEndpoint = s.cluster.endpoint
         self.kubeconfig = kubeconfig
-        let address = s.cluster.initializedOn.flatMap { s.hosts[$0]?.address }
-            ?? s.hosts.values.first { $0.role == .controlPlane }?.address
+        let first = s.cluster.initializedOn.flatMap { s.hosts[$0] }
+            ?? s.hosts.sorted { $0.key < $1.key }.first { $0.value.role == .controlPlane }?.value
+        let address = first.map { $0.publicAddress ?? $0.address }
+        // An endpoint that is the first control plane's SSH address is reached at its public one (its API
+        // certificate names both); a controlPlaneEndpoint is printed as the plan gives it.
+        if let first, let endpoint = s.cluster.endpoint, endpoint == "\(first.address):6443", let address {
+            apiEndpoint = "\(address):6443"
+        } else {
+            apiEndpoint = s.cluster.endpoint
+        }
         var urls: [String: String] = [:]
         if let address {
             for rec in s.addons.values {

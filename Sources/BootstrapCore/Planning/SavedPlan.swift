@@ -15,6 +15,8 @@ public struct SavedPlan: Sendable, Hashable, Codable {
     public var changes: ChangeSet
     /// What `apply FILE` runs.
     public var actions: [PlannedAction]
+    /// The security-group rules `apply FILE` adds first (`manageSecurityGroups`); absent when none.
+    public var securityGroupRules: [SecurityGroupRuleChange]?
 
     public init(plan: ClusterPlan, state: ClusterState?, changes: ChangeSet, actions: [PlannedAction] = [],
                 toolVersion: String = ToolVersion.current) {

@@ -75,7 +75,8 @@ public enum KubeadmConfig {
     }
 
     /// `InitConfiguration` + `ClusterConfiguration` + `KubeletConfiguration` for the first control plane. The
-    /// API server advertises the host's cluster address; its certificate names that and the SSH address too.
+    /// API server advertises the host's cluster address; its certificate names that, the SSH address and the
+    /// public address (an EC2 instance's) too.
     /// Carries the bootstrap token and certificate key: upload it 0600 and never show it.
     public static func initConfig(plan: ClusterPlan, host: ClusterPlan.Host, token: Secret, certificateKey: Secret)
         throws -> String
@@ -87,6 +88,9 @@ public enum KubeadmConfig {
         if let endpoint = k.controlPlaneEndpoint { sans.append(hostPart(endpoint)) }
         sans.append(host.clusterAddress)
         sans.append(host.address)
+        // The instance's public address, so that `show`'s API endpoint works from outside the VPC. Not an input
+        // of the init step: init never runs twice, so a later public address could not reach the certificate.
+        if let p = host.publicAddress { sans.append(p) }
         var seen = Set<String>()
         sans = sans.filter { seen.insert($0).inserted }
         let initDoc = InitConfiguration(

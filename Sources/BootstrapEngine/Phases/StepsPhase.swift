@@ -62,8 +62,10 @@ extension ApplyEngine {
         case .removal(let name):
             let runner = oldRunners[name]
             let replacement = hostsByName[name].map { h in
-                HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, facts: facts[name],
-                           privateAddress: h.recordedClusterAddress, instanceId: h.instanceId)
+                var rec = HostRecord(address: h.address, port: plan.ssh(for: h).port, role: h.role, facts: facts[name],
+                                     privateAddress: h.recordedClusterAddress, instanceId: h.instanceId)
+                rec.publicAddress = h.publicAddress
+                return rec
             }
             return { [self] in
                 try await self.removeHost(name, runner: runner, replacement: replacement, cluster: cluster)
