@@ -65,6 +65,9 @@ public final class FakeHost: @unchecked Sendable {
     public var workloads = ""
     /// Whether `log` and `stdins` keep every command (off for thousands of hosts in `bootstrap-bench engine`).
     public var keepsLog = true
+    /// The patch releases the Kubernetes package repository of a minor carries (nil: 0 to the newest
+    /// `KubernetesReleases` knows), as the repository query (`NodeOS.repositoryVersionsQuery`) lists them.
+    public var repositoryPatches: [String: [Int]] = [:]
 
     public init(name: String) {
         self.name = name
@@ -109,6 +112,19 @@ public final class FakeHost: @unchecked Sendable {
             }
             if script.has("openssl x509") {
                 return CommandResult(exitStatus: 0, stdout: Data((String(repeating: "ab", count: 32) + "\n").utf8))
+            }
+            if script.has("apt-cache \"$@\" madison") || script.has("list --showduplicates"),
+               let r = script.range(of: #"/stable:/v[0-9]+\.[0-9]+/"#, options: .regularExpression)
+            {
+                let minor = String(script[r].dropFirst(10).dropLast())
+                let patches = repositoryPatches[minor] ?? KubernetesReleases.info(minor).map { Array(0...$0.latestPatch) } ?? []
+                let lines = patches.map { p in
+                    os.packageManager == "apt"
+                        ? "   kubeadm | \(minor).\(p)-1.1 | https://pkgs.k8s.io/core:/stable:/v\(minor)/deb  Packages"
+                        : "kubeadm.x86_64    \(minor).\(p)-150500.1.1    bootstrap-kubernetes-\(minor)"
+                }
+                let head = os.packageManager == "apt" ? [] : ["Available Packages"]
+                return CommandResult(exitStatus: 0, stdout: Data((head + lines).joined(separator: "\n").utf8 + [10]))
             }
             if script.has(os.otherTool) {
                 let tool = os.otherTool.trimmingCharacters(in: .whitespaces)
