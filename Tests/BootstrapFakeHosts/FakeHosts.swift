@@ -68,6 +68,8 @@ public final class FakeHost: @unchecked Sendable {
     /// The patch releases the Kubernetes package repository of a minor carries (nil: 0 to the newest
     /// `KubernetesReleases` knows), as the repository query (`NodeOS.repositoryVersionsQuery`) lists them.
     public var repositoryPatches: [String: [Int]] = [:]
+    /// The kubelet package's version when it was changed by hand (the facts report it until the next install).
+    public var kubeletByHand: String?
 
     public init(name: String) {
         self.name = name
@@ -94,7 +96,7 @@ public final class FakeHost: @unchecked Sendable {
                     hostname=\(name)
                     machine-id=\(machineID)
                     product-uuid=uuid-\(name)
-                    \(packages ? "pkg.kubeadm=\(v)\npkg.kubelet=\(v)\npkg.kubectl=\(v)\npkg.containerd=1.7" : "")
+                    \(packages ? "pkg.kubeadm=\(v)\npkg.kubelet=\(kubeletByHand ?? v)\npkg.kubectl=\(v)\npkg.containerd=1.7" : "")
                     \(files.contains("/etc/kubernetes/kubelet.conf") ? "in-cluster=yes" : "")
                     default.address=\(defaultAddress ?? "")
                     """
@@ -130,7 +132,10 @@ public final class FakeHost: @unchecked Sendable {
                 let tool = os.otherTool.trimmingCharacters(in: .whitespaces)
                 return CommandResult(exitStatus: 127, stderr: Data("sh: \(tool): command not found".utf8))
             }
-            if script.has(os.tool) && script.has(" install ") && script.has(os.installsKubernetes) { files.insert("pkgs") }
+            if script.has(os.tool) && script.has(" install ") && script.has(os.installsKubernetes) {
+                files.insert("pkgs")
+                kubeletByHand = nil
+            }
             // The engine's one-shot wrapper skips the command when its marker file exists.
             if script.has("kubeadm init --config") {
                 if files.contains("/etc/kubernetes/admin.conf") { return CommandResult(exitStatus: 0, stdout: Data("bootstrap: already done".utf8)) }
