@@ -10,9 +10,9 @@ import re
 APT_QUERY = r"""
 d=$(mktemp -d) || exit 1
 trap 'rm -rf "$d"' EXIT
-mkdir -p "$d/parts" "$d/lists/partial" "$d/cache/archives/partial"
+mkdir -p "$d/parts" "$d/lists/partial" "$d/cache/archives/partial" && mkdir -m 700 "$d/gnupg"
 curl -fsSL -o "$d/Release.key" 'https://pkgs.k8s.io/core:/stable:/v{minor}/deb/Release.key' || exit 1
-gpg --dearmor -o "$d/keyring.gpg" "$d/Release.key" || exit 1
+gpg --homedir "$d/gnupg" --dearmor -o "$d/keyring.gpg" "$d/Release.key" || exit 1
 printf 'deb [signed-by=%s] %s /\n' "$d/keyring.gpg" 'https://pkgs.k8s.io/core:/stable:/v{minor}/deb/' > "$d/sources.list"
 set -- -o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=$d/parts" \
   -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o APT::Sandbox::User=root
@@ -54,8 +54,9 @@ def test_apt_reads_a_repository_without_configuring_it(lab):
 
 def test_apt_private_lists_need_the_key_and_their_directory(lab):
     l = lab(1)
-    no_key = APT_QUERY.format(minor="1.35").replace('gpg --dearmor -o "$d/keyring.gpg" "$d/Release.key" || exit 1',
-                                                     "true")
+    no_key = APT_QUERY.format(minor="1.35").replace(
+        'gpg --homedir "$d/gnupg" --dearmor -o "$d/keyring.gpg" "$d/Release.key" || exit 1', "true")
+    assert no_key != APT_QUERY.format(minor="1.35")
     r = l.ssh("lab-1", sudo(no_key))
     assert r.returncode == 1 and "NO_PUBKEY" in r.stderr, r.stderr
     no_partial = APT_QUERY.format(minor="1.35").replace('"$d/lists/partial"', '"$d/lists"')

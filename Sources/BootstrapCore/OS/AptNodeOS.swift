@@ -66,9 +66,9 @@ public struct AptNodeOS: NodeOS {
         return """
             d=$(mktemp -d) || exit 1
             trap 'rm -rf "$d"' EXIT
-            mkdir -p "$d/parts" "$d/lists/partial" "$d/cache/archives/partial"
+            mkdir -p "$d/parts" "$d/lists/partial" "$d/cache/archives/partial" && mkdir -m 700 "$d/gnupg"
             curl -fsSL -o "$d/Release.key" \(Shell.quote(base + "Release.key")) || exit 1
-            gpg --dearmor -o "$d/keyring.gpg" "$d/Release.key" || exit 1
+            gpg --homedir "$d/gnupg" --dearmor -o "$d/keyring.gpg" "$d/Release.key" || exit 1
             printf 'deb [signed-by=%s] %s /\\n' "$d/keyring.gpg" \(Shell.quote(base)) > "$d/sources.list"
             set -- -o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=$d/parts" \\
               -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o APT::Sandbox::User=root
