@@ -261,6 +261,20 @@ import Testing
         plan.spec.kubernetes.version = "1.35.5"
         let (report, _) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
         #expect(report.succeeded, "\(report.failures)")
+
+        // Hosts whose packages are at the plan's version already (the fake hosts install 1.34.1) are not asked.
+        let fresh = Self.plan()
+        let other = Rig(plan: fresh)
+        for h in other.hosts.values { h.os = os }
+        let (first, state) = try await other.apply(fresh, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(first.succeeded, "\(first.failures)")
+        let before = other.hosts.mapValues { $0.commands.count }
+        let (again, _) = try await other.apply(fresh, state: state)
+        #expect(again.succeeded, "\(again.failures)")
+        for (name, host) in other.hosts {
+            #expect(!host.commands.dropFirst(before[name]!).contains { $0.contains("madison") || $0.contains("--showduplicates") },
+                    "\(name)")
+        }
     }
 
     @Test func unreachableHostStopsBeforeAnyChange() async throws {
