@@ -74,15 +74,16 @@ struct VersionCommand: ParsableCommand {
         commandName: "version",
         abstract: "Print the tool version; with --kubernetes, also the Kubernetes releases it can install.")
 
-    @Flag(name: .long, help: "Also list the supported Kubernetes releases.")
+    @Flag(name: .long, help: "Also list the supported Kubernetes minor releases (any patch release the hosts' package repository has).")
     var kubernetes = false
 
     func run() throws {
         print("bootstrap \(ToolVersion.current)")
         if kubernetes {
+            // Any patch release of these minors that the hosts' package repository has (checked in preflight).
             for minor in KubernetesReleases.minors {
-                let patches = (KubernetesReleases.supported[minor] ?? []).sorted().map { "\(minor).\($0)" }
-                print("kubernetes \(minor): \(patches.joined(separator: " "))")
+                let known = KubernetesReleases.info(minor).map { " (\(minor).0–\(minor).\($0.latestPatch) known\($0.upgradeSourceOnly ? "; only as an upgrade source" : ""))" } ?? ""
+                print("kubernetes \(minor).x\(known)")
             }
         }
     }

@@ -3,6 +3,9 @@ import Foundation
 /// The Kubernetes releases this tool installs, and what differs per minor release. The lab's package
 /// repository (lab/labnode/assets.py `K8S_PATCHES`) carries the same minors and patches.
 ///
+/// Patch releases are not listed as a rule: any patch of a supported minor passes validation, and preflight
+/// asks the hosts' package repository whether it has it (`Preflight.repositoryIssues`). `latestPatch` is what
+/// public material showed when this table was written, for suggestions and defaults only.
 /// Facts (pkgs.k8s.io, the Kubernetes release notes, late 2026): 1.34 up to 1.34.7, 1.35 up to 1.35.5,
 /// 1.36 up to 1.36.1 are maintained; 1.33 is past its end of life and kept only as a source to upgrade from.
 /// kubeadm's configuration API is `kubeadm.k8s.io/v1beta4` for every one of them (1.31 and later).
@@ -10,7 +13,8 @@ public enum KubernetesReleases {
     /// What the tool knows about one minor release.
     public struct Minor: Sendable, Hashable {
         public let minor: String
-        /// The newest patch release public material shows (patches 0...latestPatch exist).
+        /// The newest patch release public material showed when this table was written (the repository may
+        /// have newer ones): the suggested version in messages and the default, never a limit.
         public let latestPatch: Int
         /// Past its end of life: a cluster may run it only to be upgraded away from it.
         public let upgradeSourceOnly: Bool
@@ -26,7 +30,7 @@ public enum KubernetesReleases {
         Minor(minor: "1.36", latestPatch: 1, upgradeSourceOnly: false),
     ]
 
-    /// Minor (`1.34`) → known patch numbers.
+    /// Minor (`1.34`) → the patch numbers known when this table was written (not a limit: see `resolve`).
     public static let supported: [String: [Int]] = Dictionary(
         uniqueKeysWithValues: table.map { ($0.minor, Array(0...$0.latestPatch)) })
 
@@ -56,10 +60,10 @@ public enum KubernetesReleases {
         case malformed
         case notPinned(minor: String)
         case unsupportedMinor(minor: String)
-        case unknownPatch(minor: String, patch: Int)
     }
 
-    /// Normalises `v1.34.1` / `1.34.1` to `1.34.1` and checks it against the table.
+    /// Normalises `v1.34.1` / `1.34.1` to `1.34.1` and checks its minor against the table. Any patch of a
+    /// supported minor is accepted: whether it exists is the package repository's to say (preflight).
     public static func resolve(_ text: String) -> Result<String, Problem> {
         var t = text.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("v") || t.hasPrefix("V") { t.removeFirst() }
@@ -72,17 +76,13 @@ public enum KubernetesReleases {
         guard parts.count == 3, let patch = Int(parts[2]) else {
             return .failure(supported[m] == nil ? .unsupportedMinor(minor: m) : .notPinned(minor: m))
         }
-        guard let patches = supported[m] else { return .failure(.unsupportedMinor(minor: m)) }
-        guard patches.contains(patch) else { return .failure(.unknownPatch(minor: m, patch: patch)) }
+        guard supported[m] != nil else { return .failure(.unsupportedMinor(minor: m)) }
         return .success("\(m).\(patch)")
     }
 
-    /// Human text for `expected …` in diagnostics.
+    /// Human text for `expected …` in diagnostics: `1.33.x, 1.34.x, …`.
     public static var expectation: String {
-        minors.map { m in
-            let p = (supported[m] ?? []).sorted()
-            return "\(m).\(p.first ?? 0)–\(m).\(p.last ?? 0)"
-        }.joined(separator: ", ")
+        minors.map { "\($0).x" }.joined(separator: ", ")
     }
 
     // MARK: skew and upgrade rules (kubeadm and the version skew policy)
@@ -126,7 +126,7 @@ public enum KubernetesReleases {
         return s[1] - k[1] <= kubeletMaxMinorsBehind
     }
 
-    static func triple(_ text: String) -> [Int]? {
+    public static func triple(_ text: String) -> [Int]? {
         var t = text.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("v") || t.hasPrefix("V") { t.removeFirst() }
         let parts = t.split(separator: ".", omittingEmptySubsequences: false)

@@ -120,16 +120,11 @@ struct Validator {
             error(path, "\"\(version)\" is not a Kubernetes version",
                   expected: "MAJOR.MINOR.PATCH, one of \(KubernetesReleases.expectation)")
         case .failure(.notPinned(let m)):
-            let p = (KubernetesReleases.supported[m] ?? []).sorted()
             error(path, "\"\(version)\" names a minor release; pin a patch release",
-                  expected: "\(m).\(p.first ?? 0)–\(m).\(p.last ?? 0)")
+                  expected: "\(m).PATCH, a patch release the hosts' package repository has (like \(m).\(KubernetesReleases.info(m)?.latestPatch ?? 0))")
         case .failure(.unsupportedMinor(let m)):
             error(path, "Kubernetes \(m) is not supported by this version of bootstrap",
                   expected: "one of \(KubernetesReleases.expectation)")
-        case .failure(.unknownPatch(let m, let patch)):
-            let p = (KubernetesReleases.supported[m] ?? []).sorted()
-            error(path, "\(m).\(patch) is not a known release of Kubernetes \(m)",
-                  expected: "\(m).\(p.first ?? 0)–\(m).\(p.last ?? 0)")
         }
     }
 

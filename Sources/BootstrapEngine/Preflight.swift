@@ -8,7 +8,7 @@ public struct PreflightIssue: Sendable, Hashable {
 }
 
 /// Checks every host before anything changes. Read-only: facts already gathered, plus one command per host
-/// for sudo, free ports and the endpoint's name.
+/// for sudo, free ports and the endpoint's name, and the package repository's releases (`repositoryIssues`).
 enum Preflight {
     static let minCPUs = 2
     static let minMemoryMB = 1700
@@ -66,6 +66,7 @@ enum Preflight {
         let endpointHost = plan.spec.kubernetes.controlPlaneEndpoint.map { KubeadmConfig.hostPart($0) }
         let needsResolve = endpointHost.map { IPv4Address($0) == nil } ?? false
         let probed = plan.spec.hosts.compactMap { h in runners[h.name].map { (h, $0) } }
+        async let repository = repositoryIssues(plan: plan, facts: facts, runners: runners, parallelism: parallelism)
         let found = await Parallel.map(probed, limit: parallelism) { (host, r) -> [PreflightIssue] in
             let record = state.hosts[host.name]
             // A node's ports are its own kubelet's and API server's; that includes a host whose join finished
@@ -102,6 +103,7 @@ enum Preflight {
             return out
         }
         issues += found.flatMap { $0 }
+        issues += await repository
         return issues.sorted { ($0.host ?? "", $0.message) < ($1.host ?? "", $1.message) }
     }
 }

@@ -50,10 +50,10 @@ public enum Refresh {
                 if rec.steps[StepName.kubernetesPackages.rawValue] != nil,
                    NodeRecipes.kubernetesPackages.contains(where: { f.packages[$0] != want })
                 {
-                    let have = NodeRecipes.kubernetesPackages.map { "\($0) \(f.packages[$0] ?? "missing")" }.joined(separator: ", ")
-                    drifts.append(HostDrift(host: host.name, message: "Kubernetes packages are not at \(want) (\(have)); they will be installed again",
-                                        steps: [StepName.kubernetesPackages.rawValue]))
-                    rec.steps[StepName.kubernetesPackages.rawValue] = nil
+                    let drift = packagesDrift(host: host.name, facts: f, want: want, expected: expected,
+                                              apiServer: state.cluster.kubernetesVersion, node: Upgrade.isNode(rec))
+                    drifts.append(drift)
+                    for s in drift.steps { rec.steps[s] = nil }
                 }
                 if rec.steps[StepName.containerd.rawValue] != nil, f.packages["containerd"] == nil {
                     drifts.append(HostDrift(host: host.name, message: "containerd is not installed any more; it will be installed again",
@@ -74,6 +74,41 @@ public enum Refresh {
             next[host.name] = rec
         }
         return (next, drifts)
+    }
+
+    /// A node whose Kubernetes packages are not at the version the state expects: a run stopped half-way, or a
+    /// package changed by hand (a node upgraded by hand makes a mixed-version cluster). They are installed
+    /// again at `expected` (`want` as the package manager spells it), the kubelet restarted on a node of the
+    /// cluster (`KubernetesPackagesStep`); when another minor's package is installed, the repository the host
+    /// points at was changed too and is written again. A kubelet newer than the API server (`apiServer`) says
+    /// why it must go back: the version skew policy never allows it, and such a kubelet does not register.
+    static func packagesDrift(host: String, facts f: HostFacts, want: String, expected: String, apiServer: String?,
+                              node: Bool) -> HostDrift
+    {
+        let have = NodeRecipes.kubernetesPackages.map { "\($0) \(f.packages[$0] ?? "missing")" }.joined(separator: ", ")
+        /// `1.36.1` of `1.36.1-1.1` (apt) or `1.36.1` (dnf).
+        func release(_ pkg: String) -> String? {
+            f.packages[pkg].flatMap { $0.split(separator: "-").first.map(String.init) }
+                .flatMap { KubernetesReleases.triple($0) != nil ? $0 : nil }
+        }
+        let minor = { (v: String) in KubernetesReleases.triple(v).map { "\($0[0]).\($0[1])" } }
+        var steps = [StepName.kubernetesPackages.rawValue]
+        if NodeRecipes.kubernetesPackages.contains(where: { p in release(p).map { minor($0) != minor(expected) } ?? false }) {
+            steps.insert(StepName.kubernetesRepo.rawValue, at: 0)
+        }
+        let then = node ? "they will be installed at \(expected) again and the kubelet restarted"
+                        : "they will be installed again"
+        if node, let api = apiServer, let kubelet = release("kubelet"),
+           !KubernetesReleases.kubeletSkewAllowed(kubelet: kubelet, apiServer: api)
+        {
+            let why = KubernetesReleases.triple(api).map { a in
+                KubernetesReleases.triple(kubelet).map { a.lexicographicallyPrecedes($0) } ?? false
+            } ?? false
+                ? "newer than the API server (\(api)), which the version skew policy never allows: it cannot register"
+                : "more than \(KubernetesReleases.kubeletMaxMinorsBehind) minors older than the API server (\(api)), outside the version skew policy"
+            return HostDrift(host: host, message: "the kubelet is \(kubelet), \(why) (\(have)); \(then)", steps: steps)
+        }
+        return HostDrift(host: host, message: "Kubernetes packages are not at \(want) (\(have)); \(then)", steps: steps)
     }
 }
 

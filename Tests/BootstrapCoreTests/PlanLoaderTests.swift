@@ -62,7 +62,7 @@ import Testing
     @Test(arguments: [
         ("1.34", "names a minor release"),
         ("1.30.1", "Kubernetes 1.30 is not supported"),
-        ("1.34.99", "1.34.99 is not a known release"),
+        ("1.34.-1", "is not a Kubernetes version"),
         ("one.two", "is not a Kubernetes version"),
         ("1.34.1.5", "is not a Kubernetes version"),
     ])
@@ -76,7 +76,13 @@ import Testing
         let r = load(edited("version: \"1.34.1\"", "version: 1.33"))
         #expect(has(r, path: "spec.kubernetes.version", containing: "names a minor release"))
         let d = r.diagnostics.first { $0.path == "spec.kubernetes.version" }
-        #expect(d?.expected == "1.33.0–1.33.5")
+        #expect(d?.expected == "1.33.PATCH, a patch release the hosts' package repository has (like 1.33.5)")
+    }
+
+    @Test func anyPatchOfASupportedMinorPassesValidation() throws {
+        // whether 1.34.99 exists is the package repository's to say, in preflight
+        let p = try plan(edited("version: \"1.34.1\"", "version: \"1.34.99\""))
+        #expect(p.spec.kubernetes.version == "1.34.99")
     }
 
     @Test func diagnosticsCarryLineAndColumn() {

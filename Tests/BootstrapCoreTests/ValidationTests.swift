@@ -284,7 +284,11 @@ import Testing
         #expect(KubernetesReleases.latest == "1.36.1")
         #expect(KubernetesReleases.all.count == 6 + 8 + 6 + 2)
         #expect(KubernetesReleases.resolve("v1.34.7") == .success("1.34.7"))
-        #expect(KubernetesReleases.resolve("1.34.8") == .failure(.unknownPatch(minor: "1.34", patch: 8)))
+        // any patch of a supported minor: the package repository says whether it exists (preflight)
+        #expect(KubernetesReleases.resolve("1.34.8") == .success("1.34.8"))
+        #expect(KubernetesReleases.resolve("1.35.12") == .success("1.35.12"))
+        #expect(KubernetesReleases.resolve("1.35") == .failure(.notPinned(minor: "1.35")))
+        #expect(KubernetesReleases.resolve("1.35.x") == .failure(.malformed))
         #expect(KubernetesReleases.resolve("1.32.9") == .failure(.unsupportedMinor(minor: "1.32")))
     }
 }

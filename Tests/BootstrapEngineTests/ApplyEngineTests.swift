@@ -227,9 +227,54 @@ import Testing
             _ = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
         }
         for host in rig.hosts.values {
-            #expect(host.commands.allSatisfy { $0.contains("/etc/os-release") || $0.hasPrefix("true") }, "\(host.commands)")
+            #expect(host.commands.allSatisfy { $0.contains("/etc/os-release") || $0.hasPrefix("true") || $0.contains("madison") },
+                    "\(host.commands)")
         }
         #expect(rig.log.text.contains("control plane needs at least 2 CPUs, has 1"))
+    }
+
+    @Test(arguments: [FakeHost.OS.ubuntu2404, .amazonLinux2023])
+    func aPatchTheRepositoryLacksFailsPreflightWithWhatItHas(os: FakeHost.OS) async throws {
+        var plan = Self.plan()
+        plan.spec.kubernetes.version = "1.35.9"
+        let rig = Rig(plan: plan)
+        for h in rig.hosts.values {
+            h.os = os
+            h.repositoryPatches = ["1.35": [0, 1, 2, 3, 4, 5]]
+        }
+        let error = await #expect(throws: EngineError.self) {
+            _ = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        }
+        #expect(error?.description == "preflight found 1 error; nothing was changed", "\(String(describing: error))")
+        let base = os.packageManager == "apt" ? "https://pkgs.k8s.io/core:/stable:/v1.35/deb/"
+                                             : "https://pkgs.k8s.io/core:/stable:/v1.35/rpm/"
+        #expect(rig.log.text.contains("Kubernetes 1.35.9 is not in the package repository \(base) (it has 1.35.0, 1.35.1, 1.35.2, 1.35.3, 1.35.4, 1.35.5) (2 other hosts of the same OS and architecture use the same repository)"),
+                "\(rig.log.text)")
+        // One host asks (the hosts share the OS and the repository); nothing changed anywhere.
+        let asked = rig.hosts.values.filter { $0.commands.contains { $0.contains("madison") || $0.contains("--showduplicates") } }
+        #expect(asked.map(\.name) == ["cp-1"])
+        for host in rig.hosts.values {
+            #expect(!host.commands.contains { $0.contains(" install ") || $0.contains("/etc/apt/sources.list.d/kubernetes.list") || $0.contains("/etc/yum.repos.d") })
+        }
+
+        // A patch it has passes.
+        plan.spec.kubernetes.version = "1.35.5"
+        let (report, _) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(report.succeeded, "\(report.failures)")
+
+        // Hosts whose packages are at the plan's version already (the fake hosts install 1.34.1) are not asked.
+        let fresh = Self.plan()
+        let other = Rig(plan: fresh)
+        for h in other.hosts.values { h.os = os }
+        let (first, state) = try await other.apply(fresh, state: ClusterState(name: "lab", toolVersion: "t"))
+        #expect(first.succeeded, "\(first.failures)")
+        let before = other.hosts.mapValues { $0.commands.count }
+        let (again, _) = try await other.apply(fresh, state: state)
+        #expect(again.succeeded, "\(again.failures)")
+        for (name, host) in other.hosts {
+            #expect(!host.commands.dropFirst(before[name]!).contains { $0.contains("madison") || $0.contains("--showduplicates") },
+                    "\(name)")
+        }
     }
 
     @Test func unreachableHostStopsBeforeAnyChange() async throws {

@@ -44,6 +44,41 @@ extension ApplyEngineTests {
             #expect(rig.store.writes.count == writes, "plan --refresh wrote the state")
         }
 
+        /// A node upgraded by hand (its kubelet at another minor than the cluster's): drift in the refresh, with
+        /// the skew policy's reason; apply points the host at the plan's repository again, installs the plan's
+        /// version and restarts the kubelet.
+        @Test func aKubeletUpgradedByHandIsDriftAndApplyPutsItBack() async throws {
+            let (plan, rig, state) = try await Self.applied()
+            #expect(state.cluster.kubernetesVersion == "1.34.1")
+            rig.hosts["worker-1"]!.lock.withLock { rig.hosts["worker-1"]!.kubeletByHand = "1.35.5-1.1" }
+            let result = await Self.refresh(plan, rig, state)
+            #expect(result.drift.map(\.host) == ["worker-1"], "\(result.drift)")
+            let d = try #require(result.drift.first)
+            #expect(d.message == "the kubelet is 1.35.5, newer than the API server (1.34.1), which the version skew policy never allows: it cannot register (kubelet 1.35.5-1.1, kubeadm 1.34.1-1.1, kubectl 1.34.1-1.1); they will be installed at 1.34.1 again and the kubelet restarted",
+                    "\(d.message)")
+            #expect(d.steps == ["kubernetes-repo", "kubernetes-packages"])
+            #expect(result.state.hosts["worker-1"]?.steps["kubernetes-repo"] == nil)
+            #expect(result.state.hosts["worker-2"]?.steps["kubernetes-repo"] != nil)
+            // plan shows it as a change of worker-1 with the drift as its reason
+            var changes = ChangeSet.diff(plan: plan, state: result.state)
+            changes.explain(result.drift)
+            let row = try #require(changes.changes.first { $0.name == "worker-1" })
+            #expect(row.reasons.first?.hasPrefix("drift: the kubelet is 1.35.5") == true, "\(row.reasons)")
+
+            // apply: the repository, the packages at 1.34.1, the kubelet restarted; the other hosts untouched
+            let before = rig.hosts.mapValues { $0.commands.count }
+            let (report, after) = try await rig.apply(plan, state: state)
+            #expect(report.succeeded, "\(report.failures)")
+            let ran = Array(rig.hosts["worker-1"]!.commands.dropFirst(before["worker-1"]!))
+            let repo = try #require(ran.firstIndex { $0.contains("/etc/apt/sources.list.d/kubernetes.list") && $0.contains("v1.34") })
+            let install = try #require(ran.firstIndex { $0.contains("kubelet=1.34.1-1.1") })
+            let restart = try #require(ran.firstIndex { $0.contains("systemctl restart kubelet") })
+            #expect(repo < install && install < restart)
+            #expect(rig.hosts["worker-1"]!.lock.withLock { rig.hosts["worker-1"]!.kubeletByHand } == nil)
+            #expect(after.hosts["worker-1"]?.steps["kubernetes-packages"] != nil)
+            #expect(!rig.hosts["worker-2"]!.commands.dropFirst(before["worker-2"]!).contains { $0.contains(" install ") })
+        }
+
         /// Swap on again and packages removed become changes, explained by the drift; the records of the
         /// refreshed state lose exactly the steps the drift undoes.
         @Test func driftBecomesChanges() async throws {

@@ -65,6 +65,11 @@ public final class FakeHost: @unchecked Sendable {
     public var workloads = ""
     /// Whether `log` and `stdins` keep every command (off for thousands of hosts in `bootstrap-bench engine`).
     public var keepsLog = true
+    /// The patch releases the Kubernetes package repository of a minor carries (nil: 0 to the newest
+    /// `KubernetesReleases` knows), as the repository query (`NodeOS.repositoryVersionsQuery`) lists them.
+    public var repositoryPatches: [String: [Int]] = [:]
+    /// The kubelet package's version when it was changed by hand (the facts report it until the next install).
+    public var kubeletByHand: String?
 
     public init(name: String) {
         self.name = name
@@ -91,7 +96,7 @@ public final class FakeHost: @unchecked Sendable {
                     hostname=\(name)
                     machine-id=\(machineID)
                     product-uuid=uuid-\(name)
-                    \(packages ? "pkg.kubeadm=\(v)\npkg.kubelet=\(v)\npkg.kubectl=\(v)\npkg.containerd=1.7" : "")
+                    \(packages ? "pkg.kubeadm=\(v)\npkg.kubelet=\(kubeletByHand ?? v)\npkg.kubectl=\(v)\npkg.containerd=1.7" : "")
                     \(files.contains("/etc/kubernetes/kubelet.conf") ? "in-cluster=yes" : "")
                     default.address=\(defaultAddress ?? "")
                     """
@@ -110,11 +115,27 @@ public final class FakeHost: @unchecked Sendable {
             if script.has("openssl x509") {
                 return CommandResult(exitStatus: 0, stdout: Data((String(repeating: "ab", count: 32) + "\n").utf8))
             }
+            if script.has("apt-cache \"$@\" madison") || script.has("list --showduplicates"),
+               let r = script.range(of: #"/stable:/v[0-9]+\.[0-9]+/"#, options: .regularExpression)
+            {
+                let minor = String(script[r].dropFirst(10).dropLast())
+                let patches = repositoryPatches[minor] ?? KubernetesReleases.info(minor).map { Array(0...$0.latestPatch) } ?? []
+                let lines = patches.map { p in
+                    os.packageManager == "apt"
+                        ? "   kubeadm | \(minor).\(p)-1.1 | https://pkgs.k8s.io/core:/stable:/v\(minor)/deb  Packages"
+                        : "kubeadm.x86_64    \(minor).\(p)-150500.1.1    bootstrap-kubernetes-\(minor)"
+                }
+                let head = os.packageManager == "apt" ? [] : ["Available Packages"]
+                return CommandResult(exitStatus: 0, stdout: Data((head + lines).joined(separator: "\n").utf8 + [10]))
+            }
             if script.has(os.otherTool) {
                 let tool = os.otherTool.trimmingCharacters(in: .whitespaces)
                 return CommandResult(exitStatus: 127, stderr: Data("sh: \(tool): command not found".utf8))
             }
-            if script.has(os.tool) && script.has(" install ") && script.has(os.installsKubernetes) { files.insert("pkgs") }
+            if script.has(os.tool) && script.has(" install ") && script.has(os.installsKubernetes) {
+                files.insert("pkgs")
+                kubeletByHand = nil
+            }
             // The engine's one-shot wrapper skips the command when its marker file exists.
             if script.has("kubeadm init --config") {
                 if files.contains("/etc/kubernetes/admin.conf") { return CommandResult(exitStatus: 0, stdout: Data("bootstrap: already done".utf8)) }

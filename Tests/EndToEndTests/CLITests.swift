@@ -158,7 +158,7 @@ import Testing
             #expect(help.contains("with --kubernetes"), "\(help)")
             let plain = try Self.bootstrap(["version"]).stdout
             #expect(!plain.contains("kubernetes 1."))
-            #expect(try Self.bootstrap(["version", "--kubernetes"]).stdout.contains("kubernetes 1.34: 1.34.0 1.34.1"))
+            #expect(try Self.bootstrap(["version", "--kubernetes"]).stdout.contains("kubernetes 1.34.x (1.34.0–1.34.7 known)"))
         }
     }
 }

@@ -5,6 +5,7 @@ A Kubernetes package is only installable after a pkgs.k8s.io repository for its 
 import contextlib
 import fnmatch
 import glob
+import json
 import os
 import re
 import sys
@@ -29,10 +30,10 @@ def not_root():
 
 
 # ------------------------------------------------------------------ sources
-def parse_sources():
+def parse_sources(main_list="/etc/apt/sources.list", parts_dir="/etc/apt/sources.list.d"):
     """[{uri, suite, components, signed_by, file}] from sources.list(.d), one-line and deb822 formats."""
     entries = []
-    files = ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list"))
+    files = [main_list] + sorted(glob.glob(os.path.join(parts_dir, "*.list")))
     for path in files:
         try:
             lines = open(path).read().splitlines()
@@ -59,7 +60,7 @@ def parse_sources():
                 die("E: Malformed entry 1 in list file %s (Suite)\nE: The list of sources could not be read." % path)
             entries.append({"uri": parts[0], "suite": parts[1], "components": parts[2:],
                             "signed_by": opts.get("signed-by"), "file": path})
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for path in sorted(glob.glob(os.path.join(parts_dir, "*.sources"))):
         try:
             text = open(path).read()
         except (OSError, UnicodeDecodeError):
@@ -99,7 +100,80 @@ def trusted_without_signed_by():
     return False
 
 
+# ------------------------------------------------------------------ a private configuration
+# `-o Dir::Etc::SourceList=F -o Dir::Etc::SourceParts=D -o Dir::State::Lists=L`: apt reads other sources and keeps
+# their package lists in L, leaving the host's configuration and lists alone (a read-only look at a repository).
+def apt_options(argv):
+    """apt's `-o Key=Value` settings, keys lower-cased (apt's configuration keys are case-insensitive)."""
+    opts = {}
+    for i, a in enumerate(argv):
+        opt = argv[i + 1] if a == "-o" and i + 1 < len(argv) else a[2:] if a.startswith("-o") and a != "-o" else None
+        if opt and "=" in opt:
+            k, v = opt.split("=", 1)
+            opts[k.strip().lower()] = v
+    return opts
+
+
+def private_lists(argv):
+    """The lists directory of `-o Dir::State::Lists=L`, or None (the host's own)."""
+    d = apt_options(argv).get("dir::state::lists")
+    return d.rstrip("/") if d and d.rstrip("/") != "/var/lib/apt/lists" else None
+
+
+def private_update(argv):
+    """`apt-get update` into a lists directory of its own: the sources of Dir::Etc::SourceList/SourceParts,
+    checked like the host's, the result kept in that directory."""
+    opts = apt_options(argv)
+    lists_dir = private_lists(argv)
+    if not os.path.isdir(os.path.join(lists_dir, "partial")):
+        die("E: List directory %s/partial is missing. - Acquire (2: No such file or directory)" % lists_dir)
+    if not os.access(lists_dir, os.W_OK):
+        die("E: Could not open lock file %s/lock - open (13: Permission denied)\nE: Unable to lock directory %s/"
+            % (lists_dir, lists_dir))
+    common.delay("apt-update")
+    entries = parse_sources(opts.get("dir::etc::sourcelist", "/etc/apt/sources.list"),
+                            opts.get("dir::etc::sourceparts", "/etc/apt/sources.list.d"))
+    lists, errors = {}, []
+    for n, e in enumerate(entries, 1):
+        m = K8S_URI.match(e["uri"].rstrip("/") + "/")
+        uri = e["uri"]
+        if not m or e["suite"] != "/" or m.group(1) not in assets.K8S_PATCHES:
+            common.out("Err:%d %s %s InRelease\n  404  Not Found [IP: 34.107.204.206 443]\n" % (n, uri, e["suite"]))
+            errors.append("E: The repository '%s %s Release' does not have a Release file." % (uri, e["suite"]))
+            continue
+        signed = e["signed_by"]
+        if not (key_ok(signed) if signed else trusted_without_signed_by()):
+            common.out("Err:%d %s  InRelease\n  The following signatures couldn't be verified because the public key "
+                       "is not available: NO_PUBKEY %s\n" % (n, uri, assets.K8S_KEY_ID))
+            errors.append("E: The repository '%s  InRelease' is not signed." % uri)
+            continue
+        common.out("Get:%d %s  InRelease [1189 B]\nGet:%d %s  Packages [4865 B]\n" % (n, uri, n, uri))
+        lists["k8s-" + m.group(1)] = {"uri": uri}
+    common.out("Reading package lists...\n")
+    with open(os.path.join(lists_dir, "labnode-lists.json"), "w") as f:
+        json.dump(lists, f)
+    if errors:
+        sys.stderr.write("\n".join(errors) + "\n")
+        return 100
+    return 0
+
+
+def with_private_lists(argv, db):
+    """The package database as apt sees it with `-o Dir::State::Lists=L`: L's lists instead of the host's."""
+    d = private_lists(argv)
+    if not d:
+        return db
+    try:
+        with open(os.path.join(d, "labnode-lists.json")) as f:
+            lists = json.load(f)
+    except (OSError, ValueError):
+        lists = {}
+    return dict(db, lists=lists)
+
+
 def update(argv):
+    if private_lists(argv):
+        return private_update(argv)
     if not common.is_root():
         die("Reading package lists...\nE: Could not open lock file /var/lib/apt/lists/lock - open (13: Permission denied)\n"
             "E: Unable to lock directory /var/lib/apt/lists/")
@@ -464,18 +538,19 @@ def apt_mark(argv):
 
 
 def apt_cache(argv):
-    args = [a for a in argv if not a.startswith("-")]
+    args = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] != "-o")]
     if not args:
         die("E: No command given", 100)
     verb, names = args[0], args[1:]
-    db = common.packages_state()
+    db = with_private_lists(argv, common.packages_state())
     avail = available(db)
     installed = db.get("installed", {})
     if verb == "madison":
         for n in names:
             for v in sorted(avail.get(n, {}), key=os_pkgdb.version_key, reverse=True):
                 origin = avail[n][v]
-                src = "%s  Packages" % origin if origin != "os" else "http://archive.ubuntu.com/ubuntu main amd64 Packages"
+                # a flat repository: the URI without its trailing slash, two spaces, "Packages"
+                src = "%s  Packages" % origin.rstrip("/") if origin != "os" else "http://archive.ubuntu.com/ubuntu main amd64 Packages"
                 common.out("%10s | %s | %s\n" % (n, v, src))
             if n not in avail:
                 sys.stderr.write("N: Unable to locate package %s\n" % n)

@@ -34,12 +34,34 @@ def repos():
     return out
 
 
-def catalogue(disable_excludes, enable, disable):
+def command_line_repos(argv):
+    """The repositories `--repofrompath=ID,URL` adds for one command, with their `--setopt=ID.KEY=VALUE`
+    (gpgcheck as dnf.conf says: on)."""
+    out = []
+    for a in argv:
+        if a.startswith("--repofrompath="):
+            rid, _, url = a.split("=", 1)[1].partition(",")
+            out.append({"id": rid, "name": rid, "baseurl": url.strip(), "gpgkey": "", "enabled": True, "gpgcheck": True,
+                        "exclude": [], "file": None})
+    for a in argv:
+        if a.startswith("--setopt=") and "." in a.split("=", 2)[1]:
+            key, _, value = a[len("--setopt="):].partition("=")
+            rid, _, opt = key.rpartition(".")
+            for r in out:
+                if r["id"] == rid and opt in ("gpgkey", "baseurl"):
+                    r[opt] = value.strip()
+                elif r["id"] == rid and opt == "gpgcheck":
+                    r["gpgcheck"] = value.strip() in ("1", "true", "yes")
+    return out
+
+
+def catalogue(disable_excludes, enable, disable, extra=()):
     """{name: {version: repo-id}} and the list of metadata errors."""
     cats, errors = [], []
     excluded = set()
-    for r in repos():
-        on = (r["enabled"] or r["id"] in enable) and r["id"] not in disable
+    for r in repos() + list(extra):
+        # --disablerepo='*' --enablerepo=ID (what --repo=ID means): ID only
+        on = r["id"] in enable or (r["enabled"] and not any(fnmatch.fnmatchcase(r["id"], p) for p in disable))
         if not on:
             continue
         if r["id"].startswith("amazonlinux") or "amazonlinux" in r["baseurl"] or "al2023" in r.get("baseurl", "") \
@@ -78,6 +100,36 @@ def catalogue(disable_excludes, enable, disable):
     return os_pkgdb.merge(cats), errors, excluded
 
 
+def list_packages(avail, installed, patterns, duplicates):
+    """`dnf list [--showduplicates] [PATTERN...]` as dnf prints it: the installed packages (their repository with an
+    `@`), then the available ones (the newest of each, or every version with --showduplicates); exit 1 when
+    nothing matches."""
+    def wanted(n):
+        return not patterns or any(fnmatch.fnmatchcase(n, p) for p in patterns)
+
+    def evr(n, v):
+        # the OS repository's versions carry their release already (1.7.23-1.amzn2023.0.1)
+        return v + "-" + os_pkgdb.RPM_RELEASE if n in os_pkgdb.K8S_PKGS else v
+
+    rows_installed = [(n + ".x86_64", evr(n, v), "@kubernetes" if n in os_pkgdb.K8S_PKGS else "@amazonlinux")
+                      for n, v in sorted(installed.items()) if wanted(n)]
+    rows_available = []
+    for n in sorted(avail):
+        if not wanted(n):
+            continue
+        versions = sorted(avail[n], key=os_pkgdb.version_key)
+        if not duplicates:
+            versions = [v for v in versions[-1:] if installed.get(n) != v]
+        rows_available += [(n + ".x86_64", evr(n, v), avail[n][v]) for v in versions]
+    if not rows_installed and not rows_available:
+        sys.stderr.write("Error: No matching Packages to list\n")
+        return 1
+    for title, rows in (("Installed Packages", rows_installed), ("Available Packages", rows_available)):
+        if rows:
+            common.out(title + "\n" + "".join("%-39s %-30s %s\n" % r for r in rows))
+    return 0
+
+
 def parse_spec(spec, avail):
     """kubelet / kubelet-1.34.1 / kubelet-1.34.1-150500.1.1 / kubelet-1.34.1-150500.1.1.x86_64 -> (name, ver)."""
     if spec in avail:
@@ -110,6 +162,10 @@ def main(tool, argv):
             enable.update(a.split("=", 1)[1].split(","))
         elif a.startswith("--disablerepo="):
             disable.update(a.split("=", 1)[1].split(","))
+        elif a.startswith("--repo=") or a.startswith("--repoid="):
+            # only these: --disablerepo='*' --enablerepo=ID
+            disable.add("*")
+            enable.update(a.split("=", 1)[1].split(","))
         elif a in ("-q", "--quiet", "--showduplicates", "--setopt", "-C", "--cacheonly", "--nogpgcheck",
                    "--refresh", "--best", "--allowerasing"):
             if a == "--setopt":
@@ -126,7 +182,7 @@ def main(tool, argv):
             and not common.is_root():
         common.fail("Error: This command has to be run with superuser privileges (under the root user on most "
                     "systems).", 1)
-    avail, errors, excluded = catalogue(disable_excludes, enable, disable)
+    avail, errors, excluded = catalogue(disable_excludes, enable, disable, command_line_repos(argv))
     if errors:
         common.fail("\n".join(errors), 1)
     db = common.packages_state()
@@ -135,14 +191,10 @@ def main(tool, argv):
         common.out("Metadata cache created.\n")
         return 0
     if verb == "list":
-        show = [n for n in args[1:] if n not in ("installed", "available", "--showduplicates")]
-        for n in sorted(avail):
-            if show and not any(fnmatch.fnmatch(n, p) for p in show):
-                continue
-            for v in sorted(avail[n], key=os_pkgdb.version_key):
-                rel = os_pkgdb.RPM_RELEASE if avail[n][v] != "amazonlinux" else ""
-                common.out("%-30s %-30s %s\n" % (n + ".x86_64", v + ("-" + rel if rel else ""), avail[n][v]))
-        return 0
+        which = names[0] if names and names[0] in ("installed", "available", "all") else "all"
+        patterns = names[1:] if names and names[0] in ("installed", "available", "all") else names
+        return list_packages(avail if which != "installed" else {}, installed if which != "available" else {},
+                             patterns, duplicates="--showduplicates" in argv)
     if verb in ("install", "upgrade", "update", "downgrade", "reinstall"):
         want, missing = {}, []
         for spec in names:

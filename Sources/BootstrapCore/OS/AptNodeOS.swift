@@ -59,6 +59,34 @@ public struct AptNodeOS: NodeOS {
         ]
     }
 
+    /// apt with its sources, lists and caches in a temporary directory: the repository's key and one source
+    /// line there, `apt-get update` into that directory, `apt-cache madison`.
+    public func repositoryVersionsQuery(_ package: String, minor: String) -> String {
+        let base = repositoryBase(minor: minor)
+        return """
+            d=$(mktemp -d) || exit 1
+            trap 'rm -rf "$d"' EXIT
+            mkdir -p "$d/parts" "$d/lists/partial" "$d/cache/archives/partial" && mkdir -m 700 "$d/gnupg"
+            curl -fsSL -o "$d/Release.key" \(Shell.quote(base + "Release.key")) || exit 1
+            gpg --homedir "$d/gnupg" --dearmor -o "$d/keyring.gpg" "$d/Release.key" || exit 1
+            printf 'deb [signed-by=%s] %s /\\n' "$d/keyring.gpg" \(Shell.quote(base)) > "$d/sources.list"
+            set -- -o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=$d/parts" \\
+              -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache" -o APT::Sandbox::User=root
+            apt-get "$@" update -q >"$d/update.log" 2>&1 || { cat "$d/update.log" >&2; exit 1; }
+            apt-cache "$@" madison \(Shell.quote(package))
+            """
+    }
+
+    /// `   kubeadm | 1.35.5-1.1 | https://pkgs.k8s.io/core:/stable:/v1.35/deb  Packages`.
+    public func parseRepositoryVersions(_ output: String, package: String) -> [String] {
+        output.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard f.count >= 3, f[0] == package else { return nil }
+            // the Debian revision (`-1.1`) follows the last dash
+            return f[1].lastIndex(of: "-").map { String(f[1][..<$0]) } ?? f[1]
+        }
+    }
+
     public func purgeKubernetes(_ packages: [String], _ pm: PackageManager) -> [String] {
         [
             "apt-mark unhold \(Shell.join(packages)) >/dev/null 2>&1 || true",

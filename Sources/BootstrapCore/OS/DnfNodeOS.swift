@@ -58,6 +58,30 @@ public struct DnfNodeOS: NodeOS {
         return ["\(pm.tool) install -y -q --disableexcludes=\(Self.repoName) " + Shell.join(packages.map { "\($0)-\(v)" })]
     }
 
+    /// dnf with the repository given on the command line (`--repofrompath`, the only one enabled) and its
+    /// metadata cached in a temporary directory.
+    public func repositoryVersionsQuery(_ package: String, minor: String) -> String {
+        let base = repositoryBase(minor: minor)
+        let id = "bootstrap-kubernetes-\(minor)"
+        return """
+            d=$(mktemp -d) || exit 1
+            trap 'rm -rf "$d"' EXIT
+            dnf -q --setopt=cachedir="$d" \(Shell.quote("--repofrompath=\(id),\(base)")) \(Shell.quote("--repo=\(id)")) \\
+              \(Shell.quote("--setopt=\(id).gpgkey=\(base)repodata/repomd.xml.key")) list --showduplicates \(Shell.quote(package))
+            """
+    }
+
+    /// `kubeadm.x86_64   1.35.5-150500.1.1   REPO` (installed ones name their repository with `@`: not counted).
+    public func parseRepositoryVersions(_ output: String, package: String) -> [String] {
+        output.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard f.count >= 3, f[0].hasPrefix(package + "."), !f[2].hasPrefix("@") else { return nil }
+            var v = f[1]
+            if let colon = v.firstIndex(of: ":") { v = v[v.index(after: colon)...] }  // an epoch
+            return String(v.split(separator: "-").first ?? v)
+        }
+    }
+
     public func purgeKubernetes(_ packages: [String], _ pm: PackageManager) -> [String] {
         [
             "\(pm.tool) remove -y -q \(Shell.join(packages)) >/dev/null || true",

@@ -60,6 +60,14 @@ public protocol NodeOS: Sendable {
     func installKubernetesPackages(_ packages: [String], version: String, _ pm: PackageManager) -> [String]
     /// Removes `packages` and the repository files; never fails (a host half set up is purged too).
     func purgeKubernetes(_ packages: [String], _ pm: PackageManager) -> [String]
+
+    /// Read-only shell that prints every version of `package` the Kubernetes repository of `minor` offers, as
+    /// the host's package manager lists them (`apt-cache madison`, `dnf list --showduplicates`). It reads the
+    /// repository through a configuration of its own in a temporary directory, so it works before the
+    /// repository step ran and changes none of the host's sources, lists or caches; preflight runs it.
+    func repositoryVersionsQuery(_ package: String, minor: String) -> String
+    /// The Kubernetes versions (`1.35.5`) of `package` in the output of `repositoryVersionsQuery`.
+    func parseRepositoryVersions(_ output: String, package: String) -> [String]
 }
 
 extension NodeOS {

@@ -24,9 +24,11 @@ public enum UpgradeRules {
         }
     }
 
+    /// `1.34.x, 1.35.x, 1.36.x (newest known: 1.34.7, 1.35.5, 1.36.1)`: any patch the repository has.
     static var maintainedText: String {
-        KubernetesReleases.maintainedMinors.compactMap { KubernetesReleases.info($0) }
-            .map { "\($0.minor).0–\($0.minor).\($0.latestPatch)" }.joined(separator: ", ")
+        let minors = KubernetesReleases.maintainedMinors.compactMap { KubernetesReleases.info($0) }
+        return minors.map { "\($0.minor).x" }.joined(separator: ", ")
+            + " (newest known: " + minors.map { "\($0.minor).\($0.latestPatch)" }.joined(separator: ", ") + ")"
     }
 
     /// `1.35` of `1.35.5` (a leading `v` allowed).

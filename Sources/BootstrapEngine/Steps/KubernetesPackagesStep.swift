@@ -9,6 +9,9 @@ struct KubernetesPackagesStep: HostStep {
         try await ctx.runner.run(NodeRecipes.kubernetesPackages(ctx.os, version: ctx.plan.spec.kubernetes.version,
                                                                 limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
+        // Installed again on a node of the cluster (drift: a package changed by hand): the running kubelet
+        // takes the binary only when restarted.
+        try await ctx.runner.run(UpgradeRecipes.restartKubeletOnNode)
         return .changed
     }
 }
