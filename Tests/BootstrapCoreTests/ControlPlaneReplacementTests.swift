@@ -54,7 +54,7 @@ import Testing
         #expect(built.changes.changes.first { $0.name == "cp-1" }?.action == .delete)
         #expect(built.removals == ["cp-1"])
         // Helm lived on cp-1: it is installed again, on the new anchor.
-        #expect(built.actions.contains { $0.id == .clusterStep(.helm) })
+        #expect(built.actions.first { $0.id == .clusterStep(.helm) }?.after == [.removal(host: "cp-1")])
         let cluster = built.changes.changes.first { $0.subject == .cluster }
         #expect(cluster?.steps == ["helm"])
         #expect(cluster?.reasons == ["helm: cp-1, where it was installed, leaves; installed on cp-2"])

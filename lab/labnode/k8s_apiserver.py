@@ -89,7 +89,8 @@ class Server:
         return {"owner": owner, "term": etcd.get("term", 0), "clusterID": etcd.get("clusterID", ""),
                 "address": self.address}
 
-    GONE_AFTER = 3.0
+    GONE_AFTER = 2.0
+    ELECTION = 5.0          # how long a member holds a request while its owner is gone (an election)
 
     def upstream_gone(self):
         """The owner's machine is gone: its API server, etcd and kubelet have not answered for GONE_AFTER s
@@ -141,6 +142,18 @@ class Server:
             print("kube-apiserver (lab): %s did not answer; this member owns the registry now (term %d)"
                   % (up, replica["etcd"]["term"]), flush=True)
             return True
+
+    def await_owner(self):
+        """The owner did not answer: hold the request while the members elect another (ELECTION s at most, as
+        a client of etcd waits for a new leader). True when there is an owner to ask again (or this member)."""
+        deadline = time.time() + self.ELECTION
+        while True:
+            if self.failover():
+                return True
+            up = self.upstream and urllib.parse.urlsplit(self.upstream)
+            if time.time() >= deadline or (up and _port_open(up.hostname, up.port or 6443)):
+                return False        # no election: the owner answers (its own error stands), or none came
+            time.sleep(0.25)
 
     def step_down(self):
         """An owner that finds another member owning the registry with a later term (it took over while this
@@ -195,7 +208,7 @@ class Server:
             try:
                 return forward(self.upstream, op, args, headers, timeout=timeout)
             except S.ApiError as e:
-                if e.code != 503 or not self.failover():
+                if e.code != 503 or not self.await_owner():
                     raise
             if self.upstream:
                 return forward(self.upstream, op, args, headers, timeout=timeout)
@@ -837,7 +850,7 @@ class Handler(BaseHTTPRequestHandler):
             r = conn.getresponse()
         except (OSError, ssl.SSLError) as e:
             upstream = api.upstream
-            if api.failover() and api.upstream != upstream:
+            if api.await_owner() and api.upstream != upstream:
                 # the owner changed (or this member took over): the request goes there
                 return self._rest_body(method, body)
             self._status(503, "ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)"

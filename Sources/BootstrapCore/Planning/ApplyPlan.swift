@@ -262,8 +262,12 @@ public enum Planner {
         {
             clusterSteps.append(step)
         }
+        // Helm follows the anchor: when the control plane it was installed on leaves, it is installed on the new
+        // one once the old one is gone (the removal forgets it there).
+        let anchorLeaving = state?.cluster.initializedOn.flatMap { removed.contains($0) ? ActionID.removal(host: $0) : nil }
         for step in clusterSteps {
-            actions.append(PlannedAction(id: .clusterStep(step.name), after: initID.map { [$0] } ?? [],
+            let leaving = step.name == .helm ? anchorLeaving.map { [$0] } ?? [] : []
+            actions.append(PlannedAction(id: .clusterStep(step.name), after: (initID.map { [$0] } ?? []) + leaving,
                                          inputHash: step.inputHash))
         }
 
