@@ -81,6 +81,8 @@ import Testing
         #expect(built.actions.map(\.id) == [.waitReady], "\(built.actions)")
         #expect(q.anchorControlPlane(state: s)?.name == "cp-2")
         #expect(q.initControlPlane(state: s) == nil)
+        // A restore runs on the anchor first.
+        #expect(RestoreChecks.hosts(plan: q, state: s).controlPlanes.map(\.name) == ["cp-2", "cp-4", "cp-3"])
     }
 
     @Test func theInitHostKeepsInitWhereverItIsListed() throws {
