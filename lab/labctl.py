@@ -706,7 +706,8 @@ def cmd_up(args):
 
 
 def teardown(ld):
-    """Kill every process in a host's mount namespace, unmount leftovers, remove LAB_DIR."""
+    """Kill every process in a host's mount namespace and the load balancer, unmount leftovers, remove LAB_DIR."""
+    lb_stop(ld)
     hosts_root = os.path.join(ld, "hosts")
     nsset = set()
     if os.path.isdir(hosts_root):
@@ -995,6 +996,112 @@ def cmd_reboot(args):
     print("lab: %s rebooted" % name)
 
 
+LB_OCTET = 250       # the load balancer's address in LAB_NET (hosts are .11-.110)
+LB_PORT = 6443
+
+
+def lb_serve(listen, backends):
+    """A layer-4 load balancer, as an NLB or HAProxy in TCP mode in front of the control planes: each connection
+    goes to the first backend that accepts one, in order (a host whose API server is down refuses the connect and
+    is skipped: the health check is the connect itself); bytes pass both ways untouched, so TLS ends at the API
+    servers, whose certificates name the endpoint."""
+    import threading
+
+    def pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s, how in ((b, socket.SHUT_WR), (a, socket.SHUT_RD)):
+            try:
+                s.shutdown(how)
+            except OSError:
+                pass
+
+    def handle(c):
+        up = None
+        for host, port in backends:
+            try:
+                up = socket.create_connection((host, port), timeout=1)
+                break
+            except OSError:
+                continue
+        if up is None:
+            c.close()
+            return
+        up.settimeout(None)
+        t = threading.Thread(target=pump, args=(up, c), daemon=True)
+        t.start()
+        pump(c, up)
+        t.join()
+        c.close()
+        up.close()
+
+    host, port = listen.rsplit(":", 1)
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, int(port)))
+    srv.listen(1024)
+    print("lab lb: %s -> %s" % (listen, " ".join("%s:%d" % b for b in backends)), flush=True)
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=handle, args=(c,), daemon=True).start()
+
+
+def lb_stop(ld):
+    pid = read_int(os.path.join(ld, "lb.pid"))
+    if pid and pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if os.path.exists(os.path.join(ld, "lb.pid")):
+        os.unlink(os.path.join(ld, "lb.pid"))
+
+
+def cmd_lb(args):
+    """`lb up`: the load balancer on LAB_NET.250:6443 in front of every host's :6443 (a control-plane endpoint
+    that survives any one control plane); `lb down`; `lb status`."""
+    need_root()
+    ld = lab_dir()
+    inv = inventory(ld)
+    if inv is None:
+        die("no lab in %s (scripts/lab up first)" % ld, 1)
+    addr = "%s.%d:%d" % (inv["net"], LB_OCTET, LB_PORT)
+    pid = read_int(os.path.join(ld, "lb.pid"))
+    running = bool(pid and pid_alive(pid))
+    if args.action == "status":
+        print("lab lb: %s %s" % (addr, "running (pid %d)" % pid if running else "not running"))
+        return 0 if running else 1
+    if args.action == "down":
+        lb_stop(ld)
+        inv.pop("loadBalancer", None)
+        save_json(os.path.join(ld, "inventory.json"), inv)
+        print("lab lb: down")
+        return 0
+    if not running:
+        backends = ["%s:%d" % (h["address"], LB_PORT) for h in inv["hosts"]]
+        log = open(os.path.join(ld, "lb.log"), "ab")
+        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "lb-serve", addr] + backends,
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        with open(os.path.join(ld, "lb.pid"), "w") as f:
+            f.write("%d\n" % p.pid)
+        deadline = time.time() + 10
+        while not port_open(addr.rsplit(":", 1)[0], LB_PORT):
+            if p.poll() is not None or time.time() > deadline:
+                lb_stop(ld)
+                die("the load balancer did not start (see %s/lb.log)" % ld, 1)
+            time.sleep(0.05)
+        inv["loadBalancer"] = {"address": addr.rsplit(":", 1)[0], "port": LB_PORT}
+        save_json(os.path.join(ld, "inventory.json"), inv)
+    print("lab lb: %s in front of every host's :%d" % (addr, LB_PORT))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="scripts/lab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1035,7 +1142,14 @@ def main(argv=None):
     p = sub.add_parser("reboot", help="reboot a host")
     p.add_argument("host")
     p.set_defaults(fn=cmd_reboot)
+    p = sub.add_parser("lb", help="up | down | status: a TCP load balancer on LAB_NET.250:6443 before every host")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(fn=cmd_lb)
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["lb-serve"]:
+        # the load balancer's own process (started by `lb up`)
+        lb_serve(argv[1], [(b.rsplit(":", 1)[0], int(b.rsplit(":", 1)[1])) for b in argv[2:]])
+        return 0
     if argv[:1] == ["fault"] and len(argv) >= 3:
         # MATCH may start with '-' (e.g. --upload-certs): parse by position, not by argparse
         rest = argv[1:]

@@ -151,8 +151,13 @@ public struct ChangeSet: Sendable, Hashable, Codable {
             // Refused (the blockers say why) or half-way to another version.
             reasons.append("Kubernetes \(old) → \(k.version)")
         }
+        let anchor = plan.anchorControlPlane(state: state)?.name
         for s in pending {
-            reasons.append(c.steps[s] == nil ? "\(s) not done yet" : "\(s) inputs changed")
+            if s == ClusterStepName.helm.rawValue, let from = c.initializedOn, let to = anchor, from != to {
+                reasons.append("helm: \(from), where it was installed, leaves; installed on \(to)")
+            } else {
+                reasons.append(c.steps[s] == nil ? "\(s) not done yet" : "\(s) inputs changed")
+            }
         }
         if !reasons.isEmpty {
             changes.append(Change(subject: .cluster, action: .update, name: plan.name, address: plan.apiEndpoint,

@@ -444,7 +444,8 @@ extension ClusterPlan {
     }
 
     /// The API endpoint kubeconfigs use (the operator's way in): the plan's endpoint, or the first control
-    /// plane's address.
+    /// plane's address (validation asks for an endpoint with more than one control plane, so this is the only
+    /// one, which cannot leave: `Blockers`).
     public var apiEndpoint: String {
         if let e = spec.kubernetes.controlPlaneEndpoint { return e }
         return "\(firstControlPlane?.address ?? "127.0.0.1"):6443"

@@ -33,13 +33,16 @@ public enum RestoreChecks {
         return v.split(separator: ".").prefix(2).joined(separator: ".")
     }
 
-    /// The control planes that take part, in plan order (the first one restores the snapshot), and the workers:
-    /// the plan's hosts the state records.
+    /// The control planes that take part, the one that anchors the cluster first (it restores the snapshot,
+    /// `ClusterPlan.anchorControlPlane(state:)`), then in plan order, and the workers: the plan's hosts the state
+    /// records.
     public static func hosts(plan: ClusterPlan, state: ClusterState)
         -> (controlPlanes: [ClusterPlan.Host], workers: [ClusterPlan.Host])
     {
         let known = plan.spec.hosts.filter { state.hosts[$0.name] != nil }
-        return (known.filter { $0.role == .controlPlane }, known.filter { $0.role != .controlPlane })
+        let anchor = plan.anchorControlPlane(state: state)?.name
+        let cps = known.filter { $0.role == .controlPlane }
+        return (cps.filter { $0.name == anchor } + cps.filter { $0.name != anchor }, known.filter { $0.role != .controlPlane })
     }
 
     /// What will happen, for people, before they are asked.

@@ -11,7 +11,7 @@ public enum StepName: String, Sendable, Hashable, Codable, CaseIterable, Compara
     case kubernetesRepo = "kubernetes-repo"
     /// kubelet, kubeadm, kubectl at the exact version, held.
     case kubernetesPackages = "kubernetes-packages"
-    /// `kubeadm init` on the first control plane.
+    /// `kubeadm init` on the first control plane of a new cluster (`ClusterPlan.initControlPlane(state:)`).
     case initControlPlane = "init"
     /// `kubeadm join --control-plane` on further control planes (one at a time).
     case joinControlPlane = "join-control-plane"
@@ -63,8 +63,16 @@ public enum StepCatalogue {
         }
     }
 
-    /// The ordered steps `host` needs under `plan`.
+    /// The ordered steps `host` needs under `plan`, for a cluster not made yet (the first control plane listed
+    /// runs `kubeadm init`).
     public static func steps(for host: ClusterPlan.Host, in plan: ClusterPlan) -> [PlannedStep] {
+        steps(for: host, in: plan, initHost: plan.firstControlPlane?.name)
+    }
+
+    /// The ordered steps `host` needs under `plan`; `initHost` runs `kubeadm init`
+    /// (`ClusterPlan.initControlPlane(state:)`: none once the host that ran it is gone), every other control
+    /// plane joins.
+    public static func steps(for host: ClusterPlan.Host, in plan: ClusterPlan, initHost: String?) -> [PlannedStep] {
         let k = plan.spec.kubernetes
         let net = plan.spec.network
         var steps: [PlannedStep] = [
@@ -79,8 +87,7 @@ public enum StepCatalogue {
                 ("step", "kubernetes-packages/1"), ("version", k.version),
             ])),
         ]
-        let isFirst = plan.firstControlPlane?.name == host.name
-        if isFirst {
+        if host.role == .controlPlane && host.name == initHost {
             steps.append(PlannedStep(name: .initControlPlane, inputHash: Hashing.inputs([
                 ("step", "init/1"), ("name", host.name), ("address", host.address),
                 ("endpoint", k.controlPlaneEndpoint ?? ""), ("sans", k.certSANs.joined(separator: ",")),
@@ -107,10 +114,10 @@ public enum StepCatalogue {
     }
 
     /// The steps of `host` that still have to run, given what the state recorded.
-    public static func pending(for host: ClusterPlan.Host, in plan: ClusterPlan, record: HostRecord?)
-        -> [PlannedStep]
+    public static func pending(for host: ClusterPlan.Host, in plan: ClusterPlan, record: HostRecord?,
+                               initHost: String?) -> [PlannedStep]
     {
-        steps(for: host, in: plan).filter { step in
+        steps(for: host, in: plan, initHost: initHost).filter { step in
             guard let done = record?.steps[step.name.rawValue] else { return true }
             // A one-shot step (init/join) that finished is never repeated, whatever its inputs say now:
             // changing them means replacing the host, which the diff reports.
@@ -121,7 +128,7 @@ public enum StepCatalogue {
 
 /// Cluster-level steps: run once per cluster after the first control plane is up.
 public enum ClusterStepName: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Helm installed on the first control plane.
+    /// Helm installed on the control plane that anchors the cluster (`ClusterPlan.anchorControlPlane(state:)`).
     case helm
     /// An admin kubeconfig fetched to the operator's machine.
     case kubeconfig
@@ -148,8 +155,12 @@ public enum ClusterStepCatalogue {
         ]
     }
 
-    /// Cluster steps not yet recorded in `state.cluster.steps` with the same input hash.
+    /// Cluster steps not yet recorded in `state.cluster.steps` with the same input hash; and Helm again when
+    /// the control plane it was installed on (`cluster.initializedOn`) leaves: it goes to the new anchor.
     public static func pending(in plan: ClusterPlan, state: ClusterState?) -> [PlannedClusterStep] {
-        steps(in: plan).filter { s in state?.cluster.steps[s.name.rawValue]?.inputHash != s.inputHash }
+        let anchorMoves = state?.cluster.initializedOn.map { $0 != plan.anchorControlPlane(state: state)?.name } ?? false
+        return steps(in: plan).filter { s in
+            (s.name == .helm && anchorMoves) || state?.cluster.steps[s.name.rawValue]?.inputHash != s.inputHash
+        }
     }
 }

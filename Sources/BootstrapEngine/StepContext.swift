@@ -89,8 +89,9 @@ public actor ClusterSession {
         return try await task.value
     }
 
-    /// The control plane kubectl, kubeadm and Helm run on for the cluster: the first one (it ran kubeadm init)
-    /// while its API server answers `/readyz`, else the first other joined control plane whose API server does
+    /// The control plane kubectl, kubeadm and Helm run on for the cluster: the anchor
+    /// (`ClusterPlan.anchorControlPlane(state:)`: the one that ran kubeadm init while it stays) while its API
+    /// server answers `/readyz`, else the first other joined control plane that stays whose API server does
     /// (Helm installed there first when it is missing). Chosen once per run.
     public func controlPlaneRunner() async throws -> HostRunner {
         if let r = serving { return r }

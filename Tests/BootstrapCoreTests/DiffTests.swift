@@ -277,18 +277,20 @@ import Testing
         #expect(set.blocking.first?.reason.contains("every control plane of the live cluster (cp-1)") == true)
     }
 
-    @Test func theInitHostMustStayFirst() throws {
+    @Test func theInitHostMayBeListedAnywhere() throws {
         let three = edited("role: worker", "role: control-plane")
         var p = try plan(edited(three, "version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.x:6443"))
         let s = appliedState(p)
         p.spec.hosts.swapAt(0, 1)
         let set = ChangeSet.diff(plan: p, state: s)
-        #expect(set.blocking.first?.reason.contains("cp-1 ran kubeadm init and must stay the first control plane listed (found worker-1 first)") == true)
-        // Adding a control plane after the first one is fine.
+        #expect(set.blocking.isEmpty && set.changes.isEmpty, "\(set)")
+        // Adding a control plane is fine, listed first too: it joins.
         var q = try plan(edited(three, "version: \"1.34.1\"", "version: \"1.34.1\"\n    controlPlaneEndpoint: api.x:6443"))
         let s2 = appliedState(q)
-        q.spec.hosts.append(ClusterPlan.Host(name: "cp-9", address: "10.0.1.90", role: .controlPlane))
-        #expect(ChangeSet.diff(plan: q, state: s2).blocking.isEmpty)
+        q.spec.hosts.insert(ClusterPlan.Host(name: "cp-9", address: "10.0.1.90", role: .controlPlane), at: 0)
+        let added = ChangeSet.diff(plan: q, state: s2)
+        #expect(added.blocking.isEmpty)
+        #expect(added.changes.first { $0.name == "cp-9" }?.steps.contains("join-control-plane") == true)
     }
 }
 

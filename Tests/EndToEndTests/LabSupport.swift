@@ -98,9 +98,9 @@ final class Lab: @unchecked Sendable {
         try exec(1, "kubectl --kubeconfig /etc/kubernetes/admin.conf \(args)")
     }
 
-    /// The Ready status of each node, from the API server on lab host 1.
-    func nodeReadiness() throws -> [String: Bool] {
-        let out = try kubectl("get nodes -o json")
+    /// The Ready status of each node, from the API server on lab host `via` (1 by default).
+    func nodeReadiness(via host: Int = 1) throws -> [String: Bool] {
+        let out = try exec(host, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o json")
         guard out.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any],
               let items = obj["items"] as? [[String: Any]] else { return [:] }
         var r: [String: Bool] = [:]
@@ -113,8 +113,9 @@ final class Lab: @unchecked Sendable {
     }
 
     /// A plan for this lab: `controlPlanes` on hosts 1…, then `workers`.
+    /// `endpoint`: the control-plane endpoint (default with several control planes: lab host 1's address).
     func plan(controlPlanes: Int = 1, workers: Int, cni: String = "flannel", name: String = "e2e",
-              skip: Set<Int> = []) -> String {
+              skip: Set<Int> = [], endpoint: String? = nil) -> String {
         var hosts = ""
         var i = 0
         for c in 1...controlPlanes {
@@ -127,7 +128,8 @@ final class Lab: @unchecked Sendable {
             if skip.contains(i) { continue }
             hosts += "    - { name: worker-\(w + 1), address: \(address(i)), role: worker, labels: { tier: app } }\n"
         }
-        let endpoint = controlPlanes > 1 ? "\n    controlPlaneEndpoint: \"\(address(1)):6443\"" : ""
+        let endpoint = (endpoint ?? (controlPlanes > 1 ? "\(address(1)):6443" : nil))
+            .map { "\n    controlPlaneEndpoint: \"\($0)\"" } ?? ""
         return """
             apiVersion: bootstrap.k8s.lab/v1alpha1
             kind: Cluster

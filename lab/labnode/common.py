@@ -56,14 +56,17 @@ def load_json(path, default=None):
 
 def save_json(path, obj, mode=0o644, compact=False):
     """Atomic write: temp file in the same directory + fsync + rename. `compact`: one line, written by json's C
-    encoder (several times faster than the indented form; for big files written often, the API server's store)."""
+    encoder (several times faster than the indented form; for big files written often, the API server's store),
+    and returned (what the API server replicates to the other etcd members)."""
     d = os.path.dirname(path) or "."
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
     try:
+        text = None
         with os.fdopen(fd, "w") as f:
             if compact:
-                f.write(json.dumps(obj, separators=(",", ":"), sort_keys=True))
+                text = json.dumps(obj, separators=(",", ":"), sort_keys=True)
+                f.write(text)
             else:
                 json.dump(obj, f, indent=1, sort_keys=True)
             f.write("\n")
@@ -71,6 +74,7 @@ def save_json(path, obj, mode=0o644, compact=False):
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.rename(tmp, path)
+        return text
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

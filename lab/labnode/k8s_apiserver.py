@@ -1,7 +1,11 @@
 """The simulated kube-apiserver: a real TCP (HTTP/JSON) server on the control plane's address:6443.
 
-`python3 -m labnode kube-apiserver --address A --port 6443 --store PATH` serves the store kept in PATH;
-`--upstream https://H:6443` (joined control planes) forwards every call to the first control plane.
+`python3 -m labnode kube-apiserver --address A --port 6443 --store PATH` serves the store kept in PATH (the
+registry's owner: etcd's leader, in effect); `--upstream https://H:6443 --etcd-data-dir D` (joined control planes)
+forwards every call to the owner. The owner replicates every write of the store to the other started etcd members
+(their etcd keeps the copy as D/store.json); when the owner's host is gone (its API server and its etcd do not
+answer) and the live members are a majority, the first live member in the member list takes over with its copy,
+and the others forward to it (see K8S.md, etcd).
 It speaks HTTPS with the certificate kubeadm made (--tls-cert-file/--tls-private-key-file of the static pod)
 and asks clients for a certificate signed by --client-ca-file (TLS client authentication, like the real one).
 The lab's own tools (kubeadm, kubelet, helm, the imitation kubectl) speak POST /rpc {"op": ..., "args": {...}};
@@ -11,6 +15,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -28,11 +33,15 @@ CHANGED = threading.Condition(LOCK)
 
 
 class Server:
-    def __init__(self, store_path=None, upstream=None, address=None, port=6443):
+    def __init__(self, store_path=None, upstream=None, address=None, port=6443, etcd_data_dir=None):
         self.path, self.upstream = store_path, upstream
         self.address, self.port = address, port
+        self.etcd_data_dir = etcd_data_dir
         self.st = common.load_json(store_path, None) if store_path else None
         self.last_save = 0.0
+        self.failover_lock = threading.Lock()
+        self.gone_since = None      # since when the owner's machine has not answered at all
+        self.replicated = None      # the store's resourceVersion the other members last got
         from . import k8s_rest
         self.rest = k8s_rest.API(self)
 
@@ -42,13 +51,167 @@ class Server:
             CHANGED.notify_all()
         except RuntimeError:  # not under LOCK: nobody can be waiting on this change yet
             pass
+        text = None
         if self.path and (force or time.time() - self.last_save > 5):
-            common.save_json(self.path, self.st, mode=0o600, compact=True)  # under LOCK: keep it short
+            text = common.save_json(self.path, self.st, mode=0o600, compact=True)  # under LOCK: keep it short
             self.last_save = time.time()
+        self.replicate(text)
+
+    def replicate(self, text=None):
+        """Every change reaches the other started members before it is answered (etcd commits a write once a
+        majority has it), also the ones this member's own disk gets only every few seconds: each live member's
+        etcd gets the whole registry on its peer port. Nothing to do in a one-member cluster."""
+        from . import k8s_etcd
+        if not self.st or self.st.get("resourceVersion") == self.replicated:
+            return
+        targets = [k8s_etcd.peer_host(m) for m in k8s_etcd.members(self.st)
+                   if m.get("name") and k8s_etcd.peer_host(m) != self.address
+                   and any(k8s_etcd.peer_alive(u) for u in m["peerURLs"])]
+        if not targets:
+            return
+        cid = (self.st.get("etcd") or {}).get("clusterID", "")
+        body = (text if text is not None else json.dumps(self.st, separators=(",", ":"), sort_keys=True)).encode()
+        head = json.dumps({"op": "replicate", "clusterID": cid, "size": len(body)}).encode() + b"\n"
+        for host in targets:
+            try:
+                with socket.create_connection((host, 2380), timeout=1) as c:
+                    c.settimeout(2)
+                    c.sendall(head + body)
+            except OSError:
+                pass
+        self.replicated = self.st.get("resourceVersion")
+
+    def leader(self):
+        """What this API server is: the registry's owner (with its term), or a member forwarding to one."""
+        with LOCK:
+            owner = self.upstream is None and self.st is not None
+            etcd = ((self.st or {}).get("etcd") or {}) if owner else {}
+        return {"owner": owner, "term": etcd.get("term", 0), "clusterID": etcd.get("clusterID", ""),
+                "address": self.address}
+
+    GONE_AFTER = 2.0
+    ELECTION = 5.0          # how long a member holds a request while its owner is gone (an election)
+
+    def upstream_gone(self):
+        """The owner's machine is gone: its API server, etcd and kubelet have not answered for GONE_AFTER s
+        (watched every second by watch_owner). Static pods stopped by hand (a restore, a certificate renewal)
+        leave the kubelet running: no election then (see K8S.md)."""
+        return self.gone_since is not None and time.time() - self.gone_since >= self.GONE_AFTER
+
+    def failover(self):
+        """The owner does not answer. Find the member that owns the registry now and forward to it; else, when
+        the owner's machine is gone (`upstream_gone`), the live members are a majority and this member is the
+        first live one in the member list, take over with this member's copy (a new term).
+        True when the calls have somewhere to go again."""
+        from . import k8s_client as C
+        from . import k8s_etcd
+        with self.failover_lock:
+            up = self.upstream
+            if up is None:
+                return True
+            up_host = urllib.parse.urlsplit(up).hostname
+            if _port_open(up_host, urllib.parse.urlsplit(up).port or 6443):
+                return False
+            replica = common.load_json(os.path.join(self.etcd_data_dir, "store.json"), None) \
+                if self.etcd_data_dir else None
+            if not replica or replica.get("cluster") is None:
+                return False
+            voters = [m for m in k8s_etcd.members(replica) if m.get("name") and not m.get("isLearner")]
+            for m in voters:
+                host = k8s_etcd.peer_host(m)
+                if host in (self.address, up_host):
+                    continue
+                try:
+                    res = C.call("https://%s:%d" % (host, self.port), "lab_leader", {}, timeout=3, ca=UPSTREAM_CA)
+                except (C.ClientError, OSError):
+                    continue
+                if res.get("owner") and res.get("clusterID") == replica["etcd"].get("clusterID"):
+                    self.upstream = "https://%s:%d" % (host, self.port)
+                    print("kube-apiserver (lab): the registry's owner is now %s" % self.upstream, flush=True)
+                    return True
+            alive = k8s_etcd.healthy(voters)
+            if not self.upstream_gone() or len(alive) * 2 <= len(voters) \
+                    or k8s_etcd.peer_host(alive[0]) != self.address or any(k8s_etcd.peer_host(m) == up_host for m in alive):
+                return False
+            with LOCK:
+                replica["etcd"]["term"] = replica["etcd"].get("term", 0) + 1
+                replica["cluster"]["initAPI"] = "https://%s:%d" % (self.address, self.port)
+                self.st, self.upstream = replica, None
+                self.path = os.path.join(self.etcd_data_dir, "store.json")
+                self.save()
+            print("kube-apiserver (lab): %s did not answer; this member owns the registry now (term %d)"
+                  % (up, replica["etcd"]["term"]), flush=True)
+            return True
+
+    def await_owner(self):
+        """The owner did not answer: hold the request while the members elect another (ELECTION s at most, as
+        a client of etcd waits for a new leader). True when there is an owner to ask again (or this member)."""
+        deadline = time.time() + self.ELECTION
+        while True:
+            if self.failover():
+                return True
+            up = self.upstream and urllib.parse.urlsplit(self.upstream)
+            if time.time() >= deadline or (up and _port_open(up.hostname, up.port or 6443)):
+                return False        # no election: the owner answers (its own error stands), or none came
+            time.sleep(0.25)
+
+    def step_down(self):
+        """An owner that finds another member owning the registry with a later term (it took over while this
+        host was away) forwards to it from then on; its copy is replaced by the owner's next write."""
+        from . import k8s_client as C
+        from . import k8s_etcd
+        with LOCK:
+            if self.upstream is not None or self.st is None:
+                return
+            term = (self.st.get("etcd") or {}).get("term", 0)
+            cid = (self.st.get("etcd") or {}).get("clusterID", "")
+            others = [k8s_etcd.peer_host(m) for m in k8s_etcd.members(self.st)
+                      if m.get("name") and k8s_etcd.peer_host(m) != self.address]
+        for host in others:
+            try:
+                res = C.call("https://%s:%d" % (host, self.port), "lab_leader", {}, timeout=3, ca=UPSTREAM_CA)
+            except (C.ClientError, OSError):
+                continue
+            if res.get("owner") and res.get("clusterID") == cid and res.get("term", 0) > term:
+                with LOCK:
+                    self.upstream, self.st, self.path = "https://%s:%d" % (host, self.port), None, None
+                print("kube-apiserver (lab): %s owns the registry (term %d): forwarding to it"
+                      % (host, res["term"]), flush=True)
+                return
+
+    def watch_owner(self):
+        """Every second: a member checks that its owner answers (else fails over), an owner that no other owns
+        the registry under a later term."""
+        while True:
+            time.sleep(1)
+            try:
+                if self.upstream is not None:
+                    u = urllib.parse.urlsplit(self.upstream)
+                    if _port_open(u.hostname, u.port or 6443):
+                        self.gone_since = None
+                        continue
+                    if any(_port_open(u.hostname, p) for p in (2380, 10250)):
+                        self.gone_since = None
+                    elif self.gone_since is None:
+                        self.gone_since = time.time()
+                    self.failover()
+                else:
+                    self.step_down()
+            except Exception as e:  # keep watching
+                print("kube-apiserver (lab): watching the registry's owner: %s" % e, flush=True)
 
     def call(self, op, args, headers=None):
+        if op == "lab_leader":
+            return self.leader()
         if self.upstream:
-            return forward(self.upstream, op, args, headers, timeout=WATCH_MAX + 10 if op == "node_watch" else 30)
+            timeout = WATCH_MAX + 10 if op == "node_watch" else 30
+            try:
+                return forward(self.upstream, op, args, headers, timeout=timeout)
+            except S.ApiError as e:
+                if e.code != 503 or not self.await_owner():
+                    raise
+            if self.upstream:
+                return forward(self.upstream, op, args, headers, timeout=timeout)
         if op == "node_watch":
             return self.watch_node(args or {}, headers)
         from . import k8s_etcd
@@ -123,6 +286,14 @@ class Server:
                 if uid != a.get("uid") or left <= 0:
                     return {"uid": uid}
                 CHANGED.wait(left)
+
+
+def _port_open(host, port):
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 READ_ONLY = {"version", "cluster_info", "get", "token_list", "cluster_get", "helm_list", "helm_get"}
@@ -580,11 +751,13 @@ class Handler(BaseHTTPRequestHandler):
         self._rest("DELETE")
 
     def _rest(self, method):
-        """A Kubernetes REST request (k8s_rest), or its forwarding to the first control plane."""
+        """A Kubernetes REST request (k8s_rest), or its forwarding to the registry's owner."""
+        n = int(self.headers.get("Content-Length") or 0)
+        self._rest_body(method, self.rfile.read(n) if n else b"")
+
+    def _rest_body(self, method, body):
         from . import k8s_rest as R
         api = self.server.api
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
         if api.upstream:
             return self._proxy(method, body)
         u = urllib.parse.urlsplit(self.path)
@@ -659,7 +832,7 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _proxy(self, method, body):
-        """A joined control plane passes REST requests on to the first one, with the client's certificate."""
+        """A joined control plane passes REST requests on to the registry's owner, with the client's certificate."""
         import http.client
         api = self.server.api
         host, port = urllib.parse.urlsplit(api.upstream).hostname, urllib.parse.urlsplit(api.upstream).port or 6443
@@ -676,8 +849,12 @@ class Handler(BaseHTTPRequestHandler):
             conn.request(method, self.path, body=body or None, headers=headers)
             r = conn.getresponse()
         except (OSError, ssl.SSLError) as e:
+            upstream = api.upstream
+            if api.await_owner() and api.upstream != upstream:
+                # the owner changed (or this member took over): the request goes there
+                return self._rest_body(method, body)
             self._status(503, "ServiceUnavailable", "etcdserver: request timed out (upstream %s: %s)"
-                         % (api.upstream, e))
+                         % (upstream, e))
             return
         self.send_response(r.status)
         chunked = r.getheader("Transfer-Encoding") == "chunked"
@@ -806,6 +983,7 @@ def main(tool, argv):
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--store")
     p.add_argument("--upstream")
+    p.add_argument("--etcd-data-dir")    # a member's etcd data directory: its copy of the registry
     p.add_argument("--lab-version")      # the static pod's image tag: what this API server's /version says
     p.add_argument("--tls-cert-file")
     p.add_argument("--tls-private-key-file")
@@ -816,8 +994,9 @@ def main(tool, argv):
     if a.client_ca_file and os.path.exists(a.client_ca_file):
         with open(a.client_ca_file) as f:
             UPSTREAM_CA = f.read()
-    api = Server(a.store, a.upstream, a.address, a.port)
+    api = Server(a.store, a.upstream, a.address, a.port, etcd_data_dir=a.etcd_data_dir)
     api.version = a.lab_version
+    threading.Thread(target=api.watch_owner, daemon=True).start()
     srv = HTTPServer((a.address, a.port), Handler)
     if a.tls_cert_file:
         srv.tls = ServingTLS(a.tls_cert_file, a.tls_private_key_file, a.client_ca_file,

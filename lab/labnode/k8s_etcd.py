@@ -1,7 +1,10 @@
 """etcd in the lab: each control plane's etcd static pod (`etcd-daemon`, started by the kubelet from
 /etc/kubernetes/manifests/etcd.yaml) listens on ADDR:2379 (clients, TLS with the etcd server certificate, client
-certificates of the etcd CA required) and ADDR:2380 (peers: liveness). The data is the cluster registry the first
-control plane's API server holds (k8s_store); membership lives there too (st["etcd"]["members"]).
+certificates of the etcd CA required) and ADDR:2380 (peers: liveness, and the registry's replication). The data is
+the cluster registry (k8s_store) one control plane's API server owns (the first one, until it is gone);
+membership lives there too (st["etcd"]["members"]). The owner sends every write to the other started members,
+whose etcd keeps it as <data-dir>/store.json: when the owner's host is gone, a member takes over with it
+(k8s_apiserver.Server.failover).
 
 `etcdctl` (v3.6, from the etcd release tarball): snapshot save, member list/add/remove, endpoint health, version.
 `etcdutl`: snapshot status / restore (etcd 3.6 removed them from etcdctl). A snapshot file is the registry at that
@@ -16,6 +19,7 @@ import random
 import socket
 import ssl
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -45,6 +49,12 @@ def add_member(st, name, peer_urls, client_urls=None, learner=False):
 
 
 _probe_cache = {}
+
+
+def peer_host(m):
+    """The address of a member (its first peer URL's host)."""
+    url = (m.get("peerURLs") or [""])[0]
+    return url.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
 
 
 def peer_alive(url):
@@ -179,9 +189,41 @@ def daemon(argv):
         while True:
             try:
                 c, _ = peer.accept()
-                c.close()
             except OSError:
                 return
+            threading.Thread(target=replica, args=(c,), daemon=True).start()
+
+    def replica(c):
+        """A connection on the peer port: a liveness probe (nothing sent), or the owner's copy of the registry,
+        kept as <data-dir>/store.json once this member is a started member of the same cluster (an etcd of
+        another cluster, or not started yet, refuses it)."""
+        try:
+            c.settimeout(10)
+            f = c.makefile("rb")
+            head = f.readline(4096)
+            if not head:
+                return
+            h = json.loads(head)
+            body = f.read(int(h.get("size", 0)))
+            ddir = flags.get("data-dir")
+            if h.get("op") != "replicate" or len(body) != h.get("size") or not ddir:
+                return
+            try:
+                with open(os.path.join(ddir, "member", "lab-cluster-id")) as idf:
+                    mine = idf.read().strip()
+            except OSError:
+                return
+            if not mine or h.get("clusterID") != mine:
+                return
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=ddir)
+            with os.fdopen(fd, "wb") as out:
+                out.write(body + b"\n")
+            os.chmod(tmp, 0o600)
+            os.rename(tmp, os.path.join(ddir, "store.json"))
+        except (OSError, ValueError):
+            pass
+        finally:
+            c.close()
 
     def serve(c):
         try:

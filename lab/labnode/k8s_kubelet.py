@@ -235,6 +235,8 @@ def sync_static_pods(runtime_ok):
         argv += ["--store", store]
     elif ann.get("lab.bootstrap/upstream"):
         argv += ["--upstream", ann["lab.bootstrap/upstream"]]
+        if data_dir:
+            argv += ["--etcd-data-dir", data_dir]
     common.start_daemon("kube-apiserver", argv)
     if digest:
         common.write_file(seen, digest + "\n")

@@ -181,10 +181,11 @@ public enum Planner {
         let removed = Set(removals(plan: plan, state: state))
         // Nodes being upgraded get their new repository and packages from their upgrade action.
         let upgrading = Set(Upgrade.plan(plan: plan, state: state)?.hosts.map(\.name) ?? [])
+        let initHost = plan.initControlPlane(state: state)?.name
         var out: [String: [PlannedStep]] = [:]
         for host in plan.spec.hosts {
             let record = removed.contains(host.name) ? nil : state?.hosts[host.name]
-            var steps = StepCatalogue.pending(for: host, in: plan, record: record)
+            var steps = StepCatalogue.pending(for: host, in: plan, record: record, initHost: initHost)
             if upgrading.contains(host.name) {
                 steps.removeAll { $0.name == .kubernetesRepo || $0.name == .kubernetesPackages }
             }
@@ -196,8 +197,8 @@ public enum Planner {
     /// The steps `host` will run: the catalogue's pending ones (all of them for a new or replaced host), and
     /// node-config when the recorded labels or taints differ from the plan's although its hash says done.
     public static func hostSteps(for host: ClusterPlan.Host, in plan: ClusterPlan, record: HostRecord?,
-                                 pending: [PlannedStep]? = nil) -> [PlannedStep] {
-        var steps = pending ?? StepCatalogue.pending(for: host, in: plan, record: record)
+                                 pending: [PlannedStep]) -> [PlannedStep] {
+        var steps = pending
         if let record, record.labels != host.labels || record.taints != host.taints,
            !steps.contains(where: { $0.name == .nodeConfig }),
            let nodeConfig = StepCatalogue.steps(for: host, in: plan).first(where: { $0.name == .nodeConfig })
@@ -220,13 +221,13 @@ public enum Planner {
         let upgradeIDs = upgradeActions(plan: plan, state: state, into: &actions)
 
         // Host steps, with the dependencies the catalogue gives each step.
-        let initID = plan.firstControlPlane.map { ActionID.hostStep(host: $0.name, step: .initControlPlane) }
+        let initID = plan.initControlPlane(state: state).map { ActionID.hostStep(host: $0.name, step: .initControlPlane) }
         var previousCPJoin: ActionID?
         var hostStepIDs: [ActionID] = []
         for host in plan.spec.hosts {
             let record = removed.contains(host.name) ? nil : state?.hosts[host.name]
             var previous: ActionID? = removed.contains(host.name) ? .removal(host: host.name) : nil
-            for step in hostSteps(for: host, in: plan, record: record, pending: pending[host.name]) {
+            for step in hostSteps(for: host, in: plan, record: record, pending: pending[host.name] ?? []) {
                 let id = ActionID.hostStep(host: host.name, step: step.name)
                 var after = previous.map { [$0] } ?? []
                 for dependency in StepCatalogue.waitsFor(step.name) {
@@ -261,8 +262,12 @@ public enum Planner {
         {
             clusterSteps.append(step)
         }
+        // Helm follows the anchor: when the control plane it was installed on leaves, it is installed on the new
+        // one once the old one is gone (the removal forgets it there).
+        let anchorLeaving = state?.cluster.initializedOn.flatMap { removed.contains($0) ? ActionID.removal(host: $0) : nil }
         for step in clusterSteps {
-            actions.append(PlannedAction(id: .clusterStep(step.name), after: initID.map { [$0] } ?? [],
+            let leaving = step.name == .helm ? anchorLeaving.map { [$0] } ?? [] : []
+            actions.append(PlannedAction(id: .clusterStep(step.name), after: (initID.map { [$0] } ?? []) + leaving,
                                          inputHash: step.inputHash))
         }
 

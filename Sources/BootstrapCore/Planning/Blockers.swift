@@ -4,7 +4,7 @@ import Foundation
 /// `plan` shows these and exits 1; `apply` refuses with the same words before touching a host.
 public enum Blockers {
     public static func find(plan: ClusterPlan, state: ClusterState?) -> [Blocker] {
-        guard let state, let initHost = state.cluster.initializedOn else {
+        guard let state, state.cluster.initializedOn != nil else {
             // A new cluster: only the maintained releases.
             return UpgradeRules.problems(target: plan.spec.kubernetes.version, recorded: nil)
         }
@@ -30,14 +30,16 @@ public enum Blockers {
         // Version changes follow kubeadm's upgrade rules (Upgrade.swift).
         out += UpgradeRules.problems(target: k.version, recorded: c.kubernetesVersion ?? k.version)
         out += Upgrade.blockers(plan: plan, state: state)
-        out += controlPlanes(plan: plan, state: state, initHost: initHost)
+        out += controlPlanes(plan: plan, state: state)
         out += Certificates.blockers(plan: plan, state: state)
         return out
     }
 
-    /// Some recorded control plane must survive, the host that ran `kubeadm init` must stay and stay first
-    /// among the control planes (the catalogue gives `init` to the first one), and etcd must keep quorum.
-    static func controlPlanes(plan: ClusterPlan, state: ClusterState, initHost: String) -> [Blocker] {
+    /// Some recorded control plane must survive, no control plane whose address is the cluster's endpoint may
+    /// leave (every node reaches the API server there), and etcd must keep quorum. Any other control plane may
+    /// be removed or replaced, the one that ran `kubeadm init` included: the catalogue gives `init` to that
+    /// host only while it stays (`ClusterPlan.initControlPlane(state:)`), and the others join.
+    static func controlPlanes(plan: ClusterPlan, state: ClusterState) -> [Blocker] {
         let removed = Set(Planner.removals(plan: plan, state: state))
         let recordedCPs = state.hosts.filter { $0.value.role == .controlPlane }.map(\.key)
         if !recordedCPs.isEmpty, recordedCPs.allSatisfy({ removed.contains($0) }) {
@@ -45,13 +47,14 @@ public enum Blockers {
                             reason: "every control plane of the live cluster (\(recordedCPs.sorted().joined(separator: ", "))) would be removed or replaced; use `bootstrap destroy` to tear the cluster down")]
         }
         var out: [Blocker] = []
-        if removed.contains(initHost) {
-            out.append(Blocker(path: "spec.hosts",
-                               reason: "\(initHost) ran kubeadm init and holds the cluster's first control plane; it cannot be removed or replaced (destroy the cluster instead)"))
-        } else if plan.firstControlPlane?.name != initHost {
-            let found = plan.firstControlPlane.map { " (found \($0.name) first)" } ?? ""
-            out.append(Blocker(path: "spec.hosts",
-                               reason: "\(initHost) ran kubeadm init and must stay the first control plane listed\(found); move it back to the top"))
+        // The endpoint kubelets, kubeadm-config and kubeconfigs were given when the cluster was made.
+        if let endpoint = state.cluster.endpoint ?? plan.spec.kubernetes.controlPlaneEndpoint {
+            let host = KubeadmConfig.hostPart(endpoint)
+            for name in recordedCPs.sorted() where removed.contains(name) {
+                guard let rec = state.hosts[name], rec.address == host || rec.privateAddress == host else { continue }
+                out.append(Blocker(path: "spec.hosts",
+                                   reason: "\(name) would be removed or replaced, but the cluster's endpoint \(endpoint) is its own address: every kubelet and kubeconfig reaches the API server there and would lose it. A control plane can leave only when spec.kubernetes.controlPlaneEndpoint, set when the cluster is created, does not depend on one host (a DNS name or a load balancer in front of every control plane); recreate the cluster with one to be able to replace \(name)"))
+            }
         }
         // Quorum: etcd keeps working only while a majority of its members remain.
         let cps = recordedCPs.count

@@ -92,8 +92,10 @@ public enum Upgrade {
     /// The upgrade the plan asks of the state, or nil when there is none (a new cluster, the same version, or
     /// a change `UpgradeRules` refuses).
     public static func plan(plan: ClusterPlan, state: ClusterState?) -> UpgradePlan? {
-        guard let state, let initHost = state.cluster.initializedOn, let from = state.cluster.kubernetesVersion
+        guard let state, state.cluster.initializedOn != nil, let from = state.cluster.kubernetesVersion
         else { return nil }
+        // `kubeadm upgrade apply` runs on the control plane that anchors the cluster (the first that stays).
+        let initHost = plan.anchorControlPlane(state: state)?.name
         let to = plan.spec.kubernetes.version
         guard from != to, UpgradeRules.problems(target: to, recorded: from).isEmpty,
               KubernetesReleases.triple(to) != nil
@@ -135,7 +137,7 @@ public enum Upgrade {
                   rec.steps[StepName.containerd.rawValue] != nil else { return false }
             return pending[h.name]?.contains { $0.name == .containerd } ?? false
         }
-        let initHost = state.cluster.initializedOn
+        let initHost = plan.anchorControlPlane(state: state)?.name
         var groups: [[String]] = plan.controlPlanes.filter(rolls)
             .sorted { ($0.name == initHost ? 0 : 1) < ($1.name == initHost ? 0 : 1) }.map { [$0.name] }
         let workers = plan.workers.filter(rolls).map(\.name)

@@ -4,10 +4,12 @@ import Foundation
 /// The removals phase: hosts gone from the plan, or replaced, leave the cluster.
 extension ApplyEngine {
     /// The kubeadm procedure for removing a node: a control plane's etcd member removed, drain it (through the
-    /// first control plane), reset the host,
+    /// control plane serving the cluster, one that stays), reset the host,
     /// then delete the Node (deleted before the reset, its still-running kubelet would register it again), and
     /// forget it; a replaced host's record starts again as `replacement` (the new machine), so that the steps
-    /// the plan runs on it next are recorded.
+    /// the plan runs on it next are recorded. When the host is the one the cluster is anchored on
+    /// (`cluster.initializedOn`: it ran `kubeadm init`), the serving control plane takes its place there, and
+    /// the Helm step is forgotten (Helm was installed on the host that leaves; it goes to the new anchor).
     func removeHost(_ name: String, runner: HostRunner?, replacement: HostRecord?, cluster: ClusterSession)
         async throws
     {
@@ -19,7 +21,7 @@ extension ApplyEngine {
             if let api, let rec = await runState.state.hosts[name], rec.role == .controlPlane {
                 let version = try await api.run(EtcdRecipes.version).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
                 try await api.run(EtcdRecipes.install(version: version), timeout: .seconds(RemoteGuard.sessionLimit(300)))
-                try await api.run(EtcdRecipes.memberRemove(peerURL: EtcdRecipes.peerURL(address: rec.address)))
+                try await api.run(EtcdRecipes.memberRemove(peerURL: EtcdRecipes.peerURL(address: rec.privateAddress ?? rec.address)))
             }
             if let api {
                 _ = try await api.probe(NodeRecipes.drain(node: name), timeout: .seconds(180))
@@ -30,7 +32,14 @@ extension ApplyEngine {
             try await runner.run(NodeRecipes.reset(os, purge: false, limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.join)))
             if let api { try await api.run(NodeRecipes.deleteNode(name)) }
-            try await runState.update { $0.hosts[name] = replacement }
+            let successor = api?.name
+            try await runState.update {
+                $0.hosts[name] = replacement
+                if $0.cluster.initializedOn == name, let successor {
+                    $0.cluster.initializedOn = successor
+                    $0.cluster.steps[ClusterStepName.helm.rawValue] = nil
+                }
+            }
             return true
         }
     }

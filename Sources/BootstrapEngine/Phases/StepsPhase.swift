@@ -10,10 +10,14 @@ extension ApplyEngine {
     {
         events(.phase("apply"))
         let state = await runState.state
-        let firstName = state.cluster.initializedOn ?? plan.firstControlPlane?.name
-        // Once the cluster runs, any other joined control plane can serve it when the first one's API does not.
+        // The control plane that anchors the cluster (Core decides: the init host while it stays, else the
+        // first control plane that stays).
+        let firstName = plan.anchorControlPlane(state: state)?.name
+        // Once the cluster runs, any other joined control plane that stays can serve it when the anchor's API
+        // does not.
+        let leaving = Set(applyPlan.removals)
         let others = state.cluster.initializedOn == nil ? [] : plan.spec.hosts.filter {
-            $0.role == .controlPlane && $0.name != firstName
+            $0.role == .controlPlane && $0.name != firstName && !leaving.contains($0.name)
                 && state.hosts[$0.name]?.steps[StepName.joinControlPlane.rawValue] != nil
         }.compactMap { runners[$0.name] }
         let (transport, events, redactor) = (self.transport, self.events, self.redactor)
