@@ -4,7 +4,7 @@ the other etcd members; when the first control plane's machine is wiped, the fir
 its copy, the others forward to it, the worker's kubelet keeps its API server through the endpoint, and the lost
 member can be removed and a new control plane joined. Losing quorum still stops writes.
 
-Own lab on 127.0.77: lab-1, lab-2, lab-3 control planes, lab-4 worker."""
+Own lab on 127.0.78: lab-1, lab-2, lab-3 control planes, lab-4 worker."""
 import json
 import time
 
@@ -23,7 +23,7 @@ CERTS = ("--endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/c
 @pytest.fixture(scope="module")
 def lab():
     require_root()
-    lb = Lab("failover", "127.0.77", hosts=4).up()
+    lb = Lab("failover", "127.0.78", hosts=4).up()
     try:
         lb.lab("lb", "up")
         lb.endpoint = "%s.250:6443" % lb.net
