@@ -39,7 +39,7 @@ while _i < len(sys.argv):
     else:
         args.append(sys.argv[_i])
         _i += 1
-binary = args[0]
+binary = os.path.abspath(args[0])
 sizes = [int(x) for x in (args[1] if len(args) > 1 else "1,10,50").split(",")]
 env = dict(os.environ, LAB_DIR=os.environ.get("LAB_DIR", "/srv/bootstrap-bench"),
            LAB_NET=os.environ.get("LAB_NET", "127.0.30"), NO_COLOR="1")
