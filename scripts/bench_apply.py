@@ -3,10 +3,11 @@
 LAB_SCALE). For each scale and each size 1 + N it brings up a lab, applies a 1 control plane + N workers plan,
 and prints the wall time, the critical path and their ratio, how busy the machine was, and bootstrap's own CPU.
 
-Critical path: the simulated durations that must happen one after another. Every host runs prepare →
-containerd → repository → packages in parallel, the first control plane then runs init, and each worker's
-join waits for init. So: the sum of every simulated delay on the control plane (its whole chain up to
-init, plus the CNI it applies) plus the longest worker join (its `join` delays).
+Critical path: the simulated durations that must happen one after another. Every host runs its steps up to
+its images in parallel (repository, one package transaction, containerd, the images init or join needs), the
+first control plane then runs init, and each worker's join waits for init. So: the sum of every simulated delay
+on the control plane (its whole chain up to init, plus the CNI it applies) plus the longest worker's delays
+that ended after init (its join, and any image the join still had to pull).
 
 Why more than one scale: every lab host's simulated tools, sshd, sudo and daemons run on this machine's cores,
 where real hosts would each have their own. All hosts do the same work at the same moments (connect and
@@ -18,12 +19,28 @@ machine's average load during the apply, `saturated` the share of 0.2 s slices w
 
 After the largest apply of the first scale: a no-op apply, a no-op `plan --refresh` (target: under a second on
 50 hosts), and the cost of one simulated tool call in a lab host, directly and through the host's fork server.
-Usage: bench_apply.py BOOTSTRAP [SIZES, default 1,10,50] [SCALES, default 0.05,0.2]"""
+With --baseline OTHER: for each scale and size, this binary and OTHER (e.g. one built from main) alternately,
+--ab-runs times each (default 2), each run on a freshly brought up lab of the same shape; prints every run
+with its critical path, then the median wall time of this binary against OTHER's (the no-op checks are skipped).
+
+Usage: bench_apply.py BOOTSTRAP [SIZES, default 1,10,50] [SCALES, default 0.05,0.2] [--baseline OTHER] [--ab-runs N]"""
 import json, os, resource, statistics, subprocess, sys, tempfile, time
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-binary = sys.argv[1]
-sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "1,10,50").split(",")]
+args, baseline, ab_runs = [], None, 2
+_i = 1
+while _i < len(sys.argv):
+    if sys.argv[_i] == "--baseline":
+        baseline = os.path.abspath(sys.argv[_i + 1])
+        _i += 2
+    elif sys.argv[_i] == "--ab-runs":
+        ab_runs = int(sys.argv[_i + 1])
+        _i += 2
+    else:
+        args.append(sys.argv[_i])
+        _i += 1
+binary = os.path.abspath(args[0])
+sizes = [int(x) for x in (args[1] if len(args) > 1 else "1,10,50").split(",")]
 env = dict(os.environ, LAB_DIR=os.environ.get("LAB_DIR", "/srv/bootstrap-bench"),
            LAB_NET=os.environ.get("LAB_NET", "127.0.30"), NO_COLOR="1")
 lab = ["bash", os.path.join(root, "scripts/lab")]
@@ -34,8 +51,20 @@ def sh(args, **kw):
 
 
 def delays(host):
+    """(kind, seconds, end time) of each simulated delay on `host`."""
     out = sh(lab + ["exec", host, "sh", "-c", "cat /var/log/labnode/delays.log 2>/dev/null"]).stdout
-    return [(parts[1], float(parts[2])) for parts in (l.split() for l in out.splitlines()) if len(parts) == 3]
+    return [(parts[1], float(parts[2]), float(parts[0])) for parts in (l.split() for l in out.splitlines())
+            if len(parts) == 3]
+
+
+def critical_path(workers):
+    """Every delay on the first control plane (its chain up to init, and the CNI it applies), plus the longest
+    worker's delays from the end of init on (its join and whatever the join had to wait for then, such as
+    images it had not pulled yet): what could not overlap."""
+    cp = delays("lab-1")
+    init_end = max([t for k, _, t in cp if k == "init"] or [0.0])
+    after = [sum(s for _, s, t in delays("lab-%d" % (i + 2)) if t > init_end) for i in range(workers)]
+    return sum(s for _, s, _ in cp) + max(after or [0.0])
 
 
 TOOL_COST = r"""
@@ -70,18 +99,19 @@ def tool_call_cost():
 
 
 def plan(workers, work):
-    hosts = ["    - { name: cp-1, address: 127.0.30.11, role: control-plane }"]
-    hosts += ["    - { name: worker-%d, address: 127.0.30.%d, role: worker }" % (i + 1, 12 + i) for i in range(workers)]
+    net = env["LAB_NET"]
+    hosts = ["    - { name: cp-1, address: %s.11, role: control-plane }" % net]
+    hosts += ["    - { name: worker-%d, address: %s.%d, role: worker }" % (i + 1, net, 12 + i) for i in range(workers)]
     text = """apiVersion: bootstrap.k8s.lab/v1alpha1
 kind: Cluster
 metadata: { name: bench }
 spec:
   kubernetes: { version: "1.34.1" }
   network: { cni: flannel, podSubnet: 10.244.0.0/16 }
-  ssh: { user: ubuntu, keyPath: /srv/bootstrap-bench/id_ed25519, knownHosts: /srv/bootstrap-bench/known_hosts }
+  ssh: { user: ubuntu, keyPath: %(d)s/id_ed25519, knownHosts: %(d)s/known_hosts }
   parallelism: 64
   hosts:
-""" + "\n".join(hosts) + "\n"
+""" % {"d": env["LAB_DIR"]} + "\n".join(hosts) + "\n"
     path = os.path.join(work, "bench.yaml")
     with open(path, "w") as f:
         f.write(text)
@@ -124,7 +154,52 @@ class Load:
         return average, saturated
 
 
-scales = (sys.argv[3] if len(sys.argv) > 3 else os.environ.get("LAB_SCALES", "0.05,0.2")).split(",")
+scales = (args[2] if len(args) > 2 else os.environ.get("LAB_SCALES", "0.05,0.2")).split(",")
+
+
+def one_apply(bin_path, n):
+    """A fresh lab of 1 + n hosts, one apply: (wall, critical, busy, saturated, bootstrap CPU)."""
+    sh(lab + ["down"])
+    up = sh(lab + ["up", "--hosts", str(n + 1), "--profile", "realistic"])
+    if up.returncode != 0:
+        sys.exit("lab up failed: " + up.stdout + up.stderr)
+    work = tempfile.mkdtemp()
+    p = plan(n, work)
+    load, r0 = Load(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    r = sh([bin_path, "apply", "-f", p, "--auto-approve", "--ready-timeout", "300"], cwd=work)
+    wall = time.perf_counter() - t
+    (busy, saturated), r1 = load.done(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        sys.exit("apply (%s) failed:\n" % bin_path + r.stdout[-3000:] + r.stderr[-2000:])
+    own = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    return wall, critical_path(n), busy, saturated, own
+
+
+if baseline:
+    print("apply on the realistic profile, this binary against %s, alternating, %d runs each, a fresh lab each run;"
+          " LAB_SCALE=s: every simulated duration is real life x s" % (baseline, ab_runs))
+    print("%-6s %-8s %-9s %10s %14s %7s %6s %15s" % ("scale", "hosts", "binary", "apply (s)", "critical (s)",
+                                                     "ratio", "busy", "bootstrap CPU"))
+    lines = []
+    for scale in scales:
+        env["LAB_SCALE"] = scale
+        for n in sizes:
+            walls = {"this": [], "baseline": []}
+            for _ in range(ab_runs):
+                for label, b in (("this", binary), ("baseline", baseline)):
+                    wall, critical, busy, _, own = one_apply(b, n)
+                    walls[label].append((wall, critical))
+                    print("%-6s %-8s %-9s %10.2f %14.2f %7.2f %5.0f%% %13.2f s" % (
+                        scale, "1+%d" % n, label, wall, critical, wall / critical, busy * 100, own), flush=True)
+            this = statistics.median(w for w, _ in walls["this"])
+            base = statistics.median(w for w, _ in walls["baseline"])
+            crit = statistics.median(c for _, c in walls["this"])
+            lines.append("LAB_SCALE=%s 1+%d: this %.2f s, baseline %.2f s: %.2fx (target 0.75x); this against its "
+                         "critical path %.2f s: %.2fx" % (scale, n, this, base, this / base, crit, this / crit))
+    sh(lab + ["down"])
+    print("\n".join(lines))
+    sys.exit(0)
 print("apply on the realistic profile; LAB_SCALE=s: every simulated duration is real life x s")
 print("%-6s %-8s %10s %14s %7s %6s %10s %15s" % ("scale", "hosts", "apply (s)", "critical (s)", "ratio", "busy",
                                                  "saturated", "bootstrap CPU"))
@@ -147,9 +222,7 @@ for si, scale in enumerate(scales):
         if r.returncode != 0:
             sys.exit("apply failed:\n" + r.stdout[-3000:] + r.stderr[-2000:])
         own = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
-        cp = sum(s for _, s in delays("lab-1"))
-        joins = max(sum(s for k, s in delays("lab-%d" % (i + 2)) if k == "join") for i in range(n))
-        critical = cp + joins
+        critical = critical_path(n)
         results[n] = wall
         print("%-6s %-8s %10.2f %14.2f %7.2f %5.0f%% %9.0f%% %13.2f s" % (
             scale, "1+%d" % n, wall, critical, wall / critical, busy * 100, saturated * 100, own))

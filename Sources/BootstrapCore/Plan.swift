@@ -111,7 +111,8 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
     /// (packages, kubeadm, a Helm release) may first wait up to the same time for an earlier run's command
     /// that still holds it.
     public struct Timeouts: Sendable, Hashable, Codable {
-        /// Package repository, containerd and Kubernetes packages (each install, with its index refresh).
+        /// The package transaction (containerd and the Kubernetes packages, with its index refresh), containerd,
+        /// the image pulls.
         public var packages: Int
         /// `kubeadm init`.
         public var `init`: Int

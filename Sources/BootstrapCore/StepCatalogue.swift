@@ -5,12 +5,18 @@
 public enum StepName: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
     /// Swap off (now and in fstab), kernel modules loaded and persisted, sysctls persisted.
     case prepare
-    /// containerd installed, configured with the systemd cgroup driver, running.
-    case containerd
-    /// The Kubernetes package repository for the plan's minor version.
+    /// The Kubernetes package repository for the plan's minor version (its files; the index is read by the
+    /// packages step).
     case kubernetesRepo = "kubernetes-repo"
-    /// kubelet, kubeadm, kubectl at the exact version, held.
+    /// One index refresh and one transaction: kubelet, kubeadm, kubectl at the exact version, held, and
+    /// containerd when the host has none.
     case kubernetesPackages = "kubernetes-packages"
+    /// containerd at the plan's version (installed here only when it is not), configured with the systemd
+    /// cgroup driver, running.
+    case containerd
+    /// The images `kubeadm init` or `join` and the node's first pods need, pulled beforehand: a worker's while
+    /// the first control plane runs init (it does not wait for it), so that init and join do not pull.
+    case images
     /// `kubeadm init` on the first control plane of a new cluster (`ClusterPlan.initControlPlane(state:)`).
     case initControlPlane = "init"
     /// `kubeadm join --control-plane` on further control planes (one at a time).
@@ -59,7 +65,7 @@ public enum StepCatalogue {
         switch step {
         case .joinWorker, .nodeConfig: return [.initOfFirstControlPlane]
         case .joinControlPlane: return [.initOfFirstControlPlane, .previousControlPlaneJoin]
-        case .prepare, .containerd, .kubernetesRepo, .kubernetesPackages, .initControlPlane: return []
+        case .prepare, .containerd, .kubernetesRepo, .kubernetesPackages, .images, .initControlPlane: return []
         }
     }
 
@@ -71,20 +77,25 @@ public enum StepCatalogue {
 
     /// The ordered steps `host` needs under `plan`; `initHost` runs `kubeadm init`
     /// (`ClusterPlan.initControlPlane(state:)`: none once the host that ran it is gone), every other control
-    /// plane joins.
+    /// plane joins. The repository comes first so that one package transaction installs containerd and the
+    /// Kubernetes packages together; the input hashes are those of the steps' results (the same since the order
+    /// changed), so hosts set up in the former order have nothing to redo.
     public static func steps(for host: ClusterPlan.Host, in plan: ClusterPlan, initHost: String?) -> [PlannedStep] {
         let k = plan.spec.kubernetes
         let net = plan.spec.network
         var steps: [PlannedStep] = [
             PlannedStep(name: .prepare, inputHash: Hashing.inputs([("step", "prepare/1")])),
-            PlannedStep(name: .containerd, inputHash: Hashing.inputs([
-                ("step", "containerd/1"), ("version", plan.spec.containerRuntime.containerdVersion ?? "os"),
-            ])),
             PlannedStep(name: .kubernetesRepo, inputHash: Hashing.inputs([
                 ("step", "kubernetes-repo/1"), ("minor", plan.kubernetesMinor),
             ])),
             PlannedStep(name: .kubernetesPackages, inputHash: Hashing.inputs([
                 ("step", "kubernetes-packages/1"), ("version", k.version),
+            ])),
+            PlannedStep(name: .containerd, inputHash: Hashing.inputs([
+                ("step", "containerd/1"), ("version", plan.spec.containerRuntime.containerdVersion ?? "os"),
+            ])),
+            PlannedStep(name: .images, inputHash: Hashing.inputs([
+                ("step", "images/1"), ("version", k.version), ("role", host.role.rawValue),
             ])),
         ]
         if host.role == .controlPlane && host.name == initHost {
@@ -122,6 +133,10 @@ public enum StepCatalogue {
             // A one-shot step (init/join) that finished is never repeated, whatever its inputs say now:
             // changing them means replacing the host, which the diff reports.
             return !step.name.isOneShot && done.inputHash != step.inputHash
+        }.filter { step in
+            // The images serve init and join only: a host that did one (perhaps made before this step
+            // existed) has no use for them.
+            step.name != .images || !(record?.steps.keys.contains { StepName(rawValue: $0)?.isOneShot == true } ?? false)
         }
     }
 }

@@ -34,6 +34,7 @@ public enum StepKinds {
         case .containerd: return ContainerdStep()
         case .kubernetesRepo: return KubernetesRepoStep()
         case .kubernetesPackages: return KubernetesPackagesStep()
+        case .images: return ImagesStep()
         case .initControlPlane: return InitStep()
         case .joinControlPlane: return JoinStep(controlPlane: true)
         case .joinWorker: return JoinStep(controlPlane: false)

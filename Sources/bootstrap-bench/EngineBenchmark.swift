@@ -47,16 +47,17 @@ enum EngineBenchmark {
         }
     }
 
-    /// Seconds a command takes on a healthy host, before `scale`: a round trip for anything, plus what the
-    /// lab's realistic profile charges for the long ones (containerd ≈ 13.5 s, repository 3.2 s, packages
-    /// 12 s, init 25.7 s, join 8.4 s over the steps that run them; lab/README.md).
+    /// Seconds a command takes on a healthy host, before `scale`: a round trip for anything, plus roughly what
+    /// the lab's realistic profile charges for the long ones (one package transaction with its index update
+    /// 15.5 s, containerd configured 1 s, images 5 s, init 25.7 s, join 8.4 s; lab/README.md).
     static func delay(for script: String) -> Double {
         var d = 0.05
         if script.has("kubeadm init --config") { d += 25.7 }
         else if script.has("kubeadm join --config") { d += 8.4 }
-        else if script.has(" install ") && script.has("containerd") && !script.has("kubeadm") { d += 13.5 }
-        else if script.has(" install ") && script.has("kubeadm") { d += 12 }
-        else if script.has("pkgs.k8s.io") { d += 3.2 }
+        else if script.has("SystemdCgroup") { d += 1 }
+        else if script.has(" install ") && script.has("kubeadm") { d += 15.5 }
+        else if script.has("images pull") || script.has("crictl") { d += 5 }
+        else if script.has("pkgs.k8s.io") { d += 0.5 }
         else if script.has("helm upgrade --install") { d += 5 }
         return d
     }

@@ -18,7 +18,7 @@ import Testing
         let text = StateRenderer.summary(s, path: "x.json")
         #expect(!text.contains("abcdef.0123456789abcdef"))
         #expect(text.contains("secret bootstrapToken: <redacted>, expires 2030-03-17T17:46:40Z"))
-        #expect(text.contains("  cp-1      10.0.1.10:22  control-plane  steps done: prepare, containerd, kubernetes-repo, kubernetes-packages, init, node-config\n"))
+        #expect(text.contains("  cp-1      10.0.1.10:22  control-plane  steps done: prepare, kubernetes-repo, kubernetes-packages, containerd, images, init, node-config\n"))
         #expect(text.contains("initialised on cp-1"))
         #expect(StateRenderer.summary(s, path: "x.json", showSecrets: true).contains("abcdef.0123456789abcdef"))
         let json = PlanRenderer.json(StateRenderer.redacted(s))

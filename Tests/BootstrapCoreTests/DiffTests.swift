@@ -40,7 +40,8 @@ import Testing
             "+ manifest ConfigMap/default/app", "+ manifest ConfigMap/tools/extra",
         ])
         #expect(set.changes[0].steps == ["helm", "kubeconfig"])
-        #expect(host(set, "cp-1")?.steps == ["prepare", "containerd", "kubernetes-repo", "kubernetes-packages", "init", "node-config"])
+        #expect(host(set, "cp-1")?.steps == ["prepare", "kubernetes-repo", "kubernetes-packages", "containerd", "images", "init",
+                                             "node-config"])
         #expect(host(set, "worker-1")?.steps.contains("join-worker") == true)
         #expect(set.summary == ChangeSummary(add: 8, change: 0, destroy: 0))
         #expect(set.blocking.isEmpty)

@@ -175,7 +175,7 @@ import Testing
         let (report, refreshed) = try await rig.apply(plan, state: state)
         #expect(report.succeeded && !report.changed)
         let ranSteps: Int = rig.log.stepsRun.count
-        #expect(ranSteps == 3 * 6 + 3, "only the first run's steps ran: 6 per host, helm, kubeconfig, the CNI release")
+        #expect(ranSteps == 3 * 7 + 3, "only the first run's steps ran: 7 per host, helm, kubeconfig, the CNI release")
         for (name, host) in rig.hosts {
             let new = host.commands.dropFirst(before[name]!)
             for cmd in new {

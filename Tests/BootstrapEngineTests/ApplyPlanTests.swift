@@ -46,6 +46,28 @@ extension ApplyEngineTests {
         #expect(s2.hosts["worker-1"]?.labels["zone"] == "a")
     }
 
+    /// A host set up by a version without the images step and with containerd installed before the repository:
+    /// its recorded hashes (the inputs as that version wrote them) are still the planned ones, and the images
+    /// step is not wanted where init or join happened, so nothing runs. A host that has not joined yet pulls them.
+    @Test func hostsMadeInTheFormerOrderHaveNothingToRedo() {
+        let plan = ApplyEngineTests.plan(workers: 1)
+        let at = Date(timeIntervalSince1970: 1_700_000_000)
+        let former: [(String, String)] = [
+            ("prepare", Hashing.inputs([("step", "prepare/1")])),
+            ("containerd", Hashing.inputs([("step", "containerd/1"), ("version", "os")])),
+            ("kubernetes-repo", Hashing.inputs([("step", "kubernetes-repo/1"), ("minor", "1.34")])),
+            ("kubernetes-packages", Hashing.inputs([("step", "kubernetes-packages/1"), ("version", "1.34.1")])),
+        ]
+        let worker = plan.spec.hosts[1]
+        var record = HostRecord(address: worker.address, port: 22, role: .worker, labels: worker.labels)
+        for (name, hash) in former { record.steps[name] = StepRecord(inputHash: hash, finishedAt: at) }
+        #expect(StepCatalogue.pending(for: worker, in: plan, record: record).map(\.name) == [.images, .joinWorker, .nodeConfig])
+        for step in StepCatalogue.steps(for: worker, in: plan) where step.name == .joinWorker || step.name == .nodeConfig {
+            record.steps[step.name.rawValue] = StepRecord(inputHash: step.inputHash, finishedAt: at)
+        }
+        #expect(StepCatalogue.pending(for: worker, in: plan, record: record).isEmpty)
+    }
+
     @Test func hostsNamedClusterOrReleaseAreJustHosts() async throws {
         var plan = ApplyEngineTests.plan(workers: 1)
         plan.spec.hosts[0].name = "cluster"
@@ -63,8 +85,8 @@ extension ApplyEngineTests {
         #expect(report.succeeded, "\(report.failures)")
         let rows = Dictionary(uniqueKeysWithValues: report.hosts.map { ($0.host, $0) })
         // Each host's row counts its own steps only; cluster-wide work has its row.
-        #expect(rows["cluster"]?.stepsPlanned == 6 && rows["cluster"]?.stepsDone == 6, "\(report.hosts)")
-        #expect(rows["release"]?.stepsPlanned == 6 && rows["release"]?.stepsDone == 6, "\(report.hosts)")
+        #expect(rows["cluster"]?.stepsPlanned == 7 && rows["cluster"]?.stepsDone == 7, "\(report.hosts)")
+        #expect(rows["release"]?.stepsPlanned == 7 && rows["release"]?.stepsDone == 7, "\(report.hosts)")
         #expect(rows["(cluster)"]?.stepsDone == 3, "\(report.hosts)")  // helm, kubeconfig, the CNI release
     }
 
@@ -74,11 +96,17 @@ extension ApplyEngineTests {
         func after(_ id: ActionID) -> [ActionID] { actions.first { $0.id == id }?.after ?? [] }
         let initID = ActionID.hostStep(host: "cp-1", step: .initControlPlane)
         #expect(after(.hostStep(host: "cp-2", step: .joinControlPlane))
-                == [.hostStep(host: "cp-2", step: .kubernetesPackages), initID])
+                == [.hostStep(host: "cp-2", step: .images), initID])
         // One control plane at a time.
         #expect(after(.hostStep(host: "cp-3", step: .joinControlPlane)).contains(.hostStep(host: "cp-2", step: .joinControlPlane)))
         #expect(after(.hostStep(host: "worker-1", step: .joinWorker)).contains(initID))
-        #expect(after(.hostStep(host: "cp-1", step: .initControlPlane)) == [.hostStep(host: "cp-1", step: .kubernetesPackages)])
+        #expect(after(.hostStep(host: "cp-1", step: .initControlPlane)) == [.hostStep(host: "cp-1", step: .images)])
+        // A worker pulls its images while init runs: they wait for its own containerd only.
+        #expect(after(.hostStep(host: "worker-1", step: .images)) == [.hostStep(host: "worker-1", step: .containerd)])
+        #expect(after(.hostStep(host: "worker-1", step: .joinWorker)) == [.hostStep(host: "worker-1", step: .images), initID])
+        // The repository first, then one package transaction, then containerd is configured.
+        #expect(after(.hostStep(host: "worker-1", step: .kubernetesPackages)) == [.hostStep(host: "worker-1", step: .kubernetesRepo)])
+        #expect(after(.hostStep(host: "worker-1", step: .containerd)) == [.hostStep(host: "worker-1", step: .kubernetesPackages)])
         // The add-ons wait for Ready nodes, which wait for the CNI.
         #expect(after(.waitReady).contains(.release(key: "cni/flannel")))
         // Every dependency is an action of the plan.

@@ -18,9 +18,11 @@ extension ApplyEngineTests {
         #expect(rig.hosts["worker-1"]!.joins == 1)
 
         let amazon = rig.hosts["worker-1"]!.commands.joined(separator: "\n")
-        #expect(amazon.contains("dnf --setopt=exit_on_lock=True install -y -q containerd"))
         #expect(amazon.contains("> /etc/yum.repos.d/kubernetes.repo"))
-        #expect(amazon.contains("install -y -q --disableexcludes=kubernetes kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1"))
+        // One transaction: containerd (unless installed) with the Kubernetes packages.
+        #expect(amazon.contains("set -- kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1"))
+        #expect(amazon.contains("then set -- containerd \"$@\"; fi"))
+        #expect(amazon.contains("dnf --setopt=exit_on_lock=True install -y -q --disableexcludes=kubernetes \"$@\""))
         for name in ["cp-1", "worker-2", "worker-3"] {
             let text = rig.hosts[name]!.commands.joined(separator: "\n")
             #expect(text.contains("kubelet=1.34.1-1.1 kubeadm=1.34.1-1.1 kubectl=1.34.1-1.1"), "\(name)")

@@ -102,7 +102,7 @@ extension ApplyEngineTests {
             #expect(w1.action == .update && w1.steps == ["prepare"])
             #expect(w1.reasons == ["drift: swap is on again; the host will be prepared again"])
             let w2 = changes.changes[1]
-            #expect(w2.steps == ["containerd", "kubernetes-packages"])
+            #expect(w2.steps == ["kubernetes-packages", "containerd"])
             #expect(w2.reasons.count == 2 && w2.reasons.allSatisfy { $0.hasPrefix("drift: ") }, "\(w2.reasons)")
             // The original state is untouched and nothing was written.
             #expect(state.hosts["worker-1"]?.steps["prepare"] != nil)

@@ -27,8 +27,10 @@ extension EndToEnd {
                 #expect(first.status == 0, "\(first.all)")
                 #expect(try lab.nodeReadiness() == ["cp-1": true, "worker-1": true, "worker-2": true])
                 let worker = try lab.journal(2)
-                #expect(worker.contains { $0.hasPrefix("0 dnf ") && $0.contains(" install -y -q containerd") }, "\(worker)")
-                #expect(worker.contains { $0.hasPrefix("0 dnf ") && $0.contains("kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1") })
+                // One transaction: containerd with the Kubernetes packages.
+                let dnfInstalls = worker.filter { $0.hasPrefix("0 dnf ") && $0.contains(" install ") }
+                #expect(dnfInstalls.count == 1 && dnfInstalls[0].contains(" containerd kubelet-1.34.1 kubeadm-1.34.1 kubectl-1.34.1"),
+                        "\(worker)")
                 #expect(!worker.contains { $0.contains(" apt-get ") || $0.contains(" dpkg") })
                 #expect(try lab.exec(2, "rpm -q kubeadm").status == 0)
                 #expect(try lab.exec(2, "test -f /etc/yum.repos.d/kubernetes.repo").status == 0)
@@ -36,6 +38,11 @@ extension EndToEnd {
                 for i in [1, 3] {
                     let journal = try lab.journal(i)
                     #expect(journal.contains { $0.hasPrefix("0 apt-get ") && $0.contains("kubeadm=1.34.1-1.1") }, "\(journal)")
+                    // One index update, one transaction.
+                    let apt = journal.filter { $0.hasPrefix("0 apt-get ") }
+                    #expect(apt.filter { $0.contains(" update") }.count == 1, "\(journal)")
+                    let installs = apt.filter { $0.contains(" install ") }
+                    #expect(installs.count == 1 && installs[0].contains(" containerd kubelet=1.34.1-1.1"), "\(journal)")
                     #expect(!journal.contains { $0.contains(" dnf ") || $0.hasPrefix("0 dnf ") })
                 }
 

@@ -38,6 +38,7 @@ TOOLS = {
     "shutdown": "os_facts",
     "containerd": "os_containerd",
     "ctr": "os_containerd",
+    "crictl": "os_containerd",
     "containerd-daemon": "os_containerd",
     # --- Kubernetes (B)
     "kubeadm": "k8s_kubeadm",
@@ -55,6 +56,7 @@ TOOLS = {
 # or never as a file at all (internal entry points).
 PACKAGE_BINARIES = {
     "containerd": ["containerd", "ctr"],
+    "cri-tools": ["crictl"],
     "kubeadm": ["kubeadm"],
     "kubelet": ["kubelet"],
     "kubectl": ["kubectl"],

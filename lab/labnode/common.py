@@ -31,16 +31,24 @@ PACKAGES_JSON = os.path.join(HOST_STATE, "packages.json")
 SERVICES_JSON = os.path.join(HOST_STATE, "services.json")
 
 # Real-life durations in seconds of slow operations (profile "realistic"); multiplied by the host's
-# scale (LAB_SCALE at `up`, default 0.05). Profile "fast" never sleeps.
+# scale (LAB_SCALE at `up`, default 0.05). Profile "fast" never sleeps. Where each figure comes from: lab/README.md.
 DELAYS = {
-    "apt-install": 20.0,
-    "apt-update": 6.0,
-    "image-pull": 30.0,
+    "pkg-transaction": 4.0,     # per apt-get/dnf call that changes packages (reading lists, resolving, triggers)
+    "pkg-package": 2.0,         # per package installed or changed in it (download, unpack, configure)
+    "apt-update": 6.0,          # per index update (apt-get update; dnf reading a repository it has not cached)
+    "image-pull": 4.0,          # per image per node (pause: a quarter of it)
     "init": 60.0,
     "join": 30.0,
     "helm-install": 20.0,
     "service-start": 2.0,
 }
+
+
+def charge_packages(n):
+    """What a package transaction changing `n` packages costs (`pkg-transaction` plus `pkg-package` each)."""
+    if n > 0:
+        delay("pkg-transaction")
+        delay("pkg-package", factor=n)
 
 
 # ---------------------------------------------------------------- files

@@ -48,6 +48,30 @@ def kubeadm_version():
     return "v" + v.split("-")[0].split("~")[0].lstrip("v")
 
 
+def control_plane_images(v):
+    """What `kubeadm config images list` prints for Kubernetes `v` (the lab's kubeadm knows one set of
+    add-on versions)."""
+    return ["registry.k8s.io/kube-apiserver:" + v, "registry.k8s.io/kube-controller-manager:" + v,
+            "registry.k8s.io/kube-scheduler:" + v, "registry.k8s.io/kube-proxy:" + v,
+            "registry.k8s.io/coredns/coredns:v1.12.1", "registry.k8s.io/pause:3.10.1",
+            "registry.k8s.io/etcd:3.6.4-0"]
+
+
+def pull_images(refs):
+    """The images a command needs, pulled through containerd's store: only missing ones cost time."""
+    from labnode import os_containerd
+    try:
+        return os_containerd.pull(refs)
+    except OSError as e:
+        die("failed to create new CRI runtime service: validate service connection: " + str(e))
+
+
+def worker_images(v):
+    """A worker's images: the pod sandbox and kube-proxy (the kubelet pulls them for its first pods as soon
+    as the node has joined; the lab charges them to the join, whose node is Ready only after)."""
+    return [i for i in control_plane_images(v) if "/pause:" in i or "/kube-proxy:" in i]
+
+
 def parse_version(v):
     m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)$", str(v).strip())
     if not m:
@@ -551,7 +575,7 @@ def cmd_init(argv):
     say("[preflight] Pulling images required for setting up a Kubernetes cluster")
     say("[preflight] This might take a minute or two, depending on the speed of your internet connection")
     say("[preflight] You can also perform this action beforehand using 'kubeadm config images pull'")
-    common.delay("image-pull")
+    pull_images(control_plane_images(kv))
     if not ipaddress.ip_address(address).is_loopback or address != common.host_address():
         pass  # checked when the API server binds (wait-control-plane)
     # certificates
@@ -827,6 +851,10 @@ def cmd_join(argv):
         die("error execution phase kubelet-start: " + e.message)
     common.delay("join")
     c = boot["cluster"]
+    # A control plane's preflight pulls its images; a worker's kubelet pulls the sandbox and kube-proxy before
+    # its node can be Ready. Images pulled beforehand (`kubeadm config images pull`, `crictl pull`) cost nothing.
+    v = c.get("kubernetesVersion") or kubeadm_version()
+    pull_images(control_plane_images(v) if control_plane else worker_images(v))
     os.makedirs(os.path.join(K8S, "pki"), exist_ok=True)
     if control_plane:
         say("[control-plane-prepare] Downloading the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" "
@@ -1592,16 +1620,17 @@ def main(tool, argv):
         return 0
     if cmd == "config" and rest[:2] in (["images", "pull"], ["images", "list"]):
         v = kubeadm_version()
-        imgs = ["registry.k8s.io/kube-apiserver:" + v, "registry.k8s.io/kube-controller-manager:" + v,
-                "registry.k8s.io/kube-scheduler:" + v, "registry.k8s.io/kube-proxy:" + v,
-                "registry.k8s.io/coredns/coredns:v1.12.1", "registry.k8s.io/pause:3.10.1",
-                "registry.k8s.io/etcd:3.6.4-0"]
+        for i, x in enumerate(rest):
+            if x == "--kubernetes-version" and i + 1 < len(rest):
+                v = "v" + rest[i + 1].lstrip("v")
+            elif x.startswith("--kubernetes-version="):
+                v = "v" + x.split("=", 1)[1].lstrip("v")
+        imgs = control_plane_images(v)
         if rest[1] == "pull":
-            ok, reason = common.containerd_healthy()
             if not common.service_active("containerd"):
                 die("failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime "
                     "API for endpoint \"unix:///var/run/containerd/containerd.sock\": rpc error: code = Unavailable")
-            common.delay("image-pull")
+            pull_images(imgs)
             for i in imgs:
                 say("[config/images] Pulled " + i)
         else:

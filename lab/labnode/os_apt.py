@@ -432,7 +432,7 @@ def _install(opts, names, upgrade_all):
     # dpkg's journal says what is being unpacked: killed from here on (SIGKILL, SIGPIPE once the caller is gone),
     # the host is left "interrupted" until `dpkg --configure -a`, as a real one is
     os_dpkg.begin([(n, all_changes[n]) for n in order])
-    common.delay("apt-install", factor=max(1.0, len(all_changes) / 3.0))
+    common.charge_packages(len(all_changes))
     for n in order:
         common.out("Unpacking %s (%s) ...\n" % (n, all_changes[n]))
     os_dpkg.configure_pending(upgraded=[n for n in order if n in installed])

@@ -5,6 +5,7 @@ https://pkgs.k8s.io/core:/stable:/v1.M/rpm/ and whose gpgkey is that repository'
 official repo file excludes the Kubernetes packages, so installing them needs --disableexcludes=kubernetes.
 No `makecache` step is needed (dnf refreshes metadata itself). Services are not started on install."""
 import configparser
+import os
 import fnmatch
 import glob
 import re
@@ -187,6 +188,8 @@ def main(tool, argv):
         common.fail("\n".join(errors), 1)
     db = common.packages_state()
     installed = db.get("installed", {})
+    if verb in ("makecache", "install", "upgrade", "update", "downgrade", "reinstall"):
+        read_new_metadata()
     if verb == "makecache":
         common.out("Metadata cache created.\n")
         return 0
@@ -233,7 +236,7 @@ def main(tool, argv):
         if not yes:
             common.out("Is this ok [y/N]: Operation aborted.\n")
             return 1
-        common.delay("apt-install", factor=max(1.0, len(changes) / 3.0))
+        common.charge_packages(len(changes))
         with common.state(common.PACKAGES_JSON, {"installed": {}, "held": []}) as db2:
             for n, v in sorted(changes.items()):
                 common.out("  Installing       : %s-%s.x86_64\n" % (n, v))
@@ -270,6 +273,28 @@ def main(tool, argv):
     if verb in ("clean", "check-update"):
         return 0
     common.fail("No such command: %s. Please use /usr/bin/dnf --help" % verb, 1)
+
+
+METADATA_JSON = os.path.join(common.HOST_STATE, "dnf-metadata.json")
+OS_REPOS = ("amazonlinux.repo",)     # the image's own repository (labctl writes it), its metadata cached
+
+
+def read_new_metadata():
+    """dnf downloads the metadata of a repository it has no cache of (a repository file added or changed since
+    it last read it): one index update per call that needs any (`apt-update`). The OS's own repositories come
+    with the image's cache."""
+    files = sorted(f for f in glob.glob("/etc/yum.repos.d/*.repo") if os.path.basename(f) not in OS_REPOS)
+    stamps = {}
+    for f in files:
+        try:
+            stamps[f] = os.stat(f).st_mtime
+        except OSError:
+            pass
+    with common.state(METADATA_JSON, {}) as cached:
+        if any(cached.get(f) != m for f, m in stamps.items()):
+            common.delay("apt-update")
+            cached.clear()
+            cached.update(stamps)
 
 
 def rpm(argv):

@@ -120,10 +120,6 @@ def install_files(name, version=None):
     elif name == "kubernetes-cni":
         for p in ("bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall", "tuning"):
             common.write_file("/opt/cni/bin/" + p, "#!/bin/sh\necho 'CNI plugin %s (lab)' >&2\nexit 1\n" % p, 0o755)
-    elif name == "cri-tools":
-        common.write_file("/usr/bin/crictl", "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'crictl version v%s'; "
-                                             "exit 0; fi\necho 'crictl: not simulated in this lab' >&2\nexit 1\n"
-                          % "1.34.0", 0o755)
 
 
 def remove_files(name):
@@ -133,8 +129,6 @@ def remove_files(name):
                   os.path.join(unit_dir(), "kubelet.service.d", "10-kubeadm.conf")]
     elif name == "containerd":
         paths += [os.path.join(unit_dir(), "containerd.service")]
-    elif name == "cri-tools":
-        paths += ["/usr/bin/crictl"]
     for p in paths:
         try:
             os.unlink(p)

@@ -383,7 +383,7 @@ def _wait(cond, timeout=20.0, step=0.1):
 
 def test_apt_lock_wait_and_an_interrupted_dpkg(lab, monkeypatch):
     import re
-    monkeypatch.setenv("LAB_SCALE", "0.25")        # an apt-get install of one package takes 5 s
+    monkeypatch.setenv("LAB_SCALE", "0.5")         # an apt-get install of one package takes (4 s + 2 s) x 0.5
     l = lab(1, profile="realistic", key="dpkg")
     h = "lab-1"
     l.ssh(h, "sudo -n apt-get update -q >/dev/null", check=True)

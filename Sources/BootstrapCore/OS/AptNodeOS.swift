@@ -31,10 +31,30 @@ public struct AptNodeOS: NodeOS {
         ], tool: "apt-get -o DPkg::Lock::Timeout=\(lockWait)")
     }
 
+    public func containerdInstalled(version: String?) -> String {
+        // The status, not only the version: a removed package whose configuration is left has a version too.
+        let want = "installed" + (version.map { " " + $0 } ?? "")
+        return "[ \"$(dpkg-query -W -f='${db:Status-Status}\(version == nil ? "" : " ${Version}")' containerd 2>/dev/null)\" = "
+            + Shell.quote(want) + " ]"
+    }
+
+    static func containerdPackage(_ version: String?) -> String { version.map { "containerd=\($0)" } ?? "containerd" }
+
     public func installContainerd(version: String?, _ pm: PackageManager) -> [String] {
-        let pkg = version.map { "containerd=\($0)" } ?? "containerd"
         // A fresh image's package lists are stale or empty: refresh them before installing.
-        return ["\(pm.tool) update -q >/dev/null", "\(pm.tool) install -y -q " + Shell.quote(pkg)]
+        ["\(pm.tool) update -q >/dev/null", "\(pm.tool) install -y -q " + Shell.quote(Self.containerdPackage(version))]
+    }
+
+    public func installNodePackages(_ packages: [String], version: String, containerdVersion: String?,
+                                    _ pm: PackageManager) -> [String] {
+        let v = kubernetesPackageVersion(version)
+        return [
+            "\(pm.tool) update -q >/dev/null",
+            "set -- " + Shell.join(packages.map { "\($0)=\(v)" }),
+            "if ! \(containerdInstalled(version: nil)); then set -- \(Shell.quote(Self.containerdPackage(containerdVersion))) \"$@\"; fi",
+            "\(pm.tool) install -y -q --allow-downgrades --allow-change-held-packages \"$@\"",
+            "apt-mark hold \(Shell.join(packages)) >/dev/null",
+        ]
     }
 
     public func writeKubernetesRepository(minor: String) -> [String] {

@@ -30,9 +30,30 @@ public struct DnfNodeOS: NodeOS {
         ], tool: "dnf --setopt=exit_on_lock=True")
     }
 
+    public func containerdInstalled(version: String?) -> String {
+        guard let version else { return "rpm -q containerd >/dev/null 2>&1" }
+        // The plan may give the version alone or with its release.
+        return "case \" $(rpm -q --qf '%{VERSION} %{VERSION}-%{RELEASE}' containerd 2>/dev/null) \" in *"
+            + Shell.quote(" \(version) ") + "*) true ;; *) false ;; esac"
+    }
+
+    static func containerdPackage(_ version: String?) -> String { version.map { "containerd-\($0)" } ?? "containerd" }
+
     public func installContainerd(version: String?, _ pm: PackageManager) -> [String] {
         // dnf reads its metadata when it is stale by itself.
-        ["\(pm.tool) install -y -q " + Shell.quote(version.map { "containerd-\($0)" } ?? "containerd")]
+        ["\(pm.tool) install -y -q " + Shell.quote(Self.containerdPackage(version))]
+    }
+
+    public func installNodePackages(_ packages: [String], version: String, containerdVersion: String?,
+                                    _ pm: PackageManager) -> [String] {
+        // dnf reads the new repository's metadata by itself (its one index refresh); the repository's excludes
+        // apply to its own packages only, so containerd comes from the OS repository in the same transaction.
+        let v = kubernetesPackageVersion(version)
+        return [
+            "set -- " + Shell.join(packages.map { "\($0)-\(v)" }),
+            "if ! \(containerdInstalled(version: nil)); then set -- \(Shell.quote(Self.containerdPackage(containerdVersion))) \"$@\"; fi",
+            "\(pm.tool) install -y -q --disableexcludes=\(Self.repoName) \"$@\"",
+        ]
     }
 
     public func writeKubernetesRepository(minor: String) -> [String] {

@@ -49,11 +49,18 @@ public protocol NodeOS: Sendable {
 
     /// The package manager, waiting at most `lockWait` seconds for its lock.
     func packageManager(lockWait: Int) -> PackageManager
-    /// Installs containerd (`version`: a package version, or the newest).
+    /// A shell condition true when containerd is installed, at package version `version` when one is given.
+    func containerdInstalled(version: String?) -> String
+    /// Installs containerd (`version`: a package version, or the newest), its index refreshed first.
     func installContainerd(version: String?, _ pm: PackageManager) -> [String]
+    /// A host's packages in one transaction after one index refresh: `packages` at Kubernetes release `version`
+    /// (as `installKubernetesPackages`), and containerd (at `containerdVersion`, or the newest) unless it is
+    /// installed already (a changed containerd on a node is the containerd step's, which drains it first).
+    func installNodePackages(_ packages: [String], version: String, containerdVersion: String?, _ pm: PackageManager)
+        -> [String]
     /// Writes the Kubernetes package repository of `minor` (`repositoryFiles`); needs no package manager.
     func writeKubernetesRepository(minor: String) -> [String]
-    /// Reads the repositories again (after `writeKubernetesRepository`).
+    /// Reads the repositories again (after `writeKubernetesRepository`; an upgrade's new repository).
     func refreshRepositories(_ pm: PackageManager) -> [String]
     /// Installs `packages` at Kubernetes release `version` (moving them from another version) and keeps them
     /// there (held or excluded from upgrades).

@@ -128,12 +128,18 @@ public enum NodeRecipes {
         RemoteGuard(lock: "packages", what: what, seconds: limits.packages, setting: "spec.timeouts.packages")
     }
 
+    /// containerd configured with the systemd cgroup driver, enabled and restarted. Installed here only when it
+    /// is not at the plan's version (`version`, or any when nil): on a new host the packages step installed it
+    /// in its one transaction; a changed version on a node comes here (drained first by the step).
     public static func containerd(_ os: any NodeOS, version: String?, limits: ClusterPlan.Timeouts = .init())
         -> ShellCommand
     {
         let pm = os.packageManager(lockWait: limits.packages / 2)
-        return packagesGuard("install containerd", limits).command(ShellCommand(steps: preludeSteps(pm)
-            + steps(os.installContainerd(version: version, pm)) + [
+        let install = (pm.prelude + os.installContainerd(version: version, pm)).map { "  " + $0 }
+        let installing = "containerd " + (version ?? "from the OS repository")
+        return packagesGuard("configure containerd", limits).command(ShellCommand(steps: [
+            .init((["if ! \(os.containerdInstalled(version: version)); then"] + install + ["fi"]).joined(separator: "\n"),
+                  name: "installing \(installing) (unless it is installed)"),
             "mkdir -p /etc/containerd",
             "containerd config default > /etc/containerd/config.toml",
             "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
@@ -147,23 +153,48 @@ public enum NodeRecipes {
 
     // MARK: Kubernetes repository and packages
 
-    public static func kubernetesRepo(_ os: any NodeOS, minor: String, limits: ClusterPlan.Timeouts = .init())
-        -> ShellCommand
+    /// The repository's files; with `refresh`, its index read too (an upgrade's new minor; on a new host the
+    /// packages step refreshes the index once, in its transaction).
+    public static func kubernetesRepo(_ os: any NodeOS, minor: String, refresh: Bool = false,
+                                      limits: ClusterPlan.Timeouts = .init()) -> ShellCommand
     {
         let pm = os.packageManager(lockWait: limits.packages / 2)
         return packagesGuard("add the Kubernetes \(minor) package repository", limits).command(ShellCommand(
-            steps: steps(os.writeKubernetesRepository(minor: minor)) + preludeSteps(pm) + steps(os.refreshRepositories(pm))))
+            steps: steps(os.writeKubernetesRepository(minor: minor))
+                + (refresh ? preludeSteps(pm) + steps(os.refreshRepositories(pm)) : [])))
     }
 
-    public static func kubernetesPackages(_ os: any NodeOS, version: String, limits: ClusterPlan.Timeouts = .init())
-        -> ShellCommand
+    /// One index refresh and one transaction: kubelet, kubeadm and kubectl at `version`, held, and containerd
+    /// (at `containerdVersion`) unless installed; kubelet enabled.
+    public static func kubernetesPackages(_ os: any NodeOS, version: String, containerdVersion: String? = nil,
+                                          limits: ClusterPlan.Timeouts = .init()) -> ShellCommand
     {
         let pm = os.packageManager(lockWait: limits.packages / 2)
-        return packagesGuard("install kubelet, kubeadm and kubectl \(version)", limits).command(ShellCommand(
-            steps: preludeSteps(pm) + steps(os.installKubernetesPackages(kubernetesPackages, version: version, pm) + [
+        return packagesGuard("install containerd, kubelet, kubeadm and kubectl \(version)", limits).command(ShellCommand(
+            steps: preludeSteps(pm) + steps(os.installNodePackages(kubernetesPackages, version: version,
+                                                                  containerdVersion: containerdVersion, pm) + [
                 // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
             ])))
+    }
+
+    // MARK: images
+
+    /// The images of the node's control plane or, on a worker, the pod sandbox (`pause`) and kube-proxy,
+    /// pulled into containerd for the kubelet (kubeadm lists them for `version`). Re-runnable: an image
+    /// present is not fetched again.
+    public static func pullImages(controlPlane: Bool, version: String) -> ShellCommand {
+        let v = "v" + version
+        if controlPlane {
+            return ShellCommand(steps: [.init(Shell.join(["kubeadm", "config", "images", "pull", "--kubernetes-version", v])
+                                              + " >/dev/null")])
+        }
+        return ShellCommand(steps: [
+            .init("images=$(" + Shell.join(["kubeadm", "config", "images", "list", "--kubernetes-version", v])
+                  + " | grep -E '/(pause|kube-proxy):')", name: "kubeadm config images list --kubernetes-version \(v)"),
+            .init("for image in $images; do crictl --runtime-endpoint \(KubeadmConfig.criSocket) pull \"$image\" >/dev/null; done",
+                  name: "crictl pull (pause, kube-proxy)"),
+        ])
     }
 
     // MARK: kubeadm

@@ -7,7 +7,7 @@ import Foundation
 public enum UpgradeRecipes {
     /// The Kubernetes package repository of `version`'s minor (kept, and its index refreshed, for a patch).
     public static func repository(_ os: any NodeOS, version: String, limits: ClusterPlan.Timeouts) -> ShellCommand {
-        NodeRecipes.kubernetesRepo(os, minor: minor(version), limits: limits)
+        NodeRecipes.kubernetesRepo(os, minor: minor(version), refresh: true, limits: limits)
     }
 
     /// `packages` moved to `version` and held again (`NodeOS.installKubernetesPackages` unholds, installs,

@@ -1,12 +1,14 @@
 import BootstrapCore
 
-/// kubelet, kubeadm and kubectl at the plan's exact version, held so upgrades stay deliberate.
+/// kubelet, kubeadm and kubectl at the plan's exact version, held so upgrades stay deliberate, and containerd
+/// when the host has none: one index refresh, one transaction.
 struct KubernetesPackagesStep: HostStep {
     let name = StepName.kubernetesPackages
 
     func run(_ ctx: StepContext) async throws -> StepResult {
         let limits = ctx.plan.spec.timeouts
         try await ctx.runner.run(NodeRecipes.kubernetesPackages(ctx.os, version: ctx.plan.spec.kubernetes.version,
+                                                                containerdVersion: ctx.plan.spec.containerRuntime.containerdVersion,
                                                                 limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
         // Installed again on a node of the cluster (drift: a package changed by hand): the running kubelet
