@@ -95,7 +95,7 @@ extension EndToEnd {
                 _ = try lab.writePlan(replaced)
                 let shown = try lab.bootstrap(["plan", "-f", plan])
                 #expect(shown.status == 0, "\(shown.all)")
-                #expect(shown.stdout.contains("steps: prepare, containerd, kubernetes-repo, kubernetes-packages, join-control-plane, node-config"), "\(shown.stdout)")
+                #expect(shown.stdout.contains("steps: prepare, kubernetes-repo, kubernetes-packages, containerd, images, join-control-plane, node-config"), "\(shown.stdout)")
                 #expect(!shown.stdout.contains(" init"), "\(shown.stdout)")
                 #expect(shown.stdout.contains("helm: cp-1, where it was installed, leaves; installed on cp-2"), "\(shown.stdout)")
 
