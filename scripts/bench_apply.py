@@ -70,18 +70,19 @@ def tool_call_cost():
 
 
 def plan(workers, work):
-    hosts = ["    - { name: cp-1, address: 127.0.30.11, role: control-plane }"]
-    hosts += ["    - { name: worker-%d, address: 127.0.30.%d, role: worker }" % (i + 1, 12 + i) for i in range(workers)]
+    net, ld = env["LAB_NET"], env["LAB_DIR"]   # the lab numbers its hosts from LAB_NET.11
+    hosts = ["    - { name: cp-1, address: %s.11, role: control-plane }" % net]
+    hosts += ["    - { name: worker-%d, address: %s.%d, role: worker }" % (i + 1, net, 12 + i) for i in range(workers)]
     text = """apiVersion: bootstrap.k8s.lab/v1alpha1
 kind: Cluster
 metadata: { name: bench }
 spec:
   kubernetes: { version: "1.34.1" }
   network: { cni: flannel, podSubnet: 10.244.0.0/16 }
-  ssh: { user: ubuntu, keyPath: /srv/bootstrap-bench/id_ed25519, knownHosts: /srv/bootstrap-bench/known_hosts }
+  ssh: { user: ubuntu, keyPath: %s/id_ed25519, knownHosts: %s/known_hosts }
   parallelism: 64
   hosts:
-""" + "\n".join(hosts) + "\n"
+""" % (ld, ld) + "\n".join(hosts) + "\n"
     path = os.path.join(work, "bench.yaml")
     with open(path, "w") as f:
         f.write(text)
@@ -161,8 +162,9 @@ for si, scale in enumerate(scales):
                 noops.append(time.perf_counter() - t)
                 if r.returncode != 0 or "No changes." not in r.stdout:
                     sys.exit("no-op apply changed something:\n" + r.stdout[-2000:])
-            print("no-op apply on 1+%d hosts (connect, refresh facts, preflight, readiness): median %.3f s over 5"
-                  % (n, statistics.median(noops)))
+            print("no-op apply on 1+%d hosts (connect, refresh facts, preflight, readiness): median %.3f s over 5 "
+                  "(min %.3f, max %.3f); load average %.1f" % (n, statistics.median(noops), min(noops), max(noops),
+                                                             os.getloadavg()[0]))
             plans, cpus = [], []
             for _ in range(5):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -173,8 +175,9 @@ for si, scale in enumerate(scales):
                 cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
                 if r.returncode != 0 or "no drift" not in r.stdout:
                     sys.exit("no-op plan --refresh found changes or failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
-            print("no-op plan --refresh on 1+%d hosts (connect, facts): median %.3f s over 5 (bootstrap's CPU %.2f s; "
-                  "target: under 1 s)" % (n, statistics.median(plans), statistics.median(cpus)))
+            print("no-op plan --refresh on 1+%d hosts (connect, facts): median %.3f s over 5 (min %.3f, max %.3f; "
+                  "bootstrap's CPU %.2f s; target: under 1 s); load average %.1f"
+                  % (n, statistics.median(plans), min(plans), max(plans), statistics.median(cpus), os.getloadavg()[0]))
             print(tool_call_cost())
         sh(lab + ["down"])
     if len(sizes) > 1:
