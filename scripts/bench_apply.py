@@ -234,8 +234,9 @@ for si, scale in enumerate(scales):
                 noops.append(time.perf_counter() - t)
                 if r.returncode != 0 or "No changes." not in r.stdout:
                     sys.exit("no-op apply changed something:\n" + r.stdout[-2000:])
-            print("no-op apply on 1+%d hosts (connect, refresh facts, preflight, readiness): median %.3f s over 5"
-                  % (n, statistics.median(noops)))
+            print("no-op apply on 1+%d hosts (connect, refresh facts, preflight, readiness): median %.3f s over 5 "
+                  "(min %.3f, max %.3f); load average %.1f" % (n, statistics.median(noops), min(noops), max(noops),
+                                                             os.getloadavg()[0]))
             plans, cpus = [], []
             for _ in range(5):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -246,8 +247,9 @@ for si, scale in enumerate(scales):
                 cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
                 if r.returncode != 0 or "no drift" not in r.stdout:
                     sys.exit("no-op plan --refresh found changes or failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
-            print("no-op plan --refresh on 1+%d hosts (connect, facts): median %.3f s over 5 (bootstrap's CPU %.2f s; "
-                  "target: under 1 s)" % (n, statistics.median(plans), statistics.median(cpus)))
+            print("no-op plan --refresh on 1+%d hosts (connect, facts): median %.3f s over 5 (min %.3f, max %.3f; "
+                  "bootstrap's CPU %.2f s; target: under 1 s); load average %.1f"
+                  % (n, statistics.median(plans), min(plans), max(plans), statistics.median(cpus), os.getloadavg()[0]))
             print(tool_call_cost())
         sh(lab + ["down"])
     if len(sizes) > 1:

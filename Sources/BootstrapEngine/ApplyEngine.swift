@@ -104,11 +104,9 @@ public final class ApplyEngine: Sendable {
         if let why = offline.refusal { throw EngineError.refused(why) }
         let removals = offline.removals
 
-        // 1. Connect (plan hosts must all answer before anything changes).
-        let (runners, oldRunners) = try await connectPhase(removals, state: initial, sessions: sessions)
-
-        // 2. Facts, in parallel. The hosts' cluster addresses are known from here on: the rest runs with them.
-        let facts = try await factsPhase(runners)
+        // 1. Connect (plan hosts must all answer before anything changes), and 2. each host's facts as soon
+        // as it is connected. The hosts' cluster addresses are known from here on: the rest runs with them.
+        let (runners, oldRunners, facts) = try await connectPhase(removals, state: initial, sessions: sessions)
         let resolved = plan.resolvingPrivateAddresses(state: initial, facts: facts)
         return try await with(plan: resolved).run(initial: initial, removals: removals, facts: facts,
                                                   runners: runners, oldRunners: oldRunners, sessions: sessions,

@@ -161,13 +161,22 @@ public struct PlanRefresh: Sendable {
         let parallelism = self.parallelism
         let gathered: ([String: HostFacts], [(String, String)]) =
             (try? await SessionRegistry.withSessions { sessions in
+                // Each host's facts as soon as it is connected, not after every host is.
                 let connected = await Connector(transport: transport, events: events, redactor: redactor,
-                                                parallelism: parallelism, sessions: sessions).connect(endpoints)
-                var runners: [HostRunner] = []
+                                                parallelism: parallelism, sessions: sessions).connect(endpoints) { r in
+                    do { return Swift.Result<HostFacts, Error>.success(
+                        try await Refresh.facts(of: r, ec2: ec2.contains(r.name), events: events)) }
+                    catch { return .failure(error) }
+                }
+                var facts: [String: HostFacts] = [:]
                 var failures: [(String, String)] = []
                 for ep in endpoints {
                     switch connected[ep.name] {
-                    case .success(let r)?: runners.append(r)
+                    case .success(let r)?:
+                        switch r.then {
+                        case .success(let f): facts[ep.name] = f
+                        case .failure(let e): failures.append((ep.name, ErrorText.describe(e, about: ep.name)))
+                        }
                     case .failure(let e)?:
                         if case .unreachable(_, let reason) = e { failures.append((ep.name, reason)) } else {
                             failures.append((ep.name, ErrorText.describe(e, about: ep.name)))
@@ -175,8 +184,6 @@ public struct PlanRefresh: Sendable {
                     case nil: break
                     }
                 }
-                let facts = await Self.facts(of: runners, ec2: ec2, parallelism: parallelism, events: events,
-                                             failures: &failures)
                 return (facts, failures)
             }) ?? ([:], [])
         var (facts, failures) = gathered
@@ -187,24 +194,6 @@ public struct PlanRefresh: Sendable {
         next.hosts = records
         return Result(state: next, drift: drift, failures: failures.map { (host: $0.0, reason: $0.1) },
                       refreshed: hosts.map(\.name).filter { facts[$0] != nil })
-    }
-
-    /// Facts of each runner on its own, so one host's failure does not hide the others'.
-    private static func facts(of runners: [HostRunner], ec2: Set<String>, parallelism: Int, events: @escaping EventSink,
-                              failures: inout [(String, String)]) async -> [String: HostFacts]
-    {
-        let results = await Parallel.map(runners, limit: parallelism) { r -> Swift.Result<HostFacts, Error> in
-            do { return .success(try await Refresh.facts(of: r, ec2: ec2.contains(r.name), events: events)) }
-            catch { return .failure(error) }
-        }
-        var out: [String: HostFacts] = [:]
-        for (r, result) in zip(runners, results) {
-            switch result {
-            case .success(let f): out[r.name] = f
-            case .failure(let e): failures.append((r.name, ErrorText.describe(e, about: r.name)))
-            }
-        }
-        return out
     }
 }
 

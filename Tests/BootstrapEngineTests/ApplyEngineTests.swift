@@ -188,6 +188,30 @@ import Testing
         #expect(refreshed.serial == state.serial)
     }
 
+    /// Each host's facts are read as soon as it is connected: a host slow to connect holds back only its
+    /// own facts, not the others' (no barrier between connecting every host and reading the facts).
+    @Test func factsOfAHostDoNotWaitForTheOtherHostsToConnect() async throws {
+        let plan = Self.plan()
+        let rig = Rig(plan: plan)
+        let (_, state) = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"))
+        var transport = FakeTransport(hosts: rig.hosts)
+        transport.connectDelay = ["worker-2": .milliseconds(500)]
+        let skip = rig.log.all.count
+        let (report, _) = try await rig.apply(plan, state: state, transport: transport)
+        #expect(report.succeeded && !report.changed, "\(report.failures)")
+        let order = rig.log.all.dropFirst(skip).compactMap { e -> String? in
+            switch e {
+            case .connected(let h, _): return "connected \(h)"
+            case .facts(let h, _): return "facts \(h)"
+            default: return nil
+            }
+        }
+        let slow = order.firstIndex(of: "connected worker-2")
+        #expect(slow != nil && order.firstIndex(of: "facts cp-1").map { $0 < slow! } == true, "\(order)")
+        #expect(slow != nil && order.firstIndex(of: "facts worker-1").map { $0 < slow! } == true, "\(order)")
+        #expect(order.filter { $0.hasPrefix("facts ") }.count == 3, "\(order)")
+    }
+
     @Test func resumeAfterKillDuringInitDoesNotInitTwice() async throws {
         let plan = Self.plan(workers: 1)
         let rig = Rig(plan: plan)
@@ -284,7 +308,12 @@ import Testing
             _ = try await rig.apply(plan, state: ClusterState(name: "lab", toolVersion: "t"),
                                     transport: FakeTransport(hosts: rig.hosts, unreachable: ["worker-2"]))
         }
-        #expect(rig.hosts.values.allSatisfy { $0.commands.isEmpty })
+        // The hosts that answered had their facts read (read-only, as soon as each was connected); nothing else.
+        for (name, host) in rig.hosts {
+            #expect(host.commands.allSatisfy { $0.contains("/etc/os-release") }, "\(name): \(host.commands)")
+        }
+        #expect(rig.hosts["worker-2"]!.commands.isEmpty)
+        #expect(rig.store.writes.isEmpty)
     }
 
     @Test func controlPlanesJoinOneAtATimeAfterInit() async throws {

@@ -79,6 +79,29 @@ extension ApplyEngineTests {
             #expect(!rig.hosts["worker-2"]!.commands.dropFirst(before["worker-2"]!).contains { $0.contains(" install ") })
         }
 
+        /// A host slow to connect holds back only its own facts: the others' are read as soon as each is
+        /// connected.
+        @Test func factsDoNotWaitForEveryHostToConnect() async throws {
+            let (plan, rig, state) = try await Self.applied()
+            var transport = FakeTransport(hosts: rig.hosts)
+            transport.connectDelay = ["worker-2": .milliseconds(500)]
+            let log = EventLog()
+            let result = await PlanRefresh(plan: plan, transport: transport,
+                                           resolve: { n, a, p in HostEndpoint(name: n, address: a, port: p, user: "root", knownHostsPath: "/dev/null") },
+                                           parallelism: 4, events: log.sink).run(state: state)
+            #expect(result.failures.isEmpty && Set(result.refreshed) == ["cp-1", "worker-1", "worker-2"])
+            let order = log.all.compactMap { e -> String? in
+                switch e {
+                case .connected(let h, _): return "connected \(h)"
+                case .facts(let h, _): return "facts \(h)"
+                default: return nil
+                }
+            }
+            let slow = order.firstIndex(of: "connected worker-2")
+            #expect(slow != nil && order.firstIndex(of: "facts cp-1").map { $0 < slow! } == true, "\(order)")
+            #expect(order.last == "facts worker-2", "\(order)")
+        }
+
         /// Swap on again and packages removed become changes, explained by the drift; the records of the
         /// refreshed state lose exactly the steps the drift undoes.
         @Test func driftBecomesChanges() async throws {

@@ -224,6 +224,8 @@ public struct FakeTransport: HostTransport {
     public var unreachable: Set<String> = []
     /// Hosts that accept only this many sessions in a run.
     public var sessionLimit: [String: Int] = [:]
+    /// How long connecting to a host takes (none when absent).
+    public var connectDelay: [String: Duration] = [:]
 
     public init(hosts: [String: FakeHost], unreachable: Set<String> = [], sessionLimit: [String: Int] = [:]) {
         self.hosts = hosts
@@ -232,6 +234,7 @@ public struct FakeTransport: HostTransport {
     }
 
     public func connect(_ endpoint: HostEndpoint) async throws -> any HostSession {
+        if let delay = connectDelay[endpoint.name] { try await Task.sleep(for: delay) }
         if unreachable.contains(endpoint.name) { throw EngineError.unreachable(host: endpoint.name, reason: "connection refused") }
         let host = hosts[endpoint.name]!
         let opened = host.lock.withLock { host.sessionsOpened }

@@ -1175,12 +1175,22 @@ def cmd_init_phase(argv):
 
 # ------------------------------------------------------------------ certs check-expiration
 def _not_after(pem_bytes):
+    """A certificate's notAfter, read from its DER like kubeadm's Go code does (no process started: a real
+    `kubeadm certs check-expiration` takes ~20 ms, not an openssl start per certificate); openssl when the
+    certificate does not parse that way."""
     import calendar
+    v = PKI.validity(pem_bytes)
+    if v is not None:
+        return v[1]
     r = subprocess.run(["/usr/bin/openssl", "x509", "-noout", "-enddate"], input=pem_bytes, capture_output=True)
     if r.returncode != 0:
         return None
     text = r.stdout.decode().strip().split("=", 1)[1]            # "Nov 21 17:47:00 2027 GMT"
     return calendar.timegm(time.strptime(text.replace("  ", " "), "%b %d %H:%M:%S %Y %Z"))
+
+
+# libyaml's loader when PyYAML has it (a kubeconfig read by the pure-Python one costs milliseconds of CPU).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _residual(secs):
@@ -1216,7 +1226,7 @@ def cmd_check_expiration():
         if src == "conf":
             try:
                 with open(os.path.join(K8S, name)) as f:
-                    cfg = yaml.safe_load(f) or {}
+                    cfg = yaml.load(f, Loader=_YAML_LOADER) or {}
                 pem = base64.b64decode(cfg["users"][0]["user"]["client-certificate-data"])
             except (OSError, KeyError, IndexError, TypeError, ValueError):
                 continue

@@ -179,6 +179,28 @@ def test_init_with_config_then_second_init_refused(lab):
     assert "DirAvailable--var-lib-etcd" in errs
 
 
+def test_check_expiration_reads_the_certificates_without_openssl(lab):
+    """Like kubeadm (Go, ~20 ms), the check reads each certificate itself: no openssl start per certificate
+    (the facts of every apply run it on each control plane). Its dates are the ones openssl reads."""
+    want = {}
+    for name, path in (("apiserver", "pki/apiserver.crt"), ("etcd-peer", "pki/etcd/peer.crt"),
+                       ("front-proxy-client", "pki/front-proxy-client.crt"), ("ca", "pki/ca.crt")):
+        end = lab.ok(1, "openssl x509 -noout -enddate -in /etc/kubernetes/" + path).strip().split("=", 1)[1]
+        want[name] = time.strftime("%b %d, %Y %H:%M UTC", time.strptime(end.replace("  ", " "), "%b %d %H:%M:%S %Y GMT"))
+    lab.ok(1, "mv /usr/bin/openssl /usr/bin/openssl.away")
+    try:
+        exp = lab.ok(1, "kubeadm certs check-expiration")
+    finally:
+        lab.ok(1, "mv /usr/bin/openssl.away /usr/bin/openssl")
+    rows = {l.split()[0]: l for l in exp.splitlines() if l and not l.startswith("[")}
+    for name in ("admin.conf", "apiserver", "apiserver-etcd-client", "apiserver-kubelet-client",
+                 "controller-manager.conf", "etcd-healthcheck-client", "etcd-peer", "etcd-server",
+                 "front-proxy-client", "scheduler.conf", "super-admin.conf", "ca", "etcd-ca", "front-proxy-ca"):
+        assert name in rows, exp
+    for name, date in want.items():
+        assert date in rows[name], (name, date, exp)
+
+
 def test_join_discovery_refusals(lab):
     digest = lab.ok(1, "kubeadm token create --print-join-command").split("sha256:")[1].split()[0]
     tok = lab.ok(1, "kubeadm token create --ttl 2h").strip()

@@ -17,20 +17,3 @@ extension Refresh {
         return f
     }
 }
-
-/// The facts phase of apply: every plan host's facts, in parallel; any failure stops the run.
-extension ApplyEngine {
-    func factsPhase(_ runners: [String: HostRunner]) async throws -> [String: HostFacts] {
-        events(.phase("facts"))
-        let hosts = plan.spec.hosts.compactMap { runners[$0.name] }
-        let ec2 = Set(plan.spec.hosts.filter { $0.instanceId != nil }.map(\.name))
-        let events = self.events
-        let results = await Parallel.map(hosts, limit: options.parallelism) { r -> Result<HostFacts, Error> in
-            do { return .success(try await Refresh.facts(of: r, ec2: ec2.contains(r.name), events: events)) }
-            catch { return .failure(error) }
-        }
-        var out: [String: HostFacts] = [:]
-        for (r, result) in zip(hosts, results) { out[r.name] = try result.get() }
-        return out
-    }
-}
