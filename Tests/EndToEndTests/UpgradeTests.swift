@@ -204,14 +204,14 @@ extension EndToEnd {
             }
         }
     
-        /// Three control planes: `kubeadm upgrade apply` on the first, `kubeadm upgrade node` on the others, one
-        /// at a time (never two control planes at once), then the worker.
+        /// Three control planes and three workers: `kubeadm upgrade apply` on the first, `kubeadm upgrade node` on
+        /// the others, one at a time (never two control planes at once), then the workers one batch of one at a time.
         @Test func threeControlPlanesOneMinorUp() async throws {
             try await onOwnThread {
                 try E2E.requireRoot()
-                let lab = try Lab(hosts: 4, net: "127.0.112")
+                let lab = try Lab(hosts: 6, net: "127.0.112")
                 defer { lab.down() }
-                let text = lab.plan(controlPlanes: 3, workers: 1)
+                let text = lab.plan(controlPlanes: 3, workers: 3)
                 func plan(_ version: String) throws -> String {
                     try lab.writePlan(text.replacingOccurrences(of: "\"1.34.1\"", with: "\"\(version)\""))
                 }
@@ -223,12 +223,15 @@ extension EndToEnd {
                       ~ cp-1: kubeadm upgrade apply
                       ~ cp-2: kubeadm upgrade node
                       ~ cp-3: kubeadm upgrade node
-                      ~ worker-1: drain, upgrade, uncordon (batch 1 of 1)
+                      ~ worker-1: drain, upgrade, uncordon (batch 1 of 3)
+                      ~ worker-2: drain, upgrade, uncordon (batch 2 of 3)
+                      ~ worker-3: drain, upgrade, uncordon (batch 3 of 3)
                     """), "\(shown.all)")
                 let up = try lab.bootstrap(["apply", "-f", plan("1.35.5"), "--auto-approve", "--json"])
                 #expect(up.status == 0, "\(up.all)")
                 let nodes = try Self.nodes(lab)
-                #expect(nodes.mapValues(\.kubelet) == ["cp-1": "v1.35.5", "cp-2": "v1.35.5", "cp-3": "v1.35.5", "worker-1": "v1.35.5"])
+                #expect(nodes.mapValues(\.kubelet) == ["cp-1": "v1.35.5", "cp-2": "v1.35.5", "cp-3": "v1.35.5",
+                                                    "worker-1": "v1.35.5", "worker-2": "v1.35.5", "worker-3": "v1.35.5"])
                 #expect(nodes.values.allSatisfy { !$0.cordoned && $0.ready })
                 #expect(try Self.applyCount(lab, "1.35.5") == 1)
                 for i in 2...3 {
@@ -247,7 +250,7 @@ extension EndToEnd {
                     }
                     return last ? events.lastIndex(where: match) : events.firstIndex(where: match)
                 }
-                for (a, b) in [("cp-1", "cp-2"), ("cp-2", "cp-3"), ("cp-3", "worker-1")] {
+                for (a, b) in [("cp-1", "cp-2"), ("cp-2", "cp-3"), ("cp-3", "worker-1"), ("worker-1", "worker-2"), ("worker-2", "worker-3")] {
                     let done = try #require(index(a, "step-finished", last: true), "\(up.stdout)")
                     let start = try #require(index(b, "step-started", last: false), "\(up.stdout)")
                     #expect(done < start, "\(a) then \(b)")
