@@ -46,14 +46,18 @@ public struct AptNodeOS: NodeOS {
     }
 
     public func installNodePackages(_ packages: [String], version: String, containerdVersion: String?,
-                                    _ pm: PackageManager) -> [String] {
+                                    _ pm: PackageManager) -> [ShellCommand.Step] {
         let v = kubernetesPackageVersion(version)
+        let pinned = Shell.join(packages.map { "\($0)=\(v)" })
+        let install = "\(pm.tool) install -y -q --allow-downgrades --allow-change-held-packages"
         return [
-            "\(pm.tool) update -q >/dev/null",
-            "set -- " + Shell.join(packages.map { "\($0)=\(v)" }),
-            "if ! \(containerdInstalled(version: nil)); then set -- \(Shell.quote(Self.containerdPackage(containerdVersion))) \"$@\"; fi",
-            "\(pm.tool) install -y -q --allow-downgrades --allow-change-held-packages \"$@\"",
-            "apt-mark hold \(Shell.join(packages)) >/dev/null",
+            .init("\(pm.tool) update -q >/dev/null"),
+            .init("set -- " + pinned),
+            .init("if ! \(containerdInstalled(version: nil)); then set -- \(Shell.quote(Self.containerdPackage(containerdVersion))) \"$@\"; fi"),
+            // Named by what it installs: a failure message shows the packages, not `"$@"`.
+            .init("\(install) \"$@\"",
+                  name: "\(install) \(pinned) (and \(Self.containerdPackage(containerdVersion)) when missing)"),
+            .init("apt-mark hold \(Shell.join(packages)) >/dev/null"),
         ]
     }
 

@@ -45,14 +45,18 @@ public struct DnfNodeOS: NodeOS {
     }
 
     public func installNodePackages(_ packages: [String], version: String, containerdVersion: String?,
-                                    _ pm: PackageManager) -> [String] {
+                                    _ pm: PackageManager) -> [ShellCommand.Step] {
         // dnf reads the new repository's metadata by itself (its one index refresh); the repository's excludes
         // apply to its own packages only, so containerd comes from the OS repository in the same transaction.
         let v = kubernetesPackageVersion(version)
+        let pinned = Shell.join(packages.map { "\($0)-\(v)" })
+        let install = "\(pm.tool) install -y -q --disableexcludes=\(Self.repoName)"
         return [
-            "set -- " + Shell.join(packages.map { "\($0)-\(v)" }),
-            "if ! \(containerdInstalled(version: nil)); then set -- \(Shell.quote(Self.containerdPackage(containerdVersion))) \"$@\"; fi",
-            "\(pm.tool) install -y -q --disableexcludes=\(Self.repoName) \"$@\"",
+            .init("set -- " + pinned),
+            .init("if ! \(containerdInstalled(version: nil)); then set -- \(Shell.quote(Self.containerdPackage(containerdVersion))) \"$@\"; fi"),
+            // Named by what it installs: a failure message shows the packages, not `"$@"`.
+            .init("\(install) \"$@\"",
+                  name: "\(install) \(pinned) (and \(Self.containerdPackage(containerdVersion)) when missing)"),
         ]
     }
 

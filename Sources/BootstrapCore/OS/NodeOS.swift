@@ -57,7 +57,7 @@ public protocol NodeOS: Sendable {
     /// (as `installKubernetesPackages`), and containerd (at `containerdVersion`, or the newest) unless it is
     /// installed already (a changed containerd on a node is the containerd step's, which drains it first).
     func installNodePackages(_ packages: [String], version: String, containerdVersion: String?, _ pm: PackageManager)
-        -> [String]
+        -> [ShellCommand.Step]
     /// Writes the Kubernetes package repository of `minor` (`repositoryFiles`); needs no package manager.
     func writeKubernetesRepository(minor: String) -> [String]
     /// Reads the repositories again (after `writeKubernetesRepository`; an upgrade's new repository).

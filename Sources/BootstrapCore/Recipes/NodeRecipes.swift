@@ -171,8 +171,8 @@ public enum NodeRecipes {
     {
         let pm = os.packageManager(lockWait: limits.packages / 2)
         return packagesGuard("install containerd, kubelet, kubeadm and kubectl \(version)", limits).command(ShellCommand(
-            steps: preludeSteps(pm) + steps(os.installNodePackages(kubernetesPackages, version: version,
-                                                                  containerdVersion: containerdVersion, pm) + [
+            steps: preludeSteps(pm) + os.installNodePackages(kubernetesPackages, version: version,
+                                                            containerdVersion: containerdVersion, pm) + steps([
                 // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
             ])))
