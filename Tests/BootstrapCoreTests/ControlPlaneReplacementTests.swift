@@ -53,6 +53,9 @@ import Testing
                 "\(String(describing: cp4))")
         #expect(built.changes.changes.first { $0.name == "cp-1" }?.action == .delete)
         #expect(built.removals == ["cp-1"])
+        // cp-1 leaves etcd before cp-4 joins it: never a new unstarted member beside a lost one.
+        #expect(built.actions.first { $0.id == .hostStep(host: "cp-4", step: .joinControlPlane) }?.after
+                    .contains(.removal(host: "cp-1")) == true)
         // Helm lived on cp-1: it is installed again, on the new anchor.
         #expect(built.actions.first { $0.id == .clusterStep(.helm) }?.after == [.removal(host: "cp-1")])
         let cluster = built.changes.changes.first { $0.subject == .cluster }

@@ -220,6 +220,10 @@ public enum Planner {
         // A Kubernetes upgrade: the cluster's start (etcd snapshot), then the nodes in their order.
         let upgradeIDs = upgradeActions(plan: plan, state: state, into: &actions)
 
+        // A control plane leaves etcd before another one joins it (etcd's order for replacing a member: with a
+        // lost member still counted, a new unstarted one would leave fewer than a majority started).
+        let controlPlaneRemovals = removalOrder.filter { state?.hosts[$0]?.role == .controlPlane }.map { ActionID.removal(host: $0) }
+
         // Host steps, with the dependencies the catalogue gives each step.
         let initID = plan.initControlPlane(state: state).map { ActionID.hostStep(host: $0.name, step: .initControlPlane) }
         var previousCPJoin: ActionID?
@@ -241,6 +245,9 @@ public enum Planner {
                 }
                 // New nodes join once the upgrade is done (a kubelet never newer than the API server).
                 if step.name == .joinWorker || step.name == .joinControlPlane { after += upgradeIDs }
+                if step.name == .joinControlPlane {
+                    after += controlPlaneRemovals.filter { !after.contains($0) && $0 != .removal(host: host.name) }
+                }
                 actions.append(PlannedAction(id: id, after: after, inputHash: step.inputHash))
                 hostStepIDs.append(id)
                 previous = id
