@@ -203,6 +203,12 @@ def chart_objects(chart, rel, ns, values):
         name = v.get("clusterName", "elasticsearch") + "-" + v.get("nodeGroup", "master")
         out = [_workload("StatefulSet", name, ns, rel, chart, "docker.elastic.co/elasticsearch/elasticsearch:8.5.1",
                          replicas=int(v.get("replicas", 3)), labels={"app": name})]
+        # templates/statefulset.yaml: a claim per pod unless `persistence.enabled: false` (default true), its spec
+        # the `volumeClaimTemplate` value (default: ReadWriteOnce, 30Gi, no storageClassName)
+        if (v.get("persistence") or {}).get("enabled", True):
+            claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "30Gi"}}}
+            claim.update(v.get("volumeClaimTemplate") or {})
+            out[0]["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": name}, "spec": claim}]
         if v.get("maxUnavailable", 1):
             out.append(_pdb(name + "-pdb", ns, rel, chart, {"app": name}, {"maxUnavailable": v.get("maxUnavailable", 1)}))
         return out
