@@ -78,5 +78,17 @@ import Testing
                                             "resources": .object(["requests": .object(["storage": "5Gi"])])]),
         ])
         #expect(ApplyPlan.make(plan: inPod, state: old).blockers.count == 1)
+        // The README's way to keep that claim: the old template given back as values; the release is still
+        // upgraded (persistence.enabled is now explicit), which Kubernetes allows.
+        let kept = try plan(Self.logging("""
+                  values:
+                    elasticsearch:
+                      persistence: { enabled: true }
+                      volumeClaimTemplate: { accessModes: [ReadWriteOnce], resources: { requests: { storage: 5Gi } } }
+
+            """))
+        let keep = ApplyPlan.make(plan: kept, state: old)
+        #expect(keep.blockers.isEmpty)
+        #expect(keep.actions.contains { $0.id == .release(key: "logging/elasticsearch") })
     }
 }
