@@ -327,13 +327,20 @@ public struct ClusterPlan: Sendable, Hashable, Codable {
         /// NodePorts of the add-on's user interfaces, by service (`grafana`, `prometheus`, `kibana`, `jaeger`,
         /// `dashboard`); the defaults are in `PlanDefaults.nodePorts`.
         public var nodePorts: [String: Int]
+        /// Logging only: the StorageClass of Elasticsearch's data volume. `nil`: no claim, the data lives in the
+        /// pod (a kubeadm cluster has no StorageClass or provisioner of its own).
+        public var storageClass: String?
+        /// Logging only: the size that claim requests; `nil` means `PlanDefaults.loggingStorageSize`.
+        public var storageSize: String?
 
         public init(enabled: Bool = false, version: String? = nil, values: JSONValue = .object([:]),
-                    nodePorts: [String: Int] = [:]) {
+                    nodePorts: [String: Int] = [:], storageClass: String? = nil, storageSize: String? = nil) {
             self.enabled = enabled
             self.version = version
             self.values = values
             self.nodePorts = nodePorts
+            self.storageClass = storageClass
+            self.storageSize = storageSize
         }
     }
 

@@ -43,6 +43,9 @@ public enum PlanDefaults {
     /// Ctrl-C: running steps get this long to finish before their remote commands are stopped.
     public static let interruptGraceSeconds = 10
 
+    /// What Elasticsearch's claim requests when the plan names a storage class but no size.
+    public static let loggingStorageSize = "5Gi"
+
     /// NodePorts of the add-ons' user interfaces, by add-on and service.
     public static let nodePorts: [String: [String: Int]] = [
         "monitoring": ["grafana": 30300, "prometheus": 30090],

@@ -126,7 +126,8 @@ extension PlanLoader {
                                         dashboard: .init(nodePorts: PlanDefaults.nodePorts["dashboard"]!))
         if let a = r.mappingField(s, "addons") {
             func addon(_ key: String) -> ClusterPlan.Addon {
-                guard let m = r.mappingField(a, key, schema: "spec.addons.*") else {
+                let schema = PlanLoader.schema["spec.addons.\(key)"] != nil ? "spec.addons.\(key)" : "spec.addons.*"
+                guard let m = r.mappingField(a, key, schema: schema) else {
                     return ClusterPlan.Addon(nodePorts: PlanDefaults.nodePorts[key] ?? [:])
                 }
                 var addon = ClusterPlan.Addon(enabled: r.bool(m, "enabled") ?? false, version: r.string(m, "version"))
@@ -138,6 +139,10 @@ extension PlanLoader {
                 }
                 if let ports = r.mappingField(m, "nodePorts", schema: "spec.addons.\(key).nodePorts") {
                     for k in ports.values.keys.sorted() { if let port = r.int(ports, k) { addon.nodePorts[k] = port } }
+                }
+                if schema == "spec.addons.logging" {
+                    addon.storageClass = r.string(m, "storageClass")
+                    addon.storageSize = r.string(m, "storageSize")
                 }
                 for (service, port) in PlanDefaults.nodePorts[key] ?? [:] where addon.nodePorts[service] == nil {
                     addon.nodePorts[service] = port

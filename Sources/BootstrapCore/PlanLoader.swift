@@ -37,6 +37,7 @@ public enum PlanLoader {
         "spec.containerRuntime.containerd": ["version"],
         "spec.addons": ["metricsServer", "monitoring", "logging", "tracing", "dashboard"],
         "spec.addons.*": ["enabled", "version", "values", "nodePorts"],
+        "spec.addons.logging": ["enabled", "version", "values", "nodePorts", "storageClass", "storageSize"],
         "spec.addons.monitoring.nodePorts": ["grafana", "prometheus"],
         "spec.addons.logging.nodePorts": ["kibana"],
         "spec.addons.tracing.nodePorts": ["jaeger"],

@@ -95,7 +95,8 @@ public enum PlanYAML {
                     (name, map([("enabled", bool(a.enabled)), ("version", a.version.map(str)),
                                 ("values", json(a.values)),
                                 ("nodePorts", a.nodePorts.isEmpty ? nil
-                                    : map(a.nodePorts.keys.sorted().map { ($0, int(a.nodePorts[$0]!)) }))]))
+                                    : map(a.nodePorts.keys.sorted().map { ($0, int(a.nodePorts[$0]!)) })),
+                                ("storageClass", a.storageClass.map(str)), ("storageSize", a.storageSize.map(str))]))
                 })),
                 ("manifests", list(s.manifests.map(str))),
                 ("namespaces", list(s.namespaces.map { n in

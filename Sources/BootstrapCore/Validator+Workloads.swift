@@ -13,6 +13,19 @@ extension Validator {
                           expected: Validation.chartVersionExpectation)
                 }
             }
+            if let c = addon.storageClass, !DNSName.isSubdomain(c) {
+                error("spec.addons.\(name).storageClass", "\"\(c)\" is not a StorageClass name",
+                      expected: "the name of a StorageClass of the cluster (a DNS-1123 subdomain: lower-case letters, digits, '-' and '.')")
+            }
+            if let size = addon.storageSize {
+                if addon.storageClass == nil {
+                    error("spec.addons.\(name).storageSize", "has no effect without storageClass (the data then lives in the pod)",
+                          expected: "storageClass: the StorageClass whose volume holds the data, or no storageSize")
+                } else if !Quantity.isValid(size) || !size.contains(where: { ("1"..."9").contains($0) }) {
+                    error("spec.addons.\(name).storageSize", "\"\(size)\" is not a storage size",
+                          expected: "a positive Kubernetes quantity like 5Gi or 500Mi")
+                }
+            }
             let known = PlanDefaults.nodePorts[name] ?? [:]
             for (service, port) in addon.nodePorts.sorted(by: { $0.key < $1.key }) {
                 let p = "spec.addons.\(name).nodePorts.\(service)"

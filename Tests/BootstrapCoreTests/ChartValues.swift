@@ -64,7 +64,9 @@ enum ChartValues {
             "minimumMasterNodes",
             "antiAffinity",
             "esJavaOpts",
+            "persistence.enabled",
             "volumeClaimTemplate.accessModes[]",
+            "volumeClaimTemplate.storageClassName",
             "volumeClaimTemplate.resources.requests.storage",
         ], resources: ["resources"]),
         // elastic/helm-charts kibana/values.yaml: `elasticsearchHosts`, `service.{type,nodePort}`, `resources`.

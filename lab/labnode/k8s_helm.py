@@ -13,6 +13,7 @@ import yaml
 from . import common
 from . import k8s_client as C
 from . import k8s_store as S
+from .k8s_schema import STS_MUTABLE
 
 VERSION = "v3.16.3"
 
@@ -203,6 +204,12 @@ def chart_objects(chart, rel, ns, values):
         name = v.get("clusterName", "elasticsearch") + "-" + v.get("nodeGroup", "master")
         out = [_workload("StatefulSet", name, ns, rel, chart, "docker.elastic.co/elasticsearch/elasticsearch:8.5.1",
                          replicas=int(v.get("replicas", 3)), labels={"app": name})]
+        # templates/statefulset.yaml: a claim per pod unless `persistence.enabled: false` (default true), its spec
+        # the `volumeClaimTemplate` value (default: ReadWriteOnce, 30Gi, no storageClassName)
+        if (v.get("persistence") or {}).get("enabled", True):
+            claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "30Gi"}}}
+            claim.update(v.get("volumeClaimTemplate") or {})
+            out[0]["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": name}, "spec": claim}]
         if v.get("maxUnavailable", 1):
             out.append(_pdb(name + "-pdb", ns, rel, chart, {"app": name}, {"maxUnavailable": v.get("maxUnavailable", 1)}))
         return out
@@ -240,6 +247,21 @@ def server_op(st, op, a, now):
                                  % ("create" if old is None else "UPGRADE FAILED", ns), 404)
             S.put_object(st, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, now, "helm")
         objs = chart_objects(a["chartName"], name, ns, a.get("values"))
+        # the API server refuses a StatefulSet whose spec changes outside the mutable fields (its
+        # volumeClaimTemplates among them), and helm's upgrade fails with it
+        for o in objs:
+            if o["kind"] != "StatefulSet":
+                continue
+            was = st["objects"].get(S.obj_key("apps", "StatefulSet", ns, o["metadata"]["name"]))
+            # the fields the chart sets (the stored object also has the server's defaults), and the claims
+            fields = (set(o["spec"]) | {"volumeClaimTemplates"}) - STS_MUTABLE
+            if was is not None and any((was.get("spec") or {}).get(k) != o["spec"].get(k) for k in fields):
+                raise S.ApiError("Invalid", '%s: cannot patch "%s" with kind StatefulSet: StatefulSet.apps "%s" is '
+                                 "invalid: spec: Forbidden: updates to statefulset spec for fields other than "
+                                 "'replicas', 'ordinals', 'template', 'updateStrategy', "
+                                 "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+                                 % ("UPGRADE FAILED" if old else "INSTALLATION FAILED", o["metadata"]["name"],
+                                    o["metadata"]["name"]), 422)
         # CRDs the chart brings must exist before its custom resources
         st["releases"][key] = rel = {
             "name": name, "namespace": ns, "chart": a["chart"], "chartName": a["chartName"], "version": a["version"],

@@ -321,6 +321,11 @@ def materialize(st, res, now):
                 "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, "lease/" + node.get("uid", n))),
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": n, "uid": node.get("uid")}]},
                 "spec": {"holderIdentity": n, "leaseDurationSeconds": 40, "renewTime": renew}}))
+    if kind == "PersistentVolumeClaim" and g == "":
+        for o, _ in S.statefulset_claims(st, now):
+            key = S.obj_key("", "PersistentVolumeClaim", o["metadata"]["namespace"], o["metadata"]["name"])
+            if key not in st["objects"]:
+                items.append((key, o))
     if kind == "Secret" and g == "":
         for o in S.system_secrets(st, now):
             items.append((S.obj_key("", "Secret", o["metadata"]["namespace"], o["metadata"]["name"]), o))
@@ -394,6 +399,7 @@ def rest_pod(st, p, now):
     ready = status["conditions"][0]["status"]
     t = md["creationTimestamp"]
     scheduled = "True" if spec.get("nodeName") else "False"
+    why = [c.get("message") for c in status["conditions"] if c.get("type") == "PodScheduled" and c.get("message")]
     status["conditions"] = [
         {"type": "PodReadyToStartContainers", "status": "True" if status["phase"] == "Running" else "False",
          "lastTransitionTime": t},
@@ -403,7 +409,8 @@ def rest_pod(st, p, now):
         {"type": "PodScheduled", "status": scheduled, "lastTransitionTime": t}]
     if scheduled == "False":
         status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                 "message": "0/%d nodes are available: no node fits the pod." % len(st["nodes"]),
+                                 "message": why[0] if why else
+                                 "0/%d nodes are available: no node fits the pod." % len(st["nodes"]),
                                  "lastTransitionTime": t}]
     ip = _pod_ip(st, p)
     if ip and status["phase"] != "Pending":

@@ -814,6 +814,64 @@ def _selector_ok(node_obj, sel):
     return all(labels.get(k) == v for k, v in (sel or {}).items())
 
 
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def claim_problem(st, cspec):
+    """Why a claim of `cspec` stays Pending (the PV controller's event), or None when it binds. No class named
+    means the default StorageClass, "" means none; the lab provisions a volume for any existing class except
+    `kubernetes.io/no-provisioner`, which binds only to a PersistentVolume of that class. A kubeadm cluster has
+    no StorageClass of its own."""
+    classes = {o["metadata"]["name"]: o for o in st["objects"].values()
+               if o.get("kind") == "StorageClass" and not o["metadata"].get("deletionTimestamp")}
+    name = cspec.get("storageClassName")
+    if name is None:
+        defaults = sorted(n for n, o in classes.items()
+                          if (o["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true")
+        name = defaults[0] if defaults else ""
+    if name == "":
+        return "no persistent volumes available for this claim and no storage class is set"
+    cls = classes.get(name)
+    if cls is None:
+        return 'storageclass.storage.k8s.io "%s" not found' % name
+    if cls.get("provisioner") == "kubernetes.io/no-provisioner" and not any(
+            o.get("kind") == "PersistentVolume" and (o.get("spec") or {}).get("storageClassName") == name
+            for o in st["objects"].values()):
+        return "no persistent volumes available for this claim"
+    return None
+
+
+def statefulset_claims(st, now):
+    """The claims the StatefulSet controller makes: one per volumeClaimTemplate and replica, named
+    TEMPLATE-POD, Bound or Pending as `claim_problem` says."""
+    out = []
+    for o in sorted(st["objects"].values(), key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])):
+        if o.get("kind") != "StatefulSet":
+            continue
+        md, spec = o["metadata"], o.get("spec") or {}
+        ns = md.get("namespace", "default")
+        for i in range(int(spec.get("replicas", 1) or 0)):
+            for t in spec.get("volumeClaimTemplates") or []:
+                cname = "%s-%s-%d" % ((t.get("metadata") or {}).get("name", ""), md["name"], i)
+                cspec = copy.deepcopy(t.get("spec") or {})
+                problem = claim_problem(st, cspec)
+                if problem is None and cspec.get("storageClassName") is None:
+                    cspec["storageClassName"] = sorted(
+                        c["metadata"]["name"] for c in st["objects"].values() if c.get("kind") == "StorageClass"
+                        and (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true")[0]
+                status = {"phase": "Pending"} if problem else {
+                    "phase": "Bound", "accessModes": cspec.get("accessModes") or [],
+                    "capacity": {"storage": ((cspec.get("resources") or {}).get("requests") or {}).get("storage", "")}}
+                if not problem:
+                    cspec["volumeName"] = "pvc-" + str(uuid.uuid5(uuid.NAMESPACE_URL, "pvc/%s/%s" % (ns, cname)))
+                out.append(({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {
+                    "name": cname, "namespace": ns, "labels": dict((t.get("metadata") or {}).get("labels") or {}),
+                    "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, "pvc/%s/%s" % (ns, cname))),
+                    "creationTimestamp": md.get("creationTimestamp") or ts(now)},
+                    "spec": cspec, "status": status}, problem))
+    return out
+
+
 def list_pods(st, now):
     nodes = {n: node_view(st, n, now) for n in sorted(st["nodes"])}
     alive = {n for n, o in nodes.items()
@@ -832,7 +890,13 @@ def list_pods(st, now):
     def gen(slot):
         return gens.get(slot, 0)
 
-    def pod(ns, name, node, owner_kind, owner_name, tmpl_spec, labels, phase, reason=None, static=False, slot=None):
+    unbound = {}                                # "ns/pod" of a StatefulSet -> it has an unbound claim
+    for c, problem in statefulset_claims(st, now):
+        if problem:
+            unbound["%s/%s" % (c["metadata"]["namespace"], c["metadata"]["name"])] = True
+
+    def pod(ns, name, node, owner_kind, owner_name, tmpl_spec, labels, phase, reason=None, static=False, slot=None,
+            unschedulable=None):
         generated.add(ns + "/" + name)
         if slot:
             POD_SLOTS[ns + "/" + name] = slot
@@ -863,6 +927,9 @@ def list_pods(st, now):
                 s["state"] = {"waiting": {"reason": "ContainerCreating" if node else "Pending"}}
             cs.append(s)
         p["status"]["containerStatuses"] = cs
+        if unschedulable:
+            p["status"]["conditions"].append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                              "message": unschedulable})
         if static:
             p["metadata"]["annotations"] = {"kubernetes.io/config.source": "file"}
         meta = metas.get(ns + "/" + name)
@@ -919,6 +986,17 @@ def list_pods(st, now):
                     "%s-%s-%s" % (md["name"], rs, short_hash(key, str(i), *([str(gen(slot))] if gen(slot) else [])))
                 owner = (md["name"], "StatefulSet") if kind == "StatefulSet" else ("%s-%s" % (md["name"], rs), "ReplicaSet")
                 bound = binds.get(ns + "/" + name)
+                claims = ["%s-%s" % ((t.get("metadata") or {}).get("name", ""), name)
+                          for t in (spec.get("volumeClaimTemplates") or [])] if kind == "StatefulSet" else []
+                if any(ns + "/" + c in unbound for c in claims):
+                    # the scheduler's VolumeBinding plugin: no node until every claim is bound
+                    binds.pop(ns + "/" + name, None)
+                    n_nodes = len(st["nodes"])
+                    pod(ns, name, None, owner[1], owner[0], tspec, labels, "Pending", slot=slot,
+                        unschedulable="0/%d nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+                        "preemption: 0/%d nodes are available: %d Preemption is not helpful for scheduling."
+                        % (n_nodes, n_nodes, n_nodes))
+                    continue
                 if bound in alive and _selector_ok(nodes[bound], tspec.get("nodeSelector")):
                     node = bound           # a running pod stays where it is (cordon only stops new ones)
                 elif cands:

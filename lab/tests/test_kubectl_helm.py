@@ -257,6 +257,33 @@ def test_helm_catalogue_and_values(lab):
     assert p.returncode == 1 and "not found" in p.stderr
 
 
+def test_helm_wait_times_out_on_an_unbound_claim(lab):
+    env = "KUBECONFIG=/etc/kubernetes/admin.conf "
+    assert '"elastic" has been added' in lab.ok(1, "helm repo add elastic https://helm.elastic.co")
+    install = (env + "helm upgrade --install elasticsearch elastic/elasticsearch --version 8.5.1 -n logging "
+               "--create-namespace -f /root/es.yaml --wait --timeout %s")
+    # the chart's default claim names no class, and a kubeadm cluster has no StorageClass: the claim stays
+    # Pending, the pod unschedulable, and --wait runs out of time
+    lab.ok(1, "printf 'replicas: 1\\n' > /root/es.yaml")
+    p = lab.sh(1, install % "3s")
+    assert p.returncode == 1 and "context deadline exceeded" in p.stderr, p.stdout + p.stderr
+    pvc = json.loads(lab.ok(1, KC + "get pvc -n logging -o json"))["items"]
+    assert [(c["metadata"]["name"], c["status"]["phase"]) for c in pvc] == [
+        ("elasticsearch-master-elasticsearch-master-0", "Pending")]
+    pod = json.loads(lab.ok(1, KC + "get pod elasticsearch-master-0 -n logging -o json"))
+    assert pod["status"]["phase"] == "Pending" and not pod["spec"].get("nodeName")
+    assert "pod has unbound immediate PersistentVolumeClaims" in pod["status"]["conditions"][0]["message"]
+    # the claim template cannot change by an upgrade (the API server forbids it) ...
+    lab.ok(1, "printf 'replicas: 1\\npersistence:\\n  enabled: false\\n' > /root/es.yaml")
+    p = lab.sh(1, install % "30s")
+    assert p.returncode == 1 and "spec: Forbidden: updates to statefulset spec" in p.stderr, p.stdout + p.stderr
+    # ... but a fresh install without persistence runs
+    lab.ok(1, env + "helm uninstall elasticsearch -n logging")
+    assert "STATUS: deployed" in lab.ok(1, install % "30s")
+    assert json.loads(lab.ok(1, KC + "get pvc -n logging -o json"))["items"] == []
+    lab.ok(1, env + "helm uninstall elasticsearch -n logging --wait")
+
+
 def test_drain(lab):
     # the shop pods now run (CNI is up); drain refuses DaemonSet and emptyDir pods until told otherwise
     assert "deployment.apps/web condition met" in lab.ok(

@@ -183,11 +183,7 @@ public enum Releases {
                 "antiAffinity": .string("soft"),
                 "esJavaOpts": .string("-Xms512m -Xmx512m"),
                 "resources": resources("500m", "1Gi", "1", "1Gi"),
-                "volumeClaimTemplate": .object([
-                    "accessModes": .array([.string("ReadWriteOnce")]),
-                    "resources": .object(["requests": .object(["storage": .string("5Gi")])]),
-                ]),
-            ])),
+            ].merging(elasticsearchStorage(a)) { _, new in new })),
             release("logging", "kibana", "logging", kibana, a, values: .object([
                 "elasticsearchHosts": .string("https://elasticsearch-master:9200"),
                 "service": .object(["type": .string("NodePort"), "nodePort": .int(kibanaPort)]),
@@ -206,6 +202,32 @@ public enum Releases {
                 "fileConfigs": .object(["04_outputs.conf": .string(outputs)]),
             ])),
         ]
+    }
+
+    /// Elasticsearch's data: on a claim of the plan's storage class, or (no class named) in the pod. A kubeadm
+    /// cluster has no StorageClass and no provisioner, so a claim without a class would stay Pending and with it
+    /// the pod and `helm --wait`.
+    static func elasticsearchStorage(_ a: ClusterPlan.Addon) -> [String: JSONValue] {
+        guard let storageClass = a.storageClass else {
+            return ["persistence": .object(["enabled": .bool(false)])]
+        }
+        return [
+            "persistence": .object(["enabled": .bool(true)]),
+            "volumeClaimTemplate": .object([
+                "accessModes": .array([.string("ReadWriteOnce")]),
+                "storageClassName": .string(storageClass),
+                "resources": .object(["requests": .object([
+                    "storage": .string(a.storageSize ?? PlanDefaults.loggingStorageSize),
+                ])]),
+            ]),
+        ]
+    }
+
+    /// The volume claim template Elasticsearch's StatefulSet gets from `values` (the chart's default:
+    /// `persistence.enabled` true), `nil` when it has none. Kubernetes refuses any change of a StatefulSet's
+    /// `volumeClaimTemplates`, so a release whose claim changes cannot be upgraded in place (see `Blockers`).
+    static func elasticsearchClaim(_ values: JSONValue) -> JSONValue? {
+        values["persistence"]?["enabled"] == .bool(false) ? nil : (values["volumeClaimTemplate"] ?? .object([:]))
     }
 
     public static func tracing(_ a: ClusterPlan.Addon) -> [HelmRelease] {

@@ -32,7 +32,19 @@ public enum Blockers {
         out += Upgrade.blockers(plan: plan, state: state)
         out += controlPlanes(plan: plan, state: state)
         out += Certificates.blockers(plan: plan, state: state)
+        out += elasticsearchStorage(plan: plan, state: state)
         return out
+    }
+
+    /// Elasticsearch's data volume is its StatefulSet's volume claim template, which the API server refuses to
+    /// change (`helm upgrade` would fail): a changed one is refused here with the way to get there.
+    static func elasticsearchStorage(plan: ClusterPlan, state: ClusterState) -> [Blocker] {
+        guard let recorded = state.addons["logging/elasticsearch"],
+              let desired = Releases.desired(for: plan).first(where: { $0.key == "logging/elasticsearch" }),
+              Releases.elasticsearchClaim(recorded.values) != Releases.elasticsearchClaim(desired.values)
+        else { return [] }
+        return [Blocker(path: "spec.addons.logging.storageClass",
+                        reason: "Elasticsearch's data volume (storage class or size) changed, but Kubernetes forbids changing the volumeClaimTemplates of its StatefulSet, so helm upgrade would fail; apply once with spec.addons.logging.enabled: false (uninstalls the logging releases, Elasticsearch's data with them), then enable it again with the new storage")]
     }
 
     /// Some recorded control plane must survive, no control plane whose address is the cluster's endpoint may
