@@ -23,7 +23,7 @@ extension EndToEnd {
                 let save = try lab.bootstrap(["plan", "-f", bigger, "--out", savedPath])
                 #expect(save.status == 0, "\(save.all)")
                 let saved = try SavedPlan.decode(Data(contentsOf: URL(fileURLWithPath: savedPath)))
-                #expect(saved.applyPlan.steps(of: "worker-2").count == 6, "\(saved.actions)")
+                #expect(saved.applyPlan.steps(of: "worker-2").count == 7, "\(saved.actions)")
                 #expect(saved.applyPlan.steps(of: "worker-1").isEmpty && saved.applyPlan.steps(of: "cp-1").isEmpty)
 
                 let run = try lab.bootstrap(["apply", savedPath, "--json"])
