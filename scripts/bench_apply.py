@@ -158,7 +158,8 @@ scales = (args[2] if len(args) > 2 else os.environ.get("LAB_SCALES", "0.05,0.2")
 
 
 def one_apply(bin_path, n):
-    """A fresh lab of 1 + n hosts, one apply: (wall, critical, busy, saturated, bootstrap CPU)."""
+    """A fresh lab of 1 + n hosts, one apply: (wall, critical, busy, saturated, bootstrap CPU, plan, work dir).
+    The lab stays up (the no-op runs use it); the next one_apply or the caller takes it down."""
     sh(lab + ["down"])
     up = sh(lab + ["up", "--hosts", str(n + 1), "--profile", "realistic"])
     if up.returncode != 0:
@@ -173,7 +174,7 @@ def one_apply(bin_path, n):
     if r.returncode != 0:
         sys.exit("apply (%s) failed:\n" % bin_path + r.stdout[-3000:] + r.stderr[-2000:])
     own = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
-    return wall, critical_path(n), busy, saturated, own
+    return wall, critical_path(n), busy, saturated, own, p, work
 
 
 if baseline:
@@ -188,7 +189,7 @@ if baseline:
             walls = {"this": [], "baseline": []}
             for _ in range(ab_runs):
                 for label, b in (("this", binary), ("baseline", baseline)):
-                    wall, critical, busy, _, own = one_apply(b, n)
+                    wall, critical, busy, _, own, _, _ = one_apply(b, n)
                     walls[label].append((wall, critical))
                     print("%-6s %-8s %-9s %10.2f %14.2f %7.2f %5.0f%% %13.2f s" % (
                         scale, "1+%d" % n, label, wall, critical, wall / critical, busy * 100, own), flush=True)
@@ -208,21 +209,7 @@ for si, scale in enumerate(scales):
     env["LAB_SCALE"] = scale
     results = {}
     for n in sizes:
-        sh(lab + ["down"])
-        up = sh(lab + ["up", "--hosts", str(n + 1), "--profile", "realistic"])
-        if up.returncode != 0:
-            sys.exit("lab up failed: " + up.stdout + up.stderr)
-        work = tempfile.mkdtemp()
-        p = plan(n, work)
-        load, r0 = Load(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        r = sh([binary, "apply", "-f", p, "--auto-approve", "--ready-timeout", "300"], cwd=work)
-        wall = time.perf_counter() - t
-        (busy, saturated), r1 = load.done(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        if r.returncode != 0:
-            sys.exit("apply failed:\n" + r.stdout[-3000:] + r.stderr[-2000:])
-        own = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
-        critical = critical_path(n)
+        wall, critical, busy, saturated, own, p, work = one_apply(binary, n)
         results[n] = wall
         print("%-6s %-8s %10.2f %14.2f %7.2f %5.0f%% %9.0f%% %13.2f s" % (
             scale, "1+%d" % n, wall, critical, wall / critical, busy * 100, saturated * 100, own))
