@@ -58,7 +58,8 @@ def peer_host(m):
 
 
 def peer_alive(url):
-    """A member answers when something listens on its peer URL (its etcd static pod runs)."""
+    """A member answers when something listens on its peer URL (its etcd static pod runs). Probes are kept for a
+    second (etcd's failure detection is not instant either), until the member publishes (`forget_probe`)."""
     hit = _probe_cache.get(url)
     if hit and time.time() - hit[1] < 1.0:
         return hit[0]
@@ -71,6 +72,14 @@ def peer_alive(url):
         ok = False
     _probe_cache[url] = (ok, time.time())
     return ok
+
+
+def forget_probe(urls):
+    """A member that just published runs: a probe from before it started (a learner's peer port probed while its
+    etcd was not up yet) must not make a promoted member count as down, which would leave a two-member cluster
+    without quorum for a second where etcd promotes a learner only once it is connected and in sync."""
+    for u in urls:
+        _probe_cache.pop(u, None)
 
 
 def healthy(ms):
@@ -126,6 +135,7 @@ def op(st, name, a):
                 m["name"] = m.get("name") or a.get("name") or ""
                 m["clientURLs"] = [a["peerURL"].replace(":2380", ":2379")]
                 m["isLearner"] = False          # a learner that runs is promoted (kubeadm's learner mode)
+                forget_probe(m["peerURLs"])
                 st["resourceVersion"] += 1
                 return {"published": True, "member": True, "clusterID": cid}
         return {"published": False, "clusterID": cid,
