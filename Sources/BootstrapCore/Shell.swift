@@ -48,6 +48,10 @@ public struct ShellCommand: Sendable, Hashable, CustomStringConvertible {
     /// What the command does, for messages, when the script's text does not say it in its first line (a
     /// guarded command's script starts with its wrapper).
     public var label: String?
+    /// Run again, a few times with a growing pause, when it fails with an error of the API server that a repeat
+    /// of the same request gets past (`TransientAPIError`). Only for requests that may be repeated (kubectl's
+    /// label, taint, drain, delete --ignore-not-found, get…).
+    public var retriesTransientAPIErrors = false
 
     /// A single program with its arguments; every word is quoted.
     public init(_ argv: [String], privileged: Bool = true, secrets: [Secret] = []) {
@@ -114,4 +118,27 @@ public struct ShellCommand: Sendable, Hashable, CustomStringConvertible {
 
 extension ShellCommand.Step: ExpressibleByStringInterpolation {
     public init(stringLiteral value: String) { self.init(value) }
+}
+
+/// Errors of the Kubernetes API server that last a moment: etcd without a leader or quorum while a member joins,
+/// leaves or is promoted, the API server restarting (an upgrade replaces its static pod) or shedding load. kubectl
+/// gives up at once on them; kubeadm and the controllers repeat the request, and so does a command with
+/// `retriesTransientAPIErrors`.
+public enum TransientAPIError {
+    /// What kubectl prints for them (its own text, or the API server's message it passes on).
+    public static let markers = [
+        "etcdserver: request timed out", "etcdserver: leader changed", "etcdserver: no leader",
+        "etcdserver: too many requests", "the server is currently unable to handle the request",
+        "was refused - did you specify the right host or port?", "net/http: TLS handshake timeout",
+        "http2: client connection lost",
+    ]
+    /// How many times a command runs at most, and the pause before each repeat (0.5 s, doubling: 15.5 s in all).
+    public static let attempts = 6
+    public static func pause(beforeAttempt n: Int) -> Double { 0.5 * Double(1 << max(0, min(n - 2, 5))) }
+
+    /// The line of `stderr` that says the error was one of these (nil when it was something else).
+    public static func reason(in stderr: String) -> String? {
+        stderr.split(separator: "\n").last { line in markers.contains { line.contains($0) } }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+    }
 }

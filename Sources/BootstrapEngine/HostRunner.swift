@@ -28,12 +28,28 @@ public final class HostRunner: Sendable {
     /// Runs `command` and throws unless it succeeds: `EngineError.lockBusy` / `.timeout` for a guarded command
     /// that could not take its lock or ran out of time on the host (see `RemoteGuard`), else
     /// `EngineError.commandFailed`, naming the command that failed: the failed step of a script of steps, a
-    /// guarded command's label, else the whole command.
+    /// guarded command's label, else the whole command. A command that `retriesTransientAPIErrors` runs again
+    /// after a pause while it fails with a `TransientAPIError` (each repeat noted in the host's log).
     @discardableResult
     public func run(_ command: ShellCommand, stdin: Data? = nil, timeout: Duration = .seconds(900))
         async throws -> CommandResult
     {
-        let (result, step) = try await execute(command, stdin: stdin, timeout: timeout)
+        var (result, step) = try await execute(command, stdin: stdin, timeout: timeout)
+        var attempt = 1
+        while !result.succeeded, command.retriesTransientAPIErrors, attempt < TransientAPIError.attempts,
+              let why = TransientAPIError.reason(in: result.stderrText) {
+            attempt += 1
+            let pause = TransientAPIError.pause(beforeAttempt: attempt)
+            events(.output(host: name, stream: .stderr, line: redact(
+                "the API server could not serve this for a moment (\(why)): running it again in \(pause)s "
+                    + "(attempt \(attempt) of \(TransientAPIError.attempts))", command.secrets + redactor.secrets)))
+            try? await Task.sleep(for: .milliseconds(Int(pause * 1000)))
+            if Task.isCancelled {
+                throw EngineError.cancelled(host: name, command: redact(command.label ?? command.shown,
+                                                                        command.secrets + redactor.secrets))
+            }
+            (result, step) = try await execute(command, stdin: stdin, timeout: timeout)
+        }
         guard result.succeeded else {
             let secrets = command.secrets + redactor.secrets
             let marker = { (m: String) in

@@ -267,8 +267,13 @@ public enum NodeRecipes {
 
     // MARK: kubectl (run on the first control plane)
 
+    /// A kubectl request through this host's admin kubeconfig; repeated on a transient API server error (every
+    /// request made through here may be repeated: label and taint with --overwrite, drain, uncordon, delete
+    /// --ignore-not-found, get).
     public static func kubectl(_ args: [String]) -> ShellCommand {
-        ShellCommand(["kubectl", "--kubeconfig", adminKubeconfig] + args)
+        var c = ShellCommand(["kubectl", "--kubeconfig", adminKubeconfig] + args)
+        c.retriesTransientAPIErrors = true
+        return c
     }
 
     public static func nodeLabels(node: String, set: [String: String], remove: [String]) -> ShellCommand? {
