@@ -26,6 +26,8 @@ with its critical path, then the median wall time of this binary against OTHER's
 Usage: bench_apply.py BOOTSTRAP [SIZES, default 1,10,50] [SCALES, default 0.05,0.2] [--baseline OTHER] [--ab-runs N]"""
 import json, os, resource, statistics, subprocess, sys, tempfile, time
 
+import benchlib
+
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 args, baseline, ab_runs = [], None, 2
 _i = 1
@@ -41,13 +43,12 @@ while _i < len(sys.argv):
         _i += 1
 binary = os.path.abspath(args[0])
 sizes = [int(x) for x in (args[1] if len(args) > 1 else "1,10,50").split(",")]
-env = dict(os.environ, LAB_DIR=os.environ.get("LAB_DIR", "/srv/bootstrap-bench"),
-           LAB_NET=os.environ.get("LAB_NET", "127.0.30"), NO_COLOR="1")
-lab = ["bash", os.path.join(root, "scripts/lab")]
+env = benchlib.environment()
+lab = benchlib.LAB
 
 
 def sh(args, **kw):
-    return subprocess.run(args, env=env, capture_output=True, text=True, **kw)
+    return benchlib.run(env, args, **kw)
 
 
 def delays(host):
@@ -99,23 +100,7 @@ def tool_call_cost():
 
 
 def plan(workers, work):
-    net = env["LAB_NET"]
-    hosts = ["    - { name: cp-1, address: %s.11, role: control-plane }" % net]
-    hosts += ["    - { name: worker-%d, address: %s.%d, role: worker }" % (i + 1, net, 12 + i) for i in range(workers)]
-    text = """apiVersion: bootstrap.k8s.lab/v1alpha1
-kind: Cluster
-metadata: { name: bench }
-spec:
-  kubernetes: { version: "1.34.1" }
-  network: { cni: flannel, podSubnet: 10.244.0.0/16 }
-  ssh: { user: ubuntu, keyPath: %(d)s/id_ed25519, knownHosts: %(d)s/known_hosts }
-  parallelism: 64
-  hosts:
-""" % {"d": env["LAB_DIR"]} + "\n".join(hosts) + "\n"
-    path = os.path.join(work, "bench.yaml")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return benchlib.write_plan(env, work, workers)
 
 
 def busy_ticks():

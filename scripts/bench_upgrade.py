@@ -13,19 +13,20 @@ Usage: bench_upgrade.py BOOTSTRAP [WORKERS, default 10] [BATCHES, default 1,3] [
 Environment: LAB_DIR, LAB_NET (default /srv/bootstrap-bench, 127.0.30), LAB_SCALE (default 0.05)."""
 import os, resource, subprocess, sys, tempfile, time
 
+import benchlib
+
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = sys.argv[1]
 workers = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 batches = [x for x in (sys.argv[3] if len(sys.argv) > 3 else "1,3").split(",")]
 source = sys.argv[4] if len(sys.argv) > 4 else "1.35.5"
 target = sys.argv[5] if len(sys.argv) > 5 else "1.36.1"
-env = dict(os.environ, LAB_DIR=os.environ.get("LAB_DIR", "/srv/bootstrap-bench"),
-           LAB_NET=os.environ.get("LAB_NET", "127.0.30"), LAB_SCALE=os.environ.get("LAB_SCALE", "0.05"), NO_COLOR="1")
-lab = ["bash", os.path.join(root, "scripts/lab")]
+env = benchlib.environment(LAB_SCALE="0.05")
+lab = benchlib.LAB
 
 
 def sh(args, **kw):
-    return subprocess.run(args, env=env, capture_output=True, text=True, **kw)
+    return benchlib.run(env, args, **kw)
 
 
 def delays(i, since):
@@ -36,24 +37,7 @@ def delays(i, since):
 
 
 def plan(version, batch, work):
-    net, d = env["LAB_NET"], env["LAB_DIR"]
-    hosts = ["    - { name: cp-1, address: %s.11, role: control-plane }" % net]
-    hosts += ["    - { name: worker-%d, address: %s.%d, role: worker }" % (i + 1, net, 12 + i) for i in range(workers)]
-    text = """apiVersion: bootstrap.k8s.lab/v1alpha1
-kind: Cluster
-metadata: { name: bench }
-spec:
-  kubernetes: { version: "%s" }
-  network: { cni: flannel, podSubnet: 10.244.0.0/16 }
-  ssh: { user: ubuntu, keyPath: %s/id_ed25519, knownHosts: %s/known_hosts }
-  parallelism: 64
-  upgrade: { maxUnavailable: %s }
-  hosts:
-""" % (version, d, d, batch) + "\n".join(hosts) + "\n"
-    path = os.path.join(work, "bench.yaml")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return benchlib.write_plan(env, work, workers, version, "  upgrade: { maxUnavailable: %s }\n" % batch)
 
 
 print("upgrade %s -> %s on 1+%d hosts, realistic profile, LAB_SCALE=%s (every simulated duration is real life x it)"
