@@ -199,13 +199,7 @@ import Testing
         let skip = rig.log.all.count
         let (report, _) = try await rig.apply(plan, state: state, transport: transport)
         #expect(report.succeeded && !report.changed, "\(report.failures)")
-        let order = rig.log.all.dropFirst(skip).compactMap { e -> String? in
-            switch e {
-            case .connected(let h, _): return "connected \(h)"
-            case .facts(let h, _): return "facts \(h)"
-            default: return nil
-            }
-        }
+        let order = rig.log.connectOrder(from: skip)
         let slow = order.firstIndex(of: "connected worker-2")
         #expect(slow != nil && order.firstIndex(of: "facts cp-1").map { $0 < slow! } == true, "\(order)")
         #expect(slow != nil && order.firstIndex(of: "facts worker-1").map { $0 < slow! } == true, "\(order)")

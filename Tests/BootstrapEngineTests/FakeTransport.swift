@@ -34,6 +34,17 @@ final class EventLog: @unchecked Sendable {
         }.joined(separator: "\n")
     }
 
+    /// The `connected` and `facts` events from the `start`th event on, in order: "connected cp-1", "facts cp-1".
+    func connectOrder(from start: Int = 0) -> [String] {
+        all.dropFirst(start).compactMap { e -> String? in
+            switch e {
+            case .connected(let h, _): return "connected \(h)"
+            case .facts(let h, _): return "facts \(h)"
+            default: return nil
+            }
+        }
+    }
+
     var stepsRun: [String] {
         all.compactMap { if case .stepFinished(let h, let s, _, true) = $0 { return "\(h)/\(s)" }; return nil }
     }

@@ -90,13 +90,7 @@ extension ApplyEngineTests {
                                            resolve: { n, a, p in HostEndpoint(name: n, address: a, port: p, user: "root", knownHostsPath: "/dev/null") },
                                            parallelism: 4, events: log.sink).run(state: state)
             #expect(result.failures.isEmpty && Set(result.refreshed) == ["cp-1", "worker-1", "worker-2"])
-            let order = log.all.compactMap { e -> String? in
-                switch e {
-                case .connected(let h, _): return "connected \(h)"
-                case .facts(let h, _): return "facts \(h)"
-                default: return nil
-                }
-            }
+            let order = log.connectOrder()
             let slow = order.firstIndex(of: "connected worker-2")
             #expect(slow != nil && order.firstIndex(of: "facts cp-1").map { $0 < slow! } == true, "\(order)")
             #expect(order.last == "facts worker-2", "\(order)")

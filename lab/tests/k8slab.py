@@ -43,6 +43,15 @@ def prepare_script(minor="1.34", deb="1.34.1-1.1"):
 
 PREPARE = prepare_script()
 
+# kubectl as the admin, etcdctl and etcdutl installed from etcd's release tarball, and etcdctl's flags for this
+# host's etcd with the healthcheck client certificate (the etcd tests' and the failover tests')
+KC = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
+INSTALL_ETCDCTL = ("curl -fsSLo /tmp/etcd.tgz https://github.com/etcd-io/etcd/releases/download/v3.6.4/"
+                   "etcd-v3.6.4-linux-amd64.tar.gz && tar -xzf /tmp/etcd.tgz -C /tmp && install -m 0755 "
+                   "/tmp/etcd-v3.6.4-linux-amd64/etcdctl /tmp/etcd-v3.6.4-linux-amd64/etcdutl /usr/local/bin/")
+CERTS = ("--endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+         "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key ")
+
 
 def module_net(net):
     """A module's fixed 127.0.X net, moved to $LAB_TEST_NET_PREFIX.X when that is set."""

@@ -8,14 +8,7 @@ import time
 
 import pytest
 
-from k8slab import Lab, join_command, require_root
-
-KC = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
-INSTALL = ("curl -fsSLo /tmp/etcd.tgz https://github.com/etcd-io/etcd/releases/download/v3.6.4/"
-           "etcd-v3.6.4-linux-amd64.tar.gz && tar -xzf /tmp/etcd.tgz -C /tmp && "
-           "install -m 0755 /tmp/etcd-v3.6.4-linux-amd64/etcdctl /tmp/etcd-v3.6.4-linux-amd64/etcdutl /usr/local/bin/")
-CERTS = ("--endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
-         "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key ")
+from k8slab import CERTS, INSTALL_ETCDCTL as INSTALL, KC, Lab, join_command, require_root
 
 
 @pytest.fixture(scope="module")
