@@ -10,10 +10,17 @@ public enum HelmRecipes {
     /// what it waited for before the limit stops it.
     static func releaseTimeout(_ limits: ClusterPlan.Timeouts) -> String { "\(max(limits.helm - 60, 30))s" }
 
-    /// Each release has its own lock (releases install in parallel); Helm's own files have theirs.
-    static func releaseGuard(_ release: String, _ what: String, _ limits: ClusterPlan.Timeouts) -> RemoteGuard {
-        let safe = String(release.lowercased().map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" })
-        return RemoteGuard(lock: "helm-\(safe)", what: what, seconds: limits.helm, setting: "spec.timeouts.helm")
+    /// Each release has its own lock, `helm-NAMESPACE_RELEASE` (releases install in parallel, each on its own
+    /// session: two releases never wait for each other, while a re-run waits for the same release left running
+    /// by a killed run); Helm's own files have theirs. Names of namespaces and releases have no `_`, so no two
+    /// releases share a lock; anything but `a-z0-9.-` becomes `-`.
+    public static func releaseGuard(namespace: String, release: String, _ what: String,
+                                    _ limits: ClusterPlan.Timeouts) -> RemoteGuard {
+        let safe = { (s: String) in
+            String(s.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == ".") ? $0 : "-" })
+        }
+        return RemoteGuard(lock: "helm-\(safe(namespace))_\(safe(release))", what: what, seconds: limits.helm,
+                           setting: "spec.timeouts.helm")
     }
 
     /// Installs Helm `version` from its release artifact, checked against the published SHA-256 (kept when the
@@ -54,7 +61,7 @@ public enum HelmRecipes {
                                   "--version", r.chart.version, "--namespace", r.namespace, "--create-namespace",
                                   "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout(limits),
                                   "--kubeconfig", NodeRecipes.adminKubeconfig])
-        return releaseGuard(r.name, "helm upgrade --install \(r.name) \(r.chart.chart) \(r.chart.version)", limits)
+        return releaseGuard(namespace: r.namespace, release: r.name, "helm upgrade --install \(r.name) \(r.chart.chart) \(r.chart.version)", limits)
             .command(ShellCommand(steps: [.init("\(repo) >/dev/null", name: repo), .init(upgrade)], privileged: true))
     }
 
@@ -71,7 +78,7 @@ public enum HelmRecipes {
     public static func uninstall(_ rec: AddonRecord, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         let release = rec.release, namespace = rec.namespace
         let h = { (args: [String]) in Shell.join([helmBinary] + args + ["--kubeconfig", NodeRecipes.adminKubeconfig]) }
-        return releaseGuard(release, "helm uninstall \(release)", limits).command(ShellCommand(steps: [
+        return releaseGuard(namespace: namespace, release: release, "helm uninstall \(release)", limits).command(ShellCommand(steps: [
             "if ! \(h(["status", release, "--namespace", namespace])) >/dev/null 2>&1; then exit 0; fi",
             .init(h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout(limits)])),
             .init(Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)])),
