@@ -23,7 +23,10 @@ public final class HostRunner: Sendable {
         let tag = "[\(label)] "
         return HostRunner(name: name, session: session, events: { e in
             switch e {
-            case .command(let h, let c): sink(.command(host: h, command: tag + c))
+            case .command(let h, let c):
+                // Each line of a script of steps, so that each line of the log says whose it is.
+                sink(.command(host: h, command: c.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { tag + $0 }.joined(separator: "\n")))
             case .output(let h, let stream, let line): sink(.output(host: h, stream: stream, line: tag + line))
             default: sink(e)
             }
