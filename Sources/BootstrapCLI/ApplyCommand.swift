@@ -9,8 +9,9 @@ struct ApplyCommand: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Make the cluster match the plan: prepare hosts, kubeadm init/join, CNI and add-ons, manifests.",
         discussion: """
-            Connects to every host over SSH (one session per host for the whole run, and a second one to the \
-            first control plane to count a Helm release's pods while Helm waits), gathers facts and shows \
+            Connects to every host over SSH (one session per host for the whole run; more to the first control \
+            plane for the Helm releases: one to count a release's pods while Helm waits, and one for each \
+            release, at most 4 or --parallelism, opened when needed), gathers facts and shows \
             drift, runs preflight checks on all hosts (any error stops the run with nothing changed), then shows \
             the plan as the hosts are now (the steps drift undoes included) and asks before anything changes \
             (without a terminal, --auto-approve is required; a saved plan runs exactly its saved actions and is not \
@@ -19,16 +20,18 @@ struct ApplyCommand: AsyncParsableCommand {
             first control plane, join-control-plane one at a time, join-worker in parallel, node-config; \
             Helm on the first control plane and the CNI release; it fetches the admin kubeconfig to \
             NAME.kubeconfig beside the plan (0600) and waits until every node is Ready. Then the add-on \
-            releases (helm upgrade --install --wait, in parallel; disabled ones are uninstalled) and the \
+            releases, in parallel, each on its own session with its own --wait (helm upgrade --install --wait; \
+            disabled ones are uninstalled), and the \
             manifests and security objects (server-side apply; objects gone from the plan are deleted).
 
             The state is written after every finished step, so running apply again after a failure, a crash \
             or Ctrl-C continues where it stopped; kubeadm init and join never run twice on a host. Ctrl-C stops \
             starting new steps, gives running ones 10 seconds to finish, then stops their remote commands, \
             writes the state and exits 130. Each kind of step has a time limit (spec.timeouts: packages, init, \
-            join, helm, waitReady). Mutating remote commands run under a host-wide lock of their kind with \
-            their output in a file, so a killed run's command finishes on its own and the next run waits for it \
-            (and names it when it holds the lock too long).
+            join, helm, waitReady). Mutating remote commands run under a host-wide lock of their kind (a Helm \
+            release: a lock of its own, so releases do not wait for each other) with their output in a file, so \
+            a killed run's command finishes on its own and the next run waits for it (and names it when it holds \
+            the lock too long).
 
             While it waits for nodes to be Ready or for a Helm release's pods, it says every 10 seconds what it \
             still waits for (a release: how many of its pods are Ready). On a terminal in colour each running \

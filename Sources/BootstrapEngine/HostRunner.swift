@@ -16,6 +16,23 @@ public final class HostRunner: Sendable {
         self.redactor = redactor
     }
 
+    /// The same session, whose commands and output lines in the host's log start with `[label]`: to tell
+    /// apart the commands of work running at the same time on one host (Helm releases on their sessions).
+    public func labelled(_ label: String) -> HostRunner {
+        let sink = events
+        let tag = "[\(label)] "
+        return HostRunner(name: name, session: session, events: { e in
+            switch e {
+            case .command(let h, let c):
+                // Each line of a script of steps, so that each line of the log says whose it is.
+                sink(.command(host: h, command: c.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { tag + $0 }.joined(separator: "\n")))
+            case .output(let h, let stream, let line): sink(.output(host: h, stream: stream, line: tag + line))
+            default: sink(e)
+            }
+        }, redactor: redactor)
+    }
+
     /// Runs `command`; a non-zero exit is returned, not thrown. A time-out or a cancellation of the run
     /// becomes `EngineError.timeout` / `.cancelled`, naming the command.
     @discardableResult

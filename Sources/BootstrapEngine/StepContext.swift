@@ -50,14 +50,23 @@ public actor ClusterSession {
     public let runState: RunState
     let redactor: Redactor
     var firstControlPlane: HostRunner?
-    /// Opens another session to the control plane serving the cluster (`watcher()`).
-    private let openWatcher: (@Sendable (HostEndpoint) async throws -> HostRunner)?
+    /// Opens another session to the control plane serving the cluster, saying for what when it cannot
+    /// (`watcher()`, `leaseReleaseRunner()`).
+    private let openSession: (@Sendable (HostEndpoint, _ purpose: String) async throws -> HostRunner)?
     private var watcherTask: Task<HostRunner, Error>?
+    /// At most this many sessions of their own for Helm releases at once (`leaseReleaseRunner()`).
+    let releaseSessionLimit: Int
+    private var idleReleaseRunners: [HostRunner] = []
+    private var releaseSessionsOpen = 0
+    /// Set once opening a release's session failed: the releases then share the serving control plane's session.
+    private var releaseSessionsFailed = false
+    private var releaseWaiters: [CheckedContinuation<HostRunner?, Never>] = []
     /// The other joined control planes, in plan order: cluster-wide commands go through the first one whose API
     /// server answers when the first control plane's does not (chosen once, on first use).
     let otherControlPlanes: [HostRunner]
     private var serving: HostRunner?
     private var tokenTask: Task<Secret, Error>?
+    private var secretTasks: [String: Task<Secret, Error>] = [:]
     private var keyTask: Task<Secret, Error>?
 
     /// Secrets must stay valid at least this long after we decide to use them.
@@ -67,14 +76,19 @@ public actor ClusterSession {
 
     init(plan: ClusterPlan, runState: RunState, redactor: Redactor, firstControlPlane: HostRunner?,
          otherControlPlanes: [HostRunner] = [],
-         openWatcher: (@Sendable (HostEndpoint) async throws -> HostRunner)? = nil) {
+         releaseSessionLimit: Int = ClusterSession.defaultReleaseSessionLimit,
+         openSession: (@Sendable (HostEndpoint, _ purpose: String) async throws -> HostRunner)? = nil) {
         self.plan = plan
         self.runState = runState
         self.redactor = redactor
         self.firstControlPlane = firstControlPlane
         self.otherControlPlanes = otherControlPlanes
-        self.openWatcher = openWatcher
+        self.releaseSessionLimit = releaseSessionLimit
+        self.openSession = openSession
     }
+
+    /// Sessions for Helm releases a run opens at most (fewer with a smaller `--parallelism`).
+    public static let defaultReleaseSessionLimit = 4
 
     /// A second session to the control plane serving the cluster (`controlPlaneRunner()`), to look at the
     /// cluster while a long command holds the first session (a session runs one command at a time): a Helm
@@ -83,11 +97,58 @@ public actor ClusterSession {
     func watcher() async throws -> HostRunner {
         if let t = watcherTask { return try await t.value }
         let cp = try await controlPlaneRunner()
-        guard let open = openWatcher else { throw EngineError.refused("no second session to \(cp.name) can be opened") }
+        guard let open = openSession else { throw EngineError.refused("no second session to \(cp.name) can be opened") }
         let endpoint = cp.session.endpoint
-        let task = Task { try await open(endpoint) }
+        let task = Task { try await open(endpoint, "second session for progress") }
         watcherTask = task
         return try await task.value
+    }
+
+    /// A session of its own to the control plane serving the cluster (`controlPlaneRunner()`) for one Helm
+    /// release, whose `helm --wait` holds it for minutes (a session runs one command at a time): so that releases
+    /// install at the same time, and other cluster commands do not queue behind them. An idle one of the run's,
+    /// else a new one (the same endpoint and user as the serving control plane's, through `sudo -n` alike) while
+    /// fewer than `releaseSessionLimit` are open, else the next one given back. The serving control plane's own
+    /// session when none can be opened (said once in its log). Hand it back with `returnReleaseRunner`; all
+    /// are closed with the run's sessions.
+    func leaseReleaseRunner() async throws -> HostRunner {
+        let cp = try await controlPlaneRunner()
+        while true {
+            if let r = idleReleaseRunners.popLast() { return r }
+            guard let open = openSession, !releaseSessionsFailed, releaseSessionLimit > 0 else { return cp }
+            if releaseSessionsOpen < releaseSessionLimit {
+                releaseSessionsOpen += 1
+                do {
+                    return try await open(cp.session.endpoint,
+                                          "session of its own for a Helm release (releases share the main one)")
+                } catch {
+                    releaseSessionsOpen -= 1
+                    releaseSessionsFailed = true
+                    // No waiter is left waiting for a session that will not be opened: they look again.
+                    for w in releaseWaiters { w.resume(returning: nil) }
+                    releaseWaiters = []
+                    return cp
+                }
+            }
+            // All are busy: the next one given back (nil: look again).
+            if let r = await withCheckedContinuation({ releaseWaiters.append($0) }) { return r }
+        }
+    }
+
+    /// Gives back a runner from `leaseReleaseRunner()` for the next release; `usable: false` (its command
+    /// failed, the connection may be lost) drops it instead, making room for a new one.
+    func returnReleaseRunner(_ r: HostRunner, usable: Bool) {
+        if r === serving || r === firstControlPlane || otherControlPlanes.contains(where: { $0 === r }) { return }
+        guard usable else {
+            releaseSessionsOpen -= 1
+            if !releaseWaiters.isEmpty { releaseWaiters.removeFirst().resume(returning: nil) }
+            return
+        }
+        if releaseWaiters.isEmpty {
+            idleReleaseRunners.append(r)
+        } else {
+            releaseWaiters.removeFirst().resume(returning: r)
+        }
     }
 
     /// The control plane kubectl, kubeadm and Helm run on for the cluster: the anchor
@@ -126,16 +187,28 @@ public actor ClusterSession {
         return Date(timeIntervalSince1970: seconds)
     }
 
-    /// A long-lived secret of the cluster (an add-on password): made once, recorded before first use.
-    func storedSecret(_ name: String, make: @Sendable () -> Secret) async throws -> Secret {
-        if let s = await runState.state.cluster.secrets[name]?.value {
+    /// A long-lived secret of the cluster (an add-on password): made once, recorded before first use (once
+    /// for releases asking at the same time).
+    func storedSecret(_ name: String, make: @escaping @Sendable () -> Secret) async throws -> Secret {
+        if let t = secretTasks[name] { return try await t.value }
+        let (runState, redactor) = (self.runState, self.redactor)
+        let task = Task {
+            if let s = await runState.state.cluster.secrets[name]?.value {
+                redactor.add(s)
+                return s
+            }
+            let s = make()
             redactor.add(s)
+            try await runState.update { $0.cluster.secrets[name] = SecretRecord(value: s) }
             return s
         }
-        let s = make()
-        redactor.add(s)
-        try await runState.update { $0.cluster.secrets[name] = SecretRecord(value: s) }
-        return s
+        secretTasks[name] = task
+        do {
+            return try await task.value
+        } catch {
+            secretTasks[name] = nil  // not recorded: the next caller tries again
+            throw error
+        }
     }
 
     /// Makes the secrets `kubeadm init` uses and records them *before* init runs, so a crash during init

@@ -59,6 +59,12 @@ public final class FakeHost: @unchecked Sendable {
     public var slow: (match: String, duration: Duration)?
     /// Sessions opened to this host, and how many of them were running a command at once at most.
     public var sessionsOpened = 0
+    /// Each finished command matching `spanMatch`: the session it ran on (`FakeSession.id`), when it
+    /// started and ended.
+    public var spanMatch: String?
+    public var spans: [(session: Int, script: String, start: ContinuousClock.Instant, end: ContinuousClock.Instant)] = []
+    /// Commands a session was given while it ran another (a real SSH session runs one at a time).
+    public var sessionOverlaps = 0
     public var running = 0
     public var mostRunning = 0
     /// What `kubectl get deployments,statefulsets,daemonsets` prints (`HelmRecipes.releaseWorkloads`).
@@ -183,21 +189,33 @@ public final class FakeCluster: @unchecked Sendable {
 public final class FakeSession: HostSession, @unchecked Sendable {
     public let endpoint: HostEndpoint
     public let host: FakeHost
-    public init(endpoint: HostEndpoint, host: FakeHost) {
+    /// Which of the host's sessions this is (1: the first opened).
+    public let id: Int
+    private var active = 0
+    public init(endpoint: HostEndpoint, host: FakeHost, id: Int = 0) {
         self.endpoint = endpoint
         self.host = host
+        self.id = id
     }
 
     public func run(_ command: ShellCommand, stdin: Data?, timeout: Duration?, output: OutputHandler?) async throws -> CommandResult {
+        let start = ContinuousClock.now
         host.lock.withLock {
             host.running += 1
             host.mostRunning = max(host.mostRunning, host.running)
+            active += 1
+            if active > 1 { host.sessionOverlaps += 1 }
         }
-        defer { host.lock.withLock { host.running -= 1 } }
+        defer { host.lock.withLock { host.running -= 1; active -= 1 } }
         if let slow = host.lock.withLock({ host.slow }), command.script.contains(slow.match) {
             try await Task.sleep(for: slow.duration)
         }
         let r = host.handle(command.script, stdin: stdin)
+        host.lock.withLock {
+            if let m = host.spanMatch, command.script.contains(m) {
+                host.spans.append((id, command.script, start, ContinuousClock.now))
+            }
+        }
         for line in r.stdoutText.split(separator: "\n") { output?(.stdout, String(line)) }
         return r
     }
@@ -241,8 +259,8 @@ public struct FakeTransport: HostTransport {
         if let limit = sessionLimit[endpoint.name], opened >= limit {
             throw EngineError.unreachable(host: endpoint.name, reason: "too many sessions")
         }
-        host.lock.withLock { host.sessionsOpened += 1 }
-        return FakeSession(endpoint: endpoint, host: host)
+        let id = host.lock.withLock { host.sessionsOpened += 1; return host.sessionsOpened }
+        return FakeSession(endpoint: endpoint, host: host, id: id)
     }
 }
 

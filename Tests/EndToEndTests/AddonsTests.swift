@@ -67,6 +67,20 @@ extension EndToEnd {
                 let first = try lab.bootstrap(["apply", "-f", plan, "--auto-approve"])
                 #expect(first.status == 0, "\(first.all)")
                 #expect(try lab.nodeReadiness() == ["cp-1": true, "worker-1": true])
+                // The add-on releases ran at the same time, each with its own --wait: cp-1's log shows several
+                // of them started before the first one ended, and their Helm commands each labelled with
+                // their release.
+                let cpLog = (try? String(contentsOfFile: (lab.work as NSString).appendingPathComponent(".bootstrap/logs/cp-1.log"),
+                                         encoding: .utf8)) ?? ""
+                let steps = cpLog.split(separator: "\n").filter { $0.contains(" step release ") && !$0.contains("release cni/") }
+                let firstEnd = try #require(steps.firstIndex { $0.hasSuffix(" done") || $0.contains(": done in ") })
+                #expect(steps[..<firstEnd].filter { $0.hasSuffix(": started") }.count >= 2, "\(steps.joined(separator: "\n"))")
+                let lines = cpLog.split(separator: "\n")
+                for release in Self.pinned.keys {
+                    #expect(lines.contains { $0.contains("[release ") && $0.contains("helm upgrade --install \(release) ") },
+                            "\(release)")
+                }
+                #expect(lines.contains { $0.contains(" $ [release monitoring/kube-prometheus-stack] ") })
                 // Every release at its pinned chart version, with our values.
                 #expect(try releases(lab) == Self.pinned)
                 #expect(try values(lab, "flannel", "kube-flannel")["podCidr"] as? String == "10.244.0.0/16")

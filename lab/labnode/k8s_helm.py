@@ -519,9 +519,31 @@ def cmd_upgrade(pos, flags, install_cmd=False):
     return 0
 
 
+def repo_lock_file():
+    """helm's lock beside the repositories file: repositories.yaml -> repositories.lock."""
+    f = repo_file()
+    base, ext = os.path.splitext(f)
+    return (base if ext and base else f) + ".lock"
+
+
 def cmd_repo(pos, flags):
     if not pos:
         die('"helm repo" requires a subcommand')
+    if pos[0] in ("add", "remove"):
+        # helm takes a file lock around reading and writing the repositories file (waiting up to 30 s), so
+        # that two helm processes adding repositories at once both keep their entry
+        deadline = time.time() + 30
+        while True:
+            with common.flock(repo_lock_file(), blocking=False) as locked:
+                if locked:
+                    return _cmd_repo(pos, flags)
+            if time.time() >= deadline:
+                die("context deadline exceeded")
+            time.sleep(0.1)
+    return _cmd_repo(pos, flags)
+
+
+def _cmd_repo(pos, flags):
     sub = pos[0]
     d = load_repos()
     repos = d.get("repositories") or []

@@ -284,6 +284,35 @@ def test_helm_wait_times_out_on_an_unbound_claim(lab):
     lab.ok(1, env + "helm uninstall elasticsearch -n logging --wait")
 
 
+def test_two_helm_processes_at_once(lab):
+    """bootstrap installs releases at the same time on one host, each on its own session: two `helm repo add`
+    at once both keep their entry (helm locks the repositories file), and a release whose --wait still waits
+    does not hold up another release, which installs and finishes meanwhile."""
+    env = "KUBECONFIG=/etc/kubernetes/admin.conf "
+    lab.ok(1, "helm repo add jaegertracing https://jaegertracing.github.io/helm-charts >/tmp/a.out 2>&1 & "
+              "helm repo add kubernetes-dashboard https://kubernetes.github.io/dashboard/ >/tmp/b.out 2>&1 & "
+              "wait")
+    listed = json.loads(lab.ok(1, "helm repo list -o json"))
+    assert {"jaegertracing", "kubernetes-dashboard"} <= {r["name"] for r in listed}, listed
+    # elasticsearch waits on its unbound claim until its time-out; jaeger installs meanwhile
+    timed = ("( {cmd} >/tmp/{n}.out 2>&1; echo \"$? $(date +%s.%N)\" >/tmp/{n}.end ) & ")
+    slow = env + ("helm upgrade --install elasticsearch elastic/elasticsearch --version 8.5.1 -n slow "
+                  "--create-namespace -f /root/es-slow.yaml --wait --timeout 8s")
+    fast = env + ("helm upgrade --install jaeger jaegertracing/jaeger --version 3.3.1 -n tracing "
+                  "--create-namespace --wait --timeout 60s")
+    lab.ok(1, "printf 'replicas: 1\\n' > /root/es-slow.yaml")
+    lab.ok(1, timed.format(cmd=slow, n="slow") + timed.format(cmd=fast, n="fast") + "wait")
+    slow_rc, slow_end = lab.ok(1, "cat /tmp/slow.end").split()
+    fast_rc, fast_end = lab.ok(1, "cat /tmp/fast.end").split()
+    assert fast_rc == "0", lab.ok(1, "cat /tmp/fast.out")
+    assert slow_rc == "1" and "context deadline exceeded" in lab.ok(1, "cat /tmp/slow.out")
+    assert float(fast_end) < float(slow_end)
+    releases = {r["name"]: r["status"] for r in json.loads(lab.ok(1, env + "helm list -A -o json"))}
+    assert releases.get("jaeger") == "deployed" and releases.get("elasticsearch") == "failed", releases
+    lab.ok(1, env + "helm uninstall jaeger -n tracing --wait")
+    lab.ok(1, env + "helm uninstall elasticsearch -n slow --wait")
+
+
 def test_drain(lab):
     # the shop pods now run (CNI is up); drain refuses DaemonSet and emptyDir pods until told otherwise
     assert "deployment.apps/web condition met" in lab.ok(

@@ -9,7 +9,7 @@
 /// - within its own time limit (`timeout`, exit 124), while a TERM to the wrapper (the SSH layer's way of
 ///   stopping a command on time-out or Ctrl-C) is passed on to it.
 public struct RemoteGuard: Sendable, Hashable {
-    /// The lock's name: `packages`, `kubeadm`, `helm`, `helm-RELEASE`, `objects`. Safe file-name characters only.
+    /// The lock's name: `packages`, `kubeadm`, `helm`, `helm-NAMESPACE_RELEASE`, `objects`. Safe file-name characters only.
     public var lock: String
     /// What runs, for people and the lock file: `kubeadm join`, `apt-get install containerd`.
     public var what: String

@@ -10,10 +10,35 @@ public enum HelmRecipes {
     /// what it waited for before the limit stops it.
     static func releaseTimeout(_ limits: ClusterPlan.Timeouts) -> String { "\(max(limits.helm - 60, 30))s" }
 
-    /// Each release has its own lock (releases install in parallel); Helm's own files have theirs.
-    static func releaseGuard(_ release: String, _ what: String, _ limits: ClusterPlan.Timeouts) -> RemoteGuard {
-        let safe = String(release.lowercased().map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" })
-        return RemoteGuard(lock: "helm-\(safe)", what: what, seconds: limits.helm, setting: "spec.timeouts.helm")
+    /// Each release has its own lock, `helm-NAMESPACE_RELEASE` (releases install in parallel, each on its own
+    /// session: two releases never wait for each other, while a re-run waits for the same release left running
+    /// by a killed run).
+    public static func releaseGuard(namespace: String, release: String, _ what: String,
+                                    _ limits: ClusterPlan.Timeouts) -> RemoteGuard {
+        RemoteGuard(lock: "helm-\(fileName(namespace: namespace, release: release))", what: what, seconds: limits.helm,
+                    setting: "spec.timeouts.helm")
+    }
+
+    /// `NAMESPACE_RELEASE` for file names: names of namespaces and releases have no `_`, so no two releases
+    /// share one; anything but `a-z0-9.-` becomes `-`.
+    static func fileName(namespace: String, release: String) -> String {
+        let safe = { (s: String) in
+            String(s.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == ".") ? $0 : "-" })
+        }
+        return "\(safe(namespace))_\(safe(release))"
+    }
+
+    /// Each release's own Helm repository file and cache (`HELM_REPOSITORY_CONFIG`, `HELM_REPOSITORY_CACHE`):
+    /// Helm 3 rewrites its repositories file in place on `repo add`, so a release resolving its chart from a
+    /// shared one while another release's `repo add` rewrites it could read it half-written. Releases running
+    /// at the same time share no Helm file.
+    public static func repositoryDirectory(namespace: String, release: String) -> String {
+        "\(valuesDirectory)/repositories/\(fileName(namespace: namespace, release: release))"
+    }
+
+    static func repositoryEnvironment(namespace: String, release: String) -> [String] {
+        let dir = repositoryDirectory(namespace: namespace, release: release)
+        return ["env", "HELM_REPOSITORY_CONFIG=\(dir)/repositories.yaml", "HELM_REPOSITORY_CACHE=\(dir)/cache"]
     }
 
     /// Installs Helm `version` from its release artifact, checked against the published SHA-256 (kept when the
@@ -45,16 +70,16 @@ public enum HelmRecipes {
 
     static func valuesPath(addon: String, release: String) -> String { "\(valuesDirectory)/\(addon)-\(release).yaml" }
 
-    /// Registers the chart's repository (under a lock: releases install in parallel and share Helm's
-    /// repository file), then `helm upgrade --install` with our values file, waiting for the workloads.
+    /// Registers the chart's repository in the release's own repository file (`repositoryDirectory`: releases
+    /// install in parallel), then `helm upgrade --install` with our values file, waiting for the workloads.
     public static func upgrade(_ r: HelmRelease, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
-        let repo = Shell.join(["flock", "-w", "120", "\(valuesDirectory)/.repositories.lock", helmBinary, "repo", "add",
-                               r.chart.repoName, r.chart.repoURL, "--force-update"])
-        let upgrade = Shell.join([helmBinary, "upgrade", "--install", r.name, "\(r.chart.repoName)/\(r.chart.chart)",
+        let env = repositoryEnvironment(namespace: r.namespace, release: r.name)
+        let repo = Shell.join(env + [helmBinary, "repo", "add", r.chart.repoName, r.chart.repoURL, "--force-update"])
+        let upgrade = Shell.join(env + [helmBinary, "upgrade", "--install", r.name, "\(r.chart.repoName)/\(r.chart.chart)",
                                   "--version", r.chart.version, "--namespace", r.namespace, "--create-namespace",
                                   "-f", valuesPath(r), "--wait", "--timeout", releaseTimeout(limits),
                                   "--kubeconfig", NodeRecipes.adminKubeconfig])
-        return releaseGuard(r.name, "helm upgrade --install \(r.name) \(r.chart.chart) \(r.chart.version)", limits)
+        return releaseGuard(namespace: r.namespace, release: r.name, "helm upgrade --install \(r.name) \(r.chart.chart) \(r.chart.version)", limits)
             .command(ShellCommand(steps: [.init("\(repo) >/dev/null", name: repo), .init(upgrade)], privileged: true))
     }
 
@@ -71,10 +96,11 @@ public enum HelmRecipes {
     public static func uninstall(_ rec: AddonRecord, limits: ClusterPlan.Timeouts = .init()) -> ShellCommand {
         let release = rec.release, namespace = rec.namespace
         let h = { (args: [String]) in Shell.join([helmBinary] + args + ["--kubeconfig", NodeRecipes.adminKubeconfig]) }
-        return releaseGuard(release, "helm uninstall \(release)", limits).command(ShellCommand(steps: [
+        return releaseGuard(namespace: namespace, release: release, "helm uninstall \(release)", limits).command(ShellCommand(steps: [
             "if ! \(h(["status", release, "--namespace", namespace])) >/dev/null 2>&1; then exit 0; fi",
             .init(h(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", releaseTimeout(limits)])),
             .init(Shell.join(["rm", "-f", valuesPath(addon: rec.addon, release: release)])),
+            .init(Shell.join(["rm", "-rf", repositoryDirectory(namespace: namespace, release: release)])),
         ], privileged: true))
     }
 

@@ -23,14 +23,16 @@ extension ApplyEngine {
         let (transport, events, redactor) = (self.transport, self.events, self.redactor)
         let cluster = ClusterSession(plan: plan, runState: runState, redactor: redactor,
                                      firstControlPlane: firstName.flatMap { runners[$0] }, otherControlPlanes: others,
-                                     openWatcher: { endpoint in
+                                     releaseSessionLimit: min(ClusterSession.defaultReleaseSessionLimit,
+                                                              max(1, options.parallelism)),
+                                     openSession: { endpoint, purpose in
                                          let session: any HostSession
                                          do {
                                              session = try await transport.connect(endpoint)
                                          } catch {
                                              let why = ErrorText.describe(error, about: endpoint.name)
                                              events(.output(host: endpoint.name, stream: .stderr,
-                                                            line: "no second session for progress: \(why)"))
+                                                            line: "no \(purpose): \(why)"))
                                              throw error
                                          }
                                          sessions.add(session)
