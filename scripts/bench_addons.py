@@ -9,36 +9,22 @@ the medians.
 Usage: bench_addons.py BOOTSTRAP OTHER [RUNS, default 2]   (env: LAB_DIR, LAB_NET, LAB_SCALE, default 0.2)"""
 import datetime, os, statistics, subprocess, sys, tempfile, time
 
+import benchlib
+
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 this, other = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 2
-env = dict(os.environ, LAB_DIR=os.environ.get("LAB_DIR", "/srv/bootstrap-bench"),
-           LAB_NET=os.environ.get("LAB_NET", "127.0.30"), LAB_SCALE=os.environ.get("LAB_SCALE", "0.2"), NO_COLOR="1")
-lab = ["bash", os.path.join(root, "scripts/lab")]
+env = benchlib.environment(LAB_SCALE="0.2")
+lab = benchlib.LAB
 ADDONS = "  addons: { metricsServer: { enabled: true }, monitoring: { enabled: true }, logging: { enabled: true } }\n"
 
 
 def sh(args, **kw):
-    return subprocess.run(args, env=env, capture_output=True, text=True, **kw)
+    return benchlib.run(env, args, **kw)
 
 
 def plan(work, addons):
-    net = env["LAB_NET"]
-    text = """apiVersion: bootstrap.k8s.lab/v1alpha1
-kind: Cluster
-metadata: { name: bench }
-spec:
-  kubernetes: { version: "1.34.1" }
-  network: { cni: flannel, podSubnet: 10.244.0.0/16 }
-  ssh: { user: ubuntu, keyPath: %(d)s/id_ed25519, knownHosts: %(d)s/known_hosts }
-  hosts:
-    - { name: cp-1, address: %(n)s.11, role: control-plane }
-    - { name: worker-1, address: %(n)s.12, role: worker }
-""" % {"d": env["LAB_DIR"], "n": net} + (ADDONS if addons else "")
-    path = os.path.join(work, "bench.yaml")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return benchlib.write_plan(env, work, 1, spec_extra=ADDONS if addons else "")
 
 
 def apply(binary, work, addons):
