@@ -16,7 +16,7 @@ struct ApplyCommand: AsyncParsableCommand {
             the plan as the hosts are now (the steps drift undoes included) and asks before anything changes \
             (without a terminal, --auto-approve is required; a saved plan runs exactly its saved actions and is not \
             asked about unless the refresh found more to do). Then it runs the plan's actions, and nothing else: prepare, kubernetes-repo, kubernetes-packages (containerd and the \
-            Kubernetes packages in one transaction), containerd (configured), images (pulled ahead), init on the \
+            Kubernetes packages in one transaction), containerd (configured), images (kubeadm's and the CNI's, pulled ahead), init on the \
             first control plane, join-control-plane one at a time, join-worker in parallel, node-config; \
             Helm on the first control plane and the CNI release; it fetches the admin kubeconfig to \
             NAME.kubeconfig beside the plan (0600) and waits until every node is Ready. Then the add-on \

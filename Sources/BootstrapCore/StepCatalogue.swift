@@ -15,7 +15,8 @@ public enum StepName: String, Sendable, Hashable, Codable, CaseIterable, Compara
     /// cgroup driver, running.
     case containerd
     /// The images `kubeadm init` or `join` and the node's first pods need, pulled beforehand: a worker's while
-    /// the first control plane runs init (it does not wait for it), so that init and join do not pull.
+    /// the first control plane runs init (it does not wait for it), so that init and join do not pull; and
+    /// the CNI's (`Releases.cniNodeImages`), so that its pods do not pull them before the node can be Ready.
     case images
     /// `kubeadm init` on the first control plane of a new cluster (`ClusterPlan.initControlPlane(state:)`).
     case initControlPlane = "init"
@@ -94,8 +95,11 @@ public enum StepCatalogue {
             PlannedStep(name: .containerd, inputHash: Hashing.inputs([
                 ("step", "containerd/1"), ("version", plan.spec.containerRuntime.containerdVersion ?? "os"),
             ])),
+            // The CNI's images too: a host that has not joined yet pulls them again when the CNI changes (one
+            // that did init or join skips this step whatever its hash: `pending`).
             PlannedStep(name: .images, inputHash: Hashing.inputs([
                 ("step", "images/1"), ("version", k.version), ("role", host.role.rawValue),
+                ("cni", Releases.cniNodeImages(net).joined(separator: ",")),
             ])),
         ]
         if host.role == .controlPlane && host.name == initHost {

@@ -234,8 +234,16 @@ public actor ClusterSession {
     /// Once init finished: the expiry of the secrets by the cluster's clock, and the CA hash.
     func recordInit(on host: String) async throws {
         let r = try await controlPlaneRunner()
-        let now = try await clusterNow()
-        let hash = try await r.run(NodeRecipes.caCertHash).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        var kv: [String: String] = [:]
+        for line in try await r.run(NodeRecipes.clockAndCACertHash).stdoutText.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { kv[parts[0]] = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        guard let seconds = kv["now"].flatMap(TimeInterval.init) else {
+            throw EngineError.invalidOutput(host: r.name, what: "the clock")
+        }
+        let now = Date(timeIntervalSince1970: seconds)
+        let hash = kv["hash"] ?? ""
         guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
             throw EngineError.invalidOutput(host: r.name, what: "the CA certificate hash")
         }

@@ -119,7 +119,10 @@ public final class FakeHost: @unchecked Sendable {
                 return CommandResult(exitStatus: 0, stdout: Data("now=\(Int(clock))\ntoken=\(present)\n".utf8))
             }
             if script.has("openssl x509") {
-                return CommandResult(exitStatus: 0, stdout: Data((String(repeating: "ab", count: 32) + "\n").utf8))
+                let hash = String(repeating: "ab", count: 32)
+                // With the clock (`NodeRecipes.clockAndCACertHash`) or alone.
+                let out = script.has("now=$(date +%s)") ? "now=\(Int(clock))\nhash=\(hash)\n" : hash + "\n"
+                return CommandResult(exitStatus: 0, stdout: Data(out.utf8))
             }
             if script.has("apt-cache \"$@\" madison") || script.has("list --showduplicates"),
                let r = script.range(of: #"/stable:/v[0-9]+\.[0-9]+/"#, options: .regularExpression)

@@ -87,11 +87,14 @@ def _labels(rel, chart, extra=None):
 
 
 def _workload(kind, name, ns, rel, chart, image, replicas=1, host_network=False, tolerations=None, volumes=None,
-              labels=None):
+              labels=None, init=None):
+    """`init`: the pod's init containers, (name, image) pairs."""
     lab = _labels(rel, chart, labels)
     spec = {"selector": {"matchLabels": lab},
             "template": {"metadata": {"labels": lab},
                          "spec": {"containers": [{"name": name.split("-")[-1] or name, "image": image}]}}}
+    if init:
+        spec["template"]["spec"]["initContainers"] = [{"name": n, "image": i} for n, i in init]
     if kind != "DaemonSet":
         spec["replicas"] = replicas
     if host_network:
@@ -147,8 +150,11 @@ def chart_objects(chart, rel, ns, values):
             _obj("v1", "ConfigMap", "kube-flannel-cfg", ns, rel, chart, data={
                 "net-conf.json": json.dumps({"Network": cidr, "Backend": {"Type": backend}}, indent=2),
                 "cni-conf.json": "{}"}),
-            _workload("DaemonSet", "kube-flannel-ds", ns, rel, chart, "ghcr.io/flannel-io/flannel:v0.26.1",
-                      host_network=True, tolerations=all_tol, labels={"app": "flannel"}),
+            # the chart's images (values.yaml of v0.26.1: flannel.image and flannel.image_cni)
+            _workload("DaemonSet", "kube-flannel-ds", ns, rel, chart, "docker.io/flannel/flannel:v0.26.1",
+                      host_network=True, tolerations=all_tol, labels={"app": "flannel"},
+                      init=[("install-cni-plugin", "docker.io/flannel/flannel-cni-plugin:v1.5.1-flannel2"),
+                            ("install-cni", "docker.io/flannel/flannel:v0.26.1")]),
         ]
     if chart == "tigera-operator":
         out = [_workload("Deployment", "tigera-operator", ns, rel, chart, "quay.io/tigera/operator:v1.34.5",
@@ -160,7 +166,7 @@ def chart_objects(chart, rel, ns, values):
             out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "calico-system"}})
             out.append(_workload("DaemonSet", "calico-node", "calico-system", rel, chart,
                                  "docker.io/calico/node:v3.28.2", host_network=True, tolerations=all_tol,
-                                 labels={"k8s-app": "calico-node"}))
+                                 labels={"k8s-app": "calico-node"}, init=S.CALICO_NODE_INIT))
             out.append(_workload("Deployment", "calico-kube-controllers", "calico-system", rel, chart,
                                  "docker.io/calico/kube-controllers:v3.28.2",
                                  tolerations=[{"key": "node-role.kubernetes.io/control-plane",

@@ -4,8 +4,9 @@ The daemon exits (the unit crash-loops, like the real one) until kubeadm wrote /
 and /etc/kubernetes/kubelet.conf. Then it listens on the host's address:10250, runs the control plane's
 static pods (the lab kube-apiserver daemon, when /etc/kubernetes/manifests/kube-apiserver.yaml exists and the
 container runtime is healthy) and posts the node's status to the API server about every second. When the
-cluster runs a pod network add-on that fits, it writes that add-on's CNI config into /etc/cni/net.d (what the
-add-on's DaemonSet does on a real node)."""
+cluster runs a pod network add-on that fits, it pulls the images of that add-on's DaemonSet pod the node's
+image store does not have (charged per image, like any pull) and writes the add-on's CNI config into
+/etc/cni/net.d (what the add-on's DaemonSet does on a real node)."""
 import hashlib
 import os
 import re
@@ -18,6 +19,7 @@ import yaml
 
 from . import common
 from . import k8s_client as C
+from . import os_containerd
 
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 CONFIG = "/var/lib/kubelet/config.yaml"
@@ -382,6 +384,17 @@ def daemon():
             last_err = None
             cni = res.get("cni")
             if cni and not report["cniConfig"]:
+                # the pod network's DaemonSet pod starts here first: its images are pulled unless the node's
+                # image store has them already (containerd fetches nothing present), then its init container
+                # writes the configuration
+                try:
+                    fetched = os_containerd.pull(cni.get("images") or [])
+                except OSError as e:
+                    log('"Failed to pull image" err="%s"' % e)
+                    pause()
+                    continue
+                for ref in fetched:
+                    log('"Pulled image" image="%s"' % ref)
                 os.makedirs(CNI_DIR, exist_ok=True)
                 common.write_file(os.path.join(CNI_DIR, cni["file"]), cni["content"])
                 log("pod network ready: wrote %s/%s" % (CNI_DIR, cni["file"]))

@@ -738,6 +738,30 @@ def _version_tuple(v):
     return tuple(int(x) for x in m.groups()) if m else None
 
 
+# calico-node's init containers as the tigera operator of v3.28 makes them (the FlexVolume driver, the CNI plugin)
+CALICO_NODE_INIT = [("flexvol-driver", "docker.io/calico/pod2daemon-flexvol:v3.28.2"),
+                    ("install-cni", "docker.io/calico/cni:v3.28.2")]
+CALICO_NODE_SPEC = {"hostNetwork": True, "tolerations": [{"operator": "Exists"}],
+                    "initContainers": [{"name": n, "image": i} for n, i in CALICO_NODE_INIT],
+                    "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.28.2"}]}
+
+
+def cni_images(st, name_):
+    """The images of the pod network's DaemonSet pods (init containers first), which a node's kubelet pulls
+    before that pod can write the node's CNI configuration."""
+    specs = [((o.get("spec") or {}).get("template") or {}).get("spec") or {} for o in st["objects"].values()
+             if o.get("kind") == "DaemonSet" and any(w in o["metadata"]["name"] for w in ("flannel", "calico-node"))]
+    if name_ == "calico" and not any("calico-node" in o["metadata"]["name"] for o in st["objects"].values()
+                                     if o.get("kind") == "DaemonSet"):
+        specs.append(CALICO_NODE_SPEC)          # the operator's own DaemonSet (an Installation from manifests)
+    out = []
+    for spec in specs:
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            if c.get("image") and c["image"] not in out:
+                out.append(c["image"])
+    return out
+
+
 def heartbeat(st, name, report, now):
     """A kubelet's status update; registers the node the first time (like the kubelet does)."""
     n = st["nodes"].get(name)
@@ -781,7 +805,7 @@ def heartbeat(st, name, report, now):
     out = {"registered": True, "uid": n["uid"]}
     if ok:
         fname, conf = CONFLISTS[name_]
-        out["cni"] = {"file": fname, "content": json.dumps(conf, indent=2) + "\n"}
+        out["cni"] = {"file": fname, "content": json.dumps(conf, indent=2) + "\n", "images": cni_images(st, name_)}
     return out
 
 
@@ -1031,8 +1055,7 @@ def list_pods(st, now):
     # the tigera operator runs calico-node on every node of an Installation applied from manifests
     if cni_name == "calico" and not any(o.get("kind") == "DaemonSet" and o["metadata"]["name"] == "calico-node"
                                         for o in st["objects"].values()):
-        tspec = {"hostNetwork": True, "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.28.2"}],
-                 "tolerations": [{"operator": "Exists"}]}
+        tspec = CALICO_NODE_SPEC
         for n in nodes:
             name = "calico-node-%s" % short_hash("calico-node", n)
             if n not in alive:

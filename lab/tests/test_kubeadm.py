@@ -347,6 +347,9 @@ def test_cni_decides_readiness(lab):
     assert pods and all(p["status"]["containerStatuses"][0]["state"].get("waiting", {}).get("reason")
                         == "CrashLoopBackOff" for p in pods)
     assert lab.sh(2, "ls /etc/cni/net.d 2>/dev/null").stdout.strip() == ""
+    # flannel's images: lab-3 has them already (pulled ahead), the others not yet
+    flannel = ["docker.io/flannel/flannel-cni-plugin:v1.5.1-flannel2", "docker.io/flannel/flannel:v0.26.1"]
+    lab.ok(3, " && ".join("crictl pull %s >/dev/null" % i for i in flannel))
     # the right one: Ready everywhere, CNI config written on every node
     p = lab.sh(1, "curl -fsSL https://github.com/flannel-io/flannel/releases/download/v0.26.1/kube-flannel.yml | "
                   "kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -")
@@ -355,6 +358,12 @@ def test_cni_decides_readiness(lab):
     assert p.returncode == 0, p.stderr
     for h in (1, 2, 3):
         lab.ok(h, "test -s /etc/cni/net.d/10-flannel.conflist")
+        # the DaemonSet pod's images are in every node's store: pulled by its kubelet where absent, only there
+        store = lab.ok(h, "crictl images | awk 'NR > 1 { print $1 \":\" $2 }'").split()
+        assert all(i in store for i in flannel), (h, store)
+        pulled = [l.split('image="')[1].rstrip('"') for l in
+                  lab.ok(h, "journalctl -u kubelet --no-pager").splitlines() if '"Pulled image"' in l]
+        assert pulled == ([] if h == 3 else flannel), (h, pulled)
 
 
 def test_reset_cleans_what_reset_cleans(lab):

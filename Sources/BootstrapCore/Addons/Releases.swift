@@ -40,6 +40,33 @@ public enum Releases {
                                          chart: "flannel", version: "v0.26.1")
     public static let tigeraOperator = ChartRef(repoName: "projectcalico", repoURL: "https://docs.tigera.io/calico/charts",
                                                 chart: "tigera-operator", version: "v3.28.2")
+    /// The images the pod network's DaemonSets run on every node (init containers first), by chart and pinned
+    /// version (the charts' defaults: flannel's values.yaml `flannel.image_cni` and `flannel.image`; the images
+    /// the tigera operator of that Calico release puts in calico-node and csi-node-driver). The images step
+    /// pulls them ahead on every node (`NodeRecipes.pullImages`), so that the pods the CNI release starts find
+    /// them present instead of pulling them on each node before it can be Ready. The images of its Deployments
+    /// (one pod, on whichever node the scheduler picks) are not among them. A pinned CNI chart without an entry
+    /// here is a test failure (`CNIImagesTests`).
+    static let cniNodeImages: [String: [String]] = [
+        "flannel@v0.26.1": [
+            "docker.io/flannel/flannel-cni-plugin:v1.5.1-flannel2",
+            "docker.io/flannel/flannel:v0.26.1",
+        ],
+        "tigera-operator@v3.28.2": [
+            "docker.io/calico/pod2daemon-flexvol:v3.28.2",
+            "docker.io/calico/cni:v3.28.2",
+            "docker.io/calico/node:v3.28.2",
+            "docker.io/calico/csi:v3.28.2",
+            "docker.io/calico/node-driver-registrar:v3.28.2",
+        ],
+    ]
+
+    /// The images of the plan's CNI every node runs (`cniNodeImages`), at its pinned chart version.
+    public static func cniNodeImages(_ network: ClusterPlan.Network) -> [String] {
+        let chart = cni(network).chart
+        return cniNodeImages["\(chart.chart)@\(chart.version)"] ?? []
+    }
+
     public static let metricsServer = ChartRef(repoName: "metrics-server",
                                                repoURL: "https://kubernetes-sigs.github.io/metrics-server",
                                                chart: "metrics-server", version: "3.12.2")

@@ -175,26 +175,42 @@ public enum NodeRecipes {
                                                             containerdVersion: containerdVersion, pm) + steps([
                 // Enabled, not started: kubeadm's kubelet-start phase (re)starts it once its config exists.
                 "systemctl enable kubelet >/dev/null 2>&1",
-            ])))
+            ]) + [
+                // Installed again on a node of the cluster (drift: a package changed by hand): the running kubelet
+                // takes the binary only when restarted. In the same script: no round trip of its own.
+                .init("if [ -f /etc/kubernetes/kubelet.conf ]; then systemctl daemon-reload && systemctl restart kubelet; fi",
+                      name: "systemctl restart kubelet (a node of the cluster)"),
+            ]))
     }
 
     // MARK: images
 
     /// The images of the node's control plane or, on a worker, the pod sandbox (`pause`) and kube-proxy,
-    /// pulled into containerd for the kubelet (kubeadm lists them for `version`). Re-runnable: an image
+    /// pulled into containerd for the kubelet (kubeadm lists them for `version`); and `cniImages`, the pod
+    /// network's (`Releases.cniNodeImages`), pulled at the same time in the background (the registries serve
+    /// both at once; the script waits for them and fails naming them when one failed). Re-runnable: an image
     /// present is not fetched again.
-    public static func pullImages(controlPlane: Bool, version: String) -> ShellCommand {
+    public static func pullImages(controlPlane: Bool, version: String, cniImages: [String] = []) -> ShellCommand {
         let v = "v" + version
-        if controlPlane {
-            return ShellCommand(steps: [.init(Shell.join(["kubeadm", "config", "images", "pull", "--kubernetes-version", v])
-                                              + " >/dev/null")])
+        let crictl = "crictl --runtime-endpoint \(KubeadmConfig.criSocket) pull"
+        var steps: [ShellCommand.Step] = []
+        if !cniImages.isEmpty {
+            steps.append(.init("{ for image in \(Shell.join(cniImages)); do \(crictl) \"$image\" >/dev/null || exit 1; done; } & cni_pulls=$!",
+                               name: "crictl pull (the CNI's images)"))
         }
-        return ShellCommand(steps: [
-            .init("images=$(" + Shell.join(["kubeadm", "config", "images", "list", "--kubernetes-version", v])
-                  + " | grep -E '/(pause|kube-proxy):')", name: "kubeadm config images list --kubernetes-version \(v)"),
-            .init("for image in $images; do crictl --runtime-endpoint \(KubeadmConfig.criSocket) pull \"$image\" >/dev/null; done",
-                  name: "crictl pull (pause, kube-proxy)"),
-        ])
+        if controlPlane {
+            steps.append(.init(Shell.join(["kubeadm", "config", "images", "pull", "--kubernetes-version", v]) + " >/dev/null"))
+        } else {
+            steps += [
+                .init("images=$(" + Shell.join(["kubeadm", "config", "images", "list", "--kubernetes-version", v])
+                      + " | grep -E '/(pause|kube-proxy):')", name: "kubeadm config images list --kubernetes-version \(v)"),
+                .init("for image in $images; do \(crictl) \"$image\" >/dev/null; done", name: "crictl pull (pause, kube-proxy)"),
+            ]
+        }
+        if !cniImages.isEmpty {
+            steps.append(.init("wait \"$cni_pulls\"", name: "crictl pull (the CNI's images: \(cniImages.joined(separator: ", ")))"))
+        }
+        return ShellCommand(steps: steps)
     }
 
     // MARK: kubeadm
@@ -238,6 +254,11 @@ public enum NodeRecipes {
     public static let caCertHash = ShellCommand(script:
         "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | openssl pkey -pubin -outform der "
         + "| openssl dgst -sha256 -hex | sed 's/^.* //'")
+
+    /// The cluster's clock (`now=SECONDS`) and its CA hash (`hash=HEX`, as `caCertHash`), in one round trip
+    /// (what the record of a finished init needs).
+    public static let clockAndCACertHash = ShellCommand(script:
+        "echo \"now=$(date +%s)\"\necho \"hash=$(\(caCertHash.script))\"")
 
     /// The remote host's clock, in seconds since the epoch (expiry decisions use the cluster's clock).
     public static let remoteTime = ShellCommand(["date", "+%s"], privileged: false)

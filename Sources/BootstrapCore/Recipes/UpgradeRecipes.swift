@@ -63,10 +63,6 @@ public enum UpgradeRecipes {
     /// The kubelet restarted on its new binary.
     public static let restartKubelet = ShellCommand(steps: ["systemctl daemon-reload", "systemctl restart kubelet"])
 
-    /// The same on a node of the cluster only (its kubelet has a kubeconfig): before `kubeadm init`/`join`,
-    /// kubeadm starts the kubelet itself.
-    public static let restartKubeletOnNode = ShellCommand(
-        script: "if [ -f /etc/kubernetes/kubelet.conf ]; then systemctl daemon-reload && systemctl restart kubelet; fi")
 
     /// The pods a drain could not evict (`pods/"NAME" -n "NS"` in kubectl's errors), as `NS/NAME`, sorted.
     public static func blockingPods(_ drainOutput: String) -> [String] {

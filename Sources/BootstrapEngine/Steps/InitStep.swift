@@ -3,29 +3,27 @@ import BootstrapCore
 
 /// `kubeadm init` on the first control plane, from a generated config file that carries a bootstrap token
 /// and certificate key made (and recorded) beforehand. Never runs twice: if admin.conf is there, init has
-/// happened (perhaps in a run that was killed before recording it) and only the record is completed.
+/// happened (perhaps in a run that was killed before recording it) and only the record is completed. The
+/// init command checks that itself, under the kubeadm lock (`NodeRecipes.once`): no round trip before it.
 struct InitStep: HostStep {
     let name = StepName.initControlPlane
 
     func run(_ ctx: StepContext) async throws -> StepResult {
         let r = ctx.runner
-        if try await r.probe(NodeRecipes.hasAdminConfig).succeeded {
-            try await ctx.cluster.recordInit(on: ctx.host.name)
-            return .alreadyDone
-        }
         let (token, key) = try await ctx.cluster.secretsForInit()
         let config = try KubeadmConfig.initConfig(plan: ctx.plan, host: ctx.host, token: token, certificateKey: key)
         let limits = ctx.plan.spec.timeouts
+        let result: CommandResult
         do {
-            try await r.run(NodeRecipes.kubeadmInit(limits: limits), stdin: Data(config.utf8),
-                            timeout: .seconds(RemoteGuard.sessionLimit(limits.`init`)))
+            result = try await r.run(NodeRecipes.kubeadmInit(limits: limits), stdin: Data(config.utf8),
+                                     timeout: .seconds(RemoteGuard.sessionLimit(limits.`init`)))
         } catch {
             // A failed init can leave half a control plane behind; clean it so the next run starts afresh.
             await KubeadmCleanup.afterFailure(error, of: "kubeadm init", ctx: ctx)
             throw error
         }
         try await ctx.cluster.recordInit(on: ctx.host.name)
-        return .changed
+        return result.stdoutText.hasPrefix(NodeRecipes.alreadyDone) ? .alreadyDone : .changed
     }
 }
 

@@ -1,7 +1,8 @@
 import BootstrapCore
 
 /// kubelet, kubeadm and kubectl at the plan's exact version, held so upgrades stay deliberate, and containerd
-/// when the host has none: one index refresh, one transaction.
+/// when the host has none: one index refresh, one transaction, and on a node of the cluster the kubelet
+/// restarted, all in one script (one round trip).
 struct KubernetesPackagesStep: HostStep {
     let name = StepName.kubernetesPackages
 
@@ -11,9 +12,6 @@ struct KubernetesPackagesStep: HostStep {
                                                                 containerdVersion: ctx.plan.spec.containerRuntime.containerdVersion,
                                                                 limits: limits),
                                  timeout: .seconds(RemoteGuard.sessionLimit(limits.packages)))
-        // Installed again on a node of the cluster (drift: a package changed by hand): the running kubelet
-        // takes the binary only when restarted.
-        try await ctx.runner.run(UpgradeRecipes.restartKubeletOnNode)
         return .changed
     }
 }
